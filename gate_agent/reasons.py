@@ -1,0 +1,50 @@
+"""Stable reason codes for gate verdicts and their gate-screen text."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Why a scan was accepted or refused; stored, sent over the API and asserted by tests."""
+
+    ACCEPTED = "accepted"
+    MALFORMED = "malformed"
+    FORGED = "forged"
+    UNKNOWN = "unknown"
+    NOT_PRINTED = "not_printed"
+    DELETED = "deleted"
+    ALREADY_USED = "already_used"
+    OUTSIDE_WINDOW = "outside_window"
+    FOREIGN_ITINERARY = "foreign_itinerary"
+    REVOKED_KIOSK = "revoked_kiosk"
+
+
+DEFAULT_LANG = "es"
+
+# Short enough for a big verdict screen; for already_used the screen adds when and where itself.
+REASON_TEXT: dict[Reason, dict[str, str]] = {
+    Reason.ACCEPTED: {"es": "Ticket válido", "en": "Valid ticket"},
+    Reason.MALFORMED: {"es": "Código ilegible", "en": "Unreadable code"},
+    Reason.FORGED: {"es": "Código falso o alterado", "en": "Forged or altered code"},
+    Reason.UNKNOWN: {"es": "Ticket no encontrado", "en": "Ticket not found"},
+    Reason.NOT_PRINTED: {"es": "Ticket no impreso", "en": "Ticket not printed"},
+    Reason.DELETED: {"es": "Ticket eliminado", "en": "Ticket deleted"},
+    Reason.ALREADY_USED: {"es": "Ticket ya usado", "en": "Ticket already used"},
+    Reason.OUTSIDE_WINDOW: {
+        "es": "Fuera de la vigencia del itinerario",
+        "en": "Outside the itinerary's validity",
+    },
+    Reason.FOREIGN_ITINERARY: {
+        "es": "Itinerario no admitido en esta puerta",
+        "en": "Itinerary not allowed at this gate",
+    },
+    Reason.REVOKED_KIOSK: {"es": "Quiosco dado de baja", "en": "Kiosk revoked"},
+}
+
+
+def reason_text(reason: Reason | str, lang: str = DEFAULT_LANG) -> str:
+    """Gate-screen text for a reason; unknown languages (and regions like "en-US") fall back."""
+    texts = REASON_TEXT[Reason(reason)]
+    primary = lang.split("-")[0].split("_")[0].lower() if lang else DEFAULT_LANG
+    return texts.get(primary, texts[DEFAULT_LANG])

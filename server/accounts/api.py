@@ -1,0 +1,197 @@
+"""JSON API for accounts (``/api/v1``): bearer-token login, profiles, password, registration."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from server import forms
+from server.accounts import service
+from server.accounts.service import UnknownTaxId
+from server.accounts.views import login_refusal, mail_registration_received, tax_id_unknown_message
+from server.forms import FieldErrors, ValidationFailed
+from server.i18n import Msg, pick_language, render
+from server.security import hash_password
+from server.web import (
+    CONFIG,
+    DB,
+    HUMAN_CHECK,
+    SMS,
+    ApiError,
+    client_address,
+    json_body,
+    lang_of,
+    require,
+)
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/v1/human-check")
+async def human_check(request: web.Request) -> web.Response:
+    return web.json_response(request.app[HUMAN_CHECK].challenge())
+
+
+@routes.post("/api/v1/auth/login")
+async def api_login(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    cfg = request.app[CONFIG]
+    errors = FieldErrors()
+    login = forms.text(body, "login", errors, max_len=254)
+    password = body.get("password") if isinstance(body.get("password"), str) else ""
+    if not password:
+        errors.add("password", forms.REQUIRED)
+    errors.raise_if_any()
+    if not await request.app[HUMAN_CHECK].verify({k: str(v) for k, v in body.items()}, client_address(request)):
+        raise ApiError(400, "human_check_failed",
+                       Msg("Please confirm you are not a robot: the verification was not passed."))
+    outcome = await request.app[DB].write(
+        service.login_check, login, password[:256], client_address(request), time.time(),
+        max_account=cfg.security.login_max_failures_per_account,
+        max_address=cfg.security.login_max_failures_per_address,
+        lock_minutes=cfg.security.login_lock_minutes,
+    )
+    if outcome.status != "ok":
+        status = {"wrong_credentials": 401, "pending": 403, "rejected": 403}.get(outcome.status, 429)
+        raise ApiError(status, outcome.status, login_refusal(outcome, cfg.security.login_lock_minutes))
+    language = pick_language(str(body.get("language", "")), default=outcome.user["language"])
+    token = await request.app[DB].write(service.create_session, outcome.user["id"], "api",
+                                        cfg.security.session_hours, time.time(), language)
+    profiles = await request.app[DB].read(service.profiles_of, outcome.user["id"])
+    return web.json_response({"token": token, "expires_in": cfg.security.session_hours * 3600,
+                              "profiles": [_profile_json(p, language) for p in profiles]})
+
+
+def _profile_json(profile: dict, lang: str) -> dict:
+    return {"id": profile["id"], "role": profile["role"], "role_label": render(lang, service.ROLE_LABELS[profile["role"]]),
+            "company_id": profile["company_id"], "company_name": profile["company_name"]}
+
+
+@routes.post("/api/v1/auth/logout")
+async def api_logout(request: web.Request) -> web.Response:
+    principal = require(request, profile=False)
+    await request.app[DB].write(service.end_session, principal.session_hash)
+    return web.json_response({"ok": True})
+
+
+@routes.get("/api/v1/me")
+async def me(request: web.Request) -> web.Response:
+    p = require(request, profile=False)
+    return web.json_response({"user_id": p.user_id, "username": p.username, "full_name": p.full_name,
+                              "email": p.email, "language": p.language,
+                              "profile": {"id": p.profile_id, "role": p.role, "company_id": p.company_id,
+                                          "company_name": p.company_name} if p.role else None})
+
+
+@routes.get("/api/v1/profiles")
+async def profiles(request: web.Request) -> web.Response:
+    p = require(request, profile=False)
+    rows = await request.app[DB].read(service.profiles_of, p.user_id)
+    return web.json_response({"profiles": [_profile_json(r, lang_of(request)) for r in rows]})
+
+
+@routes.post("/api/v1/profiles/select")
+async def select(request: web.Request) -> web.Response:
+    p = require(request, profile=False)
+    body = await json_body(request)
+    errors = FieldErrors()
+    profile_id = forms.integer(body, "profile_id", errors, minimum=1, maximum=2**62)
+    errors.raise_if_any()
+    chosen = await request.app[DB].write(service.select_profile, p.session_hash, p.user_id, profile_id)
+    if chosen is None:
+        raise ApiError(404, "not_found", Msg("Choose one of your profiles."))
+    return web.json_response({"profile": {"id": chosen["id"], "role": chosen["role"],
+                                          "company_name": chosen["company_name"]}})
+
+
+@routes.post("/api/v1/password")
+async def change_password(request: web.Request) -> web.Response:
+    p = require(request, profile=False)
+    body = await json_body(request)
+    errors = FieldErrors()
+    current = body.get("current_password") if isinstance(body.get("current_password"), str) else ""
+    if not current:
+        errors.add("current_password", forms.REQUIRED)
+    try:
+        new = service.validate_new_password(body, request.app[CONFIG].security.password_min_length,
+                                            p.username, p.email)
+    except ValidationFailed as exc:
+        errors.update(exc.errors)
+    errors.raise_if_any()
+    ok = await request.app[DB].write(service.change_password, p.user_id, current, hash_password(new),
+                                     p.session_hash)
+    if not ok:
+        raise ApiError(400, "invalid", Msg("Some fields are not valid."),
+                       {"current_password": Msg("The current password is not correct.")})
+    return web.json_response({"ok": True})
+
+
+# --- registration of an existing customer (mobile flow with a 4-digit SMS code) ----------------
+
+@routes.post("/api/v1/registration/lookup")
+async def registration_lookup(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    errors = FieldErrors()
+    tax = forms.tax_id(body, "tax_id", errors)
+    errors.raise_if_any()
+    emails = await request.app[DB].read(service.masked_emails, tax)
+    if emails is None:
+        raise ApiError(404, "unknown_tax_id", tax_id_unknown_message(request), {"tax_id": tax_id_unknown_message(request)})
+    return web.json_response({"tax_id": tax, "emails": [{"index": i, "masked": e} for i, e in enumerate(emails)]})
+
+
+@routes.post("/api/v1/registration/phone")
+async def registration_phone(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    errors = FieldErrors()
+    tax = forms.tax_id(body, "tax_id", errors)
+    index = forms.integer(body, "email_index", errors, minimum=0, maximum=99)
+    phone = forms.phone(body, "phone", errors)
+    errors.raise_if_any()
+    try:
+        token, code, _email = await request.app[DB].write(service.start_phone_registration, tax, index, phone,
+                                                          time.time())
+    except UnknownTaxId:
+        raise ApiError(404, "unknown_tax_id", tax_id_unknown_message(request)) from None
+    text = render(lang_of(request), Msg("Your Portgate confirmation code is %(code)s", {"code": code}))
+    await request.app[SMS].send(phone, text)
+    return web.json_response({"request_token": token, "expires_in": 900})
+
+
+@routes.post("/api/v1/registration/complete")
+async def registration_complete(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    errors = FieldErrors()
+    token = forms.text(body, "request_token", errors, max_len=100)
+    code = forms.text(body, "code", errors, max_len=4)
+    errors.raise_if_any()
+    record = await request.app[DB].write(service.check_phone_code, token, code, time.time())
+    if record is None:
+        raise ApiError(400, "invalid", Msg("Some fields are not valid."),
+                       {"code": Msg("The confirmation code is not correct.")})
+    clean = service.validate_finish(body, request.app[CONFIG].security.password_min_length, record["email"])
+    user = await request.app[DB].write(service.finish_existing_registration, record, clean,
+                                       hash_password(clean["password"]), lang_of(request), time.time(),
+                                       record["phone"])
+    return web.json_response({"user_id": user["id"], "username": user["username"], "email": user["email"]},
+                             status=201)
+
+
+@routes.post("/api/v1/registration")
+async def api_register(request: web.Request) -> web.Response:
+    """Self-registration, the same rules as the web form; the account then awaits approval."""
+    body = await json_body(request)
+    clean = service.validate_registration(body, request.app[CONFIG].security.password_min_length)
+    if not await request.app[HUMAN_CHECK].verify({k: str(v) for k, v in body.items()}, client_address(request)):
+        raise ApiError(400, "human_check_failed",
+                       Msg("Please confirm you are not a robot: the verification was not passed."))
+    lang = lang_of(request)
+    try:
+        user = await request.app[DB].write(service.register_user, clean, hash_password(clean["password"]), lang,
+                                           client_address(request))
+    except UnknownTaxId:
+        msg = tax_id_unknown_message(request)
+        raise ApiError(400, "unknown_tax_id", msg, {"tax_id": msg}) from None
+    await mail_registration_received(request, user, lang)
+    return web.json_response({"user_id": user["id"], "status": "pending"}, status=201)

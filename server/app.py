@@ -1,0 +1,152 @@
+"""The application factory: ``create_app(config)`` wires areas, templates and long-lived resources."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from server import openapi
+from server.accounts import api as accounts_api
+from server.accounts import views as accounts_views
+from server.accounts.service import ROLE_LABELS
+from server.config import Config
+from server.db import Database
+from server.human_check import BuiltinHumanCheck, HostedCaptcha
+from server.i18n import render
+from server.mail import Mailer
+from server.menu import menu_for
+from server.sms import FileSmsSender
+from server.web import (
+    CONFIG,
+    DB,
+    HTTP,
+    HUMAN_CHECK,
+    MAILER,
+    SECRET,
+    SMS,
+    csrf_middleware,
+    csrf_token,
+    error_middleware,
+    lang_of,
+    security_headers_middleware,
+    session_middleware,
+)
+
+HERE = Path(__file__).parent
+log = logging.getLogger(__name__)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per log line, with any ``extra=`` fields kept."""
+
+    _skip = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"ts": self.formatTime(record), "level": record.levelname, "logger": record.name,
+                 "msg": record.getMessage()}
+        entry.update({k: v for k, v in record.__dict__.items() if k not in self._skip})
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def setup_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def load_secret(config: Config) -> str:
+    """The configured secret, or one generated once into ``<data_dir>/secret.key`` (mode 0600)."""
+    if config.security.secret_key:
+        return config.security.secret_key
+    path = config.data_path / "secret.key"
+    if not path.exists():
+        config.data_path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    """Open the database, HTTP client and senders at start; close them at shutdown."""
+    config = app[CONFIG]
+    db = Database(config.db_path, readers=config.db_readers)
+    db.migrate()
+    app[DB] = db
+    session = aiohttp.ClientSession()
+    app[HTTP] = session
+    if config.security.human_check == "hosted":
+        app[HUMAN_CHECK] = HostedCaptcha(config.security.hosted_captcha_url, config.security.hosted_captcha_secret,
+                                         config.security.hosted_captcha_site_key, session)
+    else:
+        app[HUMAN_CHECK] = BuiltinHumanCheck(app[SECRET])
+    yield
+    await session.close()
+    db.close()
+
+
+async def healthz(request: web.Request) -> web.Response:
+    await request.app[DB].read(lambda db: db.execute("SELECT 1").fetchone())
+    return web.json_response({"status": "ok"})
+
+
+def create_app(config: Config) -> web.Application:
+    app = web.Application(
+        middlewares=[error_middleware, security_headers_middleware, session_middleware, csrf_middleware],
+        client_max_size=12 * 1024 * 1024,
+    )
+    app[CONFIG] = config
+    app[SECRET] = load_secret(config)
+    app[MAILER] = Mailer(config.mail, config.mail_folder)
+    app[SMS] = FileSmsSender(config.data_path / "sms.log")
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(str(HERE / "templates")),
+        autoescape=jinja2.select_autoescape(["html"]),
+        context_processors=[_template_context],
+        undefined=jinja2.StrictUndefined if os.environ.get("PORTGATE_STRICT_TEMPLATES") else jinja2.Undefined,
+    )
+    env.globals["render"] = render
+    app.cleanup_ctx.append(_resources)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_static("/static", HERE / "static", name="static")
+    app.router.add_routes(accounts_views.routes)
+    app.router.add_routes(accounts_api.routes)
+    openapi.setup(app)
+    return app
+
+
+async def _template_context(request: web.Request) -> dict:
+    lang = lang_of(request)
+    principal = request.get("principal")
+
+    def gettext(text, **params):  # noqa: ANN001, ANN202 - Jinja helper
+        from server.i18n import translate
+
+        value = translate(lang, text)
+        return value % params if params else value
+
+    return {
+        "lang": lang,
+        "_": gettext,
+        "t": lambda value: render(lang, value),
+        "principal": principal,
+        "menu": menu_for(principal.role if principal else None),
+        "csrf_token": csrf_token(request),
+        "request_path": request.path_qs,
+        "role_label": lambda role: ROLE_LABELS.get(role, role),
+    }

@@ -1,0 +1,205 @@
+"""Server settings: a TOML file plus ``PORTGATE_*`` environment overrides, validated once at start.
+
+Unknown keys are rejected and every error names the key and says why, so a typo in
+``/etc/portgate/server.toml`` stops the service with a readable message instead of a silent default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    #: "folder" writes each message as an .eml file (demo default); "smtp" sends through SMTP.
+    backend: str = "folder"
+    host: str = "127.0.0.1"
+    port: int = 25
+    username: str = ""
+    password: str = ""
+    starttls: bool = False
+    sender: str = "Portgate <no-reply@portgate.local>"
+    folder: str = ""  # defaults to <data_dir>/mail
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    #: HMAC secret for human checks and signed links; generated into the data dir when empty.
+    secret_key: str = ""
+    session_hours: int = 12
+    cookie_secure: bool = False
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_address: int = 20
+    login_lock_minutes: int = 15
+    password_min_length: int = 10
+    #: "builtin" (self-hosted arithmetic check) or "hosted" (a reCAPTCHA-style siteverify URL).
+    human_check: str = "builtin"
+    hosted_captcha_url: str = ""
+    hosted_captcha_secret: str = ""
+    hosted_captcha_site_key: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: str = "./data"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: Public base URL used in e-mailed links.
+    base_url: str = ""
+    default_language: str = "es"
+    support_email: str = "soporte@portgate.local"
+    demo: bool = False
+    log_level: str = "INFO"
+    db_readers: int = 4
+    mail: MailConfig = field(default_factory=MailConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_path / "portgate.db"
+
+    @property
+    def public_url(self) -> str:
+        return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def mail_folder(self) -> Path:
+        return Path(self.mail.folder) if self.mail.folder else self.data_path / "mail"
+
+
+_LANGUAGES = ("es", "en")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _coerce(key: str, value: Any, target: type) -> Any:
+    """Convert ``value`` (from TOML or an environment string) to ``target`` or raise ConfigError."""
+    if target is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if target is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a whole number, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        raise ConfigError(f"{key}: expected a whole number, got {value!r}")
+    if target is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: expected text, got {value!r}")
+    raise ConfigError(f"{key}: unsupported type")  # pragma: no cover - programming error
+
+
+def _build(cls: type, raw: dict[str, Any], prefix: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"{prefix}{unknown[0]}: unknown setting (allowed: {', '.join(sorted(fields))})")
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        f = fields[name]
+        key = f"{prefix}{name}"
+        ftype = f.type if isinstance(f.type, type) else eval(f.type)  # noqa: S307 - our own annotations
+        if dataclasses.is_dataclass(ftype):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{key}: expected a [{key}] table")
+            values[name] = _build(ftype, value, f"{key}.")
+        else:
+            values[name] = _coerce(key, value, ftype)
+    return cls(**values)
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    """``PORTGATE_PORT=9000`` → ``{"port": "9000"}``; ``PORTGATE_MAIL__HOST`` → ``{"mail": {"host": ..}}``."""
+    out: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith("PORTGATE_") or name == "PORTGATE_CONFIG":
+            continue
+        parts = name[len("PORTGATE_") :].lower().split("__")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def validate(config: Config) -> Config:
+    """Check cross-field rules that a type alone cannot express."""
+    if not 1 <= config.port <= 65535:
+        raise ConfigError(f"port: must be between 1 and 65535, got {config.port}")
+    if config.default_language not in _LANGUAGES:
+        raise ConfigError(f"default_language: must be one of {', '.join(_LANGUAGES)}")
+    if config.log_level.upper() not in _LOG_LEVELS:
+        raise ConfigError(f"log_level: must be one of {', '.join(_LOG_LEVELS)}")
+    if not 1 <= config.db_readers <= 64:
+        raise ConfigError("db_readers: must be between 1 and 64")
+    if config.mail.backend not in ("folder", "smtp"):
+        raise ConfigError("mail.backend: must be 'folder' or 'smtp'")
+    if not 1 <= config.mail.port <= 65535:
+        raise ConfigError("mail.port: must be between 1 and 65535")
+    sec = config.security
+    if sec.human_check not in ("builtin", "hosted"):
+        raise ConfigError("security.human_check: must be 'builtin' or 'hosted'")
+    if sec.human_check == "hosted" and not (sec.hosted_captcha_url and sec.hosted_captcha_secret):
+        raise ConfigError(
+            "security.hosted_captcha_url: required (with hosted_captcha_secret) when human_check = 'hosted'"
+        )
+    if sec.password_min_length < 8:
+        raise ConfigError("security.password_min_length: must be at least 8")
+    for name in ("session_hours", "login_max_failures_per_account", "login_max_failures_per_address",
+                 "login_lock_minutes"):
+        if getattr(sec, name) < 1:
+            raise ConfigError(f"security.{name}: must be at least 1")
+    return config
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    environ: dict[str, str] | None = None,
+    **overrides: Any,
+) -> Config:
+    """Read the TOML file (if any), apply ``PORTGATE_*`` variables, then ``overrides``; validate."""
+    environ = dict(os.environ if environ is None else environ)
+    raw: dict[str, Any] = {}
+    path = path or environ.get("PORTGATE_CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                raw = tomllib.load(fh)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path}: not found") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: not valid TOML ({exc})") from exc
+    raw = _merge(raw, _env_overrides(environ))
+    raw = _merge(raw, {k: v for k, v in overrides.items() if v is not None})
+    return validate(_build(Config, raw, ""))

@@ -1,0 +1,76 @@
+"""Demo data for ``portgate-server --demo``: a port operator, two customers, a user for every role.
+
+Idempotent: running it on a data folder that already has the demo changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from server.accounts.service import now_iso
+from server.db import scalar
+from server.security import hash_password
+from server.web import DB
+
+log = logging.getLogger(__name__)
+
+DEMO_PASSWORD = "demo2026pass"
+
+COMPANIES = [
+    ("0990000001001", "Terminal Portuaria Demo S.A.", "operator", ["operaciones@terminal.example"]),
+    ("0991234567001", "Exportadora Andina S.A.", "customer", ["logistica@andina.example", "jefe@andina.example"]),
+    ("1790012345001", "Importadora del Pacífico Cía. Ltda.", "customer", ["compras@pacifico.example"]),
+]
+
+# user name, full name, e-mail, [(company tax id, role), ...]
+USERS = [
+    ("admin", "Ana Admin", "admin@terminal.example", [("0990000001001", "admin")]),
+    ("facturacion", "Bruno Billing", "billing@terminal.example", [("0990000001001", "billing_clerk")]),
+    ("operaciones", "Olga Operations", "ops@terminal.example", [("0990000001001", "operations")]),
+    ("supervisor", "Sergio Supervisor", "gate@terminal.example", [("0990000001001", "gate_supervisor")]),
+    ("mesa", "Helena Helpdesk", "helpdesk@terminal.example", [("0990000001001", "helpdesk_agent")]),
+    ("andina", "Carla Andina", "carla@andina.example",
+     [("0991234567001", "customer_admin"), ("0991234567001", "customer")]),
+    ("pacifico", "Pedro Pacífico", "pedro@pacifico.example", [("1790012345001", "customer")]),
+    ("agente", "Marta Multi", "marta@agencia.example", [("0991234567001", "customer"), ("1790012345001", "customer")]),
+]
+
+
+def seed_accounts(db: Any) -> bool:
+    """Insert the demo companies and users; returns False when they were already there."""
+    if scalar(db, "SELECT 1 FROM users WHERE username = 'admin'"):
+        return False
+    ids = {}
+    for tax_id, name, kind, emails in COMPANIES:
+        ids[tax_id] = db.execute(
+            "INSERT INTO companies (tax_id, name, emails, phone, kind, in_registry, created_at) "
+            "VALUES (?, ?, ?, '+593 4 000 0000', ?, 1, ?)",
+            (tax_id, name, json.dumps(emails), kind, now_iso()),
+        ).lastrowid
+    password_hash = hash_password(DEMO_PASSWORD)
+    for username, full_name, email, profiles in USERS:
+        user_id = db.execute(
+            "INSERT INTO users (username, email, full_name, phone, password_hash, status, language, created_at) "
+            "VALUES (?, ?, ?, '+593990000000', ?, 'active', 'es', ?)",
+            (username, email, full_name, password_hash, now_iso()),
+        ).lastrowid
+        for tax_id, role in profiles:
+            db.execute("INSERT INTO profiles (user_id, company_id, role) VALUES (?, ?, ?)",
+                       (user_id, ids[tax_id], role))
+    return True
+
+
+SEEDERS = [seed_accounts]
+
+
+async def install_demo(app: web.Application) -> None:
+    created = False
+    for seeder in SEEDERS:
+        created = await app[DB].write(seeder) or created
+    if created:
+        log.info("demo data installed; every demo user's password is %s (users: %s)", DEMO_PASSWORD,
+                 ", ".join(u[0] for u in USERS))

@@ -1,0 +1,71 @@
+"""Spanish/English text through gettext catalogs kept as ``locale/<lang>/LC_MESSAGES/messages.po``.
+
+Message ids are English; the Spanish catalog is compiled in memory at start with Babel, so there is
+no build step. Code marks text with :func:`N_` (lazy, no language yet) and renders it with a
+request's translator; ``Msg`` carries a message id plus its parameters through service layers.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+LANGUAGES = ("es", "en")
+LOCALE_DIR = Path(__file__).parent / "locale"
+
+
+def N_(msgid: str) -> str:
+    """Mark a string for extraction without translating it yet."""
+    return msgid
+
+
+@dataclass(frozen=True)
+class Msg:
+    """A translatable message with ``%(name)s`` parameters, rendered later in the reader's language."""
+
+    msgid: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def render(self, lang: str) -> str:
+        return translate(lang, self.msgid) % self.params if self.params else translate(lang, self.msgid)
+
+    def __str__(self) -> str:
+        return self.render("en")
+
+
+@cache
+def translations(lang: str) -> gettext.NullTranslations:
+    po_path = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
+    if lang == "en" or not po_path.exists():
+        return gettext.NullTranslations()
+    with po_path.open("rb") as fh:
+        catalog = read_po(fh, locale=lang)
+    buf = io.BytesIO()
+    write_mo(buf, catalog)
+    buf.seek(0)
+    return gettext.GNUTranslations(buf)
+
+
+def translate(lang: str, msgid: str) -> str:
+    return translations(lang if lang in LANGUAGES else "es").gettext(msgid)
+
+
+def render(lang: str, text: str | Msg) -> str:
+    """Render a plain message id or a :class:`Msg` in ``lang``."""
+    if isinstance(text, Msg):
+        return text.render(lang)
+    return translate(lang, text)
+
+
+def pick_language(*candidates: str | None, default: str = "es") -> str:
+    for candidate in candidates:
+        if candidate and candidate[:2].lower() in LANGUAGES:
+            return candidate[:2].lower()
+    return default

@@ -1,0 +1,273 @@
+"""HTTP plumbing shared by every area: app keys, errors, middlewares, the signed-in principal.
+
+``require(request, *roles)`` is the one authorisation helper: every handler that shows or changes
+company data calls it and then passes ``principal.company_id`` down to the service, which filters
+by it, so one company never sees another's objects.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import aiohttp_jinja2
+from aiohttp import web
+
+from server.config import Config
+from server.db import Database, one
+from server.forms import ValidationFailed
+from server.human_check import HumanCheck
+from server.i18n import Msg, pick_language, render
+from server.mail import Mailer
+from server.security import token_hash
+from server.sms import SmsSender
+
+log = logging.getLogger(__name__)
+
+CONFIG = web.AppKey("config", Config)
+DB = web.AppKey("db", Database)
+MAILER = web.AppKey("mailer", Mailer)
+SMS = web.AppKey("sms", SmsSender)
+HUMAN_CHECK = web.AppKey("human_check", HumanCheck)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+SECRET = web.AppKey("secret", str)
+
+SESSION_COOKIE = "pg_session"
+CSRF_COOKIE = "pg_csrf"
+LANG_COOKIE = "pg_lang"
+
+STAFF_ROLES = ("billing_clerk", "operations", "gate_supervisor", "helpdesk_agent", "admin")
+CUSTOMER_ROLES = ("customer", "customer_admin")
+ROLES = CUSTOMER_ROLES + STAFF_ROLES
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": {"code", "message", "fields"}}`` (API) or an error page."""
+
+    def __init__(self, status: int, code: str, message: str | Msg, fields: Mapping[str, Msg] | None = None):
+        super().__init__(str(message))
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = dict(fields or {})
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    username: str
+    full_name: str
+    email: str
+    language: str
+    session_hash: str
+    csrf_token: str
+    session_kind: str
+    profile_id: int | None
+    role: str | None
+    company_id: int | None
+    company_name: str | None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+
+def is_api(request: web.Request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def lang_of(request: web.Request) -> str:
+    return request.get("lang", "es")
+
+
+def client_address(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def _error_payload(lang: str, code: str, message: str | Msg, fields: Mapping[str, Msg]) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": code,
+            "message": render(lang, message),
+            "fields": {name: render(lang, msg) for name, msg in fields.items()},
+        }
+    }
+
+
+def json_error(request: web.Request, status: int, code: str, message: str | Msg,
+               fields: Mapping[str, Msg] | None = None) -> web.Response:
+    return web.json_response(_error_payload(lang_of(request), code, message, fields or {}), status=status)
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object, or a 400 with a clear message."""
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_json", Msg("The request body is not valid JSON.")) from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", Msg("The request body must be a JSON object."))
+    return body
+
+
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
+               429: "too_many_requests"}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+    """Turn every failure into a precise 4xx (JSON under /api/) or a plain 500 without internals."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        if is_api(request):
+            return json_error(request, exc.status, exc.code, exc.message, exc.fields)
+        return _error_page(request, exc.status, render(lang_of(request), exc.message))
+    except ValidationFailed as exc:
+        if is_api(request):
+            return json_error(request, 400, "invalid", Msg("Some fields are not valid."), exc.errors)
+        return _error_page(request, 400, render(lang_of(request), Msg("Some fields are not valid.")))
+    except web.HTTPException as exc:
+        if exc.status >= 400 and is_api(request):
+            message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
+            return json_error(request, exc.status, _HTTP_CODES.get(exc.status, "error"), message)
+        if exc.status >= 400 and exc.content_type == "text/plain":
+            return _error_page(request, exc.status, exc.reason)
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if is_api(request):
+            return json_error(request, 500, "internal", Msg("Internal error; it has been logged."))
+        return _error_page(request, 500, render(lang_of(request), Msg("Internal error; it has been logged.")))
+
+
+def _error_page(request: web.Request, status: int, message: str) -> web.Response:
+    try:
+        response = aiohttp_jinja2.render_template(
+            "error.html", request, {"status": status, "message": message}
+        )
+        response.set_status(status)
+        return response
+    except Exception:  # noqa: BLE001 - the error page itself must never fail
+        return web.Response(status=status, text=message)
+
+
+@web.middleware
+async def security_headers_middleware(request: web.Request, handler):
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if not is_api(request):
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "connect-src 'self'; frame-ancestors 'none'; form-action 'self'",
+        )
+    return response
+
+
+def _load_principal(db: Any, thash: str, kind: str, now: float) -> dict[str, Any] | None:
+    return one(
+        db,
+        """
+        SELECT s.token_hash, s.csrf_token, s.kind, s.profile_id, u.id AS user_id, u.username, u.full_name,
+               u.email, u.language, u.status, p.role, p.company_id, c.name AS company_name
+        FROM sessions s JOIN users u ON u.id = s.user_id
+        LEFT JOIN profiles p ON p.id = s.profile_id AND p.user_id = u.id
+        LEFT JOIN companies c ON c.id = p.company_id
+        WHERE s.token_hash = ? AND s.kind = ? AND s.expires_at > ?
+        """,
+        (thash, kind, now),
+    )
+
+
+@web.middleware
+async def session_middleware(request: web.Request, handler):
+    """Attach ``request["principal"]`` (cookie for pages, bearer token for the API) and the language."""
+    principal = None
+    token, kind = None, "web"
+    auth = request.headers.get("Authorization", "")
+    if is_api(request) and auth.startswith("Bearer "):
+        token, kind = auth[7:].strip(), "api"
+    elif not is_api(request):
+        token = request.cookies.get(SESSION_COOKIE)
+    if token and len(token) < 200:
+        row = await request.app[DB].read(_load_principal, token_hash(token), kind, time.time())
+        if row and row["status"] == "active":
+            principal = Principal(
+                user_id=row["user_id"], username=row["username"], full_name=row["full_name"],
+                email=row["email"], language=row["language"], session_hash=row["token_hash"],
+                csrf_token=row["csrf_token"], session_kind=row["kind"],
+                profile_id=row["profile_id"] if row["role"] else None, role=row["role"],
+                company_id=row["company_id"], company_name=row["company_name"],
+            )
+    request["principal"] = principal
+    request["lang"] = pick_language(
+        request.query.get("lang") if is_api(request) else None,
+        request.headers.get("Accept-Language") if is_api(request) else None,
+        request.cookies.get(LANG_COOKIE),
+        principal.language if principal else None,
+        default=request.app[CONFIG].default_language,
+    )
+    return await handler(request)
+
+
+def csrf_token(request: web.Request) -> str:
+    """The visitor's CSRF token (double-submit cookie), created on first use."""
+    token = request.cookies.get(CSRF_COOKIE) or request.get("new_csrf")
+    if not token or len(token) > 100:
+        token = secrets.token_urlsafe(24)
+        request["new_csrf"] = token
+    return token
+
+
+@web.middleware
+async def csrf_middleware(request: web.Request, handler):
+    """Every state-changing form post must echo the visitor's CSRF cookie; the API uses bearer tokens."""
+    if request.method in ("POST", "PUT", "PATCH", "DELETE") and not is_api(request):
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        try:
+            form = await request.post()
+        except (ValueError, web.HTTPException):
+            form = {}
+        sent = form.get("csrf_token", "") if isinstance(form.get("csrf_token", ""), str) else ""
+        if not cookie or not secrets.compare_digest(cookie, sent or request.headers.get("X-CSRF-Token", "")):
+            raise ApiError(403, "csrf", Msg("The form has expired or was not sent from this site. "
+                                            "Reload the page and try again."))
+    response = await handler(request)
+    new = request.get("new_csrf")
+    if new and not request.cookies.get(CSRF_COOKIE):
+        response.set_cookie(CSRF_COOKIE, new, httponly=True, samesite="Lax", path="/",
+                            secure=request.app[CONFIG].security.cookie_secure)
+    return response
+
+
+def require(request: web.Request, *roles: str, profile: bool = True) -> Principal:
+    """The signed-in principal, who must have chosen a profile with one of ``roles`` (any if empty)."""
+    principal: Principal | None = request.get("principal")
+    if principal is None:
+        if is_api(request):
+            raise ApiError(401, "unauthorized", Msg("Sign in first."))
+        raise web.HTTPFound(f"/login?next={request.path_qs}" if request.method == "GET" else "/login")
+    if not profile:
+        return principal
+    if principal.role is None:
+        if is_api(request):
+            raise ApiError(403, "profile_required", Msg("Choose a profile first."))
+        raise web.HTTPFound("/profiles")
+    if roles and principal.role not in roles:
+        raise ApiError(403, "forbidden", Msg("Your profile does not allow this."))
+    return principal
+
+
+def not_found() -> ApiError:
+    """What every lookup of another company's object answers: it simply does not exist for you."""
+    return ApiError(404, "not_found", Msg("Not found."))
