@@ -37,6 +37,7 @@ from server.web import (
     csrf_token,
     error_middleware,
     lang_of,
+    principal_of,
     security_headers_middleware,
     session_middleware,
 )
@@ -51,8 +52,12 @@ class JsonFormatter(logging.Formatter):
     _skip = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"ts": self.formatTime(record), "level": record.levelname, "logger": record.name,
-                 "msg": record.getMessage()}
+        entry = {
+            "ts": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
         entry.update({k: v for k, v in record.__dict__.items() if k not in self._skip})
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
@@ -90,8 +95,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     session = aiohttp.ClientSession()
     app[HTTP] = session
     if config.security.human_check == "hosted":
-        app[HUMAN_CHECK] = HostedCaptcha(config.security.hosted_captcha_url, config.security.hosted_captcha_secret,
-                                         config.security.hosted_captcha_site_key, session)
+        app[HUMAN_CHECK] = HostedCaptcha(
+            config.security.hosted_captcha_url,
+            config.security.hosted_captcha_secret,
+            config.security.hosted_captcha_site_key,
+            session,
+        )
     else:
         app[HUMAN_CHECK] = BuiltinHumanCheck(app[SECRET])
     yield
@@ -132,7 +141,7 @@ def create_app(config: Config) -> web.Application:
 
 async def _template_context(request: web.Request) -> dict:
     lang = lang_of(request)
-    principal = request.get("principal")
+    principal = principal_of(request)
 
     def gettext(text, **params):  # noqa: ANN001, ANN202 - Jinja helper
         from server.i18n import translate

@@ -48,8 +48,9 @@ async def _serve(config) -> None:  # noqa: ANN001
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        config = load_config(args.config, data_dir=args.data_dir, host=args.host, port=args.port,
-                             demo=True if args.demo else None)
+        config = load_config(
+            args.config, data_dir=args.data_dir, host=args.host, port=args.port, demo=True if args.demo else None
+        )
     except ConfigError as exc:
         print(f"portgate-server: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -176,8 +176,12 @@ def validate(config: Config) -> Config:
         )
     if sec.password_min_length < 8:
         raise ConfigError("security.password_min_length: must be at least 8")
-    for name in ("session_hours", "login_max_failures_per_account", "login_max_failures_per_address",
-                 "login_lock_minutes"):
+    for name in (
+        "session_hours",
+        "login_max_failures_per_account",
+        "login_max_failures_per_address",
+        "login_lock_minutes",
+    ):
         if getattr(sec, name) < 1:
             raise ConfigError(f"security.{name}: must be at least 1")
     return config

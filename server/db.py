@@ -65,33 +65,34 @@ class Database:
                 self._connections.append(db)
         return db
 
-    def _run_read(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        return fn(self._conn(), *args)
+    def _run_read(self, fn: Callable[..., T]) -> T:
+        return fn(self._conn())
 
-    def _run_write(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    def _run_write(self, fn: Callable[..., T]) -> T:
         db = self._conn()
         db.execute("BEGIN IMMEDIATE")
         try:
-            result = fn(db, *args)
+            result = fn(db)
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
         return result
 
-    async def read(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(db, *args)`` on a reader thread."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, functools.partial(self._run_read, fn, args))
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(db, *args, **kwargs)`` on a reader thread."""
+        call = functools.partial(_bind_after_db, fn, args, kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._readers, functools.partial(self._run_read, call))
 
-    async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(db, *args)`` atomically on the writer thread; any exception rolls back."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer, functools.partial(self._run_write, fn, args))
+    async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(db, *args, **kwargs)`` atomically on the writer thread; any exception rolls back."""
+        call = functools.partial(_bind_after_db, fn, args, kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._writer, functools.partial(self._run_write, call))
 
-    def write_sync(self, fn: Callable[..., T], *args: Any) -> T:
+    def write_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Blocking variant of :meth:`write` for start-up tasks and command-line tools."""
-        return self._writer.submit(self._run_write, fn, args).result()
+        call = functools.partial(_bind_after_db, fn, args, kwargs)
+        return self._writer.submit(self._run_write, call).result()
 
     def close(self) -> None:
         self._readers.shutdown(wait=True)
@@ -100,6 +101,10 @@ class Database:
             for db in self._connections:
                 db.conn.close()
             self._connections.clear()
+
+
+def _bind_after_db(fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], db: Any) -> T:
+    return fn(db, *args, **kwargs)
 
 
 def one(db: sqlite_utils.Database, sql: str, params: Any = ()) -> dict[str, Any] | None:

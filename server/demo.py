@@ -33,8 +33,12 @@ USERS = [
     ("operaciones", "Olga Operations", "ops@terminal.example", [("0990000001001", "operations")]),
     ("supervisor", "Sergio Supervisor", "gate@terminal.example", [("0990000001001", "gate_supervisor")]),
     ("mesa", "Helena Helpdesk", "helpdesk@terminal.example", [("0990000001001", "helpdesk_agent")]),
-    ("andina", "Carla Andina", "carla@andina.example",
-     [("0991234567001", "customer_admin"), ("0991234567001", "customer")]),
+    (
+        "andina",
+        "Carla Andina",
+        "carla@andina.example",
+        [("0991234567001", "customer_admin"), ("0991234567001", "customer")],
+    ),
     ("pacifico", "Pedro Pacífico", "pedro@pacifico.example", [("1790012345001", "customer")]),
     ("agente", "Marta Multi", "marta@agencia.example", [("0991234567001", "customer"), ("1790012345001", "customer")]),
 ]
@@ -59,8 +63,9 @@ def seed_accounts(db: Any) -> bool:
             (username, email, full_name, password_hash, now_iso()),
         ).lastrowid
         for tax_id, role in profiles:
-            db.execute("INSERT INTO profiles (user_id, company_id, role) VALUES (?, ?, ?)",
-                       (user_id, ids[tax_id], role))
+            db.execute(
+                "INSERT INTO profiles (user_id, company_id, role) VALUES (?, ?, ?)", (user_id, ids[tax_id], role)
+            )
     return True
 
 
@@ -72,5 +77,8 @@ async def install_demo(app: web.Application) -> None:
     for seeder in SEEDERS:
         created = await app[DB].write(seeder) or created
     if created:
-        log.info("demo data installed; every demo user's password is %s (users: %s)", DEMO_PASSWORD,
-                 ", ".join(u[0] for u in USERS))
+        log.info(
+            "demo data installed; every demo user's password is %s (users: %s)",
+            DEMO_PASSWORD,
+            ", ".join(u[0] for u in USERS),
+        )

@@ -102,9 +102,7 @@ def username(data: Mapping[str, Any], name: str, errors: FieldErrors) -> str:
     return value
 
 
-def confirmation(
-    data: Mapping[str, Any], name: str, first: str, errors: FieldErrors, message: Msg
-) -> None:
+def confirmation(data: Mapping[str, Any], name: str, first: str, errors: FieldErrors, message: Msg) -> None:
     """Check that field ``name`` repeats ``first`` exactly (e-mail, phone, password confirmations)."""
     value = data.get(name)
     value = value.strip() if isinstance(value, str) else ""

@@ -26,9 +26,7 @@ def migration(number: int) -> Callable[[Migration], Migration]:
 
 
 def apply_migrations(db: sqlite_utils.Database) -> list[int]:
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS _migrations (number INTEGER PRIMARY KEY, name TEXT, applied_at REAL)"
-    )
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (number INTEGER PRIMARY KEY, name TEXT, applied_at REAL)")
     done = {row[0] for row in db.execute("SELECT number FROM _migrations").fetchall()}
     applied = []
     for number in sorted(MIGRATIONS):

@@ -15,12 +15,27 @@ PATHS: dict[str, dict[str, Any]] = {}
 ERROR = {"$ref": "#/components/schemas/Error"}
 
 
-def _op(summary: str, *, body: dict[str, Any] | None = None, response: dict[str, Any] | None = None,
-        auth: bool = True, tag: str, errors: tuple[int, ...] = (400,), params: list[dict] | None = None,
-        status: int = 200) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": {
-        str(status): {"description": "OK", "content": {"application/json": {"schema": response or {"type": "object"}}}}
-    }}
+def _op(
+    summary: str,
+    *,
+    body: dict[str, Any] | None = None,
+    response: dict[str, Any] | None = None,
+    auth: bool = True,
+    tag: str,
+    errors: tuple[int, ...] = (400,),
+    params: list[dict] | None = None,
+    status: int = 200,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "tags": [tag],
+        "responses": {
+            str(status): {
+                "description": "OK",
+                "content": {"application/json": {"schema": response or {"type": "object"}}},
+            }
+        },
+    }
     for code in errors + ((401,) if auth else ()):
         op["responses"][str(code)] = {"description": "Error", "content": {"application/json": {"schema": ERROR}}}
     if body:
@@ -46,46 +61,109 @@ I = {"type": "integer"}  # noqa: E741
 B = {"type": "boolean"}
 
 # --- accounts ---------------------------------------------------------------------------------
-document("/api/v1/human-check", "get", "A human-check challenge to send back with login/registration",
-         auth=False, tag="accounts", errors=())
-document("/api/v1/auth/login", "post", "Log in with user name or e-mail; returns a bearer token",
-         auth=False, tag="accounts", errors=(400, 401, 403, 429),
-         body=obj(login=S, password=S, human_token_=S, human_answer_=S, captcha_response_=S, language_=S),
-         response=obj(token=S, expires_in=I, profiles={"type": "array", "items": {"type": "object"}}))
+document(
+    "/api/v1/human-check",
+    "get",
+    "A human-check challenge to send back with login/registration",
+    auth=False,
+    tag="accounts",
+    errors=(),
+)
+document(
+    "/api/v1/auth/login",
+    "post",
+    "Log in with user name or e-mail; returns a bearer token",
+    auth=False,
+    tag="accounts",
+    errors=(400, 401, 403, 429),
+    body=obj(login=S, password=S, human_token_=S, human_answer_=S, captcha_response_=S, language_=S),
+    response=obj(token=S, expires_in=I, profiles={"type": "array", "items": {"type": "object"}}),
+)
 document("/api/v1/auth/logout", "post", "End this token's session", tag="accounts", errors=())
 document("/api/v1/me", "get", "The signed-in user and the chosen profile", tag="accounts", errors=())
 document("/api/v1/profiles", "get", "The profiles (role + company) this user holds", tag="accounts", errors=())
-document("/api/v1/profiles/select", "post", "Choose the profile this token acts as", tag="accounts",
-         errors=(400, 404), body=obj(profile_id=I))
-document("/api/v1/password", "post", "Change password (other sessions end)", tag="accounts",
-         body=obj(current_password=S, new_password=S, new_password_confirm=S))
-document("/api/v1/registration", "post", "Self-registration; the account awaits approval", auth=False,
-         tag="accounts", status=201,
-         body=obj(full_name=S, username=S, email=S, email_confirm=S, tax_id=S, phone=S, password=S,
-                  password_confirm=S, human_token_=S, human_answer_=S))
-document("/api/v1/registration/lookup", "post", "Existing customer: masked e-mails on file for a tax id",
-         auth=False, tag="accounts", errors=(400, 404), body=obj(tax_id=S))
-document("/api/v1/registration/phone", "post", "Existing customer (mobile): send a 4-digit code by SMS",
-         auth=False, tag="accounts", errors=(400, 404), body=obj(tax_id=S, email_index=I, phone=S),
-         response=obj(request_token=S, expires_in=I))
-document("/api/v1/registration/complete", "post", "Existing customer (mobile): code + password → account",
-         auth=False, tag="accounts", status=201,
-         body=obj(request_token=S, code=S, full_name=S, username=S, password=S, password_confirm=S))
+document(
+    "/api/v1/profiles/select",
+    "post",
+    "Choose the profile this token acts as",
+    tag="accounts",
+    errors=(400, 404),
+    body=obj(profile_id=I),
+)
+document(
+    "/api/v1/password",
+    "post",
+    "Change password (other sessions end)",
+    tag="accounts",
+    body=obj(current_password=S, new_password=S, new_password_confirm=S),
+)
+document(
+    "/api/v1/registration",
+    "post",
+    "Self-registration; the account awaits approval",
+    auth=False,
+    tag="accounts",
+    status=201,
+    body=obj(
+        full_name=S,
+        username=S,
+        email=S,
+        email_confirm=S,
+        tax_id=S,
+        phone=S,
+        password=S,
+        password_confirm=S,
+        human_token_=S,
+        human_answer_=S,
+    ),
+)
+document(
+    "/api/v1/registration/lookup",
+    "post",
+    "Existing customer: masked e-mails on file for a tax id",
+    auth=False,
+    tag="accounts",
+    errors=(400, 404),
+    body=obj(tax_id=S),
+)
+document(
+    "/api/v1/registration/phone",
+    "post",
+    "Existing customer (mobile): send a 4-digit code by SMS",
+    auth=False,
+    tag="accounts",
+    errors=(400, 404),
+    body=obj(tax_id=S, email_index=I, phone=S),
+    response=obj(request_token=S, expires_in=I),
+)
+document(
+    "/api/v1/registration/complete",
+    "post",
+    "Existing customer (mobile): code + password → account",
+    auth=False,
+    tag="accounts",
+    status=201,
+    body=obj(request_token=S, code=S, full_name=S, username=S, password=S, password_confirm=S),
+)
 
 
 def spec() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Portgate API", "version": "1.0.0",
-                 "description": "Customer portal and gate-kiosk protocol. Errors are "
-                                "`{\"error\": {\"code\", \"message\", \"fields\"}}` with a stable code."},
+        "info": {
+            "title": "Portgate API",
+            "version": "1.0.0",
+            "description": "Customer portal and gate-kiosk protocol. Errors are "
+            '`{"error": {"code", "message", "fields"}}` with a stable code.',
+        },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "paths": dict(sorted(PATHS.items())),
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": obj(error=obj(code=S, message=S, fields={"type": "object",
-                                                                              "additionalProperties": S}))},
+            "schemas": {
+                "Error": obj(error=obj(code=S, message=S, fields={"type": "object", "additionalProperties": S}))
+            },
         },
     }
 

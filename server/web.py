@@ -38,6 +38,10 @@ HUMAN_CHECK = web.AppKey("human_check", HumanCheck)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 SECRET = web.AppKey("secret", str)
 
+PRINCIPAL = web.RequestKey("principal", object)
+LANG = web.RequestKey("lang", str)
+NEW_CSRF = web.RequestKey("new_csrf", str)
+
 SESSION_COOKIE = "pg_session"
 CSRF_COOKIE = "pg_csrf"
 LANG_COOKIE = "pg_lang"
@@ -78,12 +82,17 @@ class Principal:
         return self.role in STAFF_ROLES
 
 
+def principal_of(request: web.Request) -> Principal | None:
+    """The signed-in principal, if any (set by the session middleware)."""
+    return request.get(PRINCIPAL)  # type: ignore[return-value]
+
+
 def is_api(request: web.Request) -> bool:
     return request.path.startswith("/api/")
 
 
 def lang_of(request: web.Request) -> str:
-    return request.get("lang", "es")
+    return request.get(LANG, "es")
 
 
 def client_address(request: web.Request) -> str:
@@ -100,8 +109,9 @@ def _error_payload(lang: str, code: str, message: str | Msg, fields: Mapping[str
     }
 
 
-def json_error(request: web.Request, status: int, code: str, message: str | Msg,
-               fields: Mapping[str, Msg] | None = None) -> web.Response:
+def json_error(
+    request: web.Request, status: int, code: str, message: str | Msg, fields: Mapping[str, Msg] | None = None
+) -> web.Response:
     return web.json_response(_error_payload(lang_of(request), code, message, fields or {}), status=status)
 
 
@@ -116,9 +126,17 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
-               429: "too_many_requests"}
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+}
 
 
 @web.middleware
@@ -150,9 +168,7 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
 
 def _error_page(request: web.Request, status: int, message: str) -> web.Response:
     try:
-        response = aiohttp_jinja2.render_template(
-            "error.html", request, {"status": status, "message": message}
-        )
+        response = aiohttp_jinja2.render_template("error.html", request, {"status": status, "message": message})
         response.set_status(status)
         return response
     except Exception:  # noqa: BLE001 - the error page itself must never fail
@@ -203,14 +219,21 @@ async def session_middleware(request: web.Request, handler):
         row = await request.app[DB].read(_load_principal, token_hash(token), kind, time.time())
         if row and row["status"] == "active":
             principal = Principal(
-                user_id=row["user_id"], username=row["username"], full_name=row["full_name"],
-                email=row["email"], language=row["language"], session_hash=row["token_hash"],
-                csrf_token=row["csrf_token"], session_kind=row["kind"],
-                profile_id=row["profile_id"] if row["role"] else None, role=row["role"],
-                company_id=row["company_id"], company_name=row["company_name"],
+                user_id=row["user_id"],
+                username=row["username"],
+                full_name=row["full_name"],
+                email=row["email"],
+                language=row["language"],
+                session_hash=row["token_hash"],
+                csrf_token=row["csrf_token"],
+                session_kind=row["kind"],
+                profile_id=row["profile_id"] if row["role"] else None,
+                role=row["role"],
+                company_id=row["company_id"],
+                company_name=row["company_name"],
             )
-    request["principal"] = principal
-    request["lang"] = pick_language(
+    request[PRINCIPAL] = principal
+    request[LANG] = pick_language(
         request.query.get("lang") if is_api(request) else None,
         request.headers.get("Accept-Language") if is_api(request) else None,
         request.cookies.get(LANG_COOKIE),
@@ -222,10 +245,10 @@ async def session_middleware(request: web.Request, handler):
 
 def csrf_token(request: web.Request) -> str:
     """The visitor's CSRF token (double-submit cookie), created on first use."""
-    token = request.cookies.get(CSRF_COOKIE) or request.get("new_csrf")
+    token = request.cookies.get(CSRF_COOKIE) or request.get(NEW_CSRF)
     if not token or len(token) > 100:
         token = secrets.token_urlsafe(24)
-        request["new_csrf"] = token
+        request[NEW_CSRF] = token
     return token
 
 
@@ -240,19 +263,21 @@ async def csrf_middleware(request: web.Request, handler):
             form = {}
         sent = form.get("csrf_token", "") if isinstance(form.get("csrf_token", ""), str) else ""
         if not cookie or not secrets.compare_digest(cookie, sent or request.headers.get("X-CSRF-Token", "")):
-            raise ApiError(403, "csrf", Msg("The form has expired or was not sent from this site. "
-                                            "Reload the page and try again."))
+            raise ApiError(
+                403, "csrf", Msg("The form has expired or was not sent from this site. Reload the page and try again.")
+            )
     response = await handler(request)
-    new = request.get("new_csrf")
+    new = request.get(NEW_CSRF)
     if new and not request.cookies.get(CSRF_COOKIE):
-        response.set_cookie(CSRF_COOKIE, new, httponly=True, samesite="Lax", path="/",
-                            secure=request.app[CONFIG].security.cookie_secure)
+        response.set_cookie(
+            CSRF_COOKIE, new, httponly=True, samesite="Lax", path="/", secure=request.app[CONFIG].security.cookie_secure
+        )
     return response
 
 
 def require(request: web.Request, *roles: str, profile: bool = True) -> Principal:
     """The signed-in principal, who must have chosen a profile with one of ``roles`` (any if empty)."""
-    principal: Principal | None = request.get("principal")
+    principal: Principal | None = principal_of(request)
     if principal is None:
         if is_api(request):
             raise ApiError(401, "unauthorized", Msg("Sign in first."))

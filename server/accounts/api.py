@@ -44,10 +44,15 @@ async def api_login(request: web.Request) -> web.Response:
         errors.add("password", forms.REQUIRED)
     errors.raise_if_any()
     if not await request.app[HUMAN_CHECK].verify({k: str(v) for k, v in body.items()}, client_address(request)):
-        raise ApiError(400, "human_check_failed",
-                       Msg("Please confirm you are not a robot: the verification was not passed."))
+        raise ApiError(
+            400, "human_check_failed", Msg("Please confirm you are not a robot: the verification was not passed.")
+        )
     outcome = await request.app[DB].write(
-        service.login_check, login, password[:256], client_address(request), time.time(),
+        service.login_check,
+        login,
+        password[:256],
+        client_address(request),
+        time.time(),
         max_account=cfg.security.login_max_failures_per_account,
         max_address=cfg.security.login_max_failures_per_address,
         lock_minutes=cfg.security.login_lock_minutes,
@@ -56,16 +61,27 @@ async def api_login(request: web.Request) -> web.Response:
         status = {"wrong_credentials": 401, "pending": 403, "rejected": 403}.get(outcome.status, 429)
         raise ApiError(status, outcome.status, login_refusal(outcome, cfg.security.login_lock_minutes))
     language = pick_language(str(body.get("language", "")), default=outcome.user["language"])
-    token = await request.app[DB].write(service.create_session, outcome.user["id"], "api",
-                                        cfg.security.session_hours, time.time(), language)
+    token = await request.app[DB].write(
+        service.create_session, outcome.user["id"], "api", cfg.security.session_hours, time.time(), language
+    )
     profiles = await request.app[DB].read(service.profiles_of, outcome.user["id"])
-    return web.json_response({"token": token, "expires_in": cfg.security.session_hours * 3600,
-                              "profiles": [_profile_json(p, language) for p in profiles]})
+    return web.json_response(
+        {
+            "token": token,
+            "expires_in": cfg.security.session_hours * 3600,
+            "profiles": [_profile_json(p, language) for p in profiles],
+        }
+    )
 
 
 def _profile_json(profile: dict, lang: str) -> dict:
-    return {"id": profile["id"], "role": profile["role"], "role_label": render(lang, service.ROLE_LABELS[profile["role"]]),
-            "company_id": profile["company_id"], "company_name": profile["company_name"]}
+    return {
+        "id": profile["id"],
+        "role": profile["role"],
+        "role_label": render(lang, service.ROLE_LABELS[profile["role"]]),
+        "company_id": profile["company_id"],
+        "company_name": profile["company_name"],
+    }
 
 
 @routes.post("/api/v1/auth/logout")
@@ -78,10 +94,18 @@ async def api_logout(request: web.Request) -> web.Response:
 @routes.get("/api/v1/me")
 async def me(request: web.Request) -> web.Response:
     p = require(request, profile=False)
-    return web.json_response({"user_id": p.user_id, "username": p.username, "full_name": p.full_name,
-                              "email": p.email, "language": p.language,
-                              "profile": {"id": p.profile_id, "role": p.role, "company_id": p.company_id,
-                                          "company_name": p.company_name} if p.role else None})
+    return web.json_response(
+        {
+            "user_id": p.user_id,
+            "username": p.username,
+            "full_name": p.full_name,
+            "email": p.email,
+            "language": p.language,
+            "profile": {"id": p.profile_id, "role": p.role, "company_id": p.company_id, "company_name": p.company_name}
+            if p.role
+            else None,
+        }
+    )
 
 
 @routes.get("/api/v1/profiles")
@@ -101,8 +125,9 @@ async def select(request: web.Request) -> web.Response:
     chosen = await request.app[DB].write(service.select_profile, p.session_hash, p.user_id, profile_id)
     if chosen is None:
         raise ApiError(404, "not_found", Msg("Choose one of your profiles."))
-    return web.json_response({"profile": {"id": chosen["id"], "role": chosen["role"],
-                                          "company_name": chosen["company_name"]}})
+    return web.json_response(
+        {"profile": {"id": chosen["id"], "role": chosen["role"], "company_name": chosen["company_name"]}}
+    )
 
 
 @routes.post("/api/v1/password")
@@ -114,20 +139,23 @@ async def change_password(request: web.Request) -> web.Response:
     if not current:
         errors.add("current_password", forms.REQUIRED)
     try:
-        new = service.validate_new_password(body, request.app[CONFIG].security.password_min_length,
-                                            p.username, p.email)
+        new = service.validate_new_password(body, request.app[CONFIG].security.password_min_length, p.username, p.email)
     except ValidationFailed as exc:
         errors.update(exc.errors)
     errors.raise_if_any()
-    ok = await request.app[DB].write(service.change_password, p.user_id, current, hash_password(new),
-                                     p.session_hash)
+    ok = await request.app[DB].write(service.change_password, p.user_id, current, hash_password(new), p.session_hash)
     if not ok:
-        raise ApiError(400, "invalid", Msg("Some fields are not valid."),
-                       {"current_password": Msg("The current password is not correct.")})
+        raise ApiError(
+            400,
+            "invalid",
+            Msg("Some fields are not valid."),
+            {"current_password": Msg("The current password is not correct.")},
+        )
     return web.json_response({"ok": True})
 
 
 # --- registration of an existing customer (mobile flow with a 4-digit SMS code) ----------------
+
 
 @routes.post("/api/v1/registration/lookup")
 async def registration_lookup(request: web.Request) -> web.Response:
@@ -137,7 +165,9 @@ async def registration_lookup(request: web.Request) -> web.Response:
     errors.raise_if_any()
     emails = await request.app[DB].read(service.masked_emails, tax)
     if emails is None:
-        raise ApiError(404, "unknown_tax_id", tax_id_unknown_message(request), {"tax_id": tax_id_unknown_message(request)})
+        raise ApiError(
+            404, "unknown_tax_id", tax_id_unknown_message(request), {"tax_id": tax_id_unknown_message(request)}
+        )
     return web.json_response({"tax_id": tax, "emails": [{"index": i, "masked": e} for i, e in enumerate(emails)]})
 
 
@@ -150,8 +180,9 @@ async def registration_phone(request: web.Request) -> web.Response:
     phone = forms.phone(body, "phone", errors)
     errors.raise_if_any()
     try:
-        token, code, _email = await request.app[DB].write(service.start_phone_registration, tax, index, phone,
-                                                          time.time())
+        token, code, _email = await request.app[DB].write(
+            service.start_phone_registration, tax, index, phone, time.time()
+        )
     except UnknownTaxId:
         raise ApiError(404, "unknown_tax_id", tax_id_unknown_message(request)) from None
     text = render(lang_of(request), Msg("Your Portgate confirmation code is %(code)s", {"code": code}))
@@ -168,14 +199,20 @@ async def registration_complete(request: web.Request) -> web.Response:
     errors.raise_if_any()
     record = await request.app[DB].write(service.check_phone_code, token, code, time.time())
     if record is None:
-        raise ApiError(400, "invalid", Msg("Some fields are not valid."),
-                       {"code": Msg("The confirmation code is not correct.")})
+        raise ApiError(
+            400, "invalid", Msg("Some fields are not valid."), {"code": Msg("The confirmation code is not correct.")}
+        )
     clean = service.validate_finish(body, request.app[CONFIG].security.password_min_length, record["email"])
-    user = await request.app[DB].write(service.finish_existing_registration, record, clean,
-                                       hash_password(clean["password"]), lang_of(request), time.time(),
-                                       record["phone"])
-    return web.json_response({"user_id": user["id"], "username": user["username"], "email": user["email"]},
-                             status=201)
+    user = await request.app[DB].write(
+        service.finish_existing_registration,
+        record,
+        clean,
+        hash_password(clean["password"]),
+        lang_of(request),
+        time.time(),
+        record["phone"],
+    )
+    return web.json_response({"user_id": user["id"], "username": user["username"], "email": user["email"]}, status=201)
 
 
 @routes.post("/api/v1/registration")
@@ -184,12 +221,14 @@ async def api_register(request: web.Request) -> web.Response:
     body = await json_body(request)
     clean = service.validate_registration(body, request.app[CONFIG].security.password_min_length)
     if not await request.app[HUMAN_CHECK].verify({k: str(v) for k, v in body.items()}, client_address(request)):
-        raise ApiError(400, "human_check_failed",
-                       Msg("Please confirm you are not a robot: the verification was not passed."))
+        raise ApiError(
+            400, "human_check_failed", Msg("Please confirm you are not a robot: the verification was not passed.")
+        )
     lang = lang_of(request)
     try:
-        user = await request.app[DB].write(service.register_user, clean, hash_password(clean["password"]), lang,
-                                           client_address(request))
+        user = await request.app[DB].write(
+            service.register_user, clean, hash_password(clean["password"]), lang, client_address(request)
+        )
     except UnknownTaxId:
         msg = tax_id_unknown_message(request)
         raise ApiError(400, "unknown_tax_id", msg, {"tax_id": msg}) from None

@@ -23,7 +23,6 @@ from server.db import one, scalar
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import Msg
 from server.security import (
-    hash_password,
     new_token,
     password_problem,
     token_hash,
@@ -47,8 +46,15 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def audit(db: Db, event: str, *, user_id: int | None = None, company_id: int | None = None,
-          detail: str = "", address: str = "") -> None:
+def audit(
+    db: Db,
+    event: str,
+    *,
+    user_id: int | None = None,
+    company_id: int | None = None,
+    detail: str = "",
+    address: str = "",
+) -> None:
     db.execute(
         "INSERT INTO audit_log (at, user_id, company_id, event, detail, address) VALUES (?, ?, ?, ?, ?, ?)",
         (now_iso(), user_id, company_id, event, detail[:500], address[:100]),
@@ -56,6 +62,7 @@ def audit(db: Db, event: str, *, user_id: int | None = None, company_id: int | N
 
 
 # --- billing registry -------------------------------------------------------------------------
+
 
 def _company_fields(data: Mapping[str, Any], errors: FieldErrors) -> dict[str, Any]:
     tax = forms.tax_id(data, "tax_id", errors)
@@ -135,11 +142,13 @@ def import_companies_csv(db: Db, text: str, *, actor_id: int | None = None) -> I
 
 def list_companies(db: Db, *, search: str = "", limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
     like = f"%{search}%"
-    return list(db.query(
-        "SELECT id, tax_id, name, emails, phone, kind, in_registry FROM companies "
-        "WHERE (? = '' OR tax_id LIKE ? OR name LIKE ?) ORDER BY name LIMIT ? OFFSET ?",
-        (search, like, like, limit, offset),
-    ))
+    return list(
+        db.query(
+            "SELECT id, tax_id, name, emails, phone, kind, in_registry FROM companies "
+            "WHERE (? = '' OR tax_id LIKE ? OR name LIKE ?) ORDER BY name LIMIT ? OFFSET ?",
+            (search, like, like, limit, offset),
+        )
+    )
 
 
 def company_emails(db: Db, tax_id: str) -> list[str] | None:
@@ -148,6 +157,7 @@ def company_emails(db: Db, tax_id: str) -> list[str] | None:
 
 
 # --- registration -----------------------------------------------------------------------------
+
 
 def validate_registration(data: Mapping[str, Any], password_min: int) -> dict[str, Any]:
     """Check every field of the self-registration form; raises with one message per bad field."""
@@ -159,8 +169,7 @@ def validate_registration(data: Mapping[str, Any], password_min: int) -> dict[st
         "tax_id": forms.tax_id(data, "tax_id", errors),
         "phone": forms.phone(data, "phone", errors),
     }
-    forms.confirmation(data, "email_confirm", values["email"], errors,
-                       Msg("The e-mail addresses do not match."))
+    forms.confirmation(data, "email_confirm", values["email"], errors, Msg("The e-mail addresses do not match."))
     password = data.get("password") if isinstance(data.get("password"), str) else ""
     if not password:
         errors.add("password", forms.REQUIRED)
@@ -189,8 +198,9 @@ def _check_unique(db: Db, username: str, email: str, errors: FieldErrors) -> Non
         errors.add("email", Msg("An account with this e-mail already exists."))
 
 
-def _insert_user(db: Db, *, username: str, email: str, full_name: str, phone: str, password_hash: str,
-                 status: str, language: str) -> int:
+def _insert_user(
+    db: Db, *, username: str, email: str, full_name: str, phone: str, password_hash: str, status: str, language: str
+) -> int:
     return db.execute(
         "INSERT INTO users (username, email, full_name, phone, password_hash, status, language, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -198,21 +208,27 @@ def _insert_user(db: Db, *, username: str, email: str, full_name: str, phone: st
     ).lastrowid
 
 
-def register_user(db: Db, values: dict[str, Any], password_hash: str, language: str,
-                  address: str = "") -> dict[str, Any]:
+def register_user(
+    db: Db, values: dict[str, Any], password_hash: str, language: str, address: str = ""
+) -> dict[str, Any]:
     """Create a pending account with a customer profile for the registered company."""
-    company = one(db, "SELECT id, name FROM companies WHERE tax_id = ? AND in_registry = 1",
-                  (values["tax_id"],))
+    company = one(db, "SELECT id, name FROM companies WHERE tax_id = ? AND in_registry = 1", (values["tax_id"],))
     if company is None:
         raise UnknownTaxId(values["tax_id"])
     errors = FieldErrors()
     _check_unique(db, values["username"], values["email"], errors)
     errors.raise_if_any()
-    user_id = _insert_user(db, username=values["username"], email=values["email"],
-                           full_name=values["full_name"], phone=values["phone"],
-                           password_hash=password_hash, status="pending", language=language)
-    db.execute("INSERT INTO profiles (user_id, company_id, role) VALUES (?, ?, 'customer')",
-               (user_id, company["id"]))
+    user_id = _insert_user(
+        db,
+        username=values["username"],
+        email=values["email"],
+        full_name=values["full_name"],
+        phone=values["phone"],
+        password_hash=password_hash,
+        status="pending",
+        language=language,
+    )
+    db.execute("INSERT INTO profiles (user_id, company_id, role) VALUES (?, ?, 'customer')", (user_id, company["id"]))
     audit(db, "user.registered", user_id=user_id, company_id=company["id"], address=address)
     return {"id": user_id, "company_name": company["name"], **{k: v for k, v in values.items() if k != "password"}}
 
@@ -245,23 +261,50 @@ def register_prospect(db: Db, values: dict[str, Any], language: str, now: float)
         "VALUES (?, ?, ?, ?, 'prospect', 0, ?)",
         (values["tax_id"], values["company_name"], json.dumps([values["email"]]), values["phone"], now_iso()),
     ).lastrowid
-    user_id = _insert_user(db, username=values["email"], email=values["email"], full_name=values["contact"],
-                           phone=values["phone"], password_hash="!", status="pending", language=language)
+    user_id = _insert_user(
+        db,
+        username=values["email"],
+        email=values["email"],
+        full_name=values["contact"],
+        phone=values["phone"],
+        password_hash="!",
+        status="pending",
+        language=language,
+    )
     db.execute("INSERT INTO profiles (user_id, company_id, role) VALUES (?, ?, 'customer')", (user_id, company_id))
-    token = _one_time_token(db, "set_password", now, user_id=user_id, company_id=company_id,
-                            email=values["email"], hours=72)
+    token = _one_time_token(
+        db, "set_password", now, user_id=user_id, company_id=company_id, email=values["email"], hours=72
+    )
     audit(db, "prospect.registered", user_id=user_id, company_id=company_id)
     return {"id": user_id, "username": values["email"], **values}, token
 
 
-def _one_time_token(db: Db, purpose: str, now: float, *, hours: float = 24, user_id: int | None = None,
-                    company_id: int | None = None, email: str = "", phone: str = "", code: str = "") -> str:
+def _one_time_token(
+    db: Db,
+    purpose: str,
+    now: float,
+    *,
+    hours: float = 24,
+    user_id: int | None = None,
+    company_id: int | None = None,
+    email: str = "",
+    phone: str = "",
+    code: str = "",
+) -> str:
     token = new_token()
     db.execute(
         "INSERT INTO one_time_tokens (token_hash, purpose, user_id, company_id, email, phone, code_hash, "
         "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (token_hash(token), purpose, user_id, company_id, email, phone,
-         token_hash(code) if code else "", now + hours * 3600),
+        (
+            token_hash(token),
+            purpose,
+            user_id,
+            company_id,
+            email,
+            phone,
+            token_hash(code) if code else "",
+            now + hours * 3600,
+        ),
     )
     return token
 
@@ -269,8 +312,11 @@ def _one_time_token(db: Db, purpose: str, now: float, *, hours: float = 24, user
 def token_record(db: Db, token: str, purpose: str, now: float) -> dict[str, Any] | None:
     if not token or len(token) > 100:
         return None
-    return one(db, "SELECT * FROM one_time_tokens WHERE token_hash = ? AND purpose = ? AND used_at IS NULL "
-                   "AND expires_at > ?", (token_hash(token), purpose, now))
+    return one(
+        db,
+        "SELECT * FROM one_time_tokens WHERE token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?",
+        (token_hash(token), purpose, now),
+    )
 
 
 def masked_emails(db: Db, tax_id: str) -> list[str] | None:
@@ -304,8 +350,9 @@ def validate_finish(data: Mapping[str, Any], password_min: int, email: str) -> d
     return values
 
 
-def _password_pair(data: Mapping[str, Any], errors: FieldErrors, minimum: int, username: str, email: str,
-                   field: str = "password") -> None:
+def _password_pair(
+    data: Mapping[str, Any], errors: FieldErrors, minimum: int, username: str, email: str, field: str = "password"
+) -> None:
     password = data.get(field) if isinstance(data.get(field), str) else ""
     confirm = data.get(f"{field}_confirm") if isinstance(data.get(f"{field}_confirm"), str) else ""
     if not password:
@@ -320,17 +367,32 @@ def _password_pair(data: Mapping[str, Any], errors: FieldErrors, minimum: int, u
         errors.add(f"{field}_confirm", Msg("The passwords do not match."))
 
 
-def finish_existing_registration(db: Db, record: dict[str, Any], values: dict[str, Any], password_hash: str,
-                                 language: str, now: float, phone: str = "") -> dict[str, Any]:
+def finish_existing_registration(
+    db: Db,
+    record: dict[str, Any],
+    values: dict[str, Any],
+    password_hash: str,
+    language: str,
+    now: float,
+    phone: str = "",
+) -> dict[str, Any]:
     """Create the account of a known customer; the e-mail on file proved it, so it is active at once."""
     errors = FieldErrors()
     _check_unique(db, values["username"], record["email"], errors)
     errors.raise_if_any()
-    user_id = _insert_user(db, username=values["username"], email=record["email"], full_name=values["full_name"],
-                           phone=phone or record.get("phone", ""), password_hash=password_hash, status="active",
-                           language=language)
-    db.execute("INSERT INTO profiles (user_id, company_id, role) VALUES (?, ?, 'customer')",
-               (user_id, record["company_id"]))
+    user_id = _insert_user(
+        db,
+        username=values["username"],
+        email=record["email"],
+        full_name=values["full_name"],
+        phone=phone or record.get("phone", ""),
+        password_hash=password_hash,
+        status="active",
+        language=language,
+    )
+    db.execute(
+        "INSERT INTO profiles (user_id, company_id, role) VALUES (?, ?, 'customer')", (user_id, record["company_id"])
+    )
     db.execute("UPDATE one_time_tokens SET used_at = ? WHERE token_hash = ?", (now, record["token_hash"]))
     audit(db, "user.registered_existing", user_id=user_id, company_id=record["company_id"])
     return {"id": user_id, "username": values["username"], "email": record["email"]}
@@ -345,8 +407,9 @@ def start_phone_registration(db: Db, tax_id: str, index: int, phone: str, now: f
         raise ValidationFailed({"email_index": Msg("Choose one of the e-mail addresses shown.")})
     company_id = scalar(db, "SELECT id FROM companies WHERE tax_id = ?", (tax_id.upper(),))
     code = f"{secrets.randbelow(10_000):04d}"
-    token = _one_time_token(db, "phone_registration", now, hours=0.25, company_id=company_id,
-                            email=emails[index], phone=phone, code=code)
+    token = _one_time_token(
+        db, "phone_registration", now, hours=0.25, company_id=company_id, email=emails[index], phone=phone, code=code
+    )
     return token, code, emails[index]
 
 
@@ -367,30 +430,40 @@ def check_phone_code(db: Db, token: str, code: str, now: float) -> dict[str, Any
 
 # --- approval ---------------------------------------------------------------------------------
 
+
 def pending_registrations(db: Db) -> list[dict[str, Any]]:
-    return list(db.query(
-        "SELECT u.id, u.username, u.email, u.full_name, u.phone, u.created_at, c.name AS company_name, "
-        "c.tax_id, c.kind AS company_kind FROM users u JOIN profiles p ON p.user_id = u.id "
-        "JOIN companies c ON c.id = p.company_id WHERE u.status = 'pending' ORDER BY u.created_at LIMIT 200"
-    ))
+    return list(
+        db.query(
+            "SELECT u.id, u.username, u.email, u.full_name, u.phone, u.created_at, c.name AS company_name, "
+            "c.tax_id, c.kind AS company_kind FROM users u JOIN profiles p ON p.user_id = u.id "
+            "JOIN companies c ON c.id = p.company_id WHERE u.status = 'pending' ORDER BY u.created_at LIMIT 200"
+        )
+    )
 
 
 def decide_registration(db: Db, admin_id: int, user_id: int, approve: bool) -> dict[str, Any] | None:
-    user = one(db, "SELECT id, email, full_name, username, language FROM users WHERE id = ? AND status = 'pending'",
-               (user_id,))
+    user = one(
+        db, "SELECT id, email, full_name, username, language FROM users WHERE id = ? AND status = 'pending'", (user_id,)
+    )
     if user is None:
         return None
     status = "active" if approve else "rejected"
-    db.execute("UPDATE users SET status = ?, decided_at = ?, decided_by = ? WHERE id = ?",
-               (status, now_iso(), admin_id, user_id))
+    db.execute(
+        "UPDATE users SET status = ?, decided_at = ?, decided_by = ? WHERE id = ?",
+        (status, now_iso(), admin_id, user_id),
+    )
     if approve:
-        db.execute("UPDATE companies SET in_registry = 1 WHERE kind = 'prospect' AND id IN "
-                   "(SELECT company_id FROM profiles WHERE user_id = ?)", (user_id,))
+        db.execute(
+            "UPDATE companies SET in_registry = 1 WHERE kind = 'prospect' AND id IN "
+            "(SELECT company_id FROM profiles WHERE user_id = ?)",
+            (user_id,),
+        )
     audit(db, f"user.{status}", user_id=user_id, detail=f"by {admin_id}")
     return user
 
 
 # --- login, throttling, sessions --------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class LoginOutcome:
@@ -399,8 +472,17 @@ class LoginOutcome:
     locked_until: float = 0.0
 
 
-def login_check(db: Db, login: str, password: str, address: str, now: float, *,
-                max_account: int, max_address: int, lock_minutes: int) -> LoginOutcome:
+def login_check(
+    db: Db,
+    login: str,
+    password: str,
+    address: str,
+    now: float,
+    *,
+    max_account: int,
+    max_address: int,
+    lock_minutes: int,
+) -> LoginOutcome:
     """Verify credentials with throttling per account and per address; records the outcome."""
     window_start = now - lock_minutes * 60
     recent = scalar(db, "SELECT COUNT(*) FROM login_failures WHERE address = ? AND at > ?", (address, window_start))
@@ -415,8 +497,10 @@ def login_check(db: Db, login: str, password: str, address: str, now: float, *,
         if user:
             failures = user["failed_logins"] + 1
             locked_until = now + lock_minutes * 60 if failures >= max_account else 0
-            db.execute("UPDATE users SET failed_logins = ?, locked_until = ? WHERE id = ?",
-                       (0 if locked_until else failures, locked_until, user["id"]))
+            db.execute(
+                "UPDATE users SET failed_logins = ?, locked_until = ? WHERE id = ?",
+                (0 if locked_until else failures, locked_until, user["id"]),
+            )
             audit(db, "login.locked" if locked_until else "login.failed", user_id=user["id"], address=address)
             if locked_until:
                 return LoginOutcome("locked", locked_until=locked_until)
@@ -450,15 +534,22 @@ def end_session(db: Db, session_hash: str) -> None:
 
 
 def profiles_of(db: Db, user_id: int) -> list[dict[str, Any]]:
-    return list(db.query(
-        "SELECT p.id, p.role, p.company_id, c.name AS company_name, c.tax_id FROM profiles p "
-        "JOIN companies c ON c.id = p.company_id WHERE p.user_id = ? ORDER BY p.id", (user_id,)
-    ))
+    return list(
+        db.query(
+            "SELECT p.id, p.role, p.company_id, c.name AS company_name, c.tax_id FROM profiles p "
+            "JOIN companies c ON c.id = p.company_id WHERE p.user_id = ? ORDER BY p.id",
+            (user_id,),
+        )
+    )
 
 
 def select_profile(db: Db, session_hash: str, user_id: int, profile_id: int) -> dict[str, Any] | None:
-    profile = one(db, "SELECT p.id, p.role, c.name AS company_name FROM profiles p JOIN companies c "
-                      "ON c.id = p.company_id WHERE p.id = ? AND p.user_id = ?", (profile_id, user_id))
+    profile = one(
+        db,
+        "SELECT p.id, p.role, c.name AS company_name FROM profiles p JOIN companies c "
+        "ON c.id = p.company_id WHERE p.id = ? AND p.user_id = ?",
+        (profile_id, user_id),
+    )
     if profile:
         db.execute("UPDATE sessions SET profile_id = ? WHERE token_hash = ?", (profile_id, session_hash))
     return profile
@@ -487,8 +578,7 @@ def validate_new_password(data: Mapping[str, Any], minimum: int, username: str, 
 
 
 def start_password_reset(db: Db, email: str, now: float) -> tuple[dict[str, Any], str] | None:
-    user = one(db, "SELECT id, email, full_name, language FROM users WHERE email = ? AND status = 'active'",
-               (email,))
+    user = one(db, "SELECT id, email, full_name, language FROM users WHERE email = ? AND status = 'active'", (email,))
     if user is None:
         return None
     token = _one_time_token(db, "reset_password", now, hours=1, user_id=user["id"], email=email)
@@ -497,8 +587,10 @@ def start_password_reset(db: Db, email: str, now: float) -> tuple[dict[str, Any]
 
 
 def finish_password_set(db: Db, record: dict[str, Any], new_hash: str, now: float) -> None:
-    db.execute("UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = 0 WHERE id = ?",
-               (new_hash, record["user_id"]))
+    db.execute(
+        "UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = 0 WHERE id = ?",
+        (new_hash, record["user_id"]),
+    )
     db.execute("DELETE FROM sessions WHERE user_id = ?", (record["user_id"],))
     db.execute("UPDATE one_time_tokens SET used_at = ? WHERE token_hash = ?", (now, record["token_hash"]))
     audit(db, "password.reset", user_id=record["user_id"])
@@ -509,8 +601,12 @@ def user_by_id(db: Db, user_id: int) -> dict[str, Any] | None:
 
 
 def recent_audit(db: Db, limit: int = 100) -> list[dict[str, Any]]:
-    return list(db.query("SELECT a.*, u.username FROM audit_log a LEFT JOIN users u ON u.id = a.user_id "
-                         "ORDER BY a.id DESC LIMIT ?", (limit,)))
+    return list(
+        db.query(
+            "SELECT a.*, u.username FROM audit_log a LEFT JOIN users u ON u.id = a.user_id ORDER BY a.id DESC LIMIT ?",
+            (limit,),
+        )
+    )
 
 
 def clock() -> float:

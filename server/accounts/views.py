@@ -12,26 +12,27 @@ from aiohttp import web
 from server.accounts import service
 from server.accounts.service import UnknownTaxId
 from server.forms import FieldErrors, ValidationFailed
-from server.i18n import LANGUAGES, Msg, pick_language, render, translate
+from server.i18n import LANGUAGES, N_, Msg, pick_language, render, translate
 from server.security import hash_password
 from server.web import (
     CONFIG,
     DB,
     HUMAN_CHECK,
+    LANG,
     LANG_COOKIE,
     MAILER,
     SESSION_COOKIE,
     ApiError,
     client_address,
     lang_of,
+    principal_of,
     require,
 )
 
 routes = web.RouteTableDef()
 
 
-def page(request: web.Request, template: str, context: dict[str, Any] | None = None,
-         status: int = 200) -> web.Response:
+def page(request: web.Request, template: str, context: dict[str, Any] | None = None, status: int = 200) -> web.Response:
     response = aiohttp_jinja2.render_template(template, request, context or {})
     response.set_status(status)
     response.headers["Cache-Control"] = "no-store"
@@ -45,25 +46,34 @@ def safe_next(value: str | None) -> str:
     return "/home"
 
 
-async def send_mail(request: web.Request, to: str, lang: str, subject: str, body: str,
-                    params: dict[str, Any]) -> None:
+async def send_mail(request: web.Request, to: str, lang: str, subject: str, body: str, params: dict[str, Any]) -> None:
     await request.app[MAILER].send(to, translate(lang, subject) % params, translate(lang, body) % params)
 
 
 async def mail_registration_received(request: web.Request, user: dict[str, Any], lang: str) -> None:
-    await send_mail(request, user["email"], lang, "Portgate: registration received",
-                    "Hello %(name)s,\n\nYour registration for %(company)s was received successfully. "
-                    "Your account is awaiting approval, which takes up to 24 hours; we will write to you "
-                    "when it is approved.\n\nThis message was sent automatically; please do not reply.",
-                    {"name": user["full_name"], "company": user["company_name"]})
+    await send_mail(
+        request,
+        user["email"],
+        lang,
+        N_("Portgate: registration received"),
+        N_(
+            "Hello %(name)s,\n\nYour registration for %(company)s was received successfully. "
+            "Your account is awaiting approval, which takes up to 24 hours; we will write to you "
+            "when it is approved.\n\nThis message was sent automatically; please do not reply."
+        ),
+        {"name": user["full_name"], "company": user["company_name"]},
+    )
 
 
 def tax_id_unknown_message(request: web.Request) -> Msg:
-    return Msg("The tax id (RUC/RFC) you entered is not in our billing system. For help, write to %(email)s.",
-               {"email": request.app[CONFIG].support_email})
+    return Msg(
+        "The tax id (RUC/RFC) you entered is not in our billing system. For help, write to %(email)s.",
+        {"email": request.app[CONFIG].support_email},
+    )
 
 
 # --- language, login, logout ------------------------------------------------------------------
+
 
 @routes.get("/lang/{lang}", name="set_language")
 async def set_language(request: web.Request) -> web.Response:
@@ -72,7 +82,7 @@ async def set_language(request: web.Request) -> web.Response:
         raise ApiError(404, "not_found", Msg("Not found."))
     response = web.HTTPFound(safe_next(request.query.get("next")))
     response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Lax", httponly=True, path="/")
-    principal = request.get("principal")
+    principal = principal_of(request)
     if principal:
         await request.app[DB].write(service.set_language, principal.user_id, lang)
     raise response
@@ -80,17 +90,21 @@ async def set_language(request: web.Request) -> web.Response:
 
 @routes.get("/")
 async def index(request: web.Request) -> web.Response:
-    raise web.HTTPFound("/home" if request.get("principal") else "/login")
+    raise web.HTTPFound("/home" if principal_of(request) else "/login")
 
 
 def _login_context(request: web.Request, **extra: Any) -> dict[str, Any]:
-    return {"human": request.app[HUMAN_CHECK].challenge(), "next": request.query.get("next", ""),
-            "languages": LANGUAGES, **extra}
+    return {
+        "human": request.app[HUMAN_CHECK].challenge(),
+        "next": request.query.get("next", ""),
+        "languages": LANGUAGES,
+        **extra,
+    }
 
 
 @routes.get("/login", name="login")
 async def login_form(request: web.Request) -> web.Response:
-    if request.get("principal"):
+    if principal_of(request):
         raise web.HTTPFound("/home")
     return page(request, "login.html", _login_context(request, values={}))
 
@@ -100,7 +114,7 @@ async def login_submit(request: web.Request) -> web.Response:
     form = await request.post()
     cfg = request.app[CONFIG]
     lang = pick_language(str(form.get("language", "")), default=lang_of(request))
-    request["lang"] = lang
+    request[LANG] = lang
     errors = FieldErrors()
     login = str(form.get("login", "")).strip()[:254]
     password = str(form.get("password", ""))[:256]
@@ -113,24 +127,49 @@ async def login_submit(request: web.Request) -> web.Response:
     if errors:
         return page(request, "login.html", _login_context(request, errors=errors, values=values, next=next_url), 400)
     if not await request.app[HUMAN_CHECK].verify(form, client_address(request)):
-        return page(request, "login.html", _login_context(
-            request, values=values, next=next_url,
-            notice=Msg("Please confirm you are not a robot: the verification was not passed.")), 400)
+        return page(
+            request,
+            "login.html",
+            _login_context(
+                request,
+                values=values,
+                next=next_url,
+                notice=Msg("Please confirm you are not a robot: the verification was not passed."),
+            ),
+            400,
+        )
     outcome = await request.app[DB].write(
-        service.login_check, login, password, client_address(request), time.time(),
+        service.login_check,
+        login,
+        password,
+        client_address(request),
+        time.time(),
         max_account=cfg.security.login_max_failures_per_account,
         max_address=cfg.security.login_max_failures_per_address,
         lock_minutes=cfg.security.login_lock_minutes,
     )
     if outcome.status != "ok":
-        return page(request, "login.html", _login_context(
-            request, values=values, next=next_url, notice=login_refusal(outcome, cfg.security.login_lock_minutes)),
-            429 if outcome.status in ("locked", "address_throttled") else 401)
-    token = await request.app[DB].write(service.create_session, outcome.user["id"], "web",
-                                        cfg.security.session_hours, time.time(), lang)
+        return page(
+            request,
+            "login.html",
+            _login_context(
+                request, values=values, next=next_url, notice=login_refusal(outcome, cfg.security.login_lock_minutes)
+            ),
+            429 if outcome.status in ("locked", "address_throttled") else 401,
+        )
+    token = await request.app[DB].write(
+        service.create_session, outcome.user["id"], "web", cfg.security.session_hours, time.time(), lang
+    )
     response = web.HTTPFound(f"/profiles?next={quote(safe_next(next_url))}")
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Lax", path="/",
-                        secure=cfg.security.cookie_secure, max_age=cfg.security.session_hours * 3600)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="Lax",
+        path="/",
+        secure=cfg.security.cookie_secure,
+        max_age=cfg.security.session_hours * 3600,
+    )
     response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Lax", httponly=True, path="/")
     raise response
 
@@ -142,11 +181,11 @@ def login_refusal(outcome: service.LoginOutcome, lock_minutes: int) -> Msg:
         return Msg("Your account is not enabled. Contact support.")
     if outcome.status == "locked":
         minutes = max(1, round((outcome.locked_until - time.time()) / 60))
-        return Msg("Too many failed attempts: this account is locked for %(minutes)s minutes.",
-                   {"minutes": minutes})
+        return Msg("Too many failed attempts: this account is locked for %(minutes)s minutes.", {"minutes": minutes})
     if outcome.status == "address_throttled":
-        return Msg("Too many failed attempts from your address. Try again in %(minutes)s minutes.",
-                   {"minutes": lock_minutes})
+        return Msg(
+            "Too many failed attempts from your address. Try again in %(minutes)s minutes.", {"minutes": lock_minutes}
+        )
     return Msg("Wrong user name or password.")
 
 
@@ -161,12 +200,16 @@ async def logout(request: web.Request) -> web.Response:
 
 # --- profiles and home ------------------------------------------------------------------------
 
+
 @routes.get("/profiles")
 async def profiles_form(request: web.Request) -> web.Response:
     principal = require(request, profile=False)
     profiles = await request.app[DB].read(service.profiles_of, principal.user_id)
-    return page(request, "profiles.html", {"profiles": profiles, "role_labels": service.ROLE_LABELS,
-                                           "next": request.query.get("next", "")})
+    return page(
+        request,
+        "profiles.html",
+        {"profiles": profiles, "role_labels": service.ROLE_LABELS, "next": request.query.get("next", "")},
+    )
 
 
 @routes.post("/profiles")
@@ -177,12 +220,15 @@ async def profiles_submit(request: web.Request) -> web.Response:
         profile_id = int(str(form.get("profile_id", "")))
     except ValueError:
         profile_id = 0
-    chosen = await request.app[DB].write(service.select_profile, principal.session_hash, principal.user_id,
-                                         profile_id)
+    chosen = await request.app[DB].write(service.select_profile, principal.session_hash, principal.user_id, profile_id)
     if chosen is None:
         profiles = await request.app[DB].read(service.profiles_of, principal.user_id)
-        return page(request, "profiles.html", {"profiles": profiles, "role_labels": service.ROLE_LABELS,
-                                               "notice": Msg("Choose one of your profiles.")}, 400)
+        return page(
+            request,
+            "profiles.html",
+            {"profiles": profiles, "role_labels": service.ROLE_LABELS, "notice": Msg("Choose one of your profiles.")},
+            400,
+        )
     raise web.HTTPFound(safe_next(str(form.get("next", ""))))
 
 
@@ -193,6 +239,7 @@ async def home(request: web.Request) -> web.Response:
 
 
 # --- password ---------------------------------------------------------------------------------
+
 
 @routes.get("/password")
 async def password_form(request: web.Request) -> web.Response:
@@ -211,18 +258,21 @@ async def password_submit(request: web.Request) -> web.Response:
         if not current:
             errors.add("current_password", Msg("This field is required."))
         try:
-            new = service.validate_new_password(form, cfg.security.password_min_length, principal.username,
-                                                principal.email)
+            new = service.validate_new_password(
+                form, cfg.security.password_min_length, principal.username, principal.email
+            )
         except ValidationFailed as exc:
             errors.update(exc.errors)
         errors.raise_if_any()
     except ValidationFailed as exc:
         return page(request, "password.html", {"errors": exc.errors}, 400)
-    ok = await request.app[DB].write(service.change_password, principal.user_id, current, hash_password(new),
-                                     principal.session_hash)
+    ok = await request.app[DB].write(
+        service.change_password, principal.user_id, current, hash_password(new), principal.session_hash
+    )
     if not ok:
-        return page(request, "password.html",
-                    {"errors": {"current_password": Msg("The current password is not correct.")}}, 400)
+        return page(
+            request, "password.html", {"errors": {"current_password": Msg("The current password is not correct.")}}, 400
+        )
     return page(request, "password.html", {"success": Msg("Your password has been changed.")})
 
 
@@ -241,20 +291,40 @@ async def forgot_submit(request: web.Request) -> web.Response:
     if errors:
         return page(request, "forgot.html", {"errors": errors, "human": request.app[HUMAN_CHECK].challenge()}, 400)
     if not await request.app[HUMAN_CHECK].verify(form, client_address(request)):
-        return page(request, "forgot.html", {"human": request.app[HUMAN_CHECK].challenge(),
-                                             "notice": Msg("Please confirm you are not a robot: the verification "
-                                                          "was not passed.")}, 400)
+        return page(
+            request,
+            "forgot.html",
+            {
+                "human": request.app[HUMAN_CHECK].challenge(),
+                "notice": Msg("Please confirm you are not a robot: the verification was not passed."),
+            },
+            400,
+        )
     found = await request.app[DB].write(service.start_password_reset, email, time.time())
     if found:
         user, token = found
         link = f"{request.app[CONFIG].public_url}/password/reset?token={token}"
-        await send_mail(request, email, user["language"], "Portgate: reset your password",
-                        "Hello %(name)s,\n\nTo choose a new password open this link (valid for one hour):\n"
-                        "%(link)s\n\nIf you did not ask for it, ignore this message.",
-                        {"name": user["full_name"], "link": link})
+        await send_mail(
+            request,
+            email,
+            user["language"],
+            N_("Portgate: reset your password"),
+            N_(
+                "Hello %(name)s,\n\nTo choose a new password open this link (valid for one hour):\n"
+                "%(link)s\n\nIf you did not ask for it, ignore this message."
+            ),
+            {"name": user["full_name"], "link": link},
+        )
     # Same answer whether or not the address exists: nobody learns who has an account.
-    return page(request, "message.html", {"message": Msg(
-        "If the address belongs to an active account, we have sent it a link to choose a new password.")})
+    return page(
+        request,
+        "message.html",
+        {
+            "message": Msg(
+                "If the address belongs to an active account, we have sent it a link to choose a new password."
+            )
+        },
+    )
 
 
 async def _token_page(request: web.Request, purpose: str) -> dict[str, Any]:
@@ -285,17 +355,23 @@ async def reset_submit(request: web.Request) -> web.Response:
     form = await request.post()
     user = await request.app[DB].read(service.user_by_id, record["user_id"])
     try:
-        new = service.validate_new_password(form, request.app[CONFIG].security.password_min_length,
-                                            user["username"], user["email"])
+        new = service.validate_new_password(
+            form, request.app[CONFIG].security.password_min_length, user["username"], user["email"]
+        )
     except ValidationFailed as exc:
-        return page(request, "reset.html", {"token": record["token"], "errors": exc.errors,
-                                            "action": request.path}, 400)
+        return page(
+            request, "reset.html", {"token": record["token"], "errors": exc.errors, "action": request.path}, 400
+        )
     await request.app[DB].write(service.finish_password_set, record, hash_password(new), time.time())
-    return page(request, "message.html", {"message": Msg("Your password has been saved. You can now sign in."),
-                                          "link": "/login"})
+    return page(
+        request,
+        "message.html",
+        {"message": Msg("Your password has been saved. You can now sign in."), "link": "/login"},
+    )
 
 
 # --- registration -----------------------------------------------------------------------------
+
 
 def _registration_ctx(request: web.Request, **extra: Any) -> dict[str, Any]:
     return {"human": request.app[HUMAN_CHECK].challenge(), **extra}
@@ -310,23 +386,36 @@ async def register_form(request: web.Request) -> web.Response:
 async def register_submit(request: web.Request) -> web.Response:
     form = await request.post()
     cfg = request.app[CONFIG]
-    values = {k: str(form.get(k, ""))[:300] for k in ("full_name", "username", "email", "email_confirm",
-                                                      "tax_id", "phone")}
+    values = {
+        k: str(form.get(k, ""))[:300] for k in ("full_name", "username", "email", "email_confirm", "tax_id", "phone")
+    }
     try:
         clean = service.validate_registration(form, cfg.security.password_min_length)
     except ValidationFailed as exc:
         return page(request, "register.html", _registration_ctx(request, values=values, errors=exc.errors), 400)
     if not await request.app[HUMAN_CHECK].verify(form, client_address(request)):
-        return page(request, "register.html", _registration_ctx(
-            request, values=values,
-            notice=Msg("Please confirm you are not a robot: the verification was not passed.")), 400)
+        return page(
+            request,
+            "register.html",
+            _registration_ctx(
+                request,
+                values=values,
+                notice=Msg("Please confirm you are not a robot: the verification was not passed."),
+            ),
+            400,
+        )
     lang = lang_of(request)
     try:
-        user = await request.app[DB].write(service.register_user, clean, hash_password(clean["password"]), lang,
-                                           client_address(request))
+        user = await request.app[DB].write(
+            service.register_user, clean, hash_password(clean["password"]), lang, client_address(request)
+        )
     except UnknownTaxId:
-        return page(request, "register.html", _registration_ctx(
-            request, values=values, errors={"tax_id": tax_id_unknown_message(request)}), 400)
+        return page(
+            request,
+            "register.html",
+            _registration_ctx(request, values=values, errors={"tax_id": tax_id_unknown_message(request)}),
+            400,
+        )
     except ValidationFailed as exc:
         return page(request, "register.html", _registration_ctx(request, values=values, errors=exc.errors), 400)
     await mail_registration_received(request, user, lang)
@@ -335,9 +424,18 @@ async def register_submit(request: web.Request) -> web.Response:
 
 @routes.get("/register/done")
 async def register_done(request: web.Request) -> web.Response:
-    return page(request, "message.html", {"title": Msg("Registration received"), "message": Msg(
-        "Your registration was successful. Your account awaits approval (within 24 hours); "
-        "we have sent you an e-mail."), "link": "/login"})
+    return page(
+        request,
+        "message.html",
+        {
+            "title": Msg("Registration received"),
+            "message": Msg(
+                "Your registration was successful. Your account awaits approval (within 24 hours); "
+                "we have sent you an e-mail."
+            ),
+            "link": "/login",
+        },
+    )
 
 
 @routes.get("/register/customer")
@@ -358,26 +456,56 @@ async def existing_submit(request: web.Request) -> web.Response:
         return page(request, "register_customer.html", _registration_ctx(request, values=values, errors=errors), 400)
     emails = await request.app[DB].read(service.masked_emails, tax)
     if emails is None:
-        return page(request, "register_customer.html", _registration_ctx(
-            request, values=values, errors={"tax_id": tax_id_unknown_message(request)}), 400)
+        return page(
+            request,
+            "register_customer.html",
+            _registration_ctx(request, values=values, errors={"tax_id": tax_id_unknown_message(request)}),
+            400,
+        )
     if "email_index" not in form:
-        return page(request, "register_customer.html", {"values": {"tax_id": tax}, "emails": emails,
-                                                         "human": request.app[HUMAN_CHECK].challenge()})
+        return page(
+            request,
+            "register_customer.html",
+            {"values": {"tax_id": tax}, "emails": emails, "human": request.app[HUMAN_CHECK].challenge()},
+        )
     index = forms.integer(form, "email_index", errors, minimum=0, maximum=len(emails) - 1)
     if errors or index is None:
-        return page(request, "register_customer.html", _registration_ctx(
-            request, values={"tax_id": tax}, emails=emails, errors=errors), 400)
+        return page(
+            request,
+            "register_customer.html",
+            _registration_ctx(request, values={"tax_id": tax}, emails=emails, errors=errors),
+            400,
+        )
     if not await request.app[HUMAN_CHECK].verify(form, client_address(request)):
-        return page(request, "register_customer.html", _registration_ctx(
-            request, values={"tax_id": tax}, emails=emails,
-            notice=Msg("Please confirm you are not a robot: the verification was not passed.")), 400)
+        return page(
+            request,
+            "register_customer.html",
+            _registration_ctx(
+                request,
+                values={"tax_id": tax},
+                emails=emails,
+                notice=Msg("Please confirm you are not a robot: the verification was not passed."),
+            ),
+            400,
+        )
     address, token = await request.app[DB].write(service.start_existing_registration, tax, index, time.time())
     link = f"{request.app[CONFIG].public_url}/register/finish?token={token}"
-    await send_mail(request, address, lang_of(request), "Portgate: finish your registration",
-                    "Hello,\n\nTo finish creating your Portgate account open this link (valid for 24 hours):\n"
-                    "%(link)s\n\nIf you did not ask for it, ignore this message.", {"link": link})
-    return page(request, "message.html", {"message": Msg(
-        "We have sent a link to %(email)s to finish your registration.", {"email": emails[index]})})
+    await send_mail(
+        request,
+        address,
+        lang_of(request),
+        N_("Portgate: finish your registration"),
+        N_(
+            "Hello,\n\nTo finish creating your Portgate account open this link (valid for 24 hours):\n"
+            "%(link)s\n\nIf you did not ask for it, ignore this message."
+        ),
+        {"link": link},
+    )
+    return page(
+        request,
+        "message.html",
+        {"message": Msg("We have sent a link to %(email)s to finish your registration.", {"email": emails[index]})},
+    )
 
 
 @routes.get("/register/finish")
@@ -394,12 +522,19 @@ async def finish_submit(request: web.Request) -> web.Response:
     ctx = {"token": record["token"], "email": record["email"], "values": values}
     try:
         clean = service.validate_finish(form, request.app[CONFIG].security.password_min_length, record["email"])
-        await request.app[DB].write(service.finish_existing_registration, record, clean,
-                                    hash_password(clean["password"]), lang_of(request), time.time())
+        await request.app[DB].write(
+            service.finish_existing_registration,
+            record,
+            clean,
+            hash_password(clean["password"]),
+            lang_of(request),
+            time.time(),
+        )
     except ValidationFailed as exc:
         return page(request, "register_finish.html", {**ctx, "errors": exc.errors}, 400)
-    return page(request, "message.html", {"message": Msg("Your account is ready. You can now sign in."),
-                                          "link": "/login"})
+    return page(
+        request, "message.html", {"message": Msg("Your account is ready. You can now sign in."), "link": "/login"}
+    )
 
 
 @routes.get("/register/prospect")
@@ -415,27 +550,44 @@ async def prospect_submit(request: web.Request) -> web.Response:
     try:
         clean = service.validate_prospect(form)
     except ValidationFailed as exc:
-        return page(request, "register_prospect.html", _registration_ctx(request, values=values,
-                                                                          errors=exc.errors), 400)
+        return page(
+            request, "register_prospect.html", _registration_ctx(request, values=values, errors=exc.errors), 400
+        )
     if not await request.app[HUMAN_CHECK].verify(form, client_address(request)):
-        return page(request, "register_prospect.html", _registration_ctx(
-            request, values=values, notice=Msg("Please confirm you are not a robot: the verification was not passed.")),
-            400)
+        return page(
+            request,
+            "register_prospect.html",
+            _registration_ctx(
+                request,
+                values=values,
+                notice=Msg("Please confirm you are not a robot: the verification was not passed."),
+            ),
+            400,
+        )
     try:
         user, token = await request.app[DB].write(service.register_prospect, clean, lang_of(request), time.time())
     except ValidationFailed as exc:
-        return page(request, "register_prospect.html", _registration_ctx(request, values=values,
-                                                                          errors=exc.errors), 400)
+        return page(
+            request, "register_prospect.html", _registration_ctx(request, values=values, errors=exc.errors), 400
+        )
     link = f"{request.app[CONFIG].public_url}/password/set?token={token}"
-    await send_mail(request, user["email"], lang_of(request), "Portgate: registration received",
-                    "Hello %(name)s,\n\nYour registration was received. Your user name is %(username)s; choose "
-                    "your password here (valid for 72 hours):\n%(link)s\n\nYour account awaits approval, "
-                    "which takes up to 24 hours.", {"name": user["contact"], "username": user["username"],
-                                                    "link": link})
+    await send_mail(
+        request,
+        user["email"],
+        lang_of(request),
+        N_("Portgate: registration received"),
+        N_(
+            "Hello %(name)s,\n\nYour registration was received. Your user name is %(username)s; choose "
+            "your password here (valid for 72 hours):\n%(link)s\n\nYour account awaits approval, "
+            "which takes up to 24 hours."
+        ),
+        {"name": user["contact"], "username": user["username"], "link": link},
+    )
     raise web.HTTPFound("/register/done")
 
 
 # --- admin: approvals and audit ---------------------------------------------------------------
+
 
 @routes.get("/admin/registrations")
 async def registrations(request: web.Request) -> web.Response:
@@ -448,19 +600,30 @@ async def registrations(request: web.Request) -> web.Response:
 async def decide(request: web.Request) -> web.Response:
     principal = require(request, "admin")
     approve = request.match_info["decision"] == "approve"
-    user = await request.app[DB].write(service.decide_registration, principal.user_id,
-                                       int(request.match_info["user_id"]), approve)
+    user = await request.app[DB].write(
+        service.decide_registration, principal.user_id, int(request.match_info["user_id"]), approve
+    )
     if user is None:
         raise ApiError(404, "not_found", Msg("This registration was already decided or does not exist."))
     login_url = f"{request.app[CONFIG].public_url}/login"
     if approve:
-        await send_mail(request, user["email"], user["language"], "Portgate: your account is approved",
-                        "Hello %(name)s,\n\nYour account %(username)s has been approved. Sign in at %(link)s",
-                        {"name": user["full_name"], "username": user["username"], "link": login_url})
+        await send_mail(
+            request,
+            user["email"],
+            user["language"],
+            N_("Portgate: your account is approved"),
+            N_("Hello %(name)s,\n\nYour account %(username)s has been approved. Sign in at %(link)s"),
+            {"name": user["full_name"], "username": user["username"], "link": login_url},
+        )
     else:
-        await send_mail(request, user["email"], user["language"], "Portgate: your registration was not approved",
-                        "Hello %(name)s,\n\nYour registration could not be approved. For help, write to %(email)s.",
-                        {"name": user["full_name"], "email": request.app[CONFIG].support_email})
+        await send_mail(
+            request,
+            user["email"],
+            user["language"],
+            N_("Portgate: your registration was not approved"),
+            N_("Hello %(name)s,\n\nYour registration could not be approved. For help, write to %(email)s."),
+            {"name": user["full_name"], "email": request.app[CONFIG].support_email},
+        )
     raise web.HTTPFound("/admin/registrations")
 
 
@@ -472,6 +635,7 @@ async def audit_page(request: web.Request) -> web.Response:
 
 
 # --- billing registry -------------------------------------------------------------------------
+
 
 async def _companies_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
     search = request.query.get("q", "")[:100]
@@ -518,8 +682,12 @@ async def company_import(request: web.Request) -> web.Response:
         result = await request.app[DB].write(service.import_companies_csv, text, actor_id=principal.user_id)
     except ValidationFailed as exc:
         return await _companies_page(request, 400, import_error=next(iter(exc.errors.values())))
-    return await _companies_page(request, success=Msg("Imported: %(added)s added, %(updated)s updated.",
-                                                      {"added": result.added, "updated": result.updated}))
+    return await _companies_page(
+        request,
+        success=Msg(
+            "Imported: %(added)s added, %(updated)s updated.", {"added": result.added, "updated": result.updated}
+        ),
+    )
 
 
 def t(lang: str, value: Any) -> str:
