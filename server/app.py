@@ -14,7 +14,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from server import openapi
+from server import gate, openapi, tickets
 from server.accounts import api as accounts_api
 from server.accounts import views as accounts_views
 from server.accounts.service import ROLE_LABELS
@@ -25,6 +25,8 @@ from server.i18n import render
 from server.mail import Mailer
 from server.menu import menu_for
 from server.sms import FileSmsSender
+from server.tickets import api as tickets_api
+from server.tickets import views as tickets_views
 from server.web import (
     CONFIG,
     DB,
@@ -135,6 +137,10 @@ def create_app(config: Config) -> web.Application:
     app.router.add_static("/static", HERE / "static", name="static")
     app.router.add_routes(accounts_views.routes)
     app.router.add_routes(accounts_api.routes)
+    tickets.setup(app)
+    app.router.add_routes(tickets_views.routes)
+    app.router.add_routes(tickets_api.routes)
+    gate.setup(app)
     openapi.setup(app)
     return app
 

@@ -6,8 +6,6 @@ write functions run inside one transaction, so a raised error leaves nothing beh
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import secrets
 import time
@@ -19,6 +17,7 @@ from typing import Any
 import sqlite_utils
 
 from server import forms
+from server.csv_import import validated_rows
 from server.db import one, scalar
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import Msg
@@ -113,24 +112,14 @@ class ImportResult:
 
 def import_companies_csv(db: Db, text: str, *, actor_id: int | None = None) -> ImportResult:
     """Import ``tax_id,name,emails,phone`` rows; any bad row rejects the whole file (nothing written)."""
-    reader = csv.DictReader(io.StringIO(text))
-    expected = {"tax_id", "name", "emails"}
-    if not reader.fieldnames or not expected <= {h.strip() for h in reader.fieldnames}:
-        raise ValidationFailed({"file": Msg("The CSV needs the columns tax_id, name, emails (and optionally phone).")})
-    rows, problems = [], []
-    for line_no, row in enumerate(reader, start=2):
+    def validate_row(row: dict[str, Any]) -> dict[str, Any]:
         errors = FieldErrors()
-        fields = _company_fields({(k or "").strip(): v for k, v in row.items()}, errors)
-        if errors:
-            field, msg = next(iter(errors.items()))
-            problems.append(f"{line_no}: {field}: {msg}")
-        rows.append(fields)
-        if len(rows) > 50_000:
-            raise ValidationFailed({"file": Msg("At most 50000 rows per file.")})
-    if problems:
-        raise ValidationFailed({"file": Msg("Line %(lines)s", {"lines": "; ".join(problems[:5])})})
-    if not rows:
-        raise ValidationFailed({"file": Msg("The file has no rows.")})
+        fields = _company_fields(row, errors)
+        errors.raise_if_any()
+        return fields
+
+    rows = validated_rows(text, ("tax_id", "name", "emails"), validate_row,
+                          Msg("The CSV needs the columns tax_id, name, emails (and optionally phone)."))
     added = updated = 0
     for fields in rows:
         exists = scalar(db, "SELECT 1 FROM companies WHERE tax_id = ?", (fields["tax_id"],))

@@ -1,0 +1,237 @@
+"""Customer JSON API for gate tickets (``/api/v1/tickets``, ``/api/v1/itineraries``, ``/api/v1/services``)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from gate_agent.codes import human_readable, mask_code
+from server.forms import REQUIRED
+from server.i18n import Msg
+from server.openapi import B, I, S, document, obj
+from server.tickets import KEYS, tickets_changed
+from server.tickets import service as svc
+from server.tickets.views import CUSTOMER, _int, print_and_render, ticket_error
+from server.web import DB, ApiError, json_body, lang_of, not_found, require
+
+routes = web.RouteTableDef()
+
+
+def _ticket_json(keys: svc.KeyRing, row: dict[str, Any], *, reveal: bool = False) -> dict[str, Any]:
+    code = svc.code_for(keys, row)
+    printed = row["printed_at"] is not None
+    return {
+        "id": row["id"],
+        "itinerary_id": row["itinerary_id"],
+        "printed": printed,
+        "printed_at": row["printed_at"],
+        "print_count": row["print_count"],
+        "used_at": row["used_at"],
+        "code": code if reveal else None,
+        "display_code": human_readable(row["short_code"]) if printed else mask_code(code),
+        "short_code": row["short_code"] if reveal else None,
+    }
+
+
+@routes.get("/api/v1/tickets/balance")
+async def api_balance(request: web.Request) -> web.Response:
+    p = require(request, *CUSTOMER)
+    b = await request.app[DB].read(svc.balance, p.company_id)
+    return web.json_response({"purchased": b.confirmed, "generated": b.active_tickets, "available": b.available})
+
+
+@routes.get("/api/v1/itineraries")
+async def api_itineraries(request: web.Request) -> web.Response:
+    require(request)
+    rows = await request.app[DB].read(
+        svc.list_itineraries, only_open=True, now=datetime.now(UTC).isoformat(timespec="minutes")
+    )
+    keys = ("id", "vessel", "voyage", "eta", "etd", "valid_from", "valid_until", "berth")
+    return web.json_response({"itineraries": [{k: r[k] for k in keys} for r in rows]})
+
+
+@routes.get("/api/v1/services")
+async def api_services(request: web.Request) -> web.Response:
+    require(request)
+    rows = await request.app[DB].read(svc.list_services)
+    lang = lang_of(request)
+    return web.json_response(
+        {
+            "services": [
+                {"id": r["id"], "code": r["code"], "name": r["name_en"] if lang == "en" else r["name_es"]} for r in rows
+            ]
+        }
+    )
+
+
+@routes.post("/api/v1/tickets/generate")
+async def api_generate(request: web.Request) -> web.Response:
+    p = require(request, *CUSTOMER)
+    body = await json_body(request)
+    services = body.get("services")
+    if not isinstance(services, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in services):
+        services = [] if services in (None, []) else ["x"]
+    values = svc.validate_generation(body, [str(s) for s in services])
+    result = await request.app[DB].write(
+        svc.generate_tickets, request.app[KEYS], p.company_id, p.user_id, values, datetime.now(UTC)
+    )
+    return web.json_response(
+        {
+            "transaction_no": result["transaction_no"],
+            "quantity": result["quantity"],
+            "itinerary_id": result["itinerary"]["id"],
+        },
+        status=201,
+    )
+
+
+@routes.get("/api/v1/tickets/itineraries")
+async def api_summaries(request: web.Request) -> web.Response:
+    p = require(request, *CUSTOMER)
+    rows = await request.app[DB].read(svc.itinerary_summaries, p.company_id)
+    return web.json_response({"itineraries": rows})
+
+
+@routes.get("/api/v1/tickets")
+async def api_list(request: web.Request) -> web.Response:
+    p = require(request, *CUSTOMER)
+    itinerary_id = _int(request.query.get("itinerary_id"))
+    status = request.query.get("status", "all")
+    if not itinerary_id:
+        raise ApiError(400, "invalid", Msg("Some fields are not valid."), {"itinerary_id": REQUIRED})
+    if status not in ("all", "printed", "not_printed", "used"):
+        raise ApiError(
+            400, "invalid", Msg("Some fields are not valid."), {"status": Msg("Use all, printed, not_printed or used.")}
+        )
+    limit = min(max(_int(request.query.get("limit"), svc.PAGE_SIZE), 1), 500)
+    rows = await request.app[DB].read(
+        svc.tickets_page,
+        p.company_id,
+        itinerary_id,
+        status=status,
+        after_id=_int(request.query.get("after")),
+        limit=limit + 1,
+    )
+    keys = request.app[KEYS]
+    return web.json_response(
+        {
+            "tickets": [_ticket_json(keys, r) for r in rows[:limit]],
+            "next_after": rows[limit - 1]["id"] if len(rows) > limit else None,
+        }
+    )
+
+
+@routes.get(r"/api/v1/tickets/{ticket_id:\d+}")
+async def api_ticket(request: web.Request) -> web.Response:
+    p = require(request, *CUSTOMER)
+    row = await request.app[DB].read(svc.get_ticket, p.company_id, _int(request.match_info["ticket_id"]))
+    if row is None or row["deleted_at"]:
+        raise not_found()
+    data = _ticket_json(request.app[KEYS], row)
+    data.update(transaction_no=row["transaction_no"], services=json.loads(row["services"]))
+    return web.json_response(data)
+
+
+@routes.post(r"/api/v1/tickets/{ticket_id:\d+}/print")
+async def api_print(request: web.Request) -> web.Response:
+    """Marks printed; answers the real code as JSON, or the PDF with ``?format=pdf``."""
+    p = require(request, *CUSTOMER)
+    ticket_id = _int(request.match_info["ticket_id"])
+    if request.query.get("format") == "pdf":
+        return await print_and_render(request, p, ticket_id)
+    try:
+        row = await request.app[DB].write(svc.print_ticket, p.company_id, ticket_id, p.user_id)
+    except svc.TicketError as exc:
+        raise ticket_error(exc) from None
+    if row["first_print"]:
+        await tickets_changed(request.app, [ticket_id])
+    return web.json_response(_ticket_json(request.app[KEYS], row, reveal=True))
+
+
+@routes.delete(r"/api/v1/tickets/{ticket_id:\d+}")
+async def api_delete(request: web.Request) -> web.Response:
+    p = require(request, *CUSTOMER)
+    ticket_id = _int(request.match_info["ticket_id"])
+    try:
+        await request.app[DB].write(svc.delete_ticket, p.company_id, ticket_id, p.user_id)
+    except svc.TicketError as exc:
+        raise ticket_error(exc) from None
+    await tickets_changed(request.app, [ticket_id])
+    b = await request.app[DB].read(svc.balance, p.company_id)
+    return web.json_response({"deleted": ticket_id, "available": b.available})
+
+
+TICKET = obj(
+    id=I, itinerary_id=I, printed=B, printed_at_=S, print_count=I, used_at_=S, code_=S, display_code=S, short_code_=S
+)
+document(
+    "/api/v1/tickets/balance",
+    "get",
+    "Purchased, generated and available tickets of the company",
+    tag="tickets",
+    errors=(403,),
+    response=obj(purchased=I, generated=I, available=I),
+)
+document("/api/v1/itineraries", "get", "Itineraries still open for generating tickets", tag="tickets", errors=())
+document("/api/v1/services", "get", "The service catalogue", tag="tickets", errors=())
+document(
+    "/api/v1/tickets/generate",
+    "post",
+    "Generate tickets from the balance for an itinerary and services",
+    tag="tickets",
+    status=201,
+    errors=(400, 403),
+    body=obj(quantity=I, itinerary_id=I, services={"type": "array", "items": I}),
+    response=obj(transaction_no=S, quantity=I, itinerary_id=I),
+)
+document(
+    "/api/v1/tickets/itineraries",
+    "get",
+    "Per itinerary: the company's tickets, printed and used counts",
+    tag="tickets",
+    errors=(403,),
+)
+document(
+    "/api/v1/tickets",
+    "get",
+    "A page of the company's tickets of one itinerary (keyset: ?after=id)",
+    tag="tickets",
+    errors=(400, 403),
+    params=[
+        {"name": n, "in": "query", "required": n == "itinerary_id", "schema": s}
+        for n, s in (("itinerary_id", I), ("status", S), ("after", I), ("limit", I))
+    ],
+)
+document(
+    "/api/v1/tickets/{ticket_id}",
+    "get",
+    "One ticket (code masked until printed)",
+    tag="tickets",
+    errors=(404,),
+    response=TICKET,
+    params=[{"name": "ticket_id", "in": "path", "required": True, "schema": I}],
+)
+document(
+    "/api/v1/tickets/{ticket_id}/print",
+    "post",
+    "Print: marks printed and returns the real code (or ?format=pdf)",
+    tag="tickets",
+    errors=(404, 409),
+    response=TICKET,
+    params=[
+        {"name": "ticket_id", "in": "path", "required": True, "schema": I},
+        {"name": "format", "in": "query", "required": False, "schema": {"enum": ["json", "pdf"]}},
+    ],
+)
+document(
+    "/api/v1/tickets/{ticket_id}",
+    "delete",
+    "Delete an unused ticket; 1 returns to the balance",
+    tag="tickets",
+    errors=(404, 409),
+    response=obj(deleted=I, available=I),
+    params=[{"name": "ticket_id", "in": "path", "required": True, "schema": I}],
+)

@@ -1,0 +1,381 @@
+"""Ticket pages: the customer's Transactions → Tickets, operations' catalogue, billing's purchases."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from gate_agent.codes import human_readable, mask_code
+from server.accounts.service import list_companies
+from server.accounts.views import page
+from server.forms import ValidationFailed
+from server.i18n import N_, Msg
+from server.menu import MenuEntry
+from server.menu import register as register_menu
+from server.tickets import KEYS, tickets_changed
+from server.tickets import service as svc
+from server.tickets.pdf import PrintableTicket, render_ticket_pdf
+from server.web import DB, ApiError, Principal, lang_of, not_found, require
+
+routes = web.RouteTableDef()
+CUSTOMER = ("customer", "customer_admin")
+MAX_UPLOAD = 5 * 1024 * 1024
+
+register_menu(MenuEntry(N_("Tickets"), "/tickets", CUSTOMER))
+register_menu(MenuEntry(N_("Itineraries"), "/ops/itineraries", ("operations", "admin")))
+register_menu(MenuEntry(N_("Services"), "/ops/services", ("operations", "admin")))
+register_menu(MenuEntry(N_("Purchases"), "/billing/purchases", ("billing_clerk", "admin")))
+
+
+def _int(value: str | None, default: int = 0) -> int:
+    try:
+        number = int(value or default)
+    except ValueError:
+        return default
+    return number if 0 <= number < 2**62 else default
+
+
+def ticket_error(exc: svc.TicketError) -> ApiError:
+    return ApiError(404 if exc.code == "not_found" else 409, exc.code, exc.message)
+
+
+# --- customer: balance, generation, lists -----------------------------------------------------
+
+
+@routes.get("/tickets")
+async def tickets_home(request: web.Request) -> web.Response:
+    principal = require(request, *CUSTOMER)
+    db = request.app[DB]
+    balance = await db.read(svc.balance, principal.company_id)
+    purchases = [p for p in await db.read(svc.list_purchases, principal.company_id) if p["status"] == "confirmed"]
+    summaries = await db.read(svc.itinerary_summaries, principal.company_id)
+    return page(
+        request, "tickets.html", {"balance": balance, "purchases": purchases, "summaries": summaries, "errors": {}}
+    )
+
+
+async def _generate_context(request: web.Request, principal: Principal, quantity: int | None) -> dict[str, Any]:
+    db = request.app[DB]
+    return {
+        "quantity": quantity,
+        "balance": await db.read(svc.balance, principal.company_id),
+        "itineraries": await db.read(
+            svc.list_itineraries, only_open=True, now=datetime.now(UTC).isoformat(timespec="minutes")
+        ),
+        "services": await db.read(svc.list_services),
+    }
+
+
+@routes.get("/tickets/generate")
+async def generate_form(request: web.Request) -> web.Response:
+    principal = require(request, *CUSTOMER)
+    ctx = await _generate_context(request, principal, None)
+    from server import forms
+
+    errors = forms.FieldErrors()
+    quantity = forms.integer(request.query, "quantity", errors, minimum=1, maximum=svc.MAX_GENERATE)
+    if quantity is not None and quantity > ctx["balance"].available:
+        errors.add(
+            "quantity", Msg("You can generate at most %(n)s tickets (your balance).", {"n": ctx["balance"].available})
+        )
+    if errors:
+        db = request.app[DB]
+        summaries = await db.read(svc.itinerary_summaries, principal.company_id)
+        purchases = [p for p in await db.read(svc.list_purchases, principal.company_id) if p["status"] == "confirmed"]
+        return page(
+            request,
+            "tickets.html",
+            {
+                "balance": ctx["balance"],
+                "purchases": purchases,
+                "summaries": summaries,
+                "errors": errors,
+                "quantity_value": request.query.get("quantity", "")[:10],
+            },
+            400,
+        )
+    ctx["quantity"] = quantity
+    return page(request, "tickets_generate.html", {**ctx, "values": {}, "errors": {}})
+
+
+@routes.post("/tickets/generate")
+async def generate_submit(request: web.Request) -> web.Response:
+    principal = require(request, *CUSTOMER)
+    form = await request.post()
+    db = request.app[DB]
+    service_ids = [str(v) for v in form.getall("services", [])]
+    try:
+        values = svc.validate_generation(form, service_ids)
+        result = await db.write(
+            svc.generate_tickets, request.app[KEYS], principal.company_id, principal.user_id, values, datetime.now(UTC)
+        )
+    except ValidationFailed as exc:
+        ctx = await _generate_context(request, principal, _int(str(form.get("quantity", ""))) or None)
+        return page(
+            request,
+            "tickets_generate.html",
+            {
+                **ctx,
+                "errors": exc.errors,
+                "values": {"itinerary_id": str(form.get("itinerary_id", "")), "services": service_ids},
+            },
+            400,
+        )
+    return page(request, "tickets_done.html", {"result": result})
+
+
+@routes.get(r"/tickets/itinerary/{itinerary_id:\d+}")
+async def itinerary_tickets(request: web.Request) -> web.Response:
+    principal = require(request, *CUSTOMER)
+    db = request.app[DB]
+    itinerary_id = _int(request.match_info["itinerary_id"])
+    generations = await db.read(svc.generations_for, principal.company_id, itinerary_id)
+    itinerary = await db.read(svc.get_itinerary, itinerary_id)
+    if itinerary is None or not generations:
+        raise not_found()
+    status = request.query.get("status", "all")
+    if status not in ("all", "printed", "not_printed", "used"):
+        status = "all"
+    after = _int(request.query.get("after"))
+    rows = await db.read(
+        svc.tickets_page, principal.company_id, itinerary_id, status=status, after_id=after, limit=svc.PAGE_SIZE + 1
+    )
+    has_more = len(rows) > svc.PAGE_SIZE
+    rows = rows[: svc.PAGE_SIZE]
+    keys = request.app[KEYS]
+    lang = lang_of(request)
+    for row in rows:
+        code = svc.code_for(keys, row)
+        row["display_code"] = human_readable(row["short_code"]) if row["printed_at"] else mask_code(code)
+    for generation in generations:
+        generation["service_names"] = await db.read(svc.service_names, json.loads(generation["services"]), lang)
+    return page(
+        request,
+        "tickets_itinerary.html",
+        {
+            "itinerary": itinerary,
+            "generations": generations,
+            "tickets": rows,
+            "status": status,
+            "next_after": rows[-1]["id"] if has_more and rows else None,
+            "after": after,
+        },
+    )
+
+
+async def printable(request: web.Request, principal: Principal, ticket: dict[str, Any]) -> PrintableTicket:
+    db = request.app[DB]
+    itinerary = await db.read(svc.get_itinerary, ticket["itinerary_id"])
+    names = await db.read(svc.service_names, json.loads(ticket["services"]), lang_of(request))
+    tax_id = await db.read(
+        lambda d: d.execute("SELECT tax_id FROM companies WHERE id = ?", (principal.company_id,)).fetchone()[0]
+    )
+    return PrintableTicket(
+        ticket_id=ticket["id"],
+        code=svc.code_for(request.app[KEYS], ticket),
+        short_code=ticket["short_code"],
+        company=principal.company_name or "",
+        tax_id=tax_id,
+        vessel=itinerary["vessel"],
+        voyage=itinerary["voyage"],
+        eta=itinerary["eta"],
+        valid_from=itinerary["valid_from"],
+        valid_until=itinerary["valid_until"],
+        services=names,
+        transaction_no=ticket["transaction_no"],
+    )
+
+
+async def print_and_render(request: web.Request, principal: Principal, ticket_id: int) -> web.Response:
+    """Mark the ticket printed and answer its PDF; shared by the page and the API."""
+    try:
+        ticket = await request.app[DB].write(svc.print_ticket, principal.company_id, ticket_id, principal.user_id)
+    except svc.TicketError as exc:
+        raise ticket_error(exc) from None
+    if ticket["first_print"]:
+        await tickets_changed(request.app, [ticket_id])
+    pdf = render_ticket_pdf(await printable(request, principal, ticket), lang_of(request))
+    return web.Response(
+        body=pdf,
+        content_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="ticket-{ticket_id}.pdf"', "Cache-Control": "no-store"},
+    )
+
+
+@routes.post(r"/tickets/{ticket_id:\d+}/print")
+async def print_ticket(request: web.Request) -> web.Response:
+    principal = require(request, *CUSTOMER)
+    return await print_and_render(request, principal, _int(request.match_info["ticket_id"]))
+
+
+@routes.get(r"/tickets/{ticket_id:\d+}/delete")
+async def delete_confirm(request: web.Request) -> web.Response:
+    principal = require(request, *CUSTOMER)
+    ticket = await request.app[DB].read(svc.get_ticket, principal.company_id, _int(request.match_info["ticket_id"]))
+    if ticket is None or ticket["deleted_at"]:
+        raise not_found()
+    if ticket["used_at"]:
+        raise ApiError(
+            409, "used", Msg("This ticket was already used at the gate; it can no longer be printed or deleted.")
+        )
+    return page(request, "tickets_delete.html", {"ticket": ticket})
+
+
+@routes.post(r"/tickets/{ticket_id:\d+}/delete")
+async def delete_ticket(request: web.Request) -> web.Response:
+    principal = require(request, *CUSTOMER)
+    ticket_id = _int(request.match_info["ticket_id"])
+    try:
+        ticket = await request.app[DB].write(svc.delete_ticket, principal.company_id, ticket_id, principal.user_id)
+    except svc.TicketError as exc:
+        raise ticket_error(exc) from None
+    await tickets_changed(request.app, [ticket_id])
+    raise web.HTTPFound(f"/tickets/itinerary/{ticket['itinerary_id']}?deleted={ticket_id}")
+
+
+# --- operations: itineraries and services -----------------------------------------------------
+
+
+async def _itineraries_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
+    rows = await request.app[DB].read(svc.list_itineraries)
+    return page(request, "ops_itineraries.html", {"itineraries": rows, "values": {}, "errors": {}, **extra}, status)
+
+
+@routes.get("/ops/itineraries")
+async def itineraries(request: web.Request) -> web.Response:
+    require(request, "operations", "admin")
+    return await _itineraries_page(request)
+
+
+async def save_form(
+    request: web.Request,
+    roles: tuple[str, ...],
+    validate: Callable[[Any], dict[str, Any]],
+    save: Callable[..., Any],
+    rerender: Callable[..., Awaitable[web.Response]],
+    echo: tuple[str, ...],
+    success: Msg,
+) -> web.Response:
+    """The staff form pattern: validate every field, save in one transaction, re-show the page with
+    each error at its field (and the typed values kept) or with the success message."""
+    principal = require(request, *roles)
+    form = await request.post()
+    try:
+        values = validate(form)
+        await request.app[DB].write(save, values, principal.user_id)
+    except ValidationFailed as exc:
+        return await rerender(request, 400, errors=exc.errors, values={k: str(form.get(k, ""))[:120] for k in echo})
+    return await rerender(request, success=success)
+
+
+@routes.post("/ops/itineraries")
+async def itinerary_save(request: web.Request) -> web.Response:
+    return await save_form(
+        request,
+        ("operations", "admin"),
+        svc.validate_itinerary,
+        svc.save_itinerary,
+        _itineraries_page,
+        ("vessel", "voyage", "eta", "etd", "valid_from", "valid_until", "berth"),
+        Msg("Itinerary saved."),
+    )
+
+
+async def read_csv_upload(request: web.Request) -> str | Msg:
+    """The uploaded CSV's text, or the message saying why it cannot be read."""
+    form = await request.post()
+    upload = form.get("file")
+    if not isinstance(upload, web.FileField):
+        return Msg("Choose a CSV file.")
+    data = upload.file.read(MAX_UPLOAD + 1)
+    if len(data) > MAX_UPLOAD:
+        return Msg("The file is larger than 5 MB.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return Msg("The file must be UTF-8 text (CSV).")
+
+
+@routes.post("/ops/itineraries/import")
+async def itinerary_import(request: web.Request) -> web.Response:
+    principal = require(request, "operations", "admin")
+    text = await read_csv_upload(request)
+    if isinstance(text, Msg):
+        return await _itineraries_page(request, 400, import_error=text)
+    try:
+        count = await request.app[DB].write(svc.import_itineraries_csv, text, principal.user_id)
+    except ValidationFailed as exc:
+        return await _itineraries_page(request, 400, import_error=next(iter(exc.errors.values())))
+    return await _itineraries_page(request, success=Msg("Imported: %(n)s itineraries.", {"n": count}))
+
+
+async def _services_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
+    rows = await request.app[DB].read(svc.list_services, False)
+    return page(request, "ops_services.html", {"services": rows, "values": {}, "errors": {}, **extra}, status)
+
+
+@routes.get("/ops/services")
+async def services(request: web.Request) -> web.Response:
+    require(request, "operations", "admin")
+    return await _services_page(request)
+
+
+@routes.post("/ops/services")
+async def service_save(request: web.Request) -> web.Response:
+    return await save_form(
+        request,
+        ("operations", "admin"),
+        svc.validate_service,
+        svc.save_service,
+        _services_page,
+        ("code", "name_es", "name_en"),
+        Msg("Service saved."),
+    )
+
+
+# --- billing: purchases -----------------------------------------------------------------------
+
+
+async def _purchases_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
+    db = request.app[DB]
+    rows = await db.read(svc.list_purchases)
+    companies = [c for c in await db.read(list_companies, limit=500) if c["in_registry"]]
+    return page(
+        request,
+        "billing_purchases.html",
+        {"purchases": rows, "companies": companies, "values": {}, "errors": {}, **extra},
+        status,
+    )
+
+
+@routes.get("/billing/purchases")
+async def purchases(request: web.Request) -> web.Response:
+    require(request, "billing_clerk", "admin")
+    return await _purchases_page(request)
+
+
+@routes.post("/billing/purchases")
+async def purchase_record(request: web.Request) -> web.Response:
+    return await save_form(
+        request,
+        ("billing_clerk", "admin"),
+        svc.validate_purchase,
+        svc.record_purchase,
+        _purchases_page,
+        ("company_id", "quantity", "reference"),
+        Msg("Purchase recorded; confirm it when the payment arrives."),
+    )
+
+
+@routes.post(r"/billing/purchases/{purchase_id:\d+}/confirm")
+async def purchase_confirm(request: web.Request) -> web.Response:
+    principal = require(request, "billing_clerk", "admin")
+    try:
+        await request.app[DB].write(svc.confirm_purchase, _int(request.match_info["purchase_id"]), principal.user_id)
+    except svc.TicketError as exc:
+        raise ticket_error(exc) from None
+    return await _purchases_page(request, success=Msg("Payment confirmed; the tickets are in the company's balance."))
