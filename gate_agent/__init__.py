@@ -1,0 +1,3 @@
+"""Portgate gate agent: scanners, offline cache, sync and the kiosk screen."""
+
+__version__ = "0.1.0"

@@ -37,7 +37,7 @@ async def _serve(config) -> None:  # noqa: ANN001
     await site.start()
     log.info("listening on %s", config.public_url)
     try:
-        from server.systemd import notify_ready
+        from gate_agent.systemd import notify_ready
 
         notify_ready()
         await asyncio.Event().wait()
