@@ -119,9 +119,7 @@ class SigningKey:
         )
 
     def public_key(self) -> VerifyKey:
-        raw = self._key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
+        raw = self._key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         return VerifyKey(self.key_id, raw)
 
     def __repr__(self) -> str:
@@ -202,9 +200,7 @@ def normalize_code(text: str) -> str | None:
 
 
 def _payload(key_id: int, ticket_id: int, itinerary_id: int) -> bytes:
-    return (
-        key_id.to_bytes(1, "big") + ticket_id.to_bytes(6, "big") + itinerary_id.to_bytes(4, "big")
-    )
+    return key_id.to_bytes(1, "big") + ticket_id.to_bytes(6, "big") + itinerary_id.to_bytes(4, "big")
 
 
 def issue_code(signing_key: SigningKey, ticket_id: int, itinerary_id: int) -> str:

@@ -182,9 +182,7 @@ def decide(
     if code.valid and ticket is not None and ticket.ticket_id != code.ticket_id:
         raise ValueError(f"ticket {ticket.ticket_id} passed for a code of ticket {code.ticket_id}")
     if code.valid and window is not None and window.itinerary_id != code.itinerary_id:
-        raise ValueError(
-            f"window of itinerary {window.itinerary_id} passed for itinerary {code.itinerary_id}"
-        )
+        raise ValueError(f"window of itinerary {window.itinerary_id} passed for itinerary {code.itinerary_id}")
 
     if gate.kiosk_revoked:
         return _refuse(Reason.REVOKED_KIOSK)

@@ -40,9 +40,7 @@ TICKET = TicketFacts(
     services=("CONTENEDOR", "PESAJE"),
 )
 WINDOW = ItineraryWindow(ITINERARY_ID, OPENS, CLOSES)
-PRIOR = PriorUse(
-    used_at=datetime(2025, 3, 2, 8, 15, tzinfo=UTC), kiosk_name="Puerta 2", scan_id="scan-abc"
-)
+PRIOR = PriorUse(used_at=datetime(2025, 3, 2, 8, 15, tzinfo=UTC), kiosk_name="Puerta 2", scan_id="scan-abc")
 
 
 def _altered(code: str) -> str:
@@ -69,9 +67,7 @@ def _scenario(*failures: str) -> dict:
             case "bad_signature":
                 args["code"] = parse_code(_altered(VALID_CODE), KEYS)
             case "unknown_key":
-                args["code"] = parse_code(
-                    issue_code(SigningKey.generate(2), TICKET_ID, ITINERARY_ID), KEYS
-                )
+                args["code"] = parse_code(issue_code(SigningKey.generate(2), TICKET_ID, ITINERARY_ID), KEYS)
             case "foreign_itinerary":
                 args["gate"] = replace(args["gate"], allowed_itineraries=frozenset({99}))
             case "ticket_missing":
@@ -124,9 +120,7 @@ def _compatible(names: tuple[str, ...]) -> bool:
 
 
 PAIRS = [
-    (first, later)
-    for (first, _), (later, _) in itertools.combinations(FAILURES, 2)
-    if _compatible((first, later))
+    (first, later) for (first, _), (later, _) in itertools.combinations(FAILURES, 2) if _compatible((first, later))
 ]
 
 
@@ -270,9 +264,7 @@ def test_short_code_found_is_decided_like_a_full_code():
     code = ParsedCode.from_short(TICKET_ID, ITINERARY_ID, text="01234567890123456789")
     assert decide(**{**_scenario(), "code": code}).reason is Reason.ACCEPTED
     assert decide(**{**_scenario("already_used"), "code": code}).reason is Reason.ALREADY_USED
-    assert decide(**{**_scenario("foreign_itinerary"), "code": code}).reason is (
-        Reason.FOREIGN_ITINERARY
-    )
+    assert decide(**{**_scenario("foreign_itinerary"), "code": code}).reason is (Reason.FOREIGN_ITINERARY)
 
 
 def test_short_code_not_found_is_unknown():

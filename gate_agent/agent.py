@@ -1,0 +1,167 @@
+"""The gate agent: every scanned code → local decision → (online redeem) → verdict on the kiosk screen.
+
+The decision is always made locally first from the SQLite cache with the shared pure ``decide``;
+the scan is written to the durable outbox before anything else; when the server is reachable the
+agent then redeems online (short timeout) and the server's verdict, which enforces single use
+across kiosks, is what the screen shows. Offline, the local verdict stands and the outbox uploads
+it later exactly once (the server is idempotent by scan id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from gate_agent.cache import AgentStore, OutboxEntry
+from gate_agent.codes import mask_code
+from gate_agent.config import AgentConfig
+from gate_agent.decision import Verdict, decide
+from gate_agent.reasons import Reason, reason_text
+from gate_agent.sync.client import GateClient, ServerError, Unreachable
+
+log = logging.getLogger(__name__)
+Listener = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass
+class ServerClock:
+    """Follows the server's clock: kiosks' local clocks drift, the server's verdicts must not."""
+
+    offset: timedelta = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def observe(self, server_time: datetime, sent_at: float, received_at: float) -> None:
+        midpoint = datetime.fromtimestamp((sent_at + received_at) / 2, UTC)
+        self.offset = server_time - midpoint
+
+
+@dataclass
+class AgentStatus:
+    online: bool = False
+    last_sync: str | None = None
+    kiosk_name: str = ""
+    revoked: bool = False
+    tickets: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class GateAgent:
+    def __init__(self, config: AgentConfig, store: AgentStore, client: GateClient) -> None:
+        self.config = config
+        self.store = store
+        self.client = client
+        self.clock = ServerClock()
+        self.status = AgentStatus(
+            kiosk_name=store.get_meta("kiosk_name", "") or "", revoked=store.get_meta("revoked") == "1"
+        )
+        self.listeners: list[Listener] = []
+        # One thread owns every write to the agent's SQLite (fsync happens there, not on the loop).
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="agent-db")
+        self._lock = asyncio.Lock()
+
+    async def _in_writer(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.writer, fn, *args)
+
+    async def handle_code(self, text: str, source: str = "scanner") -> dict[str, Any]:
+        """Decide one scan and tell the screen; scans are handled one at a time, in order."""
+        async with self._lock:
+            started = time.perf_counter()
+            now = self.clock.now()
+            lang = self.config.language
+            facts = self.store.facts_for(text, lang)
+            verdict = decide(facts.parsed, facts.ticket, facts.prior_use, facts.window, now, self.store.gate_config())
+            scan_id = uuid.uuid4().hex
+            ticket_id = facts.ticket.ticket_id if facts.ticket else None
+            await self._in_writer(
+                self.store.record_scan,
+                OutboxEntry(scan_id, text, now.isoformat(), verdict.accepted, verdict.reason),
+                ticket_id,
+                time.time(),
+            )
+            shown = self._display(verdict, text, source, "offline")
+            if self.status.online and not self.status.revoked:
+                shown = await self._redeem_online(scan_id, text, now, ticket_id, shown, source)
+            shown["ms"] = round((time.perf_counter() - started) * 1000, 2)
+        await self.broadcast({"type": "verdict", **shown})
+        await self.broadcast_status()
+        return shown
+
+    async def _redeem_online(
+        self, scan_id: str, text: str, now: datetime, ticket_id: int | None, local: dict[str, Any], source: str
+    ) -> dict[str, Any]:
+        try:
+            answer = await self.client.redeem(scan_id, text, now, timeout=self.config.online_timeout_ms / 1000)
+        except Unreachable as exc:
+            log.info("online redeem failed, keeping the local verdict: %s", exc)
+            self.status.online = False
+            return local
+        except ServerError as exc:
+            if exc.code == "revoked_kiosk":
+                await self.mark_revoked()
+                verdict = Verdict(accepted=False, reason=Reason.REVOKED_KIOSK)
+                await self._in_writer(self.store.settle_online, scan_id, ticket_id, verdict.to_dict(), time.time())
+                return self._display(verdict, text, source, "online")
+            log.warning("server refused the redeem request: %s", exc)
+            return local
+        await self._in_writer(self.store.settle_online, scan_id, ticket_id, answer, time.time())
+        try:
+            verdict = Verdict.from_dict(answer)
+        except (KeyError, TypeError, ValueError):
+            log.warning("unexpected redeem answer; keeping the local verdict")
+            return local
+        return self._display(verdict, text, source, "online")
+
+    def _display(self, verdict: Verdict, text: str, source: str, mode: str) -> dict[str, Any]:
+        lang = self.config.language
+        ticket = verdict.ticket
+        prior = verdict.prior_use
+        return {
+            "accepted": verdict.accepted,
+            "reason": str(verdict.reason),
+            "text": reason_text(verdict.reason, lang),
+            "ticket_id": verdict.ticket_id,
+            "company": ticket.company_name if ticket else "",
+            "itinerary": ticket.itinerary_label if ticket else "",
+            "services": list(ticket.services) if ticket else [],
+            "used_at": prior.used_at.isoformat() if prior else None,
+            "used_where": prior.kiosk_name if prior else None,
+            "code": mask_code(text) if text.upper().startswith("PG1") else text[-4:].rjust(len(text), "•"),
+            "source": source,
+            "mode": mode,
+        }
+
+    async def mark_revoked(self) -> None:
+        self.status.revoked = True
+        self.status.online = False
+        await self._in_writer(self.store.set_meta, {"revoked": "1"})
+
+    # --- screen -------------------------------------------------------------------------------
+    async def broadcast(self, message: dict[str, Any]) -> None:
+        for listener in list(self.listeners):
+            try:
+                await listener(message)
+            except (ConnectionError, RuntimeError):
+                self.listeners.remove(listener)
+
+    def status_message(self) -> dict[str, Any]:
+        return {
+            "type": "status",
+            "online": self.status.online,
+            "last_sync": self.status.last_sync,
+            "pending": self.store.pending_count(),
+            "kiosk": self.status.kiosk_name,
+            "revoked": self.status.revoked,
+            "language": self.config.language,
+        }
+
+    async def broadcast_status(self) -> None:
+        await self.broadcast(self.status_message())

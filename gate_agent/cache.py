@@ -1,0 +1,378 @@
+"""The kiosk's own SQLite: the synced ticket cache, the signing keys, and the durable scan outbox.
+
+Reads for a scan happen inline (an indexed lookup takes microseconds); writes go through
+:class:`AgentStore`'s single writer connection. The file runs in WAL mode with
+``synchronous=FULL`` so a committed outbox entry survives ``kill -9`` and a power cut.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from gate_agent.codes import ParsedCode, VerifyKey, looks_like_short_code, normalize_short_code, parse_code
+from gate_agent.decision import GateConfig, ItineraryWindow, PriorUse, TicketFacts
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tickets (
+    id INTEGER PRIMARY KEY, itinerary_id INTEGER NOT NULL, company_id INTEGER NOT NULL,
+    generation_id INTEGER NOT NULL, printed INTEGER NOT NULL, deleted INTEGER NOT NULL,
+    short_code TEXT NOT NULL, used_at TEXT, used_by TEXT, seq INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tickets_short ON tickets(short_code);
+CREATE TABLE IF NOT EXISTS companies (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS generations (id INTEGER PRIMARY KEY, services TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS services (id INTEGER PRIMARY KEY, name_es TEXT NOT NULL, name_en TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS itineraries (
+    id INTEGER PRIMARY KEY, label TEXT NOT NULL, valid_from TEXT NOT NULL, valid_until TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS kiosks (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS keys (key_id INTEGER PRIMARY KEY, public BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS local_uses (
+    ticket_id INTEGER PRIMARY KEY, scan_id TEXT NOT NULL, used_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    scan_id TEXT PRIMARY KEY, code TEXT NOT NULL, scanned_at TEXT NOT NULL, accepted INTEGER NOT NULL,
+    reason TEXT NOT NULL, ticket_id INTEGER, created_at REAL NOT NULL, uploaded_at REAL,
+    attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(uploaded_at, created_at);
+"""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    return conn
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    scan_id: str
+    code: str
+    scanned_at: str
+    accepted: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class LocalFacts:
+    """Everything ``decide`` needs about one scanned code, read from the cache."""
+
+    parsed: ParsedCode
+    ticket: TicketFacts | None
+    prior_use: PriorUse | None
+    window: ItineraryWindow | None
+
+
+class AgentStore:
+    """Owner of the agent's SQLite file. Thread-safe: writes are serialised by a lock."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._write = _connect(self.path)
+        self._write.executescript(SCHEMA)
+        self._read = _connect(self.path)
+        self._lock = threading.Lock()
+        self.db = sqlite_utils.Database(self._read)
+        self._keys: dict[int, VerifyKey] = self._load_keys()
+
+    def close(self) -> None:
+        self._write.close()
+        self._read.close()
+
+    # --- meta ---------------------------------------------------------------------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self._read.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, values: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._write.execute("BEGIN IMMEDIATE")
+            self._write.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [(k, str(v)) for k, v in values.items()],
+            )
+            self._write.execute("COMMIT")
+
+    @property
+    def cursor(self) -> int:
+        return int(self.get_meta("cursor", "0") or 0)
+
+    # --- applying server data -----------------------------------------------------------------
+    def apply_changes(self, page: Mapping[str, Any], *, advance_cursor: bool) -> int:
+        """Store a sync page or a live push (compact rows + lookups) in one transaction."""
+        columns = list(page.get("columns") or [])
+        index = {name: i for i, name in enumerate(columns)}
+        rows = []
+        for raw in page.get("tickets", []):
+            rows.append(
+                (
+                    raw[index["id"]],
+                    raw[index["itinerary_id"]],
+                    raw[index["company_id"]],
+                    raw[index["generation_id"]],
+                    int(bool(raw[index["printed"]])),
+                    int(bool(raw[index["deleted"]])),
+                    raw[index["short_code"]],
+                    raw[index["used_at"]],
+                    _opt_str(raw[index["used_by"]]),
+                    raw[index["seq"]],
+                )
+            )
+        with self._lock:
+            w = self._write
+            w.execute("BEGIN IMMEDIATE")
+            try:
+                # A live push may arrive after a newer sync page: never let an older row win.
+                w.executemany(
+                    "INSERT INTO tickets (id, itinerary_id, company_id, generation_id, printed, deleted, short_code, "
+                    "used_at, used_by, seq) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+                    "itinerary_id=excluded.itinerary_id, company_id=excluded.company_id, "
+                    "generation_id=excluded.generation_id, printed=excluded.printed, deleted=excluded.deleted, "
+                    "short_code=excluded.short_code, used_at=excluded.used_at, used_by=excluded.used_by, "
+                    "seq=excluded.seq WHERE excluded.seq >= tickets.seq",
+                    rows,
+                )
+                w.executemany(
+                    "INSERT OR REPLACE INTO companies (id, name) VALUES (?, ?)",
+                    [(int(k), v) for k, v in (page.get("companies") or {}).items()],
+                )
+                w.executemany(
+                    "INSERT OR REPLACE INTO generations (id, services) VALUES (?, ?)",
+                    [(int(k), json.dumps(v)) for k, v in (page.get("generations") or {}).items()],
+                )
+                w.executemany(
+                    "INSERT OR REPLACE INTO services (id, name_es, name_en) VALUES (?, ?, ?)",
+                    [(int(k), v[0], v[1]) for k, v in (page.get("services") or {}).items()],
+                )
+                w.executemany(
+                    "INSERT OR REPLACE INTO itineraries (id, label, valid_from, valid_until, active) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (int(k), v[0], v[1], v[2], int(v[3]) if len(v) > 3 else 1)
+                        for k, v in (page.get("itineraries") or {}).items()
+                    ],
+                )
+                w.executemany(
+                    "INSERT OR REPLACE INTO kiosks (id, name) VALUES (?, ?)",
+                    [(int(k), v) for k, v in (page.get("kiosks") or {}).items()],
+                )
+                keys = page.get("keys") or {}
+                w.executemany(
+                    "INSERT OR REPLACE INTO keys (key_id, public) VALUES (?, ?)",
+                    [(int(k), base64.b64decode(v)) for k, v in keys.items()],
+                )
+                # Uses the server now knows about no longer need the local marker.
+                w.execute(
+                    "DELETE FROM local_uses WHERE EXISTS (SELECT 1 FROM tickets t WHERE t.id = local_uses.ticket_id "
+                    "AND t.used_at IS NOT NULL)"
+                )
+                if advance_cursor and "cursor" in page:
+                    w.execute(
+                        "INSERT INTO meta (key, value) VALUES ('cursor', ?) ON CONFLICT(key) DO UPDATE SET "
+                        "value = excluded.value WHERE CAST(excluded.value AS INTEGER) > CAST(meta.value AS "
+                        "INTEGER)",
+                        (str(page["cursor"]),),
+                    )
+                w.execute("COMMIT")
+            except BaseException:
+                w.execute("ROLLBACK")
+                raise
+        if page.get("keys"):
+            self._keys = self._load_keys()
+        return len(rows)
+
+    def _load_keys(self) -> dict[int, VerifyKey]:
+        return {k: VerifyKey(k, bytes(raw)) for k, raw in self._read.execute("SELECT key_id, public FROM keys")}
+
+    @property
+    def ticket_count(self) -> int:
+        return self._read.execute("SELECT COUNT(*) FROM tickets").fetchone()[0]
+
+    # --- the scan's facts ---------------------------------------------------------------------
+    def facts_for(self, text: str, lang: str) -> LocalFacts:
+        """Parse a scanned text and read what the cache knows about its ticket."""
+        short = normalize_short_code(text) if looks_like_short_code(text) else None
+        row = None
+        if short:
+            row = self._read.execute("SELECT * FROM tickets WHERE short_code = ?", (short,)).fetchone()
+            parsed = ParsedCode.from_short(row[0], row[1], text=short) if row else ParsedCode.unknown_short(short)
+        else:
+            parsed = parse_code(text, self._keys)
+            if parsed.valid:
+                row = self._read.execute("SELECT * FROM tickets WHERE id = ?", (parsed.ticket_id,)).fetchone()
+        if row is None:
+            window = self._window(parsed.itinerary_id) if parsed.itinerary_id else None
+            return LocalFacts(parsed, None, None, window)
+        ticket_id, itinerary_id, company_id, generation_id, printed, deleted, _short, used_at, used_by, _seq = row
+        company = self._read.execute("SELECT name FROM companies WHERE id = ?", (company_id,)).fetchone()
+        itinerary = self._read.execute("SELECT label FROM itineraries WHERE id = ?", (itinerary_id,)).fetchone()
+        facts = TicketFacts(
+            ticket_id=ticket_id,
+            itinerary_id=itinerary_id,
+            printed=bool(printed),
+            deleted=bool(deleted),
+            company_name=company[0] if company else "",
+            itinerary_label=itinerary[0] if itinerary else "",
+            services=tuple(self._service_names(generation_id, lang)),
+        )
+        prior = None
+        if used_at:
+            kiosk = self._read.execute("SELECT name FROM kiosks WHERE id = ?", (_int_or_none(used_by),)).fetchone()
+            prior = PriorUse(used_at=_dt(used_at), kiosk_name=kiosk[0] if kiosk else str(used_by or ""), scan_id="")
+        else:
+            local = self._read.execute(
+                "SELECT scan_id, used_at FROM local_uses WHERE ticket_id = ?", (ticket_id,)
+            ).fetchone()
+            if local:
+                prior = PriorUse(
+                    used_at=_dt(local[1]), kiosk_name=self.get_meta("kiosk_name", "") or "", scan_id=local[0]
+                )
+        return LocalFacts(parsed, facts, prior, self._window(itinerary_id))
+
+    def _service_names(self, generation_id: int, lang: str) -> list[str]:
+        row = self._read.execute("SELECT services FROM generations WHERE id = ?", (generation_id,)).fetchone()
+        if not row:
+            return []
+        ids = json.loads(row[0])
+        column = "name_en" if lang == "en" else "name_es"
+        return (
+            [
+                r[0]
+                for r in self._read.execute(
+                    f"SELECT {column} FROM services WHERE id IN ({','.join('?' * len(ids))}) ORDER BY id", ids
+                )
+            ]
+            if ids
+            else []
+        )
+
+    def _window(self, itinerary_id: int) -> ItineraryWindow | None:
+        row = self._read.execute(
+            "SELECT valid_from, valid_until FROM itineraries WHERE id = ?", (itinerary_id,)
+        ).fetchone()
+        return ItineraryWindow(itinerary_id, _dt(row[0]), _dt(row[1])) if row else None
+
+    def gate_config(self) -> GateConfig:
+        allowed = self.get_meta("allowed_itineraries")
+        ids = json.loads(allowed) if allowed else None
+        return GateConfig(
+            kiosk_revoked=self.get_meta("revoked") == "1", allowed_itineraries=frozenset(ids) if ids else None
+        )
+
+    # --- outbox -------------------------------------------------------------------------------
+    def record_scan(self, entry: OutboxEntry, ticket_id: int | None, now: float) -> None:
+        """Durably store a scan (and the local use when accepted) before anything else happens."""
+        with self._lock:
+            w = self._write
+            w.execute("BEGIN IMMEDIATE")
+            try:
+                w.execute(
+                    "INSERT OR IGNORE INTO outbox (scan_id, code, scanned_at, accepted, reason, ticket_id, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        entry.scan_id,
+                        entry.code[:512],
+                        entry.scanned_at,
+                        int(entry.accepted),
+                        entry.reason,
+                        ticket_id,
+                        now,
+                    ),
+                )
+                if entry.accepted and ticket_id is not None:
+                    w.execute(
+                        "INSERT OR IGNORE INTO local_uses (ticket_id, scan_id, used_at) VALUES (?, ?, ?)",
+                        (ticket_id, entry.scan_id, entry.scanned_at),
+                    )
+                w.execute("COMMIT")
+            except BaseException:
+                w.execute("ROLLBACK")
+                raise
+
+    def settle_online(self, scan_id: str, ticket_id: int | None, verdict: Mapping[str, Any], now: float) -> None:
+        """The server answered this scan: it is uploaded; align the local use with the server's verdict."""
+        with self._lock:
+            w = self._write
+            w.execute("BEGIN IMMEDIATE")
+            w.execute(
+                "UPDATE outbox SET uploaded_at = ?, accepted = ?, reason = ? WHERE scan_id = ?",
+                (now, int(bool(verdict.get("accepted"))), str(verdict.get("reason", "")), scan_id),
+            )
+            if ticket_id is not None:
+                if verdict.get("accepted"):
+                    w.execute(
+                        "INSERT OR IGNORE INTO local_uses (ticket_id, scan_id, used_at) VALUES (?, ?, "
+                        "strftime('%Y-%m-%dT%H:%M:%SZ','now'))",
+                        (ticket_id, scan_id),
+                    )
+                else:
+                    w.execute("DELETE FROM local_uses WHERE scan_id = ?", (scan_id,))
+            w.execute("COMMIT")
+
+    def pending(self, limit: int = 200) -> list[OutboxEntry]:
+        rows = self._read.execute(
+            "SELECT scan_id, code, scanned_at, accepted, reason FROM outbox "
+            "WHERE uploaded_at IS NULL ORDER BY created_at LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [OutboxEntry(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
+
+    def pending_count(self) -> int:
+        return self._read.execute("SELECT COUNT(*) FROM outbox WHERE uploaded_at IS NULL").fetchone()[0]
+
+    def mark_uploaded(self, scan_ids: Iterable[str], now: float) -> None:
+        ids = list(scan_ids)
+        if not ids:
+            return
+        with self._lock:
+            self._write.execute("BEGIN IMMEDIATE")
+            self._write.executemany(
+                "UPDATE outbox SET uploaded_at = ? WHERE scan_id = ? AND uploaded_at IS NULL", [(now, i) for i in ids]
+            )
+            self._write.execute("COMMIT")
+
+    def note_upload_failure(self, scan_ids: Iterable[str]) -> None:
+        with self._lock:
+            self._write.executemany(
+                "UPDATE outbox SET attempts = attempts + 1 WHERE scan_id = ?", [(i,) for i in scan_ids]
+            )
+
+    def prune_uploaded(self, older_than: float) -> None:
+        with self._lock:
+            self._write.execute("DELETE FROM outbox WHERE uploaded_at IS NOT NULL AND uploaded_at < ?", (older_than,))
+
+
+def _dt(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        from datetime import UTC
+
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

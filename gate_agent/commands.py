@@ -1,0 +1,85 @@
+"""``portgate-agent run`` and ``portgate-agent enrol``: the long-running kiosk and its enrolment."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from gate_agent.cache import AgentStore
+from gate_agent.config import AgentConfigError, load_agent_config
+
+
+def _config(args: argparse.Namespace):  # noqa: ANN202
+    return load_agent_config(
+        args.config, server_url=args.server, data_dir=args.data_dir, ui_port=getattr(args, "ui_port", None)
+    )
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="agent TOML file (default: $PORTGATE_AGENT_CONFIG)")
+    parser.add_argument("--server", help="server base URL, e.g. http://portgate.lan:8080")
+    parser.add_argument("--data-dir", help="folder for the agent's SQLite cache and outbox")
+
+
+def add_run_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "run",
+        help="run the kiosk: scanners, local decisions, sync, kiosk screen",
+        description="Run the gate agent until stopped (SIGTERM/Ctrl-C).",
+    )
+    _common(parser)
+    parser.add_argument("--ui-port", type=int, help="port of the kiosk screen on localhost (default 8081)")
+    parser.set_defaults(handler=_run)
+
+
+def add_enrol_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "enrol",
+        help="enrol this box as a kiosk with a one-time code from the supervisor",
+        description="Exchange the one-time enrolment code shown on the supervisor's "
+        "Kiosks page for this kiosk's access token.",
+    )
+    _common(parser)
+    parser.add_argument("--code", required=True, help="the one-time enrolment code")
+    parser.set_defaults(handler=_enrol)
+
+
+def _setup_logging() -> None:
+    from server.app import setup_logging
+
+    setup_logging("INFO")
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        config = _config(args)
+    except AgentConfigError as exc:
+        print(f"portgate-agent: configuration error: {exc}", file=sys.stderr)
+        return 2
+    _setup_logging()
+    from gate_agent.runner import run_agent
+
+    return asyncio.run(run_agent(config))
+
+
+def _enrol(args: argparse.Namespace) -> int:
+    try:
+        config = _config(args)
+    except AgentConfigError as exc:
+        print(f"portgate-agent: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING)
+    from gate_agent.runner import EnrolmentError, enrol
+
+    store = AgentStore(config.db_path)
+    try:
+        answer = asyncio.run(enrol(config, store, args.code))
+    except EnrolmentError as exc:
+        print(f"portgate-agent: {exc}", file=sys.stderr)
+        return 3
+    finally:
+        store.close()
+    print(f"enrolled as kiosk {answer.get('name') or answer.get('kiosk_id')}; start it with `portgate-agent run`")
+    return 0

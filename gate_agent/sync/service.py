@@ -1,0 +1,179 @@
+"""Keeping the kiosk in step with the server: delta pull, outbox upload with backoff, live channel.
+
+APScheduler runs the pull and the upload as interval jobs (never two of the same at once); the live
+WebSocket applies uses, prints and deletions within a second and falls back to the pull when it
+is down. Any successful exchange marks the agent online; a failure marks it offline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from gate_agent.agent import GateAgent
+from gate_agent.sync.client import ServerError, Unreachable
+
+log = logging.getLogger(__name__)
+UPLOAD_BATCH = 200
+
+
+class SyncService:
+    def __init__(self, agent: GateAgent) -> None:
+        self.agent = agent
+        self.scheduler: AsyncIOScheduler | None = None
+        self._live_task: asyncio.Task | None = None
+        self._upload_backoff = 0.0
+        self._next_upload = 0.0
+        self._pull_lock = asyncio.Lock()
+
+    # --- pull ---------------------------------------------------------------------------------
+    async def pull(self) -> int:
+        """Fetch every page changed since the cursor; returns how many tickets were applied."""
+        agent = self.agent
+        applied = 0
+        async with self._pull_lock:
+            try:
+                me = await agent.client.me()
+                allowed = me.get("allowed_itineraries")
+                await agent._in_writer(
+                    agent.store.set_meta,
+                    {"kiosk_name": me.get("name", ""), "allowed_itineraries": json.dumps(allowed) if allowed else ""},
+                )
+                agent.status.kiosk_name = me.get("name", "")
+                while True:
+                    sent = time.time()
+                    page = await agent.client.sync_page(agent.store.cursor, pending_uploads=agent.store.pending_count())
+                    received = time.time()
+                    applied += await agent._in_writer(lambda p=page: agent.store.apply_changes(p, advance_cursor=True))
+                    self._observe_time(page, sent, received)
+                    if not page.get("has_more"):
+                        break
+            except Unreachable as exc:
+                await self._set_online(False, f"sync failed: {exc}")
+                return applied
+            except ServerError as exc:
+                await self._server_error(exc)
+                return applied
+        agent.status.last_sync = agent.clock.now().isoformat(timespec="seconds")
+        agent.status.tickets = agent.store.ticket_count
+        await self._set_online(True)
+        return applied
+
+    def _observe_time(self, page: dict[str, Any], sent: float, received: float) -> None:
+        server_time = page.get("server_time")
+        if isinstance(server_time, str):
+            from datetime import datetime
+
+            try:
+                self.agent.clock.observe(datetime.fromisoformat(server_time.replace("Z", "+00:00")), sent, received)
+            except ValueError:
+                pass
+
+    # --- upload -------------------------------------------------------------------------------
+    async def upload(self, force: bool = False) -> int:
+        """Send pending offline scans; on failure wait longer each time (up to a minute)."""
+        agent = self.agent
+        if not force and time.monotonic() < self._next_upload:
+            return 0
+        sent_total = 0
+        while True:
+            batch = agent.store.pending(UPLOAD_BATCH)
+            if not batch:
+                break
+            payload = [
+                {
+                    "scan_id": e.scan_id,
+                    "code": e.code,
+                    "scanned_at": e.scanned_at,
+                    "accepted": e.accepted,
+                    "reason": e.reason,
+                }
+                for e in batch
+            ]
+            try:
+                answer = await agent.client.upload(payload, agent.store.pending_count())
+            except (Unreachable, ServerError) as exc:
+                await agent._in_writer(agent.store.note_upload_failure, [e.scan_id for e in batch])
+                self._upload_backoff = min(60.0, max(1.0, self._upload_backoff * 2))
+                self._next_upload = time.monotonic() + self._upload_backoff * (0.8 + 0.4 * random.random())
+                if isinstance(exc, ServerError):
+                    await self._server_error(exc)
+                else:
+                    await self._set_online(False, f"upload failed: {exc}")
+                return sent_total
+            done = [r["scan_id"] for r in answer.get("results", []) if isinstance(r, dict) and "scan_id" in r]
+            await agent._in_writer(agent.store.mark_uploaded, done or [e.scan_id for e in batch], time.time())
+            sent_total += len(batch)
+            self._upload_backoff = 0.0
+            self._next_upload = 0.0
+        if sent_total:
+            await self._set_online(True)
+        return sent_total
+
+    # --- live channel -------------------------------------------------------------------------
+    async def live_loop(self) -> None:
+        delay = 1.0
+        agent = self.agent
+        while not agent.status.revoked:
+            try:
+                async for message in agent.client.live():
+                    delay = 1.0
+                    if not agent.status.online:
+                        await self._set_online(True)
+                        asyncio.get_running_loop().create_task(self.upload(force=True))
+                    if message.get("type") == "tickets" and message.get("tickets"):
+                        await agent._in_writer(lambda m=message: agent.store.apply_changes(m, advance_cursor=False))
+                    elif message.get("type") == "revoked":
+                        await agent.mark_revoked()
+                        await agent.broadcast_status()
+                        return
+            except ServerError as exc:
+                await self._server_error(exc)
+            except Unreachable as exc:
+                await self._set_online(False, f"live channel down: {exc}")
+            await asyncio.sleep(delay)
+            delay = min(30.0, delay * 2)
+
+    # --- state --------------------------------------------------------------------------------
+    async def _server_error(self, exc: ServerError) -> None:
+        if exc.code == "revoked_kiosk" or exc.status == 401:
+            log.error("the server no longer accepts this kiosk: %s", exc)
+            await self.agent.mark_revoked()
+            await self.agent.broadcast_status()
+        else:
+            log.warning("server error: %s", exc)
+
+    async def _set_online(self, online: bool, why: str = "") -> None:
+        status = self.agent.status
+        if status.online != online:
+            log.info("now %s%s", "online" if online else "offline", f" ({why})" if why else "")
+            status.online = online and not status.revoked
+            await self.agent.broadcast_status()
+
+    def start(self) -> None:
+        config = self.agent.config
+        self.scheduler = AsyncIOScheduler()
+        self.scheduler.add_job(
+            self.pull, "interval", seconds=config.sync_interval_s, max_instances=1, coalesce=True, id="pull"
+        )
+        self.scheduler.add_job(
+            self.upload, "interval", seconds=config.upload_interval_s, max_instances=1, coalesce=True, id="upload"
+        )
+        self.scheduler.start()
+        self._live_task = asyncio.get_running_loop().create_task(self.live_loop())
+
+    async def stop(self) -> None:
+        if self.scheduler:
+            self.scheduler.shutdown(wait=False)
+        if self._live_task:
+            self._live_task.cancel()
+            try:
+                await self._live_task
+            except asyncio.CancelledError:
+                pass
