@@ -14,7 +14,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from server import gate, openapi, tickets
+from server import gate, helpdesk, openapi, tickets
 from server.accounts import api as accounts_api
 from server.accounts import views as accounts_views
 from server.accounts.service import ROLE_LABELS
@@ -141,6 +141,7 @@ def create_app(config: Config) -> web.Application:
     app.router.add_routes(tickets_views.routes)
     app.router.add_routes(tickets_api.routes)
     gate.setup(app)
+    helpdesk.setup(app)
     openapi.setup(app)
     return app
 
