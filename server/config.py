@@ -46,6 +46,8 @@ class SecurityConfig:
     hosted_captcha_url: str = ""
     hosted_captcha_secret: str = ""
     hosted_captcha_site_key: str = ""
+    #: The provider's widget script (e.g. https://www.google.com/recaptcha/api.js); allowed by the CSP.
+    hosted_captcha_script: str = ""
 
 
 @dataclass(frozen=True)
@@ -129,18 +131,30 @@ def _build(cls: type, raw: dict[str, Any], prefix: str) -> Any:
     return cls(**values)
 
 
-def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
-    """``PORTGATE_PORT=9000`` → ``{"port": "9000"}``; ``PORTGATE_MAIL__HOST`` → ``{"mail": {"host": ..}}``."""
+#: ``PORTGATE_*`` variables that are not settings: the config file's path and a developer switch.
+_NOT_SETTINGS = frozenset({"PORTGATE_CONFIG", "PORTGATE_STRICT_TEMPLATES"})
+
+
+def _env_overrides(environ: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """``PORTGATE_PORT=9000`` → ``{"port": "9000"}``; ``PORTGATE_MAIL__HOST`` → ``{"mail": {"host": ..}}``.
+
+    Also returns dotted key → variable name, so an error can point at the variable that caused it.
+    """
     out: dict[str, Any] = {}
-    for name, value in environ.items():
-        if not name.startswith("PORTGATE_") or name == "PORTGATE_CONFIG":
+    names: dict[str, str] = {}
+    for name, value in sorted(environ.items()):
+        if not name.startswith("PORTGATE_") or name in _NOT_SETTINGS:
             continue
         parts = name[len("PORTGATE_") :].lower().split("__")
         node = out
         for part in parts[:-1]:
-            node = node.setdefault(part, {})
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{name}: {'.'.join(parts[:-1])} is a single value, not a table")
+            node = child
         node[parts[-1]] = value
-    return out
+        names[".".join(parts)] = name
+    return out, names
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -155,6 +169,10 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 def validate(config: Config) -> Config:
     """Check cross-field rules that a type alone cannot express."""
+    if not config.data_dir.strip():
+        raise ConfigError("data_dir: must not be empty")
+    if config.base_url and not config.base_url.startswith(("https://", "http://")):
+        raise ConfigError(f"base_url: must start with http:// or https://, got {config.base_url!r}")
     if not 1 <= config.port <= 65535:
         raise ConfigError(f"port: must be between 1 and 65535, got {config.port}")
     if config.default_language not in _LANGUAGES:
@@ -170,10 +188,14 @@ def validate(config: Config) -> Config:
     sec = config.security
     if sec.human_check not in ("builtin", "hosted"):
         raise ConfigError("security.human_check: must be 'builtin' or 'hosted'")
-    if sec.human_check == "hosted" and not (sec.hosted_captcha_url and sec.hosted_captcha_secret):
-        raise ConfigError(
-            "security.hosted_captcha_url: required (with hosted_captcha_secret) when human_check = 'hosted'"
-        )
+    if sec.human_check == "hosted":
+        for name in ("hosted_captcha_url", "hosted_captcha_secret", "hosted_captcha_site_key"):
+            if not getattr(sec, name):
+                raise ConfigError(f"security.{name}: required when security.human_check = 'hosted'")
+        if not sec.hosted_captcha_url.startswith(("https://", "http://")):
+            raise ConfigError("security.hosted_captcha_url: must be an http(s) URL (the provider's siteverify)")
+        if sec.hosted_captcha_script and not sec.hosted_captcha_script.startswith(("https://", "http://")):
+            raise ConfigError("security.hosted_captcha_script: must be an http(s) URL (the provider's widget script)")
     if sec.password_min_length < 8:
         raise ConfigError("security.password_min_length: must be at least 8")
     for name in (
@@ -202,8 +224,18 @@ def load_config(
                 raw = tomllib.load(fh)
         except FileNotFoundError as exc:
             raise ConfigError(f"config file {path}: not found") from exc
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {path}: not valid TOML ({exc})") from exc
-    raw = _merge(raw, _env_overrides(environ))
-    raw = _merge(raw, {k: v for k, v in overrides.items() if v is not None})
-    return validate(_build(Config, raw, ""))
+        except OSError as exc:
+            raise ConfigError(f"config file {path}: cannot be read ({exc.strerror or exc})") from exc
+    env, env_names = _env_overrides(environ)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    raw = _merge(_merge(raw, env), given)
+    try:
+        return validate(_build(Config, raw, ""))
+    except ConfigError as exc:
+        key = str(exc).split(":", 1)[0]
+        culprits = [name for dotted, name in env_names.items() if dotted == key or dotted.startswith(key + ".")]
+        if culprits and key not in given:
+            raise ConfigError(f"{exc} (set by the environment variable {', '.join(culprits)})") from None
+        raise

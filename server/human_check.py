@@ -45,6 +45,9 @@ class BuiltinHumanCheck:
     async def verify(self, form: Mapping[str, str], remote_address: str) -> bool:
         token = str(form.get("human_token", ""))
         answer = str(form.get("human_answer", "")).strip()
+        # ASCII only: "²".isdigit() is True but int("²") fails, and HMAC compares only ASCII text.
+        if not (token.isascii() and answer.isascii()):
+            return False
         parts = token.split(".")
         if len(parts) != 3 or not answer.isdigit() or len(answer) > 3:
             return False
@@ -61,29 +64,48 @@ class BuiltinHumanCheck:
         return True
 
 
+#: Where the provider widgets put their response token in the form (reCAPTCHA, hCaptcha, Turnstile),
+#: plus the neutral name API clients send.
+RESPONSE_FIELDS = ("captcha_response", "g-recaptcha-response", "h-captcha-response", "cf-turnstile-response")
+
+
 class HostedCaptcha:
     """Verifier for a hosted captcha; the form posts the widget's response token."""
 
-    def __init__(self, verify_url: str, secret: str, site_key: str, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        verify_url: str,
+        secret: str,
+        site_key: str,
+        session: aiohttp.ClientSession,
+        *,
+        script: str = "",
+        timeout: float = 5.0,
+    ) -> None:
         self._url = verify_url
         self._secret = secret
         self._site_key = site_key
         self._session = session
+        self._script = script
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
 
     def challenge(self) -> dict[str, Any]:
-        return {"kind": "hosted", "site_key": self._site_key}
+        return {"kind": "hosted", "site_key": self._site_key, "script": self._script}
 
     async def verify(self, form: Mapping[str, str], remote_address: str) -> bool:
-        response = str(form.get("captcha_response", ""))
+        response = next((str(form[name]) for name in RESPONSE_FIELDS if form.get(name)), "")
         if not response or len(response) > 4096:
             return False
         try:
             async with self._session.post(
                 self._url,
                 data={"secret": self._secret, "response": response, "remoteip": remote_address},
-                timeout=aiohttp.ClientTimeout(total=5),
+                timeout=self._timeout,
             ) as resp:
+                if resp.status != 200:
+                    return False
                 payload = await resp.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError):
+        except (aiohttp.ClientError, TimeoutError, ValueError, UnicodeError):
+            # The provider down or answering garbage must not let anyone in, nor crash the login.
             return False
         return bool(isinstance(payload, dict) and payload.get("success") is True)

@@ -69,3 +69,22 @@ def pick_language(*candidates: str | None, default: str = "es") -> str:
         if candidate and candidate[:2].lower() in LANGUAGES:
             return candidate[:2].lower()
     return default
+
+
+def accept_language(header: str | None) -> str | None:
+    """The supported language an ``Accept-Language`` header prefers most (``fr, en;q=0.8`` → ``en``)."""
+    if not header:
+        return None
+    ranked: list[tuple[float, int, str]] = []
+    for position, item in enumerate(header.split(",")[:20]):
+        tag, _, params = item.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        code = tag.strip()[:2].lower()
+        if code in LANGUAGES and quality > 0:
+            ranked.append((-quality, position, code))
+    return min(ranked)[2] if ranked else None

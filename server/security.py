@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import unicodedata
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -18,13 +19,18 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
+def _utf8(text: str) -> bytes:
+    """Encode any Python string, even one with lone surrogates (JSON ``"\\ud800"``, odd header bytes)."""
+    return text.encode("utf-8", "surrogatepass")
+
+
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher.hash(_utf8(password))
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _DUMMY_HASH, _utf8(password)) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
@@ -35,15 +41,20 @@ def new_token(nbytes: int = 32) -> str:
 
 def token_hash(token: str) -> str:
     """Tokens are stored hashed so a stolen database copy cannot be replayed as sessions."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    return hashlib.sha256(_utf8(token)).hexdigest()
 
 
 def sign(secret: str, message: str) -> str:
-    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(_utf8(secret), _utf8(message), hashlib.sha256).hexdigest()
+
+
+def same_secret(expected: str, given: str) -> bool:
+    """Constant-time comparison that accepts any text (``compare_digest`` raises on non-ASCII ``str``)."""
+    return hmac.compare_digest(_utf8(expected), _utf8(given or ""))
 
 
 def signature_ok(secret: str, message: str, signature: str) -> bool:
-    return hmac.compare_digest(sign(secret, message), signature or "")
+    return same_secret(sign(secret, message), signature)
 
 
 def password_problem(password: str, min_length: int, *, username: str = "", email: str = "") -> Msg | None:
@@ -52,6 +63,8 @@ def password_problem(password: str, min_length: int, *, username: str = "", emai
         return Msg("The password must have at least %(n)s characters.", {"n": min_length})
     if len(password) > 256:
         return Msg("The password must have at most %(n)s characters.", {"n": 256})
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in password):
+        return Msg("The password contains characters that are not allowed.")
     if not any(c.isalpha() for c in password) or not any(c.isdigit() for c in password):
         return Msg("The password must contain letters and digits.")
     lowered = password.lower()

@@ -7,13 +7,13 @@ by it, so one company never sees another's objects.
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import aiohttp_jinja2
@@ -23,9 +23,9 @@ from server.config import Config
 from server.db import Database, one
 from server.forms import ValidationFailed
 from server.human_check import HumanCheck
-from server.i18n import Msg, pick_language, render
+from server.i18n import Msg, accept_language, pick_language, render
 from server.mail import Mailer
-from server.security import token_hash
+from server.security import same_secret, token_hash
 from server.sms import SmsSender
 
 log = logging.getLogger(__name__)
@@ -119,12 +119,20 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     """The request's JSON object, or a 400 with a clear message."""
     try:
         body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise ApiError(400, "invalid_json", Msg("The request body is not valid JSON.")) from exc
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", Msg("The request body must be a JSON object."))
     return body
 
+
+#: What the API says for aiohttp's own errors (unknown path, wrong method, body too large) in the
+#: reader's language instead of aiohttp's English reason phrase.
+_HTTP_MESSAGES = {
+    404: Msg("Not found."),
+    405: Msg("This method is not allowed on this address."),
+    413: Msg("The request is too large."),
+}
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -154,10 +162,12 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
         return _error_page(request, 400, render(lang_of(request), Msg("Some fields are not valid.")))
     except web.HTTPException as exc:
         if exc.status >= 400 and is_api(request):
-            message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
+            default_text = not exc.text or exc.text.startswith(str(exc.status)) or exc.status == 413
+            message = _HTTP_MESSAGES.get(exc.status, exc.reason) if default_text else exc.text
             return json_error(request, exc.status, _HTTP_CODES.get(exc.status, "error"), message)
         if exc.status >= 400 and exc.content_type == "text/plain":
-            return _error_page(request, exc.status, exc.reason)
+            message = render(lang_of(request), _HTTP_MESSAGES.get(exc.status, exc.reason))
+            return _error_page(request, exc.status, message)
         raise
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
@@ -182,12 +192,21 @@ async def security_headers_middleware(request: web.Request, handler):
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     if not is_api(request):
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "connect-src 'self'; frame-ancestors 'none'; form-action 'self'",
-        )
+        response.headers.setdefault("Content-Security-Policy", _content_security_policy(request.app[CONFIG]))
     return response
+
+
+def _content_security_policy(config: Config) -> str:
+    """Only our own origin, plus a hosted captcha provider's origin when one is configured."""
+    extra = ""
+    sec = config.security
+    if sec.human_check == "hosted" and sec.hosted_captcha_script:
+        parts = urlsplit(sec.hosted_captcha_script)
+        extra = f" {parts.scheme}://{parts.netloc}"
+    return (
+        f"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'{extra}; "
+        f"frame-src 'self'{extra}; connect-src 'self'{extra}; frame-ancestors 'none'; form-action 'self'"
+    )
 
 
 def _load_principal(db: Any, thash: str, kind: str, now: float) -> dict[str, Any] | None:
@@ -235,7 +254,7 @@ async def session_middleware(request: web.Request, handler):
     request[PRINCIPAL] = principal
     request[LANG] = pick_language(
         request.query.get("lang") if is_api(request) else None,
-        request.headers.get("Accept-Language") if is_api(request) else None,
+        accept_language(request.headers.get("Accept-Language")) if is_api(request) else None,
         request.cookies.get(LANG_COOKIE),
         principal.language if principal else None,
         default=request.app[CONFIG].default_language,
@@ -262,7 +281,7 @@ async def csrf_middleware(request: web.Request, handler):
         except (ValueError, web.HTTPException):
             form = {}
         sent = form.get("csrf_token", "") if isinstance(form.get("csrf_token", ""), str) else ""
-        if not cookie or not secrets.compare_digest(cookie, sent or request.headers.get("X-CSRF-Token", "")):
+        if not cookie or not same_secret(cookie, sent or request.headers.get("X-CSRF-Token", "")):
             raise ApiError(
                 403, "csrf", Msg("The form has expired or was not sent from this site. Reload the page and try again.")
             )
@@ -296,3 +315,16 @@ def require(request: web.Request, *roles: str, profile: bool = True) -> Principa
 def not_found() -> ApiError:
     """What every lookup of another company's object answers: it simply does not exist for you."""
     return ApiError(404, "not_found", Msg("Not found."))
+
+
+#: SQLite integers stop at 2**63 - 1; a bigger "id" in a URL or form must be "not found", not a crash.
+MAX_ID = 2**63 - 1
+
+
+def parse_id(value: object) -> int | None:
+    """A positive database id from a path segment or form field, or None when it cannot be one."""
+    text = str(value or "").strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 19:
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ID else None

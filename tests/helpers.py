@@ -90,3 +90,38 @@ def db_rows(config, sql: str, params: tuple = ()) -> list[tuple]:
 
 def count(config, table: str) -> int:
     return db_rows(config, f"SELECT COUNT(*) FROM {table}")[0][0]
+
+
+# --- JSON API --------------------------------------------------------------------------------
+
+
+async def api_human(client) -> dict[str, str]:
+    """Answer the API's human check like a mobile app showing the question to a person would."""
+    challenge = await (await client.get("/api/v1/human-check")).json()
+    a, b = challenge["question"].split(" + ")
+    return {"human_token": challenge["token"], "human_answer": str(int(a) + int(b))}
+
+
+async def api_login(client, login: str, password: str = DEMO_PASSWORD, **extra: Any):
+    body = {"login": login, "password": password, **(await api_human(client)), **extra}
+    return await client.post("/api/v1/auth/login", json=body)
+
+
+async def api_token(client, login: str, password: str = DEMO_PASSWORD) -> str:
+    resp = await api_login(client, login, password)
+    assert resp.status == 200, await resp.text()
+    return (await resp.json())["token"]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def api_error(resp) -> dict[str, Any]:
+    """The ``error`` object of an API answer, checking the documented shape on the way."""
+    assert resp.content_type == "application/json", await resp.text()
+    error = (await resp.json())["error"]
+    assert set(error) == {"code", "message", "fields"}
+    assert isinstance(error["code"], str) and isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["fields"], dict)
+    return error

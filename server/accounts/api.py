@@ -8,7 +8,7 @@ from aiohttp import web
 
 from server import forms
 from server.accounts import service
-from server.accounts.service import UnknownTaxId
+from server.accounts.service import TooManyCodes, UnknownTaxId
 from server.accounts.views import login_refusal, mail_registration_received, tax_id_unknown_message
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import Msg, pick_language, render
@@ -185,6 +185,13 @@ async def registration_phone(request: web.Request) -> web.Response:
         )
     except UnknownTaxId:
         raise ApiError(404, "unknown_tax_id", tax_id_unknown_message(request)) from None
+    except TooManyCodes:
+        raise ApiError(
+            429,
+            "too_many_codes",
+            Msg("Too many codes were sent to this phone. Try again in an hour."),
+            {"phone": Msg("Too many codes were sent to this phone. Try again in an hour.")},
+        ) from None
     text = render(lang_of(request), Msg("Your Portgate confirmation code is %(code)s", {"code": code}))
     await request.app[SMS].send(phone, text)
     return web.json_response({"request_token": token, "expires_in": 900})
@@ -203,6 +210,9 @@ async def registration_complete(request: web.Request) -> web.Response:
             400, "invalid", Msg("Some fields are not valid."), {"code": Msg("The confirmation code is not correct.")}
         )
     clean = service.validate_finish(body, request.app[CONFIG].security.password_min_length, record["email"])
+    # The code proves the phone, not the company: only the company's own phone on file makes the
+    # account active at once; any other phone gets an account that awaits approval.
+    proven = await request.app[DB].read(service.phone_is_on_file, record["company_id"], record["phone"])
     user = await request.app[DB].write(
         service.finish_existing_registration,
         record,
@@ -211,8 +221,15 @@ async def registration_complete(request: web.Request) -> web.Response:
         lang_of(request),
         time.time(),
         record["phone"],
+        proven=proven,
     )
-    return web.json_response({"user_id": user["id"], "username": user["username"], "email": user["email"]}, status=201)
+    if user["status"] == "pending":
+        # The real owner of the address on file learns of it, and can object.
+        await mail_registration_received(request, user, lang_of(request))
+    return web.json_response(
+        {"user_id": user["id"], "username": user["username"], "email": user["email"], "status": user["status"]},
+        status=201,
+    )
 
 
 @routes.post("/api/v1/registration")

@@ -112,14 +112,19 @@ class ImportResult:
 
 def import_companies_csv(db: Db, text: str, *, actor_id: int | None = None) -> ImportResult:
     """Import ``tax_id,name,emails,phone`` rows; any bad row rejects the whole file (nothing written)."""
+
     def validate_row(row: dict[str, Any]) -> dict[str, Any]:
         errors = FieldErrors()
         fields = _company_fields(row, errors)
         errors.raise_if_any()
         return fields
 
-    rows = validated_rows(text, ("tax_id", "name", "emails"), validate_row,
-                          Msg("The CSV needs the columns tax_id, name, emails (and optionally phone)."))
+    rows = validated_rows(
+        text,
+        ("tax_id", "name", "emails"),
+        validate_row,
+        Msg("The CSV needs the columns tax_id, name, emails (and optionally phone)."),
+    )
     added = updated = 0
     for fields in rows:
         exists = scalar(db, "SELECT 1 FROM companies WHERE tax_id = ?", (fields["tax_id"],))
@@ -356,6 +361,16 @@ def _password_pair(
         errors.add(f"{field}_confirm", Msg("The passwords do not match."))
 
 
+def _digits(phone: str) -> str:
+    return "".join(c for c in phone if c.isdigit())
+
+
+def phone_is_on_file(db: Db, company_id: int, phone: str) -> bool:
+    """True when ``phone`` is the company's phone in the billing registry (formatting aside)."""
+    on_file = scalar(db, "SELECT phone FROM companies WHERE id = ? AND in_registry = 1", (company_id,)) or ""
+    return bool(_digits(on_file)) and _digits(on_file) == _digits(phone)
+
+
 def finish_existing_registration(
     db: Db,
     record: dict[str, Any],
@@ -364,11 +379,19 @@ def finish_existing_registration(
     language: str,
     now: float,
     phone: str = "",
+    *,
+    proven: bool = True,
 ) -> dict[str, Any]:
-    """Create the account of a known customer; the e-mail on file proved it, so it is active at once."""
+    """Create the account of a known customer.
+
+    ``proven``: the registrant showed control of something on file (the e-mail link, or a code sent
+    to the company's own phone), so the account is active at once. A code sent to any other phone
+    proves only that phone, so that account awaits an administrator's approval like a self-registration.
+    """
     errors = FieldErrors()
     _check_unique(db, values["username"], record["email"], errors)
     errors.raise_if_any()
+    status = "active" if proven else "pending"
     user_id = _insert_user(
         db,
         username=values["username"],
@@ -376,15 +399,31 @@ def finish_existing_registration(
         full_name=values["full_name"],
         phone=phone or record.get("phone", ""),
         password_hash=password_hash,
-        status="active",
+        status=status,
         language=language,
     )
     db.execute(
         "INSERT INTO profiles (user_id, company_id, role) VALUES (?, ?, 'customer')", (user_id, record["company_id"])
     )
     db.execute("UPDATE one_time_tokens SET used_at = ? WHERE token_hash = ?", (now, record["token_hash"]))
-    audit(db, "user.registered_existing", user_id=user_id, company_id=record["company_id"])
-    return {"id": user_id, "username": values["username"], "email": record["email"]}
+    audit(db, "user.registered_existing", user_id=user_id, company_id=record["company_id"], detail=status)
+    company_name = scalar(db, "SELECT name FROM companies WHERE id = ?", (record["company_id"],))
+    return {
+        "id": user_id,
+        "username": values["username"],
+        "email": record["email"],
+        "full_name": values["full_name"],
+        "company_name": company_name,
+        "status": status,
+    }
+
+
+PHONE_CODE_MINUTES = 15
+MAX_CODES_PER_PHONE_PER_HOUR = 3
+
+
+class TooManyCodes(Exception):
+    """This phone was sent too many codes lately (each text costs money and pesters its owner)."""
 
 
 def start_phone_registration(db: Db, tax_id: str, index: int, phone: str, now: float) -> tuple[str, str, str]:
@@ -394,10 +433,25 @@ def start_phone_registration(db: Db, tax_id: str, index: int, phone: str, now: f
         raise UnknownTaxId(tax_id)
     if not 0 <= index < len(emails):
         raise ValidationFailed({"email_index": Msg("Choose one of the e-mail addresses shown.")})
+    # A code's request expires PHONE_CODE_MINUTES after it was made, so this counts the last hour's.
+    recent = scalar(
+        db,
+        "SELECT COUNT(*) FROM one_time_tokens WHERE purpose = 'phone_registration' AND phone = ? AND expires_at > ?",
+        (phone, now - 3600 + PHONE_CODE_MINUTES * 60),
+    )
+    if recent >= MAX_CODES_PER_PHONE_PER_HOUR:
+        raise TooManyCodes(phone)
     company_id = scalar(db, "SELECT id FROM companies WHERE tax_id = ?", (tax_id.upper(),))
     code = f"{secrets.randbelow(10_000):04d}"
     token = _one_time_token(
-        db, "phone_registration", now, hours=0.25, company_id=company_id, email=emails[index], phone=phone, code=code
+        db,
+        "phone_registration",
+        now,
+        hours=PHONE_CODE_MINUTES / 60,
+        company_id=company_id,
+        email=emails[index],
+        phone=phone,
+        code=code,
     )
     return token, code, emails[index]
 

@@ -25,6 +25,7 @@ from server.web import (
     ApiError,
     client_address,
     lang_of,
+    parse_id,
     principal_of,
     require,
 )
@@ -41,7 +42,15 @@ def page(request: web.Request, template: str, context: dict[str, Any] | None = N
 
 def safe_next(value: str | None) -> str:
     """Only same-site paths are followed after login (no open redirect)."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    # Browsers drop tabs and newlines from URLs, so "/\t/evil.example" would become "//evil.example".
+    if (
+        value
+        and value.startswith("/")
+        and not value.startswith("//")
+        and "\\" not in value
+        and value.isprintable()
+        and " " not in value
+    ):
         return value
     return "/home"
 
@@ -72,6 +81,14 @@ def tax_id_unknown_message(request: web.Request) -> Msg:
     )
 
 
+def human_challenge(request: web.Request) -> dict[str, Any]:
+    """A fresh human check for a form; a hosted widget also gets its provider's script URL."""
+    challenge = request.app[HUMAN_CHECK].challenge()
+    if challenge.get("kind") == "hosted" and not challenge.get("script"):
+        challenge["script"] = request.app[CONFIG].security.hosted_captcha_script
+    return challenge
+
+
 # --- language, login, logout ------------------------------------------------------------------
 
 
@@ -95,7 +112,7 @@ async def index(request: web.Request) -> web.Response:
 
 def _login_context(request: web.Request, **extra: Any) -> dict[str, Any]:
     return {
-        "human": request.app[HUMAN_CHECK].challenge(),
+        "human": human_challenge(request),
         "next": request.query.get("next", ""),
         "languages": LANGUAGES,
         **extra,
@@ -216,10 +233,7 @@ async def profiles_form(request: web.Request) -> web.Response:
 async def profiles_submit(request: web.Request) -> web.Response:
     principal = require(request, profile=False)
     form = await request.post()
-    try:
-        profile_id = int(str(form.get("profile_id", "")))
-    except ValueError:
-        profile_id = 0
+    profile_id = parse_id(form.get("profile_id")) or 0
     chosen = await request.app[DB].write(service.select_profile, principal.session_hash, principal.user_id, profile_id)
     if chosen is None:
         profiles = await request.app[DB].read(service.profiles_of, principal.user_id)
@@ -278,7 +292,7 @@ async def password_submit(request: web.Request) -> web.Response:
 
 @routes.get("/password/forgot")
 async def forgot_form(request: web.Request) -> web.Response:
-    return page(request, "forgot.html", {"human": request.app[HUMAN_CHECK].challenge()})
+    return page(request, "forgot.html", {"human": human_challenge(request)})
 
 
 @routes.post("/password/forgot")
@@ -289,13 +303,13 @@ async def forgot_submit(request: web.Request) -> web.Response:
 
     email = forms.email(form, "email", errors)
     if errors:
-        return page(request, "forgot.html", {"errors": errors, "human": request.app[HUMAN_CHECK].challenge()}, 400)
+        return page(request, "forgot.html", {"errors": errors, "human": human_challenge(request)}, 400)
     if not await request.app[HUMAN_CHECK].verify(form, client_address(request)):
         return page(
             request,
             "forgot.html",
             {
-                "human": request.app[HUMAN_CHECK].challenge(),
+                "human": human_challenge(request),
                 "notice": Msg("Please confirm you are not a robot: the verification was not passed."),
             },
             400,
@@ -374,7 +388,7 @@ async def reset_submit(request: web.Request) -> web.Response:
 
 
 def _registration_ctx(request: web.Request, **extra: Any) -> dict[str, Any]:
-    return {"human": request.app[HUMAN_CHECK].challenge(), **extra}
+    return {"human": human_challenge(request), **extra}
 
 
 @routes.get("/register")
@@ -466,7 +480,7 @@ async def existing_submit(request: web.Request) -> web.Response:
         return page(
             request,
             "register_customer.html",
-            {"values": {"tax_id": tax}, "emails": emails, "human": request.app[HUMAN_CHECK].challenge()},
+            {"values": {"tax_id": tax}, "emails": emails, "human": human_challenge(request)},
         )
     index = forms.integer(form, "email_index", errors, minimum=0, maximum=len(emails) - 1)
     if errors or index is None:
@@ -600,9 +614,10 @@ async def registrations(request: web.Request) -> web.Response:
 async def decide(request: web.Request) -> web.Response:
     principal = require(request, "admin")
     approve = request.match_info["decision"] == "approve"
-    user = await request.app[DB].write(
-        service.decide_registration, principal.user_id, int(request.match_info["user_id"]), approve
-    )
+    user_id = parse_id(request.match_info["user_id"])
+    user = None
+    if user_id is not None:
+        user = await request.app[DB].write(service.decide_registration, principal.user_id, user_id, approve)
     if user is None:
         raise ApiError(404, "not_found", Msg("This registration was already decided or does not exist."))
     login_url = f"{request.app[CONFIG].public_url}/login"

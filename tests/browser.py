@@ -1,0 +1,144 @@
+"""Fixtures for browser tests: a real server process, a real SMTP server, Chromium through Playwright.
+
+``tests/conftest.py`` imports the fixtures, so any test module can ask for them. Nothing here is
+faked: the server is started with ``python -m server.cli --demo`` exactly as an operator would,
+and sends its mail over SMTP to an aiosmtpd server whose inbox the tests read.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.mailbox import Mailbox, free_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-component-update",
+    "--no-first-run",
+]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class RunningServer:
+    url: str
+    data_dir: Path
+    log: Path
+    process: subprocess.Popen
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture(scope="module")
+def browser_smtp() -> Iterator[Mailbox]:
+    """An SMTP server for the whole module (the server process keeps one address for its life)."""
+    mailbox = Mailbox()
+    mailbox.port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=mailbox.port)
+    controller.start()
+    yield mailbox
+    controller.stop()
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server not healthy after {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory, browser_smtp) -> Iterator[RunningServer]:
+    """``python -m server.cli --demo`` on a free port, mailing through ``browser_smtp``."""
+    data_dir = tmp_path_factory.mktemp("live") / "data"
+    port = free_port()
+    log = data_dir.parent / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTGATE_")}
+    env.update(
+        PORTGATE_MAIL__BACKEND="smtp",
+        PORTGATE_MAIL__HOST="127.0.0.1",
+        PORTGATE_MAIL__PORT=str(browser_smtp.port),
+        PORTGATE_SECURITY__SECRET_KEY="x",
+        PORTGATE_SUPPORT_EMAIL="soporte@terminal.example",
+    )
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "--demo", "--data-dir", str(data_dir), "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = RunningServer(f"http://127.0.0.1:{port}", data_dir, log, process)
+    try:
+        wait_until_healthy(server.url, process)
+    except RuntimeError as exc:
+        process.kill()
+        process.wait()
+        pytest.fail(f"{exc}\n{server.log_tail()}")
+    yield server
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's Chromium driven by Playwright (never a downloaded browser)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(chromium, live_server):
+    """A factory of pages, each in its own browser context (own cookies), closed after the test."""
+    contexts = []
+
+    def make():
+        context = chromium.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def answer_human_check(page) -> None:
+    """Solve the arithmetic check as a person would: read the question, type the sum."""
+    box = page.locator("#f-human_answer")
+    a, b = box.get_attribute("data-question").split(" + ")
+    box.fill(str(int(a) + int(b)))

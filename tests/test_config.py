@@ -1,0 +1,231 @@
+"""Settings: a TOML file plus ``PORTGATE_*`` variables, validated once, with errors that name the key."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from server.config import Config, ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+# The console script installed next to the interpreter running the tests (.venv/bin/portgate-server).
+SERVER = Path(sys.executable).parent / "portgate-server"
+
+
+def write(tmp_path: Path, text: str, name: str = "server.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_need_no_file_and_no_environment():
+    config = load_config(environ={})
+    assert config == Config()
+    assert config.public_url == "http://127.0.0.1:8080"
+    assert config.db_path == Path("./data/portgate.db")
+
+
+def test_toml_file_then_environment_then_command_line(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        data_dir = "/srv/portgate"
+        port = 9000
+        default_language = "en"
+        [mail]
+        backend = "smtp"
+        host = "mail.port.example"
+        port = 587
+        starttls = true
+        [security]
+        session_hours = 8
+        """,
+    )
+    config = load_config(
+        path,
+        environ={
+            "PORTGATE_PORT": "9100",
+            "PORTGATE_MAIL__PORT": "2525",
+            "PORTGATE_SECURITY__COOKIE_SECURE": "yes",
+            "PORTGATE_DEMO": "true",
+            "HOME": "/root",  # other variables are none of our business
+        },
+        host="0.0.0.0",
+    )
+    assert config.data_dir == "/srv/portgate" and config.default_language == "en"
+    assert config.port == 9100  # environment beats the file
+    assert config.host == "0.0.0.0"  # the command line beats both
+    assert config.mail.backend == "smtp" and config.mail.host == "mail.port.example"
+    assert config.mail.port == 2525 and config.mail.starttls is True
+    assert config.security.session_hours == 8 and config.security.cookie_secure is True
+    assert config.demo is True
+    assert config.security.password_min_length == 10  # untouched defaults stay
+
+
+def test_config_file_path_can_come_from_the_environment(tmp_path):
+    path = write(tmp_path, "port = 8181\n")
+    assert load_config(environ={"PORTGATE_CONFIG": str(path)}).port == 8181
+
+
+def test_command_line_override_beats_environment():
+    assert load_config(environ={"PORTGATE_PORT": "9100"}, port=9200).port == 9200
+
+
+def test_developer_switches_are_not_mistaken_for_settings():
+    assert load_config(environ={"PORTGATE_STRICT_TEMPLATES": "1"}) == Config()
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("prot = 80\n", "prot: unknown setting"),
+        ("[mail]\nhots = 'x'\n", "mail.hots: unknown setting"),
+        ("[security]\nsecret = 'x'\n", "security.secret: unknown setting"),
+        ("[database]\npath = 'x'\n", "database: unknown setting"),
+    ],
+)
+def test_unknown_keys_are_rejected_with_the_key_named(tmp_path, toml, message):
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, toml), environ={})
+    assert str(caught.value).startswith(message)
+    assert "allowed:" in str(caught.value)
+
+
+def test_unknown_environment_variable_names_the_variable():
+    with pytest.raises(ConfigError) as caught:
+        load_config(environ={"PORTGATE_MAIL__PROT": "25"})
+    assert str(caught.value).startswith("mail.prot: unknown setting")
+    assert "PORTGATE_MAIL__PROT" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("port = 'eighty'\n", "port: expected a whole number, got 'eighty'"),
+        ("port = 80.5\n", "port: expected a whole number, got 80.5"),
+        ("port = true\n", "port: expected a whole number, got True"),
+        ("port = 0\n", "port: must be between 1 and 65535, got 0"),
+        ("port = 70000\n", "port: must be between 1 and 65535, got 70000"),
+        ("demo = 'maybe'\n", "demo: expected true or false, got 'maybe'"),
+        ("data_dir = 5\n", "data_dir: expected text, got 5"),
+        ("data_dir = ''\n", "data_dir: must not be empty"),
+        ("default_language = 'fr'\n", "default_language: must be one of es, en"),
+        ("log_level = 'LOUD'\n", "log_level: must be one of DEBUG, INFO, WARNING, ERROR"),
+        ("base_url = 'portgate.example'\n", "base_url: must start with http:// or https://"),
+        ("db_readers = 0\n", "db_readers: must be between 1 and 64"),
+        ("mail = 'smtp'\n", "mail: expected a [mail] table"),
+        ("[mail]\nbackend = 'pigeon'\n", "mail.backend: must be 'folder' or 'smtp'"),
+        ("[mail]\nport = 99999\n", "mail.port: must be between 1 and 65535"),
+        ("[security]\nhuman_check = 'none'\n", "security.human_check: must be 'builtin' or 'hosted'"),
+        ("[security]\npassword_min_length = 4\n", "security.password_min_length: must be at least 8"),
+        ("[security]\nsession_hours = 0\n", "security.session_hours: must be at least 1"),
+        ("[security]\nlogin_lock_minutes = -1\n", "security.login_lock_minutes: must be at least 1"),
+    ],
+)
+def test_wrong_types_and_ranges_have_clear_messages(tmp_path, toml, message):
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, toml), environ={})
+    assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("PORTGATE_PORT", "abc", "port: expected a whole number, got 'abc'"),
+        ("PORTGATE_MAIL__PORT", "0", "mail.port: must be between 1 and 65535"),
+        ("PORTGATE_SECURITY__COOKIE_SECURE", "sometimes", "security.cookie_secure: expected true or false"),
+        ("PORTGATE_PORT__NUMBER", "1", "port: expected a whole number"),
+    ],
+)
+def test_bad_environment_values_name_the_variable(variable, value, message):
+    with pytest.raises(ConfigError) as caught:
+        load_config(environ={variable: value})
+    assert str(caught.value).startswith(message)
+    assert f"(set by the environment variable {variable})" in str(caught.value)
+
+
+def test_a_table_in_the_environment_cannot_replace_a_value():
+    with pytest.raises(ConfigError, match="PORTGATE_MAIL__HOST__NAME"):
+        load_config(environ={"PORTGATE_MAIL__HOST": "x", "PORTGATE_MAIL__HOST__NAME": "y"})
+
+
+def test_missing_unreadable_and_broken_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml", environ={})
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_config(tmp_path, environ={})  # a folder, not a file
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "port = = 1\n"), environ={})
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes('support_email = "soporte@año.example"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(latin1, environ={})
+
+
+HOSTED = {
+    "PORTGATE_SECURITY__HUMAN_CHECK": "hosted",
+    "PORTGATE_SECURITY__HOSTED_CAPTCHA_URL": "https://captcha.example/siteverify",
+    "PORTGATE_SECURITY__HOSTED_CAPTCHA_SECRET": "s3cret",
+    "PORTGATE_SECURITY__HOSTED_CAPTCHA_SITE_KEY": "site-key",
+}
+
+
+def test_hosted_human_check_needs_its_url_secret_and_site_key():
+    config = load_config(environ=HOSTED)
+    assert config.security.human_check == "hosted"
+    for missing in ("URL", "SECRET", "SITE_KEY"):
+        environ = {k: v for k, v in HOSTED.items() if not k.endswith(f"HOSTED_CAPTCHA_{missing}")}
+        with pytest.raises(ConfigError) as caught:
+            load_config(environ=environ)
+        assert str(caught.value).startswith(f"security.hosted_captcha_{missing.lower()}: required")
+    with pytest.raises(ConfigError, match="hosted_captcha_url: must be an http"):
+        load_config(environ={**HOSTED, "PORTGATE_SECURITY__HOSTED_CAPTCHA_URL": "captcha.example"})
+    with pytest.raises(ConfigError, match="hosted_captcha_script: must be an http"):
+        load_config(environ={**HOSTED, "PORTGATE_SECURITY__HOSTED_CAPTCHA_SCRIPT": "//x.js"})
+
+
+def _run_server(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PORTGATE_")}
+    return subprocess.run(
+        [str(SERVER), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**clean, **(env or {})},
+        cwd=ROOT,
+    )
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ("prot = 80\n", "prot: unknown setting"),
+        ("port = = 1\n", "not valid TOML"),
+    ],
+    ids=["unknown-key", "broken-toml"],
+)
+def test_server_with_a_bad_config_exits_2_with_a_readable_message(tmp_path, toml, expected):
+    result = _run_server("--config", str(write(tmp_path, toml)), "--data-dir", str(tmp_path / "data"))
+    assert result.returncode == 2, result.stderr
+    assert "portgate-server: configuration error:" in result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert not (tmp_path / "data").exists()  # nothing was started or created
+
+
+def test_server_with_a_bad_environment_value_exits_2(tmp_path):
+    result = _run_server("--data-dir", str(tmp_path / "data"), env={"PORTGATE_MAIL__PORT": "lots"})
+    assert result.returncode == 2
+    assert "configuration error: mail.port: expected a whole number, got 'lots'" in result.stderr
+    assert "PORTGATE_MAIL__PORT" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_server_help_lists_every_option():
+    result = _run_server("--help")
+    assert result.returncode == 0
+    for option in ("--config", "--data-dir", "--host", "--port", "--demo"):
+        assert option in result.stdout
