@@ -205,17 +205,23 @@ class AgentStore:
         return self._read.execute("SELECT COUNT(*) FROM tickets").fetchone()[0]
 
     # --- the scan's facts ---------------------------------------------------------------------
+    def lookup_ticket(self, ticket_id: int) -> tuple | None:
+        return self._read.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+
+    def lookup_short_code(self, short_code: str) -> tuple | None:
+        return self._read.execute("SELECT * FROM tickets WHERE short_code = ?", (short_code,)).fetchone()
+
     def facts_for(self, text: str, lang: str) -> LocalFacts:
         """Parse a scanned text and read what the cache knows about its ticket."""
         short = normalize_short_code(text) if looks_like_short_code(text) else None
         row = None
         if short:
-            row = self._read.execute("SELECT * FROM tickets WHERE short_code = ?", (short,)).fetchone()
+            row = self.lookup_short_code(short)
             parsed = ParsedCode.from_short(row[0], row[1], text=short) if row else ParsedCode.unknown_short(short)
         else:
             parsed = parse_code(text, self._keys)
             if parsed.valid:
-                row = self._read.execute("SELECT * FROM tickets WHERE id = ?", (parsed.ticket_id,)).fetchone()
+                row = self.lookup_ticket(parsed.ticket_id)
         if row is None:
             window = self._window(parsed.itinerary_id) if parsed.itinerary_id else None
             return LocalFacts(parsed, None, None, window)
