@@ -7,6 +7,7 @@ import logging
 import os
 import secrets
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -64,6 +65,19 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+
+def format_timestamp(value: str | None) -> str:
+    """Stored ISO-8601 timestamps as people read them: ``2026-11-24 07:30 UTC``."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M") + (" UTC" if moment.tzinfo else "")
 
 
 def setup_logging(level: str) -> None:
@@ -132,6 +146,7 @@ def create_app(config: Config) -> web.Application:
         undefined=jinja2.StrictUndefined if os.environ.get("PORTGATE_STRICT_TEMPLATES") else jinja2.Undefined,
     )
     env.globals["render"] = render
+    env.filters["dt"] = format_timestamp
     app.cleanup_ctx.append(_resources)
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static", HERE / "static", name="static")

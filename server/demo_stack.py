@@ -16,11 +16,11 @@ from pathlib import Path
 from server.demo import DEMO_PASSWORD, USERS
 
 
-def wait_healthy(url: str, timeout: float = 30.0) -> bool:
+def wait_healthy(url: str, timeout: float = 30.0, path: str = "/healthz") -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as resp:
+            with urllib.request.urlopen(f"{url}{path}", timeout=2) as resp:
                 if resp.status == 200:
                     return True
         except OSError:
@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default="data", help="folder for all demo state (default ./data)")
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--ui-port", type=int, default=8081, help="kiosk screen port (default 8081)")
     args = parser.parse_args(argv)
     data = Path(args.data_dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
@@ -45,12 +46,20 @@ def main(argv: list[str] | None = None) -> int:
         if not wait_healthy(url):
             print("portgate: the server did not start; see the messages above", file=sys.stderr)
             return 1
+        agent_dir = data / "agent"
+        prepare_demo_kiosk(data / "server" / "portgate.db", agent_dir, url, args.ui_port)
+        agent = subprocess.Popen([sys.executable, "-m", "gate_agent.cli", "run", "--config",
+                                  str(agent_dir / "agent.toml")])
+        procs.append(agent)
+        wait_healthy(f"http://127.0.0.1:{args.ui_port}", path="/")
         print("\n" + "=" * 72)
         print(f" Portgate portal:  {url}/login")
         print(f" Demo users (password for all: {DEMO_PASSWORD}):")
         for username, full_name, _email, profiles in USERS:
             print(f"   {username:<12} {full_name:<20} {', '.join(role for _tax, role in profiles)}")
         print(f" Mail the server sends is written to {data / 'server' / 'mail'}")
+        print(f" Kiosk screen (gate agent 'Garita Demo'): http://127.0.0.1:{args.ui_port}/")
+        print(f"   fed by a replay of printed demo tickets in {agent_dir / 'replay'} (accepted, then refused)")
         print(" Stop with Ctrl-C")
         print("=" * 72 + "\n", flush=True)
         _wait(procs)
@@ -66,6 +75,58 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
     return 0
+
+
+def prepare_demo_kiosk(server_db: Path, agent_dir: Path, server_url: str, ui_port: int) -> None:
+    """Enrol the demo kiosk (once) and write photos of printed demo tickets for it to replay."""
+    from datetime import UTC, datetime
+
+    from bench.photos import make_ticket_photo
+    from gate_agent.cache import AgentStore
+    from server.db import Database
+    from server.gate import kiosks
+    from server.tickets import service as svc
+
+    agent_dir.mkdir(parents=True, exist_ok=True)
+    (agent_dir / "agent.toml").write_text(
+        f'server_url = "{server_url}"\ndata_dir = "{agent_dir}"\nui_port = {ui_port}\nlanguage = "es"\n'
+        f'dedupe_seconds = 2\n\n[[scanner]]\ntype = "replay"\nsource = "{agent_dir / "replay"}"\n'
+        "interval_s = 4\nloop = true\n")
+    db = Database(server_db, readers=1)
+    try:
+        def tickets(d):  # noqa: ANN001, ANN202
+            keys = svc.load_keys(d)
+            rows = list(d.query("SELECT id, itinerary_id, key_id, printed_at FROM tickets WHERE deleted_at IS NULL "
+                                "ORDER BY id LIMIT 6"))
+            return [(svc.code_for(keys, r), r["printed_at"] is not None) for r in rows]
+
+        codes = db.write_sync(tickets)
+        store = AgentStore(agent_dir / "agent.db")
+        enrolled = bool(store.get_meta("token"))
+        store.close()
+        if not enrolled:
+            _kiosk_id, enrol_code = db.write_sync(kiosks.create_kiosk, {"name": "Garita Demo", "gate": "Garita 1",
+                                                                       "allowed_itineraries": None}, None,
+                                                  datetime.now(UTC))
+            result = subprocess.run([sys.executable, "-m", "gate_agent.cli", "enrol", "--config",
+                                     str(agent_dir / "agent.toml"), "--code", enrol_code])
+            if result.returncode:
+                raise SystemExit("portgate: the demo kiosk could not enrol")
+    finally:
+        db.close()
+    replay = agent_dir / "replay"
+    replay.mkdir(exist_ok=True)
+    printed = [code for code, was_printed in codes if was_printed]
+    not_printed = [code for code, was_printed in codes if not was_printed]
+    forged = printed[0][:-6] + ("AAAAAA" if not printed[0].endswith("AAAAAA") else "BBBBBB")
+    plan = [("1-printed", printed[0]), ("2-printed", printed[1]), ("3-not-printed", not_printed[0]),
+            ("4-forged", forged), ("5-printed-again", printed[0])]
+    import cv2
+
+    for index, (name, code) in enumerate(plan):
+        path = replay / f"{name}.png"
+        if not path.exists():
+            cv2.imwrite(str(path), make_ticket_photo(code, seed=index, difficulty="easy"))
 
 
 def _wait(procs: list[subprocess.Popen]) -> None:
