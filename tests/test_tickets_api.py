@@ -1,0 +1,131 @@
+"""The customer ticket API: balance, generation, listing, print, delete — and company isolation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.helpers import api_error, api_token, bearer, db_rows
+
+
+async def customer(client, login: str, profile_company: str | None = None) -> dict[str, str]:
+    headers = bearer(await api_token(client, login))
+    if profile_company:
+        profiles = (await (await client.get("/api/v1/profiles", headers=headers)).json())["profiles"]
+        chosen = next(p for p in profiles if p["company_name"] == profile_company)
+        await client.post("/api/v1/profiles/select", json={"profile_id": chosen["id"]}, headers=headers)
+    return headers
+
+
+async def open_itinerary(client, headers) -> tuple[int, list[int]]:
+    itineraries = (await (await client.get("/api/v1/itineraries", headers=headers)).json())["itineraries"]
+    services = (await (await client.get("/api/v1/services", headers=headers)).json())["services"]
+    return next(i["id"] for i in itineraries if i["vessel"] == "MSC Guayaquil"), [s["id"] for s in services]
+
+
+async def test_generate_list_print_delete_through_the_api(client, config):
+    headers = await customer(client, "pacifico")
+    assert await (await client.get("/api/v1/tickets/balance", headers=headers)).json() == {
+        "purchased": 10,
+        "generated": 0,
+        "available": 10,
+    }
+    itinerary, services = await open_itinerary(client, headers)
+    resp = await client.post(
+        "/api/v1/tickets/generate",
+        headers=headers,
+        json={"quantity": 3, "itinerary_id": itinerary, "services": services[:2]},
+    )
+    assert resp.status == 201
+    assert (await resp.json())["transaction_no"].startswith("TX")
+    listing = await (await client.get(f"/api/v1/tickets?itinerary_id={itinerary}", headers=headers)).json()
+    assert len(listing["tickets"]) == 3
+    first = listing["tickets"][0]
+    assert first["printed"] is False and first["code"] is None and first["display_code"].startswith("PG1-")
+    printed = await (await client.post(f"/api/v1/tickets/{first['id']}/print", headers=headers)).json()
+    assert printed["printed"] and printed["code"].startswith("PG1") and len(printed["short_code"]) == 20
+    pdf = await client.post(f"/api/v1/tickets/{first['id']}/print?format=pdf", headers=headers)
+    assert pdf.content_type == "application/pdf" and (await pdf.read()).startswith(b"%PDF")
+    deleted = await client.delete(f"/api/v1/tickets/{listing['tickets'][1]['id']}", headers=headers)
+    assert (await deleted.json())["available"] == 8
+    again = await client.delete(f"/api/v1/tickets/{listing['tickets'][1]['id']}", headers=headers)
+    assert again.status == 404
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"quantity": 0, "itinerary_id": 1, "services": [1]}, "quantity"),
+        ({"quantity": "lots", "itinerary_id": 1, "services": [1]}, "quantity"),
+        ({"quantity": 1, "itinerary_id": 1, "services": "1"}, "services"),
+        ({"quantity": 1, "itinerary_id": 1, "services": [True]}, "services"),
+        ({"quantity": 1, "itinerary_id": 1, "services": []}, "services"),
+        ({"quantity": 1, "itinerary_id": 999999, "services": [1]}, "itinerary_id"),
+        ({"quantity": 11, "itinerary_id": None, "services": [1]}, "itinerary_id"),
+        ({"quantity": 11, "itinerary_id": "x' OR 1=1 --", "services": [1]}, "itinerary_id"),
+    ],
+)
+async def test_bad_generation_requests_get_field_errors_and_write_nothing(client, config, body, field):
+    headers = await customer(client, "pacifico")
+    before = db_rows(config, "SELECT COUNT(*) FROM tickets")
+    resp = await client.post("/api/v1/tickets/generate", headers=headers, json=body)
+    assert resp.status == 400
+    error = await api_error(resp)
+    assert error["code"] == "invalid" and field in error["fields"]
+    assert db_rows(config, "SELECT COUNT(*) FROM tickets") == before
+
+
+async def test_more_than_the_balance_is_refused_even_concurrently(client, config):
+    headers = await customer(client, "pacifico")
+    itinerary, services = await open_itinerary(client, headers)
+    body = {"quantity": 4, "itinerary_id": itinerary, "services": services[:1]}
+    responses = await asyncio.gather(
+        *(client.post("/api/v1/tickets/generate", headers=headers, json=body) for _ in range(6))
+    )
+    assert sorted(r.status for r in responses) == [201, 201, 400, 400, 400, 400]
+    balance = await (await client.get("/api/v1/tickets/balance", headers=headers)).json()
+    assert balance == {"purchased": 10, "generated": 8, "available": 2}
+
+
+async def test_another_companys_tickets_do_not_exist_for_you(client, config):
+    ticket_id, itinerary = db_rows(
+        config,
+        "SELECT t.id, t.itinerary_id FROM tickets t JOIN companies c ON "
+        "c.id = t.company_id WHERE c.tax_id = '0991234567001' LIMIT 1",
+    )[0]
+    headers = await customer(client, "pacifico")
+    for method, path in (
+        ("GET", f"/api/v1/tickets/{ticket_id}"),
+        ("POST", f"/api/v1/tickets/{ticket_id}/print"),
+        ("DELETE", f"/api/v1/tickets/{ticket_id}"),
+    ):
+        resp = await client.request(method, path, headers=headers)
+        assert resp.status == 404 and (await api_error(resp))["code"] == "not_found"
+    listing = await (await client.get(f"/api/v1/tickets?itinerary_id={itinerary}", headers=headers)).json()
+    assert listing["tickets"] == []
+    assert db_rows(config, "SELECT print_count, deleted_at FROM tickets WHERE id = ?", (ticket_id,))[0][1] is None
+
+
+async def test_staff_and_anonymous_callers_are_refused(client):
+    assert (await client.get("/api/v1/tickets/balance")).status == 401
+    headers = await customer(client, "supervisor")
+    resp = await client.get("/api/v1/tickets/balance", headers=headers)
+    assert resp.status == 403 and (await api_error(resp))["code"] == "forbidden"
+
+
+async def test_used_ticket_can_be_neither_printed_nor_deleted(client, config):
+    headers = await customer(client, "andina", "Exportadora Andina S.A.")
+    ticket_id = db_rows(
+        config,
+        "SELECT t.id FROM tickets t JOIN companies c ON c.id = t.company_id WHERE "
+        "c.tax_id = '0991234567001' ORDER BY t.id LIMIT 1",
+    )[0][0]
+    import sqlite3
+    from pathlib import Path
+
+    with sqlite3.connect(Path(config.data_dir) / "portgate.db") as conn:
+        conn.execute("UPDATE tickets SET used_at = '2026-11-20T10:00' WHERE id = ?", (ticket_id,))
+    for method, path in (("POST", f"/api/v1/tickets/{ticket_id}/print"), ("DELETE", f"/api/v1/tickets/{ticket_id}")):
+        resp = await client.request(method, path, headers=headers)
+        assert resp.status == 409 and (await api_error(resp))["code"] == "used"
