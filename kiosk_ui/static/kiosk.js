@@ -3,10 +3,14 @@
 const LABELS = {
   es: { accepted: "ACEPTADO", refused: "RECHAZADO", online: "EN LÍNEA", offline: "SIN CONEXIÓN", revoked: "KIOSCO REVOCADO",
         last_sync: "Última sincronización", pending: "Pendientes de envío", manual: "Código manual", check: "Verificar",
-        company: "Empresa", itinerary: "Itinerario", services: "Servicios", used: "Usado", where: "en", ticket: "Ticket" },
+        company: "Empresa", itinerary: "Itinerario", services: "Servicios", used: "Usado", where: "en", ticket: "Ticket",
+        err_empty: "Escriba un código.", err_too_long: "El código es demasiado largo.",
+        err_not_printable: "El código tiene caracteres no válidos.", err_busy: "Espere un momento e intente de nuevo." },
   en: { accepted: "ACCEPTED", refused: "REFUSED", online: "ONLINE", offline: "OFFLINE", revoked: "KIOSK REVOKED",
         last_sync: "Last sync", pending: "Pending uploads", manual: "Manual code", check: "Check",
-        company: "Company", itinerary: "Itinerary", services: "Services", used: "Used", where: "at", ticket: "Ticket" },
+        company: "Company", itinerary: "Itinerary", services: "Services", used: "Used", where: "at", ticket: "Ticket",
+        err_empty: "Type a code.", err_too_long: "The code is too long.",
+        err_not_printable: "The code has characters that are not allowed.", err_busy: "Wait a moment and try again." },
 };
 let lang = "es";
 let socket = null;
@@ -77,7 +81,7 @@ function connect() {
     const msg = JSON.parse(event.data);
     if (msg.type === "verdict") showVerdict(msg);
     else if (msg.type === "status") showStatus(msg);
-    else if (msg.type === "input_error") $("input-error").textContent = msg.message;
+    else if (msg.type === "input_error") $("input-error").textContent = label("err_" + msg.reason) || msg.message;
   };
   socket.onclose = () => { $("online").className = "badge offline"; setTimeout(connect, 1000); };
 }
