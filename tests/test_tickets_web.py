@@ -222,3 +222,23 @@ async def test_staff_record_and_confirm_purchase_then_operations_catalogue(clien
 async def test_staff_do_not_see_customer_ticket_pages(client, user):
     await login(client, user)
     assert (await client.get("/tickets")).status == 403
+
+
+async def test_services_form_and_csv_import(client, config):
+    import io
+
+    await login(client, "operaciones")
+    _p, hidden = await get_form(client, "/ops/services")
+    resp = await client.post("/ops/services", data={**hidden, "code": "bad code!", "name_es": "", "name_en": "X"})
+    assert set(field_errors(await resp.text())) == {"code", "name_es"}
+    before = count(config, "services")
+    bad = io.BytesIO(b"code,name_es,name_en\nPESAJE,Pesaje,Weighing\nMAL CODE,,\n")
+    bad.name = "s.csv"
+    resp = await client.post("/ops/services/import", data={**hidden, "file": bad})
+    assert resp.status == 400 and "Línea 3" in alert_text(await resp.text())
+    assert count(config, "services") == before
+    good = io.BytesIO("code,name_es,name_en\nPESAJE,Pesaje,Weighing\nAFORO,Aforo físico,Physical inspection\n".encode())
+    good.name = "s.csv"
+    resp = await client.post("/ops/services/import", data={**hidden, "file": good})
+    assert "Importado: 2 servicios." in alert_text(await resp.text())
+    assert count(config, "services") == before + 2

@@ -227,6 +227,16 @@ def save_service(db: Db, values: dict[str, Any], actor_id: int | None = None) ->
     return service_id
 
 
+def import_services_csv(db: Db, text: str, actor_id: int | None = None) -> int:
+    """Import ``code,name_es,name_en``; one bad row rejects the file."""
+    rows = validated_rows(
+        text, ("code", "name_es", "name_en"), validate_service, Msg("The CSV needs the columns code, name_es, name_en.")
+    )
+    for values in rows:
+        save_service(db, values, actor_id)
+    return len(rows)
+
+
 def list_services(db: Db, active_only: bool = True) -> list[dict[str, Any]]:
     return list(db.query("SELECT * FROM services WHERE ? = 0 OR active = 1 ORDER BY code", (int(active_only),)))
 

@@ -300,17 +300,41 @@ async def read_csv_upload(request: web.Request) -> str | Msg:
         return Msg("The file must be UTF-8 text (CSV).")
 
 
-@routes.post("/ops/itineraries/import")
-async def itinerary_import(request: web.Request) -> web.Response:
-    principal = require(request, "operations", "admin")
+async def _import(
+    request: web.Request,
+    roles: tuple[str, ...],
+    importer: Any,
+    rerender: Callable[..., Awaitable[web.Response]],
+    done: str,
+) -> web.Response:
+    """The CSV import pattern: read the upload, import all-or-nothing, report the count or the bad lines."""
+    principal = require(request, *roles)
     text = await read_csv_upload(request)
     if isinstance(text, Msg):
-        return await _itineraries_page(request, 400, import_error=text)
+        return await rerender(request, 400, import_error=text)
     try:
-        count = await request.app[DB].write(svc.import_itineraries_csv, text, principal.user_id)
+        count = await request.app[DB].write(importer, text, principal.user_id)
     except ValidationFailed as exc:
-        return await _itineraries_page(request, 400, import_error=next(iter(exc.errors.values())))
-    return await _itineraries_page(request, success=Msg("Imported: %(n)s itineraries.", {"n": count}))
+        return await rerender(request, 400, import_error=next(iter(exc.errors.values())))
+    return await rerender(request, success=Msg(done, {"n": count}))
+
+
+@routes.post("/ops/itineraries/import")
+async def itinerary_import(request: web.Request) -> web.Response:
+    return await _import(
+        request,
+        ("operations", "admin"),
+        svc.import_itineraries_csv,
+        _itineraries_page,
+        N_("Imported: %(n)s itineraries."),
+    )
+
+
+@routes.post("/ops/services/import")
+async def service_import(request: web.Request) -> web.Response:
+    return await _import(
+        request, ("operations", "admin"), svc.import_services_csv, _services_page, N_("Imported: %(n)s services.")
+    )
 
 
 async def _services_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:

@@ -1,0 +1,104 @@
+"""The agent's own pieces: strict settings, the server-following clock, the cache's ordering rules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from gate_agent.agent import ServerClock
+from gate_agent.cache import AgentStore, OutboxEntry
+from gate_agent.config import AgentConfigError, load_agent_config
+
+COLUMNS = [
+    "id",
+    "itinerary_id",
+    "company_id",
+    "generation_id",
+    "printed",
+    "deleted",
+    "short_code",
+    "used_at",
+    "used_by",
+    "seq",
+]
+
+
+def page(rows, **extra):
+    return {
+        "columns": COLUMNS,
+        "tickets": rows,
+        "companies": {"1": "Andina"},
+        "itineraries": {"7": ["MSC 1", "2026-01-01T00:00+00:00", "2027-01-01T00:00+00:00", 1]},
+        **extra,
+    }
+
+
+def test_settings_reject_unknown_keys_and_bad_values(tmp_path):
+    bad = tmp_path / "agent.toml"
+    bad.write_text('server_url = "http://x"\nserver_ulr = "typo"\n')
+    with pytest.raises(AgentConfigError, match="server_ulr: unknown setting"):
+        load_agent_config(bad, environ={})
+    bad.write_text('[[scanner]]\ntype = "camera"\nsource = "0"\nsuffix = "TAB"\n')
+    with pytest.raises(AgentConfigError, match=r"scanner\[0\].suffix"):
+        load_agent_config(bad, environ={})
+    with pytest.raises(AgentConfigError, match="online_timeout_ms"):
+        load_agent_config(None, environ={"PORTGATE_AGENT_ONLINE_TIMEOUT_MS": "5"})
+    with pytest.raises(AgentConfigError, match="server_url"):
+        load_agent_config(None, environ={}, server_url="ftp://server")
+    good = tmp_path / "good.toml"
+    good.write_text('language = "en"\n[[scanner]]\ntype = "serial"\nsource = "loop://"\nbaudrate = 115200\n')
+    config = load_agent_config(good, environ={"PORTGATE_AGENT_UI_PORT": "9001"})
+    assert config.language == "en" and config.ui_port == 9001 and config.scanners[0].baudrate == 115200
+
+
+def test_the_clock_follows_the_server_not_the_local_clock():
+    clock = ServerClock()
+    local_now = datetime.now(UTC).timestamp()
+    server_time = datetime.now(UTC) + timedelta(minutes=7)  # the kiosk's clock is 7 minutes slow
+    clock.observe(server_time, local_now, local_now + 0.02)
+    assert abs((clock.now() - datetime.now(UTC)) - timedelta(minutes=7)) < timedelta(seconds=1)
+
+
+def test_an_older_push_never_overwrites_a_newer_state(tmp_path):
+    store = AgentStore(tmp_path / "agent.db")
+    try:
+        store.apply_changes(
+            page([[1, 7, 1, 1, 1, 1, "11111111111111111111", None, None, 20]], cursor=20), advance_cursor=True
+        )
+        # A live message about the same ticket from before its deletion arrives late.
+        store.apply_changes(page([[1, 7, 1, 1, 1, 0, "11111111111111111111", None, None, 15]]), advance_cursor=False)
+        facts = store.facts_for("11111111111111111111", "es")
+        assert facts.ticket.deleted and store.cursor == 20
+        # The cursor never moves back either.
+        store.apply_changes(page([], cursor=5), advance_cursor=True)
+        assert store.cursor == 20
+    finally:
+        store.close()
+
+
+def test_accepted_scan_marks_a_local_use_until_the_server_knows(tmp_path):
+    store = AgentStore(tmp_path / "agent.db")
+    try:
+        store.apply_changes(
+            page([[2, 7, 1, 1, 1, 0, "22222222222222222222", None, None, 3]], cursor=3), advance_cursor=True
+        )
+        store.record_scan(
+            OutboxEntry("scan-a", "22222222222222222222", "2026-11-24T10:00:00+00:00", True, "accepted"), 2, 1.0
+        )
+        prior = store.facts_for("22222222222222222222", "es").prior_use
+        assert prior is not None and prior.scan_id == "scan-a"
+        assert [e.scan_id for e in store.pending()] == ["scan-a"]
+        store.apply_changes(
+            page(
+                [[2, 7, 1, 1, 1, 0, "22222222222222222222", "2026-11-24T10:00:01+00:00", "4", 4]],
+                kiosks={"4": "Garita 4"},
+            ),
+            advance_cursor=False,
+        )
+        prior = store.facts_for("22222222222222222222", "es").prior_use
+        assert prior.kiosk_name == "Garita 4"
+        store.mark_uploaded(["scan-a"], 2.0)
+        assert store.pending_count() == 0
+    finally:
+        store.close()
