@@ -162,6 +162,10 @@ def create_app(config: Config) -> web.Application:
 
 
 async def _template_context(request: web.Request) -> dict:
+    # aiohttp_jinja2 runs this for every request; the API renders no templates, and the CSRF token
+    # (a read of the OS random source) would only add a cookie and cost the gate's hot path.
+    if request.path.startswith("/api/"):
+        return {}
     lang = lang_of(request)
     principal = principal_of(request)
 

@@ -281,20 +281,158 @@ def gate_tickets(db: sqlite_utils.Database) -> None:
 def gate_protocol(db: sqlite_utils.Database) -> None:
     """Per-kiosk itinerary restriction and the indexes the kiosk protocol and scan log need.
 
-    The scan log is paged by ``id`` (keyset) under each filter, so every filter column gets an
-    ``(column, id)`` index; offline-upload outcomes are found by scan id in uses and conflicts.
+    The scan log is paged by ``id`` (keyset) under each filter. Every index on ``scans`` costs
+    each redeem a page write, so rare things get partial indexes (refusals, unusual reasons, codes
+    that named no ticket) and common ones are found by walking ids newest first;
+    ``(kiosk_id, id)`` replaces ``(kiosk_id, received_at)``.
     """
     _script(
         db,
         """
         ALTER TABLE kiosks ADD COLUMN allowed_itineraries TEXT;
         CREATE INDEX kiosks_enrol_code ON kiosks(enrol_code_hash);
+        DROP INDEX scans_kiosk;
         CREATE INDEX scans_kiosk_id ON scans(kiosk_id, id);
-        CREATE INDEX scans_accepted_id ON scans(accepted, id);
-        CREATE INDEX scans_reason_id ON scans(reason, id);
-        CREATE INDEX scans_code ON scans(code);
-        CREATE INDEX ticket_uses_scan ON ticket_uses(scan_id);
+        CREATE INDEX scans_refused ON scans(id) WHERE accepted = 0;
+        CREATE INDEX scans_unusual_reason ON scans(reason, id) WHERE reason != 'accepted';
+        CREATE INDEX scans_unresolved_code ON scans(code) WHERE ticket_id IS NULL;
         CREATE INDEX conflicts_second_scan ON conflicts(second_scan_id);
         CREATE INDEX conflicts_ticket ON conflicts(ticket_id)
+        """,
+    )
+
+
+@migration(10)
+def licences(db: sqlite_utils.Database) -> None:
+    """Licence serials per company, the machines activated on them, and support policies.
+
+    A machine row is kept when deactivated (history, reactivation); ``machine_deactivations`` is
+    what the per-serial deactivation quota counts. ``kiosk_id`` ties a gate kiosk to its machine:
+    one machine per kiosk (a test rig may run several kiosks on one box, so the box's fingerprint
+    is unique only among ordinary machines).
+    """
+    _script(
+        db,
+        """
+        CREATE TABLE serials (
+            id INTEGER PRIMARY KEY,
+            company_id INTEGER NOT NULL REFERENCES companies(id),
+            serial TEXT NOT NULL UNIQUE,
+            system TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            valid_until TEXT NOT NULL,
+            suspended INTEGER NOT NULL DEFAULT 0,
+            max_machines INTEGER NOT NULL CHECK (max_machines >= 0),
+            max_open_tickets INTEGER NOT NULL CHECK (max_open_tickets >= 0),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX serials_company ON serials(company_id, system);
+        CREATE TABLE machines (
+            id INTEGER PRIMARY KEY,
+            serial_id INTEGER NOT NULL REFERENCES serials(id),
+            name TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            active INTEGER NOT NULL DEFAULT 1,
+            activated_at TEXT NOT NULL,
+            deactivated_at TEXT,
+            last_seen_at TEXT,
+            activated_by INTEGER,
+            kiosk_id INTEGER REFERENCES kiosks(id)
+        );
+        CREATE UNIQUE INDEX machines_fingerprint ON machines(serial_id, fingerprint) WHERE kiosk_id IS NULL;
+        CREATE UNIQUE INDEX machines_kiosk ON machines(kiosk_id) WHERE kiosk_id IS NOT NULL;
+        CREATE INDEX machines_serial_active ON machines(serial_id, active);
+        CREATE TABLE machine_deactivations (
+            id INTEGER PRIMARY KEY,
+            serial_id INTEGER NOT NULL REFERENCES serials(id),
+            machine_id INTEGER NOT NULL REFERENCES machines(id),
+            at TEXT NOT NULL,
+            by_user_id INTEGER
+        );
+        CREATE INDEX machine_deactivations_serial ON machine_deactivations(serial_id, at);
+        CREATE TABLE policies (
+            id INTEGER PRIMARY KEY,
+            serial_id INTEGER NOT NULL REFERENCES serials(id),
+            number TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL,
+            registered_on TEXT NOT NULL,
+            valid_until TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX policies_serial ON policies(serial_id)
+        """,
+    )
+
+
+@migration(11)
+def service_tickets(db: sqlite_utils.Database) -> None:
+    """Helpdesk service tickets, their reply thread and attachments.
+
+    ``seq`` comes from the single ``service_ticket_counter`` row, bumped inside the creating
+    transaction, so ticket numbers ``S_<seq>_<ddmmyyyyHHMMSS>`` are unique by construction (and
+    by the unique indexes); ``reply_token`` is what an e-mailed reply's address carries.
+    """
+    _script(
+        db,
+        """
+        CREATE TABLE service_ticket_counter (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
+        INSERT INTO service_ticket_counter (id, value) VALUES (1, 0);
+        CREATE TABLE service_tickets (
+            id INTEGER PRIMARY KEY,
+            seq INTEGER NOT NULL UNIQUE,
+            number TEXT NOT NULL UNIQUE,
+            company_id INTEGER NOT NULL REFERENCES companies(id),
+            policy_id INTEGER NOT NULL REFERENCES policies(id),
+            serial_id INTEGER NOT NULL REFERENCES serials(id),
+            system TEXT NOT NULL,
+            area TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            email TEXT NOT NULL,
+            phone TEXT NOT NULL,
+            contact_hours TEXT NOT NULL,
+            description TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'open'
+                CHECK (status IN ('open', 'waiting_customer', 'closed', 'cancelled')),
+            language TEXT NOT NULL DEFAULT 'es',
+            reply_token TEXT NOT NULL UNIQUE,
+            created_by INTEGER NOT NULL REFERENCES users(id),
+            assigned_to INTEGER REFERENCES users(id),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            closed_at TEXT,
+            rating INTEGER CHECK (rating BETWEEN 1 AND 5),
+            rating_comment TEXT NOT NULL DEFAULT '',
+            rated_at TEXT
+        );
+        CREATE INDEX service_tickets_company ON service_tickets(company_id, id);
+        CREATE INDEX service_tickets_serial_status ON service_tickets(serial_id, status);
+        CREATE INDEX service_tickets_queue ON service_tickets(area, status, id);
+        CREATE INDEX service_tickets_duplicate ON service_tickets(company_id, system, email, status);
+        CREATE TABLE service_replies (
+            id INTEGER PRIMARY KEY,
+            ticket_id INTEGER NOT NULL REFERENCES service_tickets(id),
+            author_role TEXT NOT NULL CHECK (author_role IN ('customer', 'agent')),
+            user_id INTEGER REFERENCES users(id),
+            author_name TEXT NOT NULL,
+            body TEXT NOT NULL,
+            via TEXT NOT NULL,
+            message_id TEXT UNIQUE,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX service_replies_ticket ON service_replies(ticket_id, id);
+        CREATE TABLE service_attachments (
+            id INTEGER PRIMARY KEY,
+            ticket_id INTEGER NOT NULL REFERENCES service_tickets(id),
+            reply_id INTEGER REFERENCES service_replies(id),
+            stored_name TEXT NOT NULL UNIQUE,
+            original_name TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            uploaded_by INTEGER,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX service_attachments_ticket ON service_attachments(ticket_id, reply_id)
         """,
     )

@@ -1,0 +1,245 @@
+"""Fast seeding of a Portgate database with many gate tickets, for the benchmarks.
+
+    from bench.seed import seed_tickets
+    result = seed_tickets(db_path, 1_000_000, companies=50, itineraries=20)
+
+Rows are consistent with the schema and with what the service layer writes (companies,
+confirmed purchases and balances, open itineraries, generations, printed tickets with unique
+short codes and sync numbers), but inserted with ``executemany`` in one transaction: the
+service layer would take minutes for a million tickets. Codes are not stored (they are derived
+by signing); use :func:`signed_codes` for the tickets a benchmark scans.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from server.db import Database, connect
+from server.tickets.service import KeyRing, code_for, ensure_signing_key, load_keys
+
+TICKETS_PER_GENERATION = 1000
+_INSERT_CHUNK = 100_000
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    first_ticket_id: int
+    last_ticket_id: int
+    itinerary_ids: list[int]
+    company_ids: list[int]
+    seconds: float
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="minutes")
+
+
+def migrate(db_path: str | Path) -> None:
+    """Create or upgrade the schema and the first signing key (what the server does at start)."""
+    database = Database(db_path, readers=1)
+    try:
+        database.migrate()
+        database.write_sync(ensure_signing_key)
+    finally:
+        database.close()
+
+
+def ensure_gate_licence(db_path: str | Path, machines: int = 100) -> None:
+    """An operator company with a licence serial for gate kiosks, so benchmark kiosks can enrol."""
+    from server.helpdesk import licences
+
+    db = connect(db_path)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        now = datetime.now(UTC)
+        if licences.gate_serial(db, now.date()) is None:
+            operator = db.execute("SELECT id FROM companies WHERE kind = 'operator' ORDER BY id").fetchone()
+            operator_id = (
+                operator[0]
+                if operator
+                else db.execute(
+                    "INSERT INTO companies (tax_id, name, kind, created_at) VALUES ('B-OPERATOR', "
+                    "'Bench Terminal', 'operator', ?)",
+                    (now.isoformat(timespec="seconds"),),
+                ).lastrowid
+            )
+            values = {
+                "company_id": operator_id,
+                "serial": "",
+                "system": licences.GATE_SYSTEM,
+                "description": "Benchmark gate kiosks",
+                "valid_until": (now.date() + timedelta(days=365)).isoformat(),
+                "suspended": False,
+                "max_machines": machines,
+                "max_open_tickets": 1,
+            }
+            licences.save_serial(db, values, None, now)
+        db.execute("COMMIT")
+    finally:
+        db.conn.close()
+
+
+def _short_codes(n: int, taken: set[str]) -> list[str]:
+    codes: list[str] = []
+    while len(codes) < n:
+        code = f"{secrets.randbelow(10**20):020d}"
+        if code not in taken:
+            taken.add(code)
+            codes.append(code)
+    return codes
+
+
+def _insert_tickets(conn: sqlite3.Connection, rows: list[tuple]) -> None:
+    conn.executemany(
+        "INSERT INTO tickets (id, company_id, generation_id, itinerary_id, key_id, short_code, printed_at, "
+        "print_count, sync_seq, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+def seed_tickets(
+    db_path: str | Path,
+    n: int,
+    *,
+    companies: int = 20,
+    itineraries: int = 10,
+    printed: bool = True,
+    now: datetime | None = None,
+) -> SeedResult:
+    """Insert ``n`` tickets spread over ``companies`` customers and ``itineraries`` open vessel calls."""
+    started = time.perf_counter()
+    migrate(db_path)
+    now = now or datetime.now(UTC)
+    stamp = now.isoformat(timespec="seconds")
+    run = secrets.token_hex(3)
+    db = connect(db_path)
+    conn: sqlite3.Connection = db.conn
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("PRAGMA cache_size=-200000")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        key_id = conn.execute("SELECT MAX(key_id) FROM signing_keys WHERE retired_at IS NULL").fetchone()[0]
+        company_ids = []
+        for i in range(companies):
+            company_ids.append(
+                conn.execute(
+                    "INSERT INTO companies (tax_id, name, emails, kind, created_at) VALUES (?, ?, ?, 'customer', ?)",
+                    (f"B{run}{i:07d}", f"Bench Cargo {run}-{i} S.A.", json.dumps([f"c{i}@bench.example"]), stamp),
+                ).lastrowid
+            )
+        counter = conn.execute("SELECT value FROM sync_counter WHERE id = 1").fetchone()[0]
+        itinerary_ids = []
+        for i in range(itineraries):
+            counter += 1
+            itinerary_ids.append(
+                conn.execute(
+                    "INSERT INTO itineraries (vessel, voyage, eta, etd, valid_from, valid_until, berth, sync_seq, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, ?, 'B1', ?, ?)",
+                    (
+                        f"BENCH VESSEL {i}",
+                        f"{run}-{i}",
+                        _iso(now),
+                        _iso(now + timedelta(days=2)),
+                        _iso(now - timedelta(days=1)),
+                        _iso(now + timedelta(days=30)),
+                        counter,
+                        stamp,
+                    ),
+                ).lastrowid
+            )
+        service_id = conn.execute(
+            "INSERT INTO services (code, name_es, name_en) VALUES (?, 'Contenedor', 'Container') "
+            "ON CONFLICT (code) DO UPDATE SET active = 1 RETURNING id",
+            ("BENCH",),
+        ).fetchone()[0]
+        per_company = [n // companies + (1 if i < n % companies else 0) for i in range(companies)]
+        for company_id, quantity in zip(company_ids, per_company, strict=True):
+            if not quantity:
+                continue
+            conn.execute(
+                "INSERT INTO purchases (company_id, quantity, reference, status, recorded_at, confirmed_at) "
+                "VALUES (?, ?, ?, 'confirmed', ?, ?)",
+                (company_id, quantity, f"BENCH-{run}", stamp, stamp),
+            )
+            conn.execute(
+                "INSERT INTO balances (company_id, confirmed, active_tickets) VALUES (?, ?, ?)",
+                (company_id, quantity, quantity),
+            )
+        taken = {r[0] for r in conn.execute("SELECT short_code FROM tickets")}
+        first_id = (conn.execute("SELECT MAX(id) FROM tickets").fetchone()[0] or 0) + 1
+        rows: list[tuple] = []
+        ticket_id = first_id
+        generation = 0
+        printed_at = stamp if printed else None
+        for company_id, quantity in zip(company_ids, per_company, strict=True):
+            done = 0
+            while done < quantity:
+                size = min(TICKETS_PER_GENERATION, quantity - done)
+                itinerary_id = itinerary_ids[generation % len(itinerary_ids)]
+                generation += 1
+                generation_id = conn.execute(
+                    "INSERT INTO generations (transaction_no, company_id, itinerary_id, quantity, services, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (f"TXB{run}-{generation:07d}", company_id, itinerary_id, size, json.dumps([service_id]), stamp),
+                ).lastrowid
+                for code in _short_codes(size, taken):
+                    counter += 1
+                    rows.append(
+                        (
+                            ticket_id,
+                            company_id,
+                            generation_id,
+                            itinerary_id,
+                            key_id,
+                            code,
+                            printed_at,
+                            int(printed),
+                            counter,
+                            stamp,
+                        )
+                    )
+                    ticket_id += 1
+                done += size
+                if len(rows) >= _INSERT_CHUNK:
+                    _insert_tickets(conn, rows)
+                    rows = []
+        _insert_tickets(conn, rows)
+        conn.execute("UPDATE sync_counter SET value = ? WHERE id = 1", (counter,))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        conn.close()
+        raise
+    conn.execute("COMMIT")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return SeedResult(first_id, ticket_id - 1, itinerary_ids, company_ids, time.perf_counter() - started)
+
+
+def signing_keys(db_path: str | Path) -> KeyRing:
+    db = connect(db_path)
+    try:
+        return load_keys(db)
+    finally:
+        db.conn.close()
+
+
+def signed_codes(db_path: str | Path, ticket_ids: list[int]) -> dict[int, str]:
+    """The full (signed) codes of some seeded tickets, as printed on them."""
+    keys = signing_keys(db_path)
+    db = connect(db_path)
+    try:
+        codes = {}
+        for start in range(0, len(ticket_ids), 500):
+            chunk = ticket_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in db.query(f"SELECT id, itinerary_id, key_id FROM tickets WHERE id IN ({marks})", chunk):
+                codes[row["id"]] = code_for(keys, row)
+        return codes
+    finally:
+        db.conn.close()

@@ -1,0 +1,94 @@
+"""Run the real ``portgate-server`` as a subprocess for a benchmark, and enrol kiosks on it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.seed import ensure_gate_licence
+from server.db import connect
+from server.gate.kiosks import create_kiosk
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_server(data_dir: str | Path, *, timeout: float = 60.0) -> Iterator[str]:
+    """Start the server on a free loopback port with ``data_dir``; yields its base URL."""
+    with server_process(data_dir, timeout=timeout) as (base, _process):
+        yield base
+
+
+def cpu_seconds(process: subprocess.Popen) -> float:
+    """CPU time (user + system, all threads) the process has used so far (Linux)."""
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def server_process(data_dir: str | Path, *, timeout: float = 60.0) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Like :func:`running_server`, also yielding the process (to read its CPU time)."""
+    port = free_port()
+    env = {**os.environ, "PORTGATE_LOG_LEVEL": "WARNING", "PORTGATE_SECURITY__SECRET_KEY": "bench-secret"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited with {process.returncode}")
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the server did not start in time") from None
+                time.sleep(0.2)
+        yield base, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def enrol_kiosk(base: str, db_path: str | Path, name: str) -> str:
+    """Create a kiosk as a supervisor would and enrol it through the API; returns its token.
+
+    The database gets an operator licence serial for gate kiosks first if it has none.
+    """
+    ensure_gate_licence(db_path)
+    db = connect(db_path)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        _kiosk_id, code = create_kiosk(db, {"name": name, "gate": "bench"}, None, datetime.now(UTC))
+        db.execute("COMMIT")
+    finally:
+        db.conn.close()
+    request = urllib.request.Request(
+        f"{base}/api/v1/gate/enrol",
+        data=json.dumps({"enrol_code": code, "fingerprint": "bench", "agent_version": "bench"}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return json.loads(resp.read())["token"]

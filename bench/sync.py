@@ -1,0 +1,124 @@
+"""Kiosk delta-sync benchmark: a first full sync of a big port, then a delta of 1000 changes.
+
+    python -m bench.sync [--n 1000000] [--page 50000] [--changes 1000]
+
+Seeds ``--n`` printed tickets into a fresh database, starts the real server as a subprocess and
+syncs through the HTTP API like a kiosk (gzip, cursor pages), timing until the last page is
+parsed. Bytes are the compressed response bodies. Then ``--changes`` tickets are deleted (as
+the portal does: new sync number each) and the delta sync is timed; the median of 3 rounds.
+Targets: full sync ≤ 20 s, ≤ 120 bytes/ticket, delta ≤ 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+
+from bench.seed import seed_tickets
+from bench.server_process import enrol_kiosk, running_server
+from server.db import connect
+
+ROUNDS = 3
+
+
+async def _sync(session: aiohttp.ClientSession, base: str, token: str, cursor: int, page: int) -> tuple:
+    """Follow the cursor to the end; returns (tickets, wire bytes, pages, final cursor)."""
+    headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "gzip"}
+    tickets = wire = pages = 0
+    while True:
+        async with session.get(
+            f"{base}/api/v1/gate/sync", params={"cursor": cursor, "limit": page}, headers=headers
+        ) as resp:
+            resp.raise_for_status()
+            raw = await resp.read()
+            encoded = resp.headers.get("Content-Encoding") == "gzip"
+        wire += len(raw)
+        body = json.loads(gzip.decompress(raw) if encoded else raw)
+        tickets += len(body["tickets"])
+        pages += 1
+        cursor = body["cursor"]
+        if not body["has_more"]:
+            return tickets, wire, pages, cursor
+
+
+def _delete_some(db_path: Path, ticket_ids: list[int]) -> None:
+    """What ``delete_ticket`` does to the rows kiosks sync, for many tickets in one transaction."""
+    db = connect(db_path)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        start = db.execute("SELECT value FROM sync_counter WHERE id = 1").fetchone()[0]
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        db.conn.executemany(
+            "UPDATE tickets SET deleted_at = ?, sync_seq = ? WHERE id = ?",
+            [(stamp, start + i + 1, ticket_id) for i, ticket_id in enumerate(ticket_ids)],
+        )
+        db.execute("UPDATE sync_counter SET value = ? WHERE id = 1", (start + len(ticket_ids),))
+        db.execute("COMMIT")
+    finally:
+        db.conn.close()
+
+
+async def _measure(base: str, token: str, db_path: Path, args: argparse.Namespace, first: int, last: int) -> dict:
+    timeout = aiohttp.ClientTimeout(total=600)
+    async with aiohttp.ClientSession(auto_decompress=False, timeout=timeout) as session:
+        started = time.perf_counter()
+        tickets, wire, pages, cursor = await _sync(session, base, token, 0, args.page)
+        full_seconds = time.perf_counter() - started
+        deltas = []
+        untouched = list(range(first, last + 1))
+        random.shuffle(untouched)
+        for round_ in range(ROUNDS):
+            changed = untouched[round_ * args.changes : (round_ + 1) * args.changes]
+            _delete_some(db_path, changed)
+            started = time.perf_counter()
+            seen, _wire, _pages, cursor = await _sync(session, base, token, cursor, args.page)
+            deltas.append((time.perf_counter() - started) * 1000)
+            if seen != len(changed):
+                raise SystemExit(f"delta returned {seen} tickets, expected {len(changed)}")
+    return {"tickets": tickets, "wire": wire, "pages": pages, "full_s": full_seconds, "deltas_ms": deltas}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.sync", description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000, help="tickets to seed (default 1,000,000)")
+    parser.add_argument("--page", type=int, default=50_000, help="tickets per sync page (default 50,000)")
+    parser.add_argument("--changes", type=int, default=1000, help="tickets changed before the delta (default 1000)")
+    args = parser.parse_args(argv)
+    if args.n < args.changes * ROUNDS:
+        parser.error(f"--n must be at least {args.changes * ROUNDS}")
+    with tempfile.TemporaryDirectory(prefix="pg-bench-sync-") as tmp:
+        data_dir = Path(tmp) / "data"
+        db_path = data_dir / "portgate.db"
+        seeded = seed_tickets(db_path, args.n, companies=50, itineraries=20)
+        print(f"seeded {args.n} tickets in {seeded.seconds:.1f} s", file=sys.stderr)
+        with running_server(data_dir) as base:
+            token = enrol_kiosk(base, db_path, "bench-sync")
+            result = asyncio.run(_measure(base, token, db_path, args, seeded.first_ticket_id, seeded.last_ticket_id))
+    if result["tickets"] != args.n:
+        raise SystemExit(f"full sync returned {result['tickets']} tickets, expected {args.n}")
+    per_ticket = result["wire"] / result["tickets"]
+    delta = statistics.median(result["deltas_ms"])
+    print(
+        f"full sync: {result['pages']} pages, {result['wire'] / 1e6:.1f} MB on the wire; "
+        f"delta rounds (ms): {', '.join(f'{d:.1f}' for d in result['deltas_ms'])}"
+    )
+    print(
+        f"sync: full {result['tickets']} tickets {result['full_s']:.1f} s, {per_ticket:.0f} bytes/ticket, "
+        f"delta {args.changes} changes {delta:.0f} ms"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

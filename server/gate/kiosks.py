@@ -1,0 +1,323 @@
+"""Kiosks: creation by a supervisor, enrolment with a one-time code, bearer-token auth, revocation.
+
+Kiosk tokens are stored hashed. The hot path (every redeem) must not touch the database to
+authenticate, so :class:`KioskRegistry` keeps ``token hash → KioskState`` in memory; revoking
+marks the cached state at once, and the redeem transaction re-checks the status in the database,
+so no scan can be accepted for a kiosk after its revocation committed.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+from aiohttp import web
+
+from server import forms
+from server.accounts.service import audit
+from server.db import Database, one, scalar
+from server.forms import FieldErrors, ValidationFailed
+from server.helpdesk import licences
+from server.i18n import Msg
+from server.security import token_hash
+from server.web import ApiError
+
+Db = sqlite_utils.Database
+
+TOKEN_PREFIX = "pgk_"
+ENROL_CODE_HOURS = 24
+# Crockford base32 without I, L, O, U: nothing a person can misread when typing it on a kiosk.
+_ENROL_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_ENROL_GROUPS = 4
+_ENROL_GROUP_LEN = 4  # 16 characters = 80 random bits
+MAX_PENDING_UPLOADS = 10_000_000
+
+
+class EnrolError(Exception):
+    """A refused enrolment with a stable code (``invalid_enrol_code``, ``expired_enrol_code``)."""
+
+    def __init__(self, code: str, message: Msg) -> None:
+        super().__init__(code)
+        self.code = code
+        self.message = message
+
+
+def iso(moment: datetime) -> str:
+    """UTC ISO-8601 with milliseconds: sortable as text, parseable by ``datetime.fromisoformat``."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def new_enrol_code() -> str:
+    raw = "".join(secrets.choice(_ENROL_ALPHABET) for _ in range(_ENROL_GROUPS * _ENROL_GROUP_LEN))
+    return "-".join(raw[i : i + _ENROL_GROUP_LEN] for i in range(0, len(raw), _ENROL_GROUP_LEN))
+
+
+def normalize_enrol_code(text: str) -> str:
+    """Upper case without spaces or dashes; O and I/L typed by mistake read as 0 and 1."""
+    cleaned = "".join(ch for ch in text.upper() if ch not in " -\t")
+    return cleaned.translate(str.maketrans("OIL", "011"))
+
+
+def new_kiosk_token() -> str:
+    # The prefix tells kiosk tokens from portal session tokens at a glance (and in logs).
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+# --- supervisor actions ------------------------------------------------------------------------
+
+
+def validate_kiosk(data: Mapping[str, Any], itinerary_ids: list[str]) -> dict[str, Any]:
+    errors = FieldErrors()
+    values: dict[str, Any] = {
+        "name": forms.text(data, "name", errors, max_len=60),
+        "gate": forms.text(data, "gate", errors, max_len=60, required=False),
+    }
+    allowed: list[int] = []
+    for raw in itinerary_ids:
+        if not str(raw).strip():
+            continue
+        try:
+            allowed.append(int(raw))
+        except (TypeError, ValueError):
+            errors.add("itineraries", Msg("Choose itineraries from the list."))
+    values["allowed_itineraries"] = sorted(set(allowed)) or None
+    errors.raise_if_any()
+    return values
+
+
+def create_kiosk(db: Db, values: dict[str, Any], actor_id: int | None, now: datetime) -> tuple[int, str]:
+    """A new kiosk awaiting enrolment; returns its id and the one-time enrolment code (shown once)."""
+    if scalar(db, "SELECT 1 FROM kiosks WHERE name = ?", (values["name"],)):
+        raise ValidationFailed({"name": Msg("A kiosk with this name already exists.")})
+    allowed = values.get("allowed_itineraries")
+    if allowed:
+        placeholders = ",".join("?" * len(allowed))
+        found = scalar(db, f"SELECT COUNT(*) FROM itineraries WHERE id IN ({placeholders})", tuple(allowed))
+        if found != len(allowed):
+            raise ValidationFailed({"itineraries": Msg("Choose itineraries from the list.")})
+    code = new_enrol_code()
+    kiosk_id = db.execute(
+        "INSERT INTO kiosks (name, gate, status, enrol_code_hash, enrol_expires_at, created_at, allowed_itineraries) "
+        "VALUES (?, ?, 'pending', ?, ?, ?, ?)",
+        (
+            values["name"],
+            values.get("gate", ""),
+            token_hash(normalize_enrol_code(code)),
+            (now + timedelta(hours=ENROL_CODE_HOURS)).timestamp(),
+            iso(now),
+            json.dumps(allowed) if allowed else None,
+        ),
+    ).lastrowid
+    audit(db, "kiosk.created", user_id=actor_id, detail=values["name"])
+    return kiosk_id, code
+
+
+def renew_enrol_code(db: Db, kiosk_id: int, actor_id: int | None, now: datetime) -> tuple[str, str]:
+    """A fresh enrolment code for a kiosk that has not enrolled yet (the old one stops working).
+
+    Returns the kiosk's name and the code.
+    """
+    kiosk = one(db, "SELECT name, status FROM kiosks WHERE id = ?", (kiosk_id,))
+    if kiosk is None or kiosk["status"] != "pending":
+        raise EnrolError("not_pending", Msg("Only a kiosk that has not enrolled yet can get a new code."))
+    code = new_enrol_code()
+    db.execute(
+        "UPDATE kiosks SET enrol_code_hash = ?, enrol_expires_at = ? WHERE id = ?",
+        (token_hash(normalize_enrol_code(code)), (now + timedelta(hours=ENROL_CODE_HOURS)).timestamp(), kiosk_id),
+    )
+    audit(db, "kiosk.enrol_code", user_id=actor_id, detail=kiosk["name"])
+    return kiosk["name"], code
+
+
+def revoke_kiosk(db: Db, kiosk_id: int, actor_id: int | None, now: datetime) -> dict[str, Any] | None:
+    """Retire a kiosk for good: its token and any unused enrolment code stop working."""
+    kiosk = one(db, "SELECT id, name, status, token_hash FROM kiosks WHERE id = ?", (kiosk_id,))
+    if kiosk is None:
+        return None
+    if kiosk["status"] != "revoked":
+        db.execute(
+            "UPDATE kiosks SET status = 'revoked', revoked_at = ?, enrol_code_hash = NULL WHERE id = ?",
+            (iso(now), kiosk_id),
+        )
+        licences.release_kiosk_machine(db, kiosk_id, actor_id, now)  # its licence slot is free again
+        audit(db, "kiosk.revoked", user_id=actor_id, detail=kiosk["name"])
+    return kiosk
+
+
+# --- enrolment (the kiosk's side) --------------------------------------------------------------
+
+
+def enrol_kiosk(
+    db: Db, enrol_code: str, fingerprint: str, agent_version: str, now: datetime
+) -> tuple[dict[str, Any], str]:
+    """Exchange a one-time enrolment code for the kiosk's bearer token; returns (kiosk, token).
+
+    The one place that turns "someone at a kiosk proved they may run one" into a token: the code
+    names the kiosk a supervisor created, and the kiosk activates as a machine on the operator's
+    licence serial (refused with the licence's reason: ``no_gate_licence``, ``machine_limit``,
+    ``serial_expired``…).
+    """
+    code_hash = token_hash(normalize_enrol_code(enrol_code))
+    kiosk = one(
+        db,
+        "SELECT id, name, gate, status, enrol_expires_at, allowed_itineraries FROM kiosks WHERE enrol_code_hash = ?",
+        (code_hash,),
+    )
+    if kiosk is None or kiosk["status"] != "pending":
+        raise EnrolError("invalid_enrol_code", Msg("This enrolment code is not valid (or was already used)."))
+    if (kiosk["enrol_expires_at"] or 0) < now.timestamp():
+        raise EnrolError(
+            "expired_enrol_code", Msg("This enrolment code has expired; ask the supervisor for a new one.")
+        )
+    # A kiosk is a machine on the operator's licence serial; no serial or no free slot, no token
+    # (and the code stays usable once a slot is freed: this transaction rolls back).
+    try:
+        licences.activate_kiosk_machine(db, kiosk["id"], kiosk["name"], fingerprint, now)
+    except licences.LicenceError as exc:
+        raise EnrolError(exc.code, exc.message) from exc
+    token = new_kiosk_token()
+    db.execute(
+        "UPDATE kiosks SET status = 'active', token_hash = ?, enrol_code_hash = NULL, enrol_expires_at = NULL, "
+        "fingerprint = ?, agent_version = ?, enrolled_at = ?, last_seen_at = ? WHERE id = ?",
+        (token_hash(token), fingerprint, agent_version, iso(now), iso(now), kiosk["id"]),
+    )
+    audit(db, "kiosk.enrolled", detail=f"{kiosk['name']} {fingerprint}"[:500])
+    return kiosk, token
+
+
+# --- authentication cache ----------------------------------------------------------------------
+
+
+@dataclass
+class KioskState:
+    """What the hot path needs to know about an authenticated kiosk, plus its unsaved liveness."""
+
+    id: int
+    name: str
+    gate: str
+    status: str
+    allowed_itineraries: frozenset[int] | None
+    last_seen: float = 0.0
+    pending_uploads: int | None = None
+    dirty: bool = False
+
+    @property
+    def revoked(self) -> bool:
+        return self.status == "revoked"
+
+
+def _load_kiosk_by_token(db: Db, thash: str) -> dict[str, Any] | None:
+    return one(db, "SELECT id, name, gate, status, allowed_itineraries FROM kiosks WHERE token_hash = ?", (thash,))
+
+
+def _allowed(raw: str | None) -> frozenset[int] | None:
+    return frozenset(json.loads(raw)) if raw else None
+
+
+def save_liveness(db: Db, updates: list[tuple[str, int | None, int]]) -> None:
+    """Persist (last_seen_at, pending_uploads or None to keep, kiosk_id) for several kiosks."""
+    db.conn.executemany(
+        "UPDATE kiosks SET last_seen_at = MAX(COALESCE(last_seen_at, ''), ?), "
+        "pending_uploads = COALESCE(?, pending_uploads) WHERE id = ?",
+        updates,
+    )
+
+
+class KioskRegistry:
+    """In-memory cache of authenticated kiosks, keyed by token hash."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._by_hash: dict[str, KioskState] = {}
+        #: Called with a kiosk id when it is revoked (the live hub closes its socket).
+        self.revoke_listeners: list[Callable[[int], None]] = []
+
+    async def authenticate(self, request: web.Request, *, allow_query_token: bool = False) -> KioskState:
+        """The kiosk behind the request's bearer token; 401 for none/unknown, 403 ``revoked_kiosk``."""
+        auth = request.headers.get("Authorization", "")
+        token = auth[7:].strip() if auth.startswith("Bearer ") else ""
+        if not token and allow_query_token:
+            token = request.query.get("token", "")
+        if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+            raise ApiError(401, "unauthorized", Msg("A kiosk token is required."))
+        thash = token_hash(token)
+        state = self._by_hash.get(thash)
+        if state is None:
+            row = await self._db.read(_load_kiosk_by_token, thash)
+            if row is None:
+                raise ApiError(401, "unauthorized", Msg("A kiosk token is required."))
+            state = self._by_hash.setdefault(
+                thash,
+                KioskState(row["id"], row["name"], row["gate"], row["status"], _allowed(row["allowed_itineraries"])),
+            )
+        if state.revoked:
+            raise ApiError(403, "revoked_kiosk", Msg("This kiosk has been revoked."))
+        state.last_seen = time.time()
+        pending = request.headers.get("X-Pending-Uploads") or request.query.get("pending_uploads")
+        if pending is not None:
+            self.note_pending(state, pending)
+        state.dirty = True
+        return state
+
+    @staticmethod
+    def note_pending(state: KioskState, value: Any) -> None:
+        """Remember how many scans wait in the kiosk's outbox (ignored when not a sane number)."""
+        try:
+            count = int(value)
+        except (TypeError, ValueError):
+            return
+        if 0 <= count <= MAX_PENDING_UPLOADS:
+            state.pending_uploads = count
+            state.dirty = True
+
+    def revoke(self, kiosk_id: int) -> None:
+        """Refuse the kiosk from its very next request on (call after ``revoke_kiosk`` committed)."""
+        for state in self._by_hash.values():
+            if state.id == kiosk_id:
+                state.status = "revoked"
+        for listener in self.revoke_listeners:
+            listener(kiosk_id)
+
+    def live_state(self) -> dict[int, KioskState]:
+        """Cached state per kiosk id (fresher than the database for last seen and pending uploads)."""
+        return {state.id: state for state in self._by_hash.values()}
+
+    async def flush(self) -> None:
+        """Write unsaved liveness (last seen, pending uploads) in one transaction."""
+        updates = []
+        for state in self._by_hash.values():
+            if state.dirty:
+                state.dirty = False
+                seen = iso(datetime.fromtimestamp(state.last_seen, UTC)) if state.last_seen else ""
+                updates.append((seen, state.pending_uploads, state.id))
+        if updates:
+            await self._db.write(save_liveness, updates)
+
+
+KIOSKS = web.AppKey("gate_kiosks", KioskRegistry)
+
+
+# --- supervisor listing ------------------------------------------------------------------------
+
+ONLINE_SECONDS = 60
+
+
+def list_kiosks(db: Db) -> list[dict[str, Any]]:
+    counter = scalar(db, "SELECT value FROM sync_counter WHERE id = 1") or 0
+    rows = list(
+        db.query(
+            "SELECT id, name, gate, status, fingerprint, agent_version, created_at, enrolled_at, revoked_at, "
+            "last_seen_at, last_sync_seq, pending_uploads, allowed_itineraries, enrol_expires_at "
+            "FROM kiosks ORDER BY status = 'revoked', name"
+        )
+    )
+    for row in rows:
+        row["sync_lag"] = max(0, counter - row["last_sync_seq"]) if row["enrolled_at"] else None
+        row["allowed"] = json.loads(row["allowed_itineraries"]) if row["allowed_itineraries"] else []
+    return rows

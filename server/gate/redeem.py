@@ -1,0 +1,413 @@
+"""Redeeming scans: online (atomic single use) and uploads of scans a kiosk decided offline.
+
+Both run inside one write transaction on the database's single writer thread, so "is it used?"
+and "mark it used" can never interleave with another redeem or with a deletion. The rules are
+not here: :func:`gate_agent.decision.decide` is the one copy, shared with the kiosks; this module
+only looks up the facts it needs and records the outcome.
+
+Scan rows keep what happened at the gate (``accepted``) apart from why the server agrees
+(``reason``): for an online scan both come from the server's verdict; for an offline scan
+``accepted`` and ``local_reason`` are the kiosk's, and ``reason`` is the server's own view at the
+kiosk's scan time (``already_used`` when another scan had used the ticket, for example).
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from gate_agent.codes import (
+    PREFIX,
+    CodeStatus,
+    ParsedCode,
+    issue_code,
+    normalize_code,
+    normalize_short_code,
+    parse_code,
+)
+from gate_agent.decision import GateConfig, ItineraryWindow, PriorUse, TicketFacts, Verdict, decide
+from gate_agent.reasons import Reason
+from server.gate.kiosks import iso
+from server.tickets.service import KeyRing, next_seq
+
+Db = sqlite_utils.Database
+
+MAX_STORED_CODE = 200
+DOUBLE_ACCEPT = "double_accept"
+ACCEPTED_AFTER_DELETE = "accepted_after_delete"
+CONFLICT_KINDS = (DOUBLE_ACCEPT, ACCEPTED_AFTER_DELETE)
+# Reasons whose verdict carries the ticket's facts (decide() found the ticket and refused later).
+_FACT_REASONS = frozenset(
+    {Reason.ACCEPTED, Reason.DELETED, Reason.NOT_PRINTED, Reason.ALREADY_USED, Reason.OUTSIDE_WINDOW}
+)
+
+
+class ScanIdTaken(Exception):
+    """The scan id is already recorded for another kiosk (kiosks must make unique ids)."""
+
+
+@dataclass(frozen=True)
+class ScanInput:
+    """A scan as received: ``code`` is what the log keeps; ``parsed`` is None for a short code."""
+
+    scan_id: str
+    code: str
+    parsed: ParsedCode | None
+    scanned_at: datetime
+
+
+@dataclass(frozen=True)
+class OfflineScan:
+    scan: ScanInput
+    accepted: bool
+    reason: Reason
+
+
+@dataclass(frozen=True)
+class Lookup:
+    ticket: TicketFacts | None = None
+    prior_use: PriorUse | None = None
+    window: ItineraryWindow | None = None
+    company_id: int | None = None
+
+
+def read_code(text: str, keys: KeyRing) -> tuple[str, ParsedCode | None]:
+    """Check a full code's signature (no database needed) or recognise a short code.
+
+    Returns the form to store in the scan log and the parsed code (None for a short code, which
+    only the database can resolve).
+    """
+    short = normalize_short_code(text)
+    if short is not None:
+        return short, None
+    normalised = normalize_code(text)
+    parsed = _reissued(normalised, keys) if normalised is not None else None
+    if parsed is None:
+        parsed = parse_code(text, keys.verify)  # says exactly what is wrong with the code
+    # The normalised form (upper case, no spaces or dashes) is what the scan log searches; raw
+    # text only when it has none (non-ASCII scanner garbage).
+    return (parsed.text or text)[:MAX_STORED_CODE], parsed
+
+
+def _reissued(normalised: str, keys: KeyRing) -> ParsedCode | None:
+    """The code as valid when it is exactly the code the server issues for the ids it names.
+
+    Ed25519 signatures are deterministic and only the server holds the private keys, so equality
+    proves the code genuine, and signing costs a third of verifying (this runs on every online
+    redeem). Anything else (None) goes through :func:`parse_code`, the one verifier.
+    """
+    raw = base64.b32decode(normalised[len(PREFIX) :])
+    # Layout per gate_agent.codes: key id (1 byte), ticket id (6), itinerary id (4), signature.
+    key = keys.signing.get(raw[0])
+    ticket_id, itinerary_id = int.from_bytes(raw[1:7], "big"), int.from_bytes(raw[7:11], "big")
+    if key is None or not ticket_id or not itinerary_id:
+        return None
+    if not hmac.compare_digest(issue_code(key, ticket_id, itinerary_id), normalised):
+        return None
+    return ParsedCode(CodeStatus.VALID, ticket_id, itinerary_id, key_id=raw[0], text=normalised)
+
+
+def _resolve(db: Db, code: str, parsed: ParsedCode | None) -> ParsedCode:
+    if parsed is not None:
+        return parsed
+    row = db.conn.execute("SELECT id, itinerary_id FROM tickets WHERE short_code = ?", (code,)).fetchone()
+    return ParsedCode.from_short(row[0], row[1], text=code) if row else ParsedCode.unknown_short(code)
+
+
+_FACTS_SQL = (
+    "SELECT t.itinerary_id, t.company_id, t.printed_at IS NOT NULL, t.deleted_at IS NOT NULL, c.name, g.services, "
+    "u.used_at, u.scan_id, k.name "
+    "FROM tickets t JOIN companies c ON c.id = t.company_id JOIN generations g ON g.id = t.generation_id "
+    "LEFT JOIN ticket_uses u ON u.ticket_id = t.id LEFT JOIN kiosks k ON k.id = u.kiosk_id WHERE t.id = ?"
+)
+_ITINERARY_SQL = "SELECT vessel, voyage, valid_from, valid_until FROM itineraries WHERE id = ?"
+
+
+class TransactionCache:
+    """Lookups that cannot change while one write transaction runs (nothing in it writes them).
+
+    A batch of redeems shares one, so its itineraries, service names and kiosk statuses are read
+    once per batch instead of once per scan.
+    """
+
+    def __init__(self) -> None:
+        self.itineraries: dict[int, tuple[str, ItineraryWindow | None]] = {}
+        self.services: dict[tuple[str, str], tuple[str, ...]] = {}
+        self.kiosk_active: dict[int, bool] = {}
+
+
+def _itinerary(db: Db, itinerary_id: int, cache: TransactionCache) -> tuple[str, ItineraryWindow | None]:
+    found = cache.itineraries.get(itinerary_id)
+    if found is not None:
+        return found
+    row = db.conn.execute(_ITINERARY_SQL, (itinerary_id,)).fetchone()
+    if row is None:
+        found = ("", None)
+    else:
+        vessel, voyage, valid_from, valid_until = row
+        start, end = datetime.fromisoformat(valid_from), datetime.fromisoformat(valid_until)
+        found = (f"{vessel} {voyage}", ItineraryWindow(itinerary_id, start, end) if start <= end else None)
+    cache.itineraries[itinerary_id] = found
+    return found
+
+
+def _service_names(db: Db, services: str, lang: str, cache: TransactionCache) -> tuple[str, ...]:
+    found = cache.services.get((services, lang))
+    if found is not None:
+        return found
+    service_ids = json.loads(services)
+    names: tuple[str, ...] = ()
+    if service_ids:
+        column = "name_en" if lang == "en" else "name_es"
+        names = tuple(
+            r[0]
+            for r in db.conn.execute(
+                f"SELECT {column} FROM services WHERE id IN ({','.join('?' * len(service_ids))}) ORDER BY code",
+                service_ids,
+            )
+        )
+    cache.services[(services, lang)] = names
+    return names
+
+
+def _kiosk_active(db: Db, kiosk_id: int, cache: TransactionCache) -> bool:
+    found = cache.kiosk_active.get(kiosk_id)
+    if found is None:
+        status = db.conn.execute("SELECT status FROM kiosks WHERE id = ?", (kiosk_id,)).fetchone()
+        found = cache.kiosk_active[kiosk_id] = status is not None and status[0] == "active"
+    return found
+
+
+def look_up(db: Db, code: ParsedCode, lang: str = "es", cache: TransactionCache | None = None) -> Lookup:
+    """Everything decide() needs about a code's ticket: facts, prior use and itinerary window."""
+    if not code.valid:
+        return Lookup()
+    assert code.ticket_id is not None and code.itinerary_id is not None
+    cache = cache or TransactionCache()
+    label, window = _itinerary(db, code.itinerary_id, cache)
+    row = db.conn.execute(_FACTS_SQL, (code.ticket_id,)).fetchone()
+    if row is None:
+        return Lookup(window=window)
+    itinerary_id, company_id, printed, deleted, company_name, services, used_at, use_scan, use_kiosk = row
+    if itinerary_id != code.itinerary_id:
+        label = _itinerary(db, itinerary_id, cache)[0]
+    ticket = TicketFacts(
+        ticket_id=code.ticket_id,
+        itinerary_id=itinerary_id,
+        printed=bool(printed),
+        deleted=bool(deleted),
+        company_name=company_name,
+        itinerary_label=label,
+        services=_service_names(db, services, lang, cache),
+    )
+    prior = PriorUse(datetime.fromisoformat(used_at), use_kiosk or "", use_scan) if used_at else None
+    return Lookup(ticket, prior, window, company_id)
+
+
+def _record_use(db: Db, ticket_id: int, scan_id: str, kiosk_id: int, used_at: str) -> None:
+    # ticket_uses' primary key is the ticket id: a second use of one ticket cannot be inserted,
+    # whatever happens above; decide() already refused it, this is the database's guarantee.
+    db.conn.execute(
+        "INSERT INTO ticket_uses (ticket_id, scan_id, kiosk_id, used_at) VALUES (?, ?, ?, ?)",
+        (ticket_id, scan_id, kiosk_id, used_at),
+    )
+    db.conn.execute("UPDATE tickets SET used_at = ?, sync_seq = ? WHERE id = ?", (used_at, next_seq(db), ticket_id))
+
+
+def _insert_scan(
+    db: Db,
+    scan: ScanInput,
+    kiosk_id: int,
+    lookup: Lookup,
+    ticket_id: int | None,
+    received_at: str,
+    mode: str,
+    accepted: bool,
+    reason: Reason,
+    local_reason: Reason | None = None,
+) -> None:
+    db.conn.execute(
+        "INSERT INTO scans (scan_id, kiosk_id, ticket_id, company_id, code, scanned_at, received_at, mode, accepted, "
+        "reason, local_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            scan.scan_id,
+            kiosk_id,
+            ticket_id if lookup.ticket else None,
+            lookup.company_id,
+            scan.code,
+            iso(scan.scanned_at),
+            received_at,
+            mode,
+            int(accepted),
+            reason.value,
+            local_reason.value if local_reason else None,
+        ),
+    )
+
+
+def _replayed_verdict(db: Db, accepted: int, reason: str, code: str, keys: KeyRing, lang: str) -> Verdict:
+    """The verdict first given for a scan, rebuilt from its log row (a retry gets the same answer)."""
+    reason_ = Reason(reason)
+    parsed = _resolve(db, *read_code(code, keys))
+    trusted = parsed.valid and reason_ is not Reason.REVOKED_KIOSK
+    lookup = look_up(db, parsed, lang) if trusted else Lookup()
+    return Verdict(
+        accepted=bool(accepted),
+        reason=reason_,
+        ticket_id=parsed.ticket_id if trusted else None,
+        itinerary_id=parsed.itinerary_id if trusted else None,
+        ticket=lookup.ticket if reason_ in _FACT_REASONS else None,
+        prior_use=lookup.prior_use if reason_ is Reason.ALREADY_USED else None,
+    )
+
+
+CodeReader = Callable[[], tuple[str, ParsedCode | None]]
+
+
+def redeem_scan(
+    db: Db,
+    kiosk_id: int,
+    scan_id: str,
+    read: CodeReader,
+    scanned_at: datetime,
+    keys: KeyRing,
+    allowed_itineraries: frozenset[int] | None,
+    now: datetime,
+    lang: str = "es",
+    cache: TransactionCache | None = None,
+) -> tuple[Verdict, bool]:
+    """Decide an online scan and, when accepted, use the ticket; returns (verdict, newly used).
+
+    ``read()`` gives :func:`read_code`'s answer for the scanned text (the API starts the
+    signature check on another thread as the request arrives, and this waits for it).
+    Idempotent by scan id: a retry returns the first verdict and changes nothing.
+    """
+    cache = cache or TransactionCache()
+    existing = db.conn.execute(
+        "SELECT kiosk_id, accepted, reason, code FROM scans WHERE scan_id = ?", (scan_id,)
+    ).fetchone()
+    if existing is not None:
+        if existing[0] != kiosk_id:
+            raise ScanIdTaken(scan_id)
+        return _replayed_verdict(db, existing[1], existing[2], existing[3], keys, lang), False
+    scan = ScanInput(scan_id, *read(), scanned_at)
+    code = _resolve(db, scan.code, scan.parsed)
+    lookup = look_up(db, code, lang, cache)
+    gate = GateConfig(kiosk_revoked=not _kiosk_active(db, kiosk_id, cache), allowed_itineraries=allowed_itineraries)
+    verdict = decide(code, lookup.ticket, lookup.prior_use, lookup.window, now, gate)
+    received = iso(now)
+    if verdict.accepted:
+        assert verdict.ticket_id is not None
+        _record_use(db, verdict.ticket_id, scan.scan_id, kiosk_id, received)
+    _insert_scan(db, scan, kiosk_id, lookup, code.ticket_id, received, "online", verdict.accepted, verdict.reason)
+    return verdict, verdict.accepted
+
+
+def redeem_batch(db: Db, calls: list[tuple]) -> list[tuple[Verdict, bool] | Exception]:
+    """:func:`redeem_scan` for each call's arguments, one after another in this one transaction.
+
+    Each runs in its own savepoint, so a failure undoes that redeem only and is returned in its
+    place; the others commit together (see ``server.gate.batching``).
+    """
+    cache = TransactionCache()
+    outcomes: list[tuple[Verdict, bool] | Exception] = []
+    for args in calls:
+        db.conn.execute("SAVEPOINT redeem")
+        try:
+            outcomes.append(redeem_scan(db, *args, cache=cache))
+        except Exception as exc:  # noqa: BLE001 - handed to that redeem's caller
+            db.conn.execute("ROLLBACK TO redeem")
+            outcomes.append(exc)
+        db.conn.execute("RELEASE redeem")
+    return outcomes
+
+
+# --- offline uploads --------------------------------------------------------------------------
+
+
+def _record_offline(
+    db: Db, kiosk_id: int, item: OfflineScan, allowed: frozenset[int] | None, received: str
+) -> int | None:
+    """Log one offline scan; record its use or a conflict. Returns the ticket id newly used, if any."""
+    scan = item.scan
+    code = _resolve(db, scan.code, scan.parsed)
+    lookup = look_up(db, code)
+    if not item.accepted:
+        _insert_scan(db, scan, kiosk_id, lookup, code.ticket_id, received, "offline", False, item.reason, item.reason)
+        return None
+    # The truck has passed: what would the server have said at that moment?
+    verdict = decide(
+        code, lookup.ticket, lookup.prior_use, lookup.window, scan.scanned_at, GateConfig(allowed_itineraries=allowed)
+    )
+    _insert_scan(db, scan, kiosk_id, lookup, code.ticket_id, received, "offline", True, verdict.reason, item.reason)
+    ticket = lookup.ticket
+    if ticket is None:
+        return None  # forged or unknown: the log row is the record; there is no ticket to use
+    if ticket.deleted:
+        _insert_conflict(db, ticket.ticket_id, ACCEPTED_AFTER_DELETE, "", scan.scan_id, received)
+        return None
+    if lookup.prior_use is not None:
+        _insert_conflict(db, ticket.ticket_id, DOUBLE_ACCEPT, lookup.prior_use.scan_id, scan.scan_id, received)
+        return None
+    _record_use(db, ticket.ticket_id, scan.scan_id, kiosk_id, iso(scan.scanned_at))
+    return ticket.ticket_id
+
+
+def _insert_conflict(db: Db, ticket_id: int, kind: str, first: str, second: str, created: str) -> None:
+    db.conn.execute(
+        "INSERT INTO conflicts (ticket_id, kind, first_scan_id, second_scan_id, created_at) VALUES (?, ?, ?, ?, ?)",
+        (ticket_id, kind, first, second, created),
+    )
+
+
+def _offline_result(db: Db, scan_id: str) -> dict[str, Any]:
+    """The server's outcome for a recorded scan, derived from what is stored (so re-uploads agree)."""
+    accepted, reason, ticket_id = db.conn.execute(
+        "SELECT accepted, reason, ticket_id FROM scans WHERE scan_id = ?", (scan_id,)
+    ).fetchone()
+    conflict = db.conn.execute(
+        "SELECT id, kind FROM conflicts WHERE second_scan_id = ? ORDER BY id LIMIT 1", (scan_id,)
+    ).fetchone()
+    if conflict is not None:
+        return {"scan_id": scan_id, "outcome": "conflict", "reason": reason, "conflict": conflict[1]}
+    used = db.conn.execute(
+        "SELECT 1 FROM ticket_uses WHERE ticket_id = ? AND scan_id = ?", (ticket_id, scan_id)
+    ).fetchone()
+    if accepted and used:
+        return {"scan_id": scan_id, "outcome": "use_recorded", "reason": reason, "conflict": None}
+    return {"scan_id": scan_id, "outcome": "logged", "reason": reason, "conflict": None}
+
+
+def record_offline_scans(
+    db: Db, kiosk_id: int, items: list[OfflineScan], allowed: frozenset[int] | None, now: datetime
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """Record a batch of offline scans, each exactly once; returns per-scan results and used ticket ids."""
+    received = iso(now)
+    results: list[dict[str, Any]] = []
+    used: list[int] = []
+    for item in items:
+        owner = db.conn.execute("SELECT kiosk_id FROM scans WHERE scan_id = ?", (item.scan.scan_id,)).fetchone()
+        if owner is not None and owner[0] != kiosk_id:
+            results.append(
+                {
+                    "scan_id": item.scan.scan_id,
+                    "outcome": "rejected",
+                    "reason": None,
+                    "conflict": None,
+                    "error": "scan_id_taken",
+                }
+            )
+            continue
+        if owner is None:
+            ticket_id = _record_offline(db, kiosk_id, item, allowed, received)
+            if ticket_id is not None:
+                used.append(ticket_id)
+        results.append(_offline_result(db, item.scan.scan_id))
+    return results, used

@@ -1,0 +1,155 @@
+"""Delta sync for kiosks: tickets changed since a cursor, in a compact row form, plus lookups.
+
+Every change a kiosk must learn about (generate, print, delete, use, itinerary edit, key
+rotation) takes a fresh number from ``sync_counter`` and stores it in the row's ``sync_seq``, so a
+kiosk asks for ``sync_seq > cursor`` in order and resumes anywhere. All writes run on one writer
+thread, so numbers become visible in order and a cursor never skips an uncommitted change.
+
+A ticket travels as an array (columns in :data:`TICKET_COLUMNS`) instead of an object: keys
+would be most of the bytes. Names that many tickets share (companies, itineraries, services)
+travel once per page in lookup tables.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlite_utils
+
+from server.db import scalar
+
+Db = sqlite_utils.Database
+
+TICKET_COLUMNS = (
+    "id",
+    "itinerary_id",
+    "company_id",
+    "generation_id",
+    "printed",
+    "deleted",
+    "short_code",
+    "used_at",
+    "used_by",
+    "seq",
+)
+DEFAULT_PAGE = 50_000
+MAX_PAGE = 100_000
+_IN_CHUNK = 500
+
+_TICKET_SELECT = (
+    "SELECT t.id, t.itinerary_id, t.company_id, t.generation_id, t.printed_at IS NOT NULL, "
+    "t.deleted_at IS NOT NULL, t.short_code, t.used_at, u.kiosk_id, t.sync_seq "
+    "FROM tickets t LEFT JOIN ticket_uses u ON u.ticket_id = t.id "
+)
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
+    for start in range(0, len(ids), _IN_CHUNK):
+        yield ids[start : start + _IN_CHUNK]
+
+
+def _by_ids(db: Db, sql: str, ids: Iterable[int]) -> list[tuple]:
+    """Rows of ``sql`` (which ends in ``IN ({})``) for many ids, a bounded number of ids at a time."""
+    wanted = sorted(set(ids))
+    rows: list[tuple] = []
+    for chunk in _chunks(wanted):
+        rows.extend(db.conn.execute(sql.format(",".join("?" * len(chunk))), tuple(chunk)).fetchall())
+    return rows
+
+
+def public_keys(db: Db) -> dict[str, str]:
+    """key id → base64 of the raw 32-byte Ed25519 public key, for every key that ever signed."""
+    return {
+        str(key_id): base64.b64encode(raw).decode("ascii")
+        for key_id, raw in db.conn.execute("SELECT key_id, public_key FROM signing_keys ORDER BY key_id")
+    }
+
+
+def _lookups(db: Db, tickets: Sequence[Sequence[Any]], itinerary_ids: Iterable[int] = ()) -> dict[str, Any]:
+    """Names the page's tickets refer to: companies, generations → services, itineraries, kiosks."""
+    company_ids = {row[2] for row in tickets}
+    generation_ids = {row[3] for row in tickets}
+    kiosk_ids = {row[8] for row in tickets if row[8] is not None}
+    generations: dict[str, list[int]] = {}
+    service_ids: set[int] = set()
+    for gen_id, services in _by_ids(db, "SELECT id, services FROM generations WHERE id IN ({})", generation_ids):
+        ids = json.loads(services)
+        generations[str(gen_id)] = ids
+        service_ids.update(ids)
+    wanted_itineraries = {row[1] for row in tickets} | set(itinerary_ids)
+    return {
+        "companies": {
+            str(i): name for i, name in _by_ids(db, "SELECT id, name FROM companies WHERE id IN ({})", company_ids)
+        },
+        "generations": generations,
+        "services": {
+            str(i): [es, en]
+            for i, es, en in _by_ids(db, "SELECT id, name_es, name_en FROM services WHERE id IN ({})", service_ids)
+        },
+        "itineraries": {
+            str(i): [f"{vessel} {voyage}", valid_from, valid_until, active]
+            for i, vessel, voyage, valid_from, valid_until, active in _by_ids(
+                db,
+                "SELECT id, vessel, voyage, valid_from, valid_until, active FROM itineraries WHERE id IN ({})",
+                wanted_itineraries,
+            )
+        },
+        "kiosks": {str(i): name for i, name in _by_ids(db, "SELECT id, name FROM kiosks WHERE id IN ({})", kiosk_ids)},
+    }
+
+
+def sync_page(db: Db, cursor: int, limit: int) -> dict[str, Any]:
+    """Tickets with ``sync_seq > cursor`` (at most ``limit``), their lookups, keys and the next cursor."""
+    db.execute("BEGIN")  # one snapshot: the counter and the rows must agree
+    try:
+        counter = scalar(db, "SELECT value FROM sync_counter WHERE id = 1") or 0
+        rows = db.conn.execute(
+            _TICKET_SELECT + "WHERE t.sync_seq > ? ORDER BY t.sync_seq LIMIT ?", (cursor, limit + 1)
+        ).fetchall()
+        has_more = len(rows) > limit
+        tickets = rows[:limit]  # tuples serialise as JSON arrays; no copying of a big page
+        next_cursor = tickets[-1][9] if has_more else max(counter, cursor)
+        changed_itineraries = [
+            r[0]
+            for r in db.conn.execute(
+                "SELECT id FROM itineraries WHERE sync_seq > ? AND sync_seq <= ?", (cursor, next_cursor)
+            )
+        ]
+        page = {
+            "columns": TICKET_COLUMNS,
+            "tickets": tickets,
+            **_lookups(db, tickets, changed_itineraries),
+            "keys": public_keys(db),
+            "cursor": next_cursor,
+            "has_more": has_more,
+        }
+    finally:
+        db.execute("COMMIT")
+    return page
+
+
+def ticket_changes(db: Db, ticket_ids: Iterable[int]) -> dict[str, Any]:
+    """The current compact rows of some tickets and their lookups (what the live channel pushes)."""
+    tickets = _by_ids(db, _TICKET_SELECT + "WHERE t.id IN ({})", ticket_ids)
+    tickets.sort(key=lambda row: row[9])
+    return {
+        "columns": TICKET_COLUMNS,
+        "tickets": tickets,
+        **_lookups(db, tickets),
+        "seq": tickets[-1][9] if tickets else 0,
+    }
+
+
+def current_seq(db: Db) -> int:
+    return scalar(db, "SELECT value FROM sync_counter WHERE id = 1") or 0
+
+
+def record_sync(db: Db, kiosk_id: int, cursor: int, seen_at: str) -> None:
+    """Remember how far a kiosk has synced (the supervisor's "sync lag")."""
+    db.execute(
+        "UPDATE kiosks SET last_sync_seq = ?, last_seen_at = ? WHERE id = ?",
+        (cursor, seen_at, kiosk_id),
+    )

@@ -1,0 +1,153 @@
+"""Uploads of scans decided offline: exactly once by scan id, conflicts never dropped, resolvable."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+
+from server.tickets.service import delete_ticket
+from server.web import DB
+from tests.gate_support import company_id, enrol_kiosk, make_tickets, now, redeem, scan
+from tests.helpers import count, db_rows, get_form, login
+
+
+def offline(code: str, accepted: bool = True, reason: str = "accepted", minutes_ago: int = 5) -> dict:
+    return {**scan(code, scanned_at=now() - timedelta(minutes=minutes_ago)), "accepted": accepted, "reason": reason}
+
+
+async def upload(client, kiosk, scans: list[dict], **extra) -> dict[str, dict]:
+    resp = await client.post("/api/v1/gate/scans", json={"scans": scans, **extra}, headers=kiosk["headers"])
+    assert resp.status == 200, await resp.text()
+    return {r["scan_id"]: r for r in (await resp.json())["results"]}
+
+
+async def test_batch_upload_is_idempotent(client, config):
+    app = client.server.app
+    kiosk = await enrol_kiosk(client)
+    used, refused_one = await make_tickets(app, 2)
+    batch = [
+        offline(used["code"]),
+        offline(refused_one["short_code"], accepted=False, reason="outside_window"),
+        offline("PG1NOTACODE", accepted=False, reason="malformed"),
+    ]
+    first = await upload(client, kiosk, batch, pending_uploads=0)
+    assert [first[s["scan_id"]]["outcome"] for s in batch] == ["use_recorded", "logged", "logged"]
+    rows_before = (count(config, "scans"), count(config, "ticket_uses"), count(config, "conflicts"))
+
+    again = await upload(client, kiosk, batch)
+    assert again == first
+    assert (count(config, "scans"), count(config, "ticket_uses"), count(config, "conflicts")) == rows_before
+    (use,) = db_rows(config, "SELECT scan_id, kiosk_id FROM ticket_uses WHERE ticket_id = ?", (used["id"],))
+    assert use == (batch[0]["scan_id"], kiosk["kiosk_id"])
+    mode, accepted, local = db_rows(
+        config, "SELECT mode, accepted, local_reason FROM scans WHERE scan_id = ?", (batch[1]["scan_id"],)
+    )[0]
+    assert (mode, accepted, local) == ("offline", 0, "outside_window")
+    # The online redeem now sees the offline use.
+    assert (await redeem(client, kiosk, used["code"]))["reason"] == "already_used"
+
+
+async def test_two_kiosks_accepting_one_ticket_offline_make_one_conflict_resolved_with_a_note(client, config):
+    app = client.server.app
+    north = await enrol_kiosk(client, "Puerta Norte")
+    south = await enrol_kiosk(client, "Puerta Sur")
+    (ticket,) = await make_tickets(app, 1)
+    north_scan, south_scan = offline(ticket["code"], minutes_ago=9), offline(ticket["short_code"], minutes_ago=7)
+
+    north_result = await upload(client, north, [north_scan])
+    assert north_result[north_scan["scan_id"]]["outcome"] == "use_recorded"
+    result = (await upload(client, south, [south_scan]))[south_scan["scan_id"]]
+    assert result == {
+        "scan_id": south_scan["scan_id"],
+        "outcome": "conflict",
+        "reason": "already_used",
+        "conflict": "double_accept",
+    }
+    assert await upload(client, south, [south_scan]) == {south_scan["scan_id"]: result}  # re-upload: same
+    assert await upload(client, north, [north_scan]) == north_result
+    assert db_rows(config, "SELECT kind, first_scan_id, second_scan_id FROM conflicts") == [
+        ("double_accept", north_scan["scan_id"], south_scan["scan_id"])
+    ]
+    assert count(config, "ticket_uses") == 1
+
+    await login(client, "supervisor", language="en")
+    page = await (await client.get("/gate/conflicts")).text()
+    row = re.search(r'<tr data-conflict="(\d+)" data-kind="double_accept" data-ticket="(\d+)">(.*?)</tr>', page, re.S)
+    assert row and int(row[2]) == ticket["id"]
+    assert "Puerta Norte" in row[3] and "Puerta Sur" in row[3] and "Accepted twice" in row[3]
+
+    _page, hidden = await get_form(client, "/gate/conflicts")
+    resp = await client.post(f"/gate/conflicts/{row[1]}/resolve", data={**hidden, "note": ""})
+    assert resp.status == 400 and 'data-field="note"' in await resp.text()
+    note = "Segundo camión era el mismo; verificado por cámara."
+    resp = await client.post(f"/gate/conflicts/{row[1]}/resolve", data={**hidden, "note": note})
+    assert resp.status == 200 and resp.url.query.get("status") == "resolved"
+    assert note in await resp.text()
+    assert db_rows(config, "SELECT resolution, resolved_at IS NOT NULL FROM conflicts") == [(note, 1)]
+    open_page = await (await client.get("/gate/conflicts")).text()
+    assert 'data-kind="double_accept"' not in open_page and "No records" in open_page
+
+
+async def test_offline_accept_after_online_use_and_after_deletion_are_conflicts(client, config):
+    app = client.server.app
+    online, offline_kiosk = await enrol_kiosk(client), await enrol_kiosk(client)
+    used, deleted = await make_tickets(app, 2)
+    assert (await redeem(client, online, used["code"]))["accepted"]
+    await app[DB].write(delete_ticket, await company_id(app), deleted["id"])
+    batch = [offline(used["code"]), offline(deleted["code"])]
+    results = await upload(client, offline_kiosk, batch)
+    assert results[batch[0]["scan_id"]]["conflict"] == "double_accept"
+    assert results[batch[1]["scan_id"]] == {
+        "scan_id": batch[1]["scan_id"],
+        "outcome": "conflict",
+        "reason": "deleted",
+        "conflict": "accepted_after_delete",
+    }
+    assert sorted(r[0] for r in db_rows(config, "SELECT kind FROM conflicts")) == [
+        "accepted_after_delete",
+        "double_accept",
+    ]
+    assert db_rows(config, "SELECT used_at FROM tickets WHERE id = ?", (deleted["id"],)) == [(None,)]
+
+
+async def test_a_scan_already_redeemed_online_uploads_as_the_same_outcome(client, config):
+    app = client.server.app
+    kiosk = await enrol_kiosk(client)
+    (ticket,) = await make_tickets(app, 1)
+    scan_id = str(uuid.uuid4())
+    assert (await redeem(client, kiosk, ticket["code"], scan_id))["accepted"]
+    item = {**offline(ticket["code"]), "scan_id": scan_id}
+    assert (await upload(client, kiosk, [item]))[scan_id]["outcome"] == "use_recorded"
+    assert count(config, "conflicts") == 0 and count(config, "scans") == 1
+
+
+async def test_bad_batches_are_refused_whole_and_name_the_entry(client, config):
+    kiosk = await enrol_kiosk(client)
+    (ticket,) = await make_tickets(client.server.app, 1)
+    good = offline(ticket["code"])
+    cases = [
+        ({"scans": []}, "scans"),
+        ({"scans": "nope"}, "scans"),
+        ({"scans": [good] * 501}, "scans"),
+        ({"scans": [good, {**offline("x"), "reason": "because"}]}, "scans.1.reason"),
+        ({"scans": [good, {**offline("x"), "accepted": "yes"}]}, "scans.1.accepted"),
+        ({"scans": [good, {**offline("x"), "accepted": True, "reason": "forged"}]}, "scans.1.reason"),
+        ({"scans": [good, {**offline("x"), "scanned_at": "2026-11-24 08:00"}]}, "scans.1.scanned_at"),
+        ({"scans": [good, 7]}, "scans.1"),
+    ]
+    for body, field in cases:
+        resp = await client.post("/api/v1/gate/scans", json=body, headers=kiosk["headers"])
+        assert resp.status == 400, field
+        assert field in (await resp.json())["error"]["fields"], field
+    assert count(config, "scans") == 0
+
+
+async def test_pending_uploads_reach_the_kiosk_list(client):
+    kiosk = await enrol_kiosk(client, "Puerta Pendiente")
+    resp = await client.get("/api/v1/gate/time", headers={**kiosk["headers"], "X-Pending-Uploads": "17"})
+    assert resp.status == 200
+    await login(client, "supervisor", language="en")
+    page = await (await client.get("/gate/kiosks")).text()
+    row = re.search(rf'<tr data-kiosk="{kiosk["kiosk_id"]}"[^>]*>(.*?)</tr>', page, re.S)[1]
+    assert '<td class="pending">17</td>' in row and "Online" in row

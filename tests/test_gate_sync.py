@@ -1,0 +1,164 @@
+"""Delta sync by cursor and the live WebSocket, through the real HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gzip
+import json
+
+from aiohttp import WSMsgType
+
+from server.tickets import KEYS, tickets_changed
+from server.tickets.service import delete_ticket, print_ticket
+from server.web import DB
+from tests.gate_support import company_id, enrol_kiosk, make_tickets, redeem
+from tests.helpers import count, db_rows
+
+
+async def _sync_all(client, kiosk, cursor: int = 0, limit: int = 7) -> tuple[list[dict], int, list[dict]]:
+    """Follow the cursor to the end; returns the rows (as dicts), the final cursor and the pages."""
+    rows, pages = [], []
+    while True:
+        resp = await client.get(f"/api/v1/gate/sync?cursor={cursor}&limit={limit}", headers=kiosk["headers"])
+        assert resp.status == 200, await resp.text()
+        page = await resp.json()
+        pages.append(page)
+        rows.extend(dict(zip(page["columns"], row, strict=True)) for row in page["tickets"])
+        cursor = page["cursor"]
+        if not page["has_more"]:
+            return rows, cursor, pages
+
+
+async def test_cursor_pagination_returns_every_ticket_exactly_once(client, config):
+    app = client.server.app
+    kiosk = await enrol_kiosk(client)
+    tickets = await make_tickets(app, 30)
+    tickets += await make_tickets(app, 12, printed=False)
+
+    rows, cursor, pages = await _sync_all(client, kiosk)
+
+    ids = [row["id"] for row in rows]
+    every_ticket = [r[0] for r in db_rows(config, "SELECT id FROM tickets ORDER BY id")]  # demo tickets too
+    assert sorted(ids) == every_ticket and len(ids) == len(set(ids))
+    assert {t["id"] for t in tickets} <= set(ids)
+    assert len(pages) >= 6
+    seqs = [row["seq"] for row in rows]
+    assert seqs == sorted(seqs)
+    by_id = {row["id"]: row for row in rows}
+    first = tickets[0]
+    assert by_id[first["id"]]["printed"] == 1 and by_id[first["id"]]["short_code"] == first["short_code"]
+    assert by_id[tickets[-1]["id"]]["printed"] == 0
+    # Lookups name what the rows refer to; the public key verifies the codes.
+    names = {}
+    for page in pages:
+        names.update(page["companies"])
+        assert (
+            page["keys"][str(app[KEYS].current)]
+            == base64.b64encode(app[KEYS].verify[app[KEYS].current].public_bytes()).decode()
+        )
+    assert names[str(first["company_id"])] == "Exportadora Andina S.A."
+    first_page = pages[0]
+    assert str(first["itinerary_id"]) in first_page["itineraries"]
+    generation = first_page["generations"][str(first["generation_id"])]
+    assert [first_page["services"][str(s)] for s in generation] == [["Contenedor", "Container"]]
+
+    # Nothing changed: the delta is empty and the cursor stays.
+    again, same_cursor, _ = await _sync_all(client, kiosk, cursor)
+    assert again == [] and same_cursor == cursor
+
+
+async def test_a_deletion_a_print_and_a_use_appear_in_the_next_delta(client):
+    app = client.server.app
+    kiosk = await enrol_kiosk(client, "Puerta 3")
+    printed = await make_tickets(app, 3)
+    (unprinted,) = await make_tickets(app, 1, printed=False)
+    _, cursor, _ = await _sync_all(client, kiosk)
+    company = await company_id(app)
+
+    await app[DB].write(delete_ticket, company, printed[0]["id"])
+    await app[DB].write(print_ticket, company, unprinted["id"])
+    assert (await redeem(client, kiosk, printed[1]["code"]))["accepted"]
+
+    rows, _, pages = await _sync_all(client, kiosk, cursor)
+    by_id = {row["id"]: row for row in rows}
+    assert set(by_id) == {printed[0]["id"], unprinted["id"], printed[1]["id"]}
+    assert by_id[printed[0]["id"]]["deleted"] == 1
+    assert by_id[unprinted["id"]]["printed"] == 1
+    used = by_id[printed[1]["id"]]
+    assert used["used_at"] and pages[-1]["kiosks"][str(used["used_by"])] == "Puerta 3"
+
+
+async def test_sync_is_gzip_compressed_and_records_the_kiosk_cursor(client, config):
+    app = client.server.app
+    kiosk = await enrol_kiosk(client)
+    await make_tickets(app, 50)
+    resp = await client.get(
+        "/api/v1/gate/sync?cursor=0", headers={**kiosk["headers"], "Accept-Encoding": "gzip"}, auto_decompress=False
+    )
+    assert resp.headers["Content-Encoding"] == "gzip"
+
+    page = json.loads(gzip.decompress(await resp.read()))
+    assert len(page["tickets"]) == count(config, "tickets") >= 50
+    assert db_rows(config, "SELECT last_sync_seq FROM kiosks WHERE id = ?", (kiosk["kiosk_id"],)) == [(page["cursor"],)]
+
+
+async def test_bad_sync_parameters_are_400(client):
+    kiosk = await enrol_kiosk(client)
+    for query in ("cursor=abc", "cursor=-1", "limit=0", "limit=1000000"):
+        resp = await client.get(f"/api/v1/gate/sync?{query}", headers=kiosk["headers"])
+        assert resp.status == 400, query
+        assert (await resp.json())["error"]["code"] == "invalid"
+
+
+async def _next_tickets(ws, timeout: float = 2.0) -> dict:
+    """The next ``tickets`` message (pings skipped), or fail after ``timeout`` seconds."""
+    async with asyncio.timeout(timeout):
+        while True:
+            msg = await ws.receive()
+            assert msg.type == WSMsgType.TEXT, msg
+            data = json.loads(msg.data)
+            if data["type"] == "tickets":
+                return data
+
+
+async def test_live_channel_delivers_deletion_print_and_use_within_two_seconds(client):
+    app = client.server.app
+    listener = await enrol_kiosk(client, "Escucha")
+    scanner = await enrol_kiosk(client, "Puerta 9")
+    printed = await make_tickets(app, 2)
+    (unprinted,) = await make_tickets(app, 1, printed=False)
+    company = await company_id(app)
+
+    async with client.ws_connect("/api/v1/gate/live", headers=listener["headers"]) as ws:
+        hello = json.loads((await ws.receive()).data)
+        assert hello["type"] == "hello" and hello["seq"] > 0
+
+        # Customer portal actions reach kiosks through the ticket listeners.
+        await app[DB].write(delete_ticket, company, printed[0]["id"])
+        await tickets_changed(app, [printed[0]["id"]])
+        message = await _next_tickets(ws)
+        row = dict(zip(message["columns"], message["tickets"][0], strict=True))
+        assert row["id"] == printed[0]["id"] and row["deleted"] == 1
+
+        await app[DB].write(print_ticket, company, unprinted["id"])
+        await tickets_changed(app, [unprinted["id"]])
+        message = await _next_tickets(ws)
+        row = dict(zip(message["columns"], message["tickets"][0], strict=True))
+        assert row["id"] == unprinted["id"] and row["printed"] == 1
+
+        # A use at another kiosk.
+        assert (await redeem(client, scanner, printed[1]["code"]))["accepted"]
+        message = await _next_tickets(ws)
+        row = dict(zip(message["columns"], message["tickets"][0], strict=True))
+        assert row["id"] == printed[1]["id"] and row["used_at"]
+        assert message["kiosks"][str(row["used_by"])] == "Puerta 9"
+
+
+async def test_live_channel_accepts_the_token_in_the_query_and_refuses_strangers(client):
+    kiosk = await enrol_kiosk(client)
+    async with client.ws_connect(f"/api/v1/gate/live?token={kiosk['token']}") as ws:
+        assert json.loads((await ws.receive()).data)["type"] == "hello"
+        await ws.send_str(json.dumps({"pending_uploads": 4}))
+    resp = await client.get("/api/v1/gate/live?token=pgk_nope")
+    assert resp.status == 401
