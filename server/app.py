@@ -67,8 +67,8 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def format_timestamp(value: str | None) -> str:
-    """Stored ISO-8601 timestamps as people read them: ``2026-11-24 07:30 UTC``."""
+def format_timestamp(value: str | None, seconds: bool = False) -> str:
+    """Stored ISO-8601 timestamps as people read them: ``2026-11-24 07:30 UTC`` (or with seconds)."""
     if not value:
         return ""
     try:
@@ -77,7 +77,7 @@ def format_timestamp(value: str | None) -> str:
         return str(value)
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%d %H:%M") + (" UTC" if moment.tzinfo else "")
+    return moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M") + (" UTC" if moment.tzinfo else "")
 
 
 def setup_logging(level: str) -> None:
@@ -147,6 +147,7 @@ def create_app(config: Config) -> web.Application:
     )
     env.globals["render"] = render
     env.filters["dt"] = format_timestamp
+    env.filters["dts"] = lambda value: format_timestamp(value, seconds=True)
     app.cleanup_ctx.append(_resources)
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static", HERE / "static", name="static")
