@@ -131,6 +131,149 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="minutes")
 
 
+# tax id, serial, system, description, days of validity left, max machines, max open tickets,
+# machines [(name, fingerprint, active)]
+HELPDESK_SERIALS = [
+    (
+        "0991234567001",
+        "8092589D-737B-4742-BCD3-265E11BD29B9",
+        "Portgate Portal",
+        "Portgate Portal Licencia Anual - Renovación",
+        340,
+        3,
+        2,
+        [
+            ("ANDINA-CONTAB-01", "FP-A1-0001", True),
+            ("ANDINA-GERENCIA", "FP-A1-0002", True),
+            ("ANDINA-OLD", "FP-A1-0003", False),
+        ],
+    ),
+    (
+        "0991234567001",
+        "4DF7800E-320A-47D6-9032-2ABE643B8E99",
+        "Portgate Mobile",
+        "Portgate Mobile Licencia Anual",
+        120,
+        5,
+        3,
+        [("Tablet bodega", "FP-A2-0001", True)],
+    ),
+    (
+        "0991234567001",
+        "B6774289-5604-41DD-962A-4066C27092D3",
+        "Portgate Portal",
+        "Portgate Portal Licencia Anual",
+        -10,
+        2,
+        1,
+        [],
+    ),
+    (
+        "1790012345001",
+        "BFA2B89F-8705-4784-BD75-538375787B6B",
+        "Portgate Portal",
+        "Portgate Portal Licencia Anual",
+        200,
+        2,
+        1,
+        [("PACIFICO-PC1", "FP-P1-0001", True)],
+    ),
+    (
+        "0990000001001",
+        "A7E3C0DE-6A7E-4B1D-9000-0990000001001",
+        "Portgate Gate",
+        "Portgate Gate: agentes de garita",
+        365,
+        10,
+        2,
+        [],
+    ),
+]
+
+
+def seed_helpdesk(db: Any) -> bool:
+    """Licence serials with machines and policies, and two finished service tickets of Andina."""
+    from server.helpdesk import licences, policies
+    from server.helpdesk import tickets as service_tickets
+
+    if scalar(db, "SELECT COUNT(*) FROM serials"):
+        return False
+    now = datetime.now(UTC).replace(microsecond=0)
+    today = now.date()
+    policy_of = {}
+    for number, (tax_id, serial, system, description, days, machines, open_tickets, boxes) in enumerate(
+        HELPDESK_SERIALS, 1
+    ):
+        company_id = scalar(db, "SELECT id FROM companies WHERE tax_id = ?", (tax_id,))
+        serial_id = licences.save_serial(
+            db,
+            {
+                "serial_id": None,
+                "company_id": company_id,
+                "serial": serial,
+                "system": system,
+                "description": description,
+                "valid_until": (today + timedelta(days=days)).isoformat(),
+                "max_machines": machines,
+                "max_open_tickets": open_tickets,
+                "suspended": False,
+            },
+            None,
+            now - timedelta(days=30),
+        )
+        policy_of[serial] = policies.save_policy(
+            db,
+            {
+                "number": f"POL-{2026000 + number}",
+                "serial_id": serial_id,
+                "description": description,
+                "registered_on": (today + timedelta(days=days - 365)).isoformat(),
+                "valid_until": (today + timedelta(days=days)).isoformat(),
+            },
+            None,
+            now,
+        )
+        for name, fingerprint, active in boxes:
+            machine = licences.activate_machine(
+                db, company_id, serial_id, {"name": name, "fingerprint": fingerprint}, None, now - timedelta(days=60)
+            )
+            if not active:
+                licences.deactivate_machine(
+                    db,
+                    company_id,
+                    serial_id,
+                    machine["id"],
+                    None,
+                    now - timedelta(days=40),
+                    licences.DeactivationQuota(3, 30),
+                )
+    andina = scalar(db, "SELECT id FROM companies WHERE tax_id = '0991234567001'")
+    carla = {
+        "id": scalar(db, "SELECT id FROM users WHERE username = 'andina'"),
+        "full_name": "Carla Andina",
+        "language": "es",
+    }
+    agent = {"id": scalar(db, "SELECT id FROM users WHERE username = 'mesa'"), "full_name": "Helena Helpdesk"}
+    for hours_ago, subject, area, answer in (
+        (20, "Requiere apoyo con activación de licencia.", "technical_support", "Listo: la licencia quedó activada."),
+        (125, "Cotización de licencias adicionales.", "sales", "Le enviamos la cotización a su correo."),
+    ):
+        opened = now - timedelta(hours=hours_ago)
+        values = {
+            "policy_id": policy_of["8092589D-737B-4742-BCD3-265E11BD29B9"],
+            "area": area,
+            "subject": subject,
+            "email": "carla@andina.example",
+            "phone": "+593990000000",
+            "contact_hours": "L-V 9:00-13:00",
+            "description": subject,
+        }
+        ticket = service_tickets.open_ticket(db, andina, carla, values, [], opened)
+        service_tickets.add_reply(db, None, ticket["id"], agent, "agent", answer, [], opened + timedelta(hours=2))
+        service_tickets.finish(db, ticket["id"], agent["id"], "closed", opened + timedelta(hours=3))
+    return True
+
+
 SEEDERS = [seed_accounts]
 
 
@@ -141,6 +284,7 @@ async def install_demo(app: web.Application) -> None:
     for seeder in SEEDERS:
         created = await app[DB].write(seeder) or created
     created = await app[DB].write(seed_tickets, app[KEYS]) or created
+    created = await app[DB].write(seed_helpdesk) or created
     if created:
         log.info(
             "demo data installed; every demo user's password is %s (users: %s)",

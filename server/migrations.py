@@ -436,3 +436,22 @@ def service_tickets(db: sqlite_utils.Database) -> None:
         CREATE INDEX service_attachments_ticket ON service_attachments(ticket_id, reply_id)
         """,
     )
+
+
+@migration(20)
+def used_human_check_nonces(db: sqlite_utils.Database) -> None:
+    """Single use of the builtin human check's tokens across server worker processes.
+
+    A token's nonce is claimed by inserting it; the primary key refuses a second claim from any
+    worker. Rows are only needed until the token expires, then they are deleted.
+    """
+    _script(
+        db,
+        """
+        CREATE TABLE used_nonces (
+            nonce TEXT PRIMARY KEY,
+            expires_at REAL NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX used_nonces_expiry ON used_nonces(expires_at)
+        """,
+    )

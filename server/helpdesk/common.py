@@ -1,0 +1,77 @@
+"""What the helpdesk's pages and API handlers share: roles, scopes, error mapping, page helpers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from server.accounts.views import page
+from server.helpdesk import timefmt
+from server.helpdesk.licences import LicenceError
+from server.helpdesk.settings import AREA_LABELS, HELPDESK_SETTINGS
+from server.helpdesk.tickets import STATUS_TEXT
+from server.i18n import translate
+from server.web import ApiError, Principal, lang_of, not_found, parse_id
+
+CUSTOMER = ("customer", "customer_admin")
+STAFF = ("helpdesk_agent", "admin")
+TICKET_ROLES = CUSTOMER + STAFF
+#: Who sees licence serials and machines: customers their own, the gate supervisor the operator's
+#: (its kiosks are machines on them), the administrator every company's.
+LICENCE_ROLES = CUSTOMER + ("gate_supervisor", "admin")
+
+
+def licence_scope(principal: Principal) -> int | None:
+    """The company whose serials the principal sees; ``None`` (all) for the administrator."""
+    return None if principal.role == "admin" else principal.company_id
+
+
+def ticket_scope(principal: Principal) -> int | None:
+    """The company whose tickets the principal sees; ``None`` (all) for helpdesk staff."""
+    return None if principal.role in STAFF else principal.company_id
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def path_id(request: web.Request, name: str) -> int:
+    """A database id from the URL; anything that cannot be one is simply not found."""
+    value = parse_id(request.match_info[name])
+    if value is None:
+        raise not_found()
+    return value
+
+
+def licence_error(exc: LicenceError) -> ApiError:
+    return ApiError(404 if exc.code == "not_found" else 409, exc.code, exc.message)
+
+
+def area_name(lang: str, area: str) -> str:
+    return translate(lang, AREA_LABELS[area]) if area in AREA_LABELS else area
+
+
+def status_name(lang: str, status: str) -> str:
+    texts = STATUS_TEXT.get(status)
+    return texts.get(lang, texts["es"]) if texts else status
+
+
+def hd_page(
+    request: web.Request, template: str, context: dict[str, Any] | None = None, status: int = 200
+) -> web.Response:
+    """``accounts.views.page`` plus the date, area and status helpers the helpdesk templates use."""
+    lang = lang_of(request)
+    moment = now()
+    helpers = {
+        "when": lambda value: timefmt.when(value, moment, lang),
+        "day": lambda value: timefmt.day(value, lang),
+        "stamp": lambda value: timefmt.stamp(value, lang),
+        "area_name": lambda area: area_name(lang, area),
+        "status_name": lambda value: status_name(lang, value),
+        "areas": request.app[HELPDESK_SETTINGS].areas,
+        "values": {},
+        "errors": {},
+    }
+    return page(request, template, {**helpers, **(context or {})}, status)

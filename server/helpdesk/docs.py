@@ -1,0 +1,356 @@
+"""OpenAPI entries for the helpdesk, licence, policy and company-user API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.openapi import PATHS, B, I, S, document, obj
+
+NULLABLE_S = {"type": ["string", "null"]}
+NULLABLE_I = {"type": ["integer", "null"]}
+ARRAY = {"type": "array", "items": {"type": "object"}}
+FILE = obj(id=I, name=S, content_type=S, size=I, url=S)
+TICKET = obj(
+    id=I,
+    number={"type": "string", "description": "S_<counter>_<ddmmyyyyHHMMSS>, unique"},
+    system=S,
+    serial=S,
+    policy_id=I,
+    policy_number=S,
+    area=S,
+    area_label=S,
+    subject=S,
+    status={"enum": ["open", "waiting_customer", "closed", "cancelled"]},
+    status_label=S,
+    email=S,
+    phone=S,
+    contact_hours=S,
+    description=S,
+    created_at=S,
+    created_ago={"type": "string", "description": "relative, in the reader's language ('20 hours ago')"},
+    updated_at=S,
+    closed_at=NULLABLE_S,
+    agent=NULLABLE_S,
+    rating=NULLABLE_I,
+    rating_comment=NULLABLE_S,
+    company_={"type": "string", "description": "helpdesk staff only"},
+    attachments_={"type": "array", "items": FILE},
+    replies_=ARRAY,
+)
+TICKET_BODY = obj(
+    policy_id=I,
+    area=S,
+    subject=S,
+    email=S,
+    email_confirm=S,
+    phone=S,
+    phone_confirm=S,
+    contact_hours=S,
+    description=S,
+)
+REPLY_BODY = obj(body=S)
+SERIAL = obj(
+    id=I,
+    company_id=I,
+    company_name=S,
+    serial=S,
+    system=S,
+    description=S,
+    valid_until={"type": "string", "format": "date"},
+    days_left=I,
+    status={"enum": ["valid", "expired", "suspended"]},
+    max_machines=I,
+    max_open_tickets=I,
+    machines=obj(total=I, active=I, available=I, registered=I),
+    policy_count=I,
+)
+SERIAL_BODY = obj(
+    company_id=I,
+    serial_={"type": "string", "description": "generated when left out"},
+    system=S,
+    description=S,
+    valid_until={"type": "string", "format": "date"},
+    max_machines=I,
+    max_open_tickets=I,
+    suspended_=B,
+)
+MACHINE = obj(
+    id=I,
+    serial_id=I,
+    name=S,
+    fingerprint=S,
+    active=B,
+    activated_at=S,
+    deactivated_at=NULLABLE_S,
+    last_seen_at=NULLABLE_S,
+    kiosk_id=NULLABLE_I,
+)
+POLICY = obj(
+    id=I,
+    number=S,
+    system=S,
+    description=S,
+    registered_on=S,
+    valid_until=S,
+    days_left=I,
+    serial_id=I,
+    serial=S,
+    serial_policy_count=I,
+)
+
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": I}
+
+
+def _query(*names: str) -> list[dict[str, Any]]:
+    return [{"name": n, "in": "query", "required": False, "schema": S} for n in names]
+
+
+def _multipart(path: str, method: str, body: dict[str, Any]) -> None:
+    """The same fields as the JSON body, or multipart with files under ``attachments``."""
+    schema = {
+        **body,
+        "properties": {
+            **body["properties"],
+            "attachments": {"type": "array", "items": {"type": "string", "format": "binary"}},
+        },
+    }
+    PATHS[path][method]["requestBody"]["content"]["multipart/form-data"] = {"schema": schema}
+
+
+def _download(path: str, content_type: str) -> None:
+    PATHS[path]["get"]["responses"]["200"] = {
+        "description": "A file download (Content-Disposition: attachment)",
+        "content": {content_type: {"schema": {"type": "string", "format": "binary"}}},
+    }
+
+
+def document_routes() -> None:
+    tag = "helpdesk"
+    document("/api/v1/helpdesk/areas", "get", "The areas a service ticket can be addressed to", tag=tag, errors=())
+    document(
+        "/api/v1/helpdesk/tickets",
+        "get",
+        "Customers: the company's service tickets; helpdesk staff: the queue (?area, ?status=active|open|…)",
+        tag=tag,
+        errors=(403,),
+        params=_query("area", "status", "q"),
+        response=obj(tickets={"type": "array", "items": TICKET}),
+    )
+    document(
+        "/api/v1/helpdesk/tickets",
+        "post",
+        "Open a service ticket against a policy (JSON, or multipart with attachments). 409 codes: "
+        "serial_ticket_limit, open_ticket_exists (with existing_ticket), policy_expired, serial_suspended",
+        tag=tag,
+        status=201,
+        errors=(400, 403, 404, 409),
+        body=TICKET_BODY,
+        response=TICKET,
+    )
+    _multipart("/api/v1/helpdesk/tickets", "post", TICKET_BODY)
+    document(
+        "/api/v1/helpdesk/tickets/{ticket_id}",
+        "get",
+        "A service ticket with its thread of replies and attachments",
+        tag=tag,
+        errors=(403, 404),
+        params=[_path("ticket_id")],
+        response=TICKET,
+    )
+    document(
+        "/api/v1/helpdesk/tickets/{ticket_id}/replies",
+        "post",
+        "Reply (customer or agent; JSON, or multipart with attachments); an agent's reply is e-mailed",
+        tag=tag,
+        status=201,
+        errors=(400, 403, 404, 409),
+        params=[_path("ticket_id")],
+        body=REPLY_BODY,
+        response=TICKET,
+    )
+    _multipart("/api/v1/helpdesk/tickets/{ticket_id}/replies", "post", REPLY_BODY)
+    for action, summary in (
+        ("assign", "Helpdesk staff: assign the ticket to me"),
+        ("close", "Helpdesk staff: close the ticket as solved (the customer is e-mailed)"),
+        ("cancel", "Helpdesk staff: cancel the ticket"),
+    ):
+        document(
+            f"/api/v1/helpdesk/tickets/{{ticket_id}}/{action}",
+            "post",
+            summary,
+            tag=tag,
+            errors=(403, 404, 409),
+            params=[_path("ticket_id")],
+            response=TICKET,
+        )
+    document(
+        "/api/v1/helpdesk/tickets/{ticket_id}/rating",
+        "post",
+        "Rate a closed ticket once: 1 to 5 and a comment (409 not_closed, already_rated)",
+        tag=tag,
+        errors=(400, 403, 404, 409),
+        params=[_path("ticket_id")],
+        body=obj(rating=I, comment_=S),
+        response=TICKET,
+    )
+    document(
+        "/api/v1/helpdesk/attachments/{attachment_id}",
+        "get",
+        "Download an attachment of a ticket the caller may see",
+        tag=tag,
+        errors=(403, 404),
+        params=[_path("attachment_id")],
+    )
+    _download("/api/v1/helpdesk/attachments/{attachment_id}", "application/octet-stream")
+
+    tag = "licences"
+    document(
+        "/api/v1/licences",
+        "get",
+        "The company's licence serials (?system, ?q); the administrator sees every company's",
+        tag=tag,
+        errors=(403,),
+        params=_query("system", "q"),
+        response=obj(serials={"type": "array", "items": SERIAL}),
+    )
+    document(
+        "/api/v1/licences",
+        "post",
+        "Administrator: create a serial",
+        tag=tag,
+        status=201,
+        errors=(400, 403),
+        body=SERIAL_BODY,
+        response=SERIAL,
+    )
+    document(
+        "/api/v1/licences/{serial_id}",
+        "get",
+        "A serial with its machine counts (total, active, available)",
+        tag=tag,
+        errors=(403, 404),
+        params=[_path("serial_id")],
+        response=SERIAL,
+    )
+    document(
+        "/api/v1/licences/{serial_id}",
+        "put",
+        "Administrator: update a serial (validity, limits, suspension)",
+        tag=tag,
+        errors=(400, 403, 404),
+        params=[_path("serial_id")],
+        body=SERIAL_BODY,
+        response=SERIAL,
+    )
+    document(
+        "/api/v1/licences/{serial_id}/machines",
+        "get",
+        "The machines of a serial (?status=all|active|inactive)",
+        tag=tag,
+        errors=(403, 404),
+        params=[_path("serial_id"), *_query("status")],
+        response=obj(serial=SERIAL, machines={"type": "array", "items": MACHINE}),
+    )
+    document(
+        "/api/v1/licences/{serial_id}/machines",
+        "post",
+        "Activate a machine (name, fingerprint) on a serial; 409 machine_limit, serial_expired, "
+        "serial_suspended, already_active",
+        tag=tag,
+        status=201,
+        errors=(400, 403, 404, 409),
+        params=[_path("serial_id")],
+        body=obj(name=S, fingerprint=S),
+        response=MACHINE,
+    )
+    document(
+        "/api/v1/licences/{serial_id}/machines/export",
+        "get",
+        "The serial's machine list as a CSV download",
+        tag=tag,
+        errors=(403, 404),
+        params=[_path("serial_id")],
+    )
+    _download("/api/v1/licences/{serial_id}/machines/export", "text/csv")
+    document(
+        "/api/v1/licences/{serial_id}/machines/{machine_id}",
+        "get",
+        "One machine's detail",
+        tag=tag,
+        errors=(403, 404),
+        params=[_path("serial_id"), _path("machine_id")],
+        response=MACHINE,
+    )
+    for action, summary in (
+        ("activate", "Activate an inactive machine again (counts against the maximum)"),
+        (
+            "deactivate",
+            "Deactivate a machine: its slot frees at once (a gate kiosk's token is revoked); limited "
+            "per serial and period (409 deactivation_quota)",
+        ),
+    ):
+        document(
+            f"/api/v1/licences/{{serial_id}}/machines/{{machine_id}}/{action}",
+            "post",
+            summary,
+            tag=tag,
+            errors=(403, 404, 409),
+            params=[_path("serial_id"), _path("machine_id")],
+            response=MACHINE,
+        )
+    document(
+        "/api/v1/policies",
+        "get",
+        "The company's support policies (?system, ?q, ?current=1), with the count per serial",
+        tag=tag,
+        errors=(403,),
+        params=_query("system", "q", "current"),
+        response=obj(policies={"type": "array", "items": POLICY}),
+    )
+    document(
+        "/api/v1/policies",
+        "post",
+        "Administrator: register a policy on a serial",
+        tag=tag,
+        status=201,
+        errors=(400, 403),
+        body=obj(number=S, serial_id=I, description=S, registered_on=S, valid_until=S),
+        response=POLICY,
+    )
+    document(
+        "/api/v1/policies/{policy_id}",
+        "get",
+        "A policy's detail",
+        tag=tag,
+        errors=(403, 404),
+        params=[_path("policy_id")],
+        response=POLICY,
+    )
+
+    tag = "company users"
+    document(
+        "/api/v1/company/users",
+        "get",
+        "Customer administrator: the company's users and their profiles",
+        tag=tag,
+        errors=(403,),
+    )
+    document(
+        "/api/v1/company/users",
+        "post",
+        "Customer administrator: add a user (profiles customer/customer_admin); a set-password link is e-mailed",
+        tag=tag,
+        status=201,
+        errors=(400, 403),
+        body=obj(full_name=S, username=S, email=S, email_confirm=S, phone_=S, roles={"type": "array", "items": S}),
+    )
+    document(
+        "/api/v1/company/users/{user_id}",
+        "delete",
+        "Customer administrator: remove a user from the company",
+        tag=tag,
+        errors=(403, 404, 409),
+        params=[_path("user_id")],
+    )

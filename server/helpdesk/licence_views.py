@@ -1,0 +1,261 @@
+"""Licence pages: serials, the machines on a serial (activate, deactivate, CSV), policies, administration."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from server.accounts.service import list_companies
+from server.forms import ValidationFailed
+from server.helpdesk import licences, policies
+from server.helpdesk.common import LICENCE_ROLES, hd_page, licence_scope, now, path_id
+from server.helpdesk.kiosk_link import deactivate_machine, forget_kiosk_token
+from server.helpdesk.settings import HELPDESK_SETTINGS
+from server.i18n import Msg
+from server.web import DB, Principal, not_found, require
+
+routes = web.RouteTableDef()
+
+
+def quota(app: web.Application) -> licences.DeactivationQuota:
+    settings = app[HELPDESK_SETTINGS]
+    return licences.DeactivationQuota(settings.max_deactivations, settings.deactivation_window_days)
+
+
+@routes.get("/licences")
+async def serial_list(request: web.Request) -> web.Response:
+    principal = require(request, *LICENCE_ROLES)
+    scope = licence_scope(principal)
+    system = request.query.get("system", "")[:60]
+    search = request.query.get("q", "")[:100]
+    db = request.app[DB]
+    rows = await db.read(licences.list_serials, scope, now().date(), system=system, search=search)
+    systems = await db.read(licences.systems_of, scope)
+    return hd_page(
+        request,
+        "licences_list.html",
+        {"serials": rows, "systems": systems, "system": system, "q": search, "all_companies": scope is None},
+    )
+
+
+async def _serial_page(
+    request: web.Request, principal: Principal, serial_id: int, status: int = 200, **extra: Any
+) -> web.Response:
+    db = request.app[DB]
+    serial = await db.read(licences.get_serial, licence_scope(principal), serial_id, now().date())
+    if serial is None:
+        raise not_found()
+    show = request.query.get("show", "active")
+    machines = await db.read(licences.list_machines, serial_id, active=show != "inactive")
+    window = quota(request.app)
+    used = await db.read(licences.deactivations_in_window, serial_id, now(), window.days)
+    return hd_page(
+        request,
+        "licences_serial.html",
+        {
+            "serial": serial,
+            "machines": machines,
+            "show": "inactive" if show == "inactive" else "active",
+            "quota": window,
+            "deactivations_left": max(0, window.count - len(used)),
+            **extra,
+        },
+        status,
+    )
+
+
+@routes.get(r"/licences/{serial_id:\d+}")
+async def serial_detail(request: web.Request) -> web.Response:
+    principal = require(request, *LICENCE_ROLES)
+    return await _serial_page(request, principal, path_id(request, "serial_id"))
+
+
+@routes.post(r"/licences/{serial_id:\d+}/machines")
+async def activate(request: web.Request) -> web.Response:
+    principal = require(request, *LICENCE_ROLES)
+    serial_id = path_id(request, "serial_id")
+    form = await request.post()
+    try:
+        values = licences.validate_machine(form)
+        await request.app[DB].write(
+            licences.activate_machine, licence_scope(principal), serial_id, values, principal.user_id, now()
+        )
+    except ValidationFailed as exc:
+        echo = {k: str(form.get(k, ""))[:128] for k in ("name", "fingerprint")}
+        return await _serial_page(request, principal, serial_id, 400, errors=exc.errors, values=echo)
+    except licences.LicenceError as exc:
+        if exc.code == "not_found":
+            raise not_found() from None
+        return await _serial_page(request, principal, serial_id, 409, refusal=exc.message)
+    return await _serial_page(request, principal, serial_id, success=Msg("The machine was activated."))
+
+
+@routes.post(r"/licences/{serial_id:\d+}/machines/{machine_id:\d+}/{action:activate|deactivate}")
+async def machine_action(request: web.Request) -> web.Response:
+    principal = require(request, *LICENCE_ROLES)
+    serial_id = path_id(request, "serial_id")
+    machine_id = path_id(request, "machine_id")
+    scope = licence_scope(principal)
+    try:
+        if request.match_info["action"] == "deactivate":
+            machine = await request.app[DB].write(
+                deactivate_machine, scope, serial_id, machine_id, principal.user_id, now(), quota(request.app)
+            )
+            forget_kiosk_token(request.app, machine)
+            message = Msg("The machine was deactivated; its slot is free.")
+        else:
+            await request.app[DB].write(
+                licences.reactivate_machine, scope, serial_id, machine_id, principal.user_id, now()
+            )
+            message = Msg("The machine was activated.")
+    except licences.LicenceError as exc:
+        if exc.code == "not_found":
+            raise not_found() from None
+        return await _serial_page(request, principal, serial_id, 409, refusal=exc.message)
+    return await _serial_page(request, principal, serial_id, success=message)
+
+
+@routes.get(r"/licences/{serial_id:\d+}/machines/{machine_id:\d+}")
+async def machine_detail(request: web.Request) -> web.Response:
+    principal = require(request, *LICENCE_ROLES)
+    machine = await request.app[DB].read(
+        licences.get_machine, licence_scope(principal), path_id(request, "serial_id"), path_id(request, "machine_id")
+    )
+    if machine is None:
+        raise not_found()
+    return hd_page(request, "licences_machine.html", {"machine": machine})
+
+
+async def csv_response(request: web.Request, principal: Principal, serial_id: int) -> web.Response:
+    """The serial's machine list as a CSV download; shared with the API."""
+    db = request.app[DB]
+    serial = await db.read(licences.get_serial, licence_scope(principal), serial_id, now().date())
+    if serial is None:
+        raise not_found()
+    machines = await db.read(licences.list_machines, serial_id)
+    filename = f"machines-{serial['serial']}.csv"
+    return web.Response(
+        body=("\ufeff" + licences.machines_csv(serial, machines)).encode("utf-8"),
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f"attachment; filename=\"{filename}\"; filename*=UTF-8''{quote(filename)}",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@routes.get(r"/licences/{serial_id:\d+}/machines.csv")
+async def machines_csv(request: web.Request) -> web.Response:
+    principal = require(request, *LICENCE_ROLES)
+    return await csv_response(request, principal, path_id(request, "serial_id"))
+
+
+# --- policies ---------------------------------------------------------------------------------
+
+
+@routes.get("/policies")
+async def policy_list(request: web.Request) -> web.Response:
+    principal = require(request, *LICENCE_ROLES)
+    scope = licence_scope(principal)
+    system = request.query.get("system", "")[:60]
+    search = request.query.get("q", "")[:100]
+    db = request.app[DB]
+    rows = await db.read(policies.list_policies, scope, now().date(), system=system, search=search)
+    systems = await db.read(licences.systems_of, scope)
+    return hd_page(
+        request,
+        "licences_policies.html",
+        {"policies": rows, "systems": systems, "system": system, "q": search, "all_companies": scope is None},
+    )
+
+
+@routes.get(r"/policies/{policy_id:\d+}")
+async def policy_detail(request: web.Request) -> web.Response:
+    principal = require(request, *LICENCE_ROLES)
+    policy = await request.app[DB].read(
+        policies.get_policy, licence_scope(principal), path_id(request, "policy_id"), now().date()
+    )
+    if policy is None:
+        raise not_found()
+    return hd_page(request, "licences_policy.html", {"policy": policy})
+
+
+# --- administration ---------------------------------------------------------------------------
+
+SERIAL_FIELDS = (
+    "serial_id",
+    "company_id",
+    "serial",
+    "system",
+    "description",
+    "valid_until",
+    "max_machines",
+    "max_open_tickets",
+)
+POLICY_FIELDS = ("number", "serial_id", "description", "registered_on", "valid_until")
+
+
+async def _admin_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
+    db = request.app[DB]
+    serials = await db.read(licences.list_serials, None, now().date(), search=request.query.get("q", "")[:100])
+    companies = await db.read(list_companies, limit=500)
+    serial_values = extra.pop("serial_values", None)
+    edit_id = request.query.get("edit", "")
+    if serial_values is None:
+        editing = next((s for s in serials if str(s["id"]) == edit_id), None)
+        serial_values = (
+            {k: str(editing[k]) for k in SERIAL_FIELDS if k != "serial_id"} | {"serial_id": str(editing["id"])}
+            if editing
+            else {}
+        )
+        if editing and editing["suspended"]:
+            serial_values["suspended"] = "1"
+    return hd_page(
+        request,
+        "licences_admin.html",
+        {
+            "serials": serials,
+            "companies": companies,
+            "serial_values": serial_values,
+            "serial_errors": {},
+            "policy_values": {},
+            "policy_errors": {},
+            "q": request.query.get("q", "")[:100],
+            **extra,
+        },
+        status,
+    )
+
+
+@routes.get("/admin/licences")
+async def admin_licences(request: web.Request) -> web.Response:
+    require(request, "admin")
+    return await _admin_page(request)
+
+
+@routes.post("/admin/licences/serials")
+async def admin_save_serial(request: web.Request) -> web.Response:
+    principal = require(request, "admin")
+    form = await request.post()
+    try:
+        values = licences.validate_serial(form)
+        await request.app[DB].write(licences.save_serial, values, principal.user_id, now())
+    except ValidationFailed as exc:
+        echo = {k: str(form.get(k, ""))[:200] for k in (*SERIAL_FIELDS, "suspended")}
+        return await _admin_page(request, 400, serial_errors=exc.errors, serial_values=echo)
+    return await _admin_page(request, success=Msg("Serial saved."), serial_values={})
+
+
+@routes.post("/admin/licences/policies")
+async def admin_save_policy(request: web.Request) -> web.Response:
+    principal = require(request, "admin")
+    form = await request.post()
+    try:
+        values = policies.validate_policy(form)
+        await request.app[DB].write(policies.save_policy, values, principal.user_id, now())
+    except ValidationFailed as exc:
+        echo = {k: str(form.get(k, ""))[:200] for k in POLICY_FIELDS}
+        return await _admin_page(request, 400, policy_errors=exc.errors, policy_values=echo)
+    return await _admin_page(request, success=Msg("Policy saved."))

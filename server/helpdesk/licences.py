@@ -1,0 +1,475 @@
+"""Licence serials and the machines activated on them.
+
+Every customer-facing function takes ``company_id`` and filters by it, so another company's serial
+or machine is simply "not found"; ``company_id=None`` is the administrator's unrestricted view and
+only admin handlers pass it. Write functions run in one transaction on the writer thread, which is
+what makes "one more than the maximum is refused" hold under concurrent activations.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+
+from server import forms
+from server.accounts.service import audit
+from server.db import one, scalar
+from server.forms import FieldErrors
+from server.i18n import Msg
+
+Db = sqlite_utils.Database
+
+FINGERPRINT_RE = re.compile(r"^[A-Za-z0-9:._/+=-]{4,128}$")
+SERIAL_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{5,63}$")
+MAX_MACHINES = 10_000
+MAX_OPEN_TICKETS = 1_000
+
+
+class LicenceError(Exception):
+    """A refused licence action with a stable code (``machine_limit``, ``serial_expired``…)."""
+
+    def __init__(self, code: str, message: Msg) -> None:
+        super().__init__(code)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class DeactivationQuota:
+    """At most ``count`` deactivations per serial within ``days`` days."""
+
+    count: int
+    days: int
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def days_left(valid_until: str, today: date) -> int:
+    return (date.fromisoformat(valid_until) - today).days
+
+
+def serial_status(row: Mapping[str, Any], today: date) -> str:
+    """``suspended`` (by the vendor), ``expired`` (past its validity) or ``valid``."""
+    if row["suspended"]:
+        return "suspended"
+    return "expired" if days_left(row["valid_until"], today) < 0 else "valid"
+
+
+def _decorate(row: dict[str, Any], today: date) -> dict[str, Any]:
+    row["days_left"] = days_left(row["valid_until"], today)
+    row["status"] = serial_status(row, today)
+    row["available"] = max(0, row["max_machines"] - row["active_machines"])
+    return row
+
+
+_SERIAL_SELECT = """
+    SELECT s.id, s.company_id, c.name AS company_name, s.serial, s.system, s.description, s.valid_until,
+           s.suspended, s.max_machines, s.max_open_tickets, s.created_at,
+           (SELECT COUNT(*) FROM machines m WHERE m.serial_id = s.id) AS total_machines,
+           (SELECT COUNT(*) FROM machines m WHERE m.serial_id = s.id AND m.active = 1) AS active_machines,
+           (SELECT COUNT(*) FROM policies p WHERE p.serial_id = s.id) AS policy_count
+    FROM serials s JOIN companies c ON c.id = s.company_id
+"""
+
+
+def list_serials(
+    db: Db, company_id: int | None, today: date, *, system: str = "", search: str = ""
+) -> list[dict[str, Any]]:
+    """The serials of a company (all companies for ``None``), filtered by system and a search text."""
+    like = f"%{search}%"
+    rows = db.query(
+        _SERIAL_SELECT + " WHERE (? IS NULL OR s.company_id = ?) AND (? = '' OR s.system = ?)"
+        " AND (? = '' OR s.serial LIKE ? OR s.system LIKE ? OR s.description LIKE ? OR c.name LIKE ?)"
+        " ORDER BY s.valid_until DESC, s.id LIMIT 500",
+        (company_id, company_id, system, system, search, like, like, like, like),
+    )
+    return [_decorate(row, today) for row in rows]
+
+
+def systems_of(db: Db, company_id: int | None) -> list[str]:
+    """The systems the company holds serials of, for the filter."""
+    return [
+        row[0]
+        for row in db.execute(
+            "SELECT DISTINCT system FROM serials WHERE (? IS NULL OR company_id = ?) ORDER BY system",
+            (company_id, company_id),
+        ).fetchall()
+    ]
+
+
+def get_serial(db: Db, company_id: int | None, serial_id: int, today: date) -> dict[str, Any] | None:
+    row = one(
+        db, _SERIAL_SELECT + " WHERE s.id = ? AND (? IS NULL OR s.company_id = ?)", (serial_id, company_id, company_id)
+    )
+    return _decorate(row, today) if row else None
+
+
+# A kiosk's liveness is kept on the kiosk (every call refreshes it); an ordinary machine's on itself.
+_MACHINE_COLUMNS = (
+    "m.id, m.serial_id, m.name, m.fingerprint, m.active, m.activated_at, m.deactivated_at, "
+    "COALESCE(k.last_seen_at, m.last_seen_at) AS last_seen_at, m.kiosk_id"
+)
+
+
+def list_machines(db: Db, serial_id: int, *, active: bool | None = None) -> list[dict[str, Any]]:
+    """Machines of a serial the caller has already been allowed to see (``get_serial`` first)."""
+    return list(
+        db.query(
+            f"SELECT {_MACHINE_COLUMNS} FROM machines m LEFT JOIN kiosks k ON k.id = m.kiosk_id "
+            "WHERE m.serial_id = ? AND (? IS NULL OR m.active = ?) ORDER BY m.active DESC, m.activated_at, m.id",
+            (serial_id, None if active is None else int(active), None if active is None else int(active)),
+        )
+    )
+
+
+def get_machine(db: Db, company_id: int | None, serial_id: int, machine_id: int) -> dict[str, Any] | None:
+    return one(
+        db,
+        f"SELECT {_MACHINE_COLUMNS}, s.serial, s.system, s.company_id FROM machines m "
+        "JOIN serials s ON s.id = m.serial_id LEFT JOIN kiosks k ON k.id = m.kiosk_id "
+        "WHERE m.id = ? AND m.serial_id = ? AND (? IS NULL OR s.company_id = ?)",
+        (machine_id, serial_id, company_id, company_id),
+    )
+
+
+# --- activation and deactivation ------------------------------------------------------------------
+
+
+def validate_machine(data: Mapping[str, Any]) -> dict[str, Any]:
+    errors = FieldErrors()
+    values = {
+        "name": forms.text(data, "name", errors, max_len=80),
+        "fingerprint": forms.text(data, "fingerprint", errors, max_len=128),
+    }
+    if values["fingerprint"] and "fingerprint" not in errors and not FINGERPRINT_RE.match(values["fingerprint"]):
+        errors.add("fingerprint", Msg("4 to 128 letters, digits or : . _ / + = -"))
+    errors.raise_if_any()
+    return values
+
+
+def check_serial_usable(serial: Mapping[str, Any], today: date) -> None:
+    """Refuse new activations on a suspended or expired serial, saying why."""
+    status = serial_status(serial, today)
+    if status == "suspended":
+        raise LicenceError(
+            "serial_suspended",
+            Msg("The serial %(serial)s is suspended; contact support.", {"serial": serial["serial"]}),
+        )
+    if status == "expired":
+        raise LicenceError(
+            "serial_expired",
+            Msg(
+                "The serial %(serial)s expired on %(date)s; renew it to activate machines.",
+                {"serial": serial["serial"], "date": serial["valid_until"]},
+            ),
+        )
+
+
+def _serial_for_update(db: Db, company_id: int | None, serial_id: int) -> dict[str, Any]:
+    serial = one(
+        db,
+        "SELECT id, company_id, serial, system, valid_until, suspended, max_machines FROM serials "
+        "WHERE id = ? AND (? IS NULL OR company_id = ?)",
+        (serial_id, company_id, company_id),
+    )
+    if serial is None:
+        raise LicenceError("not_found", Msg("Not found."))
+    return serial
+
+
+def _check_free_slot(db: Db, serial: Mapping[str, Any]) -> None:
+    active = scalar(db, "SELECT COUNT(*) FROM machines WHERE serial_id = ? AND active = 1", (serial["id"],))
+    if active >= serial["max_machines"]:
+        raise LicenceError(
+            "machine_limit",
+            Msg(
+                "The serial %(serial)s already has its %(n)s machines active; deactivate one to free a slot.",
+                {"serial": serial["serial"], "n": serial["max_machines"]},
+            ),
+        )
+
+
+def activate_machine(
+    db: Db,
+    company_id: int | None,
+    serial_id: int,
+    values: Mapping[str, Any],
+    actor_id: int | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """Activate a machine (fingerprint) on a serial, or reactivate it; counts against the maximum."""
+    serial = _serial_for_update(db, company_id, serial_id)
+    check_serial_usable(serial, now.date())
+    existing = one(
+        db,
+        "SELECT id, active FROM machines WHERE serial_id = ? AND fingerprint = ? AND kiosk_id IS NULL",
+        (serial_id, values["fingerprint"]),
+    )
+    if existing and existing["active"]:
+        raise LicenceError("already_active", Msg("A machine with this fingerprint is already active on this serial."))
+    _check_free_slot(db, serial)
+    if existing:
+        db.execute(
+            "UPDATE machines SET active = 1, name = ?, activated_at = ?, deactivated_at = NULL, last_seen_at = ?, "
+            "activated_by = ? WHERE id = ?",
+            (values["name"], iso(now), iso(now), actor_id, existing["id"]),
+        )
+        machine_id = existing["id"]
+    else:
+        machine_id = db.execute(
+            "INSERT INTO machines (serial_id, name, fingerprint, active, activated_at, last_seen_at, activated_by) "
+            "VALUES (?, ?, ?, 1, ?, ?, ?)",
+            (serial_id, values["name"], values["fingerprint"], iso(now), iso(now), actor_id),
+        ).lastrowid
+    audit(
+        db,
+        "machine.activated",
+        user_id=actor_id,
+        company_id=serial["company_id"],
+        detail=f"{serial['serial']} {values['fingerprint']}",
+    )
+    return get_machine(db, None, serial_id, machine_id)  # type: ignore[return-value]
+
+
+def reactivate_machine(
+    db: Db, company_id: int | None, serial_id: int, machine_id: int, actor_id: int | None, now: datetime
+) -> dict[str, Any]:
+    machine = get_machine(db, company_id, serial_id, machine_id)
+    if machine is None:
+        raise LicenceError("not_found", Msg("Not found."))
+    if machine["kiosk_id"]:
+        # A kiosk's token is gone for good once revoked; it comes back by enrolling again.
+        raise LicenceError("kiosk_machine", Msg("A gate kiosk is reactivated by enrolling it again with a new code."))
+    return activate_machine(
+        db, company_id, serial_id, {"name": machine["name"], "fingerprint": machine["fingerprint"]}, actor_id, now
+    )
+
+
+def deactivations_in_window(db: Db, serial_id: int, now: datetime, days: int) -> list[str]:
+    return [
+        row[0]
+        for row in db.execute(
+            "SELECT at FROM machine_deactivations WHERE serial_id = ? AND at > ? ORDER BY at",
+            (serial_id, iso(now - timedelta(days=days))),
+        ).fetchall()
+    ]
+
+
+def deactivate_machine(
+    db: Db,
+    company_id: int | None,
+    serial_id: int,
+    machine_id: int,
+    actor_id: int | None,
+    now: datetime,
+    quota: DeactivationQuota,
+) -> dict[str, Any]:
+    """Deactivate a machine (its slot frees at once), within the serial's deactivation quota."""
+    machine = get_machine(db, company_id, serial_id, machine_id)
+    if machine is None:
+        raise LicenceError("not_found", Msg("Not found."))
+    if not machine["active"]:
+        raise LicenceError("already_inactive", Msg("This machine is already inactive."))
+    recent = deactivations_in_window(db, serial_id, now, quota.days)
+    if len(recent) >= quota.count:
+        next_possible = datetime.fromisoformat(recent[len(recent) - quota.count]) + timedelta(days=quota.days)
+        raise LicenceError(
+            "deactivation_quota",
+            Msg(
+                "This serial has used its %(n)s deactivations of the last %(days)s days; "
+                "the next one is possible on %(date)s.",
+                {"n": quota.count, "days": quota.days, "date": next_possible.date().isoformat()},
+            ),
+        )
+    db.execute("UPDATE machines SET active = 0, deactivated_at = ? WHERE id = ?", (iso(now), machine_id))
+    db.execute(
+        "INSERT INTO machine_deactivations (serial_id, machine_id, at, by_user_id) VALUES (?, ?, ?, ?)",
+        (serial_id, machine_id, iso(now), actor_id),
+    )
+    audit(
+        db,
+        "machine.deactivated",
+        user_id=actor_id,
+        company_id=machine["company_id"],
+        detail=f"{machine['serial']} {machine['fingerprint']}",
+    )
+    return {**machine, "active": 0, "deactivated_at": iso(now)}
+
+
+def touch_machine(db: Db, machine_id: int, now: datetime) -> None:
+    """Record that an active machine was seen (a kiosk's call, a licence check)."""
+    db.execute("UPDATE machines SET last_seen_at = ? WHERE id = ? AND active = 1", (iso(now), machine_id))
+
+
+# --- gate kiosks are machines on the operator's serial ------------------------------------------
+
+#: The system whose serial the terminal's gate kiosks activate on.
+GATE_SYSTEM = "Portgate Gate"
+
+
+def gate_serial(db: Db, today: date) -> dict[str, Any] | None:
+    """The operator's serial for the gate kiosks: a valid one first, the longest-lasting first."""
+    rows = [
+        _decorate(row, today)
+        for row in db.query(
+            _SERIAL_SELECT + " WHERE s.system = ? AND c.kind = 'operator'",
+            (GATE_SYSTEM,),
+        )
+    ]
+    rows.sort(key=lambda r: (r["status"] != "valid", -r["days_left"], r["id"]))
+    return rows[0] if rows else None
+
+
+def activate_kiosk_machine(db: Db, kiosk_id: int, name: str, fingerprint: str, now: datetime) -> dict[str, Any]:
+    """Enrolling a kiosk activates it as a machine on the operator's serial (inside the enrolment's
+    transaction), or refuses: no serial, expired or suspended serial, or no free slot."""
+    serial = gate_serial(db, now.date())
+    if serial is None:
+        raise LicenceError(
+            "no_gate_licence",
+            Msg(
+                "The terminal holds no licence serial for %(system)s; an administrator must register one "
+                "before kiosks can enrol.",
+                {"system": GATE_SYSTEM},
+            ),
+        )
+    check_serial_usable(serial, now.date())
+    _check_free_slot(db, serial)
+    machine_id = db.execute(
+        "INSERT INTO machines (serial_id, name, fingerprint, active, activated_at, last_seen_at, kiosk_id) "
+        "VALUES (?, ?, ?, 1, ?, ?, ?)",
+        (serial["id"], name, fingerprint or "-", iso(now), iso(now), kiosk_id),
+    ).lastrowid
+    audit(db, "machine.activated", company_id=serial["company_id"], detail=f"{serial['serial']} kiosk {name}")
+    return get_machine(db, None, serial["id"], machine_id)  # type: ignore[return-value]
+
+
+def release_kiosk_machine(db: Db, kiosk_id: int, actor_id: int | None, now: datetime) -> None:
+    """A kiosk revoked at the gate frees its machine slot (no quota: cutting off a kiosk is never refused)."""
+    machine = one(db, "SELECT id, serial_id FROM machines WHERE kiosk_id = ? AND active = 1", (kiosk_id,))
+    if machine is None:
+        return
+    db.execute("UPDATE machines SET active = 0, deactivated_at = ? WHERE id = ?", (iso(now), machine["id"]))
+    db.execute(
+        "INSERT INTO machine_deactivations (serial_id, machine_id, at, by_user_id) VALUES (?, ?, ?, ?)",
+        (machine["serial_id"], machine["id"], iso(now), actor_id),
+    )
+
+
+# --- CSV --------------------------------------------------------------------------------------
+
+CSV_COLUMNS = ("serial", "system", "name", "fingerprint", "status", "activated_at", "last_seen_at", "deactivated_at")
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    # A cell starting with = + - @ is a formula to a spreadsheet; the quote keeps it plain text.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def machines_csv(serial: Mapping[str, Any], machines: list[dict[str, Any]]) -> str:
+    """The machine list as CSV (header + one row per machine, quoted where needed)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for m in machines:
+        writer.writerow(
+            [
+                _cell(v)
+                for v in (
+                    serial["serial"],
+                    serial["system"],
+                    m["name"],
+                    m["fingerprint"],
+                    "active" if m["active"] else "inactive",
+                    m["activated_at"],
+                    m["last_seen_at"],
+                    m["deactivated_at"],
+                )
+            ]
+        )
+    return buffer.getvalue()
+
+
+# --- administration -----------------------------------------------------------------------------
+
+
+def _date(data: Mapping[str, Any], name: str, errors: FieldErrors) -> str:
+    value = forms.text(data, name, errors, max_len=10)
+    if value and name not in errors:
+        try:
+            return date.fromisoformat(value).isoformat()
+        except ValueError:
+            errors.add(name, Msg("Enter a date as YYYY-MM-DD."))
+    return value
+
+
+def validate_serial(data: Mapping[str, Any]) -> dict[str, Any]:
+    errors = FieldErrors()
+    values: dict[str, Any] = {
+        "serial_id": forms.integer(data, "serial_id", errors, minimum=1, maximum=2**62, required=False),
+        "company_id": forms.integer(data, "company_id", errors, minimum=1, maximum=2**62),
+        "serial": forms.text(data, "serial", errors, max_len=64, required=False).upper(),
+        "system": forms.text(data, "system", errors, max_len=60),
+        "description": forms.text(data, "description", errors, max_len=200),
+        "valid_until": _date(data, "valid_until", errors),
+        "max_machines": forms.integer(data, "max_machines", errors, minimum=0, maximum=MAX_MACHINES),
+        "max_open_tickets": forms.integer(data, "max_open_tickets", errors, minimum=0, maximum=MAX_OPEN_TICKETS),
+        "suspended": str(data.get("suspended", "")).lower() in ("1", "on", "true", "yes")
+        or data.get("suspended") is True,
+    }
+    if values["serial"] and "serial" not in errors and not SERIAL_RE.match(values["serial"]):
+        errors.add("serial", Msg("6 to 64 letters, digits and dashes."))
+    errors.raise_if_any()
+    return values
+
+
+def save_serial(db: Db, values: Mapping[str, Any], actor_id: int | None, now: datetime | None = None) -> int:
+    """Create a serial (a generated one when left blank) or update the one with ``serial_id``."""
+    now = now or datetime.now(UTC)
+    errors = FieldErrors()
+    if not scalar(db, "SELECT 1 FROM companies WHERE id = ?", (values["company_id"],)):
+        errors.add("company_id", Msg("Choose a company from the list."))
+    serial = values["serial"] or str(uuid.uuid4()).upper()
+    clash = scalar(db, "SELECT id FROM serials WHERE serial = ?", (serial,))
+    if clash and clash != values.get("serial_id"):
+        errors.add("serial", Msg("This serial already exists."))
+    if values.get("serial_id") and not scalar(db, "SELECT 1 FROM serials WHERE id = ?", (values["serial_id"],)):
+        errors.add("serial_id", Msg("Not found."))
+    errors.raise_if_any()
+    params = (
+        values["company_id"],
+        serial,
+        values["system"],
+        values["description"],
+        values["valid_until"],
+        int(bool(values["suspended"])),
+        values["max_machines"],
+        values["max_open_tickets"],
+        iso(now),
+    )
+    if values.get("serial_id"):
+        db.execute(
+            "UPDATE serials SET company_id = ?, serial = ?, system = ?, description = ?, valid_until = ?, "
+            "suspended = ?, max_machines = ?, max_open_tickets = ?, updated_at = ? WHERE id = ?",
+            (*params, values["serial_id"]),
+        )
+        serial_id = values["serial_id"]
+    else:
+        serial_id = db.execute(
+            "INSERT INTO serials (company_id, serial, system, description, valid_until, suspended, max_machines, "
+            "max_open_tickets, updated_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*params, iso(now)),
+        ).lastrowid
+    audit(db, "serial.saved", user_id=actor_id, company_id=values["company_id"], detail=serial)
+    return serial_id

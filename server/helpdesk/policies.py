@@ -1,0 +1,101 @@
+"""Support policies (pólizas): bought per serial, they are what a service ticket is opened against."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlite_utils
+
+from server import forms
+from server.accounts.service import audit
+from server.db import one, scalar
+from server.forms import FieldErrors
+from server.helpdesk.licences import _date, days_left, iso, serial_status
+from server.i18n import Msg
+
+Db = sqlite_utils.Database
+
+_POLICY_SELECT = """
+    SELECT p.id, p.number, p.description, p.registered_on, p.valid_until, p.serial_id, s.serial, s.system,
+           s.company_id, c.name AS company_name, s.suspended, s.valid_until AS serial_valid_until,
+           s.max_open_tickets,
+           (SELECT COUNT(*) FROM policies q WHERE q.serial_id = p.serial_id) AS serial_policy_count
+    FROM policies p JOIN serials s ON s.id = p.serial_id JOIN companies c ON c.id = s.company_id
+"""
+
+
+def _decorate(row: dict[str, Any], today: date) -> dict[str, Any]:
+    row["days_left"] = days_left(row["valid_until"], today)
+    row["expired"] = row["days_left"] < 0
+    row["serial_status"] = serial_status(
+        {"suspended": row["suspended"], "valid_until": row["serial_valid_until"]}, today
+    )
+    return row
+
+
+def list_policies(
+    db: Db, company_id: int | None, today: date, *, system: str = "", search: str = "", current_only: bool = False
+) -> list[dict[str, Any]]:
+    """The company's policies (newest validity first), filtered by system and a search text."""
+    like = f"%{search}%"
+    rows = db.query(
+        _POLICY_SELECT + " WHERE (? IS NULL OR s.company_id = ?) AND (? = '' OR s.system = ?)"
+        " AND (? = '' OR p.number LIKE ? OR p.description LIKE ? OR s.serial LIKE ? OR s.system LIKE ?)"
+        " AND (? = 0 OR p.valid_until >= ?) ORDER BY p.valid_until DESC, p.id DESC LIMIT 500",
+        (company_id, company_id, system, system, search, like, like, like, like, int(current_only), today.isoformat()),
+    )
+    return [_decorate(row, today) for row in rows]
+
+
+def get_policy(db: Db, company_id: int | None, policy_id: int, today: date) -> dict[str, Any] | None:
+    row = one(
+        db, _POLICY_SELECT + " WHERE p.id = ? AND (? IS NULL OR s.company_id = ?)", (policy_id, company_id, company_id)
+    )
+    return _decorate(row, today) if row else None
+
+
+def validate_policy(data: Mapping[str, Any]) -> dict[str, Any]:
+    errors = FieldErrors()
+    values = {
+        "number": forms.text(data, "number", errors, max_len=40),
+        "serial_id": forms.integer(data, "serial_id", errors, minimum=1, maximum=2**62),
+        "description": forms.text(data, "description", errors, max_len=200),
+        "registered_on": _date(data, "registered_on", errors),
+        "valid_until": _date(data, "valid_until", errors),
+    }
+    if (
+        values["registered_on"]
+        and values["valid_until"]
+        and not {"registered_on", "valid_until"} & set(errors)
+        and values["valid_until"] < values["registered_on"]
+    ):
+        errors.add("valid_until", Msg("The validity must end after the registration date."))
+    errors.raise_if_any()
+    return values
+
+
+def save_policy(db: Db, values: Mapping[str, Any], actor_id: int | None, now: datetime | None = None) -> int:
+    """Register a policy on a serial (numbers are unique)."""
+    errors = FieldErrors()
+    company_id = scalar(db, "SELECT company_id FROM serials WHERE id = ?", (values["serial_id"],))
+    if company_id is None:
+        errors.add("serial_id", Msg("Choose a serial from the list."))
+    if scalar(db, "SELECT 1 FROM policies WHERE number = ?", (values["number"],)):
+        errors.add("number", Msg("A policy with this number already exists."))
+    errors.raise_if_any()
+    policy_id = db.execute(
+        "INSERT INTO policies (serial_id, number, description, registered_on, valid_until, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            values["serial_id"],
+            values["number"],
+            values["description"],
+            values["registered_on"],
+            values["valid_until"],
+            iso(now or datetime.now(UTC)),
+        ),
+    ).lastrowid
+    audit(db, "policy.saved", user_id=actor_id, company_id=company_id, detail=values["number"])
+    return policy_id

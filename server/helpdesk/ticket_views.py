@@ -1,0 +1,226 @@
+"""Service-ticket pages: "My tickets", generating from a policy, the thread, the agent console."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from server.forms import ValidationFailed
+from server.helpdesk import actions, attachments, policies, tickets
+from server.helpdesk.common import (
+    CUSTOMER,
+    STAFF,
+    TICKET_ROLES,
+    hd_page,
+    now,
+    path_id,
+    ticket_scope,
+)
+from server.helpdesk.settings import HELPDESK_SETTINGS
+from server.i18n import Msg
+from server.web import DB, Principal, not_found, parse_id, require
+
+routes = web.RouteTableDef()
+
+TICKET_FIELDS = ("area", "subject", "email", "email_confirm", "phone", "phone_confirm", "contact_hours", "description")
+
+
+@routes.get("/helpdesk/tickets")
+async def my_tickets(request: web.Request) -> web.Response:
+    principal = require(request, *TICKET_ROLES)
+    if principal.role in STAFF:
+        raise web.HTTPFound("/helpdesk/console")
+    status = request.query.get("status", "")
+    rows = await request.app[DB].read(
+        tickets.list_tickets, principal.company_id, status=status, search=request.query.get("q", "")[:100]
+    )
+    return hd_page(
+        request, "helpdesk_tickets.html", {"tickets": rows, "status": status, "q": request.query.get("q", "")[:100]}
+    )
+
+
+async def _policy_choice(request: web.Request, principal: Principal, status: int = 200, **extra: Any) -> web.Response:
+    search = request.query.get("q", "")[:100]
+    system = request.query.get("system", "")[:60]
+    rows = await request.app[DB].read(
+        policies.list_policies, principal.company_id, now().date(), system=system, search=search, current_only=True
+    )
+    return hd_page(
+        request, "helpdesk_choose_policy.html", {"policies": rows, "q": search, "system": system, **extra}, status
+    )
+
+
+async def _ticket_form(
+    request: web.Request, principal: Principal, policy_id: int | None, status: int = 200, **extra: Any
+) -> web.Response:
+    policy = None
+    if policy_id is not None:
+        policy = await request.app[DB].read(policies.get_policy, principal.company_id, policy_id, now().date())
+    if policy is None:
+        if policy_id is not None:
+            raise not_found()
+        return await _policy_choice(request, principal, status, **extra)
+    values = extra.pop("values", None) or {"email": principal.email, "email_confirm": principal.email}
+    return hd_page(request, "helpdesk_new.html", {"policy": policy, "values": values, **extra}, status)
+
+
+@routes.get("/helpdesk/tickets/new")
+async def new_ticket(request: web.Request) -> web.Response:
+    principal = require(request, *CUSTOMER)
+    if "policy_id" not in request.query:
+        return await _policy_choice(request, principal)
+    policy_id = parse_id(request.query.get("policy_id"))
+    if policy_id is None:
+        raise not_found()
+    return await _ticket_form(request, principal, policy_id)
+
+
+@routes.post("/helpdesk/tickets/new")
+async def create_ticket(request: web.Request) -> web.Response:
+    principal = require(request, *CUSTOMER)
+    form = await request.post()
+    policy_id = parse_id(form.get("policy_id"))
+    echo = {k: str(form.get(k, ""))[:5000] for k in TICKET_FIELDS}
+    try:
+        files = attachments.read_file_fields(form, "attachments", request.app[HELPDESK_SETTINGS])
+        ticket = await actions.create_ticket(request.app, principal, form, files)
+    except ValidationFailed as exc:
+        return await _ticket_form(request, principal, policy_id, 400, values=echo, errors=exc.errors)
+    except tickets.HelpdeskError as exc:
+        if exc.code == "not_found":
+            raise not_found() from None
+        return await _ticket_form(
+            request, principal, policy_id, 409, values=echo, refusal=exc.message, existing=exc.ticket
+        )
+    raise web.HTTPFound(f"/helpdesk/tickets/{ticket['id']}?opened=1")
+
+
+async def _thread_page(
+    request: web.Request, principal: Principal, ticket_id: int, status: int = 200, **extra: Any
+) -> web.Response:
+    db = request.app[DB]
+    ticket = await db.read(tickets.get_ticket, ticket_scope(principal), ticket_id)
+    if ticket is None:
+        raise not_found()
+    if request.query.get("opened") and "success" not in extra:
+        extra["success"] = Msg("Your ticket %(number)s was generated.", {"number": ticket["number"]})
+    thread = await db.read(tickets.thread, ticket_id)
+    return hd_page(
+        request,
+        "helpdesk_ticket.html",
+        {
+            "ticket": ticket,
+            "thread": thread,
+            "is_staff": principal.role in STAFF,
+            "can_reply": ticket["status"] in tickets.OPEN_STATUSES,
+            "can_rate": principal.role in CUSTOMER and ticket["status"] == "closed" and ticket["rating"] is None,
+            **extra,
+        },
+        status,
+    )
+
+
+@routes.get(r"/helpdesk/tickets/{ticket_id:\d+}")
+async def show_ticket(request: web.Request) -> web.Response:
+    principal = require(request, *TICKET_ROLES)
+    return await _thread_page(request, principal, path_id(request, "ticket_id"))
+
+
+@routes.post(r"/helpdesk/tickets/{ticket_id:\d+}/reply")
+async def reply(request: web.Request) -> web.Response:
+    principal = require(request, *TICKET_ROLES)
+    ticket_id = path_id(request, "ticket_id")
+    form = await request.post()
+    try:
+        files = attachments.read_file_fields(form, "attachments", request.app[HELPDESK_SETTINGS])
+        await actions.reply(request.app, principal, ticket_id, form, files, via="web")
+    except ValidationFailed as exc:
+        return await _thread_page(
+            request, principal, ticket_id, 400, errors=exc.errors, values={"body": str(form.get("body", ""))[:10_000]}
+        )
+    except tickets.HelpdeskError as exc:
+        if exc.code == "not_found":
+            raise not_found() from None
+        return await _thread_page(request, principal, ticket_id, 409, refusal=exc.message)
+    raise web.HTTPFound(f"/helpdesk/tickets/{ticket_id}#replies")
+
+
+@routes.post(r"/helpdesk/tickets/{ticket_id:\d+}/{action:assign|close|cancel}")
+async def agent_action(request: web.Request) -> web.Response:
+    principal = require(request, *STAFF)
+    ticket_id = path_id(request, "ticket_id")
+    action = request.match_info["action"]
+    try:
+        if action == "assign":
+            await request.app[DB].write(tickets.assign_to, ticket_id, principal.user_id, now())
+        else:
+            await actions.finish(request.app, principal, ticket_id, "closed" if action == "close" else "cancelled")
+    except tickets.HelpdeskError as exc:
+        if exc.code == "not_found":
+            raise not_found() from None
+        return await _thread_page(request, principal, ticket_id, 409, refusal=exc.message)
+    raise web.HTTPFound(f"/helpdesk/tickets/{ticket_id}")
+
+
+@routes.post(r"/helpdesk/tickets/{ticket_id:\d+}/rating")
+async def rate(request: web.Request) -> web.Response:
+    principal = require(request, *CUSTOMER)
+    ticket_id = path_id(request, "ticket_id")
+    form = await request.post()
+    try:
+        values = tickets.validate_rating(form)
+        await request.app[DB].write(tickets.rate, principal.company_id, ticket_id, values, principal.user_id, now())
+    except ValidationFailed as exc:
+        return await _thread_page(
+            request,
+            principal,
+            ticket_id,
+            400,
+            errors=exc.errors,
+            values={"comment": str(form.get("comment", ""))[:2000]},
+        )
+    except tickets.HelpdeskError as exc:
+        if exc.code == "not_found":
+            raise not_found() from None
+        return await _thread_page(request, principal, ticket_id, 409, refusal=exc.message)
+    return await _thread_page(request, principal, ticket_id, success=Msg("Thank you for rating this ticket."))
+
+
+async def attachment_response(request: web.Request, principal: Principal, attachment_id: int) -> web.Response:
+    """The file, as a download, only to someone who may see its ticket; shared with the API."""
+    row = await request.app[DB].read(tickets.get_attachment, ticket_scope(principal), attachment_id)
+    if row is None:
+        raise not_found()
+    path = request.app[HELPDESK_SETTINGS].attachments_dir / row["stored_name"]
+    try:
+        data = await asyncio.to_thread(path.read_bytes)
+    except FileNotFoundError:
+        raise not_found() from None
+    return web.Response(body=data, headers=attachments.download_headers(row["original_name"], row["content_type"]))
+
+
+@routes.get(r"/helpdesk/attachments/{attachment_id:\d+}")
+async def download(request: web.Request) -> web.Response:
+    principal = require(request, *TICKET_ROLES)
+    return await attachment_response(request, principal, path_id(request, "attachment_id"))
+
+
+@routes.get("/helpdesk/console")
+async def console(request: web.Request) -> web.Response:
+    """The agent's queue per area: open and waiting tickets first, or any status."""
+    require(request, *STAFF)
+    settings = request.app[HELPDESK_SETTINGS]
+    area = request.query.get("area", "")
+    if area and area not in settings.areas:
+        raise not_found()
+    status = request.query.get("status", "active")
+    db = request.app[DB]
+    rows = await db.read(tickets.list_tickets, None, area=area, status=status, search=request.query.get("q", "")[:100])
+    counts = await db.read(tickets.queue_counts)
+    return hd_page(
+        request,
+        "helpdesk_console.html",
+        {"tickets": rows, "area": area, "status": status, "counts": counts, "q": request.query.get("q", "")[:100]},
+    )

@@ -1,0 +1,50 @@
+"""Dates and times as the helpdesk pages show them, through Babel ("hace 20 horas" / "20 hours ago")."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from babel.dates import format_date, format_datetime, format_timedelta
+
+
+def _moment(value: str | datetime) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def relative(value: str | datetime, now: datetime, lang: str) -> str:
+    """How long ago (or until) ``value`` is from ``now``, in words of ``lang``."""
+    delta = _moment(value) - now
+    if timedelta(0) <= delta < timedelta(minutes=1):
+        # Stored times have whole seconds; "in 0 seconds" for what just happened would read oddly.
+        delta = timedelta(seconds=-1)
+    if timedelta(days=1) <= abs(delta) < timedelta(days=31):
+        # As the seed counts: whole days for the first month ("hace 1 día" … "hace 14 días"), where
+        # Babel alone would round 6 days up to "1 week".
+        days = timedelta(days=abs(delta).days)
+        return format_timedelta(
+            -days if delta < timedelta(0) else days, threshold=31, granularity="day", add_direction=True, locale=lang
+        )
+    return format_timedelta(delta, add_direction=True, locale=lang)
+
+
+def when(value: str | datetime | None, now: datetime, lang: str) -> str:
+    """The seed's "oct. 25 (hace 1 día)": a short date and time, then the relative time."""
+    if not value:
+        return ""
+    moment = _moment(value)
+    return f"{format_datetime(moment, 'd MMM HH:mm', tzinfo=UTC, locale=lang)} ({relative(moment, now, lang)})"
+
+
+def day(value: str | date | None, lang: str) -> str:
+    """A calendar date, unambiguous in both languages (``10 nov 2022`` / ``Nov 10, 2022``)."""
+    if not value:
+        return ""
+    return format_date(value if isinstance(value, date) else date.fromisoformat(value[:10]), "medium", locale=lang)
+
+
+def stamp(value: str | None, lang: str) -> str:
+    """A date and time for detail pages."""
+    if not value:
+        return ""
+    return format_datetime(_moment(value), "medium", tzinfo=UTC, locale=lang)
