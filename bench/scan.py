@@ -37,6 +37,7 @@ def pct(values: list[float], q: float) -> float:
 
 # --- camera -----------------------------------------------------------------------------------
 
+
 def measure_camera(frames: int) -> dict[str, dict[str, float]]:
     results: dict[str, dict[str, float]] = {}
     for size in ((640, 480), (1280, 720)):
@@ -52,11 +53,14 @@ def measure_camera(frames: int) -> dict[str, dict[str, float]]:
                 timings.append((time.perf_counter() - started) * 1000)
                 read += code in found
             results[f"{backend} {size[0]}x{size[1]}"] = {
-                "median": statistics.median(timings), "rate": 100 * read / len(tickets)}
+                "median": statistics.median(timings),
+                "rate": 100 * read / len(tickets),
+            }
     return results
 
 
 # --- cache lookup and memory ------------------------------------------------------------------
+
 
 def fill_cache(path: Path, n: int) -> list[str]:
     """A kiosk cache as a full sync of ``n`` tickets leaves it; returns some short codes."""
@@ -71,15 +75,29 @@ def fill_cache(path: Path, n: int) -> list[str]:
         short = f"{rng.getrandbits(66) % 10**20:020d}"
         if ticket_id % max(1, n // 2000) == 0:
             codes.append(short)
-        batch.append((ticket_id, 1 + ticket_id % 40, 1 + ticket_id % 300, 1 + ticket_id % 5000, 1, 0, short,
-                       None, None, ticket_id))
+        batch.append(
+            (
+                ticket_id,
+                1 + ticket_id % 40,
+                1 + ticket_id % 300,
+                1 + ticket_id % 5000,
+                1,
+                0,
+                short,
+                None,
+                None,
+                ticket_id,
+            )
+        )
         if len(batch) == 50_000:
             conn.executemany("INSERT INTO tickets VALUES (?,?,?,?,?,?,?,?,?,?)", batch)
             batch.clear()
     conn.executemany("INSERT INTO tickets VALUES (?,?,?,?,?,?,?,?,?,?)", batch)
     conn.executemany("INSERT INTO companies VALUES (?, ?)", [(i, f"Company {i}") for i in range(1, 301)])
-    conn.executemany("INSERT INTO itineraries VALUES (?, ?, ?, ?, 1)",
-                     [(i, f"Vessel {i}", "2026-01-01T00:00+00:00", "2027-01-01T00:00+00:00") for i in range(1, 41)])
+    conn.executemany(
+        "INSERT INTO itineraries VALUES (?, ?, ?, ?, 1)",
+        [(i, f"Vessel {i}", "2026-01-01T00:00+00:00", "2027-01-01T00:00+00:00") for i in range(1, 41)],
+    )
     conn.execute("INSERT OR REPLACE INTO meta VALUES ('token', 'bench-offline')")
     conn.commit()
     conn.close()
@@ -110,6 +128,7 @@ def rss_mb(pid: int) -> float:
 
 # --- serial → verdict -------------------------------------------------------------------------
 
+
 async def measure_serial(n: int, workdir: Path) -> tuple[list[float], list[float]]:
     from tests.stack import AgentProcess, KioskScreen, PortalUser, ServerProcess
 
@@ -120,8 +139,9 @@ async def measure_serial(n: int, workdir: Path) -> tuple[list[float], list[float
     enrol_code = await supervisor.create_kiosk("Bench")
     await supervisor.close()
     master, slave = os.openpty()
-    agent = AgentProcess(server.url, workdir / "agent", [{"type": "serial", "source": os.ttyname(slave)}],
-                         upload_interval_s=60.0)
+    agent = AgentProcess(
+        server.url, workdir / "agent", [{"type": "serial", "source": os.ttyname(slave)}], upload_interval_s=60.0
+    )
     assert agent.enrol(enrol_code).returncode == 0
     agent.start()
     online: list[float] = []
@@ -131,10 +151,10 @@ async def measure_serial(n: int, workdir: Path) -> tuple[list[float], list[float
             await screen.wait_status(lambda s: s["online"], timeout=30)
             await asyncio.sleep(1.0)
             await scan_all(screen, master, codes[:10], [])  # warm-up
-            await scan_all(screen, master, codes[10:10 + n], online)
+            await scan_all(screen, master, codes[10 : 10 + n], online)
             server.stop()
             await screen.wait_status(lambda s: not s["online"], timeout=30)
-            await scan_all(screen, master, codes[10 + n:10 + 2 * n], offline)
+            await scan_all(screen, master, codes[10 + n : 10 + 2 * n], offline)
             agent.rss = rss_mb(agent.proc.pid)
     finally:
         agent.stop()
@@ -163,16 +183,24 @@ def seed_printed_tickets(server, count: int) -> list[str]:  # noqa: ANN001
 
     db = Database(server.data_dir / "portgate.db", readers=1)
     try:
+
         def seed(d):  # noqa: ANN001, ANN202
             company = d.execute("SELECT id FROM companies WHERE tax_id = '0991234567001'").fetchone()[0]
             itinerary = d.execute("SELECT id FROM itineraries WHERE vessel = 'MSC Guayaquil'").fetchone()[0]
             purchase = svc.record_purchase(d, {"company_id": company, "quantity": count, "reference": "BENCH"})
             svc.confirm_purchase(d, purchase)
             keys = svc.load_keys(d)
-            result = svc.generate_tickets(d, keys, company, None, {"quantity": count, "itinerary_id": itinerary,
-                                                                   "services": [1]}, datetime.now(UTC))
-            rows = d.execute("SELECT id, short_code FROM tickets WHERE generation_id = ?",
-                             (result["generation_id"],)).fetchall()
+            result = svc.generate_tickets(
+                d,
+                keys,
+                company,
+                None,
+                {"quantity": count, "itinerary_id": itinerary, "services": [1]},
+                datetime.now(UTC),
+            )
+            rows = d.execute(
+                "SELECT id, short_code FROM tickets WHERE generation_id = ?", (result["generation_id"],)
+            ).fetchall()
             for ticket_id, _short in rows:
                 svc.print_ticket(d, company, ticket_id)
             return [short for _id, short in rows]
@@ -191,9 +219,11 @@ def main(argv: list[str] | None = None) -> int:
 
     camera = measure_camera(args.frames)
     for size in ("640x480", "1280x720"):
-        print(f"camera {size}: pyzbar median {camera[f'pyzbar {size}']['median']:.2f} ms, read "
-              f"{camera[f'pyzbar {size}']['rate']:.1f}% | zxing-cpp median {camera[f'zxing {size}']['median']:.2f} ms, "
-              f"read {camera[f'zxing {size}']['rate']:.1f}%")
+        print(
+            f"camera {size}: pyzbar median {camera[f'pyzbar {size}']['median']:.2f} ms, read "
+            f"{camera[f'pyzbar {size}']['rate']:.1f}% | zxing-cpp median {camera[f'zxing {size}']['median']:.2f} ms, "
+            f"read {camera[f'zxing {size}']['rate']:.1f}%"
+        )
     with tempfile.TemporaryDirectory(prefix="portgate-bench-scan-") as tmp:
         workdir = Path(tmp)
         offline, online = asyncio.run(measure_serial(args.n, workdir))
@@ -203,10 +233,12 @@ def main(argv: list[str] | None = None) -> int:
         rss = asyncio.run(measure_agent_rss(cache, codes))
     rate = (camera["zxing 640x480"]["rate"] + camera["zxing 1280x720"]["rate"]) / 2
     print(f"rss {rss:.0f} MB")
-    print(f"scan: serial->verdict p99 {pct(offline, 99):.1f} ms offline, {pct(online, 99):.1f} ms online; "
-          f"camera 640x480 median {camera['zxing 640x480']['median']:.2f} ms, 1280x720 median "
-          f"{camera['zxing 1280x720']['median']:.2f} ms; decode rate {rate:.1f}% on {2 * args.frames} frames; "
-          f"lookup {lookup_us:.1f} us at {args.tickets} tickets")
+    print(
+        f"scan: serial->verdict p99 {pct(offline, 99):.1f} ms offline, {pct(online, 99):.1f} ms online; "
+        f"camera 640x480 median {camera['zxing 640x480']['median']:.2f} ms, 1280x720 median "
+        f"{camera['zxing 1280x720']['median']:.2f} ms; decode rate {rate:.1f}% on {2 * args.frames} frames; "
+        f"lookup {lookup_us:.1f} us at {args.tickets} tickets"
+    )
     return 0
 
 

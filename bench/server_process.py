@@ -26,25 +26,55 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(data_dir: str | Path, *, timeout: float = 60.0) -> Iterator[str]:
+def running_server(data_dir: str | Path, *, timeout: float = 60.0, workers: int = 1) -> Iterator[str]:
     """Start the server on a free loopback port with ``data_dir``; yields its base URL."""
-    with server_process(data_dir, timeout=timeout) as (base, _process):
+    with server_process(data_dir, timeout=timeout, workers=workers) as (base, _process):
         yield base
 
 
-def cpu_seconds(process: subprocess.Popen) -> float:
-    """CPU time (user + system, all threads) the process has used so far (Linux)."""
-    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _process_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def worker_pids(process: subprocess.Popen) -> list[int]:
+    """The server's worker processes (its children; none when it runs as one process)."""
+    try:
+        return [int(pid) for pid in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def cpu_seconds(process: subprocess.Popen) -> float:
+    """CPU time (user + system, all threads) the server and its workers have used so far (Linux)."""
+    total = _process_cpu(process.pid)
+    for pid in worker_pids(process):
+        with contextlib.suppress(OSError):
+            total += _process_cpu(pid)
+    return total
+
+
 @contextlib.contextmanager
-def server_process(data_dir: str | Path, *, timeout: float = 60.0) -> Iterator[tuple[str, subprocess.Popen]]:
+def server_process(
+    data_dir: str | Path, *, timeout: float = 60.0, workers: int = 1
+) -> Iterator[tuple[str, subprocess.Popen]]:
     """Like :func:`running_server`, also yielding the process (to read its CPU time)."""
     port = free_port()
     env = {**os.environ, "PORTGATE_LOG_LEVEL": "WARNING", "PORTGATE_SECURITY__SECRET_KEY": "bench-secret"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "--data-dir",
+            str(data_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
         env=env,
     )
     base = f"http://127.0.0.1:{port}"

@@ -7,7 +7,8 @@ import os
 import socket
 
 
-def _notify(message: str) -> None:
+def notify(message: str) -> None:
+    """Send one sd_notify message (``READY=1``, ``WATCHDOG=1``, ``STOPPING=1``…) if systemd listens."""
     address = os.environ.get("NOTIFY_SOCKET")
     if not address:
         return
@@ -18,15 +19,35 @@ def _notify(message: str) -> None:
         sock.sendall(message.encode())
 
 
-def notify_ready() -> None:
-    _notify("READY=1")
+_notify = notify  # the name this module used before; kept for callers that imported it
+
+
+def watchdog_interval() -> float | None:
+    """Seconds between watchdog pings (half of systemd's ``WatchdogSec``), or None without a watchdog."""
     usec = os.environ.get("WATCHDOG_USEC")
-    if usec and usec.isdigit():
-        asyncio.get_running_loop().create_task(_watchdog(int(usec) / 2_000_000))
+    pid = os.environ.get("WATCHDOG_PID")
+    if not usec or not usec.isdigit() or int(usec) == 0:
+        return None
+    if pid and pid.isdigit() and int(pid) != os.getpid():
+        return None  # the watchdog is meant for another process (e.g. our parent)
+    return int(usec) / 2_000_000
+
+
+def notify_ready() -> None:
+    notify("READY=1")
+    interval = watchdog_interval()
+    if interval is not None:
+        asyncio.get_running_loop().create_task(_watchdog(interval))
+
+
+def forget_notify_socket() -> None:
+    """Stop this process (a worker whose parent speaks to systemd) from sending any sd_notify."""
+    for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
+        os.environ.pop(name, None)
 
 
 async def _watchdog(interval: float) -> None:
     """Ping systemd while the event loop is alive; a stuck loop stops pinging and gets restarted."""
     while True:
-        _notify("WATCHDOG=1")
+        notify("WATCHDOG=1")
         await asyncio.sleep(interval)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -90,15 +91,27 @@ def setup_logging(level: str) -> None:
 
 
 def load_secret(config: Config) -> str:
-    """The configured secret, or one generated once into ``<data_dir>/secret.key`` (mode 0600)."""
+    """The configured secret, or one generated once into ``<data_dir>/secret.key`` (mode 0600).
+
+    Safe when several processes start at once: the key is written whole to a temporary file and
+    linked into place, which fails if another process linked first; then everyone reads that one.
+    """
     if config.security.secret_key:
         return config.security.secret_key
     path = config.data_path / "secret.key"
     if not path.exists():
         config.data_path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
+        draft = path.with_name(f".secret.key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+                fh.flush()
+                os.fsync(fh.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(draft, path)
+        finally:
+            draft.unlink()
     return path.read_text().strip()
 
 
@@ -118,21 +131,22 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             session,
         )
     else:
-        app[HUMAN_CHECK] = BuiltinHumanCheck(app[SECRET])
+        app[HUMAN_CHECK] = BuiltinHumanCheck(app[SECRET], db=db)
     yield
     await session.close()
     db.close()
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Liveness for load balancers and tests; ``pid`` tells which worker process answered."""
     await request.app[DB].read(lambda db: db.execute("SELECT 1").fetchone())
-    return web.json_response({"status": "ok"})
+    return web.json_response({"status": "ok", "pid": os.getpid()})
 
 
 def create_app(config: Config) -> web.Application:
     app = web.Application(
         middlewares=[error_middleware, security_headers_middleware, session_middleware, csrf_middleware],
-        client_max_size=12 * 1024 * 1024,
+        client_max_size=30 * 1024 * 1024,
     )
     app[CONFIG] = config
     app[SECRET] = load_secret(config)

@@ -62,6 +62,8 @@ class Config:
     demo: bool = False
     log_level: str = "INFO"
     db_readers: int = 4
+    #: Server processes sharing the port (SO_REUSEPORT); 1 runs everything in one process.
+    workers: int = 1
     mail: MailConfig = field(default_factory=MailConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
 
@@ -181,6 +183,8 @@ def validate(config: Config) -> Config:
         raise ConfigError(f"log_level: must be one of {', '.join(_LOG_LEVELS)}")
     if not 1 <= config.db_readers <= 64:
         raise ConfigError("db_readers: must be between 1 and 64")
+    if not 1 <= config.workers <= 64:
+        raise ConfigError(f"workers: must be between 1 and 64, got {config.workers}")
     if config.mail.backend not in ("folder", "smtp"):
         raise ConfigError("mail.backend: must be 'folder' or 'smtp'")
     if not 1 <= config.mail.port <= 65535:

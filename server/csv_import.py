@@ -13,8 +13,9 @@ from server.i18n import Msg
 MAX_ROWS = 50_000
 
 
-def validated_rows(text: str, required: Iterable[str], validate_row: Callable[[dict[str, Any]], dict[str, Any]],
-                   missing_columns: Msg) -> list[dict[str, Any]]:
+def validated_rows(
+    text: str, required: Iterable[str], validate_row: Callable[[dict[str, Any]], dict[str, Any]], missing_columns: Msg
+) -> list[dict[str, Any]]:
     """Each row passed through ``validate_row`` (which raises ValidationFailed); the first few bad lines
     are reported together and nothing is returned unless every row is valid."""
     reader = csv.DictReader(io.StringIO(text))

@@ -1,17 +1,36 @@
 """SQLite access that never blocks the event loop.
 
-Reads run on a small pool of threads, each with its own connection; every write runs on one
-dedicated writer thread inside ``BEGIN IMMEDIATE`` so a write function is atomic and writes are
-serialised (SQLite allows one writer anyway). Service functions receive a ``sqlite_utils.Database``
-and use plain parameterised SQL through ``db.execute``/``db.query`` so the statements stay portable.
+Reads run on a small pool of threads, each with its own connection; every write runs inside
+``BEGIN IMMEDIATE`` so a write function is atomic, one at a time (SQLite allows one writer
+anyway): on a dedicated writer thread (:meth:`Database.write`), or, for the redeem group commit's
+short batches, on the event loop itself (:meth:`Database.write_here`). Service functions receive
+a ``sqlite_utils.Database`` and use plain parameterised SQL through ``db.execute``/``db.query``
+so the statements stay portable.
+
+Several server processes may share the file (``workers`` > 1). Their writers take turns through
+an ``flock`` on ``<db>-workers`` before ``BEGIN IMMEDIATE``: the kernel hands the lock over the
+moment it is released, where SQLite's own busy handler would poll with sleeps of 1, 2, 5, 10…
+ms. The same small file holds :class:`SharedCounters`, the cheap cross-process "this changed"
+signal for caches. A lock held elsewhere for longer than the busy timeout raises
+:class:`DatabaseBusy` (answered 503, never 500).
+
+SQLite's automatic checkpoint runs inside whichever COMMIT crosses 1000 log pages, with the write
+lock held: under load, most of the time the lock is held. Here it is off; a background thread
+copies the log into the database file every ``CHECKPOINT_SECONDS`` without the lock, and once
+the log is long, finishes the copy during a write turn of its own (brief: only what was written
+since), so that the next writer can start the log from the beginning again instead of growing it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import functools
 import logging
+import mmap
+import os
 import sqlite3
+import struct
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +44,29 @@ from server.migrations import apply_migrations
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+BUSY_TIMEOUT_MS = 10_000
+#: How often a background thread copies the write-ahead log back into the database file.
+CHECKPOINT_SECONDS = 0.25
+#: Log length (pages: 64 MB) from which that thread completes a checkpoint during a write turn
+#: (every two seconds or so at full load; each holds the writers up for about two fsyncs).
+CHECKPOINT_RESTART_PAGES = 16384
+#: A log longer than this is truncated to it when it starts again from the beginning.
+JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+
+class DatabaseBusy(Exception):
+    """Another process kept the database locked for longer than the busy timeout."""
+
+
+def is_busy(exc: BaseException) -> bool:
+    """True for SQLite's "database is locked" / "database table is locked" errors."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc)
+
 
 def connect(path: str | Path) -> sqlite_utils.Database:
     """Open a connection with the settings every Portgate connection uses."""
@@ -32,8 +74,38 @@ def connect(path: str | Path) -> sqlite_utils.Database:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     return sqlite_utils.Database(conn)
+
+
+class SharedCounters:
+    """Change counters shared by every process that opens one database, mapped into memory.
+
+    A process that commits a change other processes cache (a kiosk revoked, say) bumps a counter
+    after the commit; the others compare it on their hot path (a memory read: no system call, no
+    query) and re-read the database when it moved. A bump is a plain read-modify-write: two at
+    once may count as one, which is harmless because a reader only asks "has it changed since I
+    last re-read?", and every bump follows its commit.
+    """
+
+    SLOTS = ("kiosks",)
+    SIZE = 64  # room for 8 counters, so adding one never resizes a file others have mapped
+    _U64 = struct.Struct("<Q")
+
+    def __init__(self, fd: int) -> None:
+        if os.fstat(fd).st_size < self.SIZE:
+            os.ftruncate(fd, self.SIZE)  # growing zero-fills; two processes doing it at once agree
+        self._map = mmap.mmap(fd, self.SIZE)
+        self._offset = {name: 8 * index for index, name in enumerate(self.SLOTS)}
+
+    def get(self, name: str) -> int:
+        return self._U64.unpack_from(self._map, self._offset[name])[0]
+
+    def bump(self, name: str) -> None:
+        self._U64.pack_into(self._map, self._offset[name], (self.get(name) + 1) & 0xFFFF_FFFF_FFFF_FFFF)
+
+    def close(self) -> None:
+        self._map.close()
 
 
 class Database:
@@ -47,6 +119,15 @@ class Database:
         self._lock = threading.Lock()
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="db-read")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="db-write")
+        self._write_mutex = threading.Lock()
+        self._turn_waiter = ThreadPoolExecutor(1, thread_name_prefix="db-turn")
+        # Opened per process (a forked child must open its own: flock belongs to the open file).
+        self._shared_fd = os.open(f"{self.path}-workers", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        #: Cross-process change counters (see :class:`SharedCounters`).
+        self.changes = SharedCounters(self._shared_fd)
+        self._stop_checkpoints = threading.Event()
+        self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="db-checkpoint", daemon=True)
+        self._checkpointer.start()
 
     def migrate(self) -> list[int]:
         """Apply pending numbered migrations; returns the numbers applied."""
@@ -60,17 +141,111 @@ class Database:
         db = getattr(self._local, "db", None)
         if db is None:
             db = connect(self.path)
+            db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpoint thread does it, outside the lock
+            db.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
             self._local.db = db
             with self._lock:
                 self._connections.append(db)
         return db
 
+    def _checkpoint_loop(self) -> None:
+        db = None
+        failing = False
+        while not self._stop_checkpoints.wait(CHECKPOINT_SECONDS):
+            try:
+                if db is None:
+                    db = connect(self.path)
+                    db.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
+                self.checkpoint(db)
+                failing = False
+            except sqlite3.Error:
+                if not failing:
+                    log.exception("checkpoint failed; retrying")
+                failing = True
+        if db is not None:
+            db.conn.close()
+
+    def checkpoint(self, db: sqlite_utils.Database) -> None:
+        """Copy the write-ahead log into the database file; complete it when the log is long."""
+        # PASSIVE waits for nobody: writers go on appending meanwhile, so under steady load it
+        # never catches up with the end of the log, and SQLite only starts the log over once a
+        # checkpoint has reached its end. So a long log gets another pass, still without the
+        # lock (it copies what was written during the first), then a last one during a write
+        # turn, which copies only the few pages written since.
+        _busy, pages, _copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if pages >= CHECKPOINT_RESTART_PAGES:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            self._take_turn()
+            try:
+                db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                self.end_write_turn()
+
     def _run_read(self, fn: Callable[..., T]) -> T:
         return fn(self._conn())
 
-    def _run_write(self, fn: Callable[..., T]) -> T:
-        db = self._conn()
-        db.execute("BEGIN IMMEDIATE")
+    # --- whose turn it is to write ----------------------------------------------------------
+    # A thread mutex orders this process's writers (the writer thread, the event loop's group
+    # commit); the flock orders the processes. SQLite's own lock stays underneath for anything else.
+
+    def _take_turn(self) -> None:
+        self._write_mutex.acquire()
+        try:
+            fcntl.flock(self._shared_fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._write_mutex.release()
+            raise
+
+    def _try_turn(self) -> bool:
+        if not self._write_mutex.acquire(blocking=False):
+            return False
+        try:
+            fcntl.flock(self._shared_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._write_mutex.release()
+            return False
+        return True
+
+    def end_write_turn(self) -> None:
+        """Give the write turn back (after :meth:`write_turn` and :meth:`write_here`)."""
+        fcntl.flock(self._shared_fd, fcntl.LOCK_UN)
+        self._write_mutex.release()
+
+    async def write_turn(self) -> None:
+        """Wait for this process's turn to write without blocking the event loop."""
+        if self._try_turn():
+            return
+        waiting = asyncio.get_running_loop().run_in_executor(self._turn_waiter, self._take_turn)
+        try:
+            await asyncio.shield(waiting)
+        except asyncio.CancelledError:
+            # The thread still gets the turn; hand it straight back.
+            waiting.add_done_callback(lambda f: f.cancelled() or f.exception() or self.end_write_turn())
+            raise
+
+    def write_here(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(db, *args)`` in one write transaction on the calling thread, during its turn.
+
+        For short writes on the event loop (the redeem group commit): no thread hop, and no wait
+        for the GIL while the other processes wait for the lock. It never waits for SQLite's own
+        lock either: if a process outside the server holds it, this raises :class:`DatabaseBusy`
+        at once, and the caller retries with :meth:`write`, which waits on the writer thread.
+        """
+        db = getattr(self._local, "here", None)
+        if db is None:
+            db = self._conn()
+            db.execute("PRAGMA busy_timeout=0")  # this thread's connection is used by write_here only
+            self._local.here = db
+        return self._transaction(db, functools.partial(_bind_after_db, fn, args, {}))
+
+    def _transaction(self, db: sqlite_utils.Database, fn: Callable[..., T]) -> T:
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            # Only a process outside the server (a tool, a bench seeder) can hold it this long.
+            if is_busy(exc):
+                raise DatabaseBusy(str(exc)) from exc
+            raise
         try:
             result = fn(db)
         except BaseException:
@@ -78,6 +253,14 @@ class Database:
             raise
         db.execute("COMMIT")
         return result
+
+    def _run_write(self, fn: Callable[..., T]) -> T:
+        db = self._conn()
+        self._take_turn()
+        try:
+            return self._transaction(db, fn)
+        finally:
+            self.end_write_turn()
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn(db, *args, **kwargs)`` on a reader thread."""
@@ -95,12 +278,20 @@ class Database:
         return self._writer.submit(self._run_write, call).result()
 
     def close(self) -> None:
+        self._stop_checkpoints.set()
+        if self._checkpointer.is_alive():
+            self._checkpointer.join()
         self._readers.shutdown(wait=True)
         self._writer.shutdown(wait=True)
+        self._turn_waiter.shutdown(wait=True)
         with self._lock:
             for db in self._connections:
                 db.conn.close()
             self._connections.clear()
+        if self._shared_fd >= 0:
+            self.changes.close()
+            os.close(self._shared_fd)
+            self._shared_fd = -1
 
 
 def _bind_after_db(fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], db: Any) -> T:

@@ -48,8 +48,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         agent_dir = data / "agent"
         prepare_demo_kiosk(data / "server" / "portgate.db", agent_dir, url, args.ui_port)
-        agent = subprocess.Popen([sys.executable, "-m", "gate_agent.cli", "run", "--config",
-                                  str(agent_dir / "agent.toml")])
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "gate_agent.cli", "run", "--config", str(agent_dir / "agent.toml")]
+        )
         procs.append(agent)
         wait_healthy(f"http://127.0.0.1:{args.ui_port}", path="/")
         print("\n" + "=" * 72)
@@ -91,13 +92,19 @@ def prepare_demo_kiosk(server_db: Path, agent_dir: Path, server_url: str, ui_por
     (agent_dir / "agent.toml").write_text(
         f'server_url = "{server_url}"\ndata_dir = "{agent_dir}"\nui_port = {ui_port}\nlanguage = "es"\n'
         f'dedupe_seconds = 2\n\n[[scanner]]\ntype = "replay"\nsource = "{agent_dir / "replay"}"\n'
-        "interval_s = 4\nloop = true\n")
+        "interval_s = 4\nloop = true\n"
+    )
     db = Database(server_db, readers=1)
     try:
+
         def tickets(d):  # noqa: ANN001, ANN202
             keys = svc.load_keys(d)
-            rows = list(d.query("SELECT id, itinerary_id, key_id, printed_at FROM tickets WHERE deleted_at IS NULL "
-                                "ORDER BY id LIMIT 6"))
+            rows = list(
+                d.query(
+                    "SELECT id, itinerary_id, key_id, printed_at FROM tickets WHERE deleted_at IS NULL "
+                    "ORDER BY id LIMIT 6"
+                )
+            )
             return [(svc.code_for(keys, r), r["printed_at"] is not None) for r in rows]
 
         codes = db.write_sync(tickets)
@@ -105,11 +112,24 @@ def prepare_demo_kiosk(server_db: Path, agent_dir: Path, server_url: str, ui_por
         enrolled = bool(store.get_meta("token"))
         store.close()
         if not enrolled:
-            _kiosk_id, enrol_code = db.write_sync(kiosks.create_kiosk, {"name": "Garita Demo", "gate": "Garita 1",
-                                                                       "allowed_itineraries": None}, None,
-                                                  datetime.now(UTC))
-            result = subprocess.run([sys.executable, "-m", "gate_agent.cli", "enrol", "--config",
-                                     str(agent_dir / "agent.toml"), "--code", enrol_code])
+            _kiosk_id, enrol_code = db.write_sync(
+                kiosks.create_kiosk,
+                {"name": "Garita Demo", "gate": "Garita 1", "allowed_itineraries": None},
+                None,
+                datetime.now(UTC),
+            )
+            result = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "gate_agent.cli",
+                    "enrol",
+                    "--config",
+                    str(agent_dir / "agent.toml"),
+                    "--code",
+                    enrol_code,
+                ]
+            )
             if result.returncode:
                 raise SystemExit("portgate: the demo kiosk could not enrol")
     finally:
@@ -119,8 +139,13 @@ def prepare_demo_kiosk(server_db: Path, agent_dir: Path, server_url: str, ui_por
     printed = [code for code, was_printed in codes if was_printed]
     not_printed = [code for code, was_printed in codes if not was_printed]
     forged = printed[0][:-6] + ("AAAAAA" if not printed[0].endswith("AAAAAA") else "BBBBBB")
-    plan = [("1-printed", printed[0]), ("2-printed", printed[1]), ("3-not-printed", not_printed[0]),
-            ("4-forged", forged), ("5-printed-again", printed[0])]
+    plan = [
+        ("1-printed", printed[0]),
+        ("2-printed", printed[1]),
+        ("3-not-printed", not_printed[0]),
+        ("4-forged", forged),
+        ("5-printed-again", printed[0]),
+    ]
     import cv2
 
     for index, (name, code) in enumerate(plan):

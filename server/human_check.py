@@ -3,6 +3,10 @@
 The default is self-hosted (a port LAN reaches no outside service): a small sum whose answer is
 bound to an HMAC-signed, expiring, single-use token. ``HostedCaptcha`` speaks the common
 ``siteverify`` protocol (reCAPTCHA, hCaptcha, Turnstile) behind the same interface.
+
+Single use must hold across the server's worker processes, so with a database the builtin check
+claims each token's nonce in the ``used_nonces`` table (its primary key refuses a second claim,
+whichever worker makes it); without one (unit use) it remembers nonces in memory.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 import aiohttp
+import sqlite_utils
 
+from server.db import Database
 from server.security import sign, signature_ok
 
 CHALLENGE_SECONDS = 15 * 60
@@ -28,10 +34,18 @@ class HumanCheck(Protocol):
         """True when the submitted form proves a human; each builtin token works once."""
 
 
+def claim_nonce(db: sqlite_utils.Database, nonce: str, expires_at: float, now: float) -> bool:
+    """Record a token's nonce as used; False when any process already did. Forgets expired ones."""
+    db.execute("DELETE FROM used_nonces WHERE expires_at < ?", (now,))
+    cursor = db.execute("INSERT OR IGNORE INTO used_nonces (nonce, expires_at) VALUES (?, ?)", (nonce, expires_at))
+    return cursor.rowcount == 1
+
+
 class BuiltinHumanCheck:
-    def __init__(self, secret: str, clock: Any = time.time) -> None:
+    def __init__(self, secret: str, clock: Any = time.time, db: Database | None = None) -> None:
         self._secret = secret
         self._clock = clock
+        self._db = db
         self._used: OrderedDict[str, float] = OrderedDict()
 
     def challenge(self) -> dict[str, Any]:
@@ -56,6 +70,8 @@ class BuiltinHumanCheck:
             return False
         if not signature_ok(self._secret, f"human:{int(answer)}.{expires}.{nonce}", signature):
             return False
+        if self._db is not None:
+            return await self._db.write(claim_nonce, nonce, float(expires), self._clock())
         if nonce in self._used:
             return False
         self._used[nonce] = float(expires)

@@ -20,7 +20,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from server.config import Config
-from server.db import Database, one
+from server.db import Database, DatabaseBusy, one
 from server.forms import ValidationFailed
 from server.human_check import HumanCheck
 from server.i18n import Msg, accept_language, pick_language, render
@@ -91,6 +91,10 @@ def is_api(request: web.Request) -> bool:
     return request.path.startswith("/api/")
 
 
+#: The kiosk protocol: bearer-token calls that use no session, CSRF token or template.
+GATE_API_PREFIX = "/api/v1/gate/"
+
+
 def lang_of(request: web.Request) -> str:
     return request.get(LANG, "es")
 
@@ -151,6 +155,8 @@ _HTTP_CODES = {
 async def error_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
     """Turn every failure into a precise 4xx (JSON under /api/) or a plain 500 without internals."""
     try:
+        if request.path.startswith(GATE_API_PREFIX):
+            return await _gate_api(request)
         return await handler(request)
     except ApiError as exc:
         if is_api(request):
@@ -169,6 +175,17 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
             message = render(lang_of(request), _HTTP_MESSAGES.get(exc.status, exc.reason))
             return _error_page(request, exc.status, message)
         raise
+    except DatabaseBusy:
+        # Another process held the database for longer than the busy timeout: try again shortly.
+        log.warning("database busy on %s %s", request.method, request.path)
+        if is_api(request):
+            response = json_error(request, 503, "busy", Msg("The server is busy; try again in a moment."))
+        else:
+            response = _error_page(
+                request, 503, render(lang_of(request), Msg("The server is busy; try again in a moment."))
+            )
+        response.headers["Retry-After"] = "1"
+        return response
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         if is_api(request):
@@ -185,12 +202,34 @@ def _error_page(request: web.Request, status: int, message: str) -> web.Response
         return web.Response(status=status, text=message)
 
 
-@web.middleware
-async def security_headers_middleware(request: web.Request, handler):
-    response = await handler(request)
+async def _gate_api(request: web.Request) -> web.StreamResponse:
+    """The kiosk protocol's short way past the other middlewares (every redeem takes it).
+
+    It needs no session (kiosks authenticate by their own token cache), no CSRF check (bearer
+    tokens) and no template context; the language and headers come out as on the long way.
+    """
+    request[PRINCIPAL] = None
+    request[LANG] = pick_language(
+        request.query.get("lang") if request.query_string else None,
+        accept_language(request.headers.get("Accept-Language")),
+        request.cookies.get(LANG_COOKIE) if "Cookie" in request.headers else None,
+        default=request.app[CONFIG].default_language,
+    )
+    response = await request.match_info.handler(request)
+    _common_headers(response)
+    return response
+
+
+def _common_headers(response: web.StreamResponse) -> None:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+
+
+@web.middleware
+async def security_headers_middleware(request: web.Request, handler):
+    response = await handler(request)
+    _common_headers(response)
     if not is_api(request):
         response.headers.setdefault("Content-Security-Policy", _content_security_policy(request.app[CONFIG]))
     return response

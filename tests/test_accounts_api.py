@@ -332,7 +332,7 @@ async def test_oversized_fields_are_named_with_their_limit(client):
 
 async def test_a_body_over_the_size_limit_is_refused_with_json(client):
     resp = await client.post(
-        "/api/v1/registration", data=io.BytesIO(b"x" * (13 * 1024 * 1024)), headers={"Content-Type": "application/json"}
+        "/api/v1/registration", data=io.BytesIO(b"x" * (31 * 1024 * 1024)), headers={"Content-Type": "application/json"}
     )
     assert resp.status == 413
     error = await api_error(resp)

@@ -3,6 +3,9 @@
 ``setup(app)`` adds the routes, the supervisor's menu entries, the OpenAPI entries, the kiosk
 cache and live hub (owned by a cleanup context), and a ticket listener so that prints and
 deletions made in the customer portal reach the kiosks within a second.
+
+With several worker processes each has its own kiosk cache and live hub; they stay in step
+through the database (see ``kiosks`` and ``live``).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -27,27 +31,56 @@ from server.web import DB
 log = logging.getLogger(__name__)
 
 LIVENESS_FLUSH_SECONDS = 5.0
+#: How often a worker looks at the shared "kiosk revoked" counter between requests, so that a
+#: kiosk revoked through another worker loses its live socket here too even if it sends nothing.
+KIOSK_CHECK_SECONDS = 0.25
 
 
-async def _flush_liveness(registry: KioskRegistry) -> None:
+async def _flush_liveness(app: web.Application) -> None:
+    registry = app[KIOSKS]
     while True:
         await asyncio.sleep(LIVENESS_FLUSH_SECONDS)
+        # A kiosk listening on a socket is alive even when it sends nothing; saving that lets the
+        # supervisor page of any worker show it online, not only the page of this socket's worker.
+        states = registry.live_state()
+        now = time.time()
+        for kiosk_id in app[LIVE].connected_kiosks:
+            state = states.get(kiosk_id)
+            if state is not None:
+                state.last_seen, state.dirty = now, True
         try:
             await registry.flush()
         except Exception:  # noqa: BLE001 - keep flushing; a missed "last seen" is not worth a crash
             log.exception("could not save kiosk liveness")
 
 
+async def _follow_kiosks(registry: KioskRegistry) -> None:
+    """Apply revocations made by other worker processes even to kiosks that are only listening."""
+    while True:
+        await asyncio.sleep(KIOSK_CHECK_SECONDS)
+        try:
+            await registry.catch_up()
+        except Exception:  # noqa: BLE001 - try again next time; requests catch up by themselves
+            log.exception("could not re-read the kiosks")
+
+
 async def kiosks_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The kiosk token cache and the task that saves kiosks' last-seen times every few seconds."""
+    """The kiosk token cache, the task that saves kiosks' last-seen times, and the revocation follower."""
     registry = KioskRegistry(app[DB])
     app[KIOSKS] = registry
-    task = asyncio.create_task(_flush_liveness(registry))
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
     await registry.flush()
+
+
+async def kiosk_tasks_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Background work on the kiosk cache (started after the live hub, which it reads)."""
+    tasks = [asyncio.create_task(_flush_liveness(app)), asyncio.create_task(_follow_kiosks(app[KIOSKS]))]
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def redeem_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -63,6 +96,7 @@ def setup(app: web.Application) -> None:
     """Register the kiosk protocol routes, supervisor pages, menu entries and live channel."""
     app.cleanup_ctx.append(kiosks_ctx)
     app.cleanup_ctx.append(live_ctx)
+    app.cleanup_ctx.append(kiosk_tasks_ctx)
     app.cleanup_ctx.append(redeem_ctx)
     app.router.add_routes(api.routes)
     app.router.add_routes(views.routes)

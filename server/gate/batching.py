@@ -1,16 +1,21 @@
-"""Group commit for online redeems, and a thread pool for checking code signatures.
+"""Group commit for online redeems, run on the event loop during this process's write turn.
 
 Under load, the cost of a redeem is mostly its COMMIT (the WAL write), not its statements. So
 redeems that arrive while a transaction is running wait for it and then go together in the next
 one, each inside its own SAVEPOINT: every redeem stays atomic and they are still decided one
-after another on the single writer thread, so single use holds exactly as with one transaction
-per redeem. A lone redeem is not delayed: it goes at once.
+after another in one writer, so single use holds exactly as with one transaction per redeem. A
+lone redeem is not delayed: it goes at once.
 
-Verifying an Ed25519 signature takes 150-250 µs of C code that releases the GIL, as long as
-the rest of a redeem on the writer thread, which is the one serial resource. So signatures are
-checked on a small pool of threads: an online redeem's check starts as the request arrives and
-the writer picks up its result (no extra wake-up of the event loop); an offline upload's codes
-are checked there before the upload is written.
+Several server processes share the database, and the write turn (``Database.write_turn``) is
+the one thing they queue for, so a batch must hold it briefly. On a thread of its own a batch
+held it about twice as long as its CPU time, waiting to get the GIL back from the event loop
+after each statement; so the batch runs on the event loop itself (``Database.write_here``), a
+few milliseconds without a thread hop. Only waiting for the turn happens on a thread. When a
+process outside the server holds SQLite's lock, the batch is handed to the writer thread, which
+waits for it, so the loop never blocks on that.
+
+The signature of a full code is checked by the handler before its redeem is queued (one
+Ed25519 signing, in C), never while the batch holds the write turn.
 """
 
 from __future__ import annotations
@@ -24,16 +29,17 @@ from typing import Any
 
 from aiohttp import web
 
-from server.db import Database
+from server.db import Database, DatabaseBusy
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 200
+#: Threads that check the signatures of offline uploads' codes (many at once, off the loop).
 CODE_CHECK_THREADS = 2
 
 
 class GroupCommit:
-    """Runs calls on the database writer, batching those that queue up.
+    """Runs calls as database writes, batching those that queue up.
 
     ``batch_fn(db, [args, ...])`` runs in one write transaction and returns one outcome per call
     (an exception instance for a call that failed), e.g. :func:`server.gate.redeem.redeem_batch`.
@@ -58,9 +64,17 @@ class GroupCommit:
     async def _drain(self) -> None:
         try:
             while self._queue:
+                await self._db.write_turn()
+                # Taken once the turn is ours: whatever queued while waiting goes in this batch.
                 batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+                calls = [args for args, _ in batch]
                 try:
-                    outcomes = await self._db.write(self._batch_fn, [args for args, _ in batch])
+                    try:
+                        outcomes = self._db.write_here(self._batch_fn, calls)
+                    finally:
+                        self._db.end_write_turn()
+                except DatabaseBusy:
+                    outcomes = await self._on_writer_thread(calls)
                 except Exception as exc:  # noqa: BLE001 - the whole transaction failed: tell everyone
                     log.exception("a redeem batch failed")
                     outcomes = [exc] * len(batch)
@@ -73,6 +87,16 @@ class GroupCommit:
                         future.set_result(outcome)
         finally:
             self._drainer = None
+
+    async def _on_writer_thread(self, calls: list[tuple]) -> list[Any]:
+        """The batch on the writer thread, which waits (up to the busy timeout) for SQLite's lock."""
+        try:
+            return await self._db.write(self._batch_fn, calls)
+        except DatabaseBusy as exc:
+            return [exc] * len(calls)  # answered 503: the kiosk retries with the same scan id
+        except Exception as exc:  # noqa: BLE001 - the whole transaction failed: tell everyone
+            log.exception("a redeem batch failed")
+            return [exc] * len(calls)
 
     async def close(self) -> None:
         """Wait for queued calls to be written (at shutdown, before the database closes)."""

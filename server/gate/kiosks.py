@@ -4,10 +4,18 @@ Kiosk tokens are stored hashed. The hot path (every redeem) must not touch the d
 authenticate, so :class:`KioskRegistry` keeps ``token hash → KioskState`` in memory; revoking
 marks the cached state at once, and the redeem transaction re-checks the status in the database,
 so no scan can be accepted for a kiosk after its revocation committed.
+
+Each server worker process has its own cache. A revocation bumps the database's shared
+``kiosks`` change counter after its commit; every worker compares that counter on each request
+(a memory read) and re-reads its cached kiosks before answering when it moved, so the kiosk's
+next call is refused whichever worker takes it. A revocation written to the database some other
+way (by hand, in SQL) does not bump it: the redeem transaction still refuses the kiosk's scans,
+and the caches learn it at the next bump or restart.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -216,6 +224,20 @@ def _load_kiosk_by_token(db: Db, thash: str) -> dict[str, Any] | None:
     return one(db, "SELECT id, name, gate, status, allowed_itineraries FROM kiosks WHERE token_hash = ?", (thash,))
 
 
+def _load_kiosks_by_tokens(db: Db, hashes: list[str]) -> dict[str, dict[str, Any]]:
+    """token hash → the kiosk's row, for the hashes that still belong to a kiosk."""
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(hashes), 500):
+        chunk = hashes[start : start + 500]
+        for row in db.query(
+            "SELECT token_hash, id, name, gate, status, allowed_itineraries FROM kiosks "
+            f"WHERE token_hash IN ({','.join('?' * len(chunk))})",
+            chunk,
+        ):
+            found[row["token_hash"]] = row
+    return found
+
+
 def _allowed(raw: str | None) -> frozenset[int] | None:
     return frozenset(json.loads(raw)) if raw else None
 
@@ -229,6 +251,10 @@ def save_liveness(db: Db, updates: list[tuple[str, int | None, int]]) -> None:
     )
 
 
+#: The shared change counter (``Database.changes``) that revocations bump.
+CHANGES = "kiosks"
+
+
 class KioskRegistry:
     """In-memory cache of authenticated kiosks, keyed by token hash."""
 
@@ -237,6 +263,9 @@ class KioskRegistry:
         self._by_hash: dict[str, KioskState] = {}
         #: Called with a kiosk id when it is revoked (the live hub closes its socket).
         self.revoke_listeners: list[Callable[[int], None]] = []
+        self._changes = db.changes
+        self._seen_change = self._changes.get(CHANGES)
+        self._refresh_lock = asyncio.Lock()
 
     async def authenticate(self, request: web.Request, *, allow_query_token: bool = False) -> KioskState:
         """The kiosk behind the request's bearer token; 401 for none/unknown, 403 ``revoked_kiosk``."""
@@ -246,10 +275,12 @@ class KioskRegistry:
             token = request.query.get("token", "")
         if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
             raise ApiError(401, "unauthorized", Msg("A kiosk token is required."))
+        if self._changes.get(CHANGES) != self._seen_change:
+            await self.catch_up()
         thash = token_hash(token)
         state = self._by_hash.get(thash)
         if state is None:
-            row = await self._db.read(_load_kiosk_by_token, thash)
+            row = await self._load(thash)
             if row is None:
                 raise ApiError(401, "unauthorized", Msg("A kiosk token is required."))
             state = self._by_hash.setdefault(
@@ -265,6 +296,44 @@ class KioskRegistry:
         state.dirty = True
         return state
 
+    async def _load(self, thash: str) -> dict[str, Any] | None:
+        """A kiosk's row, read again if a revocation was signalled during the read (it may be stale)."""
+        while True:
+            mark = self._changes.get(CHANGES)
+            row = await self._db.read(_load_kiosk_by_token, thash)
+            if self._changes.get(CHANGES) == mark:
+                return row
+
+    async def catch_up(self) -> None:
+        """Re-read the cached kiosks if any process signalled a revocation since the last re-read."""
+        async with self._refresh_lock:
+            if self._changes.get(CHANGES) != self._seen_change:
+                await self._refresh()
+
+    async def _refresh(self) -> None:
+        # The counter is read before the rows: a revocation committed after this read bumps it
+        # again, so the next request re-reads once more.
+        mark = self._changes.get(CHANGES)
+        hashes = list(self._by_hash)
+        rows = await self._db.read(_load_kiosks_by_tokens, hashes) if hashes else {}
+        for thash in hashes:
+            state = self._by_hash.get(thash)
+            if state is None:
+                continue
+            row = rows.get(thash)
+            if row is None:
+                del self._by_hash[thash]  # no kiosk holds this token any more: next use reads the database
+                continue
+            state.name, state.gate = row["name"], row["gate"]
+            state.allowed_itineraries = _allowed(row["allowed_itineraries"])
+            if row["status"] == "revoked" and not state.revoked:
+                state.status = "revoked"
+                for listener in self.revoke_listeners:
+                    listener(state.id)
+            elif not state.revoked:
+                state.status = row["status"]  # revocation is final, whatever a stale read says
+        self._seen_change = mark
+
     @staticmethod
     def note_pending(state: KioskState, value: Any) -> None:
         """Remember how many scans wait in the kiosk's outbox (ignored when not a sane number)."""
@@ -277,10 +346,14 @@ class KioskRegistry:
             state.dirty = True
 
     def revoke(self, kiosk_id: int) -> None:
-        """Refuse the kiosk from its very next request on (call after ``revoke_kiosk`` committed)."""
+        """Refuse the kiosk from its very next request on, in every worker process.
+
+        Call after ``revoke_kiosk`` committed: the other workers re-read when they see the bump.
+        """
         for state in self._by_hash.values():
             if state.id == kiosk_id:
                 state.status = "revoked"
+        self._changes.bump(CHANGES)
         for listener in self.revoke_listeners:
             listener(kiosk_id)
 

@@ -3,6 +3,12 @@
 Changes are coalesced for a moment and pushed as one message with the tickets' current compact
 rows (the same form as delta sync), so a burst of redeems costs one database read, not one per
 scan. Delta sync stays the source of truth: a kiosk that misses a push catches up by cursor.
+
+Each server worker process holds only its own sockets, and the fast path above only hears of
+changes made in its own process. So while it has sockets, each hub also polls for tickets whose
+sync number moved since its last poll (a change by any process, any path) every quarter second
+and queues them like the fast path does. One loop sends everything and remembers which version
+(sync number) of each ticket it sent, so a change heard both ways goes out once.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import sqlite_utils
 from aiohttp import WSCloseCode, web
 
 from server.db import Database
@@ -23,10 +30,27 @@ from server.gate.sync import current_seq, ticket_changes
 log = logging.getLogger(__name__)
 
 COALESCE_SECONDS = 0.05
+POLL_SECONDS = 0.25
+#: More changes than this since the last poll (a bulk generation, say) are left to delta sync.
+POLL_MAX_TICKETS = 2000
 PING_SECONDS = 15.0
 SEND_TIMEOUT = 5.0
 #: Close code telling a kiosk it was revoked (4000-4999 are free for applications).
 CLOSE_REVOKED = 4003
+
+
+def changed_since(db: sqlite_utils.Database, seq: int, limit: int = POLL_MAX_TICKETS) -> tuple[int, list[tuple]]:
+    """(new cursor, [(ticket id, sync number)] changed after ``seq``); nothing when over ``limit``.
+
+    Writes commit one at a time, each with higher sequence numbers than the last, so once a
+    number is visible every lower one is too and the cursor never skips a change.
+    """
+    rows = db.conn.execute(
+        "SELECT id, sync_seq FROM tickets WHERE sync_seq > ? ORDER BY sync_seq LIMIT ?", (seq, limit + 1)
+    ).fetchall()
+    if len(rows) > limit:
+        return max(current_seq(db), rows[-1][1]), []  # too many for a push: kiosks sync them
+    return (rows[-1][1] if rows else seq), rows
 
 
 class LiveHub:
@@ -39,13 +63,21 @@ class LiveHub:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._closing: set[asyncio.Task] = set()
+        #: Sync number up to which the poll has looked (None while the hub has no sockets).
+        self._cursor: int | None = None
+        #: ticket id → the sync number of the version last sent (forgotten once the poll is past it).
+        self._sent: dict[int, int] = {}
 
     @property
     def connected_kiosks(self) -> set[int]:
         return set(self._sockets.values())
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._push_loop()), asyncio.create_task(self._ping_loop())]
+        self._tasks = [
+            asyncio.create_task(self._push_loop()),
+            asyncio.create_task(self._ping_loop()),
+            asyncio.create_task(self._poll_loop()),
+        ]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -66,6 +98,8 @@ class LiveHub:
     async def hello(self, ws: web.WebSocketResponse, kiosk_id: int) -> None:
         seq = await self._db.read(current_seq)
         await ws.send_str(json.dumps({"type": "hello", "seq": seq, "server_time": iso(datetime.now(UTC))}))
+        if self._cursor is None or self._cursor > seq:
+            self._cursor = seq
         self._sockets[ws] = kiosk_id
 
     def forget(self, ws: web.WebSocketResponse) -> None:
@@ -104,7 +138,38 @@ class LiveHub:
             except Exception:  # noqa: BLE001 - the push loop must outlive one failed read
                 log.exception("live push failed; kiosks will catch up by delta sync")
                 continue
+            # Rows are read after the change that queued them committed, so each is that version
+            # or a newer one; a version already sent (heard both ways) is left out.
+            fresh = [row for row in changes["tickets"] if self._sent.get(row[0], -1) < row[-1]]
+            if not fresh:
+                continue
+            for row in fresh:
+                self._sent[row[0]] = row[-1]
+            changes["tickets"], changes["seq"] = fresh, fresh[-1][-1]
             await self._broadcast(json.dumps({"type": "tickets", **changes}, separators=(",", ":")))
+
+    async def _poll_loop(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_SECONDS)
+            if not self._sockets:
+                self._cursor = None
+                self._sent.clear()
+                continue
+            if self._cursor is None:
+                continue  # set by the next hello
+            try:
+                cursor, rows = await self._db.read(changed_since, self._cursor)
+            except Exception:  # noqa: BLE001 - the poll must outlive one failed read
+                log.exception("live poll failed; kiosks will catch up by delta sync")
+                continue
+            self._cursor = max(cursor, self._cursor or 0)
+            unsent = [ticket_id for ticket_id, seq in rows if self._sent.get(ticket_id, -1) < seq]
+            # A version at or below the cursor is never polled again; only the fast path could
+            # hear of it again, and then a repeat is harmless.
+            self._sent = {ticket_id: seq for ticket_id, seq in self._sent.items() if seq > self._cursor}
+            if unsent:
+                self._pending.update(unsent)
+                self._wake.set()
 
     async def _ping_loop(self) -> None:
         while True:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import sqlite_utils
 from aiohttp import web
 
 from server.tickets.service import KeyRing, ensure_signing_key, load_keys
 from server.web import DB
+
+log = logging.getLogger(__name__)
 
 #: The Ed25519 signing keys (private: server only) and their public halves for kiosks.
 KEYS = web.AppKey("keys", KeyRing)
@@ -16,15 +22,59 @@ TicketListener = Callable[[list[int]], Awaitable[None]]
 #: Called with ticket ids after a change kiosks must learn at once (print, delete, use).
 TICKET_LISTENERS = web.AppKey("ticket_listeners", list)
 
+#: How often each worker process checks whether the signing keys changed (a rotation made by any
+#: process, or by a tool, reaches every worker within this).
+KEYS_CHECK_SECONDS = 0.5
+
+
+def keys_version(db: sqlite_utils.Database) -> tuple:
+    """Something that changes whenever a signing key is added, retired or removed."""
+    return db.execute("SELECT COUNT(*), MAX(key_id), COUNT(retired_at) FROM signing_keys").fetchone()
+
+
+async def _follow_keys(app: web.Application, version: tuple) -> None:
+    db = app[DB]
+    while True:
+        await asyncio.sleep(KEYS_CHECK_SECONDS)
+        try:
+            current = await db.read(keys_version)
+            if current != version:
+                _update_in_place(app[KEYS], await db.read(load_keys))
+                version = current
+                log.info("signing keys reloaded", extra={"keys": current[0], "current": current[1]})
+        except Exception:  # noqa: BLE001 - keep the keys we have and try again
+            log.exception("could not check the signing keys")
+
 
 async def keys_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Load the signing keys, and keep them current while the app runs."""
     await app[DB].write(ensure_signing_key)
+    version = await app[DB].read(keys_version)  # before the keys: a rotation in between is seen
     app[KEYS] = await app[DB].read(load_keys)
+    task = asyncio.create_task(_follow_keys(app, version))
     yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def reload_keys(app: web.Application) -> None:
-    app[KEYS] = await app[DB].read(load_keys)
+    """Use the keys in the database now (other worker processes follow within ``KEYS_CHECK_SECONDS``)."""
+    _update_in_place(app[KEYS], await app[DB].read(load_keys))
+
+
+def _update_in_place(ring: KeyRing, fresh: KeyRing) -> None:
+    """Make the app's key ring (a started app's state is not replaced) equal to ``fresh``.
+
+    New keys are added before ``current`` names them, so a thread checking a code meanwhile
+    never looks up a missing key.
+    """
+    ring.signing.update(fresh.signing)
+    ring.verify.update(fresh.verify)
+    for gone in set(ring.signing) - set(fresh.signing):
+        ring.signing.pop(gone, None)
+        ring.verify.pop(gone, None)
+    object.__setattr__(ring, "current", fresh.current)  # frozen for its readers; this is its one writer
 
 
 async def tickets_changed(app: web.Application, ticket_ids: list[int]) -> None:
