@@ -7,6 +7,7 @@ and sends its mail over SMTP to an aiosmtpd server whose inbox the tests read.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -71,19 +72,20 @@ def wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = 30.
     raise RuntimeError(f"server not healthy after {timeout} s")
 
 
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory, browser_smtp) -> Iterator[RunningServer]:
-    """``python -m server.cli --demo`` on a free port, mailing through ``browser_smtp``."""
-    data_dir = tmp_path_factory.mktemp("live") / "data"
+@contextlib.contextmanager
+def demo_server(data_dir: Path, smtp_port: int, **extra_env: str) -> Iterator[RunningServer]:
+    """``python -m server.cli --demo`` on a free port, mailing through the SMTP server on ``smtp_port``."""
     port = free_port()
-    log = data_dir.parent / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTGATE_")}
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    log = data_dir.parent / f"server-{port}.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTGATE_", "HELPDESK_"))}
     env.update(
         PORTGATE_MAIL__BACKEND="smtp",
         PORTGATE_MAIL__HOST="127.0.0.1",
-        PORTGATE_MAIL__PORT=str(browser_smtp.port),
+        PORTGATE_MAIL__PORT=str(smtp_port),
         PORTGATE_SECURITY__SECRET_KEY="x",
         PORTGATE_SUPPORT_EMAIL="soporte@terminal.example",
+        **extra_env,
     )
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -100,21 +102,32 @@ def live_server(tmp_path_factory, browser_smtp) -> Iterator[RunningServer]:
         process.kill()
         process.wait()
         pytest.fail(f"{exc}\n{server.log_tail()}")
-    yield server
-    process.terminate()
     try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory, browser_smtp) -> Iterator[RunningServer]:
+    """The demo server for a module's browser tests."""
+    with demo_server(tmp_path_factory.mktemp("live") / "data", browser_smtp.port) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def chromium():
     """Debian's Chromium driven by Playwright (never a downloaded browser)."""
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api
+
+    # `./portgate.sh test` installs Debian's chromium: its absence is a broken setup, not a reason to skip.
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
+        pytest.fail(f"{CHROMIUM} is not installed; run the tests with ./portgate.sh test")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import smtplib
-import subprocess
-import sys
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -22,7 +19,7 @@ import pytest
 from playwright.sync_api import expect
 
 from server.demo import DEMO_PASSWORD
-from tests.browser import ROOT, RunningServer, answer_human_check, wait_until_healthy
+from tests.browser import RunningServer, answer_human_check, demo_server
 from tests.helpdesk_support import PACIFICO_SERIAL, png_bytes
 from tests.mailbox import free_port
 
@@ -31,41 +28,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
 @pytest.fixture(scope="module")
 def helpdesk_server(tmp_path_factory, browser_smtp) -> Iterator[tuple[RunningServer, int]]:
-    """``python -m server.cli --demo`` mailing through ``browser_smtp`` and receiving replies by e-mail."""
+    """The demo server, also receiving replies by e-mail on its inbound SMTP port."""
+    inbound = free_port()
     data_dir = tmp_path_factory.mktemp("helpdesk") / "data"
-    port, inbound = free_port(), free_port()
-    log = data_dir.parent / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTGATE_", "HELPDESK_"))}
-    env.update(
-        PORTGATE_MAIL__BACKEND="smtp",
-        PORTGATE_MAIL__HOST="127.0.0.1",
-        PORTGATE_MAIL__PORT=str(browser_smtp.port),
-        PORTGATE_SECURITY__SECRET_KEY="x",
-        PORTGATE_SUPPORT_EMAIL="soporte@terminal.example",
-        HELPDESK_INBOUND_SMTP_PORT=str(inbound),
-    )
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "--demo", "--data-dir", str(data_dir), "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = RunningServer(f"http://127.0.0.1:{port}", data_dir, log, process)
-    try:
-        wait_until_healthy(server.url, process)
-    except RuntimeError as exc:
-        process.kill()
-        process.wait()
-        pytest.fail(f"{exc}\n{server.log_tail()}")
-    yield server, inbound
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    with demo_server(data_dir, browser_smtp.port, HELPDESK_INBOUND_SMTP_PORT=str(inbound)) as server:
+        yield server, inbound
 
 
 @pytest.fixture

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
+from gate_agent.reasons import Reason
 from server.gate.sync import TICKET_COLUMNS
 from server.openapi import B, I, S, document, obj
 
 TAG = "gate"
 NULLABLE_S = {"type": ["string", "null"]}
 NULLABLE_I = {"type": ["integer", "null"]}
-REASONS = {
-    "type": "string",
-    "enum": [
-        "accepted",
-        "malformed",
-        "forged",
-        "unknown",
-        "not_printed",
-        "deleted",
-        "already_used",
-        "outside_window",
-        "foreign_itinerary",
-        "revoked_kiosk",
-    ],
-}
+REASONS = {"type": "string", "enum": [reason.value for reason in Reason]}
 KIOSK_AUTH = (
     "Authenticated by the kiosk's bearer token (`Authorization: Bearer pgk_…`). A revoked kiosk gets 403 "
     "with code `revoked_kiosk`. Any request may report the scans waiting in the kiosk's outbox with "
