@@ -68,7 +68,7 @@ class GateAgent:
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="agent-db")
         self._lock = asyncio.Lock()
 
-    async def _in_writer(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def in_writer(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.writer, fn, *args)
 
     async def handle_code(self, text: str, source: str = "scanner") -> dict[str, Any]:
@@ -81,7 +81,7 @@ class GateAgent:
             verdict = decide(facts.parsed, facts.ticket, facts.prior_use, facts.window, now, self.store.gate_config())
             scan_id = uuid.uuid4().hex
             ticket_id = facts.ticket.ticket_id if facts.ticket else None
-            await self._in_writer(
+            await self.in_writer(
                 self.store.record_scan,
                 OutboxEntry(scan_id, text, now.isoformat(), verdict.accepted, verdict.reason),
                 ticket_id,
@@ -108,11 +108,11 @@ class GateAgent:
             if exc.code == "revoked_kiosk":
                 await self.mark_revoked()
                 verdict = Verdict(accepted=False, reason=Reason.REVOKED_KIOSK)
-                await self._in_writer(self.store.settle_online, scan_id, ticket_id, verdict.to_dict(), time.time())
+                await self.in_writer(self.store.settle_online, scan_id, ticket_id, verdict.to_dict(), time.time())
                 return self._display(verdict, text, source, "online")
             log.warning("server refused the redeem request: %s", exc)
             return local
-        await self._in_writer(self.store.settle_online, scan_id, ticket_id, answer, time.time())
+        await self.in_writer(self.store.settle_online, scan_id, ticket_id, answer, time.time())
         try:
             verdict = Verdict.from_dict(answer)
         except (KeyError, TypeError, ValueError):
@@ -142,7 +142,7 @@ class GateAgent:
     async def mark_revoked(self) -> None:
         self.status.revoked = True
         self.status.online = False
-        await self._in_writer(self.store.set_meta, {"revoked": "1"})
+        await self.in_writer(self.store.set_meta, {"revoked": "1"})
 
     # --- screen -------------------------------------------------------------------------------
     async def broadcast(self, message: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import platform
 import signal
@@ -60,7 +61,7 @@ async def enrol(config: AgentConfig, store: AgentStore, enrol_code: str) -> dict
             "kiosk_id": answer.get("kiosk_id", ""),
             "kiosk_name": answer.get("name", answer.get("kiosk_name", "")),
             "revoked": "0",
-            "allowed_itineraries": "" if not allowed else __import__("json").dumps(allowed),
+            "allowed_itineraries": "" if not allowed else json.dumps(allowed),
             "server_url": config.server_url,
         }
     )

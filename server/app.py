@@ -19,13 +19,11 @@ from aiohttp import web
 from server import gate, helpdesk, openapi, tickets
 from server.accounts import api as accounts_api
 from server.accounts import views as accounts_views
-from server.accounts.service import ROLE_LABELS
 from server.config import Config
 from server.db import Database
 from server.human_check import BuiltinHumanCheck, HostedCaptcha
 from server.i18n import render
 from server.mail import Mailer
-from server.menu import menu_for
 from server.sms import FileSmsSender
 from server.tickets import api as tickets_api
 from server.tickets import views as tickets_views
@@ -38,10 +36,7 @@ from server.web import (
     SECRET,
     SMS,
     csrf_middleware,
-    csrf_token,
     error_middleware,
-    lang_of,
-    principal_of,
     security_headers_middleware,
     session_middleware,
 )
@@ -156,7 +151,6 @@ def create_app(config: Config) -> web.Application:
         app,
         loader=jinja2.FileSystemLoader(str(HERE / "templates")),
         autoescape=jinja2.select_autoescape(["html"]),
-        context_processors=[_template_context],
         undefined=jinja2.StrictUndefined if os.environ.get("PORTGATE_STRICT_TEMPLATES") else jinja2.Undefined,
     )
     env.globals["render"] = render
@@ -174,29 +168,3 @@ def create_app(config: Config) -> web.Application:
     helpdesk.setup(app)
     openapi.setup(app)
     return app
-
-
-async def _template_context(request: web.Request) -> dict:
-    # aiohttp_jinja2 runs this for every request; the API renders no templates, and the CSRF token
-    # (a read of the OS random source) would only add a cookie and cost the gate's hot path.
-    if request.path.startswith("/api/"):
-        return {}
-    lang = lang_of(request)
-    principal = principal_of(request)
-
-    def gettext(text, **params):  # noqa: ANN001, ANN202 - Jinja helper
-        from server.i18n import translate
-
-        value = translate(lang, text)
-        return value % params if params else value
-
-    return {
-        "lang": lang,
-        "_": gettext,
-        "t": lambda value: render(lang, value),
-        "principal": principal,
-        "menu": menu_for(principal.role if principal else None),
-        "csrf_token": csrf_token(request),
-        "request_path": request.path_qs,
-        "role_label": lambda role: ROLE_LABELS.get(role, role),
-    }

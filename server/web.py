@@ -23,7 +23,7 @@ from server.config import Config
 from server.db import Database, DatabaseBusy, one
 from server.forms import ValidationFailed
 from server.human_check import HumanCheck
-from server.i18n import Msg, accept_language, pick_language, render
+from server.i18n import Msg, accept_language, pick_language, render, translate
 from server.mail import Mailer
 from server.security import same_secret, token_hash
 from server.sms import SmsSender
@@ -193,11 +193,47 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
         return _error_page(request, 500, render(lang_of(request), Msg("Internal error; it has been logged.")))
 
 
+def base_context(request: web.Request) -> dict[str, Any]:
+    """What every page template gets: language helpers, the principal, its menu, the CSRF token.
+
+    Built only when a page is rendered (not by a per-request context processor), so API requests —
+    the gate's hot path among them — never pay for it.
+    """
+    from server.accounts.service import ROLE_LABELS
+    from server.menu import menu_for
+
+    lang = lang_of(request)
+    principal = principal_of(request)
+
+    def gettext(text: str, **params: Any) -> str:
+        value = translate(lang, text)
+        return value % params if params else value
+
+    return {
+        "lang": lang,
+        "_": gettext,
+        "t": lambda value: render(lang, value),
+        "principal": principal,
+        "menu": menu_for(principal.role if principal else None),
+        "csrf_token": csrf_token(request),
+        "request_path": request.path_qs,
+        "role_label": lambda role: ROLE_LABELS.get(role, role),
+    }
+
+
+def render_page(
+    request: web.Request, template: str, context: dict[str, Any] | None = None, status: int = 200
+) -> web.Response:
+    """Render a page template with the base context; pages are never cached (they show private data)."""
+    response = aiohttp_jinja2.render_template(template, request, {**base_context(request), **(context or {})})
+    response.set_status(status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def _error_page(request: web.Request, status: int, message: str) -> web.Response:
     try:
-        response = aiohttp_jinja2.render_template("error.html", request, {"status": status, "message": message})
-        response.set_status(status)
-        return response
+        return render_page(request, "error.html", {"status": status, "message": message}, status)
     except Exception:  # noqa: BLE001 - the error page itself must never fail
         return web.Response(status=status, text=message)
 

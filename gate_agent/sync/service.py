@@ -12,6 +12,7 @@ import json
 import logging
 import random
 import time
+from datetime import datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -41,7 +42,7 @@ class SyncService:
             try:
                 me = await agent.client.me()
                 allowed = me.get("allowed_itineraries")
-                await agent._in_writer(
+                await agent.in_writer(
                     agent.store.set_meta,
                     {"kiosk_name": me.get("name", ""), "allowed_itineraries": json.dumps(allowed) if allowed else ""},
                 )
@@ -50,7 +51,7 @@ class SyncService:
                     sent = time.time()
                     page = await agent.client.sync_page(agent.store.cursor, pending_uploads=agent.store.pending_count())
                     received = time.time()
-                    applied += await agent._in_writer(lambda p=page: agent.store.apply_changes(p, advance_cursor=True))
+                    applied += await agent.in_writer(lambda p=page: agent.store.apply_changes(p, advance_cursor=True))
                     self._observe_time(page, sent, received)
                     if not page.get("has_more"):
                         break
@@ -68,8 +69,6 @@ class SyncService:
     def _observe_time(self, page: dict[str, Any], sent: float, received: float) -> None:
         server_time = page.get("server_time")
         if isinstance(server_time, str):
-            from datetime import datetime
-
             try:
                 self.agent.clock.observe(datetime.fromisoformat(server_time.replace("Z", "+00:00")), sent, received)
             except ValueError:
@@ -99,7 +98,7 @@ class SyncService:
             try:
                 answer = await agent.client.upload(payload, agent.store.pending_count())
             except (Unreachable, ServerError) as exc:
-                await agent._in_writer(agent.store.note_upload_failure, [e.scan_id for e in batch])
+                await agent.in_writer(agent.store.note_upload_failure, [e.scan_id for e in batch])
                 self._upload_backoff = min(60.0, max(1.0, self._upload_backoff * 2))
                 self._next_upload = time.monotonic() + self._upload_backoff * (0.8 + 0.4 * random.random())
                 if isinstance(exc, ServerError):
@@ -108,7 +107,7 @@ class SyncService:
                     await self._set_online(False, f"upload failed: {exc}")
                 return sent_total
             done = [r["scan_id"] for r in answer.get("results", []) if isinstance(r, dict) and "scan_id" in r]
-            await agent._in_writer(agent.store.mark_uploaded, done or [e.scan_id for e in batch], time.time())
+            await agent.in_writer(agent.store.mark_uploaded, done or [e.scan_id for e in batch], time.time())
             sent_total += len(batch)
             self._upload_backoff = 0.0
             self._next_upload = 0.0
@@ -128,7 +127,7 @@ class SyncService:
                         await self._set_online(True)
                         asyncio.get_running_loop().create_task(self.upload(force=True))
                     if message.get("type") == "tickets" and message.get("tickets"):
-                        await agent._in_writer(lambda m=message: agent.store.apply_changes(m, advance_cursor=False))
+                        await agent.in_writer(lambda m=message: agent.store.apply_changes(m, advance_cursor=False))
                     elif message.get("type") == "revoked":
                         await agent.mark_revoked()
                         await agent.broadcast_status()

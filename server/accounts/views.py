@@ -6,7 +6,6 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp_jinja2
 from aiohttp import web
 
 from server.accounts import service
@@ -27,17 +26,14 @@ from server.web import (
     lang_of,
     parse_id,
     principal_of,
+    render_page,
     require,
 )
 
 routes = web.RouteTableDef()
 
 
-def page(request: web.Request, template: str, context: dict[str, Any] | None = None, status: int = 200) -> web.Response:
-    response = aiohttp_jinja2.render_template(template, request, context or {})
-    response.set_status(status)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+page = render_page
 
 
 def safe_next(value: str | None) -> str:

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp_jinja2
 from aiohttp import web
 
 from gate_agent.reasons import Reason, reason_text
@@ -17,18 +16,14 @@ from server.gate.live import LIVE
 from server.i18n import Msg
 from server.tickets import KEYS
 from server.tickets.service import list_itineraries
-from server.web import DB, ApiError, lang_of, require
+from server.web import DB, ApiError, lang_of, render_page, require
 
 routes = web.RouteTableDef()
 
 SUPERVISORS = ("gate_supervisor", "admin")
 
 
-def _page(request: web.Request, template: str, context: dict[str, Any], status: int = 200) -> web.Response:
-    response = aiohttp_jinja2.render_template(template, request, context)
-    response.set_status(status)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+_page = render_page
 
 
 def _id(request: web.Request, name: str = "id") -> int:
