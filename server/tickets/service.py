@@ -319,6 +319,12 @@ class Balance:
 
 
 def balance(db: Db, company_id: int) -> Balance:
+    """The company's balance from the ``balances`` counters.
+
+    They could be derived (confirmed purchases minus live tickets), but counting a big customer's
+    tickets on every page would not stay fast; every write that changes them runs in the same
+    transaction as the change, so they cannot drift.
+    """
     row = one(db, "SELECT confirmed, active_tickets FROM balances WHERE company_id = ?", (company_id,))
     return Balance(row["confirmed"], row["active_tickets"]) if row else Balance(0, 0)
 
