@@ -7,12 +7,16 @@ Rows are consistent with the schema and with what the service layer writes (comp
 confirmed purchases and balances, open itineraries, generations, printed tickets with unique
 short codes and sync numbers), but inserted with ``executemany`` in one transaction: the
 service layer would take minutes for a million tickets. Codes are not stored (they are derived
-by signing); use :func:`signed_codes` for the tickets a benchmark scans.
+by signing); use :func:`signed_codes` for the tickets a benchmark scans. Printed tickets get
+the digest of their code that printing stores (signing them takes most of the seeding time,
+spread over every core).
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import secrets
 import sqlite3
 import time
@@ -20,8 +24,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from gate_agent.codes import SigningKey, issue_code
 from server.db import Database, connect
-from server.tickets.service import KeyRing, code_for, ensure_signing_key, load_keys
+from server.tickets.service import KeyRing, code_check, code_for, ensure_signing_key, load_keys
 
 TICKETS_PER_GENERATION = 1000
 _INSERT_CHUNK = 100_000
@@ -95,11 +100,26 @@ def _short_codes(n: int, taken: set[str]) -> list[str]:
     return codes
 
 
-def _insert_tickets(conn: sqlite3.Connection, rows: list[tuple]) -> None:
+def _code_checks(job: tuple[int, bytes, list[tuple[int, int]]]) -> list[bytes]:
+    key_id, private, tickets = job
+    key = SigningKey.from_private_bytes(key_id, private)
+    return [code_check(issue_code(key, ticket_id, itinerary_id)) for ticket_id, itinerary_id in tickets]
+
+
+def _insert_tickets(conn: sqlite3.Connection, rows: list[tuple], pool, private_key: bytes) -> None:  # noqa: ANN001
+    """Insert ticket rows; printed ones get their code's digest, computed by ``pool``."""
+    printed = [(row[0], row[3]) for row in rows if row[6] is not None]
+    checks: dict[int, bytes] = {}
+    if printed:
+        key_id = rows[0][4]
+        step = max(1, len(printed) // (4 * (os.cpu_count() or 1)))
+        jobs = [(key_id, private_key, printed[i : i + step]) for i in range(0, len(printed), step)]
+        for job, digests in zip(jobs, pool.map(_code_checks, jobs), strict=True):
+            checks.update((ticket_id, digest) for (ticket_id, _), digest in zip(job[2], digests, strict=True))
     conn.executemany(
         "INSERT INTO tickets (id, company_id, generation_id, itinerary_id, key_id, short_code, printed_at, "
-        "print_count, sync_seq, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
+        "print_count, sync_seq, created_at, code_check) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(*row, checks.get(row[0])) for row in rows],
     )
 
 
@@ -122,9 +142,12 @@ def seed_tickets(
     conn: sqlite3.Connection = db.conn
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("PRAGMA cache_size=-200000")
+    pool = multiprocessing.get_context("spawn").Pool(os.cpu_count() or 1)
     conn.execute("BEGIN IMMEDIATE")
     try:
-        key_id = conn.execute("SELECT MAX(key_id) FROM signing_keys WHERE retired_at IS NULL").fetchone()[0]
+        key_id, private_key = conn.execute(
+            "SELECT key_id, private_key FROM signing_keys WHERE retired_at IS NULL ORDER BY key_id DESC LIMIT 1"
+        ).fetchone()
         company_ids = []
         for i in range(companies):
             company_ids.append(
@@ -207,14 +230,16 @@ def seed_tickets(
                     ticket_id += 1
                 done += size
                 if len(rows) >= _INSERT_CHUNK:
-                    _insert_tickets(conn, rows)
+                    _insert_tickets(conn, rows, pool, private_key)
                     rows = []
-        _insert_tickets(conn, rows)
+        _insert_tickets(conn, rows, pool, private_key)
         conn.execute("UPDATE sync_counter SET value = ? WHERE id = 1", (counter,))
     except BaseException:
         conn.execute("ROLLBACK")
         conn.close()
         raise
+    finally:
+        pool.terminate()
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()

@@ -455,3 +455,13 @@ def used_human_check_nonces(db: sqlite_utils.Database) -> None:
         CREATE INDEX used_nonces_expiry ON used_nonces(expires_at)
         """,
     )
+
+
+@migration(21)
+def ticket_code_checks(db: sqlite_utils.Database) -> None:
+    """A digest of each printed ticket's code, so an online redeem recognises it without Ed25519.
+
+    Set when a ticket is printed (``server.tickets.service.code_check``); tickets printed before
+    this migration have none and are verified by their signature, as every code was before.
+    """
+    _script(db, "ALTER TABLE tickets ADD COLUMN code_check BLOB")

@@ -223,3 +223,31 @@ async def test_the_servers_fast_code_check_agrees_with_the_shared_verifier(clien
             stored, parsed = read_code(text, keys)
             assert parsed == parse_code(text, keys.verify), text
             assert stored == (parsed.text or text)
+
+
+async def test_printing_keeps_a_digest_of_the_code_and_redeems_work_with_or_without_it(client, config):
+    """Online redeems recognise a printed code by the digest stored at print time; tickets printed
+    before digests were kept (none stored) and codes that do not match it fall back to the signature."""
+    from server.tickets.service import code_check
+
+    app = client.server.app
+    kiosk = await enrol_kiosk(client)
+    with_digest, without_digest, wrong_digest = await make_tickets(app, 3)
+    (unprinted,) = await make_tickets(app, 1, printed=False)
+    stored = dict(
+        db_rows(config, "SELECT id, code_check FROM tickets WHERE id IN (?, ?)", (with_digest["id"], unprinted["id"]))
+    )
+    assert stored == {with_digest["id"]: code_check(with_digest["code"]), unprinted["id"]: None}
+
+    def clear_digest(db, ticket_id, value):
+        db.execute("UPDATE tickets SET code_check = ? WHERE id = ?", (value, ticket_id))
+
+    await app[DB].write(clear_digest, without_digest["id"], None)
+    await app[DB].write(clear_digest, wrong_digest["id"], bytes(16))
+    # A forgery of a printed ticket is still a forgery, whatever the digest says.
+    assert (await redeem(client, kiosk, _altered(with_digest["code"])))["reason"] == "forged"
+    assert (await redeem(client, kiosk, _altered(wrong_digest["code"])))["reason"] == "forged"
+    for ticket in (with_digest, without_digest, wrong_digest):
+        verdict = await redeem(client, kiosk, ticket["code"].lower())
+        assert verdict["accepted"] and verdict["ticket_id"] == ticket["id"], verdict
+    assert (await redeem(client, kiosk, unprinted["code"]))["reason"] == "not_printed"

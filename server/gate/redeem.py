@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,7 +33,7 @@ from gate_agent.codes import (
 from gate_agent.decision import GateConfig, ItineraryWindow, PriorUse, TicketFacts, Verdict, decide
 from gate_agent.reasons import Reason
 from server.gate.kiosks import iso
-from server.tickets.service import KeyRing, next_seq
+from server.tickets.service import KeyRing, code_check, next_seq
 
 Db = sqlite_utils.Database
 
@@ -122,6 +121,47 @@ def _reissued(normalised: str, keys: KeyRing) -> ParsedCode | None:
     if not hmac.compare_digest(issue_code(key, ticket_id, itinerary_id), normalised):
         return None
     return ParsedCode(CodeStatus.VALID, ticket_id, itinerary_id, key_id=raw[0], text=normalised)
+
+
+@dataclass(frozen=True)
+class ClaimedCode:
+    """A well-formed full code of one of our keys, its signature not checked yet: what it claims."""
+
+    text: str  # normalised
+    ticket_id: int
+    itinerary_id: int
+    key_id: int
+
+
+def claim_code(text: str, keys: KeyRing) -> ClaimedCode | tuple[str, ParsedCode | None]:
+    """What an online redeem can tell about a scanned text without the database.
+
+    A full code that names a ticket with one of our keys is a :class:`ClaimedCode`, confirmed in
+    the redeem's transaction by :func:`_confirmed` against the digest stored when it was printed;
+    anything else is :func:`read_code`'s answer (malformed, unknown key, or a short code).
+    """
+    normalised = normalize_code(text)
+    if normalised is not None:
+        raw = _b32_bytes(normalised[len(PREFIX) :])
+        # Layout per gate_agent.codes: key id (1 byte), ticket id (6), itinerary id (4), signature.
+        ticket_id, itinerary_id = int.from_bytes(raw[1:7], "big"), int.from_bytes(raw[7:11], "big")
+        if raw[0] in keys.signing and ticket_id and itinerary_id:
+            return ClaimedCode(normalised, ticket_id, itinerary_id, raw[0])
+    return read_code(text, keys)
+
+
+def _confirmed(
+    db: Db, claim: ClaimedCode | tuple[str, ParsedCode | None], keys: KeyRing
+) -> tuple[str, ParsedCode | None]:
+    """:func:`read_code`'s answer for a claimed code: the stored digest of the printed code, or its signature."""
+    if not isinstance(claim, ClaimedCode):
+        return claim
+    row = db.conn.execute("SELECT code_check FROM tickets WHERE id = ?", (claim.ticket_id,)).fetchone()
+    if row is not None and row[0] is not None and hmac.compare_digest(row[0], code_check(claim.text)):
+        return claim.text, ParsedCode(CodeStatus.VALID, claim.ticket_id, claim.itinerary_id, claim.key_id, claim.text)
+    # Not printed (or printed before digests were kept), unknown, or not the code we printed:
+    # the signature decides, exactly as for a code read without the database.
+    return read_code(claim.text, keys)
 
 
 def _resolve(db: Db, code: str, parsed: ParsedCode | None) -> ParsedCode:
@@ -295,14 +335,11 @@ def _replayed_verdict(db: Db, accepted: int, reason: str, code: str, keys: KeyRi
     )
 
 
-CodeReader = Callable[[], tuple[str, ParsedCode | None]]
-
-
 def redeem_scan(
     db: Db,
     kiosk_id: int,
     scan_id: str,
-    read: CodeReader,
+    claim: ClaimedCode | tuple[str, ParsedCode | None],
     scanned_at: datetime,
     keys: KeyRing,
     allowed_itineraries: frozenset[int] | None,
@@ -312,8 +349,7 @@ def redeem_scan(
 ) -> tuple[Verdict, bool]:
     """Decide an online scan and, when accepted, use the ticket; returns (verdict, newly used).
 
-    ``read()`` gives :func:`read_code`'s answer for the scanned text (the API checks the
-    signature before queuing the redeem). Idempotent by scan id: the "seen it?" lookup runs in
+    ``claim`` is :func:`claim_code`'s answer for the scanned text. Idempotent by scan id: the "seen it?" lookup runs in
     the same write transaction as the insert, so a retry (to any worker process) returns the
     first verdict and changes nothing.
     """
@@ -326,7 +362,7 @@ def redeem_scan(
         if existing[0] != kiosk_id:
             raise ScanIdTaken(scan_id)
         return _replayed_verdict(db, existing[1], existing[2], existing[3], keys, lang), False
-    scan = ScanInput(scan_id, *read(), scanned_at)
+    scan = ScanInput(scan_id, *_confirmed(db, claim, keys), scanned_at)
     code = _resolve(db, scan.code, scan.parsed)
     lookup = look_up(db, code, lang, cache)
     gate = GateConfig(kiosk_revoked=not _kiosk_active(db, kiosk_id, cache), allowed_itineraries=allowed_itineraries)
