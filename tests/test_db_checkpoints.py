@@ -1,0 +1,42 @@
+"""The write-ahead log stays bounded: it starts over whenever writes pause, whichever process checkpoints."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from server.db import CHECKPOINT_SECONDS, Database
+
+
+def _burst(database: Database) -> None:
+    for _ in range(40):
+        database.write_sync(lambda db: db.execute("INSERT INTO blobs VALUES (?)", (os.urandom(20_000),)))
+
+
+def _log_size(path: Path) -> int:
+    return Path(f"{path}-wal").stat().st_size
+
+
+def test_the_log_starts_over_after_a_pause_and_another_process_takes_over_checkpoints(tmp_path):
+    path = tmp_path / "portgate.db"
+    first, second = Database(path), Database(path)  # two processes' worth: one checkpoints for both
+    try:
+        first.write_sync(lambda db: db.execute("CREATE TABLE blobs (b BLOB)"))
+        _burst(first)
+        one_burst = _log_size(path)
+        assert one_burst > 800_000
+        for database in (first, second, first):
+            time.sleep(CHECKPOINT_SECONDS * 4)  # writes pause: the checkpoint reaches the end of the log
+            _burst(database)
+            assert _log_size(path) < one_burst * 1.3  # written from the start again, not appended
+        first.close()  # the checkpointing process goes away; the other takes over
+        for _ in range(2):
+            time.sleep(CHECKPOINT_SECONDS * 4)
+            _burst(second)
+            assert _log_size(path) < one_burst * 1.3
+        count = second.write_sync(lambda db: db.execute("SELECT COUNT(*) FROM blobs").fetchone()[0])
+        assert count == 40 * 6
+    finally:
+        first.close()
+        second.close()
