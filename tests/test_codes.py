@@ -122,6 +122,7 @@ def test_code_is_short_and_qr_alphanumeric_only(code):
 
 def test_code_encodes_in_qr_alphanumeric_mode():
     import segno
+
     assert segno.make(SAMPLE_CODES[1], error="m").mode == "alphanumeric"
 
 

@@ -42,6 +42,7 @@ async def spec(client) -> dict:
 
 async def test_document_is_valid_openapi_3_1(spec):
     import openapi_spec_validator as validator
+
     assert spec["openapi"].startswith("3.1")
     validator.OpenAPIV31SpecValidator(spec).validate()
 
