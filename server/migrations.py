@@ -465,3 +465,29 @@ def ticket_code_checks(db: sqlite_utils.Database) -> None:
     this migration have none and are verified by their signature, as every code was before.
     """
     _script(db, "ALTER TABLE tickets ADD COLUMN code_check BLOB")
+
+
+@migration(22)
+def uses_on_tickets(db: sqlite_utils.Database) -> None:
+    """A ticket's use lives on its own row: ``used_at`` was already there; the scan and kiosk join it.
+
+    A redeem then changes one row of ``tickets`` instead of that row plus a row of another table
+    (a page fewer written per redeem). Single use is kept by ``WHERE used_at IS NULL`` on the one
+    writer. ``ticket_uses`` stays as a read-only view for reports and tools.
+    """
+    _script(
+        db,
+        """
+        ALTER TABLE tickets ADD COLUMN used_scan_id TEXT;
+        ALTER TABLE tickets ADD COLUMN used_kiosk_id INTEGER REFERENCES kiosks(id);
+        UPDATE tickets SET
+            used_scan_id = (SELECT u.scan_id FROM ticket_uses u WHERE u.ticket_id = tickets.id),
+            used_kiosk_id = (SELECT u.kiosk_id FROM ticket_uses u WHERE u.ticket_id = tickets.id),
+            used_at = (SELECT u.used_at FROM ticket_uses u WHERE u.ticket_id = tickets.id)
+        WHERE id IN (SELECT ticket_id FROM ticket_uses);
+        DROP TABLE ticket_uses;
+        CREATE VIEW ticket_uses AS
+            SELECT id AS ticket_id, used_scan_id AS scan_id, used_kiosk_id AS kiosk_id, used_at
+            FROM tickets WHERE used_scan_id IS NOT NULL
+        """,
+    )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -150,18 +151,25 @@ def claim_code(text: str, keys: KeyRing) -> ClaimedCode | tuple[str, ParsedCode 
     return read_code(text, keys)
 
 
+Facts = tuple  # a row of _FACTS_SQL, or None when there is no such ticket
+
+
 def _confirmed(
     db: Db, claim: ClaimedCode | tuple[str, ParsedCode | None], keys: KeyRing
-) -> tuple[str, ParsedCode | None]:
-    """:func:`read_code`'s answer for a claimed code: the stored digest of the printed code, or its signature."""
+) -> tuple[str, ParsedCode | None, tuple[int, Facts] | None]:
+    """:func:`read_code`'s answer for a claimed code, and the claimed ticket's facts row when read.
+
+    A claimed code is valid when it is the code printed for its ticket (the digest stored then);
+    otherwise (not printed, printed before digests were kept, unknown, or not the code we
+    printed) the signature decides, exactly as for a code read without the database.
+    """
     if not isinstance(claim, ClaimedCode):
-        return claim
-    row = db.conn.execute("SELECT code_check FROM tickets WHERE id = ?", (claim.ticket_id,)).fetchone()
-    if row is not None and row[0] is not None and hmac.compare_digest(row[0], code_check(claim.text)):
-        return claim.text, ParsedCode(CodeStatus.VALID, claim.ticket_id, claim.itinerary_id, claim.key_id, claim.text)
-    # Not printed (or printed before digests were kept), unknown, or not the code we printed:
-    # the signature decides, exactly as for a code read without the database.
-    return read_code(claim.text, keys)
+        return (*claim, None)
+    row = db.conn.execute(_FACTS_SQL, (claim.ticket_id,)).fetchone()
+    if row is not None and row[-1] is not None and hmac.compare_digest(row[-1], code_check(claim.text)):
+        parsed = ParsedCode(CodeStatus.VALID, claim.ticket_id, claim.itinerary_id, claim.key_id, claim.text)
+        return claim.text, parsed, (claim.ticket_id, row)
+    return (*read_code(claim.text, keys), (claim.ticket_id, row))
 
 
 def _resolve(db: Db, code: str, parsed: ParsedCode | None) -> ParsedCode:
@@ -173,9 +181,9 @@ def _resolve(db: Db, code: str, parsed: ParsedCode | None) -> ParsedCode:
 
 _FACTS_SQL = (
     "SELECT t.itinerary_id, t.company_id, t.printed_at IS NOT NULL, t.deleted_at IS NOT NULL, c.name, g.services, "
-    "u.used_at, u.scan_id, k.name "
+    "t.used_at, t.used_scan_id, k.name, t.code_check "
     "FROM tickets t JOIN companies c ON c.id = t.company_id JOIN generations g ON g.id = t.generation_id "
-    "LEFT JOIN ticket_uses u ON u.ticket_id = t.id LEFT JOIN kiosks k ON k.id = u.kiosk_id WHERE t.id = ?"
+    "LEFT JOIN kiosks k ON k.id = t.used_kiosk_id WHERE t.id = ?"
 )
 _ITINERARY_SQL = "SELECT vessel, voyage, valid_from, valid_until FROM itineraries WHERE id = ?"
 
@@ -251,17 +259,26 @@ def _kiosk_active(db: Db, kiosk_id: int, cache: TransactionCache) -> bool:
     return found
 
 
-def look_up(db: Db, code: ParsedCode, lang: str = "es", cache: TransactionCache | None = None) -> Lookup:
-    """Everything decide() needs about a code's ticket: facts, prior use and itinerary window."""
+def look_up(
+    db: Db,
+    code: ParsedCode,
+    lang: str = "es",
+    cache: TransactionCache | None = None,
+    read: tuple[int, Facts] | None = None,
+) -> Lookup:
+    """Everything decide() needs about a code's ticket: facts, prior use and itinerary window.
+
+    ``read`` is (ticket id, its facts row) when this transaction has read it already.
+    """
     if not code.valid:
         return Lookup()
     assert code.ticket_id is not None and code.itinerary_id is not None
     cache = cache or TransactionCache()
     label, window = _itinerary(db, code.itinerary_id, cache)
-    row = db.conn.execute(_FACTS_SQL, (code.ticket_id,)).fetchone()
+    row = read[1] if read and read[0] == code.ticket_id else db.conn.execute(_FACTS_SQL, (code.ticket_id,)).fetchone()
     if row is None:
         return Lookup(window=window)
-    itinerary_id, company_id, printed, deleted, company_name, services, used_at, use_scan, use_kiosk = row
+    itinerary_id, company_id, printed, deleted, company_name, services, used_at, use_scan, use_kiosk, _check = row
     if itinerary_id != code.itinerary_id:
         label = _itinerary(db, itinerary_id, cache)[0]
     ticket = TicketFacts(
@@ -277,15 +294,21 @@ def look_up(db: Db, code: ParsedCode, lang: str = "es", cache: TransactionCache 
     return Lookup(ticket, prior, window, company_id)
 
 
+class AlreadyUsed(sqlite3.IntegrityError):
+    """A second use of one ticket reached the database (decide() should have refused it)."""
+
+
 def _record_use(db: Db, ticket_id: int, scan_id: str, kiosk_id: int, used_at: str, seq: int | None = None) -> None:
-    # ticket_uses' primary key is the ticket id: a second use of one ticket cannot be inserted,
-    # whatever happens above; decide() already refused it, this is the database's guarantee.
-    db.conn.execute(
-        "INSERT INTO ticket_uses (ticket_id, scan_id, kiosk_id, used_at) VALUES (?, ?, ?, ?)",
-        (ticket_id, scan_id, kiosk_id, used_at),
-    )
     seq = next_seq(db) if seq is None else seq
-    db.conn.execute("UPDATE tickets SET used_at = ?, sync_seq = ? WHERE id = ?", (used_at, seq, ticket_id))
+    changed = db.conn.execute(
+        "UPDATE tickets SET used_at = ?, used_scan_id = ?, used_kiosk_id = ?, sync_seq = ? "
+        "WHERE id = ? AND used_at IS NULL",
+        (used_at, scan_id, kiosk_id, seq, ticket_id),
+    ).rowcount
+    # Whatever happened above, a used ticket is never used again: this is the database's word
+    # (the redeem's savepoint undoes it), decide() has already refused such a scan.
+    if changed != 1:
+        raise AlreadyUsed(f"ticket {ticket_id} is already used or does not exist")
 
 
 def _insert_scan(
@@ -362,9 +385,10 @@ def redeem_scan(
         if existing[0] != kiosk_id:
             raise ScanIdTaken(scan_id)
         return _replayed_verdict(db, existing[1], existing[2], existing[3], keys, lang), False
-    scan = ScanInput(scan_id, *_confirmed(db, claim, keys), scanned_at)
+    text, parsed, read = _confirmed(db, claim, keys)
+    scan = ScanInput(scan_id, text, parsed, scanned_at)
     code = _resolve(db, scan.code, scan.parsed)
-    lookup = look_up(db, code, lang, cache)
+    lookup = look_up(db, code, lang, cache, read)
     gate = GateConfig(kiosk_revoked=not _kiosk_active(db, kiosk_id, cache), allowed_itineraries=allowed_itineraries)
     verdict = decide(code, lookup.ticket, lookup.prior_use, lookup.window, now, gate)
     received = iso(now)
@@ -445,9 +469,7 @@ def _offline_result(db: Db, scan_id: str) -> dict[str, Any]:
     ).fetchone()
     if conflict is not None:
         return {"scan_id": scan_id, "outcome": "conflict", "reason": reason, "conflict": conflict[1]}
-    used = db.conn.execute(
-        "SELECT 1 FROM ticket_uses WHERE ticket_id = ? AND scan_id = ?", (ticket_id, scan_id)
-    ).fetchone()
+    used = db.conn.execute("SELECT 1 FROM tickets WHERE id = ? AND used_scan_id = ?", (ticket_id, scan_id)).fetchone()
     if accepted and used:
         return {"scan_id": scan_id, "outcome": "use_recorded", "reason": reason, "conflict": None}
     return {"scan_id": scan_id, "outcome": "logged", "reason": reason, "conflict": None}

@@ -41,8 +41,7 @@ _IN_CHUNK = 500
 
 _TICKET_SELECT = (
     "SELECT t.id, t.itinerary_id, t.company_id, t.generation_id, t.printed_at IS NOT NULL, "
-    "t.deleted_at IS NOT NULL, t.short_code, t.used_at, u.kiosk_id, t.sync_seq "
-    "FROM tickets t LEFT JOIN ticket_uses u ON u.ticket_id = t.id "
+    "t.deleted_at IS NOT NULL, t.short_code, t.used_at, t.used_kiosk_id, t.sync_seq FROM tickets t "
 )
 
 

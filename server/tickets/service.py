@@ -486,8 +486,7 @@ def get_ticket(db: Db, company_id: int, ticket_id: int) -> dict[str, Any] | None
     """A ticket of this company (None for any other company's: they are indistinguishable from absent)."""
     return one(
         db,
-        "SELECT t.*, g.transaction_no, g.services, u.kiosk_id AS used_kiosk_id FROM tickets t "
-        "JOIN generations g ON g.id = t.generation_id LEFT JOIN ticket_uses u ON u.ticket_id = t.id "
+        "SELECT t.*, g.transaction_no, g.services FROM tickets t JOIN generations g ON g.id = t.generation_id "
         "WHERE t.id = ? AND t.company_id = ?",
         (ticket_id, company_id),
     )
