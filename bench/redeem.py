@@ -5,7 +5,8 @@
 Seeds ``--tickets`` printed tickets, starts the real server as a subprocess, enrols kiosks, and
 from a separate load-generator process sends ``--n`` redeems of distinct valid codes plus
 ``--replays`` × n replays (an already redeemed code under a new scan id, as a second truck with
-a photocopy would), ``--clients`` requests in flight at any time. Latency is measured per
+a photocopy would), ``--clients`` requests in flight at any time. Scan ids are made as the gate
+agent makes them (:func:`gate_agent.agent.new_scan_id`). Latency is measured per
 request by the client. double-accepts counts tickets accepted more than once, from the answers
 and from the database; it must be 0. The server runs ``--workers`` processes (one per core of
 the 2-core target box by default). Targets: ≥ 2000 req/s, p99 ≤ 25 ms.
@@ -24,13 +25,13 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.seed import seed_tickets, signed_codes
 from bench.server_process import cpu_seconds, enrol_kiosk, server_process
+from gate_agent.agent import new_scan_id
 
 KIOSKS = 5
 WARM_UP = 1000
@@ -100,9 +101,7 @@ async def _load(base: str, tokens: list[str], codes: list[str], clients: int) ->
         connections.append(connection)
     # Bodies are made before the clock starts: making them is the kiosks' work, not the server's.
     scanned_at = datetime.now(UTC).isoformat()
-    bodies = [
-        json.dumps({"scan_id": str(uuid.uuid4()), "code": code, "scanned_at": scanned_at}).encode() for code in codes
-    ]
+    bodies = [json.dumps({"scan_id": new_scan_id(), "code": code, "scanned_at": scanned_at}).encode() for code in codes]
 
     async def client(connection: _Connection) -> None:
         nonlocal position

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +28,16 @@ from gate_agent.sync.client import GateClient, ServerError, Unreachable
 
 log = logging.getLogger(__name__)
 Listener = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def new_scan_id() -> str:
+    """A new unique scan id that sorts by creation time: 32 hex digits, like a UUIDv7.
+
+    48 bits of Unix milliseconds then 80 random bits. Because ids from every kiosk grow with
+    time, the server's index of scan ids grows at its end instead of being written all over
+    (a page fewer per redeem); 80 random bits per millisecond keep them unique.
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
 @dataclass
@@ -79,7 +89,7 @@ class GateAgent:
             lang = self.config.language
             facts = self.store.facts_for(text, lang)
             verdict = decide(facts.parsed, facts.ticket, facts.prior_use, facts.window, now, self.store.gate_config())
-            scan_id = uuid.uuid4().hex
+            scan_id = new_scan_id()
             ticket_id = facts.ticket.ticket_id if facts.ticket else None
             await self.in_writer(
                 self.store.record_scan,

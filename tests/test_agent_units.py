@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gate_agent.agent import ServerClock
+from gate_agent.agent import ServerClock, new_scan_id
 from gate_agent.cache import AgentStore, OutboxEntry
 from gate_agent.config import AgentConfigError, load_agent_config
 
@@ -50,6 +50,23 @@ def test_settings_reject_unknown_keys_and_bad_values(tmp_path):
     good.write_text('language = "en"\n[[scanner]]\ntype = "serial"\nsource = "loop://"\nbaudrate = 115200\n')
     config = load_agent_config(good, environ={"PORTGATE_AGENT_UI_PORT": "9001"})
     assert config.language == "en" and config.ui_port == 9001 and config.scanners[0].baudrate == 115200
+
+
+def test_scan_ids_are_unique_valid_for_the_server_and_sorted_by_time():
+    import re
+    import time
+
+    from server.gate.api import SCAN_ID_RE
+
+    ids = []
+    for _ in range(3):
+        ids.extend(new_scan_id() for _ in range(2000))
+        time.sleep(0.002)
+    assert len(set(ids)) == len(ids)
+    assert all(SCAN_ID_RE.match(scan_id) and re.fullmatch(r"[0-9a-f]{32}", scan_id) for scan_id in ids)
+    stamps = [scan_id[:12] for scan_id in ids]
+    assert stamps == sorted(stamps) and len(set(stamps)) >= 3  # later ids never sort before earlier ones
+    assert abs(int(ids[-1][:12], 16) / 1000 - time.time()) < 5
 
 
 def test_the_clock_follows_the_server_not_the_local_clock():
