@@ -111,7 +111,9 @@ def document_routes() -> None:
         "post",
         "Online redeem: decide a scan and, if accepted, use the ticket atomically. Idempotent by scan_id "
         "(a retry returns the first verdict). `code` is a full PG1 code or a 20-digit short code; a code "
-        "that is not valid still gets a verdict (malformed, forged, unknown…). " + KIOSK_AUTH,
+        "that is not valid still gets a verdict (malformed, forged, unknown…). `scan_id` is unique per scan; "
+        "ids that sort by time (as the Portgate agent makes them: 12 hex digits of Unix milliseconds, then "
+        "random) keep the server's scan index compact. " + KIOSK_AUTH,
         tag=TAG,
         errors=(400, 403, 409),
         body=obj(scan_id=S, code=S, scanned_at=TIME),
