@@ -1,0 +1,38 @@
+"""Upgrading a database: uses recorded before migration 22 move onto their tickets, nothing lost."""
+
+from __future__ import annotations
+
+from server.db import connect
+from server.migrations import MIGRATIONS, apply_migrations
+
+
+def test_uses_recorded_before_migration_22_stay_readable_after_it(tmp_path, monkeypatch):
+    db = connect(tmp_path / "old.db")
+    try:
+        with monkeypatch.context() as patch:
+            patch.delitem(MIGRATIONS, 22)
+            assert 22 not in apply_migrations(db)
+        db.execute("PRAGMA foreign_keys=OFF")  # only the rows this test looks at
+        for ticket_id, short_code in ((1, "11111111111111111111"), (2, "22222222222222222222")):
+            db.execute(
+                "INSERT INTO tickets (id, company_id, generation_id, itinerary_id, key_id, short_code, sync_seq, "
+                "created_at) VALUES (?, 1, 1, 1, 1, ?, ?, '2026-11-24T08:00:00+00:00')",
+                (ticket_id, short_code, ticket_id),
+            )
+        db.execute("INSERT INTO kiosks (id, name, created_at) VALUES (7, 'Garita 7', '2026-11-24T07:00:00+00:00')")
+        db.execute(
+            "INSERT INTO ticket_uses (ticket_id, scan_id, kiosk_id, used_at) "
+            "VALUES (1, 'scan-0001', 7, '2026-11-24T09:00:00.000+00:00')"
+        )
+        db.execute("UPDATE tickets SET used_at = '2026-11-24T09:00:00.000+00:00' WHERE id = 1")
+        db.execute("PRAGMA foreign_keys=ON")
+
+        assert apply_migrations(db) == [22]
+
+        rows = db.execute("SELECT id, used_at, used_scan_id, used_kiosk_id FROM tickets ORDER BY id").fetchall()
+        assert rows == [(1, "2026-11-24T09:00:00.000+00:00", "scan-0001", 7), (2, None, None, None)]
+        assert db.execute("SELECT ticket_id, scan_id, kiosk_id, used_at FROM ticket_uses").fetchall() == [
+            (1, "scan-0001", 7, "2026-11-24T09:00:00.000+00:00")
+        ]
+    finally:
+        db.conn.close()
