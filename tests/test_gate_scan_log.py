@@ -96,3 +96,30 @@ async def test_kiosk_list_shows_health(client):
     page = await (await client.get("/gate/kiosks")).text()
     row = re.search(rf'<tr data-kiosk="{kiosk["kiosk_id"]}"[^>]*>(.*?)</tr>', page, re.S)[1]
     assert '<td class="sync-lag">0</td>' in row and "Online" in row
+
+
+async def test_a_code_finds_every_scan_of_its_ticket_online_offline_used_or_refused(client):
+    from tests.gate_support import scan
+
+    app = client.server.app
+    north, south = await enrol_kiosk(client, "Puerta Norte"), await enrol_kiosk(client, "Puerta Sur")
+    used_offline, used_online = await make_tickets(app, 2)
+
+    async def upload(kiosk, code):
+        item = {**scan(code), "accepted": True, "reason": "accepted"}
+        resp = await client.post("/api/v1/gate/scans", json={"scans": [item]}, headers=kiosk["headers"])
+        assert resp.status == 200, await resp.text()
+        return item["scan_id"]
+
+    offline_use = await upload(south, used_offline["code"])  # the truck passed while the kiosk was offline
+    refused_after = (await redeem(client, north, used_offline["code"]))["scan_id"]
+    online_use = (await redeem(client, north, used_online["code"]))["scan_id"]
+    late_double = await upload(south, used_online["code"])  # a conflict: both kiosks let it through
+
+    await login(client, "supervisor", language="en")
+    rows, _ = await _log(client, f"?code={used_offline['short_code']}")
+    assert {r[0] for r in rows} == {offline_use, refused_after}
+    rows, _ = await _log(client, f"?code={used_online['code']}")
+    assert {r[0] for r in rows} == {online_use, late_double}
+    rows, _ = await _log(client, f"?code={used_online['code']}&kiosk={north['kiosk_id']}&accepted=1")
+    assert [r[0] for r in rows] == [online_use]
