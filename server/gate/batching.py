@@ -14,8 +14,9 @@ few milliseconds without a thread hop. Only waiting for the turn happens on a th
 process outside the server holds SQLite's lock, the batch is handed to the writer thread, which
 waits for it, so the loop never blocks on that.
 
-The signature of a full code is checked by the handler before its redeem is queued (one
-Ed25519 signing, in C), never while the batch holds the write turn.
+A full code is parsed by the handler before its redeem is queued; in the batch it is matched
+against the digest stored when its ticket was printed (a hash, on the row the redeem reads
+anyway). Only a code that does not match (unprinted, forged) has its signature checked there.
 """
 
 from __future__ import annotations
