@@ -5,7 +5,8 @@
 Seeds ``--n`` tickets (20 customer companies) and as many scans into a real SQLite file, starts the
 real server, signs in through the login form like a person, then times page loads over HTTP:
 the customer's Tickets page, an itinerary's ticket list at random depths (keyset pages), and the
-supervisor's scan log with and without filters. Last line: ``portal: p95 <X> ms at <N> tickets``.
+supervisor's scan log with and without filters (kiosk, refusals, reason, older pages, one ticket's
+scans by its code). Last line: ``portal: p95 <X> ms at <N> tickets``.
 """
 
 from __future__ import annotations
@@ -93,7 +94,9 @@ def _insert_scans(conn, rows) -> None:  # noqa: ANN001
     )
 
 
-async def measure(base: str, company_id: int, itineraries: list[int], max_ticket: int, requests: int) -> list[float]:
+async def measure(
+    base: str, company_id: int, itineraries: list[int], max_ticket: int, requests: int, short_codes: list[str]
+) -> list[float]:
     from tests.stack import PortalUser
 
     customer, supervisor = PortalUser(base), PortalUser(base)
@@ -120,6 +123,7 @@ async def measure(base: str, company_id: int, itineraries: list[int], max_ticket
                         "/gate/scans?reason=forged",
                         f"/gate/scans?before={rng.randrange(1, 900_000)}",
                         "/gate/scans?kiosk=2",
+                        f"/gate/scans?code={rng.choice(short_codes)}",  # a supervisor looks up one ticket
                         "/gate/kiosks",
                     ]
                 )
@@ -152,11 +156,16 @@ def main(argv: list[str] | None = None) -> int:
                 "SELECT DISTINCT itinerary_id FROM generations WHERE company_id = ?", (seeded.company_ids[0],)
             )
         ]
+        rng = random.Random(7)
+        sample = [rng.randrange(seeded.first_ticket_id, seeded.last_ticket_id + 1) for _ in range(50)]
+        short_codes = [
+            r[0] for r in conn.execute(f"SELECT short_code FROM tickets WHERE id IN ({','.join('?' * 50)})", sample)
+        ]
         conn.close()
         print(f"seeded {args.n} tickets and {args.n} scans in {time.perf_counter() - started:.1f} s")
         with running_server(data) as base:
             timings = asyncio.run(
-                measure(base, seeded.company_ids[0], itineraries, seeded.last_ticket_id, args.requests)
+                measure(base, seeded.company_ids[0], itineraries, seeded.last_ticket_id, args.requests, short_codes)
             )
     print(f"median {statistics.median(timings):.1f} ms, max {max(timings):.1f} ms over {len(timings)} pages")
     print(f"portal: p95 {float(np.percentile(timings, 95)):.1f} ms at {args.n} tickets")
