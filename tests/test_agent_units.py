@@ -9,19 +9,9 @@ import pytest
 from gate_agent.agent import ServerClock, new_scan_id
 from gate_agent.cache import AgentStore, OutboxEntry
 from gate_agent.config import AgentConfigError, load_agent_config
+from server.gate.sync import TICKET_COLUMNS
 
-COLUMNS = [
-    "id",
-    "itinerary_id",
-    "company_id",
-    "generation_id",
-    "printed",
-    "deleted",
-    "short_code",
-    "used_at",
-    "used_by",
-    "seq",
-]
+COLUMNS = list(TICKET_COLUMNS)  # the server's sync format, so the agent is tested against it
 
 
 def page(rows, **extra):
