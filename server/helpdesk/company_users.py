@@ -14,7 +14,7 @@ from typing import Any
 import sqlite_utils
 
 from server import forms
-from server.accounts.service import _one_time_token, audit, now_iso
+from server.accounts.service import _check_unique, _insert_user, _one_time_token, audit
 from server.db import one, scalar
 from server.forms import FieldErrors
 from server.i18n import Msg
@@ -71,16 +71,19 @@ def add_user(
 ) -> tuple[dict[str, Any], str]:
     """Create the user with the chosen profiles; returns (user, set-password link token)."""
     errors = FieldErrors()
-    if scalar(db, "SELECT 1 FROM users WHERE lower(username) = lower(?)", (values["username"],)):
-        errors.add("username", Msg("This user name is taken."))
-    if scalar(db, "SELECT 1 FROM users WHERE email = ?", (values["email"],)):
-        errors.add("email", Msg("An account with this e-mail already exists."))
+    _check_unique(db, values["username"], values["email"], errors)
     errors.raise_if_any()
-    user_id = db.execute(
-        "INSERT INTO users (username, email, full_name, phone, password_hash, status, language, created_at) "
-        "VALUES (?, ?, ?, ?, '!', 'active', ?, ?)",
-        (values["username"], values["email"], values["full_name"], values["phone"], language, now_iso()),
-    ).lastrowid
+    # No password yet ('!' matches no hash): the user sets one through the e-mailed link.
+    user_id = _insert_user(
+        db,
+        username=values["username"],
+        email=values["email"],
+        full_name=values["full_name"],
+        phone=values["phone"],
+        password_hash="!",
+        status="active",
+        language=language,
+    )
     for role in values["roles"]:
         db.execute("INSERT INTO profiles (user_id, company_id, role) VALUES (?, ?, ?)", (user_id, company_id, role))
     token = _one_time_token(
