@@ -19,17 +19,22 @@ def validated_rows(
     """Each row passed through ``validate_row`` (which raises ValidationFailed); the first few bad lines
     are reported together and nothing is returned unless every row is valid."""
     reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or not set(required) <= {h.strip() for h in reader.fieldnames}:
-        raise ValidationFailed({"file": missing_columns})
     rows, problems = [], []
-    for line_no, row in enumerate(reader, start=2):
-        if len(rows) >= MAX_ROWS:
-            raise ValidationFailed({"file": Msg("At most 50000 rows per file.")})
-        try:
-            rows.append(validate_row({(k or "").strip(): v for k, v in row.items()}))
-        except ValidationFailed as exc:
-            field, msg = next(iter(exc.errors.items()))
-            problems.append(f"{line_no}: {field}: {msg}")
+    try:
+        if not reader.fieldnames or not set(required) <= {h.strip() for h in reader.fieldnames}:
+            raise ValidationFailed({"file": missing_columns})
+        for line_no, row in enumerate(reader, start=2):
+            if len(rows) >= MAX_ROWS:
+                raise ValidationFailed({"file": Msg("At most 50000 rows per file.")})
+            try:
+                rows.append(validate_row({(k or "").strip(): v for k, v in row.items()}))
+            except ValidationFailed as exc:
+                field, msg = next(iter(exc.errors.items()))
+                problems.append(f"{line_no}: {field}: {msg}")
+    except csv.Error as exc:  # an unterminated quote, a field over the csv module's size limit
+        raise ValidationFailed(
+            {"file": Msg("The file is not valid CSV near line %(line)s.", {"line": reader.line_num})}
+        ) from exc
     if problems:
         raise ValidationFailed({"file": Msg("Line %(lines)s", {"lines": "; ".join(problems[:5])})})
     if not rows:

@@ -123,7 +123,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     """The request's JSON object, or a 400 with a clear message."""
     try:
         body = await request.json()
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    except (ValueError, LookupError, RecursionError) as exc:  # bad JSON, bad bytes, an unknown charset
         raise ApiError(400, "invalid_json", Msg("The request body is not valid JSON.")) from exc
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", Msg("The request body must be a JSON object."))
@@ -339,6 +339,18 @@ async def session_middleware(request: web.Request, handler):
     return await handler(request)
 
 
+async def form_body(request: web.Request) -> Any:
+    """The request's form fields (urlencoded or multipart), or a 400 when the body cannot be read.
+
+    A malformed multipart body, undecodable text or an unknown charset would otherwise escape
+    aiohttp's parser as a 500.
+    """
+    try:
+        return await request.post()
+    except (ValueError, LookupError) as exc:
+        raise ApiError(400, "bad_request", Msg("The form could not be read; send it again.")) from exc
+
+
 def csrf_token(request: web.Request) -> str:
     """The visitor's CSRF token (double-submit cookie), created on first use."""
     token = request.cookies.get(CSRF_COOKIE) or request.get(NEW_CSRF)
@@ -354,14 +366,17 @@ async def csrf_middleware(request: web.Request, handler):
     if request.method in ("POST", "PUT", "PATCH", "DELETE") and not is_api(request):
         cookie = request.cookies.get(CSRF_COOKIE, "")
         try:
-            form = await request.post()
-        except (ValueError, web.HTTPException):
-            form = {}
+            form = await form_body(request)
+            unreadable = None
+        except (ApiError, web.HTTPException) as exc:  # checked after the token: a forged post learns nothing
+            form, unreadable = {}, exc
         sent = form.get("csrf_token", "") if isinstance(form.get("csrf_token", ""), str) else ""
         if not cookie or not same_secret(cookie, sent or request.headers.get("X-CSRF-Token", "")):
             raise ApiError(
                 403, "csrf", Msg("The form has expired or was not sent from this site. Reload the page and try again.")
             )
+        if unreadable is not None:
+            raise unreadable  # handlers would parse the same body again and fail the same way
     response = await handler(request)
     new = request.get(NEW_CSRF)
     if new and not request.cookies.get(CSRF_COOKIE):

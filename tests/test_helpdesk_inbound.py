@@ -137,3 +137,17 @@ async def test_a_message_delivered_twice_is_filed_once(client, config, smtp):
 )
 def test_quoted_text_is_stripped(text, expected):
     assert strip_quoted(text) == expected
+
+
+@pytest.mark.parametrize("broken", ["From: <\r\n", "From: Carla <buzon@andina.example>\r\nMessage-ID: <\r\n"])
+async def test_a_message_with_unreadable_headers_is_refused_for_good_not_retried(client, broken):
+    raw = (broken + "To: soporte@terminal.example\r\nSubject: Re: [S_1_X]\r\n\r\nHola\r\n").encode()
+    with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+        await aiosmtplib.send(
+            raw,
+            sender="buzon@andina.example",
+            recipients=["soporte@terminal.example"],
+            hostname="127.0.0.1",
+            port=client.app[HELPDESK_SETTINGS].inbound_smtp_port,
+        )
+    assert refused.value.code == 550  # a permanent refusal: the sender does not retry for days

@@ -170,7 +170,13 @@ class InboundMailHandler:
     async def deliver(self, raw: bytes | str, rcpt_tos: list[str]) -> str:
         """File one message; answers the SMTP reply line (250 stored, 550 refused)."""
         raw = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw
-        parsed = parse_message(raw, rcpt_tos, self.settings)
+        try:
+            parsed = parse_message(raw, rcpt_tos, self.settings)
+        except (IndexError, ValueError, LookupError, TypeError):
+            # The standard parser gives up on some broken headers (``From: <``): retrying the same
+            # bytes would fail the same way, so refuse for good instead of a temporary failure.
+            log.warning("inbound mail refused: unreadable headers")
+            return "550 5.6.0 Malformed message"
         db = self.app[DB]
         ticket = await db.read(tickets.ticket_for_mail, parsed.token, parsed.number)
         if ticket is None:

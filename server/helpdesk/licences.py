@@ -440,7 +440,13 @@ def save_serial(db: Db, values: Mapping[str, Any], actor_id: int | None, now: da
     errors = FieldErrors()
     if not scalar(db, "SELECT 1 FROM companies WHERE id = ?", (values["company_id"],)):
         errors.add("company_id", Msg("Choose a company from the list."))
-    serial = values["serial"] or str(uuid.uuid4()).upper()
+    # Left blank: a new serial gets a generated one; an existing one keeps its own.
+    kept = (
+        scalar(db, "SELECT serial FROM serials WHERE id = ?", (values["serial_id"],))
+        if values.get("serial_id")
+        else None
+    )
+    serial = values["serial"] or kept or str(uuid.uuid4()).upper()
     clash = scalar(db, "SELECT id FROM serials WHERE serial = ?", (serial,))
     if clash and clash != values.get("serial_id"):
         errors.add("serial", Msg("This serial already exists."))

@@ -26,7 +26,7 @@ from server.helpdesk.settings import HELPDESK_SETTINGS
 from server.helpdesk.ticket_views import attachment_response
 from server.helpdesk.timefmt import relative
 from server.i18n import render
-from server.web import DB, json_body, lang_of, not_found, require
+from server.web import DB, form_body, json_body, lang_of, not_found, require
 
 routes = web.RouteTableDef()
 
@@ -34,7 +34,7 @@ routes = web.RouteTableDef()
 async def read_input(request: web.Request) -> tuple[Mapping[str, Any], list[tuple[str, bytes]]]:
     """The request's fields and files: multipart (with files) or a JSON object (without)."""
     if request.content_type == "multipart/form-data":
-        form = await request.post()
+        form = await form_body(request)
         return form, attachments.read_file_fields(form, "attachments", request.app[HELPDESK_SETTINGS])
     return await json_body(request), []
 
