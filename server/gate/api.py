@@ -71,6 +71,11 @@ def _scanned_at(data: dict[str, Any], errors: FieldErrors, name: str = "scanned_
     if moment.tzinfo is None or moment.utcoffset() is None:
         errors.add(name, Msg("The scan time needs a UTC offset, for example 2026-11-24T08:00:00-05:00."))
         return None
+    try:
+        moment.astimezone(UTC)  # 0001-01-01T00:00+01:00 has no UTC time: it would fail when stored
+    except OverflowError:
+        errors.add(name, Msg("The scan time is required, as ISO-8601 with a UTC offset."))
+        return None
     return moment
 
 

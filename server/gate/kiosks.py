@@ -34,7 +34,7 @@ from server.forms import FieldErrors, ValidationFailed
 from server.helpdesk import licences
 from server.i18n import Msg
 from server.security import token_hash
-from server.web import ApiError
+from server.web import ApiError, parse_id
 
 Db = sqlite_utils.Database
 
@@ -90,10 +90,11 @@ def validate_kiosk(data: Mapping[str, Any], itinerary_ids: list[str]) -> dict[st
     for raw in itinerary_ids:
         if not str(raw).strip():
             continue
-        try:
-            allowed.append(int(raw))
-        except (TypeError, ValueError):
+        itinerary_id = parse_id(raw)
+        if itinerary_id is None:
             errors.add("itineraries", Msg("Choose itineraries from the list."))
+        else:
+            allowed.append(itinerary_id)
     values["allowed_itineraries"] = sorted(set(allowed)) or None
     errors.raise_if_any()
     return values
@@ -339,7 +340,7 @@ class KioskRegistry:
         """Remember how many scans wait in the kiosk's outbox (ignored when not a sane number)."""
         try:
             count = int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's 1e400 is infinity
             return
         if 0 <= count <= MAX_PENDING_UPLOADS:
             state.pending_uploads = count

@@ -160,8 +160,11 @@ def scan_log(
                 return []
             # A prefix range on the code index (LIKE would not use it, being case-insensitive);
             # a code that named a ticket was found through the ticket above.
-            where.append("s.ticket_id IS NULL AND s.code >= ? AND s.code < ?")
-            params.extend([prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)])
+            where.append("s.ticket_id IS NULL AND s.code >= ?")
+            params.append(prefix)
+            if ord(prefix[-1]) < 0x10FFFF:  # the last code point has no successor: no upper bound
+                where.append("s.code < ?")
+                params.append(prefix[:-1] + chr(ord(prefix[-1]) + 1))
     if before:
         where.append("s.id < ?")
         params.append(before)

@@ -16,7 +16,7 @@ from server.gate.live import LIVE
 from server.i18n import Msg
 from server.tickets import KEYS
 from server.tickets.service import list_itineraries
-from server.web import DB, ApiError, lang_of, render_page, require
+from server.web import DB, ApiError, lang_of, parse_id, render_page, require
 
 routes = web.RouteTableDef()
 
@@ -143,9 +143,7 @@ async def revoke_kiosk(request: web.Request) -> web.Response:
 async def scans_page(request: web.Request) -> web.Response:
     require(request, *SUPERVISORS)
     filters, errors = supervision.parse_filters(request.query)
-    before = None
-    if request.query.get("before", "").isdigit():
-        before = int(request.query["before"][:18])
+    before = parse_id(request.query.get("before"))
     db = request.app[DB]
     rows = await db.read(supervision.scan_log, filters, request.app[KEYS].verify, before, supervision.PAGE_SIZE + 1)
     has_more = len(rows) > supervision.PAGE_SIZE
@@ -184,7 +182,7 @@ async def _conflicts_page(request: web.Request, status: int = 200, **extra: Any)
     state = request.query.get("status", "open")
     if state not in supervision.CONFLICT_STATUSES:
         state = "open"
-    before = int(request.query["before"][:18]) if request.query.get("before", "").isdigit() else None
+    before = parse_id(request.query.get("before"))
     rows = await request.app[DB].read(supervision.list_conflicts, state, before, supervision.PAGE_SIZE + 1)
     has_more = len(rows) > supervision.PAGE_SIZE
     rows = rows[: supervision.PAGE_SIZE]

@@ -24,6 +24,7 @@ from server.csv_import import validated_rows
 from server.db import one, scalar
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import Msg
+from server.web import parse_id
 
 Db = sqlite_utils.Database
 MAX_GENERATE = 10_000
@@ -350,10 +351,11 @@ def validate_generation(data: Mapping[str, Any], service_ids: list[str]) -> dict
     }
     chosen: list[int] = []
     for raw in service_ids:
-        try:
-            chosen.append(int(raw))
-        except (TypeError, ValueError):
+        service_id = parse_id(raw)
+        if service_id is None:
             errors.add("services", Msg("Choose services from the list."))
+        else:
+            chosen.append(service_id)
     if not chosen:
         errors.add("services", Msg("Choose at least one service."))
     values["services"] = sorted(set(chosen))
