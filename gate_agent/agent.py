@@ -122,12 +122,13 @@ class GateAgent:
                 return self._display(verdict, text, source, "online")
             log.warning("server refused the redeem request: %s", exc)
             return local
-        await self.in_writer(self.store.settle_online, scan_id, ticket_id, answer, time.time())
         try:
             verdict = Verdict.from_dict(answer)
         except (KeyError, TypeError, ValueError):
+            # Not settled: the scan stays in the outbox, and its upload gets the server's word.
             log.warning("unexpected redeem answer; keeping the local verdict")
             return local
+        await self.in_writer(self.store.settle_online, scan_id, ticket_id, verdict.to_dict(), time.time())
         return self._display(verdict, text, source, "online")
 
     def _display(self, verdict: Verdict, text: str, source: str, mode: str) -> dict[str, Any]:

@@ -316,19 +316,23 @@ class AgentStore:
         with self._lock:
             w = self._write
             w.execute("BEGIN IMMEDIATE")
-            w.execute(
-                "UPDATE outbox SET uploaded_at = ?, accepted = ?, reason = ? WHERE scan_id = ?",
-                (now, int(bool(verdict.get("accepted"))), str(verdict.get("reason", "")), scan_id),
-            )
-            if ticket_id is not None:
-                if verdict.get("accepted"):
-                    w.execute(
-                        "INSERT OR IGNORE INTO local_uses (ticket_id, scan_id, used_at) VALUES (?, ?, "
-                        "strftime('%Y-%m-%dT%H:%M:%SZ','now'))",
-                        (ticket_id, scan_id),
-                    )
-                else:
-                    w.execute("DELETE FROM local_uses WHERE scan_id = ?", (scan_id,))
+            try:
+                w.execute(
+                    "UPDATE outbox SET uploaded_at = ?, accepted = ?, reason = ? WHERE scan_id = ?",
+                    (now, int(bool(verdict.get("accepted"))), str(verdict.get("reason", "")), scan_id),
+                )
+                if ticket_id is not None:
+                    if verdict.get("accepted"):
+                        w.execute(
+                            "INSERT OR IGNORE INTO local_uses (ticket_id, scan_id, used_at) VALUES (?, ?, "
+                            "strftime('%Y-%m-%dT%H:%M:%SZ','now'))",
+                            (ticket_id, scan_id),
+                        )
+                    else:
+                        w.execute("DELETE FROM local_uses WHERE scan_id = ?", (scan_id,))
+            except BaseException:
+                w.execute("ROLLBACK")
+                raise
             w.execute("COMMIT")
 
     def pending(self, limit: int = 200) -> list[OutboxEntry]:

@@ -109,3 +109,38 @@ def test_accepted_scan_marks_a_local_use_until_the_server_knows(tmp_path):
         assert store.pending_count() == 0
     finally:
         store.close()
+
+
+def test_a_failed_settlement_leaves_the_store_usable(tmp_path):
+    store = AgentStore(tmp_path / "agent.db")
+    try:
+        entry = OutboxEntry("scan-b", "33333333333333333333", "2026-11-24T10:00:00+00:00", True, "accepted")
+        store.record_scan(entry, None, 1.0)
+        with pytest.raises(AttributeError):
+            store.settle_online("scan-b", None, ["not", "a", "verdict"], 2.0)  # type: ignore[arg-type]
+        # Rolled back: the scan still waits for upload, and the next scan is recorded as usual.
+        store.record_scan(OutboxEntry("scan-c", "4" * 20, "2026-11-24T10:01:00+00:00", False, "unknown"), None, 3.0)
+        assert [e.scan_id for e in store.pending()] == ["scan-b", "scan-c"]
+    finally:
+        store.close()
+
+
+async def test_an_answer_that_is_not_the_servers_is_unreachable_not_a_verdict(aiohttp_client):
+    """A captive portal or proxy page with HTTP 200 must not count as the server's answer."""
+    from aiohttp import ClientSession, web
+
+    from gate_agent.sync.client import GateClient, Unreachable
+
+    portal = web.Application()
+
+    async def login_page(request: web.Request) -> web.Response:
+        return web.Response(text="<html>Please log in to the Wi-Fi</html>", content_type="text/html")
+
+    portal.router.add_route("*", "/{tail:.*}", login_page)
+    server = await aiohttp_client(portal)
+    async with ClientSession() as session:
+        client = GateClient(str(server.make_url("")).rstrip("/"), "pgk_token", session)
+        with pytest.raises(Unreachable):
+            await client.redeem("scan-d", "4" * 20, datetime.now(UTC), timeout=5)
+        with pytest.raises(Unreachable):
+            await client.upload([], 0)

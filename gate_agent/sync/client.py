@@ -53,6 +53,10 @@ class GateClient:
                 if resp.status >= 400:
                     error = data.get("error", {}) if isinstance(data, dict) else {}
                     raise ServerError(resp.status, error.get("code", "error"), error.get("message", ""))
+                if not isinstance(data, dict) or not data:
+                    # Every answer of the kiosk protocol is a JSON object: anything else (a captive
+                    # portal's page, a proxy's error) did not come from the server, so nothing was done.
+                    raise Unreachable(f"unexpected answer from {path} (HTTP {resp.status})")
                 return data
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise Unreachable(str(exc) or type(exc).__name__) from exc

@@ -106,8 +106,16 @@ class SyncService:
                 else:
                     await self._set_online(False, f"upload failed: {exc}")
                 return sent_total
-            done = [r["scan_id"] for r in answer.get("results", []) if isinstance(r, dict) and "scan_id" in r]
-            await agent.in_writer(agent.store.mark_uploaded, done or [e.scan_id for e in batch], time.time())
+            # Only the scans the server answered for leave the outbox; the others go again
+            # (uploads are idempotent by scan id).
+            results = answer.get("results")
+            sent = {e.scan_id for e in batch}
+            done = [
+                r["scan_id"]
+                for r in (results if isinstance(results, list) else [])
+                if isinstance(r, dict) and r.get("scan_id") in sent
+            ]
+            await agent.in_writer(agent.store.mark_uploaded, done, time.time())
             sent_total += len(batch)
             self._upload_backoff = 0.0
             self._next_upload = 0.0
