@@ -19,9 +19,6 @@ def notify(message: str) -> None:
         sock.sendall(message.encode())
 
 
-_notify = notify  # the name this module used before; kept for callers that imported it
-
-
 def watchdog_interval() -> float | None:
     """Seconds between watchdog pings (half of systemd's ``WatchdogSec``), or None without a watchdog."""
     usec = os.environ.get("WATCHDOG_USEC")

@@ -48,7 +48,6 @@ LANG_COOKIE = "pg_lang"
 
 STAFF_ROLES = ("billing_clerk", "operations", "gate_supervisor", "helpdesk_agent", "admin")
 CUSTOMER_ROLES = ("customer", "customer_admin")
-ROLES = CUSTOMER_ROLES + STAFF_ROLES
 
 
 class ApiError(Exception):

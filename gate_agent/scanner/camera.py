@@ -41,10 +41,6 @@ class SourceKind(enum.Enum):
     VIDEO_FILE = "video_file"
     IMAGE_FILE = "image_file"
 
-    @property
-    def is_live(self) -> bool:
-        return self in (SourceKind.DEVICE, SourceKind.STREAM)
-
 
 def classify_source(source: int | str) -> SourceKind:
     """What kind of capture `source` names; raises ValueError for nonsense."""

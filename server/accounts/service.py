@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -650,7 +649,3 @@ def recent_audit(db: Db, limit: int = 100) -> list[dict[str, Any]]:
             (limit,),
         )
     )
-
-
-def clock() -> float:
-    return time.time()

@@ -11,7 +11,7 @@ from aiohttp import web
 from server.accounts import service
 from server.accounts.service import UnknownTaxId
 from server.forms import FieldErrors, ValidationFailed
-from server.i18n import LANGUAGES, N_, Msg, pick_language, render, translate
+from server.i18n import LANGUAGES, N_, Msg, pick_language, translate
 from server.security import hash_password
 from server.web import (
     CONFIG,
@@ -699,7 +699,3 @@ async def company_import(request: web.Request) -> web.Response:
             "Imported: %(added)s added, %(updated)s updated.", {"added": result.added, "updated": result.updated}
         ),
     )
-
-
-def t(lang: str, value: Any) -> str:
-    return render(lang, value)

@@ -41,7 +41,6 @@ Db = sqlite_utils.Database
 MAX_STORED_CODE = 200
 DOUBLE_ACCEPT = "double_accept"
 ACCEPTED_AFTER_DELETE = "accepted_after_delete"
-CONFLICT_KINDS = (DOUBLE_ACCEPT, ACCEPTED_AFTER_DELETE)
 # Reasons whose verdict carries the ticket's facts (decide() found the ticket and refused later).
 _FACT_REASONS = frozenset(
     {Reason.ACCEPTED, Reason.DELETED, Reason.NOT_PRINTED, Reason.ALREADY_USED, Reason.OUTSIDE_WINDOW}

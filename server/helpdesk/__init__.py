@@ -22,9 +22,9 @@ from server.helpdesk.inbound import inbound_ctx
 from server.helpdesk.settings import HELPDESK_SETTINGS, settings_for
 from server.i18n import N_
 from server.menu import MenuEntry, register
-from server.web import CONFIG
+from server.web import CONFIG, CUSTOMER_ROLES
 
-CUSTOMER = ("customer", "customer_admin")
+CUSTOMER = CUSTOMER_ROLES
 
 
 def setup(app: web.Application) -> None:

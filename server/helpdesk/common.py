@@ -13,9 +13,9 @@ from server.helpdesk.licences import LicenceError
 from server.helpdesk.settings import AREA_LABELS, HELPDESK_SETTINGS
 from server.helpdesk.tickets import STATUS_TEXT
 from server.i18n import translate
-from server.web import ApiError, Principal, lang_of, not_found, parse_id
+from server.web import CUSTOMER_ROLES, ApiError, Principal, lang_of, not_found, parse_id
 
-CUSTOMER = ("customer", "customer_admin")
+CUSTOMER = CUSTOMER_ROLES
 STAFF = ("helpdesk_agent", "admin")
 TICKET_ROLES = CUSTOMER + STAFF
 #: Who sees licence serials and machines: customers their own, the gate supervisor the operator's

@@ -306,11 +306,6 @@ def deactivate_machine(
     return {**machine, "active": 0, "deactivated_at": iso(now)}
 
 
-def touch_machine(db: Db, machine_id: int, now: datetime) -> None:
-    """Record that an active machine was seen (a kiosk's call, a licence check)."""
-    db.execute("UPDATE machines SET last_seen_at = ? WHERE id = ? AND active = 1", (iso(now), machine_id))
-
-
 # --- gate kiosks are machines on the operator's serial ------------------------------------------
 
 #: The system whose serial the terminal's gate kiosks activate on.

@@ -41,7 +41,6 @@ STATUS_TEXT = {
     "closed": {"es": "Cerrado", "en": "Closed"},
     "cancelled": {"es": "Cancelado", "en": "Cancelled"},
 }
-STAFF = ("helpdesk_agent", "admin")
 PAGE_SIZE = 100
 
 

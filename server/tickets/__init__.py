@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import sqlite_utils
 from aiohttp import web
@@ -18,8 +18,7 @@ log = logging.getLogger(__name__)
 #: The Ed25519 signing keys (private: server only) and their public halves for kiosks.
 KEYS = web.AppKey("keys", KeyRing)
 
-TicketListener = Callable[[list[int]], Awaitable[None]]
-#: Called with ticket ids after a change kiosks must learn at once (print, delete, use).
+#: Async callables called with ticket ids after a change kiosks must learn at once (print, delete, use).
 TICKET_LISTENERS = web.AppKey("ticket_listeners", list)
 
 #: How often each worker process checks whether the signing keys changed (a rotation made by any
@@ -56,11 +55,6 @@ async def keys_ctx(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-
-
-async def reload_keys(app: web.Application) -> None:
-    """Use the keys in the database now (other worker processes follow within ``KEYS_CHECK_SECONDS``)."""
-    _update_in_place(app[KEYS], await app[DB].read(load_keys))
 
 
 def _update_in_place(ring: KeyRing, fresh: KeyRing) -> None:

@@ -19,10 +19,10 @@ from server.menu import register as register_menu
 from server.tickets import KEYS, tickets_changed
 from server.tickets import service as svc
 from server.tickets.pdf import PrintableTicket, render_ticket_pdf
-from server.web import DB, ApiError, Principal, lang_of, not_found, require
+from server.web import CUSTOMER_ROLES, DB, ApiError, Principal, lang_of, not_found, require
 
 routes = web.RouteTableDef()
-CUSTOMER = ("customer", "customer_admin")
+CUSTOMER = CUSTOMER_ROLES
 MAX_UPLOAD = 5 * 1024 * 1024
 
 register_menu(MenuEntry(N_("Tickets"), "/tickets", CUSTOMER))
