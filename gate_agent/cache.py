@@ -7,13 +7,12 @@ Reads for a scan happen inline (an indexed lookup takes microseconds); writes go
 
 from __future__ import annotations
 
-import base64
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,10 @@ import sqlite_utils
 
 from gate_agent.codes import ParsedCode, VerifyKey, looks_like_short_code, normalize_short_code, parse_code
 from gate_agent.decision import GateConfig, ItineraryWindow, PriorUse, TicketFacts
+from gate_agent.sync.page import BadSyncData, checked_page, parse_time
+
+__all__ = ["AgentStore", "BadSyncData", "LocalFacts", "OutboxEntry"]
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tickets (
@@ -45,7 +48,7 @@ CREATE TABLE IF NOT EXISTS local_uses (
 CREATE TABLE IF NOT EXISTS outbox (
     scan_id TEXT PRIMARY KEY, code TEXT NOT NULL, scanned_at TEXT NOT NULL, accepted INTEGER NOT NULL,
     reason TEXT NOT NULL, ticket_id INTEGER, created_at REAL NOT NULL, uploaded_at REAL,
-    attempts INTEGER NOT NULL DEFAULT 0
+    attempts INTEGER NOT NULL DEFAULT 0, rejected TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(uploaded_at, created_at);
 """
@@ -86,6 +89,9 @@ class AgentStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._write = _connect(self.path)
         self._write.executescript(SCHEMA)
+        outbox_columns = {row[1] for row in self._write.execute("PRAGMA table_info(outbox)")}
+        if "rejected" not in outbox_columns:  # a cache made by an agent before the column existed
+            self._write.execute("ALTER TABLE outbox ADD COLUMN rejected TEXT")
         self._read = _connect(self.path)
         self._lock = threading.Lock()
         self.db = sqlite_utils.Database(self._read)
@@ -115,25 +121,12 @@ class AgentStore:
 
     # --- applying server data -----------------------------------------------------------------
     def apply_changes(self, page: Mapping[str, Any], *, advance_cursor: bool) -> int:
-        """Store a sync page or a live push (compact rows + lookups) in one transaction."""
-        columns = list(page.get("columns") or [])
-        index = {name: i for i, name in enumerate(columns)}
-        rows = []
-        for raw in page.get("tickets", []):
-            rows.append(
-                (
-                    raw[index["id"]],
-                    raw[index["itinerary_id"]],
-                    raw[index["company_id"]],
-                    raw[index["generation_id"]],
-                    int(bool(raw[index["printed"]])),
-                    int(bool(raw[index["deleted"]])),
-                    raw[index["short_code"]],
-                    raw[index["used_at"]],
-                    _opt_str(raw[index["used_by"]]),
-                    raw[index["seq"]],
-                )
-            )
+        """Store a sync page or a live push (compact rows + lookups) in one transaction.
+
+        Every value is checked first (:func:`checked_page`): a page with a bad value raises
+        :class:`BadSyncData` and stores nothing.
+        """
+        checked = checked_page(page)
         with self._lock:
             w = self._write
             w.execute("BEGIN IMMEDIATE")
@@ -146,59 +139,49 @@ class AgentStore:
                     "generation_id=excluded.generation_id, printed=excluded.printed, deleted=excluded.deleted, "
                     "short_code=excluded.short_code, used_at=excluded.used_at, used_by=excluded.used_by, "
                     "seq=excluded.seq WHERE excluded.seq >= tickets.seq",
-                    rows,
+                    checked.tickets,
                 )
+                w.executemany("INSERT OR REPLACE INTO companies (id, name) VALUES (?, ?)", checked.companies)
+                w.executemany("INSERT OR REPLACE INTO generations (id, services) VALUES (?, ?)", checked.generations)
                 w.executemany(
-                    "INSERT OR REPLACE INTO companies (id, name) VALUES (?, ?)",
-                    [(int(k), v) for k, v in (page.get("companies") or {}).items()],
-                )
-                w.executemany(
-                    "INSERT OR REPLACE INTO generations (id, services) VALUES (?, ?)",
-                    [(int(k), json.dumps(v)) for k, v in (page.get("generations") or {}).items()],
-                )
-                w.executemany(
-                    "INSERT OR REPLACE INTO services (id, name_es, name_en) VALUES (?, ?, ?)",
-                    [(int(k), v[0], v[1]) for k, v in (page.get("services") or {}).items()],
+                    "INSERT OR REPLACE INTO services (id, name_es, name_en) VALUES (?, ?, ?)", checked.services
                 )
                 w.executemany(
                     "INSERT OR REPLACE INTO itineraries (id, label, valid_from, valid_until, active) "
                     "VALUES (?, ?, ?, ?, ?)",
-                    [
-                        (int(k), v[0], v[1], v[2], int(v[3]) if len(v) > 3 else 1)
-                        for k, v in (page.get("itineraries") or {}).items()
-                    ],
+                    checked.itineraries,
                 )
-                w.executemany(
-                    "INSERT OR REPLACE INTO kiosks (id, name) VALUES (?, ?)",
-                    [(int(k), v) for k, v in (page.get("kiosks") or {}).items()],
-                )
-                keys = page.get("keys") or {}
-                w.executemany(
-                    "INSERT OR REPLACE INTO keys (key_id, public) VALUES (?, ?)",
-                    [(int(k), base64.b64decode(v)) for k, v in keys.items()],
-                )
+                w.executemany("INSERT OR REPLACE INTO kiosks (id, name) VALUES (?, ?)", checked.kiosks)
+                w.executemany("INSERT OR REPLACE INTO keys (key_id, public) VALUES (?, ?)", checked.keys)
                 # Uses the server now knows about no longer need the local marker.
                 w.execute(
                     "DELETE FROM local_uses WHERE EXISTS (SELECT 1 FROM tickets t WHERE t.id = local_uses.ticket_id "
                     "AND t.used_at IS NOT NULL)"
                 )
-                if advance_cursor and "cursor" in page:
+                if advance_cursor and checked.cursor is not None:
                     w.execute(
                         "INSERT INTO meta (key, value) VALUES ('cursor', ?) ON CONFLICT(key) DO UPDATE SET "
                         "value = excluded.value WHERE CAST(excluded.value AS INTEGER) > CAST(meta.value AS "
                         "INTEGER)",
-                        (str(page["cursor"]),),
+                        (str(checked.cursor),),
                     )
                 w.execute("COMMIT")
             except BaseException:
                 w.execute("ROLLBACK")
                 raise
-        if page.get("keys"):
+        if checked.keys:
             self._keys = self._load_keys()
-        return len(rows)
+        return len(checked.tickets)
 
     def _load_keys(self) -> dict[int, VerifyKey]:
-        return {k: VerifyKey(k, bytes(raw)) for k, raw in self._read.execute("SELECT key_id, public FROM keys")}
+        """The stored public keys; one that cannot be loaded is left out (and said), never fatal."""
+        keys = {}
+        for key_id, raw in self._read.execute("SELECT key_id, public FROM keys"):
+            try:
+                keys[key_id] = VerifyKey(key_id, bytes(raw))
+            except (TypeError, ValueError) as exc:
+                log.error("stored signing key %r is unusable (%s); codes it signed will read as forged", key_id, exc)
+        return keys
 
     @property
     def ticket_count(self) -> int:
@@ -240,14 +223,16 @@ class AgentStore:
         prior = None
         if used_at:
             kiosk = self._read.execute("SELECT name FROM kiosks WHERE id = ?", (_int_or_none(used_by),)).fetchone()
-            prior = PriorUse(used_at=_dt(used_at), kiosk_name=kiosk[0] if kiosk else str(used_by or ""), scan_id="")
+            prior = PriorUse(
+                used_at=parse_time(used_at), kiosk_name=kiosk[0] if kiosk else str(used_by or ""), scan_id=""
+            )
         else:
             local = self._read.execute(
                 "SELECT scan_id, used_at FROM local_uses WHERE ticket_id = ?", (ticket_id,)
             ).fetchone()
             if local:
                 prior = PriorUse(
-                    used_at=_dt(local[1]), kiosk_name=self.get_meta("kiosk_name", "") or "", scan_id=local[0]
+                    used_at=parse_time(local[1]), kiosk_name=self.get_meta("kiosk_name", "") or "", scan_id=local[0]
                 )
         return LocalFacts(parsed, facts, prior, self._window(itinerary_id))
 
@@ -272,7 +257,7 @@ class AgentStore:
         row = self._read.execute(
             "SELECT valid_from, valid_until FROM itineraries WHERE id = ?", (itinerary_id,)
         ).fetchone()
-        return ItineraryWindow(itinerary_id, _dt(row[0]), _dt(row[1])) if row else None
+        return ItineraryWindow(itinerary_id, parse_time(row[0]), parse_time(row[1])) if row else None
 
     def gate_config(self) -> GateConfig:
         allowed = self.get_meta("allowed_itineraries")
@@ -338,13 +323,27 @@ class AgentStore:
     def pending(self, limit: int = 200) -> list[OutboxEntry]:
         rows = self._read.execute(
             "SELECT scan_id, code, scanned_at, accepted, reason FROM outbox "
-            "WHERE uploaded_at IS NULL ORDER BY created_at LIMIT ?",
+            "WHERE uploaded_at IS NULL AND rejected IS NULL ORDER BY created_at LIMIT ?",
             (limit,),
         ).fetchall()
         return [OutboxEntry(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
 
     def pending_count(self) -> int:
-        return self._read.execute("SELECT COUNT(*) FROM outbox WHERE uploaded_at IS NULL").fetchone()[0]
+        return self._read.execute(
+            "SELECT COUNT(*) FROM outbox WHERE uploaded_at IS NULL AND rejected IS NULL"
+        ).fetchone()[0]
+
+    def rejected(self) -> list[tuple[str, str]]:
+        """(scan id, the server's reason) of the scans the server refused for good."""
+        return self._read.execute("SELECT scan_id, rejected FROM outbox WHERE rejected IS NOT NULL").fetchall()
+
+    def mark_rejected(self, refusals: Mapping[str, str]) -> None:
+        """Set scans aside that the server refused for good (kept, with its reason, never resent)."""
+        with self._lock:
+            self._write.executemany(
+                "UPDATE outbox SET rejected = ? WHERE scan_id = ? AND uploaded_at IS NULL",
+                [(why[:500], scan_id) for scan_id, why in refusals.items()],
+            )
 
     def mark_uploaded(self, scan_ids: Iterable[str], now: float) -> None:
         ids = list(scan_ids)
@@ -363,20 +362,12 @@ class AgentStore:
                 "UPDATE outbox SET attempts = attempts + 1 WHERE scan_id = ?", [(i,) for i in scan_ids]
             )
 
-    def prune_uploaded(self, older_than: float) -> None:
+    def prune_uploaded(self, older_than: float) -> int:
+        """Forget scans the server has had since before ``older_than``; returns how many."""
         with self._lock:
-            self._write.execute("DELETE FROM outbox WHERE uploaded_at IS NOT NULL AND uploaded_at < ?", (older_than,))
-
-
-def _dt(text: str) -> datetime:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
-
-
-def _opt_str(value: Any) -> str | None:
-    return None if value is None else str(value)
+            return self._write.execute(
+                "DELETE FROM outbox WHERE uploaded_at IS NOT NULL AND uploaded_at < ?", (older_than,)
+            ).rowcount
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -7,7 +7,6 @@ import asyncio
 import logging
 import sys
 
-from gate_agent.cache import AgentStore
 from gate_agent.config import AgentConfigError, load_agent_config
 
 
@@ -52,28 +51,37 @@ def _setup_logging() -> None:
     setup_logging("INFO")
 
 
+def _configuration_error(exc: AgentConfigError) -> int:
+    print(f"portgate-agent: configuration error: {exc}", file=sys.stderr)
+    return 2
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
         config = _config(args)
     except AgentConfigError as exc:
-        print(f"portgate-agent: configuration error: {exc}", file=sys.stderr)
-        return 2
+        return _configuration_error(exc)
     _setup_logging()
     from gate_agent.runner import run_agent
 
-    return asyncio.run(run_agent(config))
+    try:
+        return asyncio.run(run_agent(config))
+    except AgentConfigError as exc:
+        return _configuration_error(exc)
 
 
 def _enrol(args: argparse.Namespace) -> int:
     try:
         config = _config(args)
     except AgentConfigError as exc:
-        print(f"portgate-agent: configuration error: {exc}", file=sys.stderr)
-        return 2
+        return _configuration_error(exc)
     logging.basicConfig(level=logging.WARNING)
-    from gate_agent.runner import EnrolmentError, enrol
+    from gate_agent.runner import EnrolmentError, enrol, open_store
 
-    store = AgentStore(config.db_path)
+    try:
+        store = open_store(config)
+    except AgentConfigError as exc:
+        return _configuration_error(exc)
     try:
         answer = asyncio.run(enrol(config, store, args.code))
     except EnrolmentError as exc:

@@ -42,6 +42,8 @@ class AgentConfig:
     online_timeout_ms: int = 300
     sync_interval_s: float = 30.0
     upload_interval_s: float = 2.0
+    #: Uploaded scans are kept in the kiosk's outbox this long, then forgotten (the server has them).
+    outbox_keep_days: float = 30.0
     scanners: tuple[ScannerConfig, ...] = field(default_factory=tuple)
 
     @property
@@ -127,6 +129,10 @@ def load_agent_config(
             raise AgentConfigError(f"config file {path}: not found") from None
         except tomllib.TOMLDecodeError as exc:
             raise AgentConfigError(f"config file {path}: not valid TOML ({exc})") from None
+        except UnicodeDecodeError:
+            raise AgentConfigError(f"config file {path}: not UTF-8 text (save it as UTF-8)") from None
+        except OSError as exc:
+            raise AgentConfigError(f"config file {path}: cannot be read ({exc.strerror or exc})") from None
     for name, value in environ.items():
         if name.startswith("PORTGATE_AGENT_") and name != "PORTGATE_AGENT_CONFIG":
             raw[name[len("PORTGATE_AGENT_") :].lower()] = value
@@ -145,6 +151,7 @@ def load_agent_config(
         "dedupe_seconds": float,
         "sync_interval_s": float,
         "upload_interval_s": float,
+        "outbox_keep_days": float,
     }
     values = {k: _typed(k, v, kinds.get(k, str)) for k, v in raw.items()}
     if not isinstance(scanners_raw, list):
@@ -157,4 +164,5 @@ def load_agent_config(
     _check("dedupe_seconds", 0 < config.dedupe_seconds <= 600, "must be between 0 and 600 seconds")
     _check("sync_interval_s", 1 <= config.sync_interval_s <= 3600, "must be between 1 and 3600")
     _check("upload_interval_s", 0.2 <= config.upload_interval_s <= 600, "must be between 0.2 and 600")
+    _check("outbox_keep_days", 1 <= config.outbox_keep_days <= 3650, "must be between 1 and 3650 days")
     return config

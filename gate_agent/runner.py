@@ -9,6 +9,7 @@ import logging
 import platform
 import signal
 import socket
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -18,9 +19,10 @@ from aiohttp import web
 from gate_agent import __version__
 from gate_agent.agent import GateAgent
 from gate_agent.cache import AgentStore
-from gate_agent.config import AgentConfig, ScannerConfig
+from gate_agent.config import AgentConfig, AgentConfigError, ScannerConfig
 from gate_agent.scanner import CodeSource, Deduplicator, ScannedCode
 from gate_agent.sync.client import GateClient, ServerError, Unreachable
+from gate_agent.sync.page import BadSyncData, checked_itineraries
 from gate_agent.sync.service import SyncService
 
 log = logging.getLogger("portgate.agent")
@@ -54,10 +56,16 @@ async def enrol(config: AgentConfig, store: AgentStore, enrol_code: str) -> dict
             raise EnrolmentError(f"the server at {config.server_url} did not answer: {exc}") from None
         except ServerError as exc:
             raise EnrolmentError(f"the server refused the enrolment ({exc.code}): {exc}") from None
-    allowed = answer.get("allowed_itineraries")
+    token = answer.get("token")
+    try:
+        allowed = checked_itineraries(answer.get("allowed_itineraries"))
+    except BadSyncData as exc:
+        raise EnrolmentError(f"the server's answer cannot be used: {exc}") from None
+    if not isinstance(token, str) or not token:
+        raise EnrolmentError("the server's answer has no access token: is server_url the Portgate server?")
     store.set_meta(
         {
-            "token": answer["token"],
+            "token": token,
             "kiosk_id": answer.get("kiosk_id", ""),
             "kiosk_name": answer.get("name", answer.get("kiosk_name", "")),
             "revoked": "0",
@@ -69,10 +77,22 @@ async def enrol(config: AgentConfig, store: AgentStore, enrol_code: str) -> dict
 
 
 def build_sources(config: AgentConfig) -> list[CodeSource]:
+    """The configured scanners, not started yet; a source that cannot be set up is a configuration error."""
     sources: list[CodeSource] = []
     for index, scanner in enumerate(config.scanners):
-        sources.append(_source(index, scanner))
+        try:
+            sources.append(_source(index, scanner))
+        except (ValueError, ImportError, OSError) as exc:
+            raise AgentConfigError(f"scanner[{index}]: {exc}") from None
     return sources
+
+
+def open_store(config: AgentConfig) -> AgentStore:
+    """The kiosk's database in ``data_dir``; one that cannot be opened is a configuration error."""
+    try:
+        return AgentStore(config.db_path)
+    except (OSError, sqlite3.Error) as exc:
+        raise AgentConfigError(f"data_dir: cannot open the kiosk database {config.db_path}: {exc}") from None
 
 
 def _source(index: int, scanner: ScannerConfig) -> CodeSource:
@@ -104,8 +124,13 @@ def _source(index: int, scanner: ScannerConfig) -> CodeSource:
 
 
 async def run_agent(config: AgentConfig, stop: asyncio.Event | None = None) -> int:
-    """Run until SIGTERM/SIGINT (or ``stop``); returns the process exit code."""
-    store = AgentStore(config.db_path)
+    """Run until SIGTERM/SIGINT (or ``stop``); returns the process exit code.
+
+    Raises :class:`AgentConfigError` for scanners or a ``data_dir`` that cannot be set up,
+    before anything starts.
+    """
+    sources = build_sources(config)
+    store = open_store(config)
     if config.enrol_code and not store.get_meta("token"):
         try:
             answer = await enrol(config, store, config.enrol_code)
@@ -136,7 +161,6 @@ async def run_agent(config: AgentConfig, stop: asyncio.Event | None = None) -> i
             if dedupe.accept(scanned.code, scanned.read_at_monotonic):
                 loop.call_soon_threadsafe(_put_latest, queue, scanned)
 
-        sources = build_sources(config)
         runner = web.AppRunner(_kiosk_app(agent))
         await runner.setup()
         site = web.TCPSite(runner, config.ui_host, config.ui_port)

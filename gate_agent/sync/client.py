@@ -15,16 +15,31 @@ log = logging.getLogger(__name__)
 
 
 class ServerError(Exception):
-    """The server answered with an error; ``code`` is its stable error code."""
+    """The server answered with an error; ``code`` is its stable error code, ``fields`` the
+    field-by-field messages of a validation error (``{"scans.3.reason": "..."}``)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, fields: dict[str, str] | None = None) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
+        self.fields = fields or {}
 
 
 class Unreachable(Exception):
     """No answer in time (network down, server stopped, timeout)."""
+
+
+def _server_error(status: int, data: Any) -> ServerError:
+    """The server's ``{"error": {"code", "message", "fields"}}``, read without trusting its shape."""
+    error = data.get("error") if isinstance(data, dict) else None
+    error = error if isinstance(error, dict) else {}
+    code, message, fields = error.get("code"), error.get("message"), error.get("fields")
+    return ServerError(
+        status,
+        code if isinstance(code, str) else "error",
+        message if isinstance(message, str) else "",
+        {str(k): str(v) for k, v in fields.items()} if isinstance(fields, dict) else {},
+    )
 
 
 class GateClient:
@@ -51,8 +66,7 @@ class GateClient:
                 except ValueError:
                     data = {}
                 if resp.status >= 400:
-                    error = data.get("error", {}) if isinstance(data, dict) else {}
-                    raise ServerError(resp.status, error.get("code", "error"), error.get("message", ""))
+                    raise _server_error(resp.status, data)
                 if not isinstance(data, dict) or not data:
                     # Every answer of the kiosk protocol is a JSON object: anything else (a captive
                     # portal's page, a proxy's error) did not come from the server, so nothing was done.

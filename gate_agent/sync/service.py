@@ -18,10 +18,42 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from gate_agent.agent import GateAgent
+from gate_agent.cache import OutboxEntry
 from gate_agent.sync.client import ServerError, Unreachable
+from gate_agent.sync.page import BadSyncData, checked_itineraries
 
 log = logging.getLogger(__name__)
 UPLOAD_BATCH = 200
+
+
+#: Statuses with which the server refuses an upload for what is in it (not for the moment).
+_REFUSED_FOR_GOOD = (400, 409, 413, 422)
+
+
+def _upload_item(entry: OutboxEntry) -> dict[str, Any]:
+    return {
+        "scan_id": entry.scan_id,
+        "code": entry.code,
+        "scanned_at": entry.scanned_at,
+        "accepted": entry.accepted,
+        "reason": entry.reason,
+    }
+
+
+def _refused(exc: ServerError, batch: list[OutboxEntry]) -> dict[str, str]:
+    """scan id → the server's reason, for each scan an upload error names (``scans.3.reason``)."""
+    if exc.status not in _REFUSED_FOR_GOOD:
+        return {}
+    if len(batch) == 1 and exc.status == 413:
+        return {batch[0].scan_id: str(exc)}
+    refused: dict[str, str] = {}
+    for field, message in exc.fields.items():
+        parts = field.split(".")
+        if len(parts) >= 2 and parts[0] == "scans" and parts[1].isdigit() and int(parts[1]) < len(batch):
+            scan_id = batch[int(parts[1])].scan_id
+            refused[scan_id] = f"{refused[scan_id]}; " if scan_id in refused else ""
+            refused[scan_id] += f"{exc.status} {field}: {message}"
+    return refused
 
 
 class SyncService:
@@ -41,12 +73,14 @@ class SyncService:
         async with self._pull_lock:
             try:
                 me = await agent.client.me()
-                allowed = me.get("allowed_itineraries")
+                allowed = checked_itineraries(me.get("allowed_itineraries"))
+                name = me.get("name")
+                name = name if isinstance(name, str) else ""
                 await agent.in_writer(
                     agent.store.set_meta,
-                    {"kiosk_name": me.get("name", ""), "allowed_itineraries": json.dumps(allowed) if allowed else ""},
+                    {"kiosk_name": name, "allowed_itineraries": json.dumps(allowed) if allowed else ""},
                 )
-                agent.status.kiosk_name = me.get("name", "")
+                agent.status.kiosk_name = name
                 while True:
                     sent = time.time()
                     page = await agent.client.sync_page(agent.store.cursor, pending_uploads=agent.store.pending_count())
@@ -60,6 +94,10 @@ class SyncService:
                 return applied
             except ServerError as exc:
                 await self._server_error(exc)
+                return applied
+            except BadSyncData as exc:
+                # Nothing of the bad page was stored and the cursor stays: the next pull asks again.
+                log.error("the server sent sync data this kiosk cannot use, kept the cache as it was: %s", exc)
                 return applied
         agent.status.last_sync = agent.clock.now().isoformat(timespec="seconds")
         agent.status.tickets = agent.store.ticket_count
@@ -76,55 +114,78 @@ class SyncService:
 
     # --- upload -------------------------------------------------------------------------------
     async def upload(self, force: bool = False) -> int:
-        """Send pending offline scans; on failure wait longer each time (up to a minute)."""
+        """Send pending offline scans; on failure wait longer each time (up to a minute).
+
+        A scan the server refuses for good (a validation error naming it, or too big on its own)
+        is set aside in the outbox with the server's reason instead of blocking the scans behind
+        it; a refusal that names no scan counts as a failure and is tried again.
+        """
         agent = self.agent
         if not force and time.monotonic() < self._next_upload:
             return 0
         sent_total = 0
+        size = UPLOAD_BATCH
         while True:
-            batch = agent.store.pending(UPLOAD_BATCH)
+            batch = agent.store.pending(size)
             if not batch:
                 break
-            payload = [
-                {
-                    "scan_id": e.scan_id,
-                    "code": e.code,
-                    "scanned_at": e.scanned_at,
-                    "accepted": e.accepted,
-                    "reason": e.reason,
-                }
-                for e in batch
-            ]
             try:
-                answer = await agent.client.upload(payload, agent.store.pending_count())
-            except (Unreachable, ServerError) as exc:
-                await agent.in_writer(agent.store.note_upload_failure, [e.scan_id for e in batch])
-                self._upload_backoff = min(60.0, max(1.0, self._upload_backoff * 2))
-                self._next_upload = time.monotonic() + self._upload_backoff * (0.8 + 0.4 * random.random())
-                if isinstance(exc, ServerError):
-                    await self._server_error(exc)
-                else:
-                    await self._set_online(False, f"upload failed: {exc}")
+                answer = await agent.client.upload([_upload_item(e) for e in batch], agent.store.pending_count())
+            except ServerError as exc:
+                refused = _refused(exc, batch)
+                if refused:
+                    log.error("the server refused %d scan(s) for good, set aside: %s", len(refused), refused)
+                    await agent.in_writer(agent.store.mark_rejected, refused)
+                    continue
+                if exc.status == 413 and size > 1:
+                    size = max(1, size // 2)  # too big for the server (or a proxy): smaller batches
+                    continue
+                await self._upload_failed(batch, exc)
+                return sent_total
+            except Unreachable as exc:
+                await self._upload_failed(batch, exc)
                 return sent_total
             # Only the scans the server answered for leave the outbox; the others go again
             # (uploads are idempotent by scan id).
             results = answer.get("results")
             sent = {e.scan_id for e in batch}
-            done = [
+            done = {
                 r["scan_id"]
                 for r in (results if isinstance(results, list) else [])
                 if isinstance(r, dict) and r.get("scan_id") in sent
-            ]
+            }
             await agent.in_writer(agent.store.mark_uploaded, done, time.time())
-            sent_total += len(batch)
+            sent_total += len(done)
+            if len(done) < len(batch):  # an answer that skips scans: try those later, not in a loop now
+                await self._upload_failed([e for e in batch if e.scan_id not in done], None)
+                break
             self._upload_backoff = 0.0
             self._next_upload = 0.0
         if sent_total:
             await self._set_online(True)
         return sent_total
 
+    async def _upload_failed(self, batch: list[OutboxEntry], exc: Exception | None) -> None:
+        agent = self.agent
+        await agent.in_writer(agent.store.note_upload_failure, [e.scan_id for e in batch])
+        self._upload_backoff = min(60.0, max(1.0, self._upload_backoff * 2))
+        self._next_upload = time.monotonic() + self._upload_backoff * (0.8 + 0.4 * random.random())
+        if isinstance(exc, ServerError):
+            await self._server_error(exc)
+        elif isinstance(exc, Unreachable):
+            await self._set_online(False, f"upload failed: {exc}")
+
+    async def prune(self) -> int:
+        """Forget uploaded scans older than ``outbox_keep_days`` (the server has them)."""
+        older_than = time.time() - self.agent.config.outbox_keep_days * 86400
+        pruned = await self.agent.in_writer(self.agent.store.prune_uploaded, older_than)
+        if pruned:
+            log.info("forgot %d scans uploaded more than %s days ago", pruned, self.agent.config.outbox_keep_days)
+        return pruned
+
     # --- live channel -------------------------------------------------------------------------
     async def live_loop(self) -> None:
+        """Apply live pushes until the kiosk is revoked; reconnects with backoff, whatever happens."""
         delay = 1.0
         agent = self.agent
         while not agent.status.revoked:
@@ -134,9 +195,13 @@ class SyncService:
                     if not agent.status.online:
                         await self._set_online(True)
                         asyncio.get_running_loop().create_task(self.upload(force=True))
-                    if message.get("type") == "tickets" and message.get("tickets"):
-                        await agent.in_writer(lambda m=message: agent.store.apply_changes(m, advance_cursor=False))
-                    elif message.get("type") == "revoked":
+                    kind = message.get("type") if isinstance(message, dict) else None
+                    if kind == "tickets" and message.get("tickets"):
+                        try:
+                            await agent.in_writer(lambda m=message: agent.store.apply_changes(m, advance_cursor=False))
+                        except BadSyncData as exc:  # the pull brings the same changes, or says why not
+                            log.warning("ignored a live push this kiosk cannot use: %s", exc)
+                    elif kind == "revoked":
                         await agent.mark_revoked()
                         await agent.broadcast_status()
                         return
@@ -144,6 +209,8 @@ class SyncService:
                 await self._server_error(exc)
             except Unreachable as exc:
                 await self._set_online(False, f"live channel down: {exc}")
+            except Exception:  # noqa: BLE001 - the live channel must outlive any one failure
+                log.exception("the live channel failed; reconnecting")
             await asyncio.sleep(delay)
             delay = min(30.0, delay * 2)
 
@@ -172,6 +239,7 @@ class SyncService:
         self.scheduler.add_job(
             self.upload, "interval", seconds=config.upload_interval_s, max_instances=1, coalesce=True, id="upload"
         )
+        self.scheduler.add_job(self.prune, "interval", hours=6, max_instances=1, coalesce=True, id="prune")
         self.scheduler.start()
         self._live_task = asyncio.get_running_loop().create_task(self.live_loop())
 

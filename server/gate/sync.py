@@ -19,22 +19,11 @@ from typing import Any
 
 import sqlite_utils
 
+from gate_agent.sync.page import TICKET_COLUMNS
 from server.db import scalar
 
 Db = sqlite_utils.Database
 
-TICKET_COLUMNS = (
-    "id",
-    "itinerary_id",
-    "company_id",
-    "generation_id",
-    "printed",
-    "deleted",
-    "short_code",
-    "used_at",
-    "used_by",
-    "seq",
-)
 DEFAULT_PAGE = 50_000
 MAX_PAGE = 100_000
 _IN_CHUNK = 500
