@@ -76,6 +76,12 @@ BAD_PAGES = {
     "lookup id not a number": (lambda p: p["companies"].__setitem__("uno", "Andina"), r"companies\.uno"),
     "cursor as text": (lambda p: p.__setitem__("cursor", "9"), "cursor"),
     "tickets not a list": (lambda p: p.__setitem__("tickets", {"2": []}), "tickets"),
+    "third row's kiosk a boolean": (
+        lambda p: p["tickets"].extend(
+            [[3, 7, 1, 1, 1, 0, "3" * 20, "2026-11-24T08:00:00Z", 4, 3], [4, 7, 1, 1, 1, 0, "4" * 20, None, True, 4]]
+        ),
+        r"tickets\[2\]\.used_by",
+    ),
 }
 
 
@@ -92,6 +98,23 @@ def test_a_page_with_a_bad_value_stores_nothing_and_names_it(tmp_path, case):
         assert store.get_meta("cursor") == "1"
         company = store.db.execute("SELECT name FROM companies WHERE id = 1").fetchone()
         assert company == ("Andina",)
+    finally:
+        store.close()
+
+
+def test_used_tickets_in_the_forms_servers_send_are_stored(tmp_path):
+    store = AgentStore(tmp_path / "agent.db")
+    try:
+        page = good_page()
+        page["tickets"] += [
+            [2, 7, 1, 1, 1, 0, "2" * 20, "2026-11-24T08:00:00Z", 4, 2],
+            [3, 7, 1, 1, 1, 0, "3" * 20, "2026-11-24T08:00:00-05:00", "4", 3],
+        ]
+        page["kiosks"] = {"4": "Garita 4"}
+        assert store.apply_changes(page, advance_cursor=True) == 3
+        for short in ("2" * 20, "3" * 20):
+            prior = store.facts_for(short, "es").prior_use
+            assert prior is not None and prior.kiosk_name == "Garita 4"
     finally:
         store.close()
 

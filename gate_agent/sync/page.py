@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +35,8 @@ TICKET_COLUMNS = (
     "seq",
 )
 MAX_TEXT = 500
+_MAX_ID = 2**63
+_FLAG_TYPES = (bool, int)
 
 
 class BadSyncData(ValueError):
@@ -66,7 +69,7 @@ def _fail(where: str, why: str, value: Any) -> BadSyncData:
 
 
 def _id(where: str, value: Any) -> int:
-    if type(value) is not int or not 0 < value < 2**63:
+    if type(value) is not int or not 0 < value < _MAX_ID:
         raise _fail(where, "expected a positive whole number", value)
     return value
 
@@ -90,14 +93,20 @@ def _flag(where: str, value: Any) -> int:
     return int(value)
 
 
-def _time(where: str, value: Any) -> str:
+def _is_time(value: Any) -> bool:
     if isinstance(value, str) and len(value) <= 40:
         try:
             parse_time(value).astimezone(UTC)
-            return value
+            return True
         except (ValueError, OverflowError):
             pass
-    raise _fail(where, "expected a date and time (ISO 8601)", value)
+    return False
+
+
+def _time(where: str, value: Any) -> str:
+    if not _is_time(value):
+        raise _fail(where, "expected a date and time (ISO 8601)", value)
+    return value
 
 
 def _table(page: Mapping[str, Any], name: str) -> list[tuple[int, Any]]:
@@ -127,33 +136,73 @@ def _tickets(page: Mapping[str, Any]) -> list[tuple]:
     missing = [name for name in TICKET_COLUMNS if name not in columns]
     if missing:
         raise _fail("columns", f"{', '.join(missing)} missing", columns)
-    at = [columns.index(name) for name in TICKET_COLUMNS]
+    pick = operator.itemgetter(*(columns.index(name) for name in TICKET_COLUMNS))
     width = len(columns)
     rows = []
     for n, raw in enumerate(raw_tickets):
-        if not isinstance(raw, list) or len(raw) != width:
-            raise _fail(f"tickets[{n}]", f"expected a list of {width} values", raw)
-        ticket_id, itinerary_id, company_id, generation_id, printed, deleted, short, used_at, used_by, seq = (
-            raw[i] for i in at
-        )
-        where = f"tickets[{n}]."
-        if isinstance(used_by, bool) or not isinstance(used_by, (int, str, type(None))):
-            raise _fail(where + "used_by", "expected a kiosk id", used_by)
-        rows.append(
-            (
-                _id(where + "id", ticket_id),
-                _id(where + "itinerary_id", itinerary_id),
-                _id(where + "company_id", company_id),
-                _id(where + "generation_id", generation_id),
-                _flag(where + "printed", printed),
-                _flag(where + "deleted", deleted),
-                _text(where + "short_code", short),
-                None if used_at is None else _time(where + "used_at", used_at),
-                None if used_by is None else _text(where + "used_by", str(used_by)),
-                _id(where + "seq", seq),
-            )
-        )
+        if type(raw) is list and len(raw) == width:
+            tid, itin, company, gen, printed, deleted, short, used_at, used_by, seq = pick(raw)
+            # The common case in one expression (a first sync is a million rows); anything it
+            # does not pass goes through the checks below, which say what is wrong.
+            if (
+                type(tid) is int
+                and type(itin) is int
+                and type(company) is int
+                and type(gen) is int
+                and type(seq) is int
+                and 0 < tid < _MAX_ID
+                and 0 < itin < _MAX_ID
+                and 0 < company < _MAX_ID
+                and 0 < gen < _MAX_ID
+                and 0 < seq < _MAX_ID
+                and type(printed) in _FLAG_TYPES
+                and printed in (0, 1)
+                and type(deleted) in _FLAG_TYPES
+                and deleted in (0, 1)
+                and type(short) is str
+                and len(short) <= MAX_TEXT
+                and (used_at is None or _is_time(used_at))
+                and (used_by is None or type(used_by) is int or type(used_by) is str and len(used_by) <= MAX_TEXT)
+            ):
+                rows.append(
+                    (
+                        tid,
+                        itin,
+                        company,
+                        gen,
+                        int(printed),
+                        int(deleted),
+                        short,
+                        used_at,
+                        None if used_by is None else str(used_by),
+                        seq,
+                    )
+                )
+                continue
+        rows.append(_ticket_row(n, raw, width, pick))
     return rows
+
+
+def _ticket_row(n: int, raw: Any, width: int, pick: operator.itemgetter) -> tuple:
+    """One ticket row checked value by value: raises :class:`BadSyncData` naming the first bad one."""
+    if not isinstance(raw, list) or len(raw) != width:
+        raise _fail(f"tickets[{n}]", f"expected a list of {width} values", raw)
+    ticket_id, itinerary_id, company_id, generation_id, printed, deleted, short, used_at, used_by, seq = pick(raw)
+    where = f"tickets[{n}]."
+    if isinstance(used_by, bool) or not isinstance(used_by, (int, str, type(None))):
+        raise _fail(where + "used_by", "expected a kiosk id", used_by)
+    return (
+        _id(where + "id", ticket_id),
+        _id(where + "itinerary_id", itinerary_id),
+        _id(where + "company_id", company_id),
+        _id(where + "generation_id", generation_id),
+        _flag(where + "printed", printed),
+        _flag(where + "deleted", deleted),
+        _text(where + "short_code", short),
+        None if used_at is None else _time(where + "used_at", used_at),
+        None if used_by is None else _text(where + "used_by", str(used_by)),
+        _id(where + "seq", seq),
+    )
 
 
 def _public_key(where: str, key_id: int, value: Any) -> bytes:
