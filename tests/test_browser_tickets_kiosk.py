@@ -12,6 +12,7 @@ import cv2
 import pytest
 from pyzbar import pyzbar
 
+from gate_agent.scanner.manual import MAX_CODE_LENGTH
 from tests.browser import answer_human_check
 from tests.stack import AgentProcess
 
@@ -114,24 +115,35 @@ def test_kiosk_screen_shows_the_verdict_of_a_typed_code(new_page, live_server, c
     agent.start()
     try:
         short = printed_short_code(Path(live_server.data_dir) / "portgate.db")
-        for width, height in ((800, 480), (1920, 1080)):
+        assert short is not None, "the demo data has printed tickets"
+        # What the gate staff types (or a keyboard-wedge scanner types into the focused field), on
+        # the small kiosk display and on a full-HD one: a printed ticket, the same ticket again, a
+        # code nobody issued, and text that is no code at all.
+        typed = [
+            (800, 480, short, "accepted", "ACEPTADO"),
+            (1920, 1080, short, "refused", "Ticket ya usado"),
+            (1920, 1080, "12345678901234567890", "refused", "Ticket no encontrado"),
+        ]
+        for width, height, code, state, text in typed:
             context = chromium.new_context(viewport={"width": width, "height": height})
             screen = context.new_page()
             screen.goto(f"http://127.0.0.1:{agent.ui_port}/")
             screen.wait_for_selector("#online[data-online='1']", timeout=15_000)
-            code = short if (short and width == 800) else "12345678901234567890"
-            screen.keyboard.type(code)  # a keyboard-wedge scanner types into the focused field
+            screen.keyboard.type(code)
             screen.keyboard.press("Enter")
             verdict = screen.locator("#verdict")
-            if code == short:
-                screen.wait_for_selector("#verdict[data-state='accepted']")
-                assert screen.locator("#verdict-title").inner_text() == "ACEPTADO"
-            else:
-                screen.wait_for_selector("#verdict[data-state='refused']")
-                assert screen.locator("#verdict-reason").inner_text() == "Ticket no encontrado"
+            screen.wait_for_selector(f"#verdict[data-state='{state}']")
+            shown = screen.locator("#verdict-title" if state == "accepted" else "#verdict-reason").inner_text()
+            assert shown == text
             box = verdict.bounding_box()
             title = screen.locator("#verdict-title").bounding_box()
             assert title["y"] + title["height"] <= height and box["width"] >= width * 0.9
+            if code != short:  # longer than any code: the screen says so and decides nothing
+                screen.fill("#code", "7" * (MAX_CODE_LENGTH + 1))
+                screen.keyboard.press("Enter")
+                screen.wait_for_function("document.getElementById('input-error').textContent.length > 0")
+                assert screen.locator("#input-error").inner_text() == "El código es demasiado largo."
+                assert screen.locator("#verdict-reason").inner_text() == text
             context.close()
     finally:
         agent.stop()

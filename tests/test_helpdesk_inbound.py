@@ -13,7 +13,7 @@ from server.app import create_app
 from server.demo import install_demo
 from server.helpdesk.inbound import strip_quoted
 from server.helpdesk.settings import HELPDESK_SETTINGS
-from tests.helpdesk_support import ANDINA, new_serial, open_ticket, png_bytes, stored_files, token_as
+from tests.helpdesk_support import ANDINA, company_id, new_serial, open_ticket, png_bytes, stored_files, token_as
 from tests.helpers import db_rows
 from tests.mailbox import free_port
 
@@ -151,3 +151,34 @@ async def test_a_message_with_unreadable_headers_is_refused_for_good_not_retried
             port=client.app[HELPDESK_SETTINGS].inbound_smtp_port,
         )
     assert refused.value.code == 550  # a permanent refusal: the sender does not retry for days
+
+
+async def test_a_user_removed_from_the_company_can_no_longer_reply_by_email(client, config, smtp):
+    """Marta works for Andina and Pacífico; Andina removes her: her own address no longer writes
+    into Andina's tickets, neither as the one who opened it nor as its follow-up address."""
+    admin = await token_as(client, "admin")
+    serial = await new_serial(client, admin, config, ANDINA)
+    marta = await token_as(client, "agente")
+    profiles = (await (await client.get("/api/v1/profiles", headers=marta)).json())["profiles"]
+    at_andina = next(p for p in profiles if p["company_id"] == company_id(config, ANDINA))
+    assert (await client.post("/api/v1/profiles/select", json={"profile_id": at_andina["id"]}, headers=marta)).ok
+    tickets = []
+    for follow_up in ("marta@agencia.example", "bodega@andina.example"):
+        ticket = await (await open_ticket(client, marta, serial["policy_id"], follow_up)).json()
+        tickets.append((ticket, smtp.wait_for(follow_up, f"[{ticket['number']}]")))
+    (own, own_mail), (other, other_mail) = tickets
+    # While she is at Andina, her replies are filed.
+    await deliver(client, reply_to(own_mail, "marta@agencia.example", "Primera respuesta."))
+    carla = await token_as(client, "andina", "customer_admin")
+    marta_id = db_rows(config, "SELECT id FROM users WHERE username = 'agente'")[0][0]
+    assert (await client.delete(f"/api/v1/company/users/{marta_id}", headers=carla)).status == 200
+    for ticket_mail in (own_mail, other_mail):
+        with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+            await deliver(client, reply_to(ticket_mail, "marta@agencia.example", "Sigo aquí."))
+        assert refused.value.code == 550
+    # The company's own follow-up address still works.
+    await deliver(client, reply_to(other_mail, "bodega@andina.example", "Recibido, gracias."))
+    rows = db_rows(
+        config, "SELECT ticket_id, body FROM service_replies WHERE ticket_id IN (?, ?)", (own["id"], other["id"])
+    )
+    assert sorted(rows) == sorted([(own["id"], "Primera respuesta."), (other["id"], "Recibido, gracias.")])
