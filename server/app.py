@@ -8,7 +8,6 @@ import logging
 import os
 import secrets
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -16,7 +15,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from server import gate, helpdesk, openapi, tickets
+from server import gate, helpdesk, openapi, tickets, timefmt
 from server.accounts import api as accounts_api
 from server.accounts import views as accounts_views
 from server.config import Config
@@ -61,19 +60,6 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
-
-
-def format_timestamp(value: str | None, seconds: bool = False) -> str:
-    """Stored ISO-8601 timestamps as people read them: ``2026-11-24 07:30 UTC`` (or with seconds)."""
-    if not value:
-        return ""
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return str(value)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M") + (" UTC" if moment.tzinfo else "")
 
 
 def setup_logging(level: str) -> None:
@@ -154,8 +140,10 @@ def create_app(config: Config) -> web.Application:
         undefined=jinja2.StrictUndefined if os.environ.get("PORTGATE_STRICT_TEMPLATES") else jinja2.Undefined,
     )
     env.globals["render"] = render
-    env.filters["dt"] = format_timestamp
-    env.filters["dts"] = lambda value: format_timestamp(value, seconds=True)
+    zone = config.zone
+    env.globals["terminal_zone"] = config.timezone
+    env.filters["dt"] = lambda value: timefmt.timestamp(value, zone)
+    env.filters["dts"] = lambda value: timefmt.timestamp(value, zone, seconds=True)
     app.cleanup_ctx.append(_resources)
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static", HERE / "static", name="static")

@@ -7,11 +7,13 @@ Unknown keys are rejected and every error names the key and says why, so a typo 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class ConfigError(ValueError):
@@ -58,6 +60,9 @@ class Config:
     #: Public base URL used in e-mailed links.
     base_url: str = ""
     default_language: str = "es"
+    #: The terminal's time zone (IANA name): pages, printed tickets and mail show times in it, and
+    #: times typed into forms or CSV files without an offset are read in it. Stored times are UTC.
+    timezone: str = "UTC"
     support_email: str = "soporte@portgate.local"
     demo: bool = False
     log_level: str = "INFO"
@@ -66,6 +71,11 @@ class Config:
     workers: int = 1
     mail: MailConfig = field(default_factory=MailConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """:attr:`timezone` as a tzinfo (checked by :func:`validate`)."""
+        return _zone(self.timezone)
 
     @property
     def data_path(self) -> Path:
@@ -85,6 +95,13 @@ class Config:
 
 
 _LANGUAGES = ("es", "en")
+
+
+@functools.cache
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -179,6 +196,12 @@ def validate(config: Config) -> Config:
         raise ConfigError(f"port: must be between 1 and 65535, got {config.port}")
     if config.default_language not in _LANGUAGES:
         raise ConfigError(f"default_language: must be one of {', '.join(_LANGUAGES)}")
+    try:
+        _zone(config.timezone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ConfigError(
+            f"timezone: unknown time zone {config.timezone[:60]!r} (an IANA name such as America/Guayaquil or UTC)"
+        ) from None
     if config.log_level.upper() not in _LOG_LEVELS:
         raise ConfigError(f"log_level: must be one of {', '.join(_LOG_LEVELS)}")
     if not 1 <= config.db_readers <= 64:

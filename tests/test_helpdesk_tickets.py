@@ -12,8 +12,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from server.helpdesk.timefmt import relative
 from server.i18n import translate
+from server.timefmt import relative
 from tests.helpdesk_support import (
     ANDINA,
     PACIFICO,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 import sqlite_utils
@@ -97,6 +97,11 @@ def _ticket_for_code(db: Db, text: str, verify: Mapping[int, VerifyKey]) -> int 
     return None
 
 
+def _midnight(day: date, zone: tzinfo) -> str:
+    """The start of ``day`` in ``zone`` as stored times are written (``kiosks.iso``), to compare as text."""
+    return iso(datetime.combine(day, time(), zone))
+
+
 def _first_id_at_or_after(db: Db, moment: str) -> int | None:
     return scalar(db, "SELECT id FROM scans WHERE received_at >= ? ORDER BY received_at, id LIMIT 1", (moment,))
 
@@ -120,8 +125,12 @@ def scan_log(
     verify: Mapping[int, VerifyKey],
     before: int | None = None,
     limit: int = PAGE_SIZE,
+    zone: tzinfo = UTC,
 ) -> list[dict[str, Any]]:
-    """The newest scans matching ``filters`` with id below ``before``, newest first."""
+    """The newest scans matching ``filters`` with id below ``before``, newest first.
+
+    The date filters are days of the terminal's calendar (``zone``), from its midnight to the next.
+    """
     where: list[str] = []
     params: list[Any] = []
     if filters.kiosk_id:
@@ -138,13 +147,13 @@ def scan_log(
         if filters.reason != "accepted":
             where.append("s.reason != 'accepted'")
     if filters.date_from:
-        first = _first_id_at_or_after(db, filters.date_from.isoformat())
+        first = _first_id_at_or_after(db, _midnight(filters.date_from, zone))
         if first is None:
             return []
         where.append("s.id >= ?")
         params.append(first)
     if filters.date_to:
-        last = _last_id_before(db, (filters.date_to + timedelta(days=1)).isoformat())
+        last = _last_id_before(db, _midnight(filters.date_to + timedelta(days=1), zone))
         if last is None:
             return []
         where.append("s.id <= ?")

@@ -16,7 +16,7 @@ from server.gate.live import LIVE
 from server.i18n import Msg
 from server.tickets import KEYS
 from server.tickets.service import list_itineraries
-from server.web import DB, ApiError, lang_of, parse_id, render_page, require
+from server.web import CONFIG, DB, ApiError, lang_of, parse_id, render_page, require
 
 routes = web.RouteTableDef()
 
@@ -145,7 +145,14 @@ async def scans_page(request: web.Request) -> web.Response:
     filters, errors = supervision.parse_filters(request.query)
     before = parse_id(request.query.get("before"))
     db = request.app[DB]
-    rows = await db.read(supervision.scan_log, filters, request.app[KEYS].verify, before, supervision.PAGE_SIZE + 1)
+    rows = await db.read(
+        supervision.scan_log,
+        filters,
+        request.app[KEYS].verify,
+        before,
+        supervision.PAGE_SIZE + 1,
+        request.app[CONFIG].zone,
+    )
     has_more = len(rows) > supervision.PAGE_SIZE
     rows = rows[: supervision.PAGE_SIZE]
     lang = lang_of(request)

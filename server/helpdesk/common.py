@@ -7,13 +7,13 @@ from typing import Any
 
 from aiohttp import web
 
+from server import timefmt
 from server.accounts.views import page
-from server.helpdesk import timefmt
 from server.helpdesk.licences import LicenceError
 from server.helpdesk.settings import AREA_LABELS, HELPDESK_SETTINGS
 from server.helpdesk.tickets import STATUS_TEXT
 from server.i18n import translate
-from server.web import CUSTOMER_ROLES, ApiError, Principal, lang_of, not_found, parse_id
+from server.web import CONFIG, CUSTOMER_ROLES, ApiError, Principal, lang_of, not_found, parse_id
 
 CUSTOMER = CUSTOMER_ROLES
 STAFF = ("helpdesk_agent", "admin")
@@ -64,10 +64,11 @@ def hd_page(
     """``accounts.views.page`` plus the date, area and status helpers the helpdesk templates use."""
     lang = lang_of(request)
     moment = now()
+    zone = request.app[CONFIG].zone
     helpers = {
-        "when": lambda value: timefmt.when(value, moment, lang),
+        "when": lambda value: timefmt.when(value, moment, lang, zone),
         "day": lambda value: timefmt.day(value, lang),
-        "stamp": lambda value: timefmt.stamp(value, lang),
+        "stamp": lambda value: timefmt.stamp(value, lang, zone),
         "area_name": lambda area: area_name(lang, area),
         "status_name": lambda value: status_name(lang, value),
         "areas": request.app[HELPDESK_SETTINGS].areas,

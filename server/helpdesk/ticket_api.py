@@ -24,8 +24,8 @@ from server.helpdesk.common import (
 )
 from server.helpdesk.settings import HELPDESK_SETTINGS
 from server.helpdesk.ticket_views import attachment_response
-from server.helpdesk.timefmt import relative
 from server.i18n import render
+from server.timefmt import relative
 from server.web import DB, form_body, json_body, lang_of, not_found, require
 
 routes = web.RouteTableDef()

@@ -32,7 +32,7 @@ ES = {
     "Enter a date like 2026-11-24.": "Ingrese una fecha como 2026-11-24.",
     "Filter": "Filtrar",
     "First use": "Primer uso",
-    "From (UTC)": "Desde (UTC)",
+    "From (%(zone)s)": "Desde (%(zone)s)",
     "Gate": "Puerta",
     "Kiosk": "Quiosco",
     "Kiosks": "Quioscos",
@@ -83,7 +83,7 @@ ES = {
     "This page refreshes every 10 seconds.": "Esta página se actualiza cada 10 segundos.",
     "This scan id was already used by another kiosk.": "Otro quiosco ya usó este identificador de lectura.",
     "Ticket": "Ticket",
-    "To (UTC)": "Hasta (UTC)",
+    "To (%(zone)s)": "Hasta (%(zone)s)",
     "Type this code on the kiosk to enrol it. It works once and expires in %(hours)s hours. It is shown only now.": (
         "Ingrese este código en el quiosco para registrarlo. Sirve una sola vez y expira en %(hours)s horas. "
         "Solo se muestra ahora."

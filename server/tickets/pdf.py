@@ -25,7 +25,7 @@ class PrintableTicket:
     tax_id: str
     vessel: str
     voyage: str
-    eta: str
+    eta: str  # times as printed: in the terminal's time zone, e.g. "2026-11-24 08:00 -05"
     valid_from: str
     valid_until: str
     services: list[str]
@@ -71,8 +71,8 @@ def render_ticket_pdf(ticket: PrintableTicket, lang: str) -> bytes:
     lines = [
         (_("Company"), f"{ticket.company} ({ticket.tax_id})"),
         (_("Vessel / voyage"), f"{ticket.vessel} / {ticket.voyage}"),
-        (_("Arrival (ETA)"), ticket.eta.replace("T", " ")),
-        (_("Valid at the gate"), f"{ticket.valid_from.replace('T', ' ')} → {ticket.valid_until.replace('T', ' ')}"),
+        (_("Arrival (ETA)"), ticket.eta),
+        (_("Valid at the gate"), f"{ticket.valid_from} → {ticket.valid_until}"),
         (_("Services"), ", ".join(ticket.services)),
         (_("Transaction"), ticket.transaction_no),
     ]

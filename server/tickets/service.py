@@ -8,11 +8,12 @@ another company is simply "not found". Write functions run in one transaction on
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import sqlite_utils
@@ -24,6 +25,7 @@ from server.csv_import import validated_rows
 from server.db import one, scalar
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import Msg
+from server.timefmt import read_local
 from server.web import parse_id
 
 Db = sqlite_utils.Database
@@ -104,26 +106,28 @@ def code_check(code: str) -> bytes:
 # --- catalogue --------------------------------------------------------------------------------
 
 
-def _parse_dt(data: Mapping[str, Any], name: str, errors: FieldErrors) -> datetime | None:
+def _parse_dt(data: Mapping[str, Any], name: str, errors: FieldErrors, zone: tzinfo) -> datetime | None:
     raw = forms.text(data, name, errors, max_len=40)
     if not raw or name in errors:
         return None
     try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
+        value = read_local(datetime.fromisoformat(raw), zone)
+        value.astimezone(UTC)  # 0001-01-01 in a zone east of UTC has no UTC time to store
+    except (ValueError, OverflowError):
         errors.add(name, Msg("Enter a date and time like 2026-11-24 08:00."))
         return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return value
 
 
-def validate_itinerary(data: Mapping[str, Any]) -> dict[str, Any]:
+def validate_itinerary(data: Mapping[str, Any], zone: tzinfo = UTC) -> dict[str, Any]:
+    """An itinerary's fields; times without an offset are the terminal's local time (``zone``)."""
     errors = FieldErrors()
     values: dict[str, Any] = {
         "vessel": forms.text(data, "vessel", errors, max_len=120),
         "voyage": forms.text(data, "voyage", errors, max_len=40),
         "berth": forms.text(data, "berth", errors, max_len=40, required=False),
     }
-    times = {name: _parse_dt(data, name, errors) for name in ("eta", "etd", "valid_from", "valid_until")}
+    times = {name: _parse_dt(data, name, errors, zone) for name in ("eta", "etd", "valid_from", "valid_until")}
     if times["eta"] and times["etd"] and times["etd"] < times["eta"]:
         errors.add("etd", Msg("The departure must be after the arrival."))
     if times["valid_from"] and times["valid_until"] and times["valid_until"] <= times["valid_from"]:
@@ -180,12 +184,14 @@ def save_itinerary(db: Db, values: dict[str, Any], actor_id: int | None = None, 
     return itinerary_id
 
 
-def import_itineraries_csv(db: Db, text: str, actor_id: int | None = None) -> int:
-    """Import ``vessel,voyage,eta,etd,valid_from,valid_until[,berth]``; one bad row rejects the file."""
+def import_itineraries_csv(db: Db, text: str, actor_id: int | None = None, zone: tzinfo = UTC) -> int:
+    """Import ``vessel,voyage,eta,etd,valid_from,valid_until[,berth]``; one bad row rejects the file.
+
+    Times without an offset are the terminal's local time (``zone``)."""
     rows = validated_rows(
         text,
         ("vessel", "voyage", "eta", "etd", "valid_from", "valid_until"),
-        validate_itinerary,
+        functools.partial(validate_itinerary, zone=zone),
         Msg("The CSV needs the columns vessel, voyage, eta, etd, valid_from, valid_until (and optionally berth)."),
     )
     for values in rows:

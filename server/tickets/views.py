@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -19,7 +20,8 @@ from server.menu import register as register_menu
 from server.tickets import KEYS, tickets_changed
 from server.tickets import service as svc
 from server.tickets.pdf import PrintableTicket, render_ticket_pdf
-from server.web import CUSTOMER_ROLES, DB, ApiError, Principal, lang_of, not_found, require
+from server.timefmt import timestamp
+from server.web import CONFIG, CUSTOMER_ROLES, DB, ApiError, Principal, lang_of, not_found, require
 
 routes = web.RouteTableDef()
 CUSTOMER = CUSTOMER_ROLES
@@ -169,6 +171,7 @@ async def itinerary_tickets(request: web.Request) -> web.Response:
 
 async def printable(request: web.Request, principal: Principal, ticket: dict[str, Any]) -> PrintableTicket:
     db = request.app[DB]
+    zone = request.app[CONFIG].zone
     itinerary = await db.read(svc.get_itinerary, ticket["itinerary_id"])
     names = await db.read(svc.service_names, json.loads(ticket["services"]), lang_of(request))
     tax_id = await db.read(
@@ -182,9 +185,9 @@ async def printable(request: web.Request, principal: Principal, ticket: dict[str
         tax_id=tax_id,
         vessel=itinerary["vessel"],
         voyage=itinerary["voyage"],
-        eta=itinerary["eta"],
-        valid_from=itinerary["valid_from"],
-        valid_until=itinerary["valid_until"],
+        eta=timestamp(itinerary["eta"], zone),
+        valid_from=timestamp(itinerary["valid_from"], zone),
+        valid_until=timestamp(itinerary["valid_until"], zone),
         services=names,
         transaction_no=ticket["transaction_no"],
     )
@@ -277,7 +280,7 @@ async def itinerary_save(request: web.Request) -> web.Response:
     return await save_form(
         request,
         ("operations", "admin"),
-        svc.validate_itinerary,
+        functools.partial(svc.validate_itinerary, zone=request.app[CONFIG].zone),
         svc.save_itinerary,
         _itineraries_page,
         ("vessel", "voyage", "eta", "etd", "valid_from", "valid_until", "berth"),
@@ -324,7 +327,7 @@ async def itinerary_import(request: web.Request) -> web.Response:
     return await _import(
         request,
         ("operations", "admin"),
-        svc.import_itineraries_csv,
+        functools.partial(svc.import_itineraries_csv, zone=request.app[CONFIG].zone),
         _itineraries_page,
         N_("Imported: %(n)s itineraries."),
     )

@@ -1,15 +1,36 @@
-"""Dates and times as the helpdesk pages show them, through Babel ("hace 20 horas" / "20 hours ago")."""
+"""Dates and times as people read them: in the terminal's time zone (``Config.zone``).
+
+Times are stored and exchanged (API, sync, scan log) in UTC; pages, printed tickets and mail show
+them in the terminal's zone, and a time typed without an offset (a form, a CSV file) is read in
+it. The helpdesk's relative times go through Babel ("hace 20 horas" / "20 hours ago").
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from babel.dates import format_date, format_datetime, format_timedelta
 
 
 def _moment(value: str | datetime) -> datetime:
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def timestamp(value: str | None, zone: tzinfo = UTC, seconds: bool = False) -> str:
+    """A stored time as ``2026-11-24 02:30 -05`` in ``zone`` (with seconds for logs); "" for none."""
+    if not value:
+        return ""
+    try:
+        moment = _moment(str(value)).astimezone(zone)
+    except (ValueError, OverflowError):
+        return str(value)
+    return moment.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
+
+
+def read_local(moment: datetime, zone: tzinfo) -> datetime:
+    """A time as typed: one with an offset is exact, one without is the terminal's local time."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
 
 
 def relative(value: str | datetime, now: datetime, lang: str) -> str:
@@ -28,12 +49,12 @@ def relative(value: str | datetime, now: datetime, lang: str) -> str:
     return format_timedelta(delta, add_direction=True, locale=lang)
 
 
-def when(value: str | datetime | None, now: datetime, lang: str) -> str:
+def when(value: str | datetime | None, now: datetime, lang: str, zone: tzinfo = UTC) -> str:
     """The seed's "oct. 25 (hace 1 día)": a short date and time, then the relative time."""
     if not value:
         return ""
     moment = _moment(value)
-    return f"{format_datetime(moment, 'd MMM HH:mm', tzinfo=UTC, locale=lang)} ({relative(moment, now, lang)})"
+    return f"{format_datetime(moment, 'd MMM HH:mm', tzinfo=zone, locale=lang)} ({relative(moment, now, lang)})"
 
 
 def day(value: str | date | None, lang: str) -> str:
@@ -43,8 +64,8 @@ def day(value: str | date | None, lang: str) -> str:
     return format_date(value if isinstance(value, date) else date.fromisoformat(value[:10]), "medium", locale=lang)
 
 
-def stamp(value: str | None, lang: str) -> str:
+def stamp(value: str | None, lang: str, zone: tzinfo = UTC) -> str:
     """A date and time for detail pages."""
     if not value:
         return ""
-    return format_datetime(_moment(value), "medium", tzinfo=UTC, locale=lang)
+    return format_datetime(_moment(value), "medium", tzinfo=zone, locale=lang)

@@ -1,0 +1,126 @@
+"""The terminal's time zone: staff type and read times as the port's clock shows them.
+
+Guayaquil is UTC-5 all year: an operations clerk who types 08:00 means 13:00 UTC, the customer's
+printed ticket and every page say 08:00 -05, and the supervisor's "from 23 Nov" is the port's 23
+November. Stored and exchanged times (API, sync, scan log rows) stay UTC.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+from dataclasses import replace
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pypdf
+import pytest
+
+from server.app import create_app
+from server.config import ConfigError, load_config
+from server.demo import install_demo
+from tests.gate_support import PACIFICO_TAX_ID, enrol_kiosk, make_tickets, redeem
+from tests.helpers import db_rows, get_form, login
+
+ZONE = "America/Guayaquil"
+
+
+@pytest.fixture
+def gye_config(config):
+    return replace(config, timezone=ZONE)
+
+
+@pytest.fixture
+async def gye(aiohttp_client, gye_config):
+    app = create_app(gye_config)
+    app.on_startup.append(install_demo)
+    return await aiohttp_client(app)
+
+
+def test_an_unknown_time_zone_stops_the_server_with_a_clear_message(tmp_path):
+    for bad in ("America/Guayakil", "../../etc/passwd", "America", ""):
+        with pytest.raises(ConfigError, match="timezone: unknown time zone"):
+            load_config(None, environ={"PORTGATE_TIMEZONE": bad, "PORTGATE_DATA_DIR": str(tmp_path)})
+    assert load_config(None, environ={"PORTGATE_TIMEZONE": ZONE}).timezone == ZONE
+
+
+async def test_itinerary_times_are_typed_and_shown_in_the_terminals_time(gye, gye_config):
+    await login(gye, "operaciones", language="en")
+    page, hidden = await get_form(gye, "/ops/itineraries")
+    assert "the terminal's local time (America/Guayaquil)" in html.unescape(page)
+    resp = await gye.post(
+        "/ops/itineraries",
+        data={
+            **hidden,
+            "vessel": "Nave Hora",
+            "voyage": "77",
+            "eta": "2026-12-01T08:00",
+            "etd": "2026-12-02T18:30",
+            "valid_from": "2026-11-30T06:00",
+            "valid_until": "2026-12-02T20:00",
+        },
+    )
+    assert resp.status == 200, await resp.text()
+    stored = db_rows(gye_config, "SELECT eta, valid_from, valid_until FROM itineraries WHERE vessel = 'Nave Hora'")
+    assert stored == [("2026-12-01T13:00+00:00", "2026-11-30T11:00+00:00", "2026-12-03T01:00+00:00")]
+    page = await (await gye.get("/ops/itineraries")).text()
+    row = next(line for line in page.splitlines() if "Nave Hora" in line)
+    assert "2026-12-01 08:00 -05" in row and "2026-11-30 06:00 -05 → 2026-12-02 20:00 -05" in row
+
+
+async def test_csv_times_without_an_offset_are_local_and_with_one_are_exact(gye, gye_config):
+    await login(gye, "operaciones", language="en")
+    _page, hidden = await get_form(gye, "/ops/itineraries")
+    upload = io.BytesIO(
+        b"vessel,voyage,eta,etd,valid_from,valid_until\n"
+        b"Nave Local,1,2026-12-01T08:00,2026-12-02T08:00,2026-11-30T00:00,2026-12-03T00:00\n"
+        b"Nave UTC,2,2026-12-01T08:00+00:00,2026-12-02T08:00Z,2026-11-30T00:00+00:00,2026-12-03T00:00+00:00\n"
+    )
+    upload.name = "itineraries.csv"
+    resp = await gye.post("/ops/itineraries/import", data={**hidden, "file": upload})
+    assert resp.status == 200 and "Imported: 2 itineraries." in await resp.text()
+    rows = dict(db_rows(gye_config, "SELECT vessel, eta FROM itineraries WHERE vessel LIKE 'Nave %'"))
+    assert rows == {"Nave Local": "2026-12-01T13:00+00:00", "Nave UTC": "2026-12-01T08:00+00:00"}
+
+
+async def test_the_printed_ticket_shows_its_gate_window_in_the_terminals_time(gye, gye_config, tmp_path):
+    app = gye.server.app
+    [ticket] = await make_tickets(app, 1, printed=False, tax_id=PACIFICO_TAX_ID)
+    window = db_rows(
+        gye_config,
+        "SELECT i.valid_from, i.valid_until FROM itineraries i JOIN tickets t ON t.itinerary_id = i.id WHERE t.id = ?",
+        (ticket["id"],),
+    )[0]
+    await login(gye, "pacifico", language="en")
+    _page, hidden = await get_form(gye, f"/tickets/itinerary/{ticket['itinerary_id']}")
+    resp = await gye.post(f"/tickets/{ticket['id']}/print", data=hidden)
+    assert resp.status == 200 and resp.content_type == "application/pdf"
+    text = " ".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(await resp.read())).pages)
+    local = [datetime.fromisoformat(v).astimezone(ZoneInfo(ZONE)).strftime("%Y-%m-%d %H:%M -05") for v in window]
+    assert f"{local[0]} → {local[1]}" in text
+    assert "+00:00" not in text
+
+
+async def test_scan_log_days_are_the_terminals_days(gye, gye_config):
+    app = gye.server.app
+    kiosk = await enrol_kiosk(gye)
+    late, early = await make_tickets(app, 2)
+    late_scan = await redeem(gye, kiosk, late["code"])
+    early_scan = await redeem(gye, kiosk, early["code"])
+    # 03:30 UTC on the 24th is still 22:30 on the 23rd in Guayaquil; 06:00 UTC is 01:00 on the 24th.
+    for scan_id, received in (
+        (late_scan["scan_id"], "2026-11-24T03:30:00.000+00:00"),
+        (early_scan["scan_id"], "2026-11-24T06:00:00.000+00:00"),
+    ):
+        db_rows(gye_config, "UPDATE scans SET received_at = ? WHERE scan_id = ?", (received, scan_id))
+    await login(gye, "supervisor", language="en")
+
+    async def shown(query: str) -> set[str]:
+        page = await (await gye.get(f"/gate/scans{query}")).text()
+        return set(re.findall(r'<tr data-scan="([^"]+)"', page))
+
+    assert await shown("?from=2026-11-23&to=2026-11-23") == {late_scan["scan_id"]}
+    assert await shown("?from=2026-11-24&to=2026-11-24") == {early_scan["scan_id"]}
+    page = await (await gye.get("/gate/scans?from=2026-11-23&to=2026-11-23")).text()
+    assert "From (America/Guayaquil)" in page and "2026-11-23 22:30:00 -05" in page
