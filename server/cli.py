@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import signal
 import sys
@@ -72,6 +73,10 @@ def run_event_loop(main_coro) -> None:  # noqa: ANN001
 
 
 def _run(config: Config, worker=None) -> int:  # noqa: ANN001
+    if worker is not None and worker.index > 0:
+        # Listeners that must exist once per server (the helpdesk's inbound SMTP port) run in
+        # worker 0 only; a second bind of the same port would fail.
+        config = dataclasses.replace(config, helpdesk=dataclasses.replace(config.helpdesk, inbound_smtp_port=0))
     try:
         run_event_loop(_serve(config, worker))
     except (KeyboardInterrupt, web.GracefulExit):

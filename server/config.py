@@ -53,6 +53,25 @@ class SecurityConfig:
 
 
 @dataclass(frozen=True)
+class HelpdeskConfig:
+    """``[helpdesk]``: as the file or the environment gives them; checked by ``helpdesk.settings``."""
+
+    areas: str = "customer_service,sales,technical_support"
+    attachment_max_bytes: int = 5 * 1024 * 1024
+    attachment_max_files: int = 5
+    attachment_types: str = "png,jpg,jpeg,gif,pdf,txt,log,csv,xml,zip"
+    #: At most this many machine deactivations per serial within the window (a serial is not a token
+    #: to pass round an office endlessly).
+    max_deactivations: int = 3
+    deactivation_window_days: int = 30
+    #: 0 keeps the inbound SMTP receiver (e-mailed replies into ticket threads) off.
+    inbound_smtp_port: int = 0
+    inbound_smtp_host: str = "127.0.0.1"
+    #: The address replies go to, as ``local+<token>@domain``; defaults to ``support_email``.
+    inbound_address: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: str = "./data"
     host: str = "127.0.0.1"
@@ -71,6 +90,7 @@ class Config:
     workers: int = 1
     mail: MailConfig = field(default_factory=MailConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    helpdesk: HelpdeskConfig = field(default_factory=HelpdeskConfig)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -233,6 +253,9 @@ def validate(config: Config) -> Config:
     ):
         if getattr(sec, name) < 1:
             raise ConfigError(f"security.{name}: must be at least 1")
+    from server.helpdesk.settings import settings_for  # the [helpdesk] section's own checks
+
+    settings_for(config)
     return config
 
 
@@ -255,6 +278,12 @@ def load_config(
             raise ConfigError(f"config file {path}: not valid TOML ({exc})") from exc
         except OSError as exc:
             raise ConfigError(f"config file {path}: cannot be read ({exc.strerror or exc})") from exc
+    legacy = sorted(name for name in environ if name.startswith("HELPDESK_"))
+    if legacy:
+        raise ConfigError(
+            f"{legacy[0]}: helpdesk settings moved to the [helpdesk] table of the config file "
+            f"(or PORTGATE_HELPDESK__{legacy[0].removeprefix('HELPDESK_')})"
+        )
     env, env_names = _env_overrides(environ)
     given = {k: v for k, v in overrides.items() if v is not None}
     raw = _merge(_merge(raw, env), given)

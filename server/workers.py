@@ -220,10 +220,6 @@ class Supervisor:
             os.close(self._wake_r)
             os.close(self._wake_w)
             forget_notify_socket()
-            if index > 0:
-                # Listeners that must exist once per server (the helpdesk's inbound SMTP port) run
-                # in worker 0 only; a second bind of the same port would fail.
-                os.environ["HELPDESK_INBOUND_SMTP_PORT"] = "0"
             for handler in logging.getLogger().handlers:
                 handler.addFilter(_WorkerLogFilter(index))
             os.set_blocking(fd, False)

@@ -31,7 +31,7 @@ def helpdesk_server(tmp_path_factory, browser_smtp) -> Iterator[tuple[RunningSer
     """The demo server, also receiving replies by e-mail on its inbound SMTP port."""
     inbound = free_port()
     data_dir = tmp_path_factory.mktemp("helpdesk") / "data"
-    with demo_server(data_dir, browser_smtp.port, HELPDESK_INBOUND_SMTP_PORT=str(inbound)) as server:
+    with demo_server(data_dir, browser_smtp.port, PORTGATE_HELPDESK__INBOUND_SMTP_PORT=str(inbound)) as server:
         yield server, inbound
 
 

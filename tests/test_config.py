@@ -205,8 +205,10 @@ def _run_server(*args: str, env: dict[str, str] | None = None) -> subprocess.Com
     [
         ("prot = 80\n", "prot: unknown setting"),
         ("port = = 1\n", "not valid TOML"),
+        ('[helpdesk]\nattachment_types = "png,exe"\n', "helpdesk.attachment_types: exe not supported"),
+        ('timezone = "Mars/Olympus"\n', "timezone: unknown time zone 'Mars/Olympus'"),
     ],
-    ids=["unknown-key", "broken-toml"],
+    ids=["unknown-key", "broken-toml", "helpdesk-value", "time-zone"],
 )
 def test_server_with_a_bad_config_exits_2_with_a_readable_message(tmp_path, toml, expected):
     result = _run_server("--config", str(write(tmp_path, toml)), "--data-dir", str(tmp_path / "data"))
@@ -229,3 +231,33 @@ def test_server_help_lists_every_option():
     assert result.returncode == 0
     for option in ("--config", "--data-dir", "--host", "--port", "--demo"):
         assert option in result.stdout
+
+
+def test_helpdesk_settings_come_from_the_helpdesk_table_and_its_variables(tmp_path):
+    from server.helpdesk.settings import settings_for
+
+    path = write(tmp_path, '[helpdesk]\nareas = "sales,claims"\nattachment_max_files = 2\ninbound_smtp_port = 2525\n')
+    config = load_config(path, environ={"PORTGATE_HELPDESK__ATTACHMENT_TYPES": "pdf,png"})
+    settings = settings_for(config)
+    assert settings.areas == ("sales", "claims") and settings.attachment_max_files == 2
+    assert settings.attachment_types == {"pdf", "png"} and settings.inbound_smtp_port == 2525
+    with pytest.raises(
+        ConfigError,
+        match=r"helpdesk.max_deactivations: must be between 1 and 1000, got 0 .*"
+        r"PORTGATE_HELPDESK__MAX_DEACTIVATIONS",
+    ):
+        load_config(environ={"PORTGATE_HELPDESK__MAX_DEACTIVATIONS": "0"})
+    with pytest.raises(ConfigError, match="helpdesk.arreas: unknown setting"):
+        load_config(write(tmp_path, "[helpdesk]\narreas = 'x'\n"), environ={})
+
+
+def test_the_old_helpdesk_variables_say_where_the_setting_went():
+    with pytest.raises(
+        ConfigError, match=r"HELPDESK_INBOUND_SMTP_PORT: .*\[helpdesk\].*PORTGATE_HELPDESK__INBOUND_SMTP_PORT"
+    ):
+        load_config(environ={"HELPDESK_INBOUND_SMTP_PORT": "2525"})
+
+
+def test_the_example_configuration_file_is_valid():
+    config = load_config(ROOT / "systemd" / "server.toml.example", environ={})
+    assert config.timezone == "America/Guayaquil" and config.helpdesk.inbound_smtp_port == 2525

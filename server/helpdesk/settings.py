@@ -1,16 +1,12 @@
 """Helpdesk settings: areas, attachment limits, the machine-deactivation quota, the inbound SMTP port.
 
-:class:`HelpdeskConfig` is shaped like a ``server.config`` section (only str/int fields) so it can
-become ``Config.helpdesk`` (a ``[helpdesk]`` table, ``PORTGATE_HELPDESK__*`` variables) unchanged.
-Until then it is read from ``HELPDESK_*`` environment variables: a ``PORTGATE_*`` name would be
-rejected by the config loader as an unknown setting.
+They come from the ``[helpdesk]`` table of the server's configuration (``Config.helpdesk``,
+``PORTGATE_HELPDESK__*`` variables); :func:`settings_for` checks them when the configuration is
+loaded and turns them into the :class:`HelpdeskSettings` the helpdesk code reads.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,25 +38,6 @@ FILE_TYPES = {
 
 
 @dataclass(frozen=True)
-class HelpdeskConfig:
-    """The raw settings, as a config file or the environment gives them."""
-
-    areas: str = "customer_service,sales,technical_support"
-    attachment_max_bytes: int = 5 * 1024 * 1024
-    attachment_max_files: int = 5
-    attachment_types: str = "png,jpg,jpeg,gif,pdf,txt,log,csv,xml,zip"
-    #: At most this many machine deactivations per serial within the window (a serial is not a token
-    #: to pass round an office endlessly).
-    max_deactivations: int = 3
-    deactivation_window_days: int = 30
-    #: 0 keeps the inbound SMTP receiver (e-mailed replies into ticket threads) off.
-    inbound_smtp_port: int = 0
-    inbound_smtp_host: str = "127.0.0.1"
-    #: The address replies go to, as ``local+<token>@domain``; defaults to ``support_email``.
-    inbound_address: str = ""
-
-
-@dataclass(frozen=True)
 class HelpdeskSettings:
     """Validated settings the helpdesk code reads (``app[HELPDESK_SETTINGS]``)."""
 
@@ -83,34 +60,9 @@ class HelpdeskSettings:
 
 HELPDESK_SETTINGS = web.AppKey("helpdesk_settings", HelpdeskSettings)
 
-_ENV_PREFIX = "HELPDESK_"
-
-
-def config_from_environ(environ: Mapping[str, str]) -> HelpdeskConfig:
-    """``HELPDESK_INBOUND_SMTP_PORT=2525`` → ``inbound_smtp_port=2525``; unknown names are errors."""
-    fields = {f.name: f for f in dataclasses.fields(HelpdeskConfig)}
-    values: dict[str, object] = {}
-    for name, raw in environ.items():
-        if not name.startswith(_ENV_PREFIX):
-            continue
-        key = name[len(_ENV_PREFIX) :].lower()
-        if key not in fields:
-            raise ConfigError(f"{name}: unknown helpdesk setting (allowed: {', '.join(sorted(fields))})")
-        if fields[key].type in (int, "int"):
-            try:
-                values[key] = int(raw.strip())
-            except ValueError:
-                raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
-        else:
-            values[key] = raw
-    return HelpdeskConfig(**values)  # type: ignore[arg-type]
-
-
-def settings_for(config: Config, environ: Mapping[str, str] | None = None) -> HelpdeskSettings:
-    """The helpdesk settings of ``config`` (its ``helpdesk`` section once it has one, else the environment)."""
-    raw = getattr(config, "helpdesk", None)
-    if not isinstance(raw, HelpdeskConfig):
-        raw = config_from_environ(os.environ if environ is None else environ)
+def settings_for(config: Config) -> HelpdeskSettings:
+    """The checked helpdesk settings of ``config``; raises ConfigError naming ``helpdesk.<key>``."""
+    raw = config.helpdesk
     areas = tuple(a.strip() for a in raw.areas.split(",") if a.strip())
     if not areas or any(not a.replace("_", "").isalnum() or len(a) > 40 for a in areas):
         raise ConfigError("helpdesk.areas: a comma-separated list of area codes (letters, digits, _)")
