@@ -132,8 +132,8 @@ document(
     "Existing customer (mobile): send a 4-digit code by SMS",
     auth=False,
     tag="accounts",
-    errors=(400, 404),
-    body=obj(tax_id=S, email_index=I, phone=S),
+    errors=(400, 404, 429),
+    body=obj(tax_id=S, email_index=I, phone=S, human_token_=S, human_answer_=S, captcha_response_=S),
     response=obj(request_token=S, expires_in=I),
 )
 document(

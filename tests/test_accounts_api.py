@@ -433,7 +433,10 @@ OTHER_PHONE = "+593991112233"
 
 
 async def _request_code(client, config, phone: str = COMPANY_PHONE) -> tuple[str, str]:
-    resp = await client.post("/api/v1/registration/phone", json={"tax_id": ANDINA, "email_index": 1, "phone": phone})
+    resp = await client.post(
+        "/api/v1/registration/phone",
+        json={"tax_id": ANDINA, "email_index": 1, "phone": phone, **(await api_human(client))},
+    )
     assert resp.status == 200, await resp.text()
     body = await resp.json()
     assert body["expires_in"] == 900
@@ -464,11 +467,13 @@ async def test_lookup_shows_masked_emails_on_file_or_the_unknown_tax_id_message(
     assert error["code"] == "unknown_tax_id" and "soporte@terminal.example" in error["message"]
 
     unknown = await client.post(
-        "/api/v1/registration/phone", json={"tax_id": "0999999999001", "email_index": 0, "phone": OTHER_PHONE}
+        "/api/v1/registration/phone",
+        json={"tax_id": "0999999999001", "email_index": 0, "phone": OTHER_PHONE, **(await api_human(client))},
     )
     assert (await api_error(unknown))["code"] == "unknown_tax_id"
     out_of_range = await client.post(
-        "/api/v1/registration/phone", json={"tax_id": ANDINA, "email_index": 5, "phone": OTHER_PHONE}
+        "/api/v1/registration/phone",
+        json={"tax_id": ANDINA, "email_index": 5, "phone": OTHER_PHONE, **(await api_human(client))},
     )
     assert out_of_range.status == 400 and "email_index" in (await api_error(out_of_range))["fields"]
 
@@ -514,11 +519,20 @@ async def test_code_to_any_other_phone_gives_an_account_awaiting_approval(client
     assert db_rows(config, "SELECT status, phone FROM users WHERE username = 'jjefe'") == [("pending", "+593991112233")]
 
 
+async def test_no_text_message_without_the_human_check(client, config):
+    body = {"tax_id": ANDINA, "email_index": 0, "phone": OTHER_PHONE}
+    for human in ({}, {**(await api_human(client)), "human_answer": "-1"}):
+        resp = await client.post("/api/v1/registration/phone", json={**body, **human})
+        assert resp.status == 400 and (await api_error(resp))["code"] == "human_check_failed"
+    assert _sms_codes(config, OTHER_PHONE) == []
+
+
 async def test_a_phone_gets_at_most_three_codes_an_hour(client, config):
     for _ in range(3):
         await _request_code(client, config, OTHER_PHONE)
     resp = await client.post(
-        "/api/v1/registration/phone", json={"tax_id": ANDINA, "email_index": 0, "phone": OTHER_PHONE}
+        "/api/v1/registration/phone",
+        json={"tax_id": ANDINA, "email_index": 0, "phone": OTHER_PHONE, **(await api_human(client))},
     )
     assert resp.status == 429
     error = await api_error(resp)
@@ -579,7 +593,8 @@ async def test_messages_follow_the_chosen_language(client, query, headers, messa
 
 async def test_sms_and_field_errors_in_english(client, config):
     resp = await client.post(
-        "/api/v1/registration/phone?lang=en", json={"tax_id": ANDINA, "email_index": 0, "phone": "+593990000001"}
+        "/api/v1/registration/phone?lang=en",
+        json={"tax_id": ANDINA, "email_index": 0, "phone": "+593990000001", **(await api_human(client))},
     )
     assert resp.status == 200
     text = json.loads((Path(config.data_dir) / "sms.log").read_text().splitlines()[-1])["text"]

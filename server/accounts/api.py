@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from aiohttp import web
 
@@ -28,6 +29,14 @@ from server.web import (
 routes = web.RouteTableDef()
 
 
+async def _require_human(request: web.Request, body: dict[str, Any]) -> None:
+    """The API's human check (``human_token``/``human_answer``, or a hosted captcha's response)."""
+    if not await request.app[HUMAN_CHECK].verify({k: str(v) for k, v in body.items()}, client_address(request)):
+        raise ApiError(
+            400, "human_check_failed", Msg("Please confirm you are not a robot: the verification was not passed.")
+        )
+
+
 @routes.get("/api/v1/human-check")
 async def human_check(request: web.Request) -> web.Response:
     return web.json_response(request.app[HUMAN_CHECK].challenge())
@@ -43,10 +52,7 @@ async def api_login(request: web.Request) -> web.Response:
     if not password:
         errors.add("password", forms.REQUIRED)
     errors.raise_if_any()
-    if not await request.app[HUMAN_CHECK].verify({k: str(v) for k, v in body.items()}, client_address(request)):
-        raise ApiError(
-            400, "human_check_failed", Msg("Please confirm you are not a robot: the verification was not passed.")
-        )
+    await _require_human(request, body)
     outcome = await request.app[DB].write(
         service.login_check,
         login,
@@ -179,6 +185,9 @@ async def registration_phone(request: web.Request) -> web.Response:
     index = forms.integer(body, "email_index", errors, minimum=0, maximum=99)
     phone = forms.phone(body, "phone", errors)
     errors.raise_if_any()
+    # Each call sends a text message: a person must ask for it, not a script (cost, and spam to
+    # someone else's phone), on top of the limit per phone.
+    await _require_human(request, body)
     try:
         token, code, _email = await request.app[DB].write(
             service.start_phone_registration, tax, index, phone, time.time()
@@ -237,10 +246,7 @@ async def api_register(request: web.Request) -> web.Response:
     """Self-registration, the same rules as the web form; the account then awaits approval."""
     body = await json_body(request)
     clean = service.validate_registration(body, request.app[CONFIG].security.password_min_length)
-    if not await request.app[HUMAN_CHECK].verify({k: str(v) for k, v in body.items()}, client_address(request)):
-        raise ApiError(
-            400, "human_check_failed", Msg("Please confirm you are not a robot: the verification was not passed.")
-        )
+    await _require_human(request, body)
     lang = lang_of(request)
     try:
         user = await request.app[DB].write(

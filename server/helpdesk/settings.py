@@ -60,6 +60,7 @@ class HelpdeskSettings:
 
 HELPDESK_SETTINGS = web.AppKey("helpdesk_settings", HelpdeskSettings)
 
+
 def settings_for(config: Config) -> HelpdeskSettings:
     """The checked helpdesk settings of ``config``; raises ConfigError naming ``helpdesk.<key>``."""
     raw = config.helpdesk
