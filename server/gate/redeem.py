@@ -112,15 +112,20 @@ def _reissued(normalised: str, keys: KeyRing) -> ParsedCode | None:
     proves the code genuine, and signing costs a third of verifying (this runs on every online
     redeem). Anything else (None) goes through :func:`parse_code`, the one verifier.
     """
-    raw = _b32_bytes(normalised[len(PREFIX) :])
-    # Layout per gate_agent.codes: key id (1 byte), ticket id (6), itinerary id (4), signature.
-    key = keys.signing.get(raw[0])
-    ticket_id, itinerary_id = int.from_bytes(raw[1:7], "big"), int.from_bytes(raw[7:11], "big")
+    key_id, ticket_id, itinerary_id = _named_ids(normalised)
+    key = keys.signing.get(key_id)
     if key is None or not ticket_id or not itinerary_id:
         return None
     if not hmac.compare_digest(issue_code(key, ticket_id, itinerary_id), normalised):
         return None
-    return ParsedCode(CodeStatus.VALID, ticket_id, itinerary_id, key_id=raw[0], text=normalised)
+    return ParsedCode(CodeStatus.VALID, ticket_id, itinerary_id, key_id=key_id, text=normalised)
+
+
+def _named_ids(normalised: str) -> tuple[int, int, int]:
+    """(key id, ticket id, itinerary id) a normalised full code names, its signature unchecked."""
+    raw = _b32_bytes(normalised[len(PREFIX) :])
+    # Layout per gate_agent.codes: key id (1 byte), ticket id (6), itinerary id (4), signature.
+    return raw[0], int.from_bytes(raw[1:7], "big"), int.from_bytes(raw[7:11], "big")
 
 
 @dataclass(frozen=True)
@@ -142,11 +147,9 @@ def claim_code(text: str, keys: KeyRing) -> ClaimedCode | tuple[str, ParsedCode 
     """
     normalised = normalize_code(text)
     if normalised is not None:
-        raw = _b32_bytes(normalised[len(PREFIX) :])
-        # Layout per gate_agent.codes: key id (1 byte), ticket id (6), itinerary id (4), signature.
-        ticket_id, itinerary_id = int.from_bytes(raw[1:7], "big"), int.from_bytes(raw[7:11], "big")
-        if raw[0] in keys.signing and ticket_id and itinerary_id:
-            return ClaimedCode(normalised, ticket_id, itinerary_id, raw[0])
+        key_id, ticket_id, itinerary_id = _named_ids(normalised)
+        if key_id in keys.signing and ticket_id and itinerary_id:
+            return ClaimedCode(normalised, ticket_id, itinerary_id, key_id)
     return read_code(text, keys)
 
 
