@@ -109,8 +109,8 @@ class ImportResult:
     updated: int
 
 
-def import_companies_csv(db: Db, text: str, *, actor_id: int | None = None) -> ImportResult:
-    """Import ``tax_id,name,emails,phone`` rows; any bad row rejects the whole file (nothing written)."""
+def parse_companies_csv(text: str) -> list[dict[str, Any]]:
+    """Checked ``tax_id,name,emails,phone`` rows; any bad row rejects the whole file."""
 
     def validate_row(row: dict[str, Any]) -> dict[str, Any]:
         errors = FieldErrors()
@@ -118,12 +118,16 @@ def import_companies_csv(db: Db, text: str, *, actor_id: int | None = None) -> I
         errors.raise_if_any()
         return fields
 
-    rows = validated_rows(
+    return validated_rows(
         text,
         ("tax_id", "name", "emails"),
         validate_row,
         Msg("The CSV needs the columns tax_id, name, emails (and optionally phone)."),
     )
+
+
+def save_companies(db: Db, rows: list[dict[str, Any]], actor_id: int | None = None) -> ImportResult:
+    """Add or update the registry's companies from :func:`parse_companies_csv`'s rows."""
     added = updated = 0
     for fields in rows:
         exists = scalar(db, "SELECT 1 FROM companies WHERE tax_id = ?", (fields["tax_id"],))

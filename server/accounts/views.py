@@ -10,6 +10,7 @@ from aiohttp import web
 
 from server.accounts import service
 from server.accounts.service import UnknownTaxId
+from server.csv_import import import_upload
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import LANGUAGES, N_, Msg, pick_language, translate
 from server.security import hash_password
@@ -672,27 +673,14 @@ async def company_save(request: web.Request) -> web.Response:
     return await _companies_page(request, success=Msg("Company saved."))
 
 
-MAX_CSV_BYTES = 5 * 1024 * 1024
-
-
 @routes.post("/billing/companies/import")
 async def company_import(request: web.Request) -> web.Response:
     principal = require(request, "billing_clerk", "admin")
-    form = await request.post()
-    upload = form.get("file")
-    if not isinstance(upload, web.FileField):
-        return await _companies_page(request, 400, import_error=Msg("Choose a CSV file."))
-    data = upload.file.read(MAX_CSV_BYTES + 1)
-    if len(data) > MAX_CSV_BYTES:
-        return await _companies_page(request, 400, import_error=Msg("The file is larger than 5 MB."))
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return await _companies_page(request, 400, import_error=Msg("The file must be UTF-8 text (CSV)."))
-    try:
-        result = await request.app[DB].write(service.import_companies_csv, text, actor_id=principal.user_id)
-    except ValidationFailed as exc:
-        return await _companies_page(request, 400, import_error=next(iter(exc.errors.values())))
+    result = await import_upload(
+        request, request.app[DB], service.parse_companies_csv, service.save_companies, principal.user_id
+    )
+    if isinstance(result, Msg):
+        return await _companies_page(request, 400, import_error=result)
     return await _companies_page(
         request,
         success=Msg(

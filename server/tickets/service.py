@@ -184,16 +184,19 @@ def save_itinerary(db: Db, values: dict[str, Any], actor_id: int | None = None, 
     return itinerary_id
 
 
-def import_itineraries_csv(db: Db, text: str, actor_id: int | None = None, zone: tzinfo = UTC) -> int:
-    """Import ``vessel,voyage,eta,etd,valid_from,valid_until[,berth]``; one bad row rejects the file.
+def parse_itineraries_csv(text: str, zone: tzinfo = UTC) -> list[dict[str, Any]]:
+    """Checked rows of ``vessel,voyage,eta,etd,valid_from,valid_until[,berth]``; one bad row rejects the file.
 
     Times without an offset are the terminal's local time (``zone``)."""
-    rows = validated_rows(
+    return validated_rows(
         text,
         ("vessel", "voyage", "eta", "etd", "valid_from", "valid_until"),
         functools.partial(validate_itinerary, zone=zone),
         Msg("The CSV needs the columns vessel, voyage, eta, etd, valid_from, valid_until (and optionally berth)."),
     )
+
+
+def save_itineraries(db: Db, rows: list[dict[str, Any]], actor_id: int | None = None) -> int:
     for values in rows:
         save_itinerary(db, values, actor_id)
     return len(rows)
@@ -244,11 +247,14 @@ def save_service(db: Db, values: dict[str, Any], actor_id: int | None = None) ->
     return service_id
 
 
-def import_services_csv(db: Db, text: str, actor_id: int | None = None) -> int:
-    """Import ``code,name_es,name_en``; one bad row rejects the file."""
-    rows = validated_rows(
+def parse_services_csv(text: str) -> list[dict[str, Any]]:
+    """Checked rows of ``code,name_es,name_en``; one bad row rejects the file."""
+    return validated_rows(
         text, ("code", "name_es", "name_en"), validate_service, Msg("The CSV needs the columns code, name_es, name_en.")
     )
+
+
+def save_services(db: Db, rows: list[dict[str, Any]], actor_id: int | None = None) -> int:
     for values in rows:
         save_service(db, values, actor_id)
     return len(rows)

@@ -13,6 +13,7 @@ from aiohttp import web
 from gate_agent.codes import human_readable, mask_code
 from server.accounts.service import list_companies
 from server.accounts.views import page
+from server.csv_import import import_upload
 from server.forms import ValidationFailed
 from server.i18n import N_, Msg
 from server.menu import MenuEntry
@@ -25,7 +26,6 @@ from server.web import CONFIG, CUSTOMER_ROLES, DB, ApiError, Principal, lang_of,
 
 routes = web.RouteTableDef()
 CUSTOMER = CUSTOMER_ROLES
-MAX_UPLOAD = 5 * 1024 * 1024
 
 register_menu(MenuEntry(N_("Tickets"), "/tickets", CUSTOMER))
 register_menu(MenuEntry(N_("Itineraries"), "/ops/itineraries", ("operations", "admin")))
@@ -288,37 +288,19 @@ async def itinerary_save(request: web.Request) -> web.Response:
     )
 
 
-async def read_csv_upload(request: web.Request) -> str | Msg:
-    """The uploaded CSV's text, or the message saying why it cannot be read."""
-    form = await request.post()
-    upload = form.get("file")
-    if not isinstance(upload, web.FileField):
-        return Msg("Choose a CSV file.")
-    data = upload.file.read(MAX_UPLOAD + 1)
-    if len(data) > MAX_UPLOAD:
-        return Msg("The file is larger than 5 MB.")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return Msg("The file must be UTF-8 text (CSV).")
-
-
 async def _import(
     request: web.Request,
     roles: tuple[str, ...],
-    importer: Any,
+    parse: Callable[[str], list[dict[str, Any]]],
+    save: Callable[..., int],
     rerender: Callable[..., Awaitable[web.Response]],
     done: str,
 ) -> web.Response:
     """The CSV import pattern: read the upload, import all-or-nothing, report the count or the bad lines."""
     principal = require(request, *roles)
-    text = await read_csv_upload(request)
-    if isinstance(text, Msg):
-        return await rerender(request, 400, import_error=text)
-    try:
-        count = await request.app[DB].write(importer, text, principal.user_id)
-    except ValidationFailed as exc:
-        return await rerender(request, 400, import_error=next(iter(exc.errors.values())))
+    count = await import_upload(request, request.app[DB], parse, save, principal.user_id)
+    if isinstance(count, Msg):
+        return await rerender(request, 400, import_error=count)
     return await rerender(request, success=Msg(done, {"n": count}))
 
 
@@ -327,7 +309,8 @@ async def itinerary_import(request: web.Request) -> web.Response:
     return await _import(
         request,
         ("operations", "admin"),
-        functools.partial(svc.import_itineraries_csv, zone=request.app[CONFIG].zone),
+        functools.partial(svc.parse_itineraries_csv, zone=request.app[CONFIG].zone),
+        svc.save_itineraries,
         _itineraries_page,
         N_("Imported: %(n)s itineraries."),
     )
@@ -336,7 +319,12 @@ async def itinerary_import(request: web.Request) -> web.Response:
 @routes.post("/ops/services/import")
 async def service_import(request: web.Request) -> web.Response:
     return await _import(
-        request, ("operations", "admin"), svc.import_services_csv, _services_page, N_("Imported: %(n)s services.")
+        request,
+        ("operations", "admin"),
+        svc.parse_services_csv,
+        svc.save_services,
+        _services_page,
+        N_("Imported: %(n)s services."),
     )
 
 
