@@ -169,6 +169,7 @@ class GateAgent:
             "online": self.status.online,
             "last_sync": self.status.last_sync,
             "pending": self.store.pending_count(),
+            "rejected": self.store.rejected_count(),
             "kiosk": self.status.kiosk_name,
             "revoked": self.status.revoked,
             "language": self.config.language,

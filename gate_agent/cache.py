@@ -257,7 +257,11 @@ class AgentStore:
         row = self._read.execute(
             "SELECT valid_from, valid_until FROM itineraries WHERE id = ?", (itinerary_id,)
         ).fetchone()
-        return ItineraryWindow(itinerary_id, parse_time(row[0]), parse_time(row[1])) if row else None
+        if row is None:
+            return None
+        start, end = parse_time(row[0]), parse_time(row[1])
+        # As the server does: a window that ends before it starts admits nobody (decide() says so).
+        return ItineraryWindow(itinerary_id, start, end) if start <= end else None
 
     def gate_config(self) -> GateConfig:
         allowed = self.get_meta("allowed_itineraries")
@@ -336,6 +340,14 @@ class AgentStore:
     def rejected(self) -> list[tuple[str, str]]:
         """(scan id, the server's reason) of the scans the server refused for good."""
         return self._read.execute("SELECT scan_id, rejected FROM outbox WHERE rejected IS NOT NULL").fetchall()
+
+    def rejected_count(self) -> int:
+        return self._read.execute("SELECT COUNT(*) FROM outbox WHERE rejected IS NOT NULL").fetchone()[0]
+
+    def retry_rejected(self) -> int:
+        """Queue the scans the server refused again (after the server or the agent was fixed)."""
+        with self._lock:
+            return self._write.execute("UPDATE outbox SET rejected = NULL WHERE rejected IS NOT NULL").rowcount
 
     def mark_rejected(self, refusals: Mapping[str, str]) -> None:
         """Set scans aside that the server refused for good (kept, with its reason, never resent)."""

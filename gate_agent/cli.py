@@ -14,7 +14,7 @@ import statistics
 import sys
 from collections.abc import Sequence
 
-from gate_agent.commands import add_enrol_command, add_run_command
+from gate_agent.commands import add_enrol_command, add_outbox_command, add_run_command
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_decode_command(commands)
     add_run_command(commands)
     add_enrol_command(commands)
+    add_outbox_command(commands)
     return parser
 
 

@@ -45,6 +45,38 @@ def add_enrol_command(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_enrol)
 
 
+def add_outbox_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "outbox",
+        help="show the scans waiting to be uploaded and those the server refused",
+        description="Show how many scans wait in the kiosk's outbox and list the ones the server refused "
+        "for good (with its reason); --retry queues those again, e.g. after the server was updated.",
+    )
+    _common(parser)
+    parser.add_argument("--retry", action="store_true", help="queue the refused scans for upload again")
+    parser.set_defaults(handler=_outbox)
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    from gate_agent.runner import open_store
+
+    try:
+        store = open_store(_config(args))
+    except AgentConfigError as exc:
+        return _configuration_error(exc)
+    try:
+        refused = store.rejected()
+        print(f"waiting to be uploaded: {store.pending_count()}")
+        print(f"refused by the server: {len(refused)}")
+        for scan_id, why in refused:
+            print(f"  {scan_id}  {why}")
+        if args.retry and refused:
+            print(f"queued again: {store.retry_rejected()}")
+    finally:
+        store.close()
+    return 0
+
+
 def _setup_logging() -> None:
     from server.app import setup_logging
 

@@ -28,9 +28,22 @@ def timestamp(value: str | None, zone: tzinfo = UTC, seconds: bool = False) -> s
     return moment.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
 
 
+class NoSuchLocalTime(ValueError):
+    """A local time the clocks skip (the hour lost when daylight saving time starts)."""
+
+
 def read_local(moment: datetime, zone: tzinfo) -> datetime:
-    """A time as typed: one with an offset is exact, one without is the terminal's local time."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+    """A time as typed: one with an offset is exact, one without is the terminal's local time.
+
+    Raises :class:`NoSuchLocalTime` for a local time that does not exist in ``zone``; of a time
+    that happens twice (clocks going back) the first is meant.
+    """
+    if moment.tzinfo is not None:
+        return moment
+    local = moment.replace(tzinfo=zone)
+    if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != moment:
+        raise NoSuchLocalTime(f"{moment.isoformat(' ', 'minutes')} does not exist in {zone}")
+    return local
 
 
 def relative(value: str | datetime, now: datetime, lang: str) -> str:
@@ -57,10 +70,15 @@ def when(value: str | datetime | None, now: datetime, lang: str, zone: tzinfo = 
     return f"{format_datetime(moment, 'd MMM HH:mm', tzinfo=zone, locale=lang)} ({relative(moment, now, lang)})"
 
 
-def day(value: str | date | None, lang: str) -> str:
-    """A calendar date, unambiguous in both languages (``10 nov 2022`` / ``Nov 10, 2022``)."""
+def day(value: str | date | None, lang: str, zone: tzinfo = UTC) -> str:
+    """A calendar date, unambiguous in both languages (``10 nov 2022`` / ``Nov 10, 2022``).
+
+    A stored date is shown as it is; the date of a stored time is its date in ``zone``.
+    """
     if not value:
         return ""
+    if isinstance(value, str) and len(value) > 10:
+        value = _moment(value).astimezone(zone).date()
     return format_date(value if isinstance(value, date) else date.fromisoformat(value[:10]), "medium", locale=lang)
 
 

@@ -74,6 +74,7 @@ BAD_PAGES = {
     "service names not a pair": (lambda p: p["services"].__setitem__("1", "Pesaje"), r"services\.1"),
     "generation services text": (lambda p: p["generations"].__setitem__("1", "1,2"), r"generations\.1"),
     "lookup id not a number": (lambda p: p["companies"].__setitem__("uno", "Andina"), r"companies\.uno"),
+    "lookup id of 5000 digits": (lambda p: p["companies"].__setitem__("9" * 5000, "Andina"), r"companies\.9{24}:"),
     "cursor as text": (lambda p: p.__setitem__("cursor", "9"), "cursor"),
     "tickets not a list": (lambda p: p.__setitem__("tickets", {"2": []}), "tickets"),
     "third row's kiosk a boolean": (
@@ -301,17 +302,56 @@ async def test_a_refusal_that_names_no_scan_keeps_every_scan_for_later(stand_in,
 async def test_an_upload_too_big_for_the_server_goes_in_smaller_batches(stand_in, kiosk):
     agent, sync = kiosk
     ids = outbox_entries(agent.store, 6)
-    huge = ids[4]
-
-    def too_big(batch: list[str]) -> web.Response | None:
-        if len(batch) > 2 or huge in batch:
-            return web.json_response({"error": {"code": "too_large", "message": "Too large."}}, status=413)
-        return None
-
-    stand_in.refuse = too_big
-    assert await sync.upload(force=True) == 5
+    stand_in.refuse = lambda batch: (
+        web.json_response({"error": {"code": "too_large", "message": "Too large."}}, status=413)
+        if len(batch) > 2
+        else None
+    )
+    assert await sync.upload(force=True) == 6
     assert all(len(batch) <= 2 for batch in stand_in.uploads)
-    assert [scan_id for scan_id, _why in agent.store.rejected()] == [huge]
+    assert sorted(i for batch in stand_in.uploads for i in batch) == ids
+
+
+async def test_a_proxy_that_refuses_even_one_scan_sets_nothing_aside(stand_in, kiosk):
+    """A 413 for a single scan of a few hundred bytes is the network's doing, not the scan's."""
+    agent, sync = kiosk
+    outbox_entries(agent.store, 20)
+    stand_in.refuse = lambda batch: web.Response(status=413, text="<html>413 Request Entity Too Large</html>")
+    assert await sync.upload(force=True) == 0
+    assert agent.store.pending_count() == 20 and agent.store.rejected() == []
+    stand_in.refuse = None
+    assert await sync.upload(force=True) == 20
+
+
+async def test_refused_scans_show_on_the_kiosk_and_can_be_queued_again(stand_in, kiosk, tmp_path):
+    agent, sync = kiosk
+    [scan_id] = outbox_entries(agent.store, 1)
+    error = {"code": "invalid", "message": "?", "fields": {"scans.0.reason": "Unknown reason code."}}
+    stand_in.refuse = lambda batch: web.json_response({"error": error}, status=400)
+    await sync.upload(force=True)
+    assert agent.status_message()["rejected"] == 1 and agent.status_message()["pending"] == 0
+    config = write_config(tmp_path / "agent.toml", tmp_path)  # the kiosk's own data_dir
+    listed = agent_cli("outbox", "--config", str(config), cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "refused by the server: 1" in listed.stdout and scan_id in listed.stdout
+    assert "Unknown reason code." in listed.stdout
+    retried = agent_cli("outbox", "--retry", "--config", str(config), cwd=tmp_path)
+    assert "queued again: 1" in retried.stdout
+    stand_in.refuse = None  # the server was updated
+    assert await sync.upload(force=True) == 1
+    assert stand_in.uploads == [[scan_id]] and agent.status_message()["rejected"] == 0
+
+
+def test_a_window_that_ends_before_it_starts_refuses_instead_of_crashing(tmp_path):
+    store = AgentStore(tmp_path / "agent.db")
+    try:
+        page = good_page()
+        page["itineraries"]["7"] = ["MSC 1", "2026-12-01T00:00:00+00:00", "2026-11-01T00:00:00+00:00", 1]
+        store.apply_changes(page, advance_cursor=True)
+        facts = store.facts_for(issue_code(KEY, 1, 7), "es")
+        assert facts.ticket is not None and facts.window is None
+    finally:
+        store.close()
 
 
 async def test_uploaded_scans_are_forgotten_after_the_keep_time_and_pending_ones_never(stand_in, kiosk):

@@ -182,3 +182,11 @@ async def test_a_user_removed_from_the_company_can_no_longer_reply_by_email(clie
         config, "SELECT ticket_id, body FROM service_replies WHERE ticket_id IN (?, ?)", (own["id"], other["id"])
     )
     assert sorted(rows) == sorted([(own["id"], "Primera respuesta."), (other["id"], "Recibido, gracias.")])
+
+
+async def test_a_follow_up_address_that_is_another_companys_user_still_replies(client, config, smtp):
+    """The follow-up address is whoever the customer chose (a forwarder at another firm, say)."""
+    ticket, _andina, opened = await opened_ticket(client, config, smtp, "pedro@pacifico.example")
+    await deliver(client, reply_to(opened, "pedro@pacifico.example", "Soy el agente de carga."))
+    rows = db_rows(config, "SELECT body FROM service_replies WHERE ticket_id = ?", (ticket["id"],))
+    assert rows == [("Soy el agente de carga.",)]

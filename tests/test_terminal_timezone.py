@@ -21,7 +21,7 @@ from server.app import create_app
 from server.config import ConfigError, load_config
 from server.demo import install_demo
 from tests.gate_support import PACIFICO_TAX_ID, enrol_kiosk, make_tickets, redeem
-from tests.helpers import db_rows, get_form, login
+from tests.helpers import db_rows, field_errors, get_form, login
 
 ZONE = "America/Guayaquil"
 
@@ -124,3 +124,35 @@ async def test_scan_log_days_are_the_terminals_days(gye, gye_config):
     assert await shown("?from=2026-11-24&to=2026-11-24") == {early_scan["scan_id"]}
     page = await (await gye.get("/gate/scans?from=2026-11-23&to=2026-11-23")).text()
     assert "From (America/Guayaquil)" in page and "2026-11-23 22:30:00 -05" in page
+
+
+@pytest.fixture
+async def nyc(aiohttp_client, config):
+    app = create_app(replace(config, timezone="America/New_York"))
+    app.on_startup.append(install_demo)
+    return await aiohttp_client(app)
+
+
+async def test_a_local_time_the_clocks_skip_is_refused_and_a_repeated_one_is_the_first(nyc, config):
+    await login(nyc, "operaciones", language="en")
+    _page, hidden = await get_form(nyc, "/ops/itineraries")
+    form = {**hidden, "vessel": "Nave DST", "voyage": "1", "etd": "2026-11-02T08:00", "valid_until": "2026-11-03T08:00"}
+    # 2026-03-08 02:30 never happens in New York: clocks go from 02:00 to 03:00.
+    resp = await nyc.post(
+        "/ops/itineraries", data={**form, "eta": "2026-03-08T02:30", "valid_from": "2026-03-01T00:00"}
+    )
+    assert resp.status == 400
+    assert "the clocks skip it" in field_errors(await resp.text())["eta"]
+    # 2026-11-01 01:30 happens twice (clocks go back at 02:00): the first one, still on daylight time.
+    resp = await nyc.post(
+        "/ops/itineraries", data={**form, "eta": "2026-11-01T01:30", "valid_from": "2026-11-01T00:00"}
+    )
+    assert resp.status == 200, await resp.text()
+    assert db_rows(config, "SELECT eta FROM itineraries WHERE vessel = 'Nave DST'") == [("2026-11-01T05:30+00:00",)]
+
+
+def test_the_date_of_a_stored_time_is_the_terminals_date():
+    from server.timefmt import day
+
+    assert day("2026-11-24T03:00:00+00:00", "en", ZoneInfo(ZONE)) == "Nov 23, 2026"
+    assert day("2026-11-24", "en", ZoneInfo(ZONE)) == "Nov 24, 2026"  # a date is a date

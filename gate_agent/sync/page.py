@@ -76,7 +76,7 @@ def _id(where: str, value: Any) -> int:
 
 def _key(where: str, value: str) -> int:
     """A lookup table's key: the id as text (JSON object keys are always text)."""
-    if not (isinstance(value, str) and value.isascii() and value.isdigit()):
+    if not (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19):
         raise _fail(where, "expected an id", value)
     return _id(where, int(value))
 
@@ -115,7 +115,7 @@ def _table(page: Mapping[str, Any], name: str) -> list[tuple[int, Any]]:
         return []
     if not isinstance(raw, dict):
         raise _fail(name, "expected an object of id → value", raw)
-    return [(_key(f"{name}.{key}", key), value) for key, value in raw.items()]
+    return [(_key(f"{name}.{str(key)[:24]}", key), value) for key, value in raw.items()]
 
 
 def _list(where: str, value: Any, lengths: tuple[int, ...]) -> list[Any]:

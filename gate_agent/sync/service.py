@@ -44,8 +44,8 @@ def _refused(exc: ServerError, batch: list[OutboxEntry]) -> dict[str, str]:
     """scan id → the server's reason, for each scan an upload error names (``scans.3.reason``)."""
     if exc.status not in _REFUSED_FOR_GOOD:
         return {}
-    if len(batch) == 1 and exc.status == 413:
-        return {batch[0].scan_id: str(exc)}
+    # Only the scans the server's own validation error names: a refusal that names none (a proxy's
+    # 413 even for one scan, a changed endpoint) says nothing about the scans and is tried again.
     refused: dict[str, str] = {}
     for field, message in exc.fields.items():
         parts = field.split(".")
@@ -99,6 +99,9 @@ class SyncService:
                 # Nothing of the bad page was stored and the cursor stays: the next pull asks again.
                 log.error("the server sent sync data this kiosk cannot use, kept the cache as it was: %s", exc)
                 return applied
+            except Exception:  # noqa: BLE001 - a failed pull must never stop the kiosk; it decides from its cache
+                log.exception("sync failed, kept the cache as it was")
+                return applied
         agent.status.last_sync = agent.clock.now().isoformat(timespec="seconds")
         agent.status.tickets = agent.store.ticket_count
         await self._set_online(True)
@@ -116,9 +119,10 @@ class SyncService:
     async def upload(self, force: bool = False) -> int:
         """Send pending offline scans; on failure wait longer each time (up to a minute).
 
-        A scan the server refuses for good (a validation error naming it, or too big on its own)
-        is set aside in the outbox with the server's reason instead of blocking the scans behind
-        it; a refusal that names no scan counts as a failure and is tried again.
+        A scan the server refuses for good (a validation error naming it) is set aside in the
+        outbox with the server's reason instead of blocking the scans behind it
+        (``portgate-agent outbox --retry`` queues it again); a refusal that names no scan counts as
+        a failure and is tried again, after halving the batch for a 413.
         """
         agent = self.agent
         if not force and time.monotonic() < self._next_upload:

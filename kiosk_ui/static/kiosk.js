@@ -2,12 +2,12 @@
 // The kiosk screen: verdicts and status arrive on the WebSocket; typed codes go back on it.
 const LABELS = {
   es: { accepted: "ACEPTADO", refused: "RECHAZADO", online: "EN LÍNEA", offline: "SIN CONEXIÓN", revoked: "KIOSCO REVOCADO",
-        last_sync: "Última sincronización", pending: "Pendientes de envío", manual: "Código manual", check: "Verificar",
+        last_sync: "Última sincronización", pending: "Pendientes de envío", rejected: "Rechazadas por el servidor", manual: "Código manual", check: "Verificar",
         company: "Empresa", itinerary: "Itinerario", services: "Servicios", used: "Usado", where: "en", ticket: "Ticket",
         err_empty: "Escriba un código.", err_too_long: "El código es demasiado largo.",
         err_not_printable: "El código tiene caracteres no válidos.", err_busy: "Espere un momento e intente de nuevo." },
   en: { accepted: "ACCEPTED", refused: "REFUSED", online: "ONLINE", offline: "OFFLINE", revoked: "KIOSK REVOKED",
-        last_sync: "Last sync", pending: "Pending uploads", manual: "Manual code", check: "Check",
+        last_sync: "Last sync", pending: "Pending uploads", rejected: "Refused by the server", manual: "Manual code", check: "Check",
         company: "Company", itinerary: "Itinerary", services: "Services", used: "Used", where: "at", ticket: "Ticket",
         err_empty: "Type a code.", err_too_long: "The code is too long.",
         err_not_printable: "The code has characters that are not allowed.", err_busy: "Wait a moment and try again." },
@@ -72,6 +72,9 @@ function showStatus(s) {
   badge.textContent = s.revoked ? label("revoked") : (s.online ? label("online") : label("offline"));
   $("last-sync").textContent = s.last_sync ? new Date(s.last_sync).toLocaleString(lang) : "—";
   $("pending").textContent = String(s.pending ?? 0);
+  // Scans the server refused for good stay on the kiosk until `portgate-agent outbox --retry`.
+  $("rejected").textContent = String(s.rejected ?? 0);
+  $("rejected-box").hidden = !s.rejected;
   if (s.kiosk) $("kiosk-name").textContent = "Portgate · " + s.kiosk;
 }
 

@@ -67,7 +67,7 @@ def hd_page(
     zone = request.app[CONFIG].zone
     helpers = {
         "when": lambda value: timefmt.when(value, moment, lang, zone),
-        "day": lambda value: timefmt.day(value, lang),
+        "day": lambda value: timefmt.day(value, lang, zone),
         "stamp": lambda value: timefmt.stamp(value, lang, zone),
         "area_name": lambda area: area_name(lang, area),
         "status_name": lambda value: status_name(lang, value),

@@ -3,8 +3,8 @@
 Ticket mail says ``Reply-To: soporte+<token>@domain`` and ``[S_…]`` in the subject. A message is
 accepted for a ticket when its recipient carries the ticket's token (or, failing that, its subject
 carries the number) *and* its sender is the ticket's follow-up address or the customer user who
-opened it, and an address of a user account only while that account may still see the ticket's
-company (``tickets.mail_author``). Quoted text of the earlier message is cut off; attachments go through the same checks
+opened it, the opener's address only while the opener may still see the ticket's company
+(``tickets.mail_author``). Quoted text of the earlier message is cut off; attachments go through the same checks
 as uploads in the portal (refused ones are skipped, never stored).
 
 The receiver runs on the application's own event loop (``inbound_ctx``), so it uses the app's

@@ -427,27 +427,24 @@ def mail_author(db: Db, ticket: Mapping[str, Any], sender: str) -> dict[str, Any
     """Who an e-mailed reply is from, if the sender may write to this ticket: its follow-up address,
     or the customer user who opened it.
 
-    Either way, an address that belongs to a user account counts only while that account may
-    still see the ticket's company (active, with a profile there, or staff): a user removed from
-    the company cannot go on writing into its tickets by e-mail.
+    The opener's own address counts only while the opener may still see the ticket's company
+    (active, with a profile there, or staff): a user removed from the company cannot go on
+    writing into its tickets by e-mail, even when their address is the follow-up address.
     """
     sender = sender.strip().lower()
     if not sender:
         return None
-    on_ticket = sender in (str(ticket["created_by_email"]).lower(), str(ticket["email"]).lower())
-    if not on_ticket:
-        return None
-    accounts = db.execute(
-        "SELECT u.status = 'active' AND EXISTS (SELECT 1 FROM profiles p WHERE p.user_id = u.id AND "
-        f"(p.company_id = ? OR p.role NOT IN ({','.join('?' * len(CUSTOMER_ROLES))}))) FROM users u "
-        "WHERE lower(u.email) = ?",
-        (ticket["company_id"], *CUSTOMER_ROLES, sender),
-    ).fetchall()
-    if accounts and not any(allowed for (allowed,) in accounts):
-        return None
     if sender == str(ticket["created_by_email"]).lower():
-        return {"id": ticket["created_by"], "full_name": ticket["created_by_name"]}
-    return {"id": None, "full_name": sender}
+        opener_may = scalar(
+            db,
+            "SELECT 1 FROM users u WHERE u.id = ? AND u.status = 'active' AND EXISTS (SELECT 1 FROM profiles p "
+            f"WHERE p.user_id = u.id AND (p.company_id = ? OR p.role NOT IN ({','.join('?' * len(CUSTOMER_ROLES))})))",
+            (ticket["created_by"], ticket["company_id"], *CUSTOMER_ROLES),
+        )
+        return {"id": ticket["created_by"], "full_name": ticket["created_by_name"]} if opener_may else None
+    if sender == str(ticket["email"]).lower():
+        return {"id": None, "full_name": sender}
+    return None
 
 
 def now_utc() -> datetime:

@@ -25,7 +25,7 @@ from server.csv_import import validated_rows
 from server.db import one, scalar
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import Msg
-from server.timefmt import read_local
+from server.timefmt import NoSuchLocalTime, read_local
 from server.web import parse_id
 
 Db = sqlite_utils.Database
@@ -113,6 +113,9 @@ def _parse_dt(data: Mapping[str, Any], name: str, errors: FieldErrors, zone: tzi
     try:
         value = read_local(datetime.fromisoformat(raw), zone)
         value.astimezone(UTC)  # 0001-01-01 in a zone east of UTC has no UTC time to store
+    except NoSuchLocalTime:
+        errors.add(name, Msg("This time does not exist here: the clocks skip it (daylight saving time)."))
+        return None
     except (ValueError, OverflowError):
         errors.add(name, Msg("Enter a date and time like 2026-11-24 08:00."))
         return None
