@@ -151,3 +151,25 @@ async def test_pending_uploads_reach_the_kiosk_list(client):
     page = await (await client.get("/gate/kiosks")).text()
     row = re.search(rf'<tr data-kiosk="{kiosk["kiosk_id"]}"[^>]*>(.*?)</tr>', page, re.S)[1]
     assert '<td class="pending">17</td>' in row and "Online" in row
+
+
+async def test_a_long_backlog_is_recorded_whole_and_in_order_across_transactions(client, config):
+    """More scans than one write transaction takes (api.OFFLINE_WRITE_CHUNK): every scan recorded
+    once, answers in the order sent, and a second accept of a ticket from an earlier part of the
+    same upload is still a conflict."""
+    from server.gate.api import OFFLINE_WRITE_CHUNK
+
+    app = client.server.app
+    kiosk = await enrol_kiosk(client)
+    tickets = await make_tickets(app, OFFLINE_WRITE_CHUNK + 10)
+    batch = [offline(t["code"], minutes_ago=30) for t in tickets]
+    batch.append(offline(tickets[0]["short_code"], minutes_ago=1))  # the first ticket again, in the last part
+    resp = await client.post("/api/v1/gate/scans", json={"scans": batch}, headers=kiosk["headers"])
+    assert resp.status == 200
+    results = (await resp.json())["results"]
+    assert [r["scan_id"] for r in results] == [s["scan_id"] for s in batch]
+    assert [r["outcome"] for r in results] == ["use_recorded"] * len(tickets) + ["conflict"]
+    assert count(config, "scans") == len(batch) and count(config, "conflicts") == 1
+    again = await upload(client, kiosk, batch)
+    assert [again[s["scan_id"]]["outcome"] for s in batch] == [r["outcome"] for r in results]
+    assert count(config, "scans") == len(batch) and count(config, "conflicts") == 1
