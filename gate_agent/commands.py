@@ -81,6 +81,8 @@ def _setup_logging() -> None:
     from server.app import setup_logging
 
     setup_logging("INFO")
+    # APScheduler says INFO twice per job run: two lines every two seconds in the journal, forever.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def _configuration_error(exc: AgentConfigError) -> int:

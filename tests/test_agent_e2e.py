@@ -82,6 +82,9 @@ async def test_printed_ticket_through_camera_then_refused_again_and_at_a_second_
     finally:
         gate2.stop()
     assert server.db_rows("SELECT COUNT(*) FROM ticket_uses WHERE ticket_id = ?", (ticket_id,)) == [(1,)]
+    # The journal says what happened, not the scheduler's every upload run (two lines every two seconds).
+    log = gate1.log.read_text()
+    assert "kiosk screen on" in log and "apscheduler" not in log
 
 
 async def test_server_down_kiosks_decide_and_offline_scans_arrive_once_with_one_conflict(server, tmp_path):
