@@ -166,7 +166,15 @@ def _confirmed(
     printed) the signature decides, exactly as for a code read without the database.
     """
     if not isinstance(claim, ClaimedCode):
-        return (*claim, None)
+        text, parsed = claim
+        if parsed is not None:
+            return text, parsed, None
+        # A short code: its ticket's facts in the same read that finds the ticket.
+        found = db.conn.execute(_FACTS_BY_SHORT_CODE_SQL, (text,)).fetchone()
+        if found is None:
+            return text, ParsedCode.unknown_short(text), None
+        ticket_id, row = found[0], found[1:]
+        return text, ParsedCode.from_short(ticket_id, row[0], text=text), (ticket_id, row)
     row = db.conn.execute(_FACTS_SQL, (claim.ticket_id,)).fetchone()
     if row is not None and row[-1] is not None and hmac.compare_digest(row[-1], code_check(claim.text)):
         parsed = ParsedCode(CodeStatus.VALID, claim.ticket_id, claim.itinerary_id, claim.key_id, claim.text)
@@ -186,6 +194,9 @@ _FACTS_SQL = (
     "t.used_at, t.used_scan_id, k.name, t.code_check "
     "FROM tickets t JOIN companies c ON c.id = t.company_id JOIN generations g ON g.id = t.generation_id "
     "LEFT JOIN kiosks k ON k.id = t.used_kiosk_id WHERE t.id = ?"
+)
+_FACTS_BY_SHORT_CODE_SQL = _FACTS_SQL.replace("SELECT ", "SELECT t.id, ", 1).replace(
+    "WHERE t.id = ?", "WHERE t.short_code = ?"
 )
 _ITINERARY_SQL = "SELECT vessel, voyage, valid_from, valid_until FROM itineraries WHERE id = ?"
 
