@@ -11,7 +11,7 @@ import html
 import io
 import re
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pypdf
@@ -156,3 +156,31 @@ def test_the_date_of_a_stored_time_is_the_terminals_date():
 
     assert day("2026-11-24T03:00:00+00:00", "en", ZoneInfo(ZONE)) == "Nov 23, 2026"
     assert day("2026-11-24", "en", ZoneInfo(ZONE)) == "Nov 24, 2026"  # a date is a date
+
+
+async def test_a_licence_valid_until_today_is_valid_all_the_terminals_day(aiohttp_client, config):
+    """Valid until and days left count in the terminal's days, not UTC's: pick a zone whose
+    date differs from UTC's right now (one of these two always does)."""
+    from tests.helpdesk_support import ANDINA, company_id, token_as
+
+    zone = "Pacific/Kiritimati" if datetime.now(UTC).hour >= 10 else "Pacific/Pago_Pago"
+    local_today = datetime.now(ZoneInfo(zone)).date()
+    assert local_today != datetime.now(UTC).date()
+    app = create_app(replace(config, timezone=zone))
+    app.on_startup.append(install_demo)
+    client = await aiohttp_client(app)
+    admin = await token_as(client, "admin")
+    body = {
+        "company_id": company_id(config, ANDINA),
+        "system": "Sistema de hoy",
+        "description": "Vence hoy",
+        "valid_until": local_today.isoformat(),
+        "max_machines": 1,
+        "max_open_tickets": 1,
+    }
+    resp = await client.post("/api/v1/licences", json=body, headers=admin)
+    assert resp.status == 201, await resp.text()
+    serial = await resp.json()
+    assert (serial["days_left"], serial["status"]) == (0, "valid")
+    again = await (await client.get(f"/api/v1/licences/{serial['id']}", headers=admin)).json()
+    assert (again["days_left"], again["status"]) == (0, "valid")

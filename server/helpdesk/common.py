@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from aiohttp import web
@@ -35,6 +35,11 @@ def ticket_scope(principal: Principal) -> int | None:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def today(request: web.Request) -> date:
+    """The terminal's calendar day (``Config.timezone``): what "valid until" and "days left" count in."""
+    return datetime.now(request.app[CONFIG].zone).date()
 
 
 def path_id(request: web.Request, name: str) -> int:

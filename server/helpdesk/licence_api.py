@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from server.helpdesk import licences, policies
-from server.helpdesk.common import LICENCE_ROLES, licence_error, licence_scope, now, path_id
+from server.helpdesk.common import LICENCE_ROLES, licence_error, licence_scope, now, path_id, today
 from server.helpdesk.kiosk_link import deactivate_machine, forget_kiosk_token
 from server.helpdesk.licence_views import csv_response, quota
 from server.web import DB, json_body, not_found, require
@@ -74,7 +74,7 @@ async def api_serials(request: web.Request) -> web.Response:
     rows = await request.app[DB].read(
         licences.list_serials,
         licence_scope(principal),
-        now().date(),
+        today(request),
         system=request.query.get("system", "")[:60],
         search=request.query.get("q", "")[:100],
     )
@@ -87,13 +87,13 @@ async def api_create_serial(request: web.Request) -> web.Response:
     values = licences.validate_serial(await json_body(request))
     values["serial_id"] = None
     serial_id = await request.app[DB].write(licences.save_serial, values, principal.user_id, now())
-    row = await request.app[DB].read(licences.get_serial, None, serial_id, now().date())
+    row = await request.app[DB].read(licences.get_serial, None, serial_id, today(request))
     return web.json_response(serial_json(row), status=201)
 
 
 async def _serial(request: web.Request, serial_id: int) -> dict[str, Any]:
     principal = require(request, *LICENCE_ROLES)
-    row = await request.app[DB].read(licences.get_serial, licence_scope(principal), serial_id, now().date())
+    row = await request.app[DB].read(licences.get_serial, licence_scope(principal), serial_id, today(request))
     if row is None:
         raise not_found()
     return row
@@ -186,7 +186,7 @@ async def api_policies(request: web.Request) -> web.Response:
     rows = await request.app[DB].read(
         policies.list_policies,
         licence_scope(principal),
-        now().date(),
+        today(request),
         system=request.query.get("system", "")[:60],
         search=request.query.get("q", "")[:100],
         current_only=request.query.get("current") in ("1", "true"),
@@ -199,7 +199,7 @@ async def api_create_policy(request: web.Request) -> web.Response:
     principal = require(request, "admin")
     values = policies.validate_policy(await json_body(request))
     policy_id = await request.app[DB].write(policies.save_policy, values, principal.user_id, now())
-    row = await request.app[DB].read(policies.get_policy, None, policy_id, now().date())
+    row = await request.app[DB].read(policies.get_policy, None, policy_id, today(request))
     return web.json_response(policy_json(row), status=201)
 
 
@@ -207,7 +207,7 @@ async def api_create_policy(request: web.Request) -> web.Response:
 async def api_policy(request: web.Request) -> web.Response:
     principal = require(request, *LICENCE_ROLES)
     row = await request.app[DB].read(
-        policies.get_policy, licence_scope(principal), path_id(request, "policy_id"), now().date()
+        policies.get_policy, licence_scope(principal), path_id(request, "policy_id"), today(request)
     )
     if row is None:
         raise not_found()

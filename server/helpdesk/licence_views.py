@@ -10,7 +10,7 @@ from aiohttp import web
 from server.accounts.service import list_companies
 from server.forms import ValidationFailed
 from server.helpdesk import licences, policies
-from server.helpdesk.common import LICENCE_ROLES, hd_page, licence_scope, now, path_id
+from server.helpdesk.common import LICENCE_ROLES, hd_page, licence_scope, now, path_id, today
 from server.helpdesk.kiosk_link import deactivate_machine, forget_kiosk_token
 from server.helpdesk.settings import HELPDESK_SETTINGS
 from server.i18n import Msg
@@ -31,7 +31,7 @@ async def serial_list(request: web.Request) -> web.Response:
     system = request.query.get("system", "")[:60]
     search = request.query.get("q", "")[:100]
     db = request.app[DB]
-    rows = await db.read(licences.list_serials, scope, now().date(), system=system, search=search)
+    rows = await db.read(licences.list_serials, scope, today(request), system=system, search=search)
     systems = await db.read(licences.systems_of, scope)
     return hd_page(
         request,
@@ -44,7 +44,7 @@ async def _serial_page(
     request: web.Request, principal: Principal, serial_id: int, status: int = 200, **extra: Any
 ) -> web.Response:
     db = request.app[DB]
-    serial = await db.read(licences.get_serial, licence_scope(principal), serial_id, now().date())
+    serial = await db.read(licences.get_serial, licence_scope(principal), serial_id, today(request))
     if serial is None:
         raise not_found()
     show = request.query.get("show", "active")
@@ -131,7 +131,7 @@ async def machine_detail(request: web.Request) -> web.Response:
 async def csv_response(request: web.Request, principal: Principal, serial_id: int) -> web.Response:
     """The serial's machine list as a CSV download; shared with the API."""
     db = request.app[DB]
-    serial = await db.read(licences.get_serial, licence_scope(principal), serial_id, now().date())
+    serial = await db.read(licences.get_serial, licence_scope(principal), serial_id, today(request))
     if serial is None:
         raise not_found()
     machines = await db.read(licences.list_machines, serial_id)
@@ -162,7 +162,7 @@ async def policy_list(request: web.Request) -> web.Response:
     system = request.query.get("system", "")[:60]
     search = request.query.get("q", "")[:100]
     db = request.app[DB]
-    rows = await db.read(policies.list_policies, scope, now().date(), system=system, search=search)
+    rows = await db.read(policies.list_policies, scope, today(request), system=system, search=search)
     systems = await db.read(licences.systems_of, scope)
     return hd_page(
         request,
@@ -175,7 +175,7 @@ async def policy_list(request: web.Request) -> web.Response:
 async def policy_detail(request: web.Request) -> web.Response:
     principal = require(request, *LICENCE_ROLES)
     policy = await request.app[DB].read(
-        policies.get_policy, licence_scope(principal), path_id(request, "policy_id"), now().date()
+        policies.get_policy, licence_scope(principal), path_id(request, "policy_id"), today(request)
     )
     if policy is None:
         raise not_found()
@@ -199,7 +199,7 @@ POLICY_FIELDS = ("number", "serial_id", "description", "registered_on", "valid_u
 
 async def _admin_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
     db = request.app[DB]
-    serials = await db.read(licences.list_serials, None, now().date(), search=request.query.get("q", "")[:100])
+    serials = await db.read(licences.list_serials, None, today(request), search=request.query.get("q", "")[:100])
     companies = await db.read(list_companies, limit=500)
     serial_values = extra.pop("serial_values", None)
     edit_id = request.query.get("edit", "")

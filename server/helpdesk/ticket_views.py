@@ -17,6 +17,7 @@ from server.helpdesk.common import (
     now,
     path_id,
     ticket_scope,
+    today,
 )
 from server.helpdesk.settings import HELPDESK_SETTINGS
 from server.i18n import Msg
@@ -45,7 +46,7 @@ async def _policy_choice(request: web.Request, principal: Principal, status: int
     search = request.query.get("q", "")[:100]
     system = request.query.get("system", "")[:60]
     rows = await request.app[DB].read(
-        policies.list_policies, principal.company_id, now().date(), system=system, search=search, current_only=True
+        policies.list_policies, principal.company_id, today(request), system=system, search=search, current_only=True
     )
     return hd_page(
         request, "helpdesk_choose_policy.html", {"policies": rows, "q": search, "system": system, **extra}, status
@@ -57,7 +58,7 @@ async def _ticket_form(
 ) -> web.Response:
     policy = None
     if policy_id is not None:
-        policy = await request.app[DB].read(policies.get_policy, principal.company_id, policy_id, now().date())
+        policy = await request.app[DB].read(policies.get_policy, principal.company_id, policy_id, today(request))
     if policy is None:
         if policy_id is not None:
             raise not_found()
