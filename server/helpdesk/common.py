@@ -37,9 +37,14 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def local_now(request: web.Request) -> datetime:
+    """Now in the terminal's time zone: its ``date()`` is the terminal's day (stored times stay UTC)."""
+    return datetime.now(request.app[CONFIG].zone)
+
+
 def today(request: web.Request) -> date:
     """The terminal's calendar day (``Config.timezone``): what "valid until" and "days left" count in."""
-    return datetime.now(request.app[CONFIG].zone).date()
+    return local_now(request).date()
 
 
 def path_id(request: web.Request, name: str) -> int:

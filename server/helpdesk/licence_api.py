@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from server.helpdesk import licences, policies
-from server.helpdesk.common import LICENCE_ROLES, licence_error, licence_scope, now, path_id, today
+from server.helpdesk.common import LICENCE_ROLES, licence_error, licence_scope, local_now, now, path_id, today
 from server.helpdesk.kiosk_link import deactivate_machine, forget_kiosk_token
 from server.helpdesk.licence_views import csv_response, quota
 from server.web import DB, json_body, not_found, require
@@ -137,7 +137,12 @@ async def api_activate(request: web.Request) -> web.Response:
     values = licences.validate_machine(await json_body(request))
     try:
         row = await request.app[DB].write(
-            licences.activate_machine, licence_scope(principal), serial_id, values, principal.user_id, now()
+            licences.activate_machine,
+            licence_scope(principal),
+            serial_id,
+            values,
+            principal.user_id,
+            local_now(request),
         )
     except licences.LicenceError as exc:
         raise licence_error(exc) from None

@@ -10,7 +10,7 @@ from aiohttp import web
 from server.accounts.service import list_companies
 from server.forms import ValidationFailed
 from server.helpdesk import licences, policies
-from server.helpdesk.common import LICENCE_ROLES, hd_page, licence_scope, now, path_id, today
+from server.helpdesk.common import LICENCE_ROLES, hd_page, licence_scope, local_now, now, path_id, today
 from server.helpdesk.kiosk_link import deactivate_machine, forget_kiosk_token
 from server.helpdesk.settings import HELPDESK_SETTINGS
 from server.i18n import Msg
@@ -80,7 +80,12 @@ async def activate(request: web.Request) -> web.Response:
     try:
         values = licences.validate_machine(form)
         await request.app[DB].write(
-            licences.activate_machine, licence_scope(principal), serial_id, values, principal.user_id, now()
+            licences.activate_machine,
+            licence_scope(principal),
+            serial_id,
+            values,
+            principal.user_id,
+            local_now(request),
         )
     except ValidationFailed as exc:
         echo = {k: str(form.get(k, ""))[:128] for k in ("name", "fingerprint")}
