@@ -20,7 +20,7 @@ import sqlite_utils
 
 from gate_agent.codes import ParsedCode, VerifyKey, looks_like_short_code, normalize_short_code, parse_code
 from gate_agent.decision import GateConfig, ItineraryWindow, PriorUse, TicketFacts
-from gate_agent.sync.page import BadSyncData, checked_page, parse_time
+from gate_agent.sync.page import BadSyncData, CheckedPage, checked_page, parse_time
 
 __all__ = ["AgentStore", "BadSyncData", "LocalFacts", "OutboxEntry"]
 log = logging.getLogger(__name__)
@@ -126,7 +126,10 @@ class AgentStore:
         Every value is checked first (:func:`checked_page`): a page with a bad value raises
         :class:`BadSyncData` and stores nothing.
         """
-        checked = checked_page(page)
+        return self.apply_checked(checked_page(page), advance_cursor=advance_cursor)
+
+    def apply_checked(self, checked: CheckedPage, *, advance_cursor: bool) -> int:
+        """Store a page (or a part of one) that :func:`checked_page` has checked, in one transaction."""
         with self._lock:
             w = self._write
             w.execute("BEGIN IMMEDIATE")

@@ -431,3 +431,26 @@ def test_settings_that_cannot_work_stop_the_agent_with_a_clear_message(tmp_path,
         assert result.returncode == 2, (command, result.stderr)
         assert "configuration error" in result.stderr and "Traceback" not in result.stderr
         assert re.search(expected, result.stderr), result.stderr
+
+
+async def test_a_scan_during_a_big_sync_page_is_not_held_up_until_the_page_is_stored(stand_in, kiosk):
+    """A page of 60,000 changed tickets (a big generation at the port) is stored in parts; a truck
+    scanned meanwhile gets its verdict, with its outbox entry recorded, between two parts."""
+    agent, sync = kiosk
+    await sync.pull()  # ticket 1 and its lookups
+    big = good_page(ticket_id=2, seq=2)
+    big["tickets"] = [[i, 7, 1, 1, 1, 0, f"{i:020d}", None, None, i] for i in range(2, 60_002)]
+    big["cursor"] = 60_001
+    stand_in.pages = [big]
+    pulling = asyncio.get_running_loop().create_task(sync.pull())
+    for _ in range(500):  # until the first part is stored
+        if agent.store.lookup_ticket(2):
+            break
+        await asyncio.sleep(0.005)
+    verdict = await agent.handle_code(issue_code(KEY, 1, 7))
+    assert verdict["accepted"] is True
+    assert not pulling.done(), "the scan waited for the whole page"
+    assert agent.store.cursor == 1  # the cursor moves only with the page's last part
+    assert await pulling == 60_000
+    assert agent.store.cursor == 60_001 and agent.store.ticket_count == 60_001
+    assert agent.store.db.execute("SELECT COUNT(*) FROM outbox").fetchone() == (1,)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import operator
 from collections.abc import Mapping
@@ -55,6 +56,25 @@ class CheckedPage:
     kiosks: list[tuple[int, str]]
     keys: list[tuple[int, bytes]]
     cursor: int | None
+
+    def parts(self, size: int) -> list[CheckedPage]:
+        """The page as parts of at most ``size`` tickets, to store one transaction at a time.
+
+        The first part carries the lookups and keys (which later tickets refer to), only the last
+        the cursor: a kiosk stopped half-way asks for the page again, and storing is idempotent.
+        """
+        if len(self.tickets) <= size:
+            return [self]
+        chunks = [self.tickets[i : i + size] for i in range(0, len(self.tickets), size)]
+        bare = dataclasses.replace(
+            self, companies=[], generations=[], services=[], itineraries=[], kiosks=[], keys=[], cursor=None
+        )
+        return [
+            dataclasses.replace(
+                self if n == 0 else bare, tickets=chunk, cursor=self.cursor if n == len(chunks) - 1 else None
+            )
+            for n, chunk in enumerate(chunks)
+        ]
 
 
 def parse_time(text: str) -> datetime:

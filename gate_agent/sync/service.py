@@ -20,10 +20,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from gate_agent.agent import GateAgent
 from gate_agent.cache import OutboxEntry
 from gate_agent.sync.client import ServerError, Unreachable
-from gate_agent.sync.page import BadSyncData, checked_itineraries
+from gate_agent.sync.page import BadSyncData, checked_itineraries, checked_page
 
 log = logging.getLogger(__name__)
 UPLOAD_BATCH = 200
+#: Tickets of a sync page stored per transaction (~50 ms on a small box), so scans go in between.
+APPLY_PART = 5000
 
 
 #: Statuses with which the server refuses an upload for what is in it (not for the moment).
@@ -85,7 +87,13 @@ class SyncService:
                     sent = time.time()
                     page = await agent.client.sync_page(agent.store.cursor, pending_uploads=agent.store.pending_count())
                     received = time.time()
-                    applied += await agent.in_writer(lambda p=page: agent.store.apply_changes(p, advance_cursor=True))
+                    # Checked whole (a bad page stores nothing), then stored in parts: the scans at the
+                    # gate record their outbox entries between the parts, not after a whole big page.
+                    checked = await agent.in_writer(checked_page, page)
+                    for part in checked.parts(APPLY_PART):
+                        applied += await agent.in_writer(
+                            lambda p=part: agent.store.apply_checked(p, advance_cursor=p.cursor is not None)
+                        )
                     self._observe_time(page, sent, received)
                     if not page.get("has_more"):
                         break
