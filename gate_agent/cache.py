@@ -92,6 +92,8 @@ class AgentStore:
         outbox_columns = {row[1] for row in self._write.execute("PRAGMA table_info(outbox)")}
         if "rejected" not in outbox_columns:  # a cache made by an agent before the column existed
             self._write.execute("ALTER TABLE outbox ADD COLUMN rejected TEXT")
+        # Counted for the screen after every scan: only the few refused rows are in this index.
+        self._write.execute("CREATE INDEX IF NOT EXISTS outbox_rejected ON outbox(scan_id) WHERE rejected IS NOT NULL")
         self._read = _connect(self.path)
         self._lock = threading.Lock()
         self.db = sqlite_utils.Database(self._read)
