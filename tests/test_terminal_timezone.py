@@ -11,7 +11,7 @@ import html
 import io
 import re
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pypdf
@@ -184,3 +184,21 @@ async def test_a_licence_valid_until_today_is_valid_all_the_terminals_day(aiohtt
     assert (serial["days_left"], serial["status"]) == (0, "valid")
     again = await (await client.get(f"/api/v1/licences/{serial['id']}", headers=admin)).json()
     assert (again["days_left"], again["status"]) == (0, "valid")
+
+
+async def test_the_gate_licence_ends_with_the_terminals_day_not_utcs(aiohttp_client, config):
+    """Where the terminal's date is behind UTC's, a licence ending "today" still enrols kiosks; where
+    it is ahead, one that ended "yesterday" no longer does (UTC would say the opposite both times)."""
+    from tests.helpdesk_support import token_as
+    from tests.test_licences_kiosks import set_gate_serial, try_enrol
+
+    ahead = datetime.now(UTC).hour >= 10
+    zone = "Pacific/Kiritimati" if ahead else "Pacific/Pago_Pago"
+    local_today = datetime.now(ZoneInfo(zone)).date()
+    last_day = local_today - timedelta(days=1) if ahead else local_today
+    app = create_app(replace(config, timezone=zone))
+    app.on_startup.append(install_demo)
+    client = await aiohttp_client(app)
+    await set_gate_serial(client, config, await token_as(client, "admin"), valid_until=last_day.isoformat())
+    _code, resp = await try_enrol(client, "Garita Último Día")
+    assert resp.status == (403 if ahead else 201), await resp.text()
