@@ -439,14 +439,18 @@ def redeem_batch(db: Db, calls: list[tuple]) -> list[tuple[Verdict, bool] | Exce
 
 def _record_offline(
     db: Db, kiosk_id: int, item: OfflineScan, allowed: frozenset[int] | None, received: str
-) -> int | None:
-    """Log one offline scan; record its use or a conflict. Returns the ticket id newly used, if any."""
+) -> tuple[dict[str, Any], int | None]:
+    """Log one offline scan; record its use or a conflict.
+
+    Returns its result (as :func:`_offline_result` reads it back for a re-upload) and the ticket id
+    newly used, if any.
+    """
     scan = item.scan
     code = _resolve(db, scan.code, scan.parsed)
     lookup = look_up(db, code)
     if not item.accepted:
         _insert_scan(db, scan, kiosk_id, lookup, code.ticket_id, received, "offline", False, item.reason, item.reason)
-        return None
+        return _result(scan.scan_id, "logged", item.reason), None
     # The truck has passed: what would the server have said at that moment?
     verdict = decide(
         code, lookup.ticket, lookup.prior_use, lookup.window, scan.scanned_at, GateConfig(allowed_itineraries=allowed)
@@ -454,15 +458,20 @@ def _record_offline(
     _insert_scan(db, scan, kiosk_id, lookup, code.ticket_id, received, "offline", True, verdict.reason, item.reason)
     ticket = lookup.ticket
     if ticket is None:
-        return None  # forged or unknown: the log row is the record; there is no ticket to use
+        # Forged or unknown: the log row is the record; there is no ticket to use.
+        return _result(scan.scan_id, "logged", verdict.reason), None
     if ticket.deleted:
         _insert_conflict(db, ticket.ticket_id, ACCEPTED_AFTER_DELETE, "", scan.scan_id, received)
-        return None
+        return _result(scan.scan_id, "conflict", verdict.reason, ACCEPTED_AFTER_DELETE), None
     if lookup.prior_use is not None:
         _insert_conflict(db, ticket.ticket_id, DOUBLE_ACCEPT, lookup.prior_use.scan_id, scan.scan_id, received)
-        return None
+        return _result(scan.scan_id, "conflict", verdict.reason, DOUBLE_ACCEPT), None
     _record_use(db, ticket.ticket_id, scan.scan_id, kiosk_id, iso(scan.scanned_at))
-    return ticket.ticket_id
+    return _result(scan.scan_id, "use_recorded", verdict.reason), ticket.ticket_id
+
+
+def _result(scan_id: str, outcome: str, reason: Reason | str, conflict: str | None = None) -> dict[str, Any]:
+    return {"scan_id": scan_id, "outcome": outcome, "reason": Reason(reason).value, "conflict": conflict}
 
 
 def _insert_conflict(db: Db, ticket_id: int, kind: str, first: str, second: str, created: str) -> None:
@@ -481,11 +490,9 @@ def _offline_result(db: Db, scan_id: str) -> dict[str, Any]:
         "SELECT id, kind FROM conflicts WHERE second_scan_id = ? ORDER BY id LIMIT 1", (scan_id,)
     ).fetchone()
     if conflict is not None:
-        return {"scan_id": scan_id, "outcome": "conflict", "reason": reason, "conflict": conflict[1]}
+        return _result(scan_id, "conflict", reason, conflict[1])
     used = db.conn.execute("SELECT 1 FROM tickets WHERE id = ? AND used_scan_id = ?", (ticket_id, scan_id)).fetchone()
-    if accepted and used:
-        return {"scan_id": scan_id, "outcome": "use_recorded", "reason": reason, "conflict": None}
-    return {"scan_id": scan_id, "outcome": "logged", "reason": reason, "conflict": None}
+    return _result(scan_id, "use_recorded" if accepted and used else "logged", reason)
 
 
 def record_offline_scans(
@@ -509,8 +516,10 @@ def record_offline_scans(
             )
             continue
         if owner is None:
-            ticket_id = _record_offline(db, kiosk_id, item, allowed, received)
+            result, ticket_id = _record_offline(db, kiosk_id, item, allowed, received)
             if ticket_id is not None:
                 used.append(ticket_id)
-        results.append(_offline_result(db, item.scan.scan_id))
+            results.append(result)
+        else:  # sent before: the same answer, read from what was stored
+            results.append(_offline_result(db, item.scan.scan_id))
     return results, used
