@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +145,8 @@ async def test_an_answer_that_is_not_the_servers_is_unreachable_not_a_verdict(ai
             await client.redeem("scan-d", "4" * 20, datetime.now(UTC), timeout=5)
         with pytest.raises(Unreachable):
             await client.upload([], 0)
+
+
+def test_the_example_agent_settings_file_is_valid():
+    config = load_agent_config(Path(__file__).resolve().parents[1] / "systemd" / "agent.toml.example", environ={})
+    assert config.outbox_keep_days == 30 and [s.type for s in config.scanners] == ["camera", "serial"]
