@@ -155,21 +155,39 @@ async def test_pending_uploads_reach_the_kiosk_list(client):
 
 async def test_a_long_backlog_is_recorded_whole_and_in_order_across_transactions(client, config):
     """More scans than one write transaction takes (api.OFFLINE_WRITE_CHUNK): every scan recorded
-    once, answers in the order sent, and a second accept of a ticket from an earlier part of the
-    same upload is still a conflict."""
+    once, answers in the order sent, every kind of outcome the same when the upload is sent again,
+    and a second accept of a ticket from an earlier part of the same upload is still a conflict."""
     from server.gate.api import OFFLINE_WRITE_CHUNK
 
     app = client.server.app
     kiosk = await enrol_kiosk(client)
     tickets = await make_tickets(app, OFFLINE_WRITE_CHUNK + 10)
+    deleted = tickets.pop()
+    await app[DB].write(delete_ticket, await company_id(app), deleted["id"])
     batch = [offline(t["code"], minutes_ago=30) for t in tickets]
-    batch.append(offline(tickets[0]["short_code"], minutes_ago=1))  # the first ticket again, in the last part
+    forged = tickets[1]["code"][:-1] + ("A" if tickets[1]["code"][-1] != "A" else "B")
+    batch += [
+        offline(tickets[0]["short_code"], minutes_ago=1),  # the first ticket again, in the last part
+        offline(deleted["code"], minutes_ago=1),  # accepted offline after its deletion
+        offline(forged, minutes_ago=1),  # accepted offline although forged
+        offline("0" * 20, minutes_ago=1),  # a short code nobody issued
+        offline(tickets[2]["code"], accepted=False, reason="outside_window", minutes_ago=1),  # refused there
+    ]
     resp = await client.post("/api/v1/gate/scans", json={"scans": batch}, headers=kiosk["headers"])
     assert resp.status == 200
     results = (await resp.json())["results"]
     assert [r["scan_id"] for r in results] == [s["scan_id"] for s in batch]
-    assert [r["outcome"] for r in results] == ["use_recorded"] * len(tickets) + ["conflict"]
-    assert count(config, "scans") == len(batch) and count(config, "conflicts") == 1
+    outcomes = [(r["outcome"], r["reason"], r["conflict"]) for r in results]
+    assert outcomes[: len(tickets)] == [("use_recorded", "accepted", None)] * len(tickets)
+    assert outcomes[len(tickets) :] == [
+        ("conflict", "already_used", "double_accept"),
+        ("conflict", "deleted", "accepted_after_delete"),
+        ("logged", "forged", None),
+        ("logged", "unknown", None),
+        ("logged", "outside_window", None),
+    ]
+    assert count(config, "scans") == len(batch) and count(config, "conflicts") == 2
+    # Sent again (the kiosk never got the answer): the very same answers, read from what was stored.
     again = await upload(client, kiosk, batch)
-    assert [again[s["scan_id"]]["outcome"] for s in batch] == [r["outcome"] for r in results]
-    assert count(config, "scans") == len(batch) and count(config, "conflicts") == 1
+    assert [again[s["scan_id"]] for s in batch] == results
+    assert count(config, "scans") == len(batch) and count(config, "conflicts") == 2

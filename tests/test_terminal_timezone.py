@@ -10,8 +10,9 @@ from __future__ import annotations
 import html
 import io
 import re
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pypdf
@@ -158,17 +159,36 @@ def test_the_date_of_a_stored_time_is_the_terminals_date():
     assert day("2026-11-24", "en", ZoneInfo(ZONE)) == "Nov 24, 2026"  # a date is a date
 
 
-async def test_a_licence_valid_until_today_is_valid_all_the_terminals_day(aiohttp_client, config):
-    """Valid until and days left count in the terminal's days, not UTC's: pick a zone whose
-    date differs from UTC's right now (one of these two always does)."""
-    from tests.helpdesk_support import ANDINA, company_id, token_as
+@dataclass
+class OffUtcDay:
+    """A server whose terminal's date differs from UTC's right now: ahead of it (Kiritimati, UTC+14)
+    from 10:00 UTC, behind it (Pago Pago, UTC-11) before 11:00 UTC; ``last_day`` is a validity end
+    date on which the terminal's day and UTC's day disagree."""
 
-    zone = "Pacific/Kiritimati" if datetime.now(UTC).hour >= 10 else "Pacific/Pago_Pago"
-    local_today = datetime.now(ZoneInfo(zone)).date()
-    assert local_today != datetime.now(UTC).date()
+    client: Any
+    ahead: bool
+    local_today: date
+
+    @property
+    def last_day(self) -> date:
+        """Ahead: the terminal's yesterday (UTC's today). Behind: the terminal's today (UTC's yesterday)."""
+        return self.local_today - timedelta(days=1) if self.ahead else self.local_today
+
+
+@pytest.fixture
+async def off_utc_day(aiohttp_client, config) -> OffUtcDay:
+    ahead = datetime.now(UTC).hour >= 10
+    zone = "Pacific/Kiritimati" if ahead else "Pacific/Pago_Pago"
     app = create_app(replace(config, timezone=zone))
     app.on_startup.append(install_demo)
-    client = await aiohttp_client(app)
+    return OffUtcDay(await aiohttp_client(app), ahead, datetime.now(ZoneInfo(zone)).date())
+
+
+async def test_a_licence_valid_until_today_is_valid_all_the_terminals_day(off_utc_day, config):
+    """Valid until and days left count in the terminal's days, not UTC's."""
+    from tests.helpdesk_support import ANDINA, company_id, token_as
+
+    client, local_today = off_utc_day.client, off_utc_day.local_today
     admin = await token_as(client, "admin")
     body = {
         "company_id": company_id(config, ANDINA),
@@ -186,19 +206,50 @@ async def test_a_licence_valid_until_today_is_valid_all_the_terminals_day(aiohtt
     assert (again["days_left"], again["status"]) == (0, "valid")
 
 
-async def test_the_gate_licence_ends_with_the_terminals_day_not_utcs(aiohttp_client, config):
-    """Where the terminal's date is behind UTC's, a licence ending "today" still enrols kiosks; where
-    it is ahead, one that ended "yesterday" no longer does (UTC would say the opposite both times)."""
+async def test_the_gate_licence_ends_with_the_terminals_day_not_utcs(off_utc_day, config):
+    """Behind UTC's date, a licence ending "today" still enrols kiosks; ahead of it, one that ended
+    "yesterday" no longer does (UTC would say the opposite both times)."""
     from tests.helpdesk_support import token_as
     from tests.test_licences_kiosks import set_gate_serial, try_enrol
 
-    ahead = datetime.now(UTC).hour >= 10
-    zone = "Pacific/Kiritimati" if ahead else "Pacific/Pago_Pago"
-    local_today = datetime.now(ZoneInfo(zone)).date()
-    last_day = local_today - timedelta(days=1) if ahead else local_today
-    app = create_app(replace(config, timezone=zone))
-    app.on_startup.append(install_demo)
-    client = await aiohttp_client(app)
-    await set_gate_serial(client, config, await token_as(client, "admin"), valid_until=last_day.isoformat())
+    client, ahead = off_utc_day.client, off_utc_day.ahead
+    last_day = off_utc_day.last_day.isoformat()
+    await set_gate_serial(client, config, await token_as(client, "admin"), valid_until=last_day)
     _code, resp = await try_enrol(client, "Garita Último Día")
     assert resp.status == (403 if ahead else 201), await resp.text()
+
+
+async def test_a_service_ticket_can_be_opened_on_a_policys_last_day_in_the_terminals_time(off_utc_day, config):
+    """As for the gate licence: behind UTC's date, a policy ending today still takes tickets; ahead of
+    it, one that ended yesterday no longer does."""
+    from tests.helpdesk_support import ANDINA, company_id, open_ticket, token_as
+
+    client, ahead, local_today = off_utc_day.client, off_utc_day.ahead, off_utc_day.local_today
+    last_day = off_utc_day.last_day
+    admin = await token_as(client, "admin")
+    serial = await (
+        await client.post(
+            "/api/v1/licences",
+            json={
+                "company_id": company_id(config, ANDINA),
+                "system": "Sistema del último día",
+                "description": "Prueba",
+                "valid_until": (local_today + timedelta(days=30)).isoformat(),
+                "max_machines": 1,
+                "max_open_tickets": 2,
+            },
+            headers=admin,
+        )
+    ).json()
+    policy = {
+        "number": "POL-ULTIMO-DIA",
+        "serial_id": serial["id"],
+        "description": "Póliza",
+        "registered_on": (local_today - timedelta(days=300)).isoformat(),
+        "valid_until": last_day.isoformat(),
+    }
+    resp = await client.post("/api/v1/policies", json=policy, headers=admin)
+    assert resp.status == 201, await resp.text()
+    andina = await token_as(client, "andina", "customer")
+    resp = await open_ticket(client, andina, (await resp.json())["id"], "buzon@andina.example")
+    assert resp.status == (409 if ahead else 201), await resp.text()  # 409: policy_expired

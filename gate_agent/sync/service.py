@@ -89,7 +89,7 @@ class SyncService:
                     received = time.time()
                     # Checked whole (a bad page stores nothing), then stored in parts: the scans at the
                     # gate record their outbox entries between the parts, not after a whole big page.
-                    checked = await agent.in_writer(checked_page, page)
+                    checked = await asyncio.to_thread(checked_page, page)
                     for part in checked.parts(APPLY_PART):
                         applied += await agent.in_writer(
                             lambda p=part: agent.store.apply_checked(p, advance_cursor=p.cursor is not None)
@@ -105,10 +105,11 @@ class SyncService:
                 return applied
             except BadSyncData as exc:
                 # Nothing of the bad page was stored and the cursor stays: the next pull asks again.
-                log.error("the server sent sync data this kiosk cannot use, kept the cache as it was: %s", exc)
+                log.error("the server sent sync data this kiosk cannot use, stored none of it: %s", exc)
                 return applied
             except Exception:  # noqa: BLE001 - a failed pull must never stop the kiosk; it decides from its cache
-                log.exception("sync failed, kept the cache as it was")
+                # The cursor moves only with a page's last part: the next pull asks for the page again.
+                log.exception("sync failed; the kiosk decides from what it has stored")
                 return applied
         agent.status.last_sync = agent.clock.now().isoformat(timespec="seconds")
         agent.status.tickets = agent.store.ticket_count

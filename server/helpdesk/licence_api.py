@@ -175,7 +175,7 @@ async def api_machine_action(request: web.Request) -> web.Response:
             forget_kiosk_token(request.app, row)
         else:
             row = await request.app[DB].write(
-                licences.reactivate_machine, scope, serial_id, machine_id, principal.user_id, now()
+                licences.reactivate_machine, scope, serial_id, machine_id, principal.user_id, local_now(request)
             )
     except licences.LicenceError as exc:
         raise licence_error(exc) from None

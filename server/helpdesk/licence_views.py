@@ -112,7 +112,7 @@ async def machine_action(request: web.Request) -> web.Response:
             message = Msg("The machine was deactivated; its slot is free.")
         else:
             await request.app[DB].write(
-                licences.reactivate_machine, scope, serial_id, machine_id, principal.user_id, now()
+                licences.reactivate_machine, scope, serial_id, machine_id, principal.user_id, local_now(request)
             )
             message = Msg("The machine was activated.")
     except licences.LicenceError as exc:
