@@ -258,22 +258,38 @@ def register_prospect(db: Db, values: dict[str, Any], language: str, now: float)
         "VALUES (?, ?, ?, ?, 'prospect', 0, ?)",
         (values["tax_id"], values["company_name"], json.dumps([values["email"]]), values["phone"], now_iso()),
     ).lastrowid
-    user_id = _insert_user(
-        db,
-        username=values["email"],
-        email=values["email"],
-        full_name=values["contact"],
-        phone=values["phone"],
-        password_hash="!",
-        status="pending",
-        language=language,
-    )
-    db.execute("INSERT INTO profiles (user_id, company_id, role) VALUES (?, ?, 'customer')", (user_id, company_id))
-    token = _one_time_token(
-        db, "set_password", now, user_id=user_id, company_id=company_id, email=values["email"], hours=72
-    )
+    contact = {**values, "username": values["email"], "full_name": values["contact"]}
+    user_id, token = invite_user(db, company_id, ["customer"], contact, "pending", language, now)
     audit(db, "prospect.registered", user_id=user_id, company_id=company_id)
     return {"id": user_id, "username": values["email"], **values}, token
+
+
+#: How long an e-mailed "set your password" link works.
+SET_PASSWORD_HOURS = 72
+
+
+def invite_user(
+    db: Db, company_id: int, roles: list[str], values: Mapping[str, Any], status: str, language: str, now: float
+) -> tuple[int, str]:
+    """A user with no password yet ('!' matches no hash) and ``roles`` at the company; returns the user id
+    and the token of the e-mailed link with which they set one."""
+    user_id = _insert_user(
+        db,
+        username=values["username"],
+        email=values["email"],
+        full_name=values["full_name"],
+        phone=values["phone"],
+        password_hash="!",
+        status=status,
+        language=language,
+    )
+    db.conn.executemany(
+        "INSERT INTO profiles (user_id, company_id, role) VALUES (?, ?, ?)", [(user_id, company_id, r) for r in roles]
+    )
+    token = _one_time_token(
+        db, "set_password", now, user_id=user_id, company_id=company_id, email=values["email"], hours=SET_PASSWORD_HOURS
+    )
+    return user_id, token
 
 
 def _one_time_token(

@@ -14,7 +14,7 @@ from typing import Any
 import sqlite_utils
 
 from server import forms
-from server.accounts.service import _check_unique, _insert_user, _one_time_token, audit
+from server.accounts.service import _check_unique, audit, invite_user
 from server.db import one, scalar
 from server.forms import FieldErrors
 from server.i18n import Msg
@@ -23,7 +23,6 @@ Db = sqlite_utils.Database
 
 #: The profiles a customer administrator may give; staff roles are the terminal's business.
 ASSIGNABLE_ROLES = ("customer", "customer_admin")
-SET_PASSWORD_HOURS = 72
 
 
 class CompanyUserError(Exception):
@@ -73,22 +72,8 @@ def add_user(
     errors = FieldErrors()
     _check_unique(db, values["username"], values["email"], errors)
     errors.raise_if_any()
-    # No password yet ('!' matches no hash): the user sets one through the e-mailed link.
-    user_id = _insert_user(
-        db,
-        username=values["username"],
-        email=values["email"],
-        full_name=values["full_name"],
-        phone=values["phone"],
-        password_hash="!",
-        status="active",
-        language=language,
-    )
-    for role in values["roles"]:
-        db.execute("INSERT INTO profiles (user_id, company_id, role) VALUES (?, ?, ?)", (user_id, company_id, role))
-    token = _one_time_token(
-        db, "set_password", now, user_id=user_id, company_id=company_id, email=values["email"], hours=SET_PASSWORD_HOURS
-    )
+    # No password yet: the user sets one through the e-mailed link.
+    user_id, token = invite_user(db, company_id, values["roles"], values, "active", language, now)
     audit(
         db,
         "company_user.added",
