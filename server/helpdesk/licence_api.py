@@ -8,9 +8,8 @@ from typing import Any
 from aiohttp import web
 
 from server.helpdesk import licences, policies
-from server.helpdesk.common import LICENCE_ROLES, licence_error, licence_scope, local_now, now, path_id, today
-from server.helpdesk.kiosk_link import deactivate_machine, forget_kiosk_token
-from server.helpdesk.licence_views import csv_response, quota
+from server.helpdesk.common import LICENCE_ROLES, licence_error, licence_scope, now, path_id, today
+from server.helpdesk.licence_views import activate_machine, csv_response, set_machine_active
 from server.web import DB, json_body, not_found, require
 
 routes = web.RouteTableDef()
@@ -136,14 +135,7 @@ async def api_activate(request: web.Request) -> web.Response:
     serial_id = path_id(request, "serial_id")
     values = licences.validate_machine(await json_body(request))
     try:
-        row = await request.app[DB].write(
-            licences.activate_machine,
-            licence_scope(principal),
-            serial_id,
-            values,
-            principal.user_id,
-            local_now(request),
-        )
+        row = await activate_machine(request, principal, serial_id, values)
     except licences.LicenceError as exc:
         raise licence_error(exc) from None
     return web.json_response(machine_json(row), status=201)
@@ -166,17 +158,10 @@ async def api_machine_action(request: web.Request) -> web.Response:
     principal = require(request, *LICENCE_ROLES)
     serial_id = path_id(request, "serial_id")
     machine_id = path_id(request, "machine_id")
-    scope = licence_scope(principal)
     try:
-        if request.path.endswith("/deactivate"):
-            row = await request.app[DB].write(
-                deactivate_machine, scope, serial_id, machine_id, principal.user_id, now(), quota(request.app)
-            )
-            forget_kiosk_token(request.app, row)
-        else:
-            row = await request.app[DB].write(
-                licences.reactivate_machine, scope, serial_id, machine_id, principal.user_id, local_now(request)
-            )
+        row = await set_machine_active(
+            request, principal, serial_id, machine_id, active=not request.path.endswith("/deactivate")
+        )
     except licences.LicenceError as exc:
         raise licence_error(exc) from None
     return web.json_response(machine_json(row))

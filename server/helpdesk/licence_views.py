@@ -72,21 +72,38 @@ async def serial_detail(request: web.Request) -> web.Response:
     return await _serial_page(request, principal, path_id(request, "serial_id"))
 
 
+async def activate_machine(
+    request: web.Request, principal: Principal, serial_id: int, values: dict[str, Any]
+) -> dict[str, Any]:
+    """Activate a machine on a serial (checked on the terminal's day); shared by the page and the API."""
+    return await request.app[DB].write(
+        licences.activate_machine, licence_scope(principal), serial_id, values, principal.user_id, local_now(request)
+    )
+
+
+async def set_machine_active(
+    request: web.Request, principal: Principal, serial_id: int, machine_id: int, active: bool
+) -> dict[str, Any]:
+    """Reactivate a machine, or deactivate it (within the quota; a kiosk's token stops working at once)."""
+    scope = licence_scope(principal)
+    if active:
+        return await request.app[DB].write(
+            licences.reactivate_machine, scope, serial_id, machine_id, principal.user_id, local_now(request)
+        )
+    machine = await request.app[DB].write(
+        deactivate_machine, scope, serial_id, machine_id, principal.user_id, now(), quota(request.app)
+    )
+    forget_kiosk_token(request.app, machine)
+    return machine
+
+
 @routes.post(r"/licences/{serial_id:\d+}/machines")
 async def activate(request: web.Request) -> web.Response:
     principal = require(request, *LICENCE_ROLES)
     serial_id = path_id(request, "serial_id")
     form = await request.post()
     try:
-        values = licences.validate_machine(form)
-        await request.app[DB].write(
-            licences.activate_machine,
-            licence_scope(principal),
-            serial_id,
-            values,
-            principal.user_id,
-            local_now(request),
-        )
+        await activate_machine(request, principal, serial_id, licences.validate_machine(form))
     except ValidationFailed as exc:
         echo = {k: str(form.get(k, ""))[:128] for k in ("name", "fingerprint")}
         return await _serial_page(request, principal, serial_id, 400, errors=exc.errors, values=echo)
@@ -102,19 +119,10 @@ async def machine_action(request: web.Request) -> web.Response:
     principal = require(request, *LICENCE_ROLES)
     serial_id = path_id(request, "serial_id")
     machine_id = path_id(request, "machine_id")
-    scope = licence_scope(principal)
     try:
-        if request.match_info["action"] == "deactivate":
-            machine = await request.app[DB].write(
-                deactivate_machine, scope, serial_id, machine_id, principal.user_id, now(), quota(request.app)
-            )
-            forget_kiosk_token(request.app, machine)
-            message = Msg("The machine was deactivated; its slot is free.")
-        else:
-            await request.app[DB].write(
-                licences.reactivate_machine, scope, serial_id, machine_id, principal.user_id, local_now(request)
-            )
-            message = Msg("The machine was activated.")
+        active = request.match_info["action"] == "activate"
+        await set_machine_active(request, principal, serial_id, machine_id, active)
+        message = Msg("The machine was activated.") if active else Msg("The machine was deactivated; its slot is free.")
     except licences.LicenceError as exc:
         if exc.code == "not_found":
             raise not_found() from None
