@@ -15,9 +15,11 @@ import sys
 from collections.abc import Sequence
 
 from gate_agent.commands import add_enrol_command, add_outbox_command, add_run_command
+from gate_agent.config import AgentConfigError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
+EXIT_CONFIGURATION = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except AgentConfigError as exc:
+        print(f"portgate-agent: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIGURATION
 
 
 # -- decode -----------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""``portgate-agent run`` and ``portgate-agent enrol``: the long-running kiosk and its enrolment."""
+"""``portgate-agent run``, ``enrol`` and ``outbox``: the long-running kiosk, its enrolment, its outbox.
+
+Settings, scanners or a data folder that cannot work raise ``AgentConfigError``; ``cli.main``
+reports it as a configuration error (exit status 2) for every command.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import asyncio
 import logging
 import sys
 
-from gate_agent.config import AgentConfigError, load_agent_config
+from gate_agent.config import load_agent_config
 
 
 def _config(args: argparse.Namespace):  # noqa: ANN202
@@ -60,10 +64,7 @@ def add_outbox_command(commands: argparse._SubParsersAction) -> None:
 def _outbox(args: argparse.Namespace) -> int:
     from gate_agent.runner import open_store
 
-    try:
-        store = open_store(_config(args))
-    except AgentConfigError as exc:
-        return _configuration_error(exc)
+    store = open_store(_config(args))
     try:
         refused = store.rejected()
         print(f"waiting to be uploaded: {store.pending_count()}")
@@ -85,37 +86,20 @@ def _setup_logging() -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
-def _configuration_error(exc: AgentConfigError) -> int:
-    print(f"portgate-agent: configuration error: {exc}", file=sys.stderr)
-    return 2
-
-
 def _run(args: argparse.Namespace) -> int:
-    try:
-        config = _config(args)
-    except AgentConfigError as exc:
-        return _configuration_error(exc)
+    config = _config(args)
     _setup_logging()
     from gate_agent.runner import run_agent
 
-    try:
-        return asyncio.run(run_agent(config))
-    except AgentConfigError as exc:
-        return _configuration_error(exc)
+    return asyncio.run(run_agent(config))
 
 
 def _enrol(args: argparse.Namespace) -> int:
-    try:
-        config = _config(args)
-    except AgentConfigError as exc:
-        return _configuration_error(exc)
+    config = _config(args)
     logging.basicConfig(level=logging.WARNING)
     from gate_agent.runner import EnrolmentError, enrol, open_store
 
-    try:
-        store = open_store(config)
-    except AgentConfigError as exc:
-        return _configuration_error(exc)
+    store = open_store(config)
     try:
         answer = asyncio.run(enrol(config, store, args.code))
     except EnrolmentError as exc:
