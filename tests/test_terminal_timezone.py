@@ -253,3 +253,15 @@ async def test_a_service_ticket_can_be_opened_on_a_policys_last_day_in_the_termi
     andina = await token_as(client, "andina", "customer")
     resp = await open_ticket(client, andina, (await resp.json())["id"], "buzon@andina.example")
     assert resp.status == (409 if ahead else 201), await resp.text()  # 409: policy_expired
+
+
+async def test_scan_log_dates_at_the_calendars_ends_are_a_field_error(aiohttp_client, config):
+    """The first day's midnight in Tokyo is before year 1 in UTC; the day after the last one does not exist."""
+    app = create_app(replace(config, timezone="Asia/Tokyo"))
+    app.on_startup.append(install_demo)
+    client = await aiohttp_client(app)
+    await login(client, "supervisor", language="en")
+    for query, field in (("?from=0001-01-01", "from"), ("?to=9999-12-31", "to")):
+        resp = await client.get(f"/gate/scans{query}")
+        assert resp.status == 200
+        assert f'data-field="{field}"' in await resp.text()

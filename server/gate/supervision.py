@@ -56,14 +56,22 @@ class ScanFilters:
         return bool(self.query())
 
 
+_FIRST_DAY, _LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
+
+
 def _date(raw: str, name: str, errors: FieldErrors) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        value = date.fromisoformat(raw)
     except ValueError:
+        value = None
+    # Far from any scan, and far enough from the calendar's ends that a day's midnight in any
+    # time zone (and the day after) still exists.
+    if value is None or not _FIRST_DAY <= value <= _LAST_DAY:
         errors.add(name, Msg("Enter a date like 2026-11-24."))
         return None
+    return value
 
 
 def parse_filters(query: Mapping[str, str]) -> tuple[ScanFilters, FieldErrors]:
