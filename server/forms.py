@@ -38,7 +38,8 @@ class FieldErrors(dict[str, Msg]):
             raise ValidationFailed(dict(self))
 
 
-def _clean(value: Any) -> str:
+def clean_text(value: Any) -> str:
+    """One line of typed or scanned text: no control characters or lone surrogates, trimmed, NFC."""
     if value is None:
         return ""
     if not isinstance(value, str):
@@ -60,9 +61,9 @@ def text(
 ) -> str:
     raw = data.get(name)
     if multiline and isinstance(raw, str):
-        value = "\n".join(_clean(line) for line in raw.replace("\r\n", "\n").split("\n")).strip()
+        value = "\n".join(clean_text(line) for line in raw.replace("\r\n", "\n").split("\n")).strip()
     else:
-        value = _clean(raw)
+        value = clean_text(raw)
     if not value:
         if required:
             errors.add(name, REQUIRED)

@@ -64,3 +64,17 @@ async def test_a_service_id_too_large_for_the_database_is_refused(client, config
     )
     assert resp.status == 400 and "services" in (await api_error(resp))["fields"]
     assert count(config, "tickets") == tickets_before
+
+
+async def test_a_lone_surrogate_in_a_scanned_code_is_logged_without_it_and_never_blocks_the_outbox(client, config):
+    """JSON can carry "\\ud800", which the database cannot store: it is cleaned like any text field."""
+    kiosk = await enrol_kiosk(client)
+    online = await client.post("/api/v1/gate/redeem", json=scan("ABC\ud800DEF"), headers=kiosk["headers"])
+    assert online.status == 200 and (await online.json())["reason"] == "malformed"
+    offline = {**scan("GHI\ud800"), "accepted": False, "reason": "malformed"}
+    resp = await client.post("/api/v1/gate/scans", json={"scans": [offline]}, headers=kiosk["headers"])
+    assert resp.status == 200 and (await resp.json())["results"][0]["outcome"] == "logged"
+    assert count(config, "scans") == 2
+    await login(client, "supervisor", language="en")
+    for code in ("ABCDEF", "AAA\ud7ff", "AAA\ud800"):  # the prefix range's end skips the surrogates
+        assert (await client.get("/gate/scans", params={"code": code})).status == 200

@@ -82,8 +82,10 @@ def _scanned_at(data: dict[str, Any], errors: FieldErrors, name: str = "scanned_
 
 
 def _code(data: dict[str, Any], errors: FieldErrors, name: str = "code") -> str:
-    value = data.get("code")
-    if not isinstance(value, str) or not value.strip():
+    # Cleaned as every text field is: a scanner's control characters or a lone surrogate (which
+    # the database cannot store) never reach the scan log.
+    value = forms.clean_text(data.get("code")) if isinstance(data.get("code"), str) else ""
+    if not value:
         errors.add(name, Msg("The scanned code is required."))
         return ""
     return value[:MAX_CODE_INPUT]

@@ -83,7 +83,7 @@ def parse_filters(query: Mapping[str, str]) -> tuple[ScanFilters, FieldErrors]:
     if reason is not None and reason not in {r.value for r in Reason}:
         errors.add("reason", Msg("Choose a reason from the list."))
         reason = None
-    code = "".join(query.get("code", "").split())[:200]
+    code = "".join(forms.clean_text(query.get("code", "")).split())[:200]
     filters = ScanFilters(
         kiosk_id=kiosk_id,
         accepted=accepted,
@@ -179,9 +179,12 @@ def scan_log(
             # a code that named a ticket was found through the ticket above.
             where.append("s.ticket_id IS NULL AND s.code >= ?")
             params.append(prefix)
-            if ord(prefix[-1]) < 0x10FFFF:  # the last code point has no successor: no upper bound
+            following = ord(prefix[-1]) + 1
+            if 0xD800 <= following <= 0xDFFF:  # surrogates are not characters: the next one is U+E000
+                following = 0xE000
+            if following <= 0x10FFFF:  # the last code point has no successor: no upper bound
                 where.append("s.code < ?")
-                params.append(prefix[:-1] + chr(ord(prefix[-1]) + 1))
+                params.append(prefix[:-1] + chr(following))
     if before:
         where.append("s.id < ?")
         params.append(before)
