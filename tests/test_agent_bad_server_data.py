@@ -454,3 +454,15 @@ async def test_a_scan_during_a_big_sync_page_is_not_held_up_until_the_page_is_st
     assert await pulling == 60_000
     assert agent.store.cursor == 60_001 and agent.store.ticket_count == 60_001
     assert agent.store.db.execute("SELECT COUNT(*) FROM outbox").fetchone() == (1,)
+
+
+async def test_a_proxys_401_page_does_not_revoke_the_kiosk_but_the_servers_word_does(stand_in, kiosk):
+    agent, sync = kiosk
+    outbox_entries(agent.store, 1)
+    stand_in.refuse = lambda batch: web.Response(status=401, text="<html>Proxy login required</html>")
+    assert await sync.upload(force=True) == 0
+    assert not agent.status.revoked and agent.store.get_meta("revoked") != "1"
+    error = {"code": "revoked_kiosk", "message": "This kiosk has been revoked."}
+    stand_in.refuse = lambda batch: web.json_response({"error": error}, status=403)
+    await sync.upload(force=True)
+    assert agent.status.revoked and agent.store.get_meta("revoked") == "1"

@@ -14,6 +14,11 @@ import aiohttp
 log = logging.getLogger(__name__)
 
 
+#: The WebSocket close code with which the server cuts a revoked kiosk's live channel (its own word,
+#: unlike an HTTP 401/403 that a proxy could have sent).
+CLOSE_REVOKED = 4003
+
+
 class ServerError(Exception):
     """The server answered with an error; ``code`` is its stable error code, ``fields`` the
     field-by-field messages of a validation error (``{"scans.3.reason": "..."}``)."""
@@ -127,7 +132,12 @@ class GateClient:
                             log.warning("ignoring a live message that is not JSON")
                     elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.ERROR):
                         break
+                # (aiohttp ends the iteration at the server's close frame; its code is kept here.)
+                if ws.close_code == CLOSE_REVOKED:
+                    raise ServerError(403, "revoked_kiosk", "the server closed the live channel: kiosk revoked")
         except aiohttp.WSServerHandshakeError as exc:
-            raise ServerError(exc.status, "revoked_kiosk" if exc.status in (401, 403) else "error", str(exc)) from exc
+            # The handshake's answer carries no error code (it may be a proxy's): the next pull's
+            # /gate/me says whether the server really refuses this kiosk.
+            raise ServerError(exc.status, "error", str(exc)) from exc
         except (aiohttp.ClientError, TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
             raise Unreachable(str(exc) or type(exc).__name__) from exc

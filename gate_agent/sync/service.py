@@ -229,7 +229,9 @@ class SyncService:
 
     # --- state --------------------------------------------------------------------------------
     async def _server_error(self, exc: ServerError) -> None:
-        if exc.code == "revoked_kiosk" or exc.status == 401:
+        # Only the server's own word (its error codes) cuts the kiosk off: a proxy's or captive
+        # portal's 401/403 page says nothing about the kiosk and is logged like any other error.
+        if exc.code in ("revoked_kiosk", "unauthorized"):
             log.error("the server no longer accepts this kiosk: %s", exc)
             await self.agent.mark_revoked()
             await self.agent.broadcast_status()

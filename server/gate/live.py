@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 import sqlite_utils
 from aiohttp import WSCloseCode, web
 
+from gate_agent.sync.client import CLOSE_REVOKED
 from server.db import Database
 from server.gate.kiosks import KIOSKS, iso
 from server.gate.sync import current_seq, ticket_changes
@@ -35,8 +36,6 @@ POLL_SECONDS = 0.25
 POLL_MAX_TICKETS = 2000
 PING_SECONDS = 15.0
 SEND_TIMEOUT = 5.0
-#: Close code telling a kiosk it was revoked (4000-4999 are free for applications).
-CLOSE_REVOKED = 4003
 
 
 def changed_since(db: sqlite_utils.Database, seq: int, limit: int = POLL_MAX_TICKETS) -> tuple[int, list[tuple]]:
