@@ -7,11 +7,12 @@ Reads for a scan happen inline (an indexed lookup takes microseconds); writes go
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,19 +104,31 @@ class AgentStore:
         self._write.close()
         self._read.close()
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the writer connection: committed, or rolled back on any error (so
+        the connection is never left inside an open transaction)."""
+        with self._lock:
+            w = self._write
+            w.execute("BEGIN IMMEDIATE")
+            try:
+                yield w
+            except BaseException:
+                w.execute("ROLLBACK")
+                raise
+            w.execute("COMMIT")
+
     # --- meta ---------------------------------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         row = self._read.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
 
     def set_meta(self, values: Mapping[str, Any]) -> None:
-        with self._lock:
-            self._write.execute("BEGIN IMMEDIATE")
-            self._write.executemany(
+        with self._transaction() as w:
+            w.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 [(k, str(v)) for k, v in values.items()],
             )
-            self._write.execute("COMMIT")
 
     @property
     def cursor(self) -> int:
@@ -132,48 +145,39 @@ class AgentStore:
 
     def apply_checked(self, checked: CheckedPage, *, advance_cursor: bool) -> int:
         """Store a page (or a part of one) that :func:`checked_page` has checked, in one transaction."""
-        with self._lock:
-            w = self._write
-            w.execute("BEGIN IMMEDIATE")
-            try:
-                # A live push may arrive after a newer sync page: never let an older row win.
-                w.executemany(
-                    "INSERT INTO tickets (id, itinerary_id, company_id, generation_id, printed, deleted, short_code, "
-                    "used_at, used_by, seq) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
-                    "itinerary_id=excluded.itinerary_id, company_id=excluded.company_id, "
-                    "generation_id=excluded.generation_id, printed=excluded.printed, deleted=excluded.deleted, "
-                    "short_code=excluded.short_code, used_at=excluded.used_at, used_by=excluded.used_by, "
-                    "seq=excluded.seq WHERE excluded.seq >= tickets.seq",
-                    checked.tickets,
-                )
-                w.executemany("INSERT OR REPLACE INTO companies (id, name) VALUES (?, ?)", checked.companies)
-                w.executemany("INSERT OR REPLACE INTO generations (id, services) VALUES (?, ?)", checked.generations)
-                w.executemany(
-                    "INSERT OR REPLACE INTO services (id, name_es, name_en) VALUES (?, ?, ?)", checked.services
-                )
-                w.executemany(
-                    "INSERT OR REPLACE INTO itineraries (id, label, valid_from, valid_until, active) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    checked.itineraries,
-                )
-                w.executemany("INSERT OR REPLACE INTO kiosks (id, name) VALUES (?, ?)", checked.kiosks)
-                w.executemany("INSERT OR REPLACE INTO keys (key_id, public) VALUES (?, ?)", checked.keys)
-                # Uses the server now knows about no longer need the local marker.
+        with self._transaction() as w:
+            # A live push may arrive after a newer sync page: never let an older row win.
+            w.executemany(
+                "INSERT INTO tickets (id, itinerary_id, company_id, generation_id, printed, deleted, short_code, "
+                "used_at, used_by, seq) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+                "itinerary_id=excluded.itinerary_id, company_id=excluded.company_id, "
+                "generation_id=excluded.generation_id, printed=excluded.printed, deleted=excluded.deleted, "
+                "short_code=excluded.short_code, used_at=excluded.used_at, used_by=excluded.used_by, "
+                "seq=excluded.seq WHERE excluded.seq >= tickets.seq",
+                checked.tickets,
+            )
+            w.executemany("INSERT OR REPLACE INTO companies (id, name) VALUES (?, ?)", checked.companies)
+            w.executemany("INSERT OR REPLACE INTO generations (id, services) VALUES (?, ?)", checked.generations)
+            w.executemany("INSERT OR REPLACE INTO services (id, name_es, name_en) VALUES (?, ?, ?)", checked.services)
+            w.executemany(
+                "INSERT OR REPLACE INTO itineraries (id, label, valid_from, valid_until, active) "
+                "VALUES (?, ?, ?, ?, ?)",
+                checked.itineraries,
+            )
+            w.executemany("INSERT OR REPLACE INTO kiosks (id, name) VALUES (?, ?)", checked.kiosks)
+            w.executemany("INSERT OR REPLACE INTO keys (key_id, public) VALUES (?, ?)", checked.keys)
+            # Uses the server now knows about no longer need the local marker.
+            w.execute(
+                "DELETE FROM local_uses WHERE EXISTS (SELECT 1 FROM tickets t WHERE t.id = local_uses.ticket_id "
+                "AND t.used_at IS NOT NULL)"
+            )
+            if advance_cursor and checked.cursor is not None:
                 w.execute(
-                    "DELETE FROM local_uses WHERE EXISTS (SELECT 1 FROM tickets t WHERE t.id = local_uses.ticket_id "
-                    "AND t.used_at IS NOT NULL)"
+                    "INSERT INTO meta (key, value) VALUES ('cursor', ?) ON CONFLICT(key) DO UPDATE SET "
+                    "value = excluded.value WHERE CAST(excluded.value AS INTEGER) > CAST(meta.value AS "
+                    "INTEGER)",
+                    (str(checked.cursor),),
                 )
-                if advance_cursor and checked.cursor is not None:
-                    w.execute(
-                        "INSERT INTO meta (key, value) VALUES ('cursor', ?) ON CONFLICT(key) DO UPDATE SET "
-                        "value = excluded.value WHERE CAST(excluded.value AS INTEGER) > CAST(meta.value AS "
-                        "INTEGER)",
-                        (str(checked.cursor),),
-                    )
-                w.execute("COMMIT")
-            except BaseException:
-                w.execute("ROLLBACK")
-                raise
         if checked.keys:
             self._keys = self._load_keys()
         return len(checked.tickets)
@@ -278,56 +282,42 @@ class AgentStore:
     # --- outbox -------------------------------------------------------------------------------
     def record_scan(self, entry: OutboxEntry, ticket_id: int | None, now: float) -> None:
         """Durably store a scan (and the local use when accepted) before anything else happens."""
-        with self._lock:
-            w = self._write
-            w.execute("BEGIN IMMEDIATE")
-            try:
+        with self._transaction() as w:
+            w.execute(
+                "INSERT OR IGNORE INTO outbox (scan_id, code, scanned_at, accepted, reason, ticket_id, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    entry.scan_id,
+                    entry.code[:512],
+                    entry.scanned_at,
+                    int(entry.accepted),
+                    entry.reason,
+                    ticket_id,
+                    now,
+                ),
+            )
+            if entry.accepted and ticket_id is not None:
                 w.execute(
-                    "INSERT OR IGNORE INTO outbox (scan_id, code, scanned_at, accepted, reason, ticket_id, "
-                    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        entry.scan_id,
-                        entry.code[:512],
-                        entry.scanned_at,
-                        int(entry.accepted),
-                        entry.reason,
-                        ticket_id,
-                        now,
-                    ),
+                    "INSERT OR IGNORE INTO local_uses (ticket_id, scan_id, used_at) VALUES (?, ?, ?)",
+                    (ticket_id, entry.scan_id, entry.scanned_at),
                 )
-                if entry.accepted and ticket_id is not None:
-                    w.execute(
-                        "INSERT OR IGNORE INTO local_uses (ticket_id, scan_id, used_at) VALUES (?, ?, ?)",
-                        (ticket_id, entry.scan_id, entry.scanned_at),
-                    )
-                w.execute("COMMIT")
-            except BaseException:
-                w.execute("ROLLBACK")
-                raise
 
     def settle_online(self, scan_id: str, ticket_id: int | None, verdict: Mapping[str, Any], now: float) -> None:
         """The server answered this scan: it is uploaded; align the local use with the server's verdict."""
-        with self._lock:
-            w = self._write
-            w.execute("BEGIN IMMEDIATE")
-            try:
-                w.execute(
-                    "UPDATE outbox SET uploaded_at = ?, accepted = ?, reason = ? WHERE scan_id = ?",
-                    (now, int(bool(verdict.get("accepted"))), str(verdict.get("reason", "")), scan_id),
-                )
-                if ticket_id is not None:
-                    if verdict.get("accepted"):
-                        w.execute(
-                            "INSERT OR IGNORE INTO local_uses (ticket_id, scan_id, used_at) VALUES (?, ?, "
-                            "strftime('%Y-%m-%dT%H:%M:%SZ','now'))",
-                            (ticket_id, scan_id),
-                        )
-                    else:
-                        w.execute("DELETE FROM local_uses WHERE scan_id = ?", (scan_id,))
-            except BaseException:
-                w.execute("ROLLBACK")
-                raise
-            w.execute("COMMIT")
+        with self._transaction() as w:
+            w.execute(
+                "UPDATE outbox SET uploaded_at = ?, accepted = ?, reason = ? WHERE scan_id = ?",
+                (now, int(bool(verdict.get("accepted"))), str(verdict.get("reason", "")), scan_id),
+            )
+            if ticket_id is not None:
+                if verdict.get("accepted"):
+                    w.execute(
+                        "INSERT OR IGNORE INTO local_uses (ticket_id, scan_id, used_at) VALUES (?, ?, "
+                        "strftime('%Y-%m-%dT%H:%M:%SZ','now'))",
+                        (ticket_id, scan_id),
+                    )
+                else:
+                    w.execute("DELETE FROM local_uses WHERE scan_id = ?", (scan_id,))
 
     def pending(self, limit: int = 200) -> list[OutboxEntry]:
         rows = self._read.execute(
@@ -366,12 +356,10 @@ class AgentStore:
         ids = list(scan_ids)
         if not ids:
             return
-        with self._lock:
-            self._write.execute("BEGIN IMMEDIATE")
-            self._write.executemany(
+        with self._transaction() as w:
+            w.executemany(
                 "UPDATE outbox SET uploaded_at = ? WHERE scan_id = ? AND uploaded_at IS NULL", [(now, i) for i in ids]
             )
-            self._write.execute("COMMIT")
 
     def note_upload_failure(self, scan_ids: Iterable[str]) -> None:
         with self._lock:

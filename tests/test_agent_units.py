@@ -150,3 +150,19 @@ async def test_an_answer_that_is_not_the_servers_is_unreachable_not_a_verdict(ai
 def test_the_example_agent_settings_file_is_valid():
     config = load_agent_config(Path(__file__).resolve().parents[1] / "systemd" / "agent.toml.example", environ={})
     assert config.outbox_keep_days == 30 and [s.type for s in config.scanners] == ["camera", "serial"]
+
+
+def test_a_failed_write_leaves_the_kiosk_database_usable(tmp_path):
+    """Every writer rolls back on error; before, a failed settings write left the connection inside an
+    open transaction and every later write (the outbox too) failed."""
+    import sqlite3
+
+    store = AgentStore(tmp_path / "agent.db")
+    try:
+        with pytest.raises(sqlite3.Error):
+            store.set_meta({("not", "a key"): "x"})  # a key SQLite cannot bind
+        store.set_meta({"kiosk_name": "Garita 1"})
+        store.record_scan(OutboxEntry("scan-after", "CODE", "2026-11-24T10:00:00+00:00", False, "malformed"), None, 1)
+        assert store.get_meta("kiosk_name") == "Garita 1" and store.pending_count() == 1
+    finally:
+        store.close()
