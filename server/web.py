@@ -419,3 +419,11 @@ def parse_id(value: object) -> int | None:
         return None
     number = int(text)
     return number if 0 < number <= MAX_ID else None
+
+
+def path_id(request: web.Request, name: str = "id") -> int:
+    """A database id from the URL; anything that cannot be one is simply not found."""
+    value = parse_id(request.match_info[name])
+    if value is None:
+        raise not_found()
+    return value

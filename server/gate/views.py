@@ -16,7 +16,7 @@ from server.gate.live import LIVE
 from server.i18n import Msg
 from server.tickets import KEYS
 from server.tickets.service import list_itineraries
-from server.web import CONFIG, DB, ApiError, lang_of, parse_id, render_page, require
+from server.web import CONFIG, DB, ApiError, lang_of, parse_id, path_id, render_page, require
 
 routes = web.RouteTableDef()
 
@@ -24,16 +24,6 @@ SUPERVISORS = ("gate_supervisor", "admin")
 
 
 _page = render_page
-
-
-def _id(request: web.Request, name: str = "id") -> int:
-    try:
-        value = int(request.match_info[name])
-    except ValueError:
-        raise ApiError(404, "not_found", Msg("Not found.")) from None
-    if not 0 < value < 2**62:
-        raise ApiError(404, "not_found", Msg("Not found."))
-    return value
 
 
 _REASON_VALUES = frozenset(r.value for r in Reason)
@@ -112,7 +102,7 @@ async def create_kiosk(request: web.Request) -> web.Response:
 @routes.post("/gate/kiosks/{id}/enrol-code")
 async def renew_enrol_code(request: web.Request) -> web.Response:
     principal = require(request, *SUPERVISORS)
-    kiosk_id = _id(request)
+    kiosk_id = path_id(request)
     try:
         name, code = await request.app[DB].write(
             kiosks.renew_enrol_code, kiosk_id, principal.user_id, datetime.now(UTC)
@@ -126,7 +116,7 @@ async def renew_enrol_code(request: web.Request) -> web.Response:
 @routes.post("/gate/kiosks/{id}/revoke")
 async def revoke_kiosk(request: web.Request) -> web.Response:
     principal = require(request, *SUPERVISORS)
-    kiosk_id = _id(request)
+    kiosk_id = path_id(request)
     found = await request.app[DB].write(kiosks.revoke_kiosk, kiosk_id, principal.user_id, datetime.now(UTC))
     if found is None:
         raise ApiError(404, "not_found", Msg("Not found."))
@@ -207,7 +197,7 @@ async def conflicts_page(request: web.Request) -> web.Response:
 @routes.post("/gate/conflicts/{id}/resolve")
 async def resolve_conflict(request: web.Request) -> web.Response:
     principal = require(request, *SUPERVISORS)
-    conflict_id = _id(request)
+    conflict_id = path_id(request)
     form = await request.post()
     try:
         await request.app[DB].write(

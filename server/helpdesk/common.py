@@ -13,7 +13,7 @@ from server.helpdesk.licences import LicenceError
 from server.helpdesk.settings import AREA_LABELS, HELPDESK_SETTINGS
 from server.helpdesk.tickets import STATUS_TEXT
 from server.i18n import translate
-from server.web import CONFIG, CUSTOMER_ROLES, ApiError, Principal, lang_of, not_found, parse_id
+from server.web import CONFIG, CUSTOMER_ROLES, ApiError, Principal, lang_of
 
 CUSTOMER = CUSTOMER_ROLES
 STAFF = ("helpdesk_agent", "admin")
@@ -45,14 +45,6 @@ def local_now(request: web.Request) -> datetime:
 def today(request: web.Request) -> date:
     """The terminal's calendar day (``Config.timezone``): what "valid until" and "days left" count in."""
     return local_now(request).date()
-
-
-def path_id(request: web.Request, name: str) -> int:
-    """A database id from the URL; anything that cannot be one is simply not found."""
-    value = parse_id(request.match_info[name])
-    if value is None:
-        raise not_found()
-    return value
 
 
 def licence_error(exc: LicenceError) -> ApiError:

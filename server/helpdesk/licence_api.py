@@ -8,9 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from server.helpdesk import licences, policies
-from server.helpdesk.common import LICENCE_ROLES, licence_error, licence_scope, now, path_id, today
+from server.helpdesk.common import LICENCE_ROLES, licence_error, licence_scope, now, today
 from server.helpdesk.licence_views import activate_machine, csv_response, set_machine_active
-from server.web import DB, json_body, not_found, require
+from server.web import DB, json_body, not_found, path_id, require
 
 routes = web.RouteTableDef()
 

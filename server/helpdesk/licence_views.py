@@ -10,11 +10,11 @@ from aiohttp import web
 from server.accounts.service import list_companies
 from server.forms import ValidationFailed
 from server.helpdesk import licences, policies
-from server.helpdesk.common import LICENCE_ROLES, hd_page, licence_scope, local_now, now, path_id, today
+from server.helpdesk.common import LICENCE_ROLES, hd_page, licence_scope, local_now, now, today
 from server.helpdesk.kiosk_link import deactivate_machine, forget_kiosk_token
 from server.helpdesk.settings import HELPDESK_SETTINGS
 from server.i18n import Msg
-from server.web import DB, Principal, not_found, require
+from server.web import DB, Principal, not_found, path_id, require
 
 routes = web.RouteTableDef()
 

@@ -18,7 +18,6 @@ from server.helpdesk.common import (
     TICKET_ROLES,
     area_name,
     now,
-    path_id,
     status_name,
     ticket_scope,
 )
@@ -26,7 +25,7 @@ from server.helpdesk.settings import HELPDESK_SETTINGS
 from server.helpdesk.ticket_views import attachment_response
 from server.i18n import render
 from server.timefmt import relative
-from server.web import DB, form_body, json_body, lang_of, not_found, require
+from server.web import DB, form_body, json_body, lang_of, not_found, path_id, require
 
 routes = web.RouteTableDef()
 

@@ -15,13 +15,12 @@ from server.helpdesk.common import (
     TICKET_ROLES,
     hd_page,
     now,
-    path_id,
     ticket_scope,
     today,
 )
 from server.helpdesk.settings import HELPDESK_SETTINGS
 from server.i18n import Msg
-from server.web import DB, Principal, not_found, parse_id, require
+from server.web import DB, Principal, not_found, parse_id, path_id, require
 
 routes = web.RouteTableDef()
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.helpdesk import company_users
-from server.helpdesk.common import path_id
 from server.helpdesk.user_views import add_company_user
-from server.web import DB, ApiError, json_body, not_found, require
+from server.web import DB, ApiError, json_body, not_found, path_id, require
 
 routes = web.RouteTableDef()
 

@@ -10,9 +10,9 @@ from aiohttp import web
 from server.accounts.views import send_mail
 from server.forms import ValidationFailed
 from server.helpdesk import company_users
-from server.helpdesk.common import hd_page, path_id
+from server.helpdesk.common import hd_page
 from server.i18n import N_, Msg
-from server.web import CONFIG, DB, Principal, lang_of, not_found, require
+from server.web import CONFIG, DB, Principal, lang_of, not_found, path_id, require
 
 routes = web.RouteTableDef()
 
