@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 
+import server.tickets
+from server.db import scalar
+from server.gate.redeem import read_code
+from server.tickets import KEYS
+from server.tickets.service import (
+    confirm_purchase,
+    generate_tickets,
+    load_keys,
+    record_purchase,
+    rotate_signing_key,
+)
+from server.web import DB
 from tests.helpers import api_error, api_token, bearer, db_rows
 
 
@@ -129,3 +142,46 @@ async def test_used_ticket_can_be_neither_printed_nor_deleted(client, config):
     for method, path in (("POST", f"/api/v1/tickets/{ticket_id}/print"), ("DELETE", f"/api/v1/tickets/{ticket_id}")):
         resp = await client.request(method, path, headers=headers)
         assert resp.status == 409 and (await api_error(resp))["code"] == "used"
+
+
+@pytest.fixture
+def keys_looked_at_rarely(monkeypatch):
+    """This worker does not look for new signing keys during the test (another worker rotates one)."""
+    monkeypatch.setattr(server.tickets, "KEYS_CHECK_SECONDS", 3600)
+
+
+async def test_tickets_signed_with_a_key_another_worker_just_rotated_in_list_and_print(keys_looked_at_rarely, client):
+    app = client.server.app
+    db = app[DB]
+    # What another worker does: rotate the signing key, then generate tickets signed with it.
+    await db.write(rotate_signing_key)
+    theirs = await db.read(load_keys)
+    assert theirs.current not in app[KEYS].signing
+    company = await db.read(lambda d: scalar(d, "SELECT id FROM companies WHERE tax_id = '1790012345001'"))
+    headers = await customer(client, "pacifico")
+    itinerary, services = await open_itinerary(client, headers)
+    purchase = await db.write(record_purchase, {"company_id": company, "quantity": 2, "reference": "ROT-1"})
+    await db.write(confirm_purchase, purchase)
+    await db.write(
+        generate_tickets,
+        theirs,
+        company,
+        None,
+        {"quantity": 2, "itinerary_id": itinerary, "services": services[:1]},
+        datetime.now(UTC),
+    )
+
+    listing = await client.get(f"/api/v1/tickets?itinerary_id={itinerary}", headers=headers)
+    assert listing.status == 200, await listing.text()
+    first, second = (await listing.json())["tickets"]
+    assert (await client.get(f"/api/v1/tickets/{first['id']}", headers=headers)).status == 200
+    page = await client.get(f"/tickets/itinerary/{itinerary}", headers=headers)
+    assert page.status == 200
+    printed = await client.post(f"/api/v1/tickets/{first['id']}/print", headers=headers)
+    assert printed.status == 200, await printed.text()
+    code = (await printed.json())["code"]
+    parsed = read_code(code, theirs)[1]
+    assert parsed is not None and parsed.status == "valid"
+    assert (parsed.key_id, parsed.ticket_id) == (theirs.current, first["id"])
+    pdf = await client.post(f"/api/v1/tickets/{second['id']}/print?format=pdf", headers=headers)
+    assert pdf.status == 200 and (await pdf.read()).startswith(b"%PDF")

@@ -71,6 +71,18 @@ def _update_in_place(ring: KeyRing, fresh: KeyRing) -> None:
     object.__setattr__(ring, "current", fresh.current)  # frozen for its readers; this is its one writer
 
 
+async def keys_for(app: web.Application, tickets: list[dict]) -> KeyRing:
+    """The app's key ring, first brought up to date if a ticket names a key it has not loaded.
+
+    Another worker may sign tickets with a key it rotated in moments before this one's next
+    look (``KEYS_CHECK_SECONDS``); their list must not fail meanwhile.
+    """
+    ring = app[KEYS]
+    if any(ticket["key_id"] not in ring.signing for ticket in tickets):
+        _update_in_place(ring, await app[DB].read(load_keys))
+    return ring
+
+
 async def tickets_changed(app: web.Application, ticket_ids: list[int]) -> None:
     for listener in app[TICKET_LISTENERS]:
         await listener(ticket_ids)

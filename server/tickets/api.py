@@ -12,7 +12,7 @@ from gate_agent.codes import human_readable, mask_code
 from server.forms import REQUIRED
 from server.i18n import Msg
 from server.openapi import B, I, S, document, obj
-from server.tickets import KEYS, tickets_changed
+from server.tickets import KEYS, keys_for, tickets_changed
 from server.tickets import service as svc
 from server.tickets.views import CUSTOMER, _int, print_and_render, ticket_error
 from server.web import DB, ApiError, json_body, lang_of, not_found, require
@@ -21,7 +21,7 @@ routes = web.RouteTableDef()
 
 
 def _ticket_json(keys: svc.KeyRing, row: dict[str, Any], *, reveal: bool = False) -> dict[str, Any]:
-    code = svc.code_for(keys, row)
+    code = row.get("code") or svc.code_for(keys, row)
     printed = row["printed_at"] is not None
     return {
         "id": row["id"],
@@ -115,7 +115,7 @@ async def api_list(request: web.Request) -> web.Response:
         after_id=_int(request.query.get("after")),
         limit=limit + 1,
     )
-    keys = request.app[KEYS]
+    keys = await keys_for(request.app, rows)
     return web.json_response(
         {
             "tickets": [_ticket_json(keys, r) for r in rows[:limit]],
@@ -130,7 +130,7 @@ async def api_ticket(request: web.Request) -> web.Response:
     row = await request.app[DB].read(svc.get_ticket, p.company_id, _int(request.match_info["ticket_id"]))
     if row is None or row["deleted_at"]:
         raise not_found()
-    data = _ticket_json(request.app[KEYS], row)
+    data = _ticket_json(await keys_for(request.app, [row]), row)
     data.update(transaction_no=row["transaction_no"], services=json.loads(row["services"]))
     return web.json_response(data)
 
@@ -143,7 +143,7 @@ async def api_print(request: web.Request) -> web.Response:
     if request.query.get("format") == "pdf":
         return await print_and_render(request, p, ticket_id)
     try:
-        row = await request.app[DB].write(svc.print_ticket, p.company_id, ticket_id, p.user_id)
+        row = await request.app[DB].write(svc.print_ticket, p.company_id, ticket_id, p.user_id, request.app[KEYS])
     except svc.TicketError as exc:
         raise ticket_error(exc) from None
     if row["first_print"]:

@@ -520,19 +520,29 @@ def _live_ticket(db: Db, company_id: int, ticket_id: int) -> dict[str, Any]:
     return ticket
 
 
-def print_ticket(db: Db, company_id: int, ticket_id: int, user_id: int | None = None) -> dict[str, Any]:
-    """Mark a ticket printed (again) and return it; refused once used or deleted."""
+def print_ticket(
+    db: Db, company_id: int, ticket_id: int, user_id: int | None = None, keys: KeyRing | None = None
+) -> dict[str, Any]:
+    """Mark a ticket printed (again) and return it with its full ``code``; refused once used or deleted.
+
+    ``keys`` is the caller's key ring (the app's); the keys are read from the database only when
+    it has none or lacks the ticket's key (rotated by another worker moments ago).
+    """
     ticket = _live_ticket(db, company_id, ticket_id)
+    if keys is None or ticket["key_id"] not in keys.signing:
+        keys = load_keys(db)
+    code = code_for(keys, ticket)
     first = ticket["printed_at"] is None
     seq = next_seq(db) if first else ticket["sync_seq"]
     db.execute(
         "UPDATE tickets SET printed_at = COALESCE(printed_at, ?), print_count = print_count + 1, "
         "sync_seq = ?, code_check = ? WHERE id = ?",
-        (now_iso(), seq, code_check(code_for(load_keys(db), ticket)), ticket_id),
+        (now_iso(), seq, code_check(code), ticket_id),
     )
     if first:
         audit(db, "ticket.printed", user_id=user_id, company_id=company_id, detail=str(ticket_id))
-    return {**ticket, "printed_at": ticket["printed_at"] or now_iso(), "sync_seq": seq, "first_print": first}
+    printed_at = ticket["printed_at"] or now_iso()
+    return {**ticket, "printed_at": printed_at, "sync_seq": seq, "first_print": first, "code": code}
 
 
 def delete_ticket(db: Db, company_id: int, ticket_id: int, user_id: int | None = None) -> dict[str, Any]:

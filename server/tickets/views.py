@@ -18,7 +18,7 @@ from server.forms import ValidationFailed
 from server.i18n import N_, Msg
 from server.menu import MenuEntry
 from server.menu import register as register_menu
-from server.tickets import KEYS, tickets_changed
+from server.tickets import KEYS, keys_for, tickets_changed
 from server.tickets import service as svc
 from server.tickets.pdf import PrintableTicket, render_ticket_pdf
 from server.timefmt import timestamp
@@ -148,7 +148,7 @@ async def itinerary_tickets(request: web.Request) -> web.Response:
     )
     has_more = len(rows) > svc.PAGE_SIZE
     rows = rows[: svc.PAGE_SIZE]
-    keys = request.app[KEYS]
+    keys = await keys_for(request.app, rows)
     lang = lang_of(request)
     for row in rows:
         code = svc.code_for(keys, row)
@@ -170,6 +170,7 @@ async def itinerary_tickets(request: web.Request) -> web.Response:
 
 
 async def printable(request: web.Request, principal: Principal, ticket: dict[str, Any]) -> PrintableTicket:
+    """What the PDF shows of a ticket just marked printed (``ticket`` as ``print_ticket`` returns it)."""
     db = request.app[DB]
     zone = request.app[CONFIG].zone
     itinerary = await db.read(svc.get_itinerary, ticket["itinerary_id"])
@@ -179,7 +180,7 @@ async def printable(request: web.Request, principal: Principal, ticket: dict[str
     )
     return PrintableTicket(
         ticket_id=ticket["id"],
-        code=svc.code_for(request.app[KEYS], ticket),
+        code=ticket["code"],
         short_code=ticket["short_code"],
         company=principal.company_name or "",
         tax_id=tax_id,
@@ -196,7 +197,9 @@ async def printable(request: web.Request, principal: Principal, ticket: dict[str
 async def print_and_render(request: web.Request, principal: Principal, ticket_id: int) -> web.Response:
     """Mark the ticket printed and answer its PDF; shared by the page and the API."""
     try:
-        ticket = await request.app[DB].write(svc.print_ticket, principal.company_id, ticket_id, principal.user_id)
+        ticket = await request.app[DB].write(
+            svc.print_ticket, principal.company_id, ticket_id, principal.user_id, request.app[KEYS]
+        )
     except svc.TicketError as exc:
         raise ticket_error(exc) from None
     if ticket["first_print"]:
