@@ -34,6 +34,8 @@ starved thread must never hold the turn.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import fcntl
 import functools
 import logging
@@ -88,6 +90,22 @@ def is_busy(exc: BaseException) -> bool:
     if code is not None:
         return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
     return "locked" in str(exc)
+
+
+_STORAGE_SQLITE_CODES = (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN)
+_STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO)
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """True when the disk under the data failed us: full, read-only, gone or erroring.
+
+    Not a fault of the request nor of our code: answered 503 ("try again later"), so a kiosk
+    keeps its local verdict and retries instead of treating it as a refusal.
+    """
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return code is not None and code & 0xFF in _STORAGE_SQLITE_CODES
+    return isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS
 
 
 def connect(path: str | Path) -> sqlite_utils.Database:
@@ -287,10 +305,14 @@ class Database:
             raise
         try:
             result = fn(db)
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            # A failed COMMIT (disk full) may leave the transaction open; a connection left
+            # inside one could never begin another.
+            if db.conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
         return result
 
     def _run_write(self, fn: Callable[..., T]) -> T:

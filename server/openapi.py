@@ -154,7 +154,9 @@ def spec() -> dict[str, Any]:
             "title": "Portgate API",
             "version": "1.0.0",
             "description": "Customer portal and gate-kiosk protocol. Errors are "
-            '`{"error": {"code", "message", "fields"}}` with a stable code.',
+            '`{"error": {"code", "message", "fields"}}` with a stable code. Any call may answer 503 '
+            "(`busy`, or `storage_unavailable` when the server's disk is full or failing) with "
+            "`Retry-After`: nothing was saved; send the same request again later.",
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],

@@ -20,7 +20,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from server.config import Config
-from server.db import Database, DatabaseBusy, one
+from server.db import Database, DatabaseBusy, is_storage_failure, one
 from server.forms import ValidationFailed
 from server.human_check import HumanCheck
 from server.i18n import Msg, accept_language, pick_language, render, translate
@@ -177,19 +177,27 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
     except DatabaseBusy:
         # Another process held the database for longer than the busy timeout: try again shortly.
         log.warning("database busy on %s %s", request.method, request.path)
-        if is_api(request):
-            response = json_error(request, 503, "busy", Msg("The server is busy; try again in a moment."))
-        else:
-            response = _error_page(
-                request, 503, render(lang_of(request), Msg("The server is busy; try again in a moment."))
-            )
-        response.headers["Retry-After"] = "1"
-        return response
-    except Exception:
+        return _unavailable(request, "busy", Msg("The server is busy; try again in a moment."), retry_after=1)
+    except Exception as exc:
+        if is_storage_failure(exc):
+            # Nothing was written (the transaction rolled back); the operator must free the disk.
+            log.error("storage failure on %s %s: %s", request.method, request.path, exc)
+            message = Msg("The server cannot save data right now (its storage is full or failing); try again later.")
+            return _unavailable(request, "storage_unavailable", message, retry_after=30)
         log.exception("unhandled error on %s %s", request.method, request.path)
         if is_api(request):
             return json_error(request, 500, "internal", Msg("Internal error; it has been logged."))
         return _error_page(request, 500, render(lang_of(request), Msg("Internal error; it has been logged.")))
+
+
+def _unavailable(request: web.Request, code: str, message: Msg, retry_after: int) -> web.Response:
+    """A 503 (JSON under /api/, a page elsewhere) that says when to try again."""
+    if is_api(request):
+        response = json_error(request, 503, code, message)
+    else:
+        response = _error_page(request, 503, render(lang_of(request), message))
+    response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def base_context(request: web.Request) -> dict[str, Any]:
