@@ -209,7 +209,7 @@ async def delta_sync(request: web.Request) -> web.Response:
     limit = _int_param(request, "limit", sync.DEFAULT_PAGE, sync.MAX_PAGE, minimum=1)
     now = _now()
     page = await request.app[DB].read(sync.sync_page, cursor, limit)
-    await request.app[DB].write(sync.record_sync, kiosk.id, page["cursor"], iso(now))
+    request.app[KIOSKS].note_synced(kiosk, page["cursor"])
     page["server_time"] = iso(now)
     return await _compressed_json(request, page)
 

@@ -214,6 +214,8 @@ class KioskState:
     allowed_itineraries: frozenset[int] | None
     last_seen: float = 0.0
     pending_uploads: int | None = None
+    #: The cursor of the last sync page sent to it, not saved yet (the supervisor's "sync lag").
+    synced_to: int | None = None
     dirty: bool = False
 
     @property
@@ -243,11 +245,11 @@ def _allowed(raw: str | None) -> frozenset[int] | None:
     return frozenset(json.loads(raw)) if raw else None
 
 
-def save_liveness(db: Db, updates: list[tuple[str, int | None, int]]) -> None:
-    """Persist (last_seen_at, pending_uploads or None to keep, kiosk_id) for several kiosks."""
+def save_liveness(db: Db, updates: list[tuple[str, int | None, int | None, int]]) -> None:
+    """Persist (last_seen_at, pending_uploads, last_sync_seq, kiosk_id) for several kiosks (None keeps)."""
     db.conn.executemany(
         "UPDATE kiosks SET last_seen_at = MAX(COALESCE(last_seen_at, ''), ?), "
-        "pending_uploads = COALESCE(?, pending_uploads) WHERE id = ?",
+        "pending_uploads = COALESCE(?, pending_uploads), last_sync_seq = COALESCE(?, last_sync_seq) WHERE id = ?",
         updates,
     )
 
@@ -346,6 +348,16 @@ class KioskRegistry:
             state.pending_uploads = count
             state.dirty = True
 
+    @staticmethod
+    def note_synced(state: KioskState, cursor: int) -> None:
+        """Remember the cursor a sync page brought the kiosk to; saved with its liveness.
+
+        Not written per request: a kiosk pulls every few seconds, and a sync, a read, keeps
+        working when the disk is full.
+        """
+        state.synced_to = cursor
+        state.dirty = True
+
     def revoke(self, kiosk_id: int) -> None:
         """Refuse the kiosk from its very next request on, in every worker process.
 
@@ -369,7 +381,7 @@ class KioskRegistry:
             if state.dirty:
                 state.dirty = False
                 seen = iso(datetime.fromtimestamp(state.last_seen, UTC)) if state.last_seen else ""
-                updates.append((seen, state.pending_uploads, state.id))
+                updates.append((seen, state.pending_uploads, state.synced_to, state.id))
         if updates:
             await self._db.write(save_liveness, updates)
 
@@ -382,7 +394,8 @@ KIOSKS = web.AppKey("gate_kiosks", KioskRegistry)
 ONLINE_SECONDS = 60
 
 
-def list_kiosks(db: Db) -> list[dict[str, Any]]:
+def list_kiosks(db: Db, synced_to: Mapping[int, int] | None = None) -> list[dict[str, Any]]:
+    """Every kiosk with its sync lag; ``synced_to`` holds cursors newer than the saved ones (by kiosk id)."""
     counter = scalar(db, "SELECT value FROM sync_counter WHERE id = 1") or 0
     rows = list(
         db.query(
@@ -392,6 +405,7 @@ def list_kiosks(db: Db) -> list[dict[str, Any]]:
         )
     )
     for row in rows:
+        row["last_sync_seq"] = (synced_to or {}).get(row["id"], row["last_sync_seq"])
         row["sync_lag"] = max(0, counter - row["last_sync_seq"]) if row["enrolled_at"] else None
         row["allowed"] = json.loads(row["allowed_itineraries"]) if row["allowed_itineraries"] else []
     return rows

@@ -133,11 +133,3 @@ def ticket_changes(db: Db, ticket_ids: Iterable[int]) -> dict[str, Any]:
 
 def current_seq(db: Db) -> int:
     return scalar(db, "SELECT value FROM sync_counter WHERE id = 1") or 0
-
-
-def record_sync(db: Db, kiosk_id: int, cursor: int, seen_at: str) -> None:
-    """Remember how far a kiosk has synced (the supervisor's "sync lag")."""
-    db.execute(
-        "UPDATE kiosks SET last_sync_seq = ?, last_seen_at = ? WHERE id = ?",
-        (cursor, seen_at, kiosk_id),
-    )

@@ -47,8 +47,9 @@ def _since(moment: str | None, now: datetime) -> float | None:
 
 async def _kiosks_context(request: web.Request, **extra: Any) -> dict[str, Any]:
     now = datetime.now(UTC)
-    rows = await request.app[DB].read(kiosks.list_kiosks)
     live = request.app[KIOSKS].live_state()
+    synced_to = {kiosk_id: state.synced_to for kiosk_id, state in live.items() if state.synced_to is not None}
+    rows = await request.app[DB].read(kiosks.list_kiosks, synced_to)
     connected = request.app[LIVE].connected_kiosks
     for row in rows:
         state = live.get(row["id"])
