@@ -137,6 +137,36 @@ def integer(
     return value
 
 
+#: SQLite integers stop at 2**63 - 1; a bigger "id" in a URL or form must be "not found", not a crash.
+MAX_ID = 2**63 - 1
+
+
+def parse_id(value: object) -> int | None:
+    """A positive database id from a path segment or form field, or None when it cannot be one."""
+    text = str(value or "").strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 19:
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ID else None
+
+
+def id_choices(raws: list[Any], name: str, errors: FieldErrors, message: Msg) -> list[int]:
+    """The distinct ids chosen from a list (checkboxes, a multi-select, a JSON array), sorted.
+
+    Blank entries are skipped; anything that cannot be an id adds ``message`` to ``name``.
+    """
+    chosen: set[int] = set()
+    for raw in raws:
+        if not str(raw).strip():
+            continue
+        value = parse_id(raw)
+        if value is None:
+            errors.add(name, message)
+        else:
+            chosen.add(value)
+    return sorted(chosen)
+
+
 def mask_email(address: str) -> str:
     """``jperez@empresa.com`` → ``j****z@e*****a.com`` so a registrant can recognise, not read, it."""
     local, _, domain = address.partition("@")

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from server.config import Config
 from server.db import Database, DatabaseBusy, is_storage_failure, one
-from server.forms import ValidationFailed
+from server.forms import ValidationFailed, parse_id
 from server.human_check import HumanCheck
 from server.i18n import Msg, accept_language, pick_language, render, translate
 from server.mail import Mailer
@@ -414,19 +414,6 @@ def require(request: web.Request, *roles: str, profile: bool = True) -> Principa
 def not_found() -> ApiError:
     """What every lookup of another company's object answers: it simply does not exist for you."""
     return ApiError(404, "not_found", Msg("Not found."))
-
-
-#: SQLite integers stop at 2**63 - 1; a bigger "id" in a URL or form must be "not found", not a crash.
-MAX_ID = 2**63 - 1
-
-
-def parse_id(value: object) -> int | None:
-    """A positive database id from a path segment or form field, or None when it cannot be one."""
-    text = str(value or "").strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 19:
-        return None
-    number = int(text)
-    return number if 0 < number <= MAX_ID else None
 
 
 def path_id(request: web.Request, name: str = "id") -> int:

@@ -34,7 +34,7 @@ from server.forms import FieldErrors, ValidationFailed
 from server.helpdesk import licences
 from server.i18n import Msg
 from server.security import token_hash
-from server.web import ApiError, parse_id
+from server.web import ApiError
 
 Db = sqlite_utils.Database
 
@@ -86,16 +86,8 @@ def validate_kiosk(data: Mapping[str, Any], itinerary_ids: list[str]) -> dict[st
         "name": forms.text(data, "name", errors, max_len=60),
         "gate": forms.text(data, "gate", errors, max_len=60, required=False),
     }
-    allowed: list[int] = []
-    for raw in itinerary_ids:
-        if not str(raw).strip():
-            continue
-        itinerary_id = parse_id(raw)
-        if itinerary_id is None:
-            errors.add("itineraries", Msg("Choose itineraries from the list."))
-        else:
-            allowed.append(itinerary_id)
-    values["allowed_itineraries"] = sorted(set(allowed)) or None
+    allowed = forms.id_choices(itinerary_ids, "itineraries", errors, Msg("Choose itineraries from the list."))
+    values["allowed_itineraries"] = allowed or None
     errors.raise_if_any()
     return values
 

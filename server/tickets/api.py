@@ -15,7 +15,7 @@ from server.openapi import B, I, S, document, obj
 from server.tickets import KEYS, keys_for, tickets_changed
 from server.tickets import service as svc
 from server.tickets.views import CUSTOMER, _int, print_and_render, ticket_error
-from server.web import DB, ApiError, json_body, lang_of, not_found, require
+from server.web import DB, ApiError, json_body, lang_of, not_found, path_id, require
 
 routes = web.RouteTableDef()
 
@@ -127,7 +127,7 @@ async def api_list(request: web.Request) -> web.Response:
 @routes.get(r"/api/v1/tickets/{ticket_id:\d+}")
 async def api_ticket(request: web.Request) -> web.Response:
     p = require(request, *CUSTOMER)
-    row = await request.app[DB].read(svc.get_ticket, p.company_id, _int(request.match_info["ticket_id"]))
+    row = await request.app[DB].read(svc.get_ticket, p.company_id, path_id(request, "ticket_id"))
     if row is None or row["deleted_at"]:
         raise not_found()
     data = _ticket_json(await keys_for(request.app, [row]), row)
@@ -139,7 +139,7 @@ async def api_ticket(request: web.Request) -> web.Response:
 async def api_print(request: web.Request) -> web.Response:
     """Marks printed; answers the real code as JSON, or the PDF with ``?format=pdf``."""
     p = require(request, *CUSTOMER)
-    ticket_id = _int(request.match_info["ticket_id"])
+    ticket_id = path_id(request, "ticket_id")
     if request.query.get("format") == "pdf":
         return await print_and_render(request, p, ticket_id)
     try:
@@ -154,7 +154,7 @@ async def api_print(request: web.Request) -> web.Response:
 @routes.delete(r"/api/v1/tickets/{ticket_id:\d+}")
 async def api_delete(request: web.Request) -> web.Response:
     p = require(request, *CUSTOMER)
-    ticket_id = _int(request.match_info["ticket_id"])
+    ticket_id = path_id(request, "ticket_id")
     try:
         await request.app[DB].write(svc.delete_ticket, p.company_id, ticket_id, p.user_id)
     except svc.TicketError as exc:

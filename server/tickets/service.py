@@ -26,7 +26,6 @@ from server.db import one, scalar
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import Msg
 from server.timefmt import NoSuchLocalTime, read_local
-from server.web import parse_id
 
 Db = sqlite_utils.Database
 MAX_GENERATE = 10_000
@@ -364,16 +363,9 @@ def validate_generation(data: Mapping[str, Any], service_ids: list[str]) -> dict
         "quantity": forms.integer(data, "quantity", errors, minimum=1, maximum=MAX_GENERATE),
         "itinerary_id": forms.integer(data, "itinerary_id", errors, minimum=1, maximum=2**31),
     }
-    chosen: list[int] = []
-    for raw in service_ids:
-        service_id = parse_id(raw)
-        if service_id is None:
-            errors.add("services", Msg("Choose services from the list."))
-        else:
-            chosen.append(service_id)
-    if not chosen:
+    values["services"] = forms.id_choices(service_ids, "services", errors, Msg("Choose services from the list."))
+    if not values["services"] and "services" not in errors:
         errors.add("services", Msg("Choose at least one service."))
-    values["services"] = sorted(set(chosen))
     errors.raise_if_any()
     return values
 

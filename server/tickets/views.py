@@ -22,7 +22,7 @@ from server.tickets import KEYS, keys_for, tickets_changed
 from server.tickets import service as svc
 from server.tickets.pdf import PrintableTicket, render_ticket_pdf
 from server.timefmt import timestamp
-from server.web import CONFIG, CUSTOMER_ROLES, DB, ApiError, Principal, lang_of, not_found, require
+from server.web import CONFIG, CUSTOMER_ROLES, DB, ApiError, Principal, lang_of, not_found, path_id, require
 
 routes = web.RouteTableDef()
 CUSTOMER = CUSTOMER_ROLES
@@ -134,7 +134,7 @@ async def generate_submit(request: web.Request) -> web.Response:
 async def itinerary_tickets(request: web.Request) -> web.Response:
     principal = require(request, *CUSTOMER)
     db = request.app[DB]
-    itinerary_id = _int(request.match_info["itinerary_id"])
+    itinerary_id = path_id(request, "itinerary_id")
     generations = await db.read(svc.generations_for, principal.company_id, itinerary_id)
     itinerary = await db.read(svc.get_itinerary, itinerary_id)
     if itinerary is None or not generations:
@@ -215,13 +215,13 @@ async def print_and_render(request: web.Request, principal: Principal, ticket_id
 @routes.post(r"/tickets/{ticket_id:\d+}/print")
 async def print_ticket(request: web.Request) -> web.Response:
     principal = require(request, *CUSTOMER)
-    return await print_and_render(request, principal, _int(request.match_info["ticket_id"]))
+    return await print_and_render(request, principal, path_id(request, "ticket_id"))
 
 
 @routes.get(r"/tickets/{ticket_id:\d+}/delete")
 async def delete_confirm(request: web.Request) -> web.Response:
     principal = require(request, *CUSTOMER)
-    ticket = await request.app[DB].read(svc.get_ticket, principal.company_id, _int(request.match_info["ticket_id"]))
+    ticket = await request.app[DB].read(svc.get_ticket, principal.company_id, path_id(request, "ticket_id"))
     if ticket is None or ticket["deleted_at"]:
         raise not_found()
     if ticket["used_at"]:
@@ -234,7 +234,7 @@ async def delete_confirm(request: web.Request) -> web.Response:
 @routes.post(r"/tickets/{ticket_id:\d+}/delete")
 async def delete_ticket(request: web.Request) -> web.Response:
     principal = require(request, *CUSTOMER)
-    ticket_id = _int(request.match_info["ticket_id"])
+    ticket_id = path_id(request, "ticket_id")
     try:
         ticket = await request.app[DB].write(svc.delete_ticket, principal.company_id, ticket_id, principal.user_id)
     except svc.TicketError as exc:
@@ -393,7 +393,7 @@ async def purchase_record(request: web.Request) -> web.Response:
 async def purchase_confirm(request: web.Request) -> web.Response:
     principal = require(request, "billing_clerk", "admin")
     try:
-        await request.app[DB].write(svc.confirm_purchase, _int(request.match_info["purchase_id"]), principal.user_id)
+        await request.app[DB].write(svc.confirm_purchase, path_id(request, "purchase_id"), principal.user_id)
     except svc.TicketError as exc:
         raise ticket_error(exc) from None
     return await _purchases_page(request, success=Msg("Payment confirmed; the tickets are in the company's balance."))
