@@ -124,3 +124,20 @@ async def api_token(app, username: str) -> str:
     """A portal API session for a demo user (as /api/v1/auth/login would give)."""
     user_id = await app[DB].read(lambda db: scalar(db, "SELECT id FROM users WHERE username = ?", (username,)))
     return await app[DB].write(create_session, user_id, "api", 1, time.time())
+
+
+async def limit_database_pages(app, pages: int | None) -> None:
+    """As a full disk would: SQLite may not grow the file past ``pages`` (None lifts it), for the
+    connections that write (the writer thread's and the event loop's, which the redeems use)."""
+    database = app[DB]
+    size = 1_073_741_823 if pages is None else pages  # SQLite's default limit
+
+    def limit(db) -> None:  # noqa: ANN001
+        db.execute(f"PRAGMA max_page_count = {int(size)}")
+
+    await database.write(limit)
+    await database.write_turn()
+    try:
+        database.write_here(limit)
+    finally:
+        database.end_write_turn()

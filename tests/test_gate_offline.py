@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from server.tickets.service import delete_ticket
 from server.web import DB
-from tests.gate_support import company_id, enrol_kiosk, make_tickets, now, redeem, scan
+from tests.gate_support import company_id, enrol_kiosk, limit_database_pages, make_tickets, now, redeem, scan
 from tests.helpers import count, db_rows, get_form, login
 
 
@@ -191,3 +191,34 @@ async def test_a_long_backlog_is_recorded_whole_and_in_order_across_transactions
     again = await upload(client, kiosk, batch)
     assert [again[s["scan_id"]] for s in batch] == results
     assert count(config, "scans") == len(batch) and count(config, "conflicts") == 2
+
+
+async def test_an_upload_that_fails_half_way_is_made_good_by_the_kiosks_resend(client, config):
+    """The disk fills up while a long backlog is being written (50 scans per transaction): the parts
+    written stay, the rest is not, the kiosk gets a 503 and re-sends the whole batch, and every scan
+    ends up recorded exactly once with the outcome it would have had in one go."""
+    app = client.server.app
+    kiosk = await enrol_kiosk(client)
+    tickets = await make_tickets(app, 200)
+    batch = [offline(t["code"], minutes_ago=30 - i // 10) for i, t in enumerate(tickets)]
+    batch.append(offline(tickets[0]["code"], minutes_ago=1))  # the same ticket again: a conflict
+    for room in range(15, 100, 10):  # pages left: enough for some of the parts, not for all
+        await limit_database_pages(app, db_rows(config, "PRAGMA page_count")[0][0] + room)
+        try:
+            resp = await client.post("/api/v1/gate/scans", json={"scans": batch}, headers=kiosk["headers"])
+        finally:
+            await limit_database_pages(app, None)
+        assert resp.status == 503, "the whole batch fitted: the disk never filled up half-way"
+        assert (await resp.json())["error"]["code"] == "storage_unavailable"
+        if count(config, "scans"):
+            break
+    written = count(config, "scans")
+    assert 0 < written < len(batch) and written % 50 == 0  # whole parts only
+
+    results = await upload(client, kiosk, batch)  # the kiosk re-sends it all
+
+    assert [results[s["scan_id"]]["outcome"] for s in batch] == ["use_recorded"] * 200 + ["conflict"]
+    assert results[batch[-1]["scan_id"]]["conflict"] == "double_accept"
+    assert count(config, "scans") == len(batch)
+    assert db_rows(config, "SELECT COUNT(DISTINCT scan_id) FROM scans") == [(len(batch),)]
+    assert count(config, "ticket_uses") == 200 and count(config, "conflicts") == 1

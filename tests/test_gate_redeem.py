@@ -11,7 +11,16 @@ from server.gate import kiosks
 from server.tickets import KEYS, tickets_changed
 from server.tickets.service import TicketError, balance, code_for, delete_ticket
 from server.web import DB
-from tests.gate_support import company_id, enrol_kiosk, make_itinerary, make_tickets, now, redeem, scan
+from tests.gate_support import (
+    company_id,
+    enrol_kiosk,
+    limit_database_pages,
+    make_itinerary,
+    make_tickets,
+    now,
+    redeem,
+    scan,
+)
 from tests.helpers import count, db_rows
 
 
@@ -253,29 +262,12 @@ async def test_printing_keeps_a_digest_of_the_code_and_redeems_work_with_or_with
     assert (await redeem(client, kiosk, unprinted["code"]))["reason"] == "not_printed"
 
 
-async def _limit_database_pages(app, pages: int | None) -> None:
-    """As a full disk would: SQLite may not grow the file past ``pages`` (None lifts it), for the
-    connections that write (the writer thread's and the event loop's, which the redeems use)."""
-    database = app[DB]
-    size = 1_073_741_823 if pages is None else pages  # SQLite's default limit
-
-    def limit(db) -> None:  # noqa: ANN001
-        db.execute(f"PRAGMA max_page_count = {int(size)}")
-
-    await database.write(limit)
-    await database.write_turn()
-    try:
-        database.write_here(limit)
-    finally:
-        database.end_write_turn()
-
-
 async def test_a_full_disk_answers_503_saves_nothing_and_the_same_scan_goes_through_once_there_is_room(client, config):
     app = client.server.app
     kiosk = await enrol_kiosk(client)
     tickets = await make_tickets(app, 150)
     page_count = db_rows(config, "PRAGMA page_count")[0][0]
-    await _limit_database_pages(app, page_count)
+    await limit_database_pages(app, page_count)
     try:
         for ticket in tickets:
             body = scan(ticket["code"])
@@ -293,7 +285,7 @@ async def test_a_full_disk_answers_503_saves_nothing_and_the_same_scan_goes_thro
         sync = await client.get("/api/v1/gate/sync?cursor=0", headers=kiosk["headers"])
         assert sync.status == 200  # reading needs no room: kiosks keep their cache current meanwhile
     finally:
-        await _limit_database_pages(app, None)
+        await limit_database_pages(app, None)
     retried = await client.post("/api/v1/gate/redeem", json=body, headers=kiosk["headers"])
     assert retried.status == 200 and (await retried.json())["reason"] == "accepted"
     assert db_rows(config, "SELECT COUNT(*) FROM scans WHERE scan_id = ?", (body["scan_id"],)) == [(1,)]
