@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -61,7 +62,17 @@ class AgentStatus:
     kiosk_name: str = ""
     revoked: bool = False
     tickets: int = 0
+    #: The last scan could not be saved (the kiosk's disk is full or failing).
+    storage_fault: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+#: Shown instead of the local verdict for a scan the kiosk could not save, when the server cannot
+#: decide it either: an entry the outbox never reports could be let in again at another gate.
+STORAGE_FAULT_TEXT = {
+    "es": "Este kiosco no puede guardar escaneos: envíe el camión a otro carril y avise al supervisor.",
+    "en": "This kiosk cannot save scans: send the truck to another lane and tell the supervisor.",
+}
 
 
 class GateAgent:
@@ -91,23 +102,45 @@ class GateAgent:
             verdict = decide(facts.parsed, facts.ticket, facts.prior_use, facts.window, now, self.store.gate_config())
             scan_id = new_scan_id()
             ticket_id = facts.ticket.ticket_id if facts.ticket else None
-            await self.in_writer(
-                self.store.record_scan,
-                OutboxEntry(scan_id, text, now.isoformat(), verdict.accepted, verdict.reason),
-                ticket_id,
-                time.time(),
-            )
+            entry = OutboxEntry(scan_id, text, now.isoformat(), verdict.accepted, verdict.reason)
+            saved = await self._save_scan(entry, ticket_id)
             shown = self._display(verdict, text, source, "offline")
+            if not saved:
+                shown |= {"accepted": False, "reason": "storage_fault", "text": STORAGE_FAULT_TEXT[lang]}
             if self.status.online and not self.status.revoked:
-                shown = await self._redeem_online(scan_id, text, now, ticket_id, shown, source)
+                # Unsaved, the scan can still be decided and recorded by the server, whose word counts.
+                shown = await self._redeem_online(scan_id, text, now, ticket_id, shown, source, settle=saved)
             shown["ms"] = round((time.perf_counter() - started) * 1000, 2)
         await self.broadcast({"type": "verdict", **shown})
         await self.broadcast_status()
         return shown
 
+    async def _save_scan(self, entry: OutboxEntry, ticket_id: int | None) -> bool:
+        """Put the scan in the outbox; False when the kiosk's storage refuses it (disk full or failing)."""
+        try:
+            await self.in_writer(self.store.record_scan, entry, ticket_id, time.time())
+        except (sqlite3.Error, OSError):
+            if not self.status.storage_fault:
+                log.exception("cannot save scans in %s; refusing what the server cannot decide", self.store.path)
+                self.status.storage_fault = True
+            return False
+        if self.status.storage_fault:
+            log.warning("scans are saved again")
+            self.status.storage_fault = False
+        return True
+
     async def _redeem_online(
-        self, scan_id: str, text: str, now: datetime, ticket_id: int | None, local: dict[str, Any], source: str
+        self,
+        scan_id: str,
+        text: str,
+        now: datetime,
+        ticket_id: int | None,
+        local: dict[str, Any],
+        source: str,
+        *,
+        settle: bool = True,
     ) -> dict[str, Any]:
+        """The server's verdict (``local`` when it cannot give one); ``settle`` records it against the saved scan."""
         try:
             answer = await self.client.redeem(scan_id, text, now, timeout=self.config.online_timeout_ms / 1000)
         except Unreachable as exc:
@@ -118,7 +151,8 @@ class GateAgent:
             if exc.code == "revoked_kiosk":
                 await self.mark_revoked()
                 verdict = Verdict(accepted=False, reason=Reason.REVOKED_KIOSK)
-                await self.in_writer(self.store.settle_online, scan_id, ticket_id, verdict.to_dict(), time.time())
+                if settle:
+                    await self.in_writer(self.store.settle_online, scan_id, ticket_id, verdict.to_dict(), time.time())
                 return self._display(verdict, text, source, "online")
             log.warning("server refused the redeem request: %s", exc)
             return local
@@ -128,7 +162,8 @@ class GateAgent:
             # Not settled: the scan stays in the outbox, and its upload gets the server's word.
             log.warning("unexpected redeem answer; keeping the local verdict")
             return local
-        await self.in_writer(self.store.settle_online, scan_id, ticket_id, verdict.to_dict(), time.time())
+        if settle:
+            await self.in_writer(self.store.settle_online, scan_id, ticket_id, verdict.to_dict(), time.time())
         return self._display(verdict, text, source, "online")
 
     def _display(self, verdict: Verdict, text: str, source: str, mode: str) -> dict[str, Any]:
@@ -172,6 +207,7 @@ class GateAgent:
             "rejected": self.store.rejected_count(),
             "kiosk": self.status.kiosk_name,
             "revoked": self.status.revoked,
+            "storage_fault": self.status.storage_fault,
             "language": self.config.language,
         }
 

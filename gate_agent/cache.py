@@ -113,10 +113,12 @@ class AgentStore:
             w.execute("BEGIN IMMEDIATE")
             try:
                 yield w
+                w.execute("COMMIT")
             except BaseException:
-                w.execute("ROLLBACK")
+                if w.in_transaction:  # a COMMIT that failed (disk full) may leave it open
+                    with contextlib.suppress(sqlite3.Error):
+                        w.execute("ROLLBACK")
                 raise
-            w.execute("COMMIT")
 
     # --- meta ---------------------------------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:

@@ -1,12 +1,12 @@
 "use strict";
 // The kiosk screen: verdicts and status arrive on the WebSocket; typed codes go back on it.
 const LABELS = {
-  es: { accepted: "ACEPTADO", refused: "RECHAZADO", online: "EN LÍNEA", offline: "SIN CONEXIÓN", revoked: "KIOSCO REVOCADO",
+  es: { accepted: "ACEPTADO", refused: "RECHAZADO", online: "EN LÍNEA", offline: "SIN CONEXIÓN", revoked: "KIOSCO REVOCADO", storage_fault: "NO SE PUEDEN GUARDAR ESCANEOS",
         last_sync: "Última sincronización", pending: "Pendientes de envío", rejected: "Rechazadas por el servidor", manual: "Código manual", check: "Verificar",
         company: "Empresa", itinerary: "Itinerario", services: "Servicios", used: "Usado", where: "en", ticket: "Ticket",
         err_empty: "Escriba un código.", err_too_long: "El código es demasiado largo.",
         err_not_printable: "El código tiene caracteres no válidos.", err_busy: "Espere un momento e intente de nuevo." },
-  en: { accepted: "ACCEPTED", refused: "REFUSED", online: "ONLINE", offline: "OFFLINE", revoked: "KIOSK REVOKED",
+  en: { accepted: "ACCEPTED", refused: "REFUSED", online: "ONLINE", offline: "OFFLINE", revoked: "KIOSK REVOKED", storage_fault: "SCANS CANNOT BE SAVED",
         last_sync: "Last sync", pending: "Pending uploads", rejected: "Refused by the server", manual: "Manual code", check: "Check",
         company: "Company", itinerary: "Itinerary", services: "Services", used: "Used", where: "at", ticket: "Ticket",
         err_empty: "Type a code.", err_too_long: "The code is too long.",
@@ -68,8 +68,10 @@ function showStatus(s) {
   if (s.language && s.language !== lang) { lang = s.language; applyLanguage(); }
   const badge = $("online");
   badge.dataset.online = s.online ? "1" : "0";
-  badge.className = "badge " + (s.online ? "online" : "offline");
-  badge.textContent = s.revoked ? label("revoked") : (s.online ? label("online") : label("offline"));
+  badge.className = "badge " + (s.online && !s.storage_fault ? "online" : "offline");
+  badge.dataset.fault = s.storage_fault ? "1" : "0";
+  badge.textContent = s.revoked ? label("revoked") : s.storage_fault ? label("storage_fault")
+    : (s.online ? label("online") : label("offline"));
   $("last-sync").textContent = s.last_sync ? new Date(s.last_sync).toLocaleString(lang) : "—";
   $("pending").textContent = String(s.pending ?? 0);
   // Scans the server refused for good stay on the kiosk until `portgate-agent outbox --retry`.

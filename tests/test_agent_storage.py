@@ -1,0 +1,79 @@
+"""A kiosk whose disk fills up: the real server in-process, a real agent and its SQLite cache.
+
+A scan the kiosk cannot save could never be reported, so it is not let through on the kiosk's
+word: online the server decides (and records it), offline the truck is sent to another lane.
+Once there is room again the kiosk saves and decides as before.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from gate_agent.agent import STORAGE_FAULT_TEXT, GateAgent
+from gate_agent.cache import AgentStore
+from gate_agent.config import AgentConfig
+from gate_agent.sync.client import GateClient
+from gate_agent.sync.service import SyncService
+from tests.gate_support import enrol_kiosk, make_tickets
+from tests.helpers import db_rows
+
+
+@pytest.fixture
+async def kiosk(client, tmp_path):
+    enrolled = await enrol_kiosk(client, "Garita Llena")
+    url = str(client.server.make_url("")).rstrip("/")
+    store = AgentStore(tmp_path / "agent" / "agent.db")
+    store.set_meta({"token": enrolled["token"]})
+    async with aiohttp.ClientSession() as session:
+        agent = GateAgent(AgentConfig(server_url=url), store, GateClient(url, enrolled["token"], session))
+        yield agent, SyncService(agent)
+    agent.writer.shutdown(wait=True)
+    store.close()
+
+
+def _fill_disk(store: AgentStore, room: int | None) -> None:
+    """As a full disk would: the kiosk's database may grow by ``room`` pages at most (None lifts it)."""
+    pages = 1_073_741_823 if room is None else store.db.execute("PRAGMA page_count").fetchone()[0] + room
+    store._write.execute(f"PRAGMA max_page_count = {pages}")  # noqa: SLF001 - the connection that writes
+
+
+def _outbox_codes(store: AgentStore) -> list[str]:
+    return [row[0] for row in store.db.execute("SELECT code FROM outbox")]
+
+
+async def test_a_kiosk_that_cannot_save_lets_the_server_decide_or_refuses_and_recovers(client, config, kiosk):
+    agent, sync = kiosk
+    used, online_one, offline_one = await make_tickets(client.server.app, 3)
+    assert await sync.pull() >= 3 and agent.status.online
+    first = await agent.handle_code(used["code"])
+    assert first["accepted"] and first["mode"] == "online"
+
+    _fill_disk(agent.store, 0)
+    for _ in range(200):  # the outbox's last page fills up with refusals of the used ticket
+        verdict = await agent.handle_code(used["code"])
+        assert verdict["reason"] == "already_used"  # the server's word, saved or not
+        if agent.status.storage_fault:
+            break
+    assert agent.status.storage_fault and agent.status_message()["storage_fault"] is True
+
+    # Online, the server decides and records a scan the kiosk could not save.
+    verdict = await agent.handle_code(online_one["code"])
+    assert verdict["accepted"] and verdict["mode"] == "online"
+    assert online_one["code"] not in _outbox_codes(agent.store)
+    scans = db_rows(config, "SELECT accepted FROM scans WHERE ticket_id = ?", (online_one["id"],))
+    assert scans == [(1,)]
+
+    # Offline, nobody can vouch for it: refused, with what to do.
+    await client.server.close()
+    verdict = await agent.handle_code(offline_one["code"])
+    assert not verdict["accepted"] and verdict["reason"] == "storage_fault"
+    assert verdict["text"] == STORAGE_FAULT_TEXT["es"] and verdict["company"]
+    assert offline_one["code"] not in _outbox_codes(agent.store)
+
+    # Room again: saved and decided locally, as always offline.
+    _fill_disk(agent.store, None)
+    verdict = await agent.handle_code(offline_one["code"])
+    assert verdict["accepted"] and verdict["mode"] == "offline"
+    assert offline_one["code"] in _outbox_codes(agent.store)
+    assert not agent.status.storage_fault
