@@ -367,15 +367,23 @@ class KioskRegistry:
         return {state.id: state for state in self._by_hash.values()}
 
     async def flush(self) -> None:
-        """Write unsaved liveness (last seen, pending uploads) in one transaction."""
+        """Write unsaved liveness (last seen, pending uploads, sync cursor) in one transaction.
+
+        When the write fails (a full disk), those kiosks stay unsaved and the next flush tries again.
+        """
+        flushed = [state for state in self._by_hash.values() if state.dirty]
         updates = []
-        for state in self._by_hash.values():
-            if state.dirty:
-                state.dirty = False
-                seen = iso(datetime.fromtimestamp(state.last_seen, UTC)) if state.last_seen else ""
-                updates.append((seen, state.pending_uploads, state.synced_to, state.id))
+        for state in flushed:
+            state.dirty = False
+            seen = iso(datetime.fromtimestamp(state.last_seen, UTC)) if state.last_seen else ""
+            updates.append((seen, state.pending_uploads, state.synced_to, state.id))
         if updates:
-            await self._db.write(save_liveness, updates)
+            try:
+                await self._db.write(save_liveness, updates)
+            except BaseException:
+                for state in flushed:
+                    state.dirty = True
+                raise
 
 
 KIOSKS = web.AppKey("gate_kiosks", KioskRegistry)
