@@ -70,9 +70,11 @@ class AgentStatus:
 #: Shown instead of the local verdict for a scan the kiosk could not save, when the server cannot
 #: decide it either: an entry the outbox never reports could be let in again at another gate.
 STORAGE_FAULT_TEXT = {
-    "es": "Este kiosco no puede guardar escaneos: envíe el camión a otro carril y avise al supervisor.",
-    "en": "This kiosk cannot save scans: send the truck to another lane and tell the supervisor.",
+    "es": "Este kiosco no puede guardar escaneos: no deje pasar el camión por aquí y avise al supervisor.",
+    "en": "This kiosk cannot save scans: do not let the truck through here; call the supervisor.",
 }
+#: How long a scan the kiosk could not save waits for the server, whose answer alone can let it through.
+UNSAVED_TIMEOUT_S = 3.0
 
 
 class GateAgent:
@@ -120,14 +122,24 @@ class GateAgent:
         try:
             await self.in_writer(self.store.record_scan, entry, ticket_id, time.time())
         except (sqlite3.Error, OSError):
-            if not self.status.storage_fault:
-                log.exception("cannot save scans in %s; refusing what the server cannot decide", self.store.path)
-                self.status.storage_fault = True
+            self._storage_failed()
             return False
         if self.status.storage_fault:
             log.warning("scans are saved again")
             self.status.storage_fault = False
         return True
+
+    def _storage_failed(self) -> None:
+        if not self.status.storage_fault:
+            log.exception("cannot save scans in %s; refusing what the server cannot decide", self.store.path)
+            self.status.storage_fault = True
+
+    async def _settle(self, scan_id: str, ticket_id: int | None, verdict: Verdict) -> None:
+        """Record the server's verdict against the saved scan; the server's answer stands even if this fails."""
+        try:
+            await self.in_writer(self.store.settle_online, scan_id, ticket_id, verdict.to_dict(), time.time())
+        except (sqlite3.Error, OSError):
+            self._storage_failed()  # the scan stays in the outbox: its upload (same scan id) settles it
 
     async def _redeem_online(
         self,
@@ -140,9 +152,15 @@ class GateAgent:
         *,
         settle: bool = True,
     ) -> dict[str, Any]:
-        """The server's verdict (``local`` when it cannot give one); ``settle`` records it against the saved scan."""
+        """The server's verdict (``local`` when it cannot give one); ``settle`` records it against the saved scan.
+
+        An unsaved scan (``settle`` False) waits longer: without the server's answer it is refused.
+        """
+        timeout = self.config.online_timeout_ms / 1000
+        if not settle:
+            timeout = max(timeout, UNSAVED_TIMEOUT_S)
         try:
-            answer = await self.client.redeem(scan_id, text, now, timeout=self.config.online_timeout_ms / 1000)
+            answer = await self.client.redeem(scan_id, text, now, timeout=timeout)
         except Unreachable as exc:
             log.info("online redeem failed, keeping the local verdict: %s", exc)
             self.status.online = False
@@ -152,7 +170,7 @@ class GateAgent:
                 await self.mark_revoked()
                 verdict = Verdict(accepted=False, reason=Reason.REVOKED_KIOSK)
                 if settle:
-                    await self.in_writer(self.store.settle_online, scan_id, ticket_id, verdict.to_dict(), time.time())
+                    await self._settle(scan_id, ticket_id, verdict)
                 return self._display(verdict, text, source, "online")
             log.warning("server refused the redeem request: %s", exc)
             return local
@@ -163,7 +181,7 @@ class GateAgent:
             log.warning("unexpected redeem answer; keeping the local verdict")
             return local
         if settle:
-            await self.in_writer(self.store.settle_online, scan_id, ticket_id, verdict.to_dict(), time.time())
+            await self._settle(scan_id, ticket_id, verdict)
         return self._display(verdict, text, source, "online")
 
     def _display(self, verdict: Verdict, text: str, source: str, mode: str) -> dict[str, Any]:
@@ -188,7 +206,11 @@ class GateAgent:
     async def mark_revoked(self) -> None:
         self.status.revoked = True
         self.status.online = False
-        await self.in_writer(self.store.set_meta, {"revoked": "1"})
+        try:
+            await self.in_writer(self.store.set_meta, {"revoked": "1"})
+        except (sqlite3.Error, OSError):
+            # Refused from now on all the same; after a restart the server says it again.
+            log.exception("could not save that this kiosk is revoked")
 
     # --- screen -------------------------------------------------------------------------------
     async def broadcast(self, message: dict[str, Any]) -> None:

@@ -118,6 +118,10 @@ class AgentStore:
                 if w.in_transaction:  # a COMMIT that failed (disk full) may leave it open
                     with contextlib.suppress(sqlite3.Error):
                         w.execute("ROLLBACK")
+                if w.in_transaction:  # even the rollback failed: start over with a new connection
+                    with contextlib.suppress(sqlite3.Error):
+                        w.close()
+                    self._write = _connect(self.path)
                 raise
 
     # --- meta ---------------------------------------------------------------------------------

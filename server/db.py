@@ -20,15 +20,12 @@ copies the log into the database file every ``CHECKPOINT_SECONDS`` without the l
 does it for all that share the file (whichever holds the flock on ``<db>-checkpoint``; another
 takes over if it exits). When writes pause, such a copy reaches the end of the log and the next
 writer starts the log from the beginning again. Under writes that never pause, the log grows;
-at ``CHECKPOINT_RESTART_BYTES`` the copy is finished during a write turn (brief, but two
-fsyncs: the writers wait some milliseconds, which is why that is rare).
+at ``CHECKPOINT_RESTART_BYTES`` the thread finishes the copy during a write turn of its own
+(brief, but two fsyncs: the writers wait some milliseconds, which is why that is rare).
 
-The routine copy runs at the lowest CPU priority (``CHECKPOINT_NICE``): on a busy box it takes
-what the request handlers leave instead of slowing the write turns that overlap it. In
-``bench.redeem``, a redeem's share of a write turn was ~40 % longer during a copy at normal
-priority and ~11 % longer at the lowest, and p99 over the mean latency fell by about a tenth.
-Finishing a long log holds the write turn, so that part runs on a thread of normal priority: a
-starved thread must never hold the turn.
+The copy runs at normal CPU priority. At the lowest (nice 19) it slowed the redeems' write turns
+less while it ran, but on a box kept busy it was starved: the log, and what a power cut could
+take back, grew without bound (tried 2026-11-24).
 """
 
 from __future__ import annotations
@@ -43,7 +40,6 @@ import mmap
 import os
 import sqlite3
 import struct
-import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -74,8 +70,6 @@ CHECKPOINT_SECONDS = 1.0
 CHECKPOINT_RESTART_BYTES = 256 * 1024 * 1024
 #: A log longer than this is truncated to it when it starts again from the beginning.
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
-#: Nice value of the thread making the routine copies (Linux: per thread; 19 is the lowest).
-CHECKPOINT_NICE = 19
 
 
 class DatabaseBusy(Exception):
@@ -168,9 +162,6 @@ class Database:
         self.changes = SharedCounters(self._shared_fd)
         self._checkpoint_fd = os.open(f"{self.path}-checkpoint", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self._stop_checkpoints = threading.Event()
-        # Started now, so it has the creating thread's priority, not the checkpoint thread's.
-        self._finisher = ThreadPoolExecutor(1, thread_name_prefix="db-checkpoint-finish")
-        self._finisher.submit(lambda: None).result()
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="db-checkpoint", daemon=True)
         self._checkpointer.start()
 
@@ -194,7 +185,6 @@ class Database:
         return db
 
     def _checkpoint_loop(self) -> None:
-        _lower_priority(CHECKPOINT_NICE)
         db = None
         failing = False
         elected = False
@@ -227,16 +217,12 @@ class Database:
         # turn, which copies only the few pages written since.
         _busy, pages, _copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if pages * db.execute("PRAGMA page_size").fetchone()[0] >= CHECKPOINT_RESTART_BYTES:
-            self._finisher.submit(self._finish_checkpoint, db).result()
-
-    def _finish_checkpoint(self, db: sqlite_utils.Database) -> None:
-        """The last two passes over a long log, at normal priority: the second holds the write turn."""
-        db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        self._take_turn()
-        try:
             db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        finally:
-            self.end_write_turn()
+            self._take_turn()
+            try:
+                db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                self.end_write_turn()
 
     def _run_read(self, fn: Callable[..., T]) -> T:
         return fn(self._conn())
@@ -312,8 +298,21 @@ class Database:
             if db.conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     db.execute("ROLLBACK")
+                if db.conn.in_transaction:
+                    self._forget(db)
             raise
         return result
+
+    def _forget(self, db: sqlite_utils.Database) -> None:
+        """Close a connection that could not leave its transaction; its thread opens a new one."""
+        for name in ("db", "here"):
+            if getattr(self._local, name, None) is db:
+                delattr(self._local, name)
+        with self._lock:
+            if db in self._connections:
+                self._connections.remove(db)
+        with contextlib.suppress(sqlite3.Error):
+            db.conn.close()
 
     def _run_write(self, fn: Callable[..., T]) -> T:
         db = self._conn()
@@ -342,7 +341,6 @@ class Database:
         self._stop_checkpoints.set()
         if self._checkpointer.is_alive():
             self._checkpointer.join()
-        self._finisher.shutdown(wait=True)
         self._readers.shutdown(wait=True)
         self._writer.shutdown(wait=True)
         self._turn_waiter.shutdown(wait=True)
@@ -357,16 +355,6 @@ class Database:
         if self._checkpoint_fd >= 0:
             os.close(self._checkpoint_fd)  # releases the election lock
             self._checkpoint_fd = -1
-
-
-def _lower_priority(nice: int) -> None:
-    """Give the calling thread (only it: Linux keeps a nice value per thread) a lower CPU priority."""
-    if sys.platform != "linux":
-        return  # elsewhere setpriority() would lower the whole process
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
-    except OSError:
-        log.warning("could not lower the checkpoint thread's priority", exc_info=True)
 
 
 def _bind_after_db(fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], db: Any) -> T:

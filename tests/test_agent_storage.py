@@ -26,7 +26,8 @@ async def kiosk(client, tmp_path):
     store = AgentStore(tmp_path / "agent" / "agent.db")
     store.set_meta({"token": enrolled["token"]})
     async with aiohttp.ClientSession() as session:
-        agent = GateAgent(AgentConfig(server_url=url), store, GateClient(url, enrolled["token"], session))
+        config = AgentConfig(server_url=url, online_timeout_ms=5000)  # a slow CI box must not time out
+        agent = GateAgent(config, store, GateClient(url, enrolled["token"], session))
         yield agent, SyncService(agent)
     agent.writer.shutdown(wait=True)
     store.close()

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import os
-import sys
-import threading
 import time
 from pathlib import Path
-
-import pytest
 
 from server import db as database_module
 from server.db import Database
@@ -50,32 +46,8 @@ def test_the_log_starts_over_after_a_pause_and_another_process_takes_over_checkp
         second.close()
 
 
-def _nice_of(name: str) -> int:
-    """The nice value of the thread called ``name`` (or ``name_0``, a pool's first thread)."""
-    thread = next(t for t in threading.enumerate() if t.name in (name, f"{name}_0"))
-    return os.getpriority(os.PRIO_PROCESS, thread.native_id)
-
-
-@pytest.mark.skipif(sys.platform != "linux", reason="a nice value per thread is Linux's")
-def test_routine_copies_run_at_the_lowest_priority_and_nothing_that_holds_the_write_turn_does(tmp_path):
-    """On a busy box the copy takes the CPU the request handlers leave, and never slows a write turn."""
-    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    database = Database(tmp_path / "portgate.db")
-    try:
-        database.write_sync(lambda db: db.execute("CREATE TABLE t (x)"))
-        deadline = time.monotonic() + 5
-        while _nice_of("db-checkpoint") != 19 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert _nice_of("db-checkpoint") == 19
-        assert _nice_of("db-checkpoint-finish") == base  # finishes a long log during a write turn
-        assert _nice_of("db-write") == base
-        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # the caller's own is untouched
-    finally:
-        database.close()
-
-
 def test_under_writes_that_never_pause_the_log_still_starts_over(tmp_path, monkeypatch):
-    """A long log is finished during a write turn (by the normal-priority thread), so it cannot grow without end."""
+    """A long log is finished during a write turn, so it cannot grow without end."""
     monkeypatch.setattr(database_module, "CHECKPOINT_SECONDS", INTERVAL / 2)
     monkeypatch.setattr(database_module, "CHECKPOINT_RESTART_BYTES", 2_000_000)
     path = tmp_path / "portgate.db"
