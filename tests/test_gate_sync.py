@@ -9,6 +9,7 @@ import json
 
 from aiohttp import WSMsgType
 
+from server.app import create_app
 from server.gate.kiosks import KIOSKS
 from server.tickets import KEYS, tickets_changed
 from server.tickets.service import delete_ticket, print_ticket
@@ -164,3 +165,23 @@ async def test_live_channel_accepts_the_token_in_the_query_and_refuses_strangers
         await ws.send_str(json.dumps({"pending_uploads": 4}))
     resp = await client.get("/api/v1/gate/live?token=pgk_nope")
     assert resp.status == 401
+
+
+async def test_two_workers_saving_in_either_order_keep_the_newest_sync_cursor(aiohttp_client, client, config):
+    """Each worker saves the cursors it heard with the kiosks' liveness; the one that served the
+    older pull may save last, and must not make the supervisor's sync lag go backwards."""
+    first_worker = client.server.app
+    second = await aiohttp_client(create_app(config))  # another worker on the same database
+    kiosk = await enrol_kiosk(client)
+    await make_tickets(first_worker, 3)
+    older = await (await client.get("/api/v1/gate/sync?cursor=0", headers=kiosk["headers"])).json()
+    await make_tickets(first_worker, 3)
+    path = f"/api/v1/gate/sync?cursor={older['cursor']}"
+    newer = await (await second.get(path, headers=kiosk["headers"])).json()
+    assert newer["cursor"] > older["cursor"]
+
+    await second.server.app[KIOSKS].flush()
+    await first_worker[KIOSKS].flush()
+
+    saved = db_rows(config, "SELECT last_sync_seq FROM kiosks WHERE id = ?", (kiosk["kiosk_id"],))
+    assert saved == [(newer["cursor"],)]

@@ -185,7 +185,7 @@ def enrol_kiosk(
     token = new_kiosk_token()
     db.execute(
         "UPDATE kiosks SET status = 'active', token_hash = ?, enrol_code_hash = NULL, enrol_expires_at = NULL, "
-        "fingerprint = ?, agent_version = ?, enrolled_at = ?, last_seen_at = ? WHERE id = ?",
+        "fingerprint = ?, agent_version = ?, enrolled_at = ?, last_seen_at = ?, last_sync_seq = 0 WHERE id = ?",
         (token_hash(token), fingerprint, agent_version, iso(now), iso(now), kiosk["id"]),
     )
     audit(db, "kiosk.enrolled", detail=f"{kiosk['name']} {fingerprint}"[:500])
@@ -238,10 +238,15 @@ def _allowed(raw: str | None) -> frozenset[int] | None:
 
 
 def save_liveness(db: Db, updates: list[tuple[str, int | None, int | None, int]]) -> None:
-    """Persist (last_seen_at, pending_uploads, last_sync_seq, kiosk_id) for several kiosks (None keeps)."""
+    """Persist (last_seen_at, pending_uploads, last_sync_seq, kiosk_id) for several kiosks (None keeps).
+
+    Last seen and the sync cursor only move forward (an enrolment starts the cursor again), so the
+    workers' flushes may come in any order: one that heard of the kiosk earlier never undoes another.
+    """
     db.conn.executemany(
         "UPDATE kiosks SET last_seen_at = MAX(COALESCE(last_seen_at, ''), ?), "
-        "pending_uploads = COALESCE(?, pending_uploads), last_sync_seq = COALESCE(?, last_sync_seq) WHERE id = ?",
+        "pending_uploads = COALESCE(?, pending_uploads), last_sync_seq = MAX(last_sync_seq, COALESCE(?, 0)) "
+        "WHERE id = ?",
         updates,
     )
 
@@ -377,13 +382,17 @@ class KioskRegistry:
             state.dirty = False
             seen = iso(datetime.fromtimestamp(state.last_seen, UTC)) if state.last_seen else ""
             updates.append((seen, state.pending_uploads, state.synced_to, state.id))
-        if updates:
-            try:
-                await self._db.write(save_liveness, updates)
-            except BaseException:
-                for state in flushed:
-                    state.dirty = True
-                raise
+        if not updates:
+            return
+        try:
+            await self._db.write(save_liveness, updates)
+        except BaseException:
+            for state in flushed:
+                state.dirty = True
+            raise
+        for state, (_seen, _pending, cursor, _id) in zip(flushed, updates, strict=True):
+            if state.synced_to == cursor:
+                state.synced_to = None  # saved: written once, not again with every later flush
 
 
 KIOSKS = web.AppKey("gate_kiosks", KioskRegistry)
@@ -405,7 +414,7 @@ def list_kiosks(db: Db, synced_to: Mapping[int, int] | None = None) -> list[dict
         )
     )
     for row in rows:
-        row["last_sync_seq"] = (synced_to or {}).get(row["id"], row["last_sync_seq"])
+        row["last_sync_seq"] = max(row["last_sync_seq"], (synced_to or {}).get(row["id"], 0))
         row["sync_lag"] = max(0, counter - row["last_sync_seq"]) if row["enrolled_at"] else None
         row["allowed"] = json.loads(row["allowed_itineraries"]) if row["allowed_itineraries"] else []
     return rows
