@@ -202,7 +202,7 @@ async def test_an_upload_that_fails_half_way_is_made_good_by_the_kiosks_resend(c
     tickets = await make_tickets(app, 200)
     batch = [offline(t["code"], minutes_ago=30 - i // 10) for i, t in enumerate(tickets)]
     batch.append(offline(tickets[0]["code"], minutes_ago=1))  # the same ticket again: a conflict
-    for room in range(15, 100, 10):  # pages left: enough for some of the parts, not for all
+    for room in range(10, 150, 5):  # pages left: enough for some of the parts, not for all
         await limit_database_pages(app, db_rows(config, "PRAGMA page_count")[0][0] + room)
         try:
             resp = await client.post("/api/v1/gate/scans", json={"scans": batch}, headers=kiosk["headers"])

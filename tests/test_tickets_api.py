@@ -12,6 +12,7 @@ from server.db import scalar
 from server.gate.redeem import read_code
 from server.tickets import KEYS
 from server.tickets.service import (
+    KeyRing,
     confirm_purchase,
     generate_tickets,
     load_keys,
@@ -153,35 +154,37 @@ def keys_looked_at_rarely(monkeypatch):
 async def test_tickets_signed_with_a_key_another_worker_just_rotated_in_list_and_print(keys_looked_at_rarely, client):
     app = client.server.app
     db = app[DB]
-    # What another worker does: rotate the signing key, then generate tickets signed with it.
-    await db.write(rotate_signing_key)
-    theirs = await db.read(load_keys)
-    assert theirs.current not in app[KEYS].signing
     company = await db.read(lambda d: scalar(d, "SELECT id FROM companies WHERE tax_id = '1790012345001'"))
     headers = await customer(client, "pacifico")
     itinerary, services = await open_itinerary(client, headers)
-    purchase = await db.write(record_purchase, {"company_id": company, "quantity": 2, "reference": "ROT-1"})
-    await db.write(confirm_purchase, purchase)
-    await db.write(
-        generate_tickets,
-        theirs,
-        company,
-        None,
-        {"quantity": 2, "itinerary_id": itinerary, "services": services[:1]},
-        datetime.now(UTC),
-    )
 
+    async def ticket_with_a_new_key() -> tuple[int, KeyRing]:
+        """What another worker does: rotate the signing key, then generate a ticket signed with it."""
+        await db.write(rotate_signing_key)
+        theirs = await db.read(load_keys)
+        assert theirs.current not in app[KEYS].signing
+        reference = f"ROT-{theirs.current}"
+        purchase = await db.write(record_purchase, {"company_id": company, "quantity": 1, "reference": reference})
+        await db.write(confirm_purchase, purchase)
+        values = {"quantity": 1, "itinerary_id": itinerary, "services": services[:1]}
+        done = await db.write(generate_tickets, theirs, company, None, values, datetime.now(UTC))
+        sql = "SELECT id FROM tickets WHERE generation_id = ?"
+        return await db.read(lambda d: scalar(d, sql, (done["generation_id"],))), theirs
+
+    # Each way in meets a key this worker has not loaded yet.
+    await ticket_with_a_new_key()
     listing = await client.get(f"/api/v1/tickets?itinerary_id={itinerary}", headers=headers)
     assert listing.status == 200, await listing.text()
-    first, second = (await listing.json())["tickets"]
-    assert (await client.get(f"/api/v1/tickets/{first['id']}", headers=headers)).status == 200
-    page = await client.get(f"/tickets/itinerary/{itinerary}", headers=headers)
-    assert page.status == 200
-    printed = await client.post(f"/api/v1/tickets/{first['id']}/print", headers=headers)
+    ticket_id, _ = await ticket_with_a_new_key()
+    assert (await client.get(f"/api/v1/tickets/{ticket_id}", headers=headers)).status == 200
+    await ticket_with_a_new_key()
+    assert (await client.get(f"/tickets/itinerary/{itinerary}", headers=headers)).status == 200
+    ticket_id, theirs = await ticket_with_a_new_key()
+    printed = await client.post(f"/api/v1/tickets/{ticket_id}/print", headers=headers)
     assert printed.status == 200, await printed.text()
-    code = (await printed.json())["code"]
-    parsed = read_code(code, theirs)[1]
+    parsed = read_code((await printed.json())["code"], theirs)[1]
     assert parsed is not None and parsed.status == "valid"
-    assert (parsed.key_id, parsed.ticket_id) == (theirs.current, first["id"])
-    pdf = await client.post(f"/api/v1/tickets/{second['id']}/print?format=pdf", headers=headers)
+    assert (parsed.key_id, parsed.ticket_id) == (theirs.current, ticket_id)
+    ticket_id, _ = await ticket_with_a_new_key()
+    pdf = await client.post(f"/api/v1/tickets/{ticket_id}/print?format=pdf", headers=headers)
     assert pdf.status == 200 and (await pdf.read()).startswith(b"%PDF")

@@ -68,7 +68,7 @@ def _update_in_place(ring: KeyRing, fresh: KeyRing) -> None:
     for gone in set(ring.signing) - set(fresh.signing):
         ring.signing.pop(gone, None)
         ring.verify.pop(gone, None)
-    object.__setattr__(ring, "current", fresh.current)  # frozen for its readers; this is its one writer
+    object.__setattr__(ring, "current", fresh.current)  # frozen for its readers; written here and in keys_for
 
 
 async def keys_for(app: web.Application, tickets: list[dict]) -> KeyRing:
@@ -79,7 +79,14 @@ async def keys_for(app: web.Application, tickets: list[dict]) -> KeyRing:
     """
     ring = app[KEYS]
     if any(ticket["key_id"] not in ring.signing for ticket in tickets):
-        _update_in_place(ring, await app[DB].read(load_keys))
+        fresh = await app[DB].read(load_keys)
+        # Only adds: removing keys stays with the versioned follower, so a read that raced with
+        # it can never put back an older set of keys.
+        for key_id in fresh.signing.keys() - ring.signing.keys():
+            ring.signing[key_id] = fresh.signing[key_id]
+            ring.verify[key_id] = fresh.verify[key_id]
+        if fresh.current > ring.current:
+            object.__setattr__(ring, "current", fresh.current)
     return ring
 
 
