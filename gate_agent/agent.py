@@ -138,8 +138,9 @@ class GateAgent:
         """Record the server's verdict against the saved scan; the server's answer stands even if this fails."""
         try:
             await self.in_writer(self.store.settle_online, scan_id, ticket_id, verdict.to_dict(), time.time())
-        except (sqlite3.Error, OSError):
-            self._storage_failed()  # the scan stays in the outbox: its upload (same scan id) settles it
+        except (sqlite3.Error, OSError) as exc:
+            # The scan stays in the outbox: its upload (same scan id) settles it.
+            log.warning("could not record the server's verdict for %s: %s", scan_id, exc)
 
     async def _redeem_online(
         self,

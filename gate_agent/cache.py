@@ -88,20 +88,23 @@ class AgentStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._write = _connect(self.path)
-        self._write.executescript(SCHEMA)
-        outbox_columns = {row[1] for row in self._write.execute("PRAGMA table_info(outbox)")}
+        write = _connect(self.path)
+        write.executescript(SCHEMA)
+        outbox_columns = {row[1] for row in write.execute("PRAGMA table_info(outbox)")}
         if "rejected" not in outbox_columns:  # a cache made by an agent before the column existed
-            self._write.execute("ALTER TABLE outbox ADD COLUMN rejected TEXT")
+            write.execute("ALTER TABLE outbox ADD COLUMN rejected TEXT")
         # Counted for the screen after every scan: only the few refused rows are in this index.
-        self._write.execute("CREATE INDEX IF NOT EXISTS outbox_rejected ON outbox(scan_id) WHERE rejected IS NOT NULL")
+        write.execute("CREATE INDEX IF NOT EXISTS outbox_rejected ON outbox(scan_id) WHERE rejected IS NOT NULL")
+        #: The one writing connection; None after one had to be dropped (reopened by the next write).
+        self._write: sqlite3.Connection | None = write
         self._read = _connect(self.path)
         self._lock = threading.Lock()
         self.db = sqlite_utils.Database(self._read)
         self._keys: dict[int, VerifyKey] = self._load_keys()
 
     def close(self) -> None:
-        self._write.close()
+        if self._write is not None:
+            self._write.close()
         self._read.close()
 
     @contextlib.contextmanager
@@ -109,6 +112,8 @@ class AgentStore:
         """One write transaction on the writer connection: committed, or rolled back on any error (so
         the connection is never left inside an open transaction)."""
         with self._lock:
+            if self._write is None:
+                self._write = _connect(self.path)
             w = self._write
             w.execute("BEGIN IMMEDIATE")
             try:
@@ -118,10 +123,10 @@ class AgentStore:
                 if w.in_transaction:  # a COMMIT that failed (disk full) may leave it open
                     with contextlib.suppress(sqlite3.Error):
                         w.execute("ROLLBACK")
-                if w.in_transaction:  # even the rollback failed: start over with a new connection
+                if w.in_transaction:  # even the rollback failed: drop it, the next write opens another
                     with contextlib.suppress(sqlite3.Error):
                         w.close()
-                    self._write = _connect(self.path)
+                    self._write = None
                 raise
 
     # --- meta ---------------------------------------------------------------------------------
@@ -347,13 +352,13 @@ class AgentStore:
 
     def retry_rejected(self) -> int:
         """Queue the scans the server refused again (after the server or the agent was fixed)."""
-        with self._lock:
-            return self._write.execute("UPDATE outbox SET rejected = NULL WHERE rejected IS NOT NULL").rowcount
+        with self._transaction() as w:
+            return w.execute("UPDATE outbox SET rejected = NULL WHERE rejected IS NOT NULL").rowcount
 
     def mark_rejected(self, refusals: Mapping[str, str]) -> None:
         """Set scans aside that the server refused for good (kept, with its reason, never resent)."""
-        with self._lock:
-            self._write.executemany(
+        with self._transaction() as w:
+            w.executemany(
                 "UPDATE outbox SET rejected = ? WHERE scan_id = ? AND uploaded_at IS NULL",
                 [(why[:500], scan_id) for scan_id, why in refusals.items()],
             )
@@ -368,15 +373,13 @@ class AgentStore:
             )
 
     def note_upload_failure(self, scan_ids: Iterable[str]) -> None:
-        with self._lock:
-            self._write.executemany(
-                "UPDATE outbox SET attempts = attempts + 1 WHERE scan_id = ?", [(i,) for i in scan_ids]
-            )
+        with self._transaction() as w:
+            w.executemany("UPDATE outbox SET attempts = attempts + 1 WHERE scan_id = ?", [(i,) for i in scan_ids])
 
     def prune_uploaded(self, older_than: float) -> int:
         """Forget scans the server has had since before ``older_than``; returns how many."""
-        with self._lock:
-            return self._write.execute(
+        with self._transaction() as w:
+            return w.execute(
                 "DELETE FROM outbox WHERE uploaded_at IS NOT NULL AND uploaded_at < ?", (older_than,)
             ).rowcount
 

@@ -7,8 +7,10 @@ import base64
 import gzip
 import json
 
+import pytest
 from aiohttp import WSMsgType
 
+import server.gate
 from server.app import create_app
 from server.gate.kiosks import KIOSKS
 from server.tickets import KEYS, tickets_changed
@@ -167,7 +169,15 @@ async def test_live_channel_accepts_the_token_in_the_query_and_refuses_strangers
     assert resp.status == 401
 
 
-async def test_two_workers_saving_in_either_order_keep_the_newest_sync_cursor(aiohttp_client, client, config):
+@pytest.fixture
+def liveness_saved_by_hand(monkeypatch):
+    """No background save of the kiosks' liveness during the test: the test decides the order."""
+    monkeypatch.setattr(server.gate, "LIVENESS_FLUSH_SECONDS", 3600)
+
+
+async def test_two_workers_saving_in_either_order_keep_the_newest_sync_cursor(
+    liveness_saved_by_hand, aiohttp_client, client, config
+):
     """Each worker saves the cursors it heard with the kiosks' liveness; the one that served the
     older pull may save last, and must not make the supervisor's sync lag go backwards."""
     first_worker = client.server.app
