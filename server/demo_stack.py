@@ -1,12 +1,13 @@
 """The README's first command: the whole system on embedded defaults, in one terminal.
 
 Starts the server with demo data in ``./data`` on http://127.0.0.1:8080, waits until it answers
-``/healthz``, prints where to go and the demo users, and stops everything on Ctrl-C.
+``/healthz``, prints where to go and the demo users, and stops everything on Ctrl-C (or SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 import time
@@ -37,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     data = Path(args.data_dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
     url = f"http://127.0.0.1:{args.port}"
+    # Stopped by a service manager, `timeout` or a closed terminal as by Ctrl-C: the server and
+    # the agent stop with it instead of running on orphaned.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
     procs: list[subprocess.Popen] = []
     server = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "--demo", "--data-dir", str(data / "server"), "--port", str(args.port)]
@@ -152,6 +157,10 @@ def prepare_demo_kiosk(server_db: Path, agent_dir: Path, server_url: str, ui_por
         path = replay / f"{name}.png"
         if not path.exists():
             cv2.imwrite(str(path), make_ticket_photo(code, seed=index, difficulty="easy"))
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _wait(procs: list[subprocess.Popen]) -> None:
