@@ -141,3 +141,9 @@ async def limit_database_pages(app, pages: int | None) -> None:
         database.write_here(limit)
     finally:
         database.end_write_turn()
+
+
+def limit_kiosk_pages(store, room: int | None) -> None:  # noqa: ANN001 - a gate_agent.cache.AgentStore
+    """As a full disk would: the kiosk's cache may grow by ``room`` pages at most (None lifts it)."""
+    pages = 1_073_741_823 if room is None else store.db.execute("PRAGMA page_count").fetchone()[0] + room
+    store._write.execute(f"PRAGMA max_page_count = {pages}")  # noqa: SLF001 - the connection that writes

@@ -15,7 +15,7 @@ from gate_agent.cache import AgentStore
 from gate_agent.config import AgentConfig
 from gate_agent.sync.client import GateClient
 from gate_agent.sync.service import SyncService
-from tests.gate_support import enrol_kiosk, make_tickets
+from tests.gate_support import enrol_kiosk, limit_kiosk_pages, make_tickets
 from tests.helpers import db_rows
 
 
@@ -33,12 +33,6 @@ async def kiosk(client, tmp_path):
     store.close()
 
 
-def _fill_disk(store: AgentStore, room: int | None) -> None:
-    """As a full disk would: the kiosk's database may grow by ``room`` pages at most (None lifts it)."""
-    pages = 1_073_741_823 if room is None else store.db.execute("PRAGMA page_count").fetchone()[0] + room
-    store._write.execute(f"PRAGMA max_page_count = {pages}")  # noqa: SLF001 - the connection that writes
-
-
 def _outbox_codes(store: AgentStore) -> list[str]:
     return [row[0] for row in store.db.execute("SELECT code FROM outbox")]
 
@@ -50,7 +44,7 @@ async def test_a_kiosk_that_cannot_save_lets_the_server_decide_or_refuses_and_re
     first = await agent.handle_code(used["code"])
     assert first["accepted"] and first["mode"] == "online"
 
-    _fill_disk(agent.store, 0)
+    limit_kiosk_pages(agent.store, 0)
     for _ in range(200):  # the outbox's last page fills up with refusals of the used ticket
         verdict = await agent.handle_code(used["code"])
         assert verdict["reason"] == "already_used"  # the server's word, saved or not
@@ -73,7 +67,7 @@ async def test_a_kiosk_that_cannot_save_lets_the_server_decide_or_refuses_and_re
     assert offline_one["code"] not in _outbox_codes(agent.store)
 
     # Room again: saved and decided locally, as always offline.
-    _fill_disk(agent.store, None)
+    limit_kiosk_pages(agent.store, None)
     verdict = await agent.handle_code(offline_one["code"])
     assert verdict["accepted"] and verdict["mode"] == "offline"
     assert offline_one["code"] in _outbox_codes(agent.store)

@@ -1,0 +1,93 @@
+"""The kiosk screen when the kiosk's disk is full (Chromium on the real kiosk page and agent).
+
+The agent runs in this process on an event loop of its own thread, serving the real kiosk page; its
+SQLite cache is filled up (``PRAGMA max_page_count``, as a full disk would) and the server is out of
+reach, so a scan can be neither saved nor decided by the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Iterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from gate_agent.agent import GateAgent, new_scan_id
+from gate_agent.cache import AgentStore, OutboxEntry
+from gate_agent.config import AgentConfig
+from gate_agent.reasons import Reason
+from gate_agent.sync.client import GateClient
+from kiosk_ui.server import create_kiosk_app
+from tests.gate_support import limit_kiosk_pages
+from tests.mailbox import free_port
+
+
+def _fill_up(store: AgentStore) -> None:
+    """Let the cache grow no more, then save scans until the last page has no room either."""
+    limit_kiosk_pages(store, 0)
+    for _ in range(1000):
+        try:
+            store.record_scan(
+                OutboxEntry(new_scan_id(), "PG1FILLER", "2026-01-01T00:00:00+00:00", False, Reason.MALFORMED), None, 0.0
+            )
+        except sqlite3.OperationalError:
+            return
+    raise AssertionError("the cache never filled up")
+
+
+@pytest.fixture
+def full_kiosk(tmp_path) -> Iterator[str]:
+    """The kiosk page's URL, served by an agent whose disk is full and whose server is unreachable."""
+    store = AgentStore(tmp_path / "agent.db")
+    store.set_meta({"token": "pgk_unused"})
+    _fill_up(store)
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        async with aiohttp.ClientSession() as session:
+            unreachable = f"http://127.0.0.1:{free_port()}"
+            agent = GateAgent(
+                AgentConfig(server_url=unreachable), store, GateClient(unreachable, "pgk_unused", session)
+            )
+            runner = web.AppRunner(create_kiosk_app(agent))
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", port).start()
+            started.set()
+            await stop.wait()
+            await runner.cleanup()
+            agent.writer.shutdown(wait=True)
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    assert started.wait(15), "the kiosk page did not start"
+    yield f"http://127.0.0.1:{port}/"
+    loop.call_soon_threadsafe(stop.set)
+    thread.join(15)
+    loop.close()
+    store.close()
+
+
+def test_a_scan_the_full_kiosk_cannot_save_is_refused_on_screen_with_what_to_do(chromium, full_kiosk):
+    context = chromium.new_context(viewport={"width": 800, "height": 480})  # the small kiosk display
+    try:
+        screen = context.new_page()
+        screen.goto(full_kiosk)
+        screen.wait_for_selector("#online[data-online='0']")
+        screen.keyboard.type("12345678901234567890")
+        screen.keyboard.press("Enter")
+        screen.wait_for_selector("#verdict[data-state='refused'][data-reason='storage_fault']", timeout=15_000)
+        assert screen.locator("#verdict-title").inner_text() == "RECHAZADO"
+        assert screen.locator("#verdict-reason").inner_text() == (
+            "Este kiosco no puede guardar escaneos: no deje pasar el camión por aquí y avise al supervisor."
+        )
+        screen.wait_for_selector("#online[data-fault='1']")
+        assert screen.locator("#online").inner_text() == "NO SE PUEDEN GUARDAR ESCANEOS"
+    finally:
+        context.close()
