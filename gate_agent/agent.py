@@ -126,13 +126,13 @@ class GateAgent:
             return False
         if self.status.storage_fault:
             log.warning("scans are saved again")
-            self.status.storage_fault = False
+            self.status.storage_fault = self.client.storage_fault = False
         return True
 
     def _storage_failed(self) -> None:
         if not self.status.storage_fault:
             log.exception("cannot save scans in %s; refusing what the server cannot decide", self.store.path)
-            self.status.storage_fault = True
+            self.status.storage_fault = self.client.storage_fault = True  # the supervisor's list shows it
 
     async def _settle(self, scan_id: str, ticket_id: int | None, verdict: Verdict) -> None:
         """Record the server's verdict against the saved scan; the server's answer stands even if this fails."""

@@ -491,3 +491,9 @@ def uses_on_tickets(db: sqlite_utils.Database) -> None:
             FROM tickets WHERE used_scan_id IS NOT NULL
         """,
     )
+
+
+@migration(23)
+def kiosk_storage_fault(db: sqlite_utils.Database) -> None:
+    """Whether a kiosk last said it cannot save scans (its disk full or failing): the supervisor's list shows it."""
+    _script(db, "ALTER TABLE kiosks ADD COLUMN storage_fault INTEGER NOT NULL DEFAULT 0")

@@ -7,6 +7,8 @@ Once there is room again the kiosk saves and decides as before.
 
 from __future__ import annotations
 
+import re
+
 import aiohttp
 import pytest
 
@@ -16,7 +18,7 @@ from gate_agent.config import AgentConfig
 from gate_agent.sync.client import GateClient
 from gate_agent.sync.service import SyncService
 from tests.gate_support import enrol_kiosk, limit_kiosk_pages, make_tickets
-from tests.helpers import db_rows
+from tests.helpers import db_rows, login
 
 
 @pytest.fixture
@@ -51,6 +53,12 @@ async def test_a_kiosk_that_cannot_save_lets_the_server_decide_or_refuses_and_re
         if agent.status.storage_fault:
             break
     assert agent.status.storage_fault and agent.status_message()["storage_fault"] is True
+
+    # The kiosk says so with its next request: the supervisor's kiosk list flags it.
+    await sync.pull()
+    await login(client, "supervisor", language="en")
+    page = await (await client.get("/gate/kiosks")).text()
+    assert re.search(r'<tr data-kiosk="\d+"[^>]*>\s*<td>Garita Llena</td>.*?storage-fault', page, re.S)
 
     # Online, the server decides and records a scan the kiosk could not save.
     verdict = await agent.handle_code(online_one["code"])

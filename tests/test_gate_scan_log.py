@@ -6,8 +6,9 @@ import html
 import re
 from datetime import timedelta
 
+from server.gate.kiosks import KIOSKS
 from tests.gate_support import enrol_kiosk, make_tickets, now, redeem
-from tests.helpers import login
+from tests.helpers import db_rows, login
 
 ROW_RE = re.compile(r'<tr data-scan="([^"]+)" data-reason="([a-z_]+)" data-accepted="(\d)">')
 
@@ -123,3 +124,23 @@ async def test_a_code_finds_every_scan_of_its_ticket_online_offline_used_or_refu
     assert {r[0] for r in rows} == {online_use, late_double}
     rows, _ = await _log(client, f"?code={used_online['code']}&kiosk={north['kiosk_id']}&accepted=1")
     assert [r[0] for r in rows] == [online_use]
+
+
+async def test_a_kiosk_that_cannot_save_scans_is_flagged_in_the_kiosk_list(client, config):
+    app = client.server.app
+    kiosk = await enrol_kiosk(client, "Puerta Disco")
+    await login(client, "supervisor", language="en")
+
+    async def flagged() -> bool:
+        page = await (await client.get("/gate/kiosks")).text()
+        row = re.search(rf'<tr data-kiosk="{kiosk["kiosk_id"]}"[^>]*>(.*?)</tr>', page, re.S)[1]
+        return "storage-fault" in row and "Cannot save scans" in row
+
+    assert not await flagged()
+    for storage, expected in (("fault", True), ("ok", False), ("fault", True)):
+        headers = {**kiosk["headers"], "X-Kiosk-Storage": storage}
+        assert (await client.get("/api/v1/gate/me", headers=headers)).status == 200
+        assert await flagged() is expected
+    await app[KIOSKS].flush()  # saved with its liveness: the other workers' lists show it too
+    assert db_rows(config, "SELECT storage_fault FROM kiosks WHERE id = ?", (kiosk["kiosk_id"],)) == [(1,)]
+    assert await flagged()

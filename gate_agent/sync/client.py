@@ -52,9 +52,13 @@ class GateClient:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self._session = session
+        #: Told to the server with every request, for the supervisor's kiosk list.
+        self.storage_fault = False
 
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        if not self.token:
+            return {}
+        return {"Authorization": f"Bearer {self.token}", "X-Kiosk-Storage": "fault" if self.storage_fault else "ok"}
 
     async def _call(self, method: str, path: str, *, timeout: float, **kwargs: Any) -> Any:
         try:

@@ -13,7 +13,8 @@ REASONS = {"type": "string", "enum": [reason.value for reason in Reason]}
 KIOSK_AUTH = (
     "Authenticated by the kiosk's bearer token (`Authorization: Bearer pgk_…`). A revoked kiosk gets 403 "
     "with code `revoked_kiosk`. Any request may report the scans waiting in the kiosk's outbox with "
-    "`X-Pending-Uploads: <n>` (or the query parameter `pending_uploads`)."
+    "`X-Pending-Uploads: <n>` (or the query parameter `pending_uploads`), and whether it can save scans "
+    "with `X-Kiosk-Storage: ok` or `fault` (its disk full or failing; shown in the supervisor's kiosk list)."
 )
 TIME = {"type": "string", "format": "date-time"}
 

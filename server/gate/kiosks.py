@@ -208,6 +208,8 @@ class KioskState:
     pending_uploads: int | None = None
     #: The cursor of the last sync page sent to it, not saved yet (the supervisor's "sync lag").
     synced_to: int | None = None
+    #: What it last said of its storage (``X-Kiosk-Storage``), not saved yet: True when it cannot save scans.
+    storage_fault: bool | None = None
     dirty: bool = False
 
     @property
@@ -237,16 +239,17 @@ def _allowed(raw: str | None) -> frozenset[int] | None:
     return frozenset(json.loads(raw)) if raw else None
 
 
-def save_liveness(db: Db, updates: list[tuple[str, int | None, int | None, int]]) -> None:
-    """Persist (last_seen_at, pending_uploads, last_sync_seq, kiosk_id) for several kiosks (None keeps).
+def save_liveness(db: Db, updates: list[tuple[str, int | None, int | None, bool | None, int]]) -> None:
+    """Persist (last_seen_at, pending_uploads, last_sync_seq, storage_fault, kiosk_id) for several kiosks
+    (None keeps).
 
     Last seen and the sync cursor only move forward (an enrolment starts the cursor again), so the
     workers' flushes may come in any order: one that heard of the kiosk earlier never undoes another.
     """
     db.conn.executemany(
         "UPDATE kiosks SET last_seen_at = MAX(COALESCE(last_seen_at, ''), ?), "
-        "pending_uploads = COALESCE(?, pending_uploads), last_sync_seq = MAX(last_sync_seq, COALESCE(?, 0)) "
-        "WHERE id = ?",
+        "pending_uploads = COALESCE(?, pending_uploads), last_sync_seq = MAX(last_sync_seq, COALESCE(?, 0)), "
+        "storage_fault = COALESCE(?, storage_fault) WHERE id = ?",
         updates,
     )
 
@@ -293,6 +296,9 @@ class KioskRegistry:
         pending = request.headers.get("X-Pending-Uploads") or request.query.get("pending_uploads")
         if pending is not None:
             self.note_pending(state, pending)
+        storage = request.headers.get("X-Kiosk-Storage")
+        if storage in ("ok", "fault"):
+            state.storage_fault = storage == "fault"
         state.dirty = True
         return state
 
@@ -381,7 +387,7 @@ class KioskRegistry:
         for state in flushed:
             state.dirty = False
             seen = iso(datetime.fromtimestamp(state.last_seen, UTC)) if state.last_seen else ""
-            updates.append((seen, state.pending_uploads, state.synced_to, state.id))
+            updates.append((seen, state.pending_uploads, state.synced_to, state.storage_fault, state.id))
         if not updates:
             return
         try:
@@ -390,9 +396,12 @@ class KioskRegistry:
             for state in flushed:
                 state.dirty = True
             raise
-        for state, (_seen, _pending, cursor, _id) in zip(flushed, updates, strict=True):
+        for state, (_seen, _pending, cursor, fault, _id) in zip(flushed, updates, strict=True):
+            # Saved: written once, not again with every later flush (another worker may hear newer).
             if state.synced_to == cursor:
-                state.synced_to = None  # saved: written once, not again with every later flush
+                state.synced_to = None
+            if state.storage_fault is fault:
+                state.storage_fault = None
 
 
 KIOSKS = web.AppKey("gate_kiosks", KioskRegistry)
@@ -409,7 +418,7 @@ def list_kiosks(db: Db, synced_to: Mapping[int, int] | None = None) -> list[dict
     rows = list(
         db.query(
             "SELECT id, name, gate, status, fingerprint, agent_version, created_at, enrolled_at, revoked_at, "
-            "last_seen_at, last_sync_seq, pending_uploads, allowed_itineraries, enrol_expires_at "
+            "last_seen_at, last_sync_seq, pending_uploads, allowed_itineraries, enrol_expires_at, storage_fault "
             "FROM kiosks ORDER BY status = 'revoked', name"
         )
     )

@@ -58,6 +58,8 @@ async def _kiosks_context(request: web.Request, **extra: Any) -> dict[str, Any]:
             row["last_seen_at"] = max(row["last_seen_at"] or "", seen)
             if state.pending_uploads is not None:
                 row["pending_uploads"] = state.pending_uploads
+        if state is not None and state.storage_fault is not None:
+            row["storage_fault"] = state.storage_fault
         age = _since(row["last_seen_at"], now)
         row["connected"] = row["id"] in connected
         row["online"] = row["status"] == "active" and (
