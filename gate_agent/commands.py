@@ -10,8 +10,11 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
 
 from gate_agent.config import load_agent_config
+
+Handler = Callable[[argparse.Namespace], int]
 
 
 def _config(args: argparse.Namespace):  # noqa: ANN202
@@ -20,45 +23,50 @@ def _config(args: argparse.Namespace):  # noqa: ANN202
     )
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _kiosk_command(
+    commands: argparse._SubParsersAction, name: str, help: str, description: str, handler: Handler
+) -> argparse.ArgumentParser:
+    """A subcommand that works on this kiosk's settings and data (``--config``, ``--server``, ``--data-dir``)."""
+    parser = commands.add_parser(name, help=help, description=description)
     parser.add_argument("--config", help="agent TOML file (default: $PORTGATE_AGENT_CONFIG)")
     parser.add_argument("--server", help="server base URL, e.g. http://portgate.lan:8080")
     parser.add_argument("--data-dir", help="folder for the agent's SQLite cache and outbox")
+    parser.set_defaults(handler=handler)
+    return parser
 
 
 def add_run_command(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
+    parser = _kiosk_command(
+        commands,
         "run",
-        help="run the kiosk: scanners, local decisions, sync, kiosk screen",
-        description="Run the gate agent until stopped (SIGTERM/Ctrl-C).",
+        "run the kiosk: scanners, local decisions, sync, kiosk screen",
+        "Run the gate agent until stopped (SIGTERM/Ctrl-C).",
+        _run,
     )
-    _common(parser)
     parser.add_argument("--ui-port", type=int, help="port of the kiosk screen on localhost (default 8081)")
-    parser.set_defaults(handler=_run)
 
 
 def add_enrol_command(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
+    parser = _kiosk_command(
+        commands,
         "enrol",
-        help="enrol this box as a kiosk with a one-time code from the supervisor",
-        description="Exchange the one-time enrolment code shown on the supervisor's "
-        "Kiosks page for this kiosk's access token.",
+        "enrol this box as a kiosk with a one-time code from the supervisor",
+        "Exchange the one-time enrolment code shown on the supervisor's Kiosks page for this kiosk's access token.",
+        _enrol,
     )
-    _common(parser)
     parser.add_argument("--code", required=True, help="the one-time enrolment code")
-    parser.set_defaults(handler=_enrol)
 
 
 def add_outbox_command(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
+    parser = _kiosk_command(
+        commands,
         "outbox",
-        help="show the scans waiting to be uploaded and those the server refused",
-        description="Show how many scans wait in the kiosk's outbox and list the ones the server refused "
-        "for good (with its reason); --retry queues those again, e.g. after the server was updated.",
+        "show the scans waiting to be uploaded and those the server refused",
+        "Show how many scans wait in the kiosk's outbox and list the ones the server refused for good (with "
+        "its reason); --retry queues those again, e.g. after the server was updated.",
+        _outbox,
     )
-    _common(parser)
     parser.add_argument("--retry", action="store_true", help="queue the refused scans for upload again")
-    parser.set_defaults(handler=_outbox)
 
 
 def _outbox(args: argparse.Namespace) -> int:
