@@ -12,6 +12,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -414,6 +415,12 @@ def require(request: web.Request, *roles: str, profile: bool = True) -> Principa
 def not_found() -> ApiError:
     """What every lookup of another company's object answers: it simply does not exist for you."""
     return ApiError(404, "not_found", Msg("Not found."))
+
+
+def terminal_now(app: web.Application) -> datetime:
+    """Now in the terminal's time zone (``Config.timezone``): its ``date()`` is the terminal's day, which
+    "valid until" and "days left" count in; stored times are converted to UTC all the same."""
+    return datetime.now(app[CONFIG].zone)
 
 
 def path_id(request: web.Request, name: str = "id") -> int:

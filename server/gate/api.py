@@ -28,7 +28,7 @@ from server.gate.live import LIVE
 from server.i18n import Msg
 from server.tickets import KEYS
 from server.tickets.service import KeyRing
-from server.web import CONFIG, DB, ApiError, json_body, lang_of
+from server.web import DB, ApiError, json_body, lang_of, terminal_now
 
 routes = web.RouteTableDef()
 
@@ -131,9 +131,7 @@ async def enrol(request: web.Request) -> web.Response:
     fingerprint = forms.text(body, "fingerprint", errors, max_len=200, required=False)
     agent_version = forms.text(body, "agent_version", errors, max_len=40, required=False)
     errors.raise_if_any()
-    # In the terminal's zone: the gate licence is valid until the end of the terminal's day (stored
-    # and answered times are converted to UTC all the same).
-    now = datetime.now(request.app[CONFIG].zone)
+    now = terminal_now(request.app)  # the gate licence is valid until the end of the terminal's day
     try:
         kiosk, token = await request.app[DB].write(kiosks.enrol_kiosk, code, fingerprint, agent_version, now)
     except EnrolError as exc:

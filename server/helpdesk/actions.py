@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -18,7 +17,7 @@ from server.helpdesk import attachments, notify, tickets
 from server.helpdesk.attachments import StoredFile, Upload
 from server.helpdesk.common import STAFF, now, ticket_scope
 from server.helpdesk.settings import HELPDESK_SETTINGS
-from server.web import CONFIG, DB, Principal
+from server.web import DB, Principal, terminal_now
 
 
 def _checked_files(app: web.Application, files: list[tuple[str, bytes]], errors: FieldErrors) -> list[Upload]:
@@ -34,9 +33,8 @@ async def _write_with_files(app: web.Application, uploads: list[Upload], write: 
     directory = app[HELPDESK_SETTINGS].attachments_dir
     stored: list[StoredFile] = await asyncio.to_thread(attachments.store, directory, uploads) if uploads else []
     try:
-        # Now in the terminal's zone: a policy valid until today is valid all the terminal's day
-        # (stored times are converted to UTC all the same).
-        return await app[DB].write(write, *args, stored, datetime.now(app[CONFIG].zone), **kwargs)
+        # A policy valid until today is valid all the terminal's day.
+        return await app[DB].write(write, *args, stored, terminal_now(app), **kwargs)
     except BaseException:
         if stored:
             await asyncio.to_thread(attachments.remove, directory, [s.stored_name for s in stored])

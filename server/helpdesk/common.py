@@ -13,7 +13,7 @@ from server.helpdesk.licences import LicenceError
 from server.helpdesk.settings import AREA_LABELS, HELPDESK_SETTINGS
 from server.helpdesk.tickets import STATUS_TEXT
 from server.i18n import translate
-from server.web import CONFIG, CUSTOMER_ROLES, ApiError, Principal, lang_of
+from server.web import CONFIG, CUSTOMER_ROLES, ApiError, Principal, lang_of, terminal_now
 
 CUSTOMER = CUSTOMER_ROLES
 STAFF = ("helpdesk_agent", "admin")
@@ -37,14 +37,9 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def local_now(request: web.Request) -> datetime:
-    """Now in the terminal's time zone: its ``date()`` is the terminal's day (stored times stay UTC)."""
-    return datetime.now(request.app[CONFIG].zone)
-
-
 def today(request: web.Request) -> date:
     """The terminal's calendar day (``Config.timezone``): what "valid until" and "days left" count in."""
-    return local_now(request).date()
+    return terminal_now(request.app).date()
 
 
 def licence_error(exc: LicenceError) -> ApiError:

@@ -10,11 +10,11 @@ from aiohttp import web
 from server.accounts.service import list_companies
 from server.forms import ValidationFailed
 from server.helpdesk import licences, policies
-from server.helpdesk.common import LICENCE_ROLES, hd_page, licence_scope, local_now, now, today
+from server.helpdesk.common import LICENCE_ROLES, hd_page, licence_scope, now, today
 from server.helpdesk.kiosk_link import deactivate_machine, forget_kiosk_token
 from server.helpdesk.settings import HELPDESK_SETTINGS
 from server.i18n import Msg
-from server.web import DB, Principal, not_found, path_id, require
+from server.web import DB, Principal, not_found, path_id, require, terminal_now
 
 routes = web.RouteTableDef()
 
@@ -77,7 +77,12 @@ async def activate_machine(
 ) -> dict[str, Any]:
     """Activate a machine on a serial (checked on the terminal's day); shared by the page and the API."""
     return await request.app[DB].write(
-        licences.activate_machine, licence_scope(principal), serial_id, values, principal.user_id, local_now(request)
+        licences.activate_machine,
+        licence_scope(principal),
+        serial_id,
+        values,
+        principal.user_id,
+        terminal_now(request.app),
     )
 
 
@@ -88,7 +93,7 @@ async def set_machine_active(
     scope = licence_scope(principal)
     if active:
         return await request.app[DB].write(
-            licences.reactivate_machine, scope, serial_id, machine_id, principal.user_id, local_now(request)
+            licences.reactivate_machine, scope, serial_id, machine_id, principal.user_id, terminal_now(request.app)
         )
     machine = await request.app[DB].write(
         deactivate_machine, scope, serial_id, machine_id, principal.user_id, now(), quota(request.app)
