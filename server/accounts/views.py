@@ -25,6 +25,7 @@ from server.web import (
     ApiError,
     client_address,
     lang_of,
+    not_found,
     parse_id,
     principal_of,
     render_page,
@@ -93,7 +94,7 @@ def human_challenge(request: web.Request) -> dict[str, Any]:
 async def set_language(request: web.Request) -> web.Response:
     lang = pick_language(request.match_info["lang"], default="")
     if not lang:
-        raise ApiError(404, "not_found", Msg("Not found."))
+        raise not_found()
     response = web.HTTPFound(safe_next(request.query.get("next")))
     response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Lax", httponly=True, path="/")
     principal = principal_of(request)

@@ -13,10 +13,9 @@ from server.forms import ValidationFailed
 from server.gate import kiosks, supervision
 from server.gate.kiosks import KIOSKS, EnrolError
 from server.gate.live import LIVE
-from server.i18n import Msg
 from server.tickets import KEYS
 from server.tickets.service import list_itineraries
-from server.web import CONFIG, DB, ApiError, lang_of, parse_id, path_id, render_page, require
+from server.web import CONFIG, DB, ApiError, lang_of, not_found, parse_id, path_id, render_page, require
 
 routes = web.RouteTableDef()
 
@@ -122,7 +121,7 @@ async def revoke_kiosk(request: web.Request) -> web.Response:
     kiosk_id = path_id(request)
     found = await request.app[DB].write(kiosks.revoke_kiosk, kiosk_id, principal.user_id, datetime.now(UTC))
     if found is None:
-        raise ApiError(404, "not_found", Msg("Not found."))
+        raise not_found()
     # The cache first (the next request is refused), then the open socket.
     request.app[KIOSKS].revoke(kiosk_id)
     await request.app[LIVE].disconnect_kiosk(kiosk_id)
