@@ -82,6 +82,7 @@ class GateAgent:
         self.config = config
         self.store = store
         self.client = client
+        client.report_headers = self._report_headers
         self.clock = ServerClock()
         self.status = AgentStatus(
             kiosk_name=store.get_meta("kiosk_name", "") or "", revoked=store.get_meta("revoked") == "1"
@@ -126,13 +127,17 @@ class GateAgent:
             return False
         if self.status.storage_fault:
             log.warning("scans are saved again")
-            self.status.storage_fault = self.client.storage_fault = False
+            self.status.storage_fault = False
         return True
+
+    def _report_headers(self) -> dict[str, str]:
+        """What every request tells the server about this kiosk (the supervisor's kiosk list shows it)."""
+        return {"X-Kiosk-Storage": "fault" if self.status.storage_fault else "ok"}
 
     def _storage_failed(self) -> None:
         if not self.status.storage_fault:
             log.exception("cannot save scans in %s; refusing what the server cannot decide", self.store.path)
-            self.status.storage_fault = self.client.storage_fault = True  # the supervisor's list shows it
+            self.status.storage_fault = True
 
     async def _settle(self, scan_id: str, ticket_id: int | None, verdict: Verdict) -> None:
         """Record the server's verdict against the saved scan; the server's answer stands even if this fails."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,13 +52,11 @@ class GateClient:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self._session = session
-        #: Told to the server with every request, for the supervisor's kiosk list.
-        self.storage_fault = False
+        #: Headers the kiosk tells the server with every request (the agent reports its state here).
+        self.report_headers: Callable[[], Mapping[str, str]] = dict
 
     def _headers(self) -> dict[str, str]:
-        if not self.token:
-            return {}
-        return {"Authorization": f"Bearer {self.token}", "X-Kiosk-Storage": "fault" if self.storage_fault else "ok"}
+        return {"Authorization": f"Bearer {self.token}", **self.report_headers()} if self.token else {}
 
     async def _call(self, method: str, path: str, *, timeout: float, **kwargs: Any) -> Any:
         try:
