@@ -158,7 +158,7 @@ Facts = tuple  # a row of _FACTS_SQL, or None when there is no such ticket
 
 def _confirmed(
     db: Db, claim: ClaimedCode | tuple[str, ParsedCode | None], keys: KeyRing
-) -> tuple[str, ParsedCode | None, tuple[int, Facts] | None]:
+) -> tuple[str, ParsedCode, tuple[int, Facts] | None]:
     """:func:`read_code`'s answer for a claimed code, and the claimed ticket's facts row when read.
 
     A claimed code is valid when it is the code printed for its ticket (the digest stored then);
@@ -166,27 +166,24 @@ def _confirmed(
     printed) the signature decides, exactly as for a code read without the database.
     """
     if not isinstance(claim, ClaimedCode):
-        text, parsed = claim
-        if parsed is not None:
-            return text, parsed, None
-        # A short code: its ticket's facts in the same read that finds the ticket.
-        found = db.conn.execute(_FACTS_BY_SHORT_CODE_SQL, (text,)).fetchone()
-        if found is None:
-            return text, ParsedCode.unknown_short(text), None
-        ticket_id, row = found[0], found[1:]
-        return text, ParsedCode.from_short(ticket_id, row[0], text=text), (ticket_id, row)
+        return claim[0], *_resolved(db, *claim)
     row = db.conn.execute(_FACTS_SQL, (claim.ticket_id,)).fetchone()
     if row is not None and row[-1] is not None and hmac.compare_digest(row[-1], code_check(claim.text)):
         parsed = ParsedCode(CodeStatus.VALID, claim.ticket_id, claim.itinerary_id, claim.key_id, claim.text)
         return claim.text, parsed, (claim.ticket_id, row)
-    return (*read_code(claim.text, keys), (claim.ticket_id, row))
+    return (*read_code(claim.text, keys), (claim.ticket_id, row))  # a full code: parsed, valid or not
 
 
-def _resolve(db: Db, code: str, parsed: ParsedCode | None) -> ParsedCode:
+def _resolved(db: Db, text: str, parsed: ParsedCode | None) -> tuple[ParsedCode, tuple[int, Facts] | None]:
+    """:func:`read_code`'s answer made whole: a short code (``parsed`` None) is found in the database,
+    with its ticket's facts in the same read (handed to :func:`look_up` so it does not read them again)."""
     if parsed is not None:
-        return parsed
-    row = db.conn.execute("SELECT id, itinerary_id FROM tickets WHERE short_code = ?", (code,)).fetchone()
-    return ParsedCode.from_short(row[0], row[1], text=code) if row else ParsedCode.unknown_short(code)
+        return parsed, None
+    found = db.conn.execute(_FACTS_BY_SHORT_CODE_SQL, (text,)).fetchone()
+    if found is None:
+        return ParsedCode.unknown_short(text), None
+    ticket_id, row = found[0], found[1:]
+    return ParsedCode.from_short(ticket_id, row[0], text=text), (ticket_id, row)
 
 
 _FACTS_SQL = (
@@ -358,9 +355,9 @@ def _insert_scan(
 def _replayed_verdict(db: Db, accepted: int, reason: str, code: str, keys: KeyRing, lang: str) -> Verdict:
     """The verdict first given for a scan, rebuilt from its log row (a retry gets the same answer)."""
     reason_ = Reason(reason)
-    parsed = _resolve(db, *read_code(code, keys))
+    parsed, read = _resolved(db, *read_code(code, keys))
     trusted = parsed.valid and reason_ is not Reason.REVOKED_KIOSK
-    lookup = look_up(db, parsed, lang) if trusted else Lookup()
+    lookup = look_up(db, parsed, lang, read=read) if trusted else Lookup()
     return Verdict(
         accepted=bool(accepted),
         reason=reason_,
@@ -398,9 +395,8 @@ def redeem_scan(
         if existing[0] != kiosk_id:
             raise ScanIdTaken(scan_id)
         return _replayed_verdict(db, existing[1], existing[2], existing[3], keys, lang), False
-    text, parsed, read = _confirmed(db, claim, keys)
-    scan = ScanInput(scan_id, text, parsed, scanned_at)
-    code = _resolve(db, scan.code, scan.parsed)
+    text, code, read = _confirmed(db, claim, keys)
+    scan = ScanInput(scan_id, text, code, scanned_at)
     lookup = look_up(db, code, lang, cache, read)
     gate = GateConfig(kiosk_revoked=not _kiosk_active(db, kiosk_id, cache), allowed_itineraries=allowed_itineraries)
     verdict = decide(code, lookup.ticket, lookup.prior_use, lookup.window, now, gate)
@@ -446,8 +442,8 @@ def _record_offline(
     newly used, if any.
     """
     scan = item.scan
-    code = _resolve(db, scan.code, scan.parsed)
-    lookup = look_up(db, code)
+    code, read = _resolved(db, scan.code, scan.parsed)
+    lookup = look_up(db, code, read=read)
     if not item.accepted:
         _insert_scan(db, scan, kiosk_id, lookup, code.ticket_id, received, "offline", False, item.reason, item.reason)
         return _result(scan.scan_id, "logged", item.reason), None
