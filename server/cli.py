@@ -48,7 +48,7 @@ async def _serve(config: Config, worker=None) -> None:  # noqa: ANN001 - a serve
     runner = web.AppRunner(app, shutdown_timeout=10)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, config.host, config.port, reuse_port=worker is not None)
+        site = web.TCPSite(runner, config.host, config.port) if worker is None else worker.site(runner)
         await site.start()
         if worker is None:
             log.info("listening on %s", config.public_url)

@@ -86,7 +86,7 @@ class Config:
     demo: bool = False
     log_level: str = "INFO"
     db_readers: int = 4
-    #: Server processes sharing the port (SO_REUSEPORT); 1 runs everything in one process.
+    #: Server processes sharing the port (see ``server.workers``); 1 runs everything in one process.
     workers: int = 1
     mail: MailConfig = field(default_factory=MailConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)

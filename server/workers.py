@@ -3,10 +3,10 @@
 One Python process uses at most one core, so on a multi-core box the server runs as N worker
 processes. The parent does what must happen once — the secret key, migrations, the first
 signing key, demo data — by starting the app once without serving, then forks the workers.
-Each runs the whole app on its own event loop and binds the port with ``SO_REUSEPORT``, so the
-kernel spreads connections among them. They share state only through the SQLite file (writes
-take turns, caches follow the database: see ``server.db``, ``server.gate.kiosks`` and
-``server.gate.live``).
+Each runs the whole app on its own event loop. The parent binds the port once and the workers
+accept from that one socket, each leaving a new connection to a worker that holds fewer
+(:class:`BalancedSite`). They share state only through the SQLite file (writes take turns,
+caches follow the database: see ``server.db``, ``server.gate.kiosks`` and ``server.gate.live``).
 
 The parent starts the workers, restarts one that dies or stops sending heartbeats, forwards
 SIGTERM and SIGINT to them, and is the one process that speaks to systemd: ``READY=1`` once
@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import logging
+import mmap
 import os
 import select
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -55,20 +58,172 @@ _BEAT = b"."
 # --- what runs once, in the parent -----------------------------------------------------------
 
 
-def check_port_free(host: str, port: int) -> None:
-    """Raise OSError when something already listens on the port.
+def listen(host: str, port: int, backlog: int = 128) -> list[socket.socket]:
+    """Bind and listen on every address ``host`` stands for (as aiohttp's own site would).
 
-    Workers bind with ``SO_REUSEPORT``, which would silently share the port with another
-    Portgate server left running; a plain bind first makes that an error, as with one process.
+    The parent does it once, before forking: every worker (and a replacement for one that died)
+    accepts from these sockets, so a connection waiting to be accepted is never lost with a
+    worker. A port already in use fails here, with the server's "cannot start" message.
     """
-    for family, kind, proto, _name, address in socket.getaddrinfo(
-        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    ):
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _name, address in socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        ):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:
-                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            probe.bind(address)
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(backlog)
+            sock.setblocking(False)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+class ConnectionCounts:
+    """Each worker's open connections, in memory the parent maps before forking (all see it).
+
+    A worker writes only its own slot; a slot whose worker is not running holds ``ABSENT``. A
+    count is a few hundred milliseconds late at worst (see :class:`BalancedSite`), which only
+    makes the spread a connection or two less even for that long.
+    """
+
+    ABSENT = 0xFFFF_FFFF_FFFF_FFFF
+    _U64 = struct.Struct("<Q")
+
+    def __init__(self, workers: int) -> None:
+        self._map = mmap.mmap(-1, 8 * workers)  # anonymous and shared: fork() keeps it shared
+        self.workers = workers
+        for index in range(workers):
+            self.set(index, self.ABSENT)
+
+    def set(self, index: int, count: int) -> None:
+        self._U64.pack_into(self._map, 8 * index, count)
+
+    def fewest_elsewhere(self, index: int) -> int:
+        """The smallest count among the other running workers (``ABSENT`` when there is none)."""
+        return min(
+            (self._U64.unpack_from(self._map, 8 * other)[0] for other in range(self.workers) if other != index),
+            default=self.ABSENT,
+        )
+
+
+class BalancedSite(web.BaseSite):
+    """The worker's side of the shared listening sockets: "least connections" among workers.
+
+    With ``SO_REUSEPORT`` the kernel hashes each connection to a worker, so 50 kiosks' keep-alive
+    connections split 30/20 as often as 25/25; both workers get the same CPU, so under load the
+    kiosks on the fuller one wait half as long again for every answer. Here a worker that holds
+    more connections than another leaves a new one waiting in the shared queue for the other to
+    accept, checking again every ``DEFER_STEP`` seconds, and takes it itself after
+    ``DEFER_LIMIT`` (the other may be busy or stuck). Connections are never moved once accepted.
+    """
+
+    DEFER_STEP = 0.002
+    DEFER_LIMIT = 0.05
+    #: How often a worker writes its count even when it accepts nothing (connections close).
+    REFRESH = 0.25
+
+    def __init__(self, runner: web.BaseRunner, sockets: list[socket.socket], counts: ConnectionCounts, index: int):
+        super().__init__(runner)
+        self._sockets = sockets
+        self._counts = counts
+        self._index = index
+        self._attaching = 0  # accepted, not yet handed to aiohttp
+        self._deferred_since: dict[int, float] = {}  # fd → when this worker first left a connection there
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._running = False
+
+    @property
+    def name(self) -> str:
+        host, port = self._sockets[0].getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    async def start(self) -> None:
+        await super().start()
+        self._loop = asyncio.get_running_loop()
+        self._running = True
+        for sock in self._sockets:
+            self._loop.add_reader(sock.fileno(), self._acceptable, sock)
+        self._refresh()
+
+    async def stop(self) -> None:
+        self._running = False
+        for sock in self._sockets:
+            self._loop.remove_reader(sock.fileno())
+        for timer in self._timers:
+            timer.cancel()
+        self._counts.set(self._index, ConnectionCounts.ABSENT)  # a stopping worker takes no more
+        await super().stop()
+
+    def _open(self) -> int:
+        server = self._runner.server
+        assert server is not None
+        return len(server.connections) + self._attaching
+
+    def _later(self, delay: float, callback: Callable[..., None], *args: object) -> None:
+        def run() -> None:
+            self._timers.discard(timer)
+            if self._running:
+                callback(*args)
+
+        timer = self._loop.call_later(delay, run)
+        self._timers.add(timer)
+
+    def _refresh(self) -> None:
+        self._counts.set(self._index, self._open())
+        self._later(self.REFRESH, self._refresh)
+
+    def _acceptable(self, sock: socket.socket) -> None:
+        """A connection waits on ``sock``: accept it unless another worker holds fewer."""
+        fd = sock.fileno()
+        for _ in range(self._backlog):
+            mine = self._open()
+            self._counts.set(self._index, mine)
+            if mine > self._counts.fewest_elsewhere(self._index):
+                since = self._deferred_since.setdefault(fd, self._loop.time())
+                if self._loop.time() - since < self.DEFER_LIMIT:
+                    self._loop.remove_reader(fd)
+                    self._later(self.DEFER_STEP, self._look_again, sock)
+                    return
+            try:
+                conn, _address = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                self._deferred_since.pop(fd, None)  # taken by another worker, or nothing left
+                return
+            except OSError as exc:
+                if exc.errno == errno.ECONNABORTED:
+                    continue
+                # Out of file descriptors or memory: leave the queue alone for a second (as asyncio does).
+                log.error("cannot accept connections: %s", exc)
+                self._loop.remove_reader(fd)
+                self._later(1.0, self._look_again, sock)
+                return
+            self._deferred_since.pop(fd, None)
+            self._attaching += 1
+            self._counts.set(self._index, mine + 1)
+            self._loop.create_task(self._attach(conn))
+
+    def _look_again(self, sock: socket.socket) -> None:
+        # Nothing waits any more (another worker took it): a later connection starts a new wait.
+        if not select.select([sock], [], [], 0)[0]:
+            self._deferred_since.pop(sock.fileno(), None)
+        self._loop.add_reader(sock.fileno(), self._acceptable, sock)
+
+    async def _attach(self, conn: socket.socket) -> None:
+        try:
+            conn.setblocking(False)
+            await self._loop.connect_accepted_socket(self._runner.server, conn)
+        except OSError as exc:  # the client went away at once
+            log.debug("an accepted connection failed: %s", exc)
+            conn.close()
+        finally:
+            self._attaching -= 1
 
 
 async def prepare(config: Config) -> None:
@@ -89,12 +244,21 @@ async def prepare(config: Config) -> None:
 
 
 class WorkerLink:
-    """A worker's line to its parent: "listening" once, then a heartbeat while its loop runs."""
+    """A worker's line to its parent: "listening" once, then a heartbeat while its loop runs.
 
-    def __init__(self, index: int, fd: int) -> None:
+    It also hands the worker the parent's listening sockets (:meth:`site`).
+    """
+
+    def __init__(self, index: int, fd: int, sockets: list[socket.socket], counts: ConnectionCounts) -> None:
         self.index = index
         self._fd = fd
+        self._sockets = sockets
+        self._counts = counts
         self._task: asyncio.Task | None = None
+
+    def site(self, runner: web.BaseRunner) -> BalancedSite:
+        """The site that serves the parent's port from this worker."""
+        return BalancedSite(runner, self._sockets, self._counts, self.index)
 
     def listening(self) -> None:
         """Tell the parent this worker accepts connections; start the heartbeat."""
@@ -144,9 +308,11 @@ class _Worker:
 class Supervisor:
     """Starts N workers, keeps N running, and stops them all on SIGTERM/SIGINT."""
 
-    def __init__(self, config: Config, serve_worker: Callable[[WorkerLink], int]) -> None:
+    def __init__(self, config: Config, serve_worker: Callable[[WorkerLink], int], sockets: list[socket.socket]) -> None:
         self.config = config
         self._serve_worker = serve_worker
+        self._sockets = sockets
+        self._counts = ConnectionCounts(config.workers)
         self._workers: dict[int, _Worker] = {}  # by index
         self._restart_at: dict[int, float] = {}  # index → when to start its replacement
         self._delay: dict[int, float] = {}
@@ -223,7 +389,7 @@ class Supervisor:
             for handler in logging.getLogger().handlers:
                 handler.addFilter(_WorkerLogFilter(index))
             os.set_blocking(fd, False)
-            code = self._serve_worker(WorkerLink(index, fd))
+            code = self._serve_worker(WorkerLink(index, fd, self._sockets, self._counts))
         except BaseException:  # noqa: BLE001 - a worker must never return into the parent's code
             traceback.print_exc()
         finally:
@@ -310,6 +476,7 @@ class Supervisor:
             if worker is None:
                 continue
             worker.alive = False
+            self._counts.set(worker.index, ConnectionCounts.ABSENT)  # the others stop leaving it connections
             if worker.fd >= 0:
                 os.close(worker.fd)
                 worker.fd = -1
@@ -364,10 +531,14 @@ class Supervisor:
 
 def run_workers(config: Config, serve_worker: Callable[[WorkerLink], int]) -> int:
     """Prepare once, then run ``config.workers`` worker processes until SIGTERM/SIGINT."""
-    check_port_free(config.host, config.port)
-    asyncio.run(prepare(config))
-    extra = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
-    if extra:  # fork() copies only this thread; a lock held by another one would stay held
-        log.warning("threads still running before fork: %s", ", ".join(extra))
-    gc.freeze()  # the app's modules stay shared between the workers' memory pages
-    return Supervisor(config, serve_worker).run()
+    sockets = listen(config.host, config.port)
+    try:
+        asyncio.run(prepare(config))
+        extra = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+        if extra:  # fork() copies only this thread; a lock held by another one would stay held
+            log.warning("threads still running before fork: %s", ", ".join(extra))
+        gc.freeze()  # the app's modules stay shared between the workers' memory pages
+        return Supervisor(config, serve_worker, sockets).run()
+    finally:
+        for sock in sockets:
+            sock.close()

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -143,17 +144,25 @@ def cluster(tmp_path_factory):
 
 
 async def pinned(url: str, *, avoid: int | None = None, want: int | None = None) -> tuple[aiohttp.ClientSession, int]:
-    """A client session on one keep-alive connection, and the pid of the worker that serves it."""
-    for _attempt in range(60):
-        session = aiohttp.ClientSession(
-            base_url=url, connector=aiohttp.TCPConnector(limit=1), cookie_jar=aiohttp.CookieJar(unsafe=True)
-        )
-        async with session.get("/healthz") as resp:
-            pid = (await resp.json())["pid"]
-        if pid != avoid and want in (None, pid):
-            return session, pid
-        await session.close()
-    raise AssertionError("the kernel never gave a connection to the wanted worker")
+    """A client session on one keep-alive connection, and the pid of the worker that serves it.
+
+    Connections to the wrong worker stay open until the right one is found: a new connection
+    goes to the worker holding fewer, so closing them would only bring the next one back there.
+    """
+    wrong: list[aiohttp.ClientSession] = []
+    try:
+        for _attempt in range(60):
+            session = aiohttp.ClientSession(
+                base_url=url, connector=aiohttp.TCPConnector(limit=1), cookie_jar=aiohttp.CookieJar(unsafe=True)
+            )
+            pid = await pid_of(session)
+            if pid != avoid and want in (None, pid):
+                return session, pid
+            wrong.append(session)
+        raise AssertionError("no connection reached the wanted worker")
+    finally:
+        for session in wrong:
+            await session.close()
 
 
 async def pid_of(session: aiohttp.ClientSession) -> int:
@@ -428,17 +437,27 @@ async def test_a_write_lock_held_outside_the_server_delays_redeems_without_error
 async def test_ready_once_all_workers_listen_watchdog_restart_and_clean_stop(tmp_path):
     cluster = Cluster(tmp_path, workers=2, watchdog_usec=1_000_000).start()
     try:
-        # READY came from the parent after both workers listened: both answer at once.
+        # READY came from the parent after both workers listened: both answer at once, and
+        # keep-alive connections (kiosks) are spread evenly over them, not as a hash falls
+        # (15/15 would be a 1-in-7 chance with SO_REUSEPORT).
         workers = cluster.worker_pids()
         assert len(workers) == 2
-        seen = set()
-        for _ in range(40):
-            session, pid = await pinned(cluster.url)
-            await session.close()
-            seen.add(pid)
-            if seen == workers:
-                break
-        assert seen == workers
+        clients = [await pinned(cluster.url) for _ in range(30)]
+        try:
+            split = Counter(pid for _session, pid in clients)
+            assert set(split) == workers and sorted(split.values()) == [15, 15]
+            # Each stays with the worker that took it; closing half of one worker's makes room there.
+            assert [await pid_of(session) for session, _pid in clients] == [pid for _session, pid in clients]
+            fuller = max(workers)
+            for session, _pid in [c for c in clients if c[1] == fuller][:8]:
+                await session.close()
+            await asyncio.sleep(0.5)  # counts are shared within a quarter of a second
+            more = [await pinned(cluster.url) for _ in range(8)]
+            clients += more
+            assert Counter(pid for _session, pid in more) == {fuller: 8}
+        finally:
+            for session, _pid in clients:
+                await session.close()
         assert cluster.messages.count("READY=1") == 1
         assert (cluster.data_dir / "secret.key").stat().st_mode & 0o777 == 0o600
 
