@@ -39,7 +39,6 @@ import logging
 import mmap
 import os
 import sqlite3
-import struct
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -125,21 +124,25 @@ class SharedCounters:
 
     SLOTS = ("kiosks",)
     SIZE = 64  # room for 8 counters, so adding one never resizes a file others have mapped
-    _U64 = struct.Struct("<Q")
 
     def __init__(self, fd: int) -> None:
         if os.fstat(fd).st_size < self.SIZE:
             os.ftruncate(fd, self.SIZE)  # growing zero-fills; two processes doing it at once agree
         self._map = mmap.mmap(fd, self.SIZE)
-        self._offset = {name: 8 * index for index, name in enumerate(self.SLOTS)}
+        # One aligned 8-byte load or store per access: never half-written (struct.pack_into
+        # clears the bytes first, so another process could read 0 in between).
+        self._slots = memoryview(self._map).cast("Q")
+        self._index = {name: index for index, name in enumerate(self.SLOTS)}
 
     def get(self, name: str) -> int:
-        return self._U64.unpack_from(self._map, self._offset[name])[0]
+        return self._slots[self._index[name]]
 
     def bump(self, name: str) -> None:
-        self._U64.pack_into(self._map, self._offset[name], (self.get(name) + 1) & 0xFFFF_FFFF_FFFF_FFFF)
+        index = self._index[name]
+        self._slots[index] = (self._slots[index] + 1) & 0xFFFF_FFFF_FFFF_FFFF
 
     def close(self) -> None:
+        self._slots.release()
         self._map.close()
 
 

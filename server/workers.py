@@ -25,7 +25,6 @@ import os
 import select
 import signal
 import socket
-import struct
 import sys
 import threading
 import time
@@ -58,12 +57,13 @@ _BEAT = b"."
 # --- what runs once, in the parent -----------------------------------------------------------
 
 
-def listen(host: str, port: int, backlog: int = 128) -> list[socket.socket]:
-    """Bind and listen on every address ``host`` stands for (as aiohttp's own site would).
+def bind(host: str, port: int) -> list[socket.socket]:
+    """Bind every address ``host`` stands for (as aiohttp's own site would); not listening yet.
 
     The parent does it once, before forking: every worker (and a replacement for one that died)
     accepts from these sockets, so a connection waiting to be accepted is never lost with a
-    worker. A port already in use fails here, with the server's "cannot start" message.
+    worker. A port already in use fails here, before any other work, with the server's "cannot
+    start" message. Until :func:`listen`, a client is refused rather than kept waiting.
     """
     sockets: list[socket.socket] = []
     try:
@@ -76,7 +76,6 @@ def listen(host: str, port: int, backlog: int = 128) -> list[socket.socket]:
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(address)
-            sock.listen(backlog)
             sock.setblocking(False)
     except OSError:
         for sock in sockets:
@@ -85,30 +84,42 @@ def listen(host: str, port: int, backlog: int = 128) -> list[socket.socket]:
     return sockets
 
 
+def listen(sockets: list[socket.socket], backlog: int = 128) -> None:
+    for sock in sockets:
+        sock.listen(backlog)
+
+
 class ConnectionCounts:
     """Each worker's open connections, in memory the parent maps before forking (all see it).
 
-    A worker writes only its own slot; a slot whose worker is not running holds ``ABSENT``. A
-    count is a few hundred milliseconds late at worst (see :class:`BalancedSite`), which only
-    makes the spread a connection or two less even for that long.
+    A worker writes only its own slot: its count and when it wrote it (``time.monotonic``, the
+    same clock in every process). A slot whose worker is not running holds ``ABSENT``; one not
+    written for ``FRESH`` seconds belongs to a worker whose loop is stuck or stopped, and counts
+    as absent too. A count is a quarter of a second late at worst (see :class:`BalancedSite`),
+    which only makes the spread a connection or two less even for that long. Each value is one
+    aligned 8-byte store, so a reader never sees one half-written.
     """
 
     ABSENT = 0xFFFF_FFFF_FFFF_FFFF
-    _U64 = struct.Struct("<Q")
+    FRESH = 1.0
 
     def __init__(self, workers: int) -> None:
-        self._map = mmap.mmap(-1, 8 * workers)  # anonymous and shared: fork() keeps it shared
+        self._map = mmap.mmap(-1, 16 * workers)  # anonymous and shared: fork() keeps it shared
+        self._slots = memoryview(self._map).cast("Q")  # [count, written at (ms)] per worker
         self.workers = workers
         for index in range(workers):
             self.set(index, self.ABSENT)
 
     def set(self, index: int, count: int) -> None:
-        self._U64.pack_into(self._map, 8 * index, count)
+        self._slots[2 * index + 1] = int(time.monotonic() * 1000)
+        self._slots[2 * index] = count
 
     def fewest_elsewhere(self, index: int) -> int:
         """The smallest count among the other running workers (``ABSENT`` when there is none)."""
+        oldest = int((time.monotonic() - self.FRESH) * 1000)
+        slots = self._slots
         return min(
-            (self._U64.unpack_from(self._map, 8 * other)[0] for other in range(self.workers) if other != index),
+            (slots[2 * other] for other in range(self.workers) if other != index and slots[2 * other + 1] >= oldest),
             default=self.ABSENT,
         )
 
@@ -120,12 +131,16 @@ class BalancedSite(web.BaseSite):
     connections split 30/20 as often as 25/25; both workers get the same CPU, so under load the
     kiosks on the fuller one wait half as long again for every answer. Here a worker that holds
     more connections than another leaves a new one waiting in the shared queue for the other to
-    accept, checking again every ``DEFER_STEP`` seconds, and takes it itself after
-    ``DEFER_LIMIT`` (the other may be busy or stuck). Connections are never moved once accepted.
+    accept, checking again every ``DEFER_STEP`` seconds, and takes it (and all that queued
+    behind it) itself after ``DEFER_LIMIT``: the other may be slow; one whose loop is stuck stops
+    writing its count and is not waited for at all. Connections are never moved once accepted.
+
+    At shutdown the worker closes its copy of the sockets (the parent closes its own), so once
+    all have, a client is refused at once rather than left waiting for an answer.
     """
 
     DEFER_STEP = 0.002
-    DEFER_LIMIT = 0.05
+    DEFER_LIMIT = 0.2
     #: How often a worker writes its count even when it accepts nothing (connections close).
     REFRESH = 0.25
 
@@ -137,6 +152,7 @@ class BalancedSite(web.BaseSite):
         self._attaching = 0  # accepted, not yet handed to aiohttp
         self._deferred_since: dict[int, float] = {}  # fd → when this worker first left a connection there
         self._timers: set[asyncio.TimerHandle] = set()
+        self._attaching_tasks: set[asyncio.Task] = set()
         self._running = False
 
     @property
@@ -156,9 +172,12 @@ class BalancedSite(web.BaseSite):
         self._running = False
         for sock in self._sockets:
             self._loop.remove_reader(sock.fileno())
+            sock.close()
         for timer in self._timers:
             timer.cancel()
         self._counts.set(self._index, ConnectionCounts.ABSENT)  # a stopping worker takes no more
+        if self._attaching_tasks:
+            await asyncio.wait(self._attaching_tasks)  # handed to aiohttp: its shutdown closes them
         await super().stop()
 
     def _open(self) -> int:
@@ -204,10 +223,11 @@ class BalancedSite(web.BaseSite):
                 self._loop.remove_reader(fd)
                 self._later(1.0, self._look_again, sock)
                 return
-            self._deferred_since.pop(fd, None)
             self._attaching += 1
             self._counts.set(self._index, mine + 1)
-            self._loop.create_task(self._attach(conn))
+            task = self._loop.create_task(self._attach(conn))
+            self._attaching_tasks.add(task)
+            task.add_done_callback(self._attaching_tasks.discard)
 
     def _look_again(self, sock: socket.socket) -> None:
         # Nothing waits any more (another worker took it): a later connection starts a new wait.
@@ -222,6 +242,12 @@ class BalancedSite(web.BaseSite):
         except OSError as exc:  # the client went away at once
             log.debug("an accepted connection failed: %s", exc)
             conn.close()
+        except Exception:
+            log.exception("an accepted connection could not be served")
+            conn.close()
+        except BaseException:
+            conn.close()
+            raise
         finally:
             self._attaching -= 1
 
@@ -512,6 +538,8 @@ class Supervisor:
             if worker.alive:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(worker.pid, signal.SIGTERM)
+        for sock in self._sockets:
+            sock.close()  # the workers close theirs as they stop: then new clients are refused at once
         deadline = time.monotonic() + STOP_SECONDS
         while any(w.alive for w in self._workers.values()) and time.monotonic() < deadline:
             self._poll(0.2)
@@ -531,9 +559,10 @@ class Supervisor:
 
 def run_workers(config: Config, serve_worker: Callable[[WorkerLink], int]) -> int:
     """Prepare once, then run ``config.workers`` worker processes until SIGTERM/SIGINT."""
-    sockets = listen(config.host, config.port)
+    sockets = bind(config.host, config.port)
     try:
         asyncio.run(prepare(config))
+        listen(sockets)  # after migrations and demo data: clients are refused until then, not kept waiting
         extra = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
         if extra:  # fork() copies only this thread; a lock held by another one would stay held
             log.warning("threads still running before fork: %s", ", ".join(extra))

@@ -448,13 +448,13 @@ async def test_ready_once_all_workers_listen_watchdog_restart_and_clean_stop(tmp
             assert set(split) == workers and sorted(split.values()) == [15, 15]
             # Each stays with the worker that took it; closing half of one worker's makes room there.
             assert [await pid_of(session) for session, _pid in clients] == [pid for _session, pid in clients]
-            fuller = max(workers)
-            for session, _pid in [c for c in clients if c[1] == fuller][:8]:
+            emptied = max(workers)
+            for session, _pid in [c for c in clients if c[1] == emptied][:8]:
                 await session.close()
             await asyncio.sleep(0.5)  # counts are shared within a quarter of a second
             more = [await pinned(cluster.url) for _ in range(8)]
             clients += more
-            assert Counter(pid for _session, pid in more) == {fuller: 8}
+            assert Counter(pid for _session, pid in more) == {emptied: 8}
         finally:
             for session, _pid in clients:
                 await session.close()
@@ -490,6 +490,51 @@ async def test_ready_once_all_workers_listen_watchdog_restart_and_clean_stop(tmp
     assert "STOPPING=1" in cluster.messages
     assert pids and not any(Path(f"/proc/{pid}").exists() for pid in pids)
     assert "Traceback" not in cluster.log.read_text()
+
+
+async def test_a_stuck_worker_is_not_waited_for_and_a_stopping_server_refuses_new_clients(tmp_path):
+    cluster = Cluster(tmp_path, workers=2).start()
+    try:
+        stuck, running = sorted(cluster.worker_pids())
+        os.kill(stuck, signal.SIGSTOP)
+        try:
+            await asyncio.sleep(1.5)  # its count goes stale: the other worker stops leaving it connections
+            started = time.monotonic()
+            clients = [await pinned(cluster.url) for _ in range(10)]
+            took = time.monotonic() - started
+            for session, _pid in clients:
+                await session.close()
+        finally:
+            os.kill(stuck, signal.SIGCONT)
+        assert {pid for _session, pid in clients} == {running}
+        assert took < 1.0, f"10 connections took {took:.2f} s"
+
+        # A request still being sent holds its worker's shutdown open (up to 10 s); meanwhile a
+        # new client must be refused at once (so a kiosk tries again or elsewhere), not accepted
+        # by nobody and reset seconds later.
+        host, port = "127.0.0.1", cluster.port
+        _reader, slow = await asyncio.open_connection(host, port)
+        slow.write(b"POST /api/v1/gate/redeem HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        await slow.drain()
+        await asyncio.sleep(0.3)
+        assert cluster.proc is not None
+        cluster.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        refused = False
+        while not refused and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            try:
+                _r, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 2)
+            except ConnectionRefusedError:
+                refused = True
+            else:
+                writer.close()
+        assert refused, "the port still took connections while the server was stopping"
+        assert cluster.proc.poll() is None  # still finishing the slow request meanwhile
+        slow.close()
+    finally:
+        code = cluster.stop()
+    assert code == 0
 
 
 async def test_a_port_already_in_use_stops_the_server_with_a_message(tmp_path):
