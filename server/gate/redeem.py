@@ -423,6 +423,10 @@ def redeem_batch(db: Db, calls: list[tuple]) -> list[tuple[Verdict, bool] | Exce
         try:
             outcomes.append(redeem_scan(db, *args, cache=cache))
         except Exception as exc:  # noqa: BLE001 - handed to that redeem's caller
+            if not db.conn.in_transaction:
+                # SQLite undid the whole transaction itself (a full disk does that): the batch
+                # fails as one, and every redeem in it gets this error (503 storage_unavailable).
+                raise
             db.conn.execute("ROLLBACK TO redeem")
             outcomes.append(exc)
         db.conn.execute("RELEASE redeem")
