@@ -497,3 +497,22 @@ def uses_on_tickets(db: sqlite_utils.Database) -> None:
 def kiosk_storage_fault(db: sqlite_utils.Database) -> None:
     """Whether a kiosk last said it cannot save scans (its disk full or failing): the supervisor's list shows it."""
     _script(db, "ALTER TABLE kiosks ADD COLUMN storage_fault INTEGER NOT NULL DEFAULT 0")
+
+
+@migration(24)
+def ticket_use_numbers(db: sqlite_utils.Database) -> None:
+    """A use takes its sync number in ``used_seq`` instead of moving the ticket's ``sync_seq``.
+
+    ``sync_seq`` is indexed: changing it moves the ticket's index entry, a write to a page as
+    random as the ticket itself, on every redeem. ``used_seq`` is set once (NULL → number) and
+    only numbers are indexed, always the highest so far: its entry goes on the last page, which
+    a whole batch of redeems shares. Sync reads both (``server.gate.sync``). Tickets used before
+    this migration had their ``sync_seq`` moved, and are found by it.
+    """
+    _script(
+        db,
+        """
+        ALTER TABLE tickets ADD COLUMN used_seq INTEGER;
+        CREATE INDEX tickets_used_seq ON tickets(used_seq) WHERE used_seq IS NOT NULL
+        """,
+    )

@@ -13,6 +13,8 @@ from aiohttp import WSMsgType
 import server.gate
 from server.app import create_app
 from server.gate.kiosks import KIOSKS
+from server.gate.live import changed_since
+from server.gate.sync import current_seq
 from server.tickets import KEYS, tickets_changed
 from server.tickets.service import delete_ticket, print_ticket
 from server.web import DB
@@ -91,6 +93,57 @@ async def test_a_deletion_a_print_and_a_use_appear_in_the_next_delta(client):
     assert by_id[unprinted["id"]]["printed"] == 1
     used = by_id[printed[1]["id"]]
     assert used["used_at"] and pages[-1]["kiosks"][str(used["used_by"])] == "Puerta 3"
+
+
+async def test_tickets_printed_then_used_after_the_cursor_sync_in_small_pages_without_a_gap(client):
+    """A use is numbered apart from the print (``used_seq``): a delta finds a ticket by either
+    number, carries it once per page as of the later one, and the cursor never skips a change."""
+    app = client.server.app
+    kiosk = await enrol_kiosk(client, "Puerta 4")
+    _, start, _ = await _sync_all(client, kiosk)
+    tickets = await make_tickets(app, 6)
+    _, after_prints, _ = await _sync_all(client, kiosk, start)
+    for ticket in (tickets[4], tickets[1]):  # used in another order than printed
+        assert (await redeem(client, kiosk, ticket["code"]))["accepted"]
+
+    rows, end, pages = await _sync_all(client, kiosk, start, limit=2)
+    for page in pages:
+        ids = [row[0] for row in page["tickets"]]
+        assert len(ids) == len(set(ids)), page["tickets"]
+    seqs = [row["seq"] for row in rows]
+    assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
+    latest = {row["id"]: row for row in rows}  # as the kiosk keeps them: the newest wins
+    assert set(latest) == {t["id"] for t in tickets}
+    assert {i for i, row in latest.items() if row["used_at"]} == {tickets[4]["id"], tickets[1]["id"]}
+    assert all(row["printed"] == 1 for row in latest.values())
+
+    # In one page, a ticket found by its print and by its use comes once, as of its use.
+    (page,) = (await _sync_all(client, kiosk, start, limit=100))[2]
+    one_page = [dict(zip(page["columns"], row, strict=True)) for row in page["tickets"]]
+    assert sorted(row["id"] for row in one_page) == sorted(t["id"] for t in tickets)
+    assert [row["id"] for row in one_page][-2:] == [tickets[4]["id"], tickets[1]["id"]]
+    assert all(row["used_at"] for row in one_page[-2:]) and page["cursor"] == end
+
+    # A kiosk that already had the prints gets just the two uses, in the order they happened.
+    uses, same_end, _ = await _sync_all(client, kiosk, after_prints)
+    assert [row["id"] for row in uses] == [tickets[4]["id"], tickets[1]["id"]] and same_end == end
+    assert all(row["used_at"] and row["seq"] > after_prints for row in uses)
+    assert (await _sync_all(client, kiosk, end))[0] == []
+
+
+async def test_the_live_poll_sees_uses_that_another_worker_recorded(client):
+    """Each worker's live hub polls the database for changes made through the others."""
+    app = client.server.app
+    kiosk = await enrol_kiosk(client)
+    tickets = await make_tickets(app, 3)
+    cursor = await app[DB].read(current_seq)
+    assert (await redeem(client, kiosk, tickets[2]["code"]))["accepted"]
+    await app[DB].write(delete_ticket, await company_id(app), tickets[0]["id"])
+
+    new_cursor, rows = await app[DB].read(changed_since, cursor)
+    assert [ticket_id for ticket_id, _seq in rows] == [tickets[2]["id"], tickets[0]["id"]]
+    assert new_cursor == rows[-1][1] == await app[DB].read(current_seq)
+    assert await app[DB].read(changed_since, new_cursor) == (new_cursor, [])
 
 
 async def test_sync_is_gzip_compressed_and_records_the_kiosk_cursor(client, config):

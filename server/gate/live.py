@@ -26,7 +26,7 @@ from aiohttp import WSCloseCode, web
 from gate_agent.sync.client import CLOSE_REVOKED
 from server.db import Database
 from server.gate.kiosks import KIOSKS, iso
-from server.gate.sync import current_seq, ticket_changes
+from server.gate.sync import changed_rows, current_seq, ticket_changes
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +44,7 @@ def changed_since(db: sqlite_utils.Database, seq: int, limit: int = POLL_MAX_TIC
     Writes commit one at a time, each with higher sequence numbers than the last, so once a
     number is visible every lower one is too and the cursor never skips a change.
     """
-    rows = db.conn.execute(
-        "SELECT id, sync_seq FROM tickets WHERE sync_seq > ? ORDER BY sync_seq LIMIT ?", (seq, limit + 1)
-    ).fetchall()
+    rows = changed_rows(db, seq, limit + 1, ids_only=True)
     if len(rows) > limit:
         return max(current_seq(db), rows[-1][1]), []  # too many for a push: kiosks sync them
     return (rows[-1][1] if rows else seq), rows

@@ -311,7 +311,7 @@ class AlreadyUsed(sqlite3.IntegrityError):
 def _record_use(db: Db, ticket_id: int, scan_id: str, kiosk_id: int, used_at: str, seq: int | None = None) -> None:
     seq = next_seq(db) if seq is None else seq
     changed = db.conn.execute(
-        "UPDATE tickets SET used_at = ?, used_scan_id = ?, used_kiosk_id = ?, sync_seq = ? "
+        "UPDATE tickets SET used_at = ?, used_scan_id = ?, used_kiosk_id = ?, used_seq = ? "
         "WHERE id = ? AND used_at IS NULL",
         (used_at, scan_id, kiosk_id, seq, ticket_id),
     ).rowcount

@@ -1,9 +1,11 @@
 """Delta sync for kiosks: tickets changed since a cursor, in a compact row form, plus lookups.
 
 Every change a kiosk must learn about (generate, print, delete, use, itinerary edit, key
-rotation) takes a fresh number from ``sync_counter`` and stores it in the row's ``sync_seq``, so a
-kiosk asks for ``sync_seq > cursor`` in order and resumes anywhere. All writes run on one writer
-thread, so numbers become visible in order and a cursor never skips an uncommitted change.
+rotation) takes a fresh number from ``sync_counter`` and stores it in the row's ``sync_seq`` (a
+use: in ``used_seq``, see migration 24), so a kiosk asks for the rows whose numbers are above its
+cursor, in order, and resumes anywhere. Writes take turns, so numbers become visible in order and a
+cursor never skips an uncommitted change. A ticket printed and then used after a cursor is found
+by both numbers; a page carries it once, as of the later one (the kiosk keeps the newest anyway).
 
 A ticket travels as an array (columns in :data:`TICKET_COLUMNS`) instead of an object: keys
 would be most of the bytes. Names that many tickets share (companies, itineraries, services)
@@ -28,10 +30,47 @@ DEFAULT_PAGE = 50_000
 MAX_PAGE = 100_000
 _IN_CHUNK = 500
 
-_TICKET_SELECT = (
-    "SELECT t.id, t.itinerary_id, t.company_id, t.generation_id, t.printed_at IS NOT NULL, "
-    "t.deleted_at IS NOT NULL, t.short_code, t.used_at, t.used_kiosk_id, t.sync_seq FROM tickets t "
+_TICKET_COLUMNS = (
+    "t.id, t.itinerary_id, t.company_id, t.generation_id, t.printed_at IS NOT NULL, "
+    "t.deleted_at IS NOT NULL, t.short_code, t.used_at, t.used_kiosk_id"
 )
+#: A ticket's row with its latest change number.
+_TICKET_SELECT = f"SELECT {_TICKET_COLUMNS}, max(t.sync_seq, coalesce(t.used_seq, 0)) FROM tickets t "
+
+
+def _changed_queries(columns: str) -> tuple[str, str]:
+    """SQL for ``columns`` of the rows changed after a cursor, each with the number it was found
+    by: with no use since the cursor (one index scan), and in general (the two index scans
+    merged in order by SQLite's MERGE (UNION ALL), never sorted)."""
+    plain = f"SELECT {columns}, t.sync_seq FROM tickets t WHERE t.sync_seq > :cursor ORDER BY t.sync_seq LIMIT :limit"
+    merged = (
+        f"SELECT {columns}, t.sync_seq AS seq FROM tickets t WHERE t.sync_seq > :cursor "
+        f"UNION ALL SELECT {columns}, t.used_seq FROM tickets t WHERE t.used_seq > :cursor "
+        "ORDER BY seq LIMIT :limit"
+    )
+    return plain, merged
+
+
+_CHANGED_ROWS = _changed_queries(_TICKET_COLUMNS)
+_CHANGED_IDS = _changed_queries("t.id")  # both indexes cover it: no ticket row is read
+_USED_AFTER_SQL = "SELECT 1 FROM tickets WHERE used_seq > ? LIMIT 1"
+
+
+def changed_rows(db: Db, cursor: int, limit: int, *, ids_only: bool = False) -> list[tuple]:
+    """Rows changed after ``cursor`` in the order of their numbers (each row's last item), at most
+    ``limit``; a ticket found by both of its numbers comes twice. ``ids_only``: (id, number)."""
+    plain, merged = _CHANGED_IDS if ids_only else _CHANGED_ROWS
+    # No use since the cursor (a first sync, a delta sync between shifts): one index scan is enough.
+    used = db.conn.execute(_USED_AFTER_SQL, (cursor,)).fetchone() is not None
+    return db.conn.execute(merged if used else plain, {"cursor": cursor, "limit": limit}).fetchall()
+
+
+def latest_only(rows: list[tuple]) -> list[tuple]:
+    """``rows`` without a ticket's earlier appearances (rows are in order of their numbers)."""
+    last = {row[0]: index for index, row in enumerate(rows)}
+    if len(last) == len(rows):
+        return rows
+    return [row for index, row in enumerate(rows) if last[row[0]] == index]
 
 
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
@@ -94,12 +133,11 @@ def sync_page(db: Db, cursor: int, limit: int) -> dict[str, Any]:
     db.execute("BEGIN")  # one snapshot: the counter and the rows must agree
     try:
         counter = scalar(db, "SELECT value FROM sync_counter WHERE id = 1") or 0
-        rows = db.conn.execute(
-            _TICKET_SELECT + "WHERE t.sync_seq > ? ORDER BY t.sync_seq LIMIT ?", (cursor, limit + 1)
-        ).fetchall()
+        rows = changed_rows(db, cursor, limit + 1)
         has_more = len(rows) > limit
         tickets = rows[:limit]  # tuples serialise as JSON arrays; no copying of a big page
         next_cursor = tickets[-1][9] if has_more else max(counter, cursor)
+        tickets = latest_only(tickets)
         changed_itineraries = [
             r[0]
             for r in db.conn.execute(
