@@ -12,8 +12,10 @@ from aiohttp import WSMsgType
 
 import server.gate
 from server.app import create_app
+from server.db import connect
 from server.gate.kiosks import KIOSKS
 from server.gate.live import changed_since
+from server.gate.redeem import _record_use
 from server.gate.sync import current_seq
 from server.tickets import KEYS, tickets_changed
 from server.tickets.service import delete_ticket, print_ticket
@@ -144,6 +146,44 @@ async def test_the_live_poll_sees_uses_that_another_worker_recorded(client):
     assert [ticket_id for ticket_id, _seq in rows] == [tickets[2]["id"], tickets[0]["id"]]
     assert new_cursor == rows[-1][1] == await app[DB].read(current_seq)
     assert await app[DB].read(changed_since, new_cursor) == (new_cursor, [])
+
+
+async def test_the_live_poll_misses_no_use_committed_while_it_reads(client, config):
+    """A use and then a deletion (by another worker) commit just as a poll starts its scan: the
+    poll may see both or neither, never the deletion alone (its cursor would pass the use)."""
+    app = client.server.app
+    kiosk = await enrol_kiosk(client)
+    used, deleted = await make_tickets(app, 2)
+    company = await company_id(app)
+    cursor = await app[DB].read(current_seq)
+
+    def other_worker_writes() -> None:
+        other = connect(config.db_path)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            _record_use(other, used["id"], "scan-from-the-other-worker", kiosk["kiosk_id"], "2026-11-24T09:00:00+00:00")
+            delete_ticket(other, company, deleted["id"])
+            other.execute("COMMIT")
+        finally:
+            other.conn.close()
+
+    def poll_while_the_other_worker_commits(db):
+        def on_statement(sql: str) -> None:
+            if "ORDER BY" in sql and not done:  # the poll's scan, after its "any use since?" check
+                done.append(True)
+                other_worker_writes()
+
+        done: list[bool] = []
+        db.conn.set_trace_callback(on_statement)
+        try:
+            return changed_since(db, cursor)
+        finally:
+            db.conn.set_trace_callback(None)
+
+    first_cursor, first = await app[DB].read(poll_while_the_other_worker_commits)
+    second_cursor, second = await app[DB].read(changed_since, first_cursor)
+    assert sorted(ticket_id for ticket_id, _seq in first + second) == sorted([used["id"], deleted["id"]])
+    assert second_cursor == await app[DB].read(current_seq)
 
 
 async def test_sync_is_gzip_compressed_and_records_the_kiosk_cursor(client, config):

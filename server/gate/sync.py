@@ -60,9 +60,18 @@ def changed_rows(db: Db, cursor: int, limit: int, *, ids_only: bool = False) -> 
     """Rows changed after ``cursor`` in the order of their numbers (each row's last item), at most
     ``limit``; a ticket found by both of its numbers comes twice. ``ids_only``: (id, number)."""
     plain, merged = _CHANGED_IDS if ids_only else _CHANGED_ROWS
-    # No use since the cursor (a first sync, a delta sync between shifts): one index scan is enough.
-    used = db.conn.execute(_USED_AFTER_SQL, (cursor,)).fetchone() is not None
-    return db.conn.execute(merged if used else plain, {"cursor": cursor, "limit": limit}).fetchall()
+    # Both statements must see one snapshot: a use committed between them, followed by a print,
+    # would otherwise be passed over by the plain scan, and the cursor would move past it.
+    own_snapshot = not db.conn.in_transaction
+    if own_snapshot:
+        db.execute("BEGIN")
+    try:
+        # No use since the cursor (a first sync, a delta sync between shifts): one index scan is enough.
+        used = db.conn.execute(_USED_AFTER_SQL, (cursor,)).fetchone() is not None
+        return db.conn.execute(merged if used else plain, {"cursor": cursor, "limit": limit}).fetchall()
+    finally:
+        if own_snapshot:
+            db.execute("COMMIT")
 
 
 def latest_only(rows: list[tuple]) -> list[tuple]:
