@@ -8,19 +8,26 @@ from server.gate.sync import sync_page
 from server.migrations import MIGRATIONS, apply_migrations
 
 
+def _database_without(path, monkeypatch, number: int, tickets: int):  # noqa: ANN001, ANN202
+    """A database migrated up to all but migration ``number``, with tickets 1..``tickets``
+    (sync numbers 1..``tickets``; their company, itinerary and so on are not there)."""
+    db = connect(path)
+    with monkeypatch.context() as patch:
+        patch.delitem(MIGRATIONS, number)
+        assert number not in apply_migrations(db)
+    db.execute("PRAGMA foreign_keys=OFF")  # only the rows the tests look at
+    for ticket_id in range(1, tickets + 1):
+        db.execute(
+            "INSERT INTO tickets (id, company_id, generation_id, itinerary_id, key_id, short_code, sync_seq, "
+            "created_at) VALUES (?, 1, 1, 1, 1, ?, ?, '2026-11-24T08:00:00+00:00')",
+            (ticket_id, str(ticket_id) * 20, ticket_id),
+        )
+    return db
+
+
 def test_uses_recorded_before_migration_22_stay_readable_after_it(tmp_path, monkeypatch):
-    db = connect(tmp_path / "old.db")
+    db = _database_without(tmp_path / "old.db", monkeypatch, 22, tickets=2)
     try:
-        with monkeypatch.context() as patch:
-            patch.delitem(MIGRATIONS, 22)
-            assert 22 not in apply_migrations(db)
-        db.execute("PRAGMA foreign_keys=OFF")  # only the rows this test looks at
-        for ticket_id, short_code in ((1, "11111111111111111111"), (2, "22222222222222222222")):
-            db.execute(
-                "INSERT INTO tickets (id, company_id, generation_id, itinerary_id, key_id, short_code, sync_seq, "
-                "created_at) VALUES (?, 1, 1, 1, 1, ?, ?, '2026-11-24T08:00:00+00:00')",
-                (ticket_id, short_code, ticket_id),
-            )
         db.execute("INSERT INTO kiosks (id, name, created_at) VALUES (7, 'Garita 7', '2026-11-24T07:00:00+00:00')")
         db.execute(
             "INSERT INTO ticket_uses (ticket_id, scan_id, kiosk_id, used_at) "
@@ -41,18 +48,8 @@ def test_uses_recorded_before_migration_22_stay_readable_after_it(tmp_path, monk
 
 
 def test_tickets_used_before_migration_24_still_sync_by_their_moved_number(tmp_path, monkeypatch):
-    db = connect(tmp_path / "old.db")
+    db = _database_without(tmp_path / "old.db", monkeypatch, 24, tickets=3)
     try:
-        with monkeypatch.context() as patch:
-            patch.delitem(MIGRATIONS, 24)
-            assert 24 not in apply_migrations(db)
-        db.execute("PRAGMA foreign_keys=OFF")  # only the rows this test looks at
-        for ticket_id in (1, 2, 3):
-            db.execute(
-                "INSERT INTO tickets (id, company_id, generation_id, itinerary_id, key_id, short_code, sync_seq, "
-                "created_at) VALUES (?, 1, 1, 1, 1, ?, ?, '2026-11-24T08:00:00+00:00')",
-                (ticket_id, str(ticket_id) * 20, ticket_id),
-            )
         # Used the old way: the use moved the ticket's sync number (to 4).
         db.execute("UPDATE tickets SET used_at = '2026-11-24T09:00:00.000+00:00', sync_seq = 4 WHERE id = 1")
         db.execute("INSERT OR REPLACE INTO sync_counter (id, value) VALUES (1, 4)")
