@@ -1,11 +1,13 @@
 """Kiosk delta-sync benchmark: a first full sync of a big port, then a delta of 1000 changes.
 
-    python -m bench.sync [--n 1000000] [--page 50000] [--changes 1000]
+    python -m bench.sync [--n 1000000] [--used 0.3] [--page 50000] [--changes 1000]
 
-Seeds ``--n`` printed tickets into a fresh database, starts the real server as a subprocess and
-syncs through the HTTP API like a kiosk (gzip, cursor pages), timing until the last page is
-parsed. Bytes are the compressed response bodies. Then ``--changes`` tickets are deleted (as
-the portal does: new sync number each) and the delta sync is timed; the median of 3 rounds.
+Seeds ``--n`` printed tickets into a fresh database, of which a share ``--used`` already used
+at the gate (as redeems record it: a use number of its own), starts the real server as a
+subprocess and syncs through the HTTP API like a kiosk (gzip, cursor pages), timing until the
+last page is parsed; every ticket must come exactly once. Bytes are the compressed response
+bodies. Then ``--changes`` unused tickets are deleted (as the portal does: new sync number each)
+and the delta sync is timed; the median of 3 rounds.
 Targets: full sync ≤ 20 s, ≤ 120 bytes/ticket, delta ≤ 100 ms.
 """
 
@@ -52,31 +54,39 @@ async def _sync(session: aiohttp.ClientSession, base: str, token: str, cursor: i
             return tickets, wire, pages, cursor
 
 
-def _delete_some(db_path: Path, ticket_ids: list[int]) -> None:
-    """What ``delete_ticket`` does to the rows kiosks sync, for many tickets in one transaction."""
+def _numbered_update(db_path: Path, sql: str, ticket_ids: list[int]) -> None:
+    """``sql`` (parameters: a time, a fresh sync number, the ticket id) for many tickets in one
+    transaction, numbered as the server numbers changes."""
     db = connect(db_path)
     try:
         db.execute("BEGIN IMMEDIATE")
         start = db.execute("SELECT value FROM sync_counter WHERE id = 1").fetchone()[0]
-        stamp = datetime.now(UTC).isoformat(timespec="seconds")
-        db.conn.executemany(
-            "UPDATE tickets SET deleted_at = ?, sync_seq = ? WHERE id = ?",
-            [(stamp, start + i + 1, ticket_id) for i, ticket_id in enumerate(ticket_ids)],
-        )
+        stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+        db.conn.executemany(sql, [(stamp, start + i + 1, ticket_id) for i, ticket_id in enumerate(ticket_ids)])
         db.execute("UPDATE sync_counter SET value = ? WHERE id = 1", (start + len(ticket_ids),))
         db.execute("COMMIT")
     finally:
         db.conn.close()
 
 
-async def _measure(base: str, token: str, db_path: Path, args: argparse.Namespace, first: int, last: int) -> dict:
+def _delete_some(db_path: Path, ticket_ids: list[int]) -> None:
+    """What ``delete_ticket`` does to the rows kiosks sync."""
+    _numbered_update(db_path, "UPDATE tickets SET deleted_at = ?, sync_seq = ? WHERE id = ?", ticket_ids)
+
+
+def _use_some(db_path: Path, ticket_ids: list[int]) -> None:
+    """What a redeem does to the rows kiosks sync (``redeem._record_use``)."""
+    _numbered_update(db_path, "UPDATE tickets SET used_at = ?, used_seq = ? WHERE id = ?", ticket_ids)
+
+
+async def _measure(base: str, token: str, db_path: Path, args: argparse.Namespace, unused: list[int]) -> dict:
     timeout = aiohttp.ClientTimeout(total=600)
     async with aiohttp.ClientSession(auto_decompress=False, timeout=timeout) as session:
         started = time.perf_counter()
         tickets, wire, pages, cursor = await _sync(session, base, token, 0, args.page)
         full_seconds = time.perf_counter() - started
         deltas = []
-        untouched = list(range(first, last + 1))
+        untouched = unused[:]
         random.shuffle(untouched)
         for round_ in range(ROUNDS):
             changed = untouched[round_ * args.changes : (round_ + 1) * args.changes]
@@ -92,19 +102,26 @@ async def _measure(base: str, token: str, db_path: Path, args: argparse.Namespac
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sync", description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000, help="tickets to seed (default 1,000,000)")
+    parser.add_argument("--used", type=float, default=0.3, help="share of tickets already used (default 0.3)")
     parser.add_argument("--page", type=int, default=50_000, help="tickets per sync page (default 50,000)")
     parser.add_argument("--changes", type=int, default=1000, help="tickets changed before the delta (default 1000)")
     args = parser.parse_args(argv)
-    if args.n < args.changes * ROUNDS:
-        parser.error(f"--n must be at least {args.changes * ROUNDS}")
+    if not 0 <= args.used < 1:
+        parser.error("--used must be at least 0 and below 1")
+    if args.n * (1 - args.used) < args.changes * ROUNDS:
+        parser.error(f"--n must leave at least {args.changes * ROUNDS} unused tickets")
     with tempfile.TemporaryDirectory(prefix="pg-bench-sync-") as tmp:
         data_dir = Path(tmp) / "data"
         db_path = data_dir / "portgate.db"
         seeded = seed_tickets(db_path, args.n, companies=50, itineraries=20)
-        print(f"seeded {args.n} tickets in {seeded.seconds:.1f} s", file=sys.stderr)
+        ids = list(range(seeded.first_ticket_id, seeded.last_ticket_id + 1))
+        random.shuffle(ids)
+        used = int(len(ids) * args.used)
+        _use_some(db_path, ids[:used])  # in random order, after printing: as uses come at the gate
+        print(f"seeded {args.n} tickets ({used} used) in {seeded.seconds:.1f} s", file=sys.stderr)
         with running_server(data_dir) as base:
             token = enrol_kiosk(base, db_path, "bench-sync")
-            result = asyncio.run(_measure(base, token, db_path, args, seeded.first_ticket_id, seeded.last_ticket_id))
+            result = asyncio.run(_measure(base, token, db_path, args, ids[used:]))
     if result["tickets"] != args.n:
         raise SystemExit(f"full sync returned {result['tickets']} tickets, expected {args.n}")
     per_ticket = result["wire"] / result["tickets"]

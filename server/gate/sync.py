@@ -4,8 +4,8 @@ Every change a kiosk must learn about (generate, print, delete, use, itinerary e
 rotation) takes a fresh number from ``sync_counter`` and stores it in the row's ``sync_seq`` (a
 use: in ``used_seq``, see migration 24), so a kiosk asks for the rows whose numbers are above its
 cursor, in order, and resumes anywhere. Writes take turns, so numbers become visible in order and a
-cursor never skips an uncommitted change. A ticket printed and then used after a cursor is found
-by both numbers; a page carries it once, as of the later one (the kiosk keeps the newest anyway).
+cursor never skips an uncommitted change. A ticket is listed once, at the later of its two
+numbers: one printed and then used after a cursor comes at its use, with its print.
 
 A ticket travels as an array (columns in :data:`TICKET_COLUMNS`) instead of an object: keys
 would be most of the bytes. Names that many tickets share (companies, itineraries, services)
@@ -39,26 +39,29 @@ _TICKET_SELECT = f"SELECT {_TICKET_COLUMNS}, max(t.sync_seq, coalesce(t.used_seq
 
 
 def _changed_queries(columns: str) -> tuple[str, str]:
-    """SQL for ``columns`` of the rows changed after a cursor, each with the number it was found
-    by: with no use since the cursor (one index scan), and in general (the two index scans
-    merged in order by SQLite's MERGE (UNION ALL), never sorted)."""
+    """SQL for ``columns`` of the tickets whose latest change is numbered after a cursor, each
+    once with that number, in its order: with no use since the cursor (one index scan), and in
+    general (the two index scans merged in order by SQLite's MERGE (UNION ALL), never sorted;
+    each keeps the tickets whose latest number is its own)."""
     plain = f"SELECT {columns}, t.sync_seq FROM tickets t WHERE t.sync_seq > :cursor ORDER BY t.sync_seq LIMIT :limit"
     merged = (
-        f"SELECT {columns}, t.sync_seq AS seq FROM tickets t WHERE t.sync_seq > :cursor "
-        f"UNION ALL SELECT {columns}, t.used_seq FROM tickets t WHERE t.used_seq > :cursor "
+        f"SELECT {columns}, t.sync_seq AS seq FROM tickets t "
+        "WHERE t.sync_seq > :cursor AND (t.used_seq IS NULL OR t.used_seq < t.sync_seq) "
+        f"UNION ALL SELECT {columns}, t.used_seq FROM tickets t "
+        "WHERE t.used_seq > :cursor AND t.used_seq > t.sync_seq "
         "ORDER BY seq LIMIT :limit"
     )
     return plain, merged
 
 
 _CHANGED_ROWS = _changed_queries(_TICKET_COLUMNS)
-_CHANGED_IDS = _changed_queries("t.id")  # both indexes cover it: no ticket row is read
+_CHANGED_IDS = _changed_queries("t.id")
 _USED_AFTER_SQL = "SELECT 1 FROM tickets WHERE used_seq > ? LIMIT 1"
 
 
 def changed_rows(db: Db, cursor: int, limit: int, *, ids_only: bool = False) -> list[tuple]:
-    """Rows changed after ``cursor`` in the order of their numbers (each row's last item), at most
-    ``limit``; a ticket found by both of its numbers comes twice. ``ids_only``: (id, number)."""
+    """Tickets changed after ``cursor``, each once, in the order of their latest numbers (each
+    row's last item), at most ``limit``. ``ids_only``: (id, number)."""
     plain, merged = _CHANGED_IDS if ids_only else _CHANGED_ROWS
     # Both statements must see one snapshot: a use committed between them, followed by a print,
     # would otherwise be passed over by the plain scan, and the cursor would move past it.
@@ -66,20 +69,13 @@ def changed_rows(db: Db, cursor: int, limit: int, *, ids_only: bool = False) -> 
     if own_snapshot:
         db.execute("BEGIN")
     try:
-        # No use since the cursor (a first sync, a delta sync between shifts): one index scan is enough.
+        # No use since the cursor (a first sync before any use, a delta sync between shifts): a use
+        # comes after its ticket's other changes, so every ticket found here is at its latest number.
         used = db.conn.execute(_USED_AFTER_SQL, (cursor,)).fetchone() is not None
         return db.conn.execute(merged if used else plain, {"cursor": cursor, "limit": limit}).fetchall()
     finally:
         if own_snapshot:
             db.execute("COMMIT")
-
-
-def latest_only(rows: list[tuple]) -> list[tuple]:
-    """``rows`` without a ticket's earlier appearances (rows are in order of their numbers)."""
-    last = {row[0]: index for index, row in enumerate(rows)}
-    if len(last) == len(rows):
-        return rows
-    return [row for index, row in enumerate(rows) if last[row[0]] == index]
 
 
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
@@ -138,7 +134,7 @@ def _lookups(db: Db, tickets: Sequence[Sequence[Any]], itinerary_ids: Iterable[i
 
 
 def sync_page(db: Db, cursor: int, limit: int) -> dict[str, Any]:
-    """Tickets with ``sync_seq > cursor`` (at most ``limit``), their lookups, keys and the next cursor."""
+    """Tickets changed after ``cursor`` (at most ``limit``), their lookups, keys and the next cursor."""
     db.execute("BEGIN")  # one snapshot: the counter and the rows must agree
     try:
         counter = scalar(db, "SELECT value FROM sync_counter WHERE id = 1") or 0
@@ -146,7 +142,6 @@ def sync_page(db: Db, cursor: int, limit: int) -> dict[str, Any]:
         has_more = len(rows) > limit
         tickets = rows[:limit]  # tuples serialise as JSON arrays; no copying of a big page
         next_cursor = tickets[-1][9] if has_more else max(counter, cursor)
-        tickets = latest_only(tickets)
         changed_itineraries = [
             r[0]
             for r in db.conn.execute(
