@@ -154,6 +154,7 @@ class BalancedSite(web.BaseSite):
         self._timers: set[asyncio.TimerHandle] = set()
         self._attaching_tasks: set[asyncio.Task] = set()
         self._running = False
+        self._paused = False  # cannot accept (out of file descriptors): others must not wait for it
 
     @property
     def name(self) -> str:
@@ -195,7 +196,8 @@ class BalancedSite(web.BaseSite):
         self._timers.add(timer)
 
     def _refresh(self) -> None:
-        self._counts.set(self._index, self._open())
+        if not self._paused:
+            self._counts.set(self._index, self._open())
         self._later(self.REFRESH, self._refresh)
 
     def _acceptable(self, sock: socket.socket) -> None:
@@ -220,6 +222,8 @@ class BalancedSite(web.BaseSite):
                     continue
                 # Out of file descriptors or memory: leave the queue alone for a second (as asyncio does).
                 log.error("cannot accept connections: %s", exc)
+                self._paused = True
+                self._counts.set(self._index, ConnectionCounts.ABSENT)
                 self._loop.remove_reader(fd)
                 self._later(1.0, self._look_again, sock)
                 return
@@ -230,6 +234,7 @@ class BalancedSite(web.BaseSite):
             task.add_done_callback(self._attaching_tasks.discard)
 
     def _look_again(self, sock: socket.socket) -> None:
+        self._paused = False
         # Nothing waits any more (another worker took it): a later connection starts a new wait.
         if not select.select([sock], [], [], 0)[0]:
             self._deferred_since.pop(sock.fileno(), None)
