@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+from yarl import URL
 
 from gate_agent.systemd import forget_notify_socket, notify, watchdog_interval
 from server.app import create_app
@@ -155,21 +156,25 @@ class BalancedSite(web.BaseSite):
         self._attaching_tasks: set[asyncio.Task] = set()
         self._running = False
         self._paused = False  # cannot accept (out of file descriptors): others must not wait for it
+        self._loop = asyncio.get_running_loop()
+        host, port = sockets[0].getsockname()[:2]
+        self._name = str(URL.build(scheme="http", host=host, port=port))  # brackets an IPv6 address
 
     @property
     def name(self) -> str:
-        host, port = self._sockets[0].getsockname()[:2]
-        return f"http://{host}:{port}"
+        return self._name
 
     async def start(self) -> None:
         await super().start()
-        self._loop = asyncio.get_running_loop()
         self._running = True
         for sock in self._sockets:
             self._loop.add_reader(sock.fileno(), self._acceptable, sock)
         self._refresh()
 
     async def stop(self) -> None:
+        if not self._running:  # never started: nothing to undo
+            await super().stop()
+            return
         self._running = False
         for sock in self._sockets:
             self._loop.remove_reader(sock.fileno())
