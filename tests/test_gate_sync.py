@@ -167,7 +167,7 @@ async def test_the_live_poll_misses_no_use_committed_while_it_reads(client, conf
 
     def poll_while_the_other_worker_commits(db):
         def on_statement(sql: str) -> None:
-            if "ORDER BY" in sql and not done:  # the poll's scan, after its "any use since?" check
+            if "ORDER BY" in sql and not done:  # as the poll's scan starts
                 done.append(True)
                 other_worker_writes()
 

@@ -46,8 +46,8 @@ TICKET_ROWS = {
     "description": "One array per ticket, in the order of `columns`: "
     + ", ".join(TICKET_COLUMNS)
     + ". printed/deleted are 0/1; used_at is ISO-8601 or null; used_by is a kiosk id or null; seq is the "
-    "number of the change the row was found by (a ticket changed twice since the cursor, printed and then "
-    "used, may come again in a later page: keep the row with the highest seq).",
+    "number of the ticket's latest change (a ticket comes once per sync, and again only when it changes "
+    "again: keep the row with the highest seq).",
 }
 
 

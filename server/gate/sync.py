@@ -38,44 +38,29 @@ _TICKET_COLUMNS = (
 _TICKET_SELECT = f"SELECT {_TICKET_COLUMNS}, max(t.sync_seq, coalesce(t.used_seq, 0)) FROM tickets t "
 
 
-def _changed_queries(columns: str) -> tuple[str, str]:
-    """SQL for ``columns`` of the tickets whose latest change is numbered after a cursor, each
-    once with that number, in its order: with no use since the cursor (one index scan), and in
-    general (the two index scans merged in order by SQLite's MERGE (UNION ALL), never sorted;
-    each keeps the tickets whose latest number is its own)."""
-    plain = f"SELECT {columns}, t.sync_seq FROM tickets t WHERE t.sync_seq > :cursor ORDER BY t.sync_seq LIMIT :limit"
-    merged = (
+def _changed_query(columns: str) -> str:
+    """SQL for ``columns`` of the tickets whose latest change is numbered after a cursor, each once
+    with that number, in its order: the two index scans merged in order by SQLite's MERGE (UNION
+    ALL), never sorted; each keeps the tickets whose latest number is its own. One statement, so
+    one snapshot: a use and a later print committed meanwhile are both seen or both not."""
+    return (
         f"SELECT {columns}, t.sync_seq AS seq FROM tickets t "
         "WHERE t.sync_seq > :cursor AND (t.used_seq IS NULL OR t.used_seq < t.sync_seq) "
         f"UNION ALL SELECT {columns}, t.used_seq FROM tickets t "
         "WHERE t.used_seq > :cursor AND t.used_seq > t.sync_seq "
         "ORDER BY seq LIMIT :limit"
     )
-    return plain, merged
 
 
-_CHANGED_ROWS = _changed_queries(_TICKET_COLUMNS)
-_CHANGED_IDS = _changed_queries("t.id")
-_USED_AFTER_SQL = "SELECT 1 FROM tickets WHERE used_seq > ? LIMIT 1"
+_CHANGED_ROWS = _changed_query(_TICKET_COLUMNS)
+_CHANGED_IDS = _changed_query("t.id")
 
 
 def changed_rows(db: Db, cursor: int, limit: int, *, ids_only: bool = False) -> list[tuple]:
     """Tickets changed after ``cursor``, each once, in the order of their latest numbers (each
     row's last item), at most ``limit``. ``ids_only``: (id, number)."""
-    plain, merged = _CHANGED_IDS if ids_only else _CHANGED_ROWS
-    # Both statements must see one snapshot: a use committed between them, followed by a print,
-    # would otherwise be passed over by the plain scan, and the cursor would move past it.
-    own_snapshot = not db.conn.in_transaction
-    if own_snapshot:
-        db.execute("BEGIN")
-    try:
-        # No use since the cursor (a first sync before any use, a delta sync between shifts): a use
-        # comes after its ticket's other changes, so every ticket found here is at its latest number.
-        used = db.conn.execute(_USED_AFTER_SQL, (cursor,)).fetchone() is not None
-        return db.conn.execute(merged if used else plain, {"cursor": cursor, "limit": limit}).fetchall()
-    finally:
-        if own_snapshot:
-            db.execute("COMMIT")
+    sql = _CHANGED_IDS if ids_only else _CHANGED_ROWS
+    return db.conn.execute(sql, {"cursor": cursor, "limit": limit}).fetchall()
 
 
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
