@@ -516,3 +516,21 @@ def ticket_use_numbers(db: sqlite_utils.Database) -> None:
         CREATE INDEX tickets_used_seq ON tickets(used_seq) WHERE used_seq IS NOT NULL
         """,
     )
+
+
+@migration(27)
+def conflict_reporters(db: sqlite_utils.Database) -> None:
+    """Which scan's upload found each conflict, apart from which scan came first and second.
+
+    A conflict's first and second scans are ordered by the scans' own times, so the scan whose
+    upload found it may be either; a re-upload of that scan must get the same answer again.
+    """
+    _script(
+        db,
+        """
+        ALTER TABLE conflicts ADD COLUMN reported_scan_id TEXT;
+        UPDATE conflicts SET reported_scan_id = second_scan_id;
+        CREATE INDEX conflicts_reported_scan ON conflicts(reported_scan_id);
+        CREATE INDEX conflicts_first_scan ON conflicts(first_scan_id)
+        """,
+    )

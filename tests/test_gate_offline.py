@@ -222,3 +222,86 @@ async def test_an_upload_that_fails_half_way_is_made_good_by_the_kiosks_resend(c
     assert count(config, "scans") == len(batch)
     assert db_rows(config, "SELECT COUNT(DISTINCT scan_id) FROM scans") == [(len(batch),)]
     assert count(config, "ticket_uses") == 200 and count(config, "conflicts") == 1
+
+
+async def test_a_local_accept_after_an_online_refusal_whose_answer_was_lost_is_a_conflict(client, config):
+    """Kiosk B's online redeem was refused (already used) but the answer came too late: B let the
+    truck through on its local verdict and reports that. Two trucks entered; the supervisor sees it."""
+    app = client.server.app
+    north, south = await enrol_kiosk(client, "Puerta Norte"), await enrol_kiosk(client, "Puerta Sur")
+    (ticket,) = await make_tickets(app, 1)
+    first = await redeem(client, north, ticket["code"])
+    assert first["accepted"]
+    late = str(uuid.uuid4())
+    assert (await redeem(client, south, ticket["short_code"], late))["reason"] == "already_used"
+
+    report = {**offline(ticket["short_code"], minutes_ago=0), "scan_id": late}
+    result = (await upload(client, south, [report]))[late]
+    assert result == {"scan_id": late, "outcome": "conflict", "reason": "already_used", "conflict": "overrode_refusal"}
+    assert await upload(client, south, [report]) == {late: result}  # same scan id, same answer
+    assert db_rows(config, "SELECT kind, first_scan_id, second_scan_id FROM conflicts") == [
+        ("overrode_refusal", first["scan_id"], late)
+    ]
+    # The scan log shows what the kiosk did (let it through), beside what the server said.
+    assert db_rows(config, "SELECT accepted, reason, local_reason FROM scans WHERE scan_id = ?", (late,)) == [
+        (1, "already_used", "accepted")
+    ]
+    await login(client, "supervisor", language="en")
+    page = await (await client.get("/gate/conflicts")).text()
+    row = re.search(r'<tr data-conflict="\d+" data-kind="overrode_refusal"[^>]*>(.*?)</tr>', page, re.S)
+    assert row and "against the server&#39;s refusal" in row[1] and "Puerta Sur" in row[1]
+    assert "Server: Ticket already used" in row[1]
+    log_page = await (await client.get("/gate/scans")).text()
+    log_row = re.search(rf'<tr data-scan="{late}"[^>]*data-accepted="1">', log_page)
+    assert log_row, "the scan log shows the kiosk's accept"
+
+
+async def test_a_local_accept_of_a_ticket_the_server_refused_for_another_reason_uses_it_and_is_a_conflict(
+    client, config
+):
+    app = client.server.app
+    kiosk = await enrol_kiosk(client)
+    unprinted, also_unprinted = await make_tickets(app, 2, printed=False)
+    # Refused online (not printed), the answer lost, the kiosk's stale cache let the truck through.
+    late = str(uuid.uuid4())
+    assert (await redeem(client, kiosk, unprinted["code"], late))["reason"] == "not_printed"
+    result = (await upload(client, kiosk, [{**offline(unprinted["code"]), "scan_id": late}]))[late]
+    assert (result["outcome"], result["conflict"]) == ("conflict", "overrode_refusal")
+    # Decided offline from a cache that thought it printed: the same.
+    offline_scan = offline(also_unprinted["code"])
+    result = (await upload(client, kiosk, [offline_scan]))[offline_scan["scan_id"]]
+    assert (result["outcome"], result["reason"], result["conflict"]) == ("conflict", "not_printed", "overrode_refusal")
+    # Either way a truck went in on that ticket: it cannot let a second one in.
+    assert db_rows(
+        config,
+        "SELECT used_scan_id FROM tickets WHERE id IN (?, ?) ORDER BY id",
+        (unprinted["id"], also_unprinted["id"]),
+    ) == [
+        (late,),
+        (offline_scan["scan_id"],),
+    ]
+    assert count(config, "conflicts") == 2
+
+
+async def test_the_earlier_scan_is_the_first_use_whichever_kiosk_uploads_first(client, config):
+    app = client.server.app
+    north, south = await enrol_kiosk(client, "Puerta Norte"), await enrol_kiosk(client, "Puerta Sur")
+    (ticket,) = await make_tickets(app, 1)
+    later, earlier = offline(ticket["code"], minutes_ago=3), offline(ticket["short_code"], minutes_ago=8)
+    assert (await upload(client, north, [later]))[later["scan_id"]]["outcome"] == "use_recorded"
+    result = (await upload(client, south, [earlier]))[earlier["scan_id"]]
+    assert (result["outcome"], result["conflict"]) == ("conflict", "double_accept")
+    assert db_rows(config, "SELECT first_scan_id, second_scan_id FROM conflicts") == [
+        (earlier["scan_id"], later["scan_id"])
+    ]
+    # The ticket's use is the earlier scan, at its own time.
+    (used_scan, used_at) = db_rows(config, "SELECT used_scan_id, used_at FROM tickets WHERE id = ?", (ticket["id"],))[0]
+    assert used_scan == earlier["scan_id"] and used_at.startswith(earlier["scanned_at"][:16])
+    # Re-uploads get the answers they got before.
+    assert (await upload(client, south, [earlier]))[earlier["scan_id"]] == result
+    assert (await upload(client, north, [later]))[later["scan_id"]]["outcome"] == "use_recorded"
+    await login(client, "supervisor", language="en")
+    page = await (await client.get("/gate/conflicts")).text()
+    row = re.search(r'<tr data-conflict="\d+" data-kind="double_accept"[^>]*>(.*?)</tr>', page, re.S)[1]
+    cells = re.findall(r"<td>(.*?)</td>", row, re.S)
+    assert "Puerta Sur" in cells[4] and "Puerta Norte" in cells[5]  # first use, second acceptance

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gate_agent.reasons import Reason
+from server.gate.redeem import CONFLICT_KINDS
 from server.gate.sync import TICKET_COLUMNS
 from server.openapi import B, I, S, document, obj
 
@@ -144,7 +145,7 @@ def document_routes() -> None:
                     scan_id=S,
                     outcome={"type": "string", "enum": ["use_recorded", "conflict", "logged", "rejected"]},
                     reason=NULLABLE_S,
-                    conflict={"type": ["string", "null"], "enum": ["double_accept", "accepted_after_delete", None]},
+                    conflict={"type": ["string", "null"], "enum": [*CONFLICT_KINDS, None]},
                 ),
             },
             server_time=TIME,

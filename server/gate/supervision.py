@@ -206,7 +206,8 @@ def list_conflicts(db: Db, status: str = "open", before: int | None = None, limi
         db.query(
             "SELECT c.id, c.ticket_id, c.kind, c.first_scan_id, c.second_scan_id, c.created_at, c.resolved_at, "
             "c.resolution, u.username AS resolved_by_name, t.short_code, co.name AS company_name, "
-            "s1.scanned_at AS first_at, k1.name AS first_kiosk, s2.scanned_at AS second_at, k2.name AS second_kiosk "
+            "s1.scanned_at AS first_at, k1.name AS first_kiosk, s2.scanned_at AS second_at, k2.name AS second_kiosk, "
+            "s2.reason AS second_reason, s2.mode AS second_mode "
             "FROM conflicts c JOIN tickets t ON t.id = c.ticket_id JOIN companies co ON co.id = t.company_id "
             "LEFT JOIN scans s1 ON s1.scan_id = c.first_scan_id AND c.first_scan_id != '' "
             "LEFT JOIN kiosks k1 ON k1.id = s1.kiosk_id "

@@ -186,6 +186,9 @@ async def _conflicts_page(request: web.Request, status: int = 200, **extra: Any)
     has_more = len(rows) > supervision.PAGE_SIZE
     rows = rows[: supervision.PAGE_SIZE]
     next_url = f"/gate/conflicts?{urlencode({'status': state, 'before': rows[-1]['id']})}" if has_more else ""
+    lang = lang_of(request)
+    for row in rows:  # what the server said of the scan the kiosk let through anyway
+        row["second_reason_text"] = reason_text(Reason(row["second_reason"]), lang) if row["second_reason"] else ""
     context = {"rows": rows, "status": state, "next_url": next_url, "errors": {}, "error_id": None, **extra}
     return _page(request, "gate_conflicts.html", context, status=status)
 
