@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 UPLOAD_BATCH = 200
 #: Tickets of a sync page stored per transaction (~50 ms on a small box), so scans go in between.
 APPLY_PART = 5000
+#: Seconds between attempts to reopen the live channel (±25 %): a kiosk catches up within about
+#: this long of its link's return.
+LIVE_RETRY_S = 1.0
 
 
 #: Statuses with which the server refuses an upload for what is in it (not for the moment).
@@ -66,6 +69,7 @@ class SyncService:
         self._upload_backoff = 0.0
         self._next_upload = 0.0
         self._pull_lock = asyncio.Lock()
+        self._last_pull_ok = False
 
     # --- pull ---------------------------------------------------------------------------------
     async def pull(self) -> int:
@@ -113,6 +117,7 @@ class SyncService:
                 return applied
         agent.status.last_sync = agent.clock.now().isoformat(timespec="seconds")
         agent.status.tickets = agent.store.ticket_count
+        self._last_pull_ok = True
         await self._set_online(True)
         return applied
 
@@ -198,16 +203,23 @@ class SyncService:
 
     # --- live channel -------------------------------------------------------------------------
     async def live_loop(self) -> None:
-        """Apply live pushes until the kiosk is revoked; reconnects with backoff, whatever happens."""
-        delay = 1.0
+        """Apply live pushes until the kiosk is revoked; reconnects soon, whatever happens.
+
+        The channel does not replay what was pushed while it was down, so on every (re)connect the
+        kiosk first catches up from its cursor with a pull, and only then goes online: a ticket
+        deleted during a short drop is in the cache within a moment of the link's return. Retries
+        come every second or so (a failed connect costs the server nothing).
+        """
         agent = self.agent
         while not agent.status.revoked:
             try:
+                caught_up = False
                 async for message in agent.client.live():
-                    delay = 1.0
-                    if not agent.status.online:
-                        await self._set_online(True)
-                        asyncio.get_running_loop().create_task(self.upload(force=True))
+                    if not caught_up:
+                        # The first message (the server's hello) says the channel is up.
+                        if not await self._catch_up():
+                            break  # not caught up: reconnect and try again rather than trust the channel
+                        caught_up = True
                     kind = message.get("type") if isinstance(message, dict) else None
                     if kind == "tickets" and message.get("tickets"):
                         try:
@@ -224,8 +236,15 @@ class SyncService:
                 await self._set_online(False, f"live channel down: {exc}")
             except Exception:  # noqa: BLE001 - the live channel must outlive any one failure
                 log.exception("the live channel failed; reconnecting")
-            await asyncio.sleep(delay)
-            delay = min(30.0, delay * 2)
+            await asyncio.sleep(LIVE_RETRY_S * (0.75 + 0.5 * random.random()))
+
+    async def _catch_up(self) -> bool:
+        """Pull what changed since the cursor, then send the outbox; whether the pull succeeded."""
+        self._last_pull_ok = False
+        await self.pull()
+        if self._last_pull_ok:
+            asyncio.get_running_loop().create_task(self.upload(force=True))
+        return self._last_pull_ok
 
     # --- state --------------------------------------------------------------------------------
     async def _server_error(self, exc: ServerError) -> None:
