@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from gate_agent.reasons import Reason
+from gate_core.reasons import Reason
 from server.gate.redeem import CONFLICT_KINDS
 from server.gate.sync import TICKET_COLUMNS
-from server.openapi import B, I, S, document, obj
+from server.openapi import NULLABLE_I, NULLABLE_S, PATHS, B, I, S, document, obj
 
 TAG = "gate"
-NULLABLE_S = {"type": ["string", "null"]}
-NULLABLE_I = {"type": ["integer", "null"]}
 REASONS = {"type": "string", "enum": [reason.value for reason in Reason]}
 KIOSK_AUTH = (
     "Authenticated by the kiosk's bearer token (`Authorization: Bearer pgk_…`). A revoked kiosk gets 403 "
@@ -159,6 +157,9 @@ def document_routes() -> None:
         'second of each use, print or delete, and `{"type":"ping","server_time"}`. A kiosk may send '
         '`{"pending_uploads": n}`. Closed with code 4003 when the kiosk is revoked. ' + KIOSK_AUTH,
         tag=TAG,
-        errors=(403,),
-        response={"type": "object", "description": "101 Switching Protocols"},
+        errors=(400, 403),
     )
+    # The answer is the protocol switch, not a JSON body; a plain GET without the upgrade gets 400.
+    live = PATHS["/api/v1/gate/live"]["get"]["responses"]
+    del live["200"]
+    live["101"] = {"description": "Switching Protocols: the WebSocket opens"}

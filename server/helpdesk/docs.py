@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.openapi import PATHS, B, I, S, document, obj
+from server.openapi import NULLABLE_I, NULLABLE_S, PATHS, B, I, S, document, obj
 
-NULLABLE_S = {"type": ["string", "null"]}
-NULLABLE_I = {"type": ["integer", "null"]}
 ARRAY = {"type": "array", "items": {"type": "object"}}
 FILE = obj(id=I, name=S, content_type=S, size=I, url=S)
 TICKET = obj(
@@ -85,6 +83,7 @@ MACHINE = obj(
     last_seen_at=NULLABLE_S,
     kiosk_id=NULLABLE_I,
 )
+COMPANY_USER = {"id": I, "username": S, "email": S, "roles": {"type": "array", "items": S}}
 POLICY = obj(
     id=I,
     number=S,
@@ -128,7 +127,14 @@ def _download(path: str, content_type: str) -> None:
 
 def document_routes() -> None:
     tag = "helpdesk"
-    document("/api/v1/helpdesk/areas", "get", "The areas a service ticket can be addressed to", tag=tag, errors=())
+    document(
+        "/api/v1/helpdesk/areas",
+        "get",
+        "The areas a service ticket can be addressed to",
+        tag=tag,
+        errors=(),
+        response=obj(areas={"type": "array", "items": obj(code=S, label=S)}),
+    )
     document(
         "/api/v1/helpdesk/tickets",
         "get",
@@ -336,6 +342,7 @@ def document_routes() -> None:
         "Customer administrator: the company's users and their profiles",
         tag=tag,
         errors=(403,),
+        response=obj(users={"type": "array", "items": obj(**COMPANY_USER, full_name=S, status=S)}),
     )
     document(
         "/api/v1/company/users",
@@ -345,6 +352,7 @@ def document_routes() -> None:
         status=201,
         errors=(400, 403),
         body=obj(full_name=S, username=S, email=S, email_confirm=S, phone_=S, roles={"type": "array", "items": S}),
+        response=obj(**COMPANY_USER),
     )
     document(
         "/api/v1/company/users/{user_id}",
@@ -353,4 +361,5 @@ def document_routes() -> None:
         tag=tag,
         errors=(403, 404, 409),
         params=[_path("user_id")],
+        response=obj(removed=I),
     )

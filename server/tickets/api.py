@@ -8,10 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
-from gate_agent.codes import human_readable, mask_code
+from gate_core.codes import human_readable, mask_code
 from server.forms import REQUIRED
 from server.i18n import Msg
-from server.openapi import B, I, S, document, obj
+from server.openapi import NULLABLE_I, NULLABLE_S, B, I, S, document, obj
 from server.tickets import KEYS, keys_for, tickets_changed
 from server.tickets import service as svc
 from server.tickets.views import CUSTOMER, _int, print_and_render, ticket_error
@@ -165,8 +165,21 @@ async def api_delete(request: web.Request) -> web.Response:
 
 
 TICKET = obj(
-    id=I, itinerary_id=I, printed=B, printed_at_=S, print_count=I, used_at_=S, code_=S, display_code=S, short_code_=S
+    id=I,
+    itinerary_id=I,
+    printed=B,
+    printed_at=NULLABLE_S,
+    print_count=I,
+    used_at=NULLABLE_S,
+    code={**NULLABLE_S, "description": "the real code: only in the print answer, null elsewhere"},
+    display_code={"type": "string", "description": "the short code once printed, a masked code before"},
+    short_code={**NULLABLE_S, "description": "only in the print answer, null elsewhere"},
 )
+TICKET_DETAIL = {
+    **TICKET,
+    "properties": {**TICKET["properties"], "transaction_no": S, "services": {"type": "array", "items": I}},
+    "required": [*TICKET["required"], "transaction_no", "services"],
+}
 document(
     "/api/v1/tickets/balance",
     "get",
@@ -175,8 +188,23 @@ document(
     errors=(403,),
     response=obj(purchased=I, generated=I, available=I),
 )
-document("/api/v1/itineraries", "get", "Itineraries still open for generating tickets", tag="tickets", errors=())
-document("/api/v1/services", "get", "The service catalogue", tag="tickets", errors=())
+ITINERARY = {"id": I, "vessel": S, "voyage": S, "eta": S, "etd": S, "valid_from": S, "valid_until": S}
+document(
+    "/api/v1/itineraries",
+    "get",
+    "Itineraries still open for generating tickets",
+    tag="tickets",
+    errors=(),
+    response=obj(itineraries={"type": "array", "items": obj(**ITINERARY, berth=S)}),
+)
+document(
+    "/api/v1/services",
+    "get",
+    "The service catalogue",
+    tag="tickets",
+    errors=(),
+    response=obj(services={"type": "array", "items": obj(id=I, code=S, name=S)}),
+)
 document(
     "/api/v1/tickets/generate",
     "post",
@@ -193,6 +221,7 @@ document(
     "Per itinerary: the company's tickets, printed and used counts",
     tag="tickets",
     errors=(403,),
+    response=obj(itineraries={"type": "array", "items": obj(**ITINERARY, total=I, printed=I, used=I)}),
 )
 document(
     "/api/v1/tickets",
@@ -204,6 +233,10 @@ document(
         {"name": n, "in": "query", "required": n == "itinerary_id", "schema": s}
         for n, s in (("itinerary_id", I), ("status", S), ("after", I), ("limit", I))
     ],
+    response=obj(
+        tickets={"type": "array", "items": TICKET},
+        next_after={**NULLABLE_I, "description": "send as ?after= for the next page; null on the last"},
+    ),
 )
 document(
     "/api/v1/tickets/{ticket_id}",
@@ -211,7 +244,7 @@ document(
     "One ticket (code masked until printed)",
     tag="tickets",
     errors=(404,),
-    response=TICKET,
+    response=TICKET_DETAIL,
     params=[{"name": "ticket_id", "in": "path", "required": True, "schema": I}],
 )
 document(
