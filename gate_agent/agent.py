@@ -75,6 +75,8 @@ STORAGE_FAULT_TEXT = {
 }
 #: How long a scan the kiosk could not save waits for the server, whose answer alone can let it through.
 UNSAVED_TIMEOUT_S = 3.0
+#: How often the screen's status is compared with what it was last sent (a cheap read of two counters).
+STATUS_CHECK_S = 0.5
 
 
 class GateAgent:
@@ -85,9 +87,13 @@ class GateAgent:
         client.report_headers = self._report_headers
         self.clock = ServerClock()
         self.status = AgentStatus(
-            kiosk_name=store.get_meta("kiosk_name", "") or "", revoked=store.get_meta("revoked") == "1"
+            kiosk_name=store.get_meta("kiosk_name", "") or "",
+            revoked=store.get_meta("revoked") == "1",
+            # What the cache holds from the last run: a kiosk started offline still says what it can decide.
+            tickets=store.ticket_count,
         )
         self.listeners: list[Listener] = []
+        self._status_sent: dict[str, Any] | None = None
         # One thread owns every write to the agent's SQLite (fsync happens there, not on the loop).
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="agent-db")
         self._lock = asyncio.Lock()
@@ -114,6 +120,8 @@ class GateAgent:
                 # Unsaved, the scan can still be decided and recorded by the server, whose word counts.
                 shown = await self._redeem_online(scan_id, text, now, ticket_id, shown, source, settle=saved)
             shown["ms"] = round((time.perf_counter() - started) * 1000, 2)
+            # The id the outbox and the server's scan log know this scan by: a lane display can link to it.
+            shown["scan_id"] = scan_id
         await self.broadcast({"type": "verdict", **shown})
         await self.broadcast_status()
         return shown
@@ -236,8 +244,31 @@ class GateAgent:
             "kiosk": self.status.kiosk_name,
             "revoked": self.status.revoked,
             "storage_fault": self.status.storage_fault,
+            "tickets": self.status.tickets,
             "language": self.config.language,
+            "verdict_hold_s": self.config.verdict_hold_s,
+            "sound": self.config.verdict_sound,
         }
 
     async def broadcast_status(self) -> None:
-        await self.broadcast(self.status_message())
+        self._status_sent = self.status_message()
+        await self.broadcast(self._status_sent)
+
+    async def push_status_changes(self, interval_s: float = STATUS_CHECK_S) -> None:
+        """Send the status to the screens whenever it differs from what they were last sent.
+
+        Counters change in many places (an upload, a pull, a prune, ``portgate-agent outbox --retry``
+        in another process), so comparing here catches every change, where telling the screen from
+        each of those places would miss the next one added.
+        """
+        while True:
+            await asyncio.sleep(interval_s)
+            if not self.listeners:
+                continue
+            try:
+                changed = self.status_message() != self._status_sent
+            except (sqlite3.Error, OSError) as exc:
+                log.warning("cannot read the kiosk's counters for the screen: %s", exc)
+                continue
+            if changed:
+                await self.broadcast_status()

@@ -44,6 +44,10 @@ class AgentConfig:
     upload_interval_s: float = 2.0
     #: Uploaded scans are kept in the kiosk's outbox this long, then forgotten (the server has them).
     outbox_keep_days: float = 30.0
+    #: How long the lane screen shows a verdict before it asks for the next ticket again.
+    verdict_hold_s: float = 6.0
+    #: A beep per verdict on the lane screen (one for accepted, another for refused).
+    verdict_sound: bool = False
     scanners: tuple[ScannerConfig, ...] = field(default_factory=tuple)
 
     @property
@@ -152,6 +156,8 @@ def load_agent_config(
         "sync_interval_s": float,
         "upload_interval_s": float,
         "outbox_keep_days": float,
+        "verdict_hold_s": float,
+        "verdict_sound": bool,
     }
     values = {k: _typed(k, v, kinds.get(k, str)) for k, v in raw.items()}
     if not isinstance(scanners_raw, list):
@@ -165,4 +171,5 @@ def load_agent_config(
     _check("sync_interval_s", 1 <= config.sync_interval_s <= 3600, "must be between 1 and 3600")
     _check("upload_interval_s", 0.2 <= config.upload_interval_s <= 600, "must be between 0.2 and 600")
     _check("outbox_keep_days", 1 <= config.outbox_keep_days <= 3650, "must be between 1 and 3650 days")
+    _check("verdict_hold_s", 1 <= config.verdict_hold_s <= 300, "must be between 1 and 300 seconds")
     return config

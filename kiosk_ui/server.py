@@ -2,13 +2,17 @@
 
 ``/`` is a full-screen page (no external assets) that shows each verdict big and coloured, with
 the reason in the kiosk's language; ``/ws`` pushes verdicts and status and takes hand-typed codes
-(a keyboard-wedge scanner types into the same field and presses Enter).
+(a keyboard-wedge scanner types into the same field and presses Enter). ``docs/lane-screen.md``
+describes the protocol for a lane display of one's own.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import WSMsgType, web
@@ -58,9 +62,19 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+async def status_pushes(app: web.Application) -> AsyncIterator[None]:
+    """While the screen is served, every change of the agent's status reaches it."""
+    task = asyncio.get_running_loop().create_task(app[AGENT].push_status_changes())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def create_kiosk_app(agent: GateAgent) -> web.Application:
     app = web.Application()
     app[AGENT] = agent
+    app.cleanup_ctx.append(status_pushes)
     app.router.add_get("/", index)
     app.router.add_get("/ws", websocket)
     app.router.add_static("/static", STATIC)
