@@ -34,9 +34,9 @@ from server.web import (
     MAILER,
     SECRET,
     SMS,
+    add_security_headers,
     csrf_middleware,
     error_middleware,
-    security_headers_middleware,
     session_middleware,
 )
 
@@ -126,9 +126,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 def create_app(config: Config) -> web.Application:
     app = web.Application(
-        middlewares=[error_middleware, security_headers_middleware, session_middleware, csrf_middleware],
+        middlewares=[error_middleware, session_middleware, csrf_middleware],
         client_max_size=30 * 1024 * 1024,
+        # Request bodies are decoded by ``server.web.request_bytes``: with aiohttp decoding them, a coding
+        # it lacks (br, zstd) was refused in plain text before our error shape, a false gzip body was a 500.
+        handler_args={"auto_decompress": False},
     )
+    app.on_response_prepare.append(add_security_headers)
     app[CONFIG] = config
     app[SECRET] = load_secret(config)
     app[MAILER] = Mailer(config.mail, config.mail_folder)

@@ -38,6 +38,19 @@ class FieldErrors(dict[str, Msg]):
             raise ValidationFailed(dict(self))
 
 
+def readable_text(value: str) -> str:
+    """Text from an HTTP header (a file name, a cookie) as a person would read it.
+
+    aiohttp keeps header bytes that are not UTF-8 as lone surrogates, which no page or database
+    can encode; each such byte becomes U+FFFD instead.
+    """
+    try:
+        raw = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that did not come from a header byte
+        raw = value.encode("utf-8", "replace")
+    return raw.decode("utf-8", "replace")
+
+
 def clean_text(value: Any) -> str:
     """One line of typed or scanned text: no control characters or lone surrogates, trimmed, NFC."""
     if value is None:

@@ -1,7 +1,8 @@
 """The "are you human" check on login and registration.
 
 The default is self-hosted (a port LAN reaches no outside service): a small sum whose answer is
-bound to an HMAC-signed, expiring, single-use token. ``HostedCaptcha`` speaks the common
+bound to an HMAC-signed, expiring, single-use token; a wrong answer uses the token up too, so each
+question gets one guess. ``HostedCaptcha`` speaks the common
 ``siteverify`` protocol (reCAPTCHA, hCaptcha, Turnstile) behind the same interface.
 
 Single use must hold across the server's worker processes, so with a database the builtin check
@@ -50,31 +51,40 @@ class BuiltinHumanCheck:
 
     def challenge(self) -> dict[str, Any]:
         a, b = secrets.randbelow(9) + 1, secrets.randbelow(9) + 1
-        expires = int(self._clock()) + CHALLENGE_SECONDS
-        nonce = secrets.token_hex(8)
-        body = f"{a + b}.{expires}.{nonce}"
-        token = f"{expires}.{nonce}.{sign(self._secret, 'human:' + body)}"
+        issued = f"{int(self._clock()) + CHALLENGE_SECONDS}.{secrets.token_hex(8)}"
+        # Two signatures: one proves we issued the token (so only our tokens are recorded as used,
+        # never a flood of made-up ones), the other binds it to the answer.
+        issued_signature = sign(self._secret, f"human-issued:{issued}")
+        token = f"{issued}.{issued_signature}.{sign(self._secret, f'human:{a + b}.{issued}')}"
         return {"kind": "builtin", "question": f"{a} + {b}", "token": token}
 
     async def verify(self, form: Mapping[str, str], remote_address: str) -> bool:
+        """True for the right answer to a token we issued; any answer, right or wrong, uses the token up."""
         token = str(form.get("human_token", ""))
         answer = str(form.get("human_answer", "")).strip()
-        # ASCII only: "²".isdigit() is True but int("²") fails, and HMAC compares only ASCII text.
-        if not (token.isascii() and answer.isascii()):
-            return False
         parts = token.split(".")
-        if len(parts) != 3 or not answer.isdigit() or len(answer) > 3:
+        # ASCII only: HMAC compares only ASCII text.
+        if not token.isascii() or len(parts) != 4:
             return False
-        expires, nonce, signature = parts
+        expires, nonce, issued_signature, answer_signature = parts
         if not expires.isdigit() or int(expires) < self._clock():
             return False
-        if not signature_ok(self._secret, f"human:{int(answer)}.{expires}.{nonce}", signature):
+        if not signature_ok(self._secret, f"human-issued:{expires}.{nonce}", issued_signature):
             return False
+        if not await self._claim(nonce, float(expires)):
+            return False
+        # "²".isdigit() is True but int("²") fails.
+        if not (answer.isascii() and answer.isdigit()) or len(answer) > 3:
+            return False
+        return signature_ok(self._secret, f"human:{int(answer)}.{expires}.{nonce}", answer_signature)
+
+    async def _claim(self, nonce: str, expires: float) -> bool:
+        """Record the token as used; False when it already was (by any worker process)."""
         if self._db is not None:
-            return await self._db.write(claim_nonce, nonce, float(expires), self._clock())
+            return await self._db.write(claim_nonce, nonce, expires, self._clock())
         if nonce in self._used:
             return False
-        self._used[nonce] = float(expires)
+        self._used[nonce] = expires
         while len(self._used) > 50_000:
             self._used.popitem(last=False)
         return True

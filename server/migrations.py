@@ -534,3 +534,25 @@ def conflict_reporters(db: sqlite_utils.Database) -> None:
         CREATE INDEX conflicts_first_scan ON conflicts(first_scan_id)
         """,
     )
+
+
+@migration(26)
+def unknown_login_failures(db: sqlite_utils.Database) -> None:
+    """Failed sign-ins under names that belong to no account, counted and locked like an account's.
+
+    A user's failures and lock live on ``users``; without the same for unknown names, "this account
+    is locked" after a few wrong passwords told an attacker which names exist. Rows are forgotten a
+    day after their last failure, once no lock is running.
+    """
+    _script(
+        db,
+        """
+        CREATE TABLE unknown_login_failures (
+            login TEXT PRIMARY KEY,
+            failed_logins INTEGER NOT NULL DEFAULT 0,
+            locked_until REAL NOT NULL DEFAULT 0,
+            last_failure_at REAL NOT NULL
+        );
+        CREATE INDEX unknown_login_failures_last ON unknown_login_failures(last_failure_at)
+        """,
+    )

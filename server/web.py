@@ -7,9 +7,11 @@ by it, so one company never sees another's objects.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +21,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import aiohttp_jinja2
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from server.config import Config
 from server.db import Database, DatabaseBusy, is_storage_failure, one
@@ -121,12 +124,54 @@ def json_error(
 
 async def json_body(request: web.Request) -> dict[str, Any]:
     """The request's JSON object, or a 400 with a clear message."""
+    raw = await request_bytes(request)
     try:
-        body = await request.json()
+        body = json.loads(raw.decode(request.charset or "utf-8"))
     except (ValueError, LookupError, RecursionError) as exc:  # bad JSON, bad bytes, an unknown charset
         raise ApiError(400, "invalid_json", Msg("The request body is not valid JSON.")) from exc
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", Msg("The request body must be a JSON object."))
+    return body
+
+
+#: The content codings a request body may come in (``create_app`` turns aiohttp's own decoding off, so a
+#: coding it cannot decode reaches us instead of being refused in plain text before any middleware runs).
+_INFLATE_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+_UNREADABLE_BODY = Msg("The request body could not be read; send it again.")
+_UNREADABLE_FORM = Msg("The form could not be read; send it again.")
+
+
+def content_coding(request: web.Request) -> str:
+    """The body's Content-Encoding, lower case; "" for none."""
+    coding = request.headers.get("Content-Encoding", "").strip().lower()
+    return "" if coding == "identity" else coding
+
+
+async def request_bytes(request: web.Request) -> bytes:
+    """The whole request body, inflated when it was sent gzip or deflate; a 4xx when it cannot be read."""
+    coding = content_coding(request)
+    if coding and coding not in _INFLATE_WBITS:
+        raise ApiError(
+            415, "unsupported_encoding", Msg("Send the request body uncompressed, or compressed with gzip or deflate.")
+        )
+    try:
+        raw = await request.read()
+    except web.RequestPayloadError as exc:  # cut short or malformed chunking
+        raise ApiError(400, "bad_request", _UNREADABLE_BODY) from exc
+    return _inflate(raw, _INFLATE_WBITS[coding], request.client_max_size) if coding else raw
+
+
+def _inflate(raw: bytes, wbits: int, limit: int) -> bytes:
+    """Decompress a body, never past ``limit`` bytes (a few KB of gzip can inflate to gigabytes)."""
+    inflater = zlib.decompressobj(wbits)
+    try:
+        body = inflater.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise ApiError(400, "bad_request", _UNREADABLE_BODY) from exc
+    if len(body) > limit:
+        raise ApiError(413, "too_large", Msg("The request is too large."))
+    if not inflater.eof or inflater.unused_data:
+        raise ApiError(400, "bad_request", _UNREADABLE_BODY)
     return body
 
 
@@ -250,33 +295,34 @@ async def _gate_api(request: web.Request) -> web.StreamResponse:
     """The kiosk protocol's short way past the other middlewares (every redeem takes it).
 
     It needs no session (kiosks authenticate by their own token cache), no CSRF check (bearer
-    tokens) and no template context; the language and headers come out as on the long way.
+    tokens) and no template context; the language comes out as on the long way, the security
+    headers from ``add_security_headers`` as for every response.
     """
     request[PRINCIPAL] = None
     request[LANG] = pick_language(
         request.query.get("lang") if request.query_string else None,
         accept_language(request.headers.get("Accept-Language")),
-        request.cookies.get(LANG_COOKIE) if "Cookie" in request.headers else None,
+        read_cookie(request, LANG_COOKIE),
         default=request.app[CONFIG].default_language,
     )
-    response = await request.match_info.handler(request)
-    _common_headers(response)
-    return response
+    return await request.match_info.handler(request)
 
 
-def _common_headers(response: web.StreamResponse) -> None:
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
+async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: every answer the app sends carries these, whichever way it was made.
 
-
-@web.middleware
-async def security_headers_middleware(request: web.Request, handler):
-    response = await handler(request)
-    _common_headers(response)
-    if not is_api(request):
-        response.headers.setdefault("Content-Security-Policy", _content_security_policy(request.app[CONFIG]))
-    return response
+    A signal rather than a middleware: redirects and errors raised past the middlewares (aiohttp's
+    own 404/405/413, ``HTTPFound``), static files, error pages and JSON errors all pass through here.
+    """
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    if request.path.startswith("/api/"):
+        # JSON is never a document to render: nothing loads from it and nobody may frame it.
+        headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+    else:
+        headers.setdefault("Content-Security-Policy", _content_security_policy(request.app[CONFIG]))
 
 
 def _content_security_policy(config: Config) -> str:
@@ -318,7 +364,7 @@ async def session_middleware(request: web.Request, handler):
         if token.startswith("pgk_"):  # a kiosk token: the gate area authenticates it from its own cache
             token = None
     elif not is_api(request):
-        token = request.cookies.get(SESSION_COOKIE)
+        token = read_cookie(request, SESSION_COOKIE)
     if token and len(token) < 200:
         row = await request.app[DB].read(_load_principal, token_hash(token), kind, time.time())
         if row and row["status"] == "active":
@@ -340,7 +386,7 @@ async def session_middleware(request: web.Request, handler):
     request[LANG] = pick_language(
         request.query.get("lang") if is_api(request) else None,
         accept_language(request.headers.get("Accept-Language")) if is_api(request) else None,
-        request.cookies.get(LANG_COOKIE),
+        read_cookie(request, LANG_COOKIE),
         principal.language if principal else None,
         default=request.app[CONFIG].default_language,
     )
@@ -348,49 +394,82 @@ async def session_middleware(request: web.Request, handler):
 
 
 async def form_body(request: web.Request) -> Any:
-    """The request's form fields (urlencoded or multipart), or a 400 when the body cannot be read.
+    """The request's form fields (urlencoded or multipart), or a 4xx when the body cannot be read.
 
-    A malformed multipart body, undecodable text or an unknown charset would otherwise escape
-    aiohttp's parser as a 500.
+    A malformed multipart body (a bad part header, no closing boundary), undecodable text, an
+    unknown charset or a body cut short would otherwise escape aiohttp's parser as a 500. Forms are
+    read as a stream by aiohttp (and again by handlers, from its cache), so they must come
+    uncompressed; browsers never compress them.
     """
+    if content_coding(request):
+        raise ApiError(415, "unsupported_encoding", _UNREADABLE_FORM)
     try:
         return await request.post()
-    except (ValueError, LookupError) as exc:
-        raise ApiError(400, "bad_request", Msg("The form could not be read; send it again.")) from exc
+    except (ValueError, LookupError, HttpProcessingError, web.RequestPayloadError) as exc:
+        raise ApiError(400, "bad_request", _UNREADABLE_FORM) from exc
+
+
+def read_cookie(request: web.Request, name: str) -> str:
+    """A cookie's value, or "" when it is not short printable ASCII (every cookie we set is).
+
+    Header bytes that are not UTF-8 arrive as lone surrogates; echoed into a page they would fail
+    its encoding, so such a value is treated as no cookie at all.
+    """
+    value = request.cookies.get(name, "") if "Cookie" in request.headers else ""
+    return value if len(value) <= 200 and value.isascii() and value.isprintable() else ""
+
+
+def set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str, **options: Any) -> None:
+    """Set one of our cookies: script cannot read it, other sites do not send it, HTTPS-only when configured."""
+    response.set_cookie(
+        name,
+        value,
+        httponly=True,
+        samesite="Lax",
+        path="/",
+        secure=request.app[CONFIG].security.cookie_secure,
+        **options,
+    )
 
 
 def csrf_token(request: web.Request) -> str:
-    """The visitor's CSRF token (double-submit cookie), created on first use."""
-    token = request.cookies.get(CSRF_COOKIE) or request.get(NEW_CSRF)
-    if not token or len(token) > 100:
+    """The token forms must echo: the session's own once signed in, else the visitor's CSRF cookie.
+
+    Bound to the session, a token seen in one session (another tab's user, a fixed cookie) is
+    worthless in another; before sign-in the double-submit cookie ties it to the browser.
+    """
+    principal = principal_of(request)
+    if principal is not None:
+        return principal.csrf_token
+    token = read_cookie(request, CSRF_COOKIE) or request.get(NEW_CSRF)
+    if not token:
         token = secrets.token_urlsafe(24)
         request[NEW_CSRF] = token
     return token
 
 
+_CSRF_REFUSED = Msg("The form has expired or was not sent from this site. Reload the page and try again.")
+
+
 @web.middleware
 async def csrf_middleware(request: web.Request, handler):
-    """Every state-changing form post must echo the visitor's CSRF cookie; the API uses bearer tokens."""
+    """Every state-changing form post must echo the visitor's CSRF token; the API uses bearer tokens."""
     if request.method in ("POST", "PUT", "PATCH", "DELETE") and not is_api(request):
-        cookie = request.cookies.get(CSRF_COOKIE, "")
+        expected = principal_of(request).csrf_token if principal_of(request) else read_cookie(request, CSRF_COOKIE)
         try:
             form = await form_body(request)
             unreadable = None
         except (ApiError, web.HTTPException) as exc:  # checked after the token: a forged post learns nothing
             form, unreadable = {}, exc
         sent = form.get("csrf_token", "") if isinstance(form.get("csrf_token", ""), str) else ""
-        if not cookie or not same_secret(cookie, sent or request.headers.get("X-CSRF-Token", "")):
-            raise ApiError(
-                403, "csrf", Msg("The form has expired or was not sent from this site. Reload the page and try again.")
-            )
+        if not expected or not same_secret(expected, sent or request.headers.get("X-CSRF-Token", "")):
+            raise ApiError(403, "csrf", _CSRF_REFUSED)
         if unreadable is not None:
             raise unreadable  # handlers would parse the same body again and fail the same way
     response = await handler(request)
     new = request.get(NEW_CSRF)
-    if new and not request.cookies.get(CSRF_COOKIE):
-        response.set_cookie(
-            CSRF_COOKIE, new, httponly=True, samesite="Lax", path="/", secure=request.app[CONFIG].security.cookie_secure
-        )
+    if new and not read_cookie(request, CSRF_COOKIE):
+        set_cookie(request, response, CSRF_COOKIE, new)
     return response
 
 

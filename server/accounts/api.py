@@ -149,7 +149,9 @@ async def change_password(request: web.Request) -> web.Response:
     except ValidationFailed as exc:
         errors.update(exc.errors)
     errors.raise_if_any()
-    ok = await request.app[DB].write(service.change_password, p.user_id, current, hash_password(new), p.session_hash)
+    ok = await request.app[DB].write(
+        service.change_password, p.user_id, current, hash_password(new), p.session_hash, time.time()
+    )
     if not ok:
         raise ApiError(
             400,

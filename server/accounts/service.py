@@ -552,26 +552,50 @@ def login_check(
         audit(db, "login.address_throttled", address=address)
         return LoginOutcome("address_throttled")
     user = one(db, "SELECT * FROM users WHERE lower(username) = lower(?) OR email = lower(?)", (login, login))
-    if user and user["locked_until"] > now:
-        return LoginOutcome("locked", locked_until=user["locked_until"])
+    # An unknown name is counted and locked exactly like an account: the answers never tell them apart.
+    counter = user or _unknown_login(db, login, now)
+    if counter["locked_until"] > now:
+        return LoginOutcome("locked", locked_until=counter["locked_until"])
     if not verify_password(user["password_hash"] if user else None, password):
         db.execute("INSERT INTO login_failures (address, at) VALUES (?, ?)", (address, now))
+        failures = counter["failed_logins"] + 1
+        locked_until = now + lock_minutes * 60 if failures >= max_account else 0
+        failures = 0 if locked_until else failures
         if user:
-            failures = user["failed_logins"] + 1
-            locked_until = now + lock_minutes * 60 if failures >= max_account else 0
             db.execute(
                 "UPDATE users SET failed_logins = ?, locked_until = ? WHERE id = ?",
-                (0 if locked_until else failures, locked_until, user["id"]),
+                (failures, locked_until, user["id"]),
             )
             audit(db, "login.locked" if locked_until else "login.failed", user_id=user["id"], address=address)
-            if locked_until:
-                return LoginOutcome("locked", locked_until=locked_until)
+        else:
+            db.execute(
+                "INSERT INTO unknown_login_failures (login, failed_logins, locked_until, last_failure_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (login) DO UPDATE SET failed_logins = excluded.failed_logins, "
+                "locked_until = excluded.locked_until, last_failure_at = excluded.last_failure_at",
+                (login.lower(), failures, locked_until, now),
+            )
+        if locked_until:
+            return LoginOutcome("locked", locked_until=locked_until)
         return LoginOutcome("wrong_credentials")
     if user["status"] in ("pending", "rejected", "disabled"):
         return LoginOutcome("pending" if user["status"] == "pending" else "rejected")
     db.execute("UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = ?", (user["id"],))
     audit(db, "login.ok", user_id=user["id"], address=address)
     return LoginOutcome("ok", user=user)
+
+
+#: How long failures under an unknown name are remembered after the last one (when no lock runs).
+UNKNOWN_LOGIN_MEMORY_SECONDS = 86400
+
+
+def _unknown_login(db: Db, login: str, now: float) -> dict[str, Any]:
+    """The failure count and lock of a name that belongs to no account (zero when never seen)."""
+    db.execute(
+        "DELETE FROM unknown_login_failures WHERE last_failure_at < ? AND locked_until < ?",
+        (now - UNKNOWN_LOGIN_MEMORY_SECONDS, now),
+    )
+    row = one(db, "SELECT failed_logins, locked_until FROM unknown_login_failures WHERE login = ?", (login.lower(),))
+    return row or {"failed_logins": 0, "locked_until": 0.0}
 
 
 def create_session(db: Db, user_id: int, kind: str, hours: int, now: float, language: str | None = None) -> str:
@@ -621,15 +645,37 @@ def set_language(db: Db, user_id: int, language: str) -> None:
     db.execute("UPDATE users SET language = ? WHERE id = ?", (language, user_id))
 
 
-def change_password(db: Db, user_id: int, current: str, new_hash: str, keep_session: str) -> bool:
+def change_password(db: Db, user_id: int, current: str, new_hash: str, keep_session: str, now: float) -> bool:
     user = one(db, "SELECT password_hash FROM users WHERE id = ?", (user_id,))
     if not user or not verify_password(user["password_hash"], current):
         return False
-    db.execute("UPDATE users SET password_hash = ? WHERE id = ?", (new_hash, user_id))
+    set_password_hash(db, user_id, new_hash, now)
     # Other sessions (a stolen cookie, another device) end with the old password.
     db.execute("DELETE FROM sessions WHERE user_id = ? AND token_hash != ?", (user_id, keep_session))
     audit(db, "password.changed", user_id=user_id)
     return True
+
+
+#: The e-mailed links that let whoever holds them choose the account's password.
+PASSWORD_LINKS = ("reset_password", "set_password")
+
+
+def set_password_hash(db: Db, user_id: int, new_hash: str, now: float) -> None:
+    """The one way a password changes (by its owner, a reset link or an administrator).
+
+    Every password link still open dies with the old password: a link read from an old mail, or
+    sent to a mailbox that was since taken over, must not undo the change.
+    """
+    db.execute("UPDATE users SET password_hash = ? WHERE id = ?", (new_hash, user_id))
+    _void_password_links(db, user_id, now)
+
+
+def _void_password_links(db: Db, user_id: int, now: float) -> None:
+    db.execute(
+        f"UPDATE one_time_tokens SET used_at = ? WHERE user_id = ? AND used_at IS NULL "
+        f"AND purpose IN ({', '.join('?' for _ in PASSWORD_LINKS)})",
+        (now, user_id, *PASSWORD_LINKS),
+    )
 
 
 def validate_new_password(data: Mapping[str, Any], minimum: int, username: str, email: str) -> str:
@@ -640,22 +686,33 @@ def validate_new_password(data: Mapping[str, Any], minimum: int, username: str, 
 
 
 def start_password_reset(db: Db, email: str, now: float) -> tuple[dict[str, Any], str] | None:
+    """A new reset link for an active account; every earlier one stops working (only the newest mail counts)."""
     user = one(db, "SELECT id, email, full_name, language FROM users WHERE email = ? AND status = 'active'", (email,))
     if user is None:
         return None
+    _void_password_links(db, user["id"], now)
     token = _one_time_token(db, "reset_password", now, hours=1, user_id=user["id"], email=email)
     audit(db, "password.reset_requested", user_id=user["id"])
     return user, token
 
 
-def finish_password_set(db: Db, record: dict[str, Any], new_hash: str, now: float) -> None:
-    db.execute(
-        "UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = 0 WHERE id = ?",
-        (new_hash, record["user_id"]),
-    )
+def finish_password_set(db: Db, record: dict[str, Any], new_hash: str, now: float) -> bool:
+    """Set the password through an e-mailed link; False when the link was used (or voided) meanwhile.
+
+    The link is claimed by one conditional update inside this write, so of several concurrent
+    uses of one link exactly one sets the password.
+    """
+    claimed = db.execute(
+        "UPDATE one_time_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?",
+        (now, record["token_hash"], now),
+    ).rowcount
+    if claimed != 1:
+        return False
+    set_password_hash(db, record["user_id"], new_hash, now)
+    db.execute("UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = ?", (record["user_id"],))
     db.execute("DELETE FROM sessions WHERE user_id = ?", (record["user_id"],))
-    db.execute("UPDATE one_time_tokens SET used_at = ? WHERE token_hash = ?", (now, record["token_hash"]))
     audit(db, "password.reset", user_id=record["user_id"])
+    return True
 
 
 def user_by_id(db: Db, user_id: int) -> dict[str, Any] | None:

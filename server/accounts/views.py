@@ -30,6 +30,7 @@ from server.web import (
     principal_of,
     render_page,
     require,
+    set_cookie,
 )
 
 routes = web.RouteTableDef()
@@ -96,7 +97,7 @@ async def set_language(request: web.Request) -> web.Response:
     if not lang:
         raise not_found()
     response = web.HTTPFound(safe_next(request.query.get("next")))
-    response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Lax", httponly=True, path="/")
+    set_cookie(request, response, LANG_COOKIE, lang, max_age=365 * 86400)
     principal = principal_of(request)
     if principal:
         await request.app[DB].write(service.set_language, principal.user_id, lang)
@@ -176,16 +177,8 @@ async def login_submit(request: web.Request) -> web.Response:
         service.create_session, outcome.user["id"], "web", cfg.security.session_hours, time.time(), lang
     )
     response = web.HTTPFound(f"/profiles?next={quote(safe_next(next_url))}")
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        httponly=True,
-        samesite="Lax",
-        path="/",
-        secure=cfg.security.cookie_secure,
-        max_age=cfg.security.session_hours * 3600,
-    )
-    response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Lax", httponly=True, path="/")
+    set_cookie(request, response, SESSION_COOKIE, token, max_age=cfg.security.session_hours * 3600)
+    set_cookie(request, response, LANG_COOKIE, lang, max_age=365 * 86400)
     raise response
 
 
@@ -279,7 +272,7 @@ async def password_submit(request: web.Request) -> web.Response:
     except ValidationFailed as exc:
         return page(request, "password.html", {"errors": exc.errors}, 400)
     ok = await request.app[DB].write(
-        service.change_password, principal.user_id, current, hash_password(new), principal.session_hash
+        service.change_password, principal.user_id, current, hash_password(new), principal.session_hash, time.time()
     )
     if not ok:
         return page(
@@ -339,11 +332,15 @@ async def forgot_submit(request: web.Request) -> web.Response:
     )
 
 
+def _invalid_link() -> ApiError:
+    return ApiError(400, "invalid_link", Msg("This link is not valid or has expired."))
+
+
 async def _token_page(request: web.Request, purpose: str) -> dict[str, Any]:
     token = request.query.get("token", "") if request.method == "GET" else str((await request.post()).get("token", ""))
     record = await request.app[DB].read(service.token_record, token, purpose, time.time())
     if record is None:
-        raise ApiError(400, "invalid_link", Msg("This link is not valid or has expired."))
+        raise _invalid_link()
     return {**record, "token": token}
 
 
@@ -374,7 +371,8 @@ async def reset_submit(request: web.Request) -> web.Response:
         return page(
             request, "reset.html", {"token": record["token"], "errors": exc.errors, "action": request.path}, 400
         )
-    await request.app[DB].write(service.finish_password_set, record, hash_password(new), time.time())
+    if not await request.app[DB].write(service.finish_password_set, record, hash_password(new), time.time()):
+        raise _invalid_link()  # used by a concurrent request, or voided by a newer link, since it was read
     return page(
         request,
         "message.html",

@@ -19,7 +19,7 @@ from urllib.parse import quote, unquote
 
 from aiohttp import web
 
-from server.forms import ValidationFailed
+from server.forms import ValidationFailed, readable_text
 from server.helpdesk.settings import FILE_TYPES, HelpdeskSettings
 from server.i18n import Msg
 
@@ -144,7 +144,7 @@ def read_file_fields(form: object, name: str, settings: HelpdeskSettings) -> lis
             continue
         # HTML forms send ``"`` and line breaks in a file name percent-encoded (and some clients
         # encode more); the name is checked after decoding, so ``%2e%2e%2f`` is still a path.
-        files.append((unquote(part.filename or ""), data))
+        files.append((readable_text(unquote(part.filename or "")), data))
     return files
 
 
