@@ -1,39 +1,58 @@
 "use strict";
-// The kiosk screen: verdicts and status arrive on the WebSocket; typed codes go back on it.
+// The lane screen: verdicts and status arrive on the WebSocket; typed codes go back on it.
+// docs/lane-screen.md describes every message.
 const LABELS = {
   es: { accepted: "ACEPTADO", refused: "RECHAZADO", online: "EN LÍNEA", offline: "SIN CONEXIÓN", revoked: "KIOSCO REVOCADO", storage_fault: "NO SE PUEDEN GUARDAR ESCANEOS",
-        last_sync: "Última sincronización", pending: "Pendientes de envío", rejected: "Rechazadas por el servidor", manual: "Código manual", check: "Verificar",
+        idle: "Presente su ticket", offline_banner: "SIN CONEXIÓN · el kiosco decide solo", revoked_banner: "KIOSCO REVOCADO · avise al supervisor",
+        offline_verdict: "SIN CONEXIÓN · decidido en el kiosco",
+        last_sync: "Última sincronización", pending: "Pendientes de envío", tickets: "Tickets", rejected: "Rechazadas por el servidor", manual: "Código manual", check: "Verificar",
         company: "Empresa", itinerary: "Itinerario", services: "Servicios", used: "Usado", where: "en", ticket: "Ticket",
         err_empty: "Escriba un código.", err_too_long: "El código es demasiado largo.",
         err_not_printable: "El código tiene caracteres no válidos.", err_busy: "Espere un momento e intente de nuevo." },
   en: { accepted: "ACCEPTED", refused: "REFUSED", online: "ONLINE", offline: "OFFLINE", revoked: "KIOSK REVOKED", storage_fault: "SCANS CANNOT BE SAVED",
-        last_sync: "Last sync", pending: "Pending uploads", rejected: "Refused by the server", manual: "Manual code", check: "Check",
+        idle: "Present your ticket", offline_banner: "OFFLINE · this kiosk decides alone", revoked_banner: "KIOSK REVOKED · call the supervisor",
+        offline_verdict: "OFFLINE · decided by this kiosk",
+        last_sync: "Last sync", pending: "Pending uploads", tickets: "Tickets", rejected: "Refused by the server", manual: "Manual code", check: "Check",
         company: "Company", itinerary: "Itinerary", services: "Services", used: "Used", where: "at", ticket: "Ticket",
         err_empty: "Type a code.", err_too_long: "The code is too long.",
         err_not_printable: "The code has characters that are not allowed.", err_busy: "Wait a moment and try again." },
 };
-let lang = "es";
+// Until the agent's first status says otherwise (its settings come with every status).
+let settings = { language: "es", verdict_hold_s: 6, sound: false };
 let socket = null;
 let resetTimer = null;
+let audio = null;
 const $ = (id) => document.getElementById(id);
 
-function label(key) { return (LABELS[lang] || LABELS.es)[key]; }
+function label(key) { return (LABELS[settings.language] || LABELS.es)[key]; }
 
 function applyLanguage() {
-  document.documentElement.lang = lang;
+  document.documentElement.lang = settings.language;
   document.querySelectorAll("[data-label]").forEach((el) => { el.textContent = label(el.dataset.label); });
+  if ($("verdict").dataset.state === "idle") showIdle();
 }
 
-function beep(ok) {
+// Accepted: two short rising notes; refused: three low buzzes. Made here, so no audio files are needed.
+const TONES = {
+  accepted: [{ hz: 660, type: "sine", at: 0, s: 0.12 }, { hz: 990, type: "sine", at: 0.14, s: 0.18 }],
+  refused: [0, 0.22, 0.44].map((at) => ({ hz: 220, type: "square", at, s: 0.16 })),
+};
+
+function playTones(kind) {
   try {
-    const ctx = new (window.AudioContext || window.webkitAudioContext)();
-    const osc = ctx.createOscillator();
-    const gain = ctx.createGain();
-    osc.frequency.value = ok ? 880 : 220;
-    osc.type = ok ? "sine" : "square";
-    gain.gain.value = 0.2;
-    osc.connect(gain); gain.connect(ctx.destination);
-    osc.start(); osc.stop(ctx.currentTime + (ok ? 0.15 : 0.45));
+    // One context for the page's life: browsers cap how many a page may open.
+    audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+    if (audio.state === "suspended") audio.resume();
+    for (const tone of TONES[kind]) {
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.type = tone.type;
+      osc.frequency.value = tone.hz;
+      gain.gain.value = 0.2;
+      osc.connect(gain); gain.connect(audio.destination);
+      osc.start(audio.currentTime + tone.at);
+      osc.stop(audio.currentTime + tone.at + tone.s);
+    }
   } catch (e) { /* no audio device: the colour still tells */ }
 }
 
@@ -44,12 +63,29 @@ function detail(dl, key, value) {
   dl.append(dt, dd);
 }
 
+function showIdle() {
+  const box = $("verdict");
+  box.className = "verdict idle";
+  box.dataset.state = "idle";
+  delete box.dataset.reason; delete box.dataset.mode; delete box.dataset.scanId;
+  $("verdict-title").textContent = label("idle");
+  $("verdict-mode").hidden = true;
+  $("verdict-reason").textContent = "";
+  $("verdict-details").replaceChildren();
+}
+
 function showVerdict(v) {
   const box = $("verdict");
-  box.className = "verdict " + (v.accepted ? "accepted" : "refused");
-  box.dataset.state = v.accepted ? "accepted" : "refused";
+  const state = v.accepted ? "accepted" : "refused";
+  const offline = v.mode !== "online";
+  box.className = "verdict " + state + (offline ? " decided-offline" : "");
+  box.dataset.state = state;
   box.dataset.reason = v.reason;
-  $("verdict-title").textContent = v.accepted ? label("accepted") : label("refused");
+  box.dataset.mode = v.mode;
+  box.dataset.scanId = v.scan_id || "";
+  $("verdict-title").textContent = label(state);
+  $("verdict-mode").textContent = label("offline_verdict");
+  $("verdict-mode").hidden = !offline;
   $("verdict-reason").textContent = v.text || v.reason;
   const dl = $("verdict-details");
   dl.replaceChildren();
@@ -57,27 +93,45 @@ function showVerdict(v) {
   detail(dl, "company", v.company);
   detail(dl, "itinerary", v.itinerary);
   detail(dl, "services", (v.services || []).join(", "));
-  if (v.used_at) detail(dl, "used", new Date(v.used_at).toLocaleString(lang) + (v.used_where ? " " + label("where") + " " + v.used_where : ""));
-  beep(v.accepted);
+  if (v.used_at) detail(dl, "used", new Date(v.used_at).toLocaleString(settings.language) + (v.used_where ? " " + label("where") + " " + v.used_where : ""));
+  if (settings.sound) playTones(state);
   clearTimeout(resetTimer);
-  resetTimer = setTimeout(() => { box.className = "verdict idle"; box.dataset.state = "idle"; $("verdict-title").textContent = "—";
-                                   $("verdict-reason").textContent = ""; dl.replaceChildren(); }, 6000);
+  resetTimer = setTimeout(showIdle, settings.verdict_hold_s * 1000);
+}
+
+function showConnection(online, revoked) {
+  document.body.classList.toggle("offline", !online);
+  const banner = $("offline-banner");
+  banner.hidden = online;
+  banner.textContent = label(revoked ? "revoked_banner" : "offline_banner");
+}
+
+function syncTime(iso) {
+  if (!iso) return "—";
+  const when = new Date(iso);
+  // Today's time alone fits the small panel; an older sync keeps its date, which is the news.
+  return when.toDateString() === new Date().toDateString()
+    ? when.toLocaleTimeString(settings.language) : when.toLocaleString(settings.language);
 }
 
 function showStatus(s) {
-  if (s.language && s.language !== lang) { lang = s.language; applyLanguage(); }
+  const languageChanged = s.language && s.language !== settings.language;
+  settings = { language: s.language || settings.language, verdict_hold_s: s.verdict_hold_s || settings.verdict_hold_s, sound: !!s.sound };
+  if (languageChanged) applyLanguage();
   const badge = $("online");
   badge.dataset.online = s.online ? "1" : "0";
   badge.className = "badge " + (s.online && !s.storage_fault ? "online" : "offline");
   badge.dataset.fault = s.storage_fault ? "1" : "0";
   badge.textContent = s.revoked ? label("revoked") : s.storage_fault ? label("storage_fault")
     : (s.online ? label("online") : label("offline"));
-  $("last-sync").textContent = s.last_sync ? new Date(s.last_sync).toLocaleString(lang) : "—";
+  showConnection(s.online, s.revoked);
+  $("last-sync").textContent = syncTime(s.last_sync);
   $("pending").textContent = String(s.pending ?? 0);
+  $("tickets").textContent = String(s.tickets ?? 0);
   // Scans the server refused for good stay on the kiosk until `portgate-agent outbox --retry`.
   $("rejected").textContent = String(s.rejected ?? 0);
   $("rejected-box").hidden = !s.rejected;
-  if (s.kiosk) $("kiosk-name").textContent = "Portgate · " + s.kiosk;
+  if (s.kiosk) $("kiosk-name").textContent = s.kiosk;
 }
 
 function connect() {
@@ -88,7 +142,8 @@ function connect() {
     else if (msg.type === "status") showStatus(msg);
     else if (msg.type === "input_error") $("input-error").textContent = label("err_" + msg.reason) || msg.message;
   };
-  socket.onclose = () => { $("online").className = "badge offline"; setTimeout(connect, 1000); };
+  // Without the agent the screen can show no verdict at all: as offline as it gets.
+  socket.onclose = () => { $("online").className = "badge offline"; $("online").dataset.online = "0"; showConnection(false, false); setTimeout(connect, 1000); };
 }
 
 $("manual").addEventListener("submit", (event) => {
