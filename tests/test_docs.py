@@ -91,9 +91,10 @@ def command_docs() -> Iterator[tuple[str, str, str, argparse.ArgumentParser]]:
 
 @pytest.mark.parametrize("program", ["portgate-server", "portgate-agent"])
 def test_every_command_is_documented_and_has_help(program: str) -> None:
-    found = [command for command, *_ in command_docs() if command.startswith(program)]
+    found = [(command, help_text, text) for command, help_text, text, _parser in command_docs()]
+    found = [item for item in found if item[0].split()[0] == program]
     assert found, program
-    for command, help_text, text, _parser in command_docs():
+    for command, help_text, text in found:
         assert help_text.strip(), f"{command} has no help text"
         assert text.strip(), f"{command} has an empty section in docs/configuration.md"
 
