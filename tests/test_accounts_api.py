@@ -82,7 +82,8 @@ async def test_wrong_password_and_failed_human_check_are_told_apart(client):
     assert error["code"] == "human_check_failed"
     assert error["message"] == "Confirme que no es un robot: la verificación no fue superada."
 
-    # A solved challenge works once only.
+    # A wrong answer used its challenge up; a solved challenge works once only.
+    human = await api_human(client)
     first = await client.post("/api/v1/auth/login", json={"login": "andina", "password": "wrong-pass-1", **human})
     assert first.status == 401
     again = await client.post("/api/v1/auth/login", json={"login": "andina", "password": "demo2026pass", **human})
