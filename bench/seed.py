@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from gate_agent.codes import SigningKey, issue_code
+from gate_core.codes import SigningKey, issue_code
 from server.db import Database, connect
 from server.tickets.service import KeyRing, code_check, code_for, ensure_signing_key, load_keys
 

@@ -21,11 +21,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gate_agent.cache import AgentStore, OutboxEntry
-from gate_agent.codes import mask_code
 from gate_agent.config import AgentConfig
-from gate_agent.decision import Verdict, decide
-from gate_agent.reasons import Reason, reason_text
 from gate_agent.sync.client import GateClient, ServerError, Unreachable
+from gate_core.codes import mask_code
+from gate_core.decision import Verdict, decide
+from gate_core.reasons import Reason, reason_text
 
 log = logging.getLogger(__name__)
 Listener = Callable[[dict[str, Any]], Awaitable[None]]
@@ -67,12 +67,6 @@ class AgentStatus:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-#: Shown instead of the local verdict for a scan the kiosk could not save, when the server cannot
-#: decide it either: an entry the outbox never reports could be let in again at another gate.
-STORAGE_FAULT_TEXT = {
-    "es": "Este kiosco no puede guardar escaneos: no deje pasar el camión por aquí y avise al supervisor.",
-    "en": "This kiosk cannot save scans: do not let the truck through here; call the supervisor.",
-}
 #: How long a scan the kiosk could not save waits for the server, whose answer alone can let it through.
 UNSAVED_TIMEOUT_S = 3.0
 #: How often the screen's status is compared with what it was last sent (a cheap read of two counters).
@@ -115,7 +109,10 @@ class GateAgent:
             saved = await self._save_scan(entry, ticket_id)
             shown = self._display(verdict, text, source, "offline")
             if not saved:
-                shown |= {"accepted": False, "reason": "storage_fault", "text": STORAGE_FAULT_TEXT[lang]}
+                # Shown instead of the local verdict when the server cannot decide it either: an
+                # entry the outbox never reports could be let in again at another gate.
+                fault = Reason.STORAGE_FAULT
+                shown |= {"accepted": False, "reason": fault.value, "text": reason_text(fault, lang)}
             if self.status.online and not self.status.revoked:
                 # Unsaved, the scan can still be decided and recorded by the server, whose word counts.
                 shown = await self._redeem_online(scan_id, text, now, ticket_id, shown, source, settle=saved)

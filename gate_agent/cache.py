@@ -19,9 +19,11 @@ from typing import Any
 
 import sqlite_utils
 
-from gate_agent.codes import ParsedCode, VerifyKey, looks_like_short_code, normalize_short_code, parse_code
-from gate_agent.decision import GateConfig, ItineraryWindow, PriorUse, TicketFacts
 from gate_agent.sync.page import BadSyncData, CheckedPage, checked_page, parse_time
+from gate_core.codes import ParsedCode, VerifyKey, looks_like_short_code, normalize_short_code, parse_code
+from gate_core.decision import GateConfig, ItineraryWindow, PriorUse, TicketFacts
+from gate_core.facts import TicketRecord, itinerary_window, ticket_facts
+from gate_core.wire import TICKET_COLUMNS
 
 __all__ = ["AgentStore", "BadSyncData", "LocalFacts", "OutboxEntry"]
 log = logging.getLogger(__name__)
@@ -30,7 +32,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS tickets (
     id INTEGER PRIMARY KEY, itinerary_id INTEGER NOT NULL, company_id INTEGER NOT NULL,
     generation_id INTEGER NOT NULL, printed INTEGER NOT NULL, deleted INTEGER NOT NULL,
-    short_code TEXT NOT NULL, used_at TEXT, used_by TEXT, seq INTEGER NOT NULL
+    short_code TEXT NOT NULL, used_at TEXT, used_by TEXT, used_scan_id TEXT, seq INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tickets_short ON tickets(short_code);
 CREATE TABLE IF NOT EXISTS companies (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
@@ -53,6 +55,15 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(uploaded_at, created_at);
 """
+
+
+# A live push may arrive after a newer sync page: never let an older row win.
+_UPSERT_TICKET = (
+    f"INSERT INTO tickets ({', '.join(TICKET_COLUMNS)}) VALUES ({', '.join('?' * len(TICKET_COLUMNS))}) "
+    "ON CONFLICT(id) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in TICKET_COLUMNS if name != "id")
+    + " WHERE excluded.seq >= tickets.seq"
+)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -90,9 +101,10 @@ class AgentStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write = _connect(self.path)
         write.executescript(SCHEMA)
-        outbox_columns = {row[1] for row in write.execute("PRAGMA table_info(outbox)")}
-        if "rejected" not in outbox_columns:  # a cache made by an agent before the column existed
-            write.execute("ALTER TABLE outbox ADD COLUMN rejected TEXT")
+        # Columns added since the first caches were made (an upgraded kiosk keeps its cache).
+        for table, column in (("outbox", "rejected"), ("tickets", "used_scan_id")):
+            if column not in {row[1] for row in write.execute(f"PRAGMA table_info({table})")}:
+                write.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
         # Counted for the screen after every scan: only the few refused rows are in this index.
         write.execute("CREATE INDEX IF NOT EXISTS outbox_rejected ON outbox(scan_id) WHERE rejected IS NOT NULL")
         #: The one writing connection; None after one had to be dropped (reopened by the next write).
@@ -159,12 +171,7 @@ class AgentStore:
         with self._transaction() as w:
             # A live push may arrive after a newer sync page: never let an older row win.
             w.executemany(
-                "INSERT INTO tickets (id, itinerary_id, company_id, generation_id, printed, deleted, short_code, "
-                "used_at, used_by, seq) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
-                "itinerary_id=excluded.itinerary_id, company_id=excluded.company_id, "
-                "generation_id=excluded.generation_id, printed=excluded.printed, deleted=excluded.deleted, "
-                "short_code=excluded.short_code, used_at=excluded.used_at, used_by=excluded.used_by, "
-                "seq=excluded.seq WHERE excluded.seq >= tickets.seq",
+                _UPSERT_TICKET,
                 checked.tickets,
             )
             w.executemany("INSERT OR REPLACE INTO companies (id, name) VALUES (?, ?)", checked.companies)
@@ -208,11 +215,11 @@ class AgentStore:
         return self._read.execute("SELECT COUNT(*) FROM tickets").fetchone()[0]
 
     # --- the scan's facts ---------------------------------------------------------------------
-    def lookup_ticket(self, ticket_id: int) -> tuple | None:
-        return self._read.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+    def lookup_ticket(self, ticket_id: int) -> sqlite3.Row | None:
+        return self._ticket_row("id", ticket_id)
 
-    def lookup_short_code(self, short_code: str) -> tuple | None:
-        return self._read.execute("SELECT * FROM tickets WHERE short_code = ?", (short_code,)).fetchone()
+    def lookup_short_code(self, short_code: str) -> sqlite3.Row | None:
+        return self._ticket_row("short_code", short_code)
 
     def facts_for(self, text: str, lang: str) -> LocalFacts:
         """Parse a scanned text and read what the cache knows about its ticket."""
@@ -220,7 +227,11 @@ class AgentStore:
         row = None
         if short:
             row = self.lookup_short_code(short)
-            parsed = ParsedCode.from_short(row[0], row[1], text=short) if row else ParsedCode.unknown_short(short)
+            parsed = (
+                ParsedCode.from_short(row["id"], row["itinerary_id"], text=short)
+                if row
+                else ParsedCode.unknown_short(short)
+            )
         else:
             parsed = parse_code(text, self._keys)
             if parsed.valid:
@@ -228,49 +239,45 @@ class AgentStore:
         if row is None:
             window = self._window(parsed.itinerary_id) if parsed.itinerary_id else None
             return LocalFacts(parsed, None, None, window)
-        ticket_id, itinerary_id, company_id, generation_id, printed, deleted, _short, used_at, used_by, _seq = row
-        company = self._read.execute("SELECT name FROM companies WHERE id = ?", (company_id,)).fetchone()
-        itinerary = self._read.execute("SELECT label FROM itineraries WHERE id = ?", (itinerary_id,)).fetchone()
-        facts = TicketFacts(
-            ticket_id=ticket_id,
-            itinerary_id=itinerary_id,
-            printed=bool(printed),
-            deleted=bool(deleted),
+        facts, prior = ticket_facts(self._ticket_record(row, lang))
+        return LocalFacts(parsed, facts, prior, self._window(row["itinerary_id"]))
+
+    def _ticket_row(self, column: str, value: int | str) -> sqlite3.Row | None:
+        cursor = self._read.cursor()
+        cursor.row_factory = sqlite3.Row
+        return cursor.execute(f"SELECT * FROM tickets WHERE {column} = ?", (value,)).fetchone()
+
+    def _ticket_record(self, row: sqlite3.Row, lang: str) -> TicketRecord:
+        """The cached ticket as :func:`gate_core.facts.ticket_facts` takes it (the server builds the same)."""
+        one = self._read.execute
+        company = one("SELECT name FROM companies WHERE id = ?", (row["company_id"],)).fetchone()
+        itinerary = one("SELECT label FROM itineraries WHERE id = ?", (row["itinerary_id"],)).fetchone()
+        generation = one("SELECT services FROM generations WHERE id = ?", (row["generation_id"],)).fetchone()
+        service_ids = tuple(json.loads(generation[0])) if generation else ()
+        column = "name_en" if lang == "en" else "name_es"
+        marks = ",".join("?" * len(service_ids))
+        names = dict(one(f"SELECT id, {column} FROM services WHERE id IN ({marks})", service_ids).fetchall())
+        used_at, kiosk_name, scan_id = row["used_at"], "", row["used_scan_id"] or ""
+        if used_at:
+            used_by = row["used_by"]
+            kiosk = one("SELECT name FROM kiosks WHERE id = ?", (_int_or_none(used_by),)).fetchone()
+            kiosk_name = kiosk[0] if kiosk else str(used_by or "")
+        else:
+            local = one("SELECT scan_id, used_at FROM local_uses WHERE ticket_id = ?", (row["id"],)).fetchone()
+            if local:  # used here, not yet known to the server
+                scan_id, used_at, kiosk_name = local[0], local[1], self.get_meta("kiosk_name", "") or ""
+        return TicketRecord(
+            ticket_id=row["id"],
+            itinerary_id=row["itinerary_id"],
+            printed=bool(row["printed"]),
+            deleted=bool(row["deleted"]),
             company_name=company[0] if company else "",
             itinerary_label=itinerary[0] if itinerary else "",
-            services=tuple(self._service_names(generation_id, lang)),
-        )
-        prior = None
-        if used_at:
-            kiosk = self._read.execute("SELECT name FROM kiosks WHERE id = ?", (_int_or_none(used_by),)).fetchone()
-            prior = PriorUse(
-                used_at=parse_time(used_at), kiosk_name=kiosk[0] if kiosk else str(used_by or ""), scan_id=""
-            )
-        else:
-            local = self._read.execute(
-                "SELECT scan_id, used_at FROM local_uses WHERE ticket_id = ?", (ticket_id,)
-            ).fetchone()
-            if local:
-                prior = PriorUse(
-                    used_at=parse_time(local[1]), kiosk_name=self.get_meta("kiosk_name", "") or "", scan_id=local[0]
-                )
-        return LocalFacts(parsed, facts, prior, self._window(itinerary_id))
-
-    def _service_names(self, generation_id: int, lang: str) -> list[str]:
-        row = self._read.execute("SELECT services FROM generations WHERE id = ?", (generation_id,)).fetchone()
-        if not row:
-            return []
-        ids = json.loads(row[0])
-        column = "name_en" if lang == "en" else "name_es"
-        return (
-            [
-                r[0]
-                for r in self._read.execute(
-                    f"SELECT {column} FROM services WHERE id IN ({','.join('?' * len(ids))}) ORDER BY id", ids
-                )
-            ]
-            if ids
-            else []
+            service_ids=service_ids,
+            service_names=names,
+            used_at=parse_time(used_at) if used_at else None,
+            used_kiosk_name=kiosk_name,
+            used_scan_id=scan_id,
         )
 
     def _window(self, itinerary_id: int) -> ItineraryWindow | None:
@@ -279,9 +286,7 @@ class AgentStore:
         ).fetchone()
         if row is None:
             return None
-        start, end = parse_time(row[0]), parse_time(row[1])
-        # As the server does: a window that ends before it starts admits nobody (decide() says so).
-        return ItineraryWindow(itinerary_id, start, end) if start <= end else None
+        return itinerary_window(itinerary_id, parse_time(row[0]), parse_time(row[1]))
 
     def gate_config(self) -> GateConfig:
         allowed = self.get_meta("allowed_itineraries")

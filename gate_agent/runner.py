@@ -177,7 +177,7 @@ async def run_agent(config: AgentConfig, stop: asyncio.Event | None = None) -> i
         for source in sources:
             source.start(on_code)
         consumer = loop.create_task(_consume(agent, queue))
-        from gate_agent.systemd import notify_ready
+        from gate_core.systemd import notify_ready
 
         notify_ready()
         log.info("kiosk screen on http://%s:%s/ — %d scanner(s)", config.ui_host, config.ui_port, len(sources))

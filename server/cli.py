@@ -52,7 +52,7 @@ async def _serve(config: Config, worker=None) -> None:  # noqa: ANN001 - a serve
         await site.start()
         if worker is None:
             log.info("listening on %s", config.public_url)
-            from gate_agent.systemd import notify_ready
+            from gate_core.systemd import notify_ready
 
             notify_ready()
         else:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from yarl import URL
 
-from gate_agent.systemd import forget_notify_socket, notify, watchdog_interval
+from gate_core.systemd import forget_notify_socket, notify, watchdog_interval
 from server.app import create_app
 from server.config import Config
 

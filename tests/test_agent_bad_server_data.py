@@ -26,11 +26,11 @@ from aiohttp.test_utils import TestServer
 
 from gate_agent.agent import GateAgent
 from gate_agent.cache import AgentStore, BadSyncData, OutboxEntry
-from gate_agent.codes import SigningKey, issue_code
 from gate_agent.config import AgentConfig
 from gate_agent.runner import EnrolmentError, enrol
 from gate_agent.sync.client import GateClient
 from gate_agent.sync.service import SyncService
+from gate_core.codes import SigningKey, issue_code
 from server.gate.sync import TICKET_COLUMNS
 
 KEY = SigningKey.generate(1)
@@ -40,7 +40,7 @@ PUBLIC = base64.b64encode(KEY.public_key().public_bytes()).decode()
 def good_page(ticket_id: int = 1, seq: int = 1, **extra) -> dict:
     return {
         "columns": list(TICKET_COLUMNS),
-        "tickets": [[ticket_id, 7, 1, 1, True, False, f"{ticket_id:020d}", None, None, seq]],
+        "tickets": [[ticket_id, 7, 1, 1, True, False, f"{ticket_id:020d}", None, None, None, seq]],
         "companies": {"1": "Andina"},
         "generations": {"1": [1]},
         "services": {"1": ["Pesaje", "Weighing"]},
@@ -79,7 +79,10 @@ BAD_PAGES = {
     "tickets not a list": (lambda p: p.__setitem__("tickets", {"2": []}), "tickets"),
     "third row's kiosk a boolean": (
         lambda p: p["tickets"].extend(
-            [[3, 7, 1, 1, 1, 0, "3" * 20, "2026-11-24T08:00:00Z", 4, 3], [4, 7, 1, 1, 1, 0, "4" * 20, None, True, 4]]
+            [
+                [3, 7, 1, 1, 1, 0, "3" * 20, "2026-11-24T08:00:00Z", 4, None, 3],
+                [4, 7, 1, 1, 1, 0, "4" * 20, None, True, None, 4],
+            ]
         ),
         r"tickets\[2\]\.used_by",
     ),
@@ -108,14 +111,33 @@ def test_used_tickets_in_the_forms_servers_send_are_stored(tmp_path):
     try:
         page = good_page()
         page["tickets"] += [
-            [2, 7, 1, 1, 1, 0, "2" * 20, "2026-11-24T08:00:00Z", 4, 2],
-            [3, 7, 1, 1, 1, 0, "3" * 20, "2026-11-24T08:00:00-05:00", "4", 3],
+            [2, 7, 1, 1, 1, 0, "2" * 20, "2026-11-24T08:00:00Z", 4, "scan-2-abcdef", 2],
+            [3, 7, 1, 1, 1, 0, "3" * 20, "2026-11-24T08:00:00-05:00", "4", "scan-3-abcdef", 3],
         ]
         page["kiosks"] = {"4": "Garita 4"}
         assert store.apply_changes(page, advance_cursor=True) == 3
-        for short in ("2" * 20, "3" * 20):
-            prior = store.facts_for(short, "es").prior_use
-            assert prior is not None and prior.kiosk_name == "Garita 4"
+        for short in ("2", "3"):
+            prior = store.facts_for(short * 20, "es").prior_use
+            assert prior is not None and (prior.kiosk_name, prior.scan_id) == ("Garita 4", f"scan-{short}-abcdef")
+    finally:
+        store.close()
+
+
+def test_a_page_from_a_server_without_the_used_scan_column_is_stored(tmp_path):
+    """A server older than the ``used_scan_id`` column: its uses are stored, the scan id unknown."""
+    store = AgentStore(tmp_path / "agent.db")
+    try:
+        page = good_page()
+        page["columns"] = [c for c in page["columns"] if c != "used_scan_id"]
+        page["tickets"] = [[2, 7, 1, 1, 1, 0, "2" * 20, "2026-11-24T08:00:00Z", 4, 2]]
+        page["kiosks"] = {"4": "Garita 4"}
+        assert store.apply_changes(page, advance_cursor=True) == 1
+        prior = store.facts_for("2" * 20, "es").prior_use
+        assert prior is not None and (prior.kiosk_name, prior.scan_id) == ("Garita 4", "")
+        with pytest.raises(BadSyncData, match="used_at missing"):
+            store.apply_changes(
+                {**page, "columns": [c for c in page["columns"] if c != "used_at"]}, advance_cursor=True
+            )
     finally:
         store.close()
 
@@ -439,7 +461,7 @@ async def test_a_scan_during_a_big_sync_page_is_not_held_up_until_the_page_is_st
     agent, sync = kiosk
     await sync.pull()  # ticket 1 and its lookups
     big = good_page(ticket_id=2, seq=2)
-    big["tickets"] = [[i, 7, 1, 1, 1, 0, f"{i:020d}", None, None, i] for i in range(2, 60_002)]
+    big["tickets"] = [[i, 7, 1, 1, 1, 0, f"{i:020d}", None, None, None, i] for i in range(2, 60_002)]
     big["cursor"] = 60_001
     stand_in.pages = [big]
     pulling = asyncio.get_running_loop().create_task(sync.pull())

@@ -12,11 +12,12 @@ import re
 import aiohttp
 import pytest
 
-from gate_agent.agent import STORAGE_FAULT_TEXT, GateAgent
+from gate_agent.agent import GateAgent
 from gate_agent.cache import AgentStore
 from gate_agent.config import AgentConfig
 from gate_agent.sync.client import GateClient
 from gate_agent.sync.service import SyncService
+from gate_core.reasons import Reason, reason_text
 from tests.gate_support import enrol_kiosk, limit_kiosk_pages, make_tickets
 from tests.helpers import db_rows, login
 
@@ -71,7 +72,7 @@ async def test_a_kiosk_that_cannot_save_lets_the_server_decide_or_refuses_and_re
     await client.server.close()
     verdict = await agent.handle_code(offline_one["code"])
     assert not verdict["accepted"] and verdict["reason"] == "storage_fault"
-    assert verdict["text"] == STORAGE_FAULT_TEXT["es"] and verdict["company"]
+    assert verdict["text"] == reason_text(Reason.STORAGE_FAULT, "es") and verdict["company"]
     assert offline_one["code"] not in _outbox_codes(agent.store)
 
     # Room again: saved and decided locally, as always offline.

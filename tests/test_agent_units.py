@@ -72,10 +72,12 @@ def test_an_older_push_never_overwrites_a_newer_state(tmp_path):
     store = AgentStore(tmp_path / "agent.db")
     try:
         store.apply_changes(
-            page([[1, 7, 1, 1, 1, 1, "11111111111111111111", None, None, 20]], cursor=20), advance_cursor=True
+            page([[1, 7, 1, 1, 1, 1, "11111111111111111111", None, None, None, 20]], cursor=20), advance_cursor=True
         )
         # A live message about the same ticket from before its deletion arrives late.
-        store.apply_changes(page([[1, 7, 1, 1, 1, 0, "11111111111111111111", None, None, 15]]), advance_cursor=False)
+        store.apply_changes(
+            page([[1, 7, 1, 1, 1, 0, "11111111111111111111", None, None, None, 15]]), advance_cursor=False
+        )
         facts = store.facts_for("11111111111111111111", "es")
         assert facts.ticket.deleted and store.cursor == 20
         # The cursor never moves back either.
@@ -89,7 +91,7 @@ def test_accepted_scan_marks_a_local_use_until_the_server_knows(tmp_path):
     store = AgentStore(tmp_path / "agent.db")
     try:
         store.apply_changes(
-            page([[2, 7, 1, 1, 1, 0, "22222222222222222222", None, None, 3]], cursor=3), advance_cursor=True
+            page([[2, 7, 1, 1, 1, 0, "22222222222222222222", None, None, None, 3]], cursor=3), advance_cursor=True
         )
         store.record_scan(
             OutboxEntry("scan-a", "22222222222222222222", "2026-11-24T10:00:00+00:00", True, "accepted"), 2, 1.0
@@ -99,7 +101,7 @@ def test_accepted_scan_marks_a_local_use_until_the_server_knows(tmp_path):
         assert [e.scan_id for e in store.pending()] == ["scan-a"]
         store.apply_changes(
             page(
-                [[2, 7, 1, 1, 1, 0, "22222222222222222222", "2026-11-24T10:00:01+00:00", "4", 4]],
+                [[2, 7, 1, 1, 1, 0, "22222222222222222222", "2026-11-24T10:00:01+00:00", "4", "scan-4-abcdef", 4]],
                 kiosks={"4": "Garita 4"},
             ),
             advance_cursor=False,

@@ -19,8 +19,8 @@ from aiohttp import web
 from gate_agent.agent import GateAgent, new_scan_id
 from gate_agent.cache import AgentStore, OutboxEntry
 from gate_agent.config import AgentConfig
-from gate_agent.reasons import Reason
 from gate_agent.sync.client import GateClient
+from gate_core.reasons import Reason
 from kiosk_ui.server import create_kiosk_app
 from tests.gate_support import limit_kiosk_pages
 from tests.mailbox import free_port

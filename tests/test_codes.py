@@ -10,7 +10,7 @@ import string
 
 import pytest
 
-from gate_agent.codes import (
+from gate_core.codes import (
     CODE_LEN,
     MAX_ITINERARY_ID,
     MAX_TICKET_ID,

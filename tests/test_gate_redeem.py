@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from datetime import timedelta
 
-from gate_agent.codes import SigningKey, issue_code
+from gate_core.codes import SigningKey, issue_code
 from server.gate import kiosks
 from server.tickets import KEYS, tickets_changed
 from server.tickets.service import TicketError, balance, code_for, delete_ticket
@@ -214,7 +214,7 @@ async def test_bad_redeem_input_is_a_400_with_the_field_named(client):
 
 async def test_the_servers_fast_code_check_agrees_with_the_shared_verifier(client):
     """The server re-issues a code to check it (cheaper than verifying); it must agree with parse_code."""
-    from gate_agent.codes import human_readable, parse_code
+    from gate_core.codes import human_readable, parse_code
     from server.gate.redeem import read_code
 
     keys = client.server.app[KEYS]

@@ -11,7 +11,7 @@ import cv2
 import pytest
 from pyzbar import pyzbar
 
-from gate_agent.codes import parse_code
+from gate_core.codes import parse_code
 from tests.helpers import alert_text, count, db_rows, field_errors, get_form, login
 
 

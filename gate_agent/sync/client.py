@@ -11,12 +11,13 @@ from typing import Any
 
 import aiohttp
 
+from gate_core.wire import CLOSE_REVOKED
+
 log = logging.getLogger(__name__)
 
 
 #: The WebSocket close code with which the server cuts a revoked kiosk's live channel (its own word,
 #: unlike an HTTP 401/403 that a proxy could have sent).
-CLOSE_REVOKED = 4003
 
 
 class ServerError(Exception):

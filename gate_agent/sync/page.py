@@ -14,27 +14,14 @@ import binascii
 import dataclasses
 import json
 import operator
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gate_agent.codes import VerifyKey
+from gate_core.codes import VerifyKey
+from gate_core.wire import OPTIONAL_TICKET_COLUMNS, TICKET_COLUMNS, TicketRow
 
-#: The columns of a ticket row in sync pages and live pushes, in the server's order (one
-#: definition for both sides; a kiosk finds them by name, so a newer server may add more).
-TICKET_COLUMNS = (
-    "id",
-    "itinerary_id",
-    "company_id",
-    "generation_id",
-    "printed",
-    "deleted",
-    "short_code",
-    "used_at",
-    "used_by",
-    "seq",
-)
 MAX_TEXT = 500
 _MAX_ID = 2**63
 _FLAG_TYPES = (bool, int)
@@ -48,7 +35,7 @@ class BadSyncData(ValueError):
 class CheckedPage:
     """A page or push whose every value has been checked, as rows ready to store."""
 
-    tickets: list[tuple]
+    tickets: list[TicketRow]
     companies: list[tuple[int, str]]
     generations: list[tuple[int, str]]  # services as the JSON list of ids
     services: list[tuple[int, str, str]]
@@ -144,7 +131,19 @@ def _list(where: str, value: Any, lengths: tuple[int, ...]) -> list[Any]:
     return value
 
 
-def _tickets(page: Mapping[str, Any]) -> list[tuple]:
+def _picker(columns: list[str]) -> Callable[[list[Any]], tuple]:
+    """A row's values in TICKET_COLUMNS order from a row in ``columns``' order (None for an
+    optional column an older server does not send)."""
+    absent = [name for name in TICKET_COLUMNS if name not in columns]
+    where = [columns.index(name) if name in columns else len(columns) + absent.index(name) for name in TICKET_COLUMNS]
+    pick = operator.itemgetter(*where)
+    if not absent:
+        return pick
+    padding = [None] * len(absent)
+    return lambda raw: pick(raw + padding)
+
+
+def _tickets(page: Mapping[str, Any]) -> list[TicketRow]:
     raw_tickets = page.get("tickets") or []
     if not isinstance(raw_tickets, list):
         raise _fail("tickets", "expected a list", raw_tickets)
@@ -153,15 +152,15 @@ def _tickets(page: Mapping[str, Any]) -> list[tuple]:
     columns = page.get("columns")
     if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
         raise _fail("columns", "expected the list of ticket column names", columns)
-    missing = [name for name in TICKET_COLUMNS if name not in columns]
+    missing = [name for name in TICKET_COLUMNS if name not in columns and name not in OPTIONAL_TICKET_COLUMNS]
     if missing:
         raise _fail("columns", f"{', '.join(missing)} missing", columns)
-    pick = operator.itemgetter(*(columns.index(name) for name in TICKET_COLUMNS))
+    pick = _picker(columns)
     width = len(columns)
     rows = []
     for n, raw in enumerate(raw_tickets):
         if type(raw) is list and len(raw) == width:
-            tid, itin, company, gen, printed, deleted, short, used_at, used_by, seq = pick(raw)
+            tid, itin, company, gen, printed, deleted, short, used_at, used_by, used_scan, seq = pick(raw)
             # The common case in one expression (a first sync is a million rows); anything it
             # does not pass goes through the checks below, which say what is wrong.
             if (
@@ -183,9 +182,10 @@ def _tickets(page: Mapping[str, Any]) -> list[tuple]:
                 and len(short) <= MAX_TEXT
                 and (used_at is None or _is_time(used_at))
                 and (used_by is None or type(used_by) is int or type(used_by) is str and len(used_by) <= MAX_TEXT)
+                and (used_scan is None or type(used_scan) is str and len(used_scan) <= MAX_TEXT)
             ):
                 rows.append(
-                    (
+                    TicketRow(
                         tid,
                         itin,
                         company,
@@ -195,6 +195,7 @@ def _tickets(page: Mapping[str, Any]) -> list[tuple]:
                         short,
                         used_at,
                         None if used_by is None else str(used_by),
+                        used_scan,
                         seq,
                     )
                 )
@@ -203,15 +204,15 @@ def _tickets(page: Mapping[str, Any]) -> list[tuple]:
     return rows
 
 
-def _ticket_row(n: int, raw: Any, width: int, pick: operator.itemgetter) -> tuple:
+def _ticket_row(n: int, raw: Any, width: int, pick: Callable[[list[Any]], tuple]) -> TicketRow:
     """One ticket row checked value by value: raises :class:`BadSyncData` naming the first bad one."""
     if not isinstance(raw, list) or len(raw) != width:
         raise _fail(f"tickets[{n}]", f"expected a list of {width} values", raw)
-    ticket_id, itinerary_id, company_id, generation_id, printed, deleted, short, used_at, used_by, seq = pick(raw)
+    ticket_id, itinerary_id, company_id, generation_id, printed, deleted, short, used_at, used_by, scan, seq = pick(raw)
     where = f"tickets[{n}]."
     if isinstance(used_by, bool) or not isinstance(used_by, (int, str, type(None))):
         raise _fail(where + "used_by", "expected a kiosk id", used_by)
-    return (
+    return TicketRow(
         _id(where + "id", ticket_id),
         _id(where + "itinerary_id", itinerary_id),
         _id(where + "company_id", company_id),
@@ -221,6 +222,7 @@ def _ticket_row(n: int, raw: Any, width: int, pick: operator.itemgetter) -> tupl
         _text(where + "short_code", short),
         None if used_at is None else _time(where + "used_at", used_at),
         None if used_by is None else _text(where + "used_by", str(used_by)),
+        None if scan is None else _text(where + "used_scan_id", scan),
         _id(where + "seq", seq),
     )
 

@@ -21,6 +21,7 @@ from gate_agent.agent import GateAgent
 from gate_agent.cache import OutboxEntry
 from gate_agent.sync.client import ServerError, Unreachable
 from gate_agent.sync.page import BadSyncData, checked_itineraries, checked_page
+from gate_core.wire import LIVE_REVOKED, LIVE_TICKETS
 
 log = logging.getLogger(__name__)
 UPLOAD_BATCH = 200
@@ -221,12 +222,12 @@ class SyncService:
                             break  # not caught up: reconnect and try again rather than trust the channel
                         caught_up = True
                     kind = message.get("type") if isinstance(message, dict) else None
-                    if kind == "tickets" and message.get("tickets"):
+                    if kind == LIVE_TICKETS and message.get("tickets"):
                         try:
                             await agent.in_writer(lambda m=message: agent.store.apply_changes(m, advance_cursor=False))
                         except BadSyncData as exc:  # the pull brings the same changes, or says why not
                             log.warning("ignored a live push this kiosk cannot use: %s", exc)
-                    elif kind == "revoked":
+                    elif kind == LIVE_REVOKED:
                         await agent.mark_revoked()
                         await agent.broadcast_status()
                         return

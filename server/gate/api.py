@@ -16,9 +16,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from gate_agent.codes import ParsedCode, normalize_short_code
-from gate_agent.decision import Verdict
-from gate_agent.reasons import Reason, reason_text
+from gate_core.codes import ParsedCode, normalize_short_code
+from gate_core.decision import Verdict
+from gate_core.reasons import Reason, reason_text
 from server import forms
 from server.forms import FieldErrors, ValidationFailed
 from server.gate import kiosks, redeem, sync

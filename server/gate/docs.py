@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from gate_core.reasons import Reason
+from gate_core.reasons import DECISION_REASONS
 from server.gate.redeem import CONFLICT_KINDS
 from server.gate.sync import TICKET_COLUMNS
 from server.openapi import NULLABLE_I, NULLABLE_S, PATHS, B, I, S, document, obj
 
 TAG = "gate"
-REASONS = {"type": "string", "enum": [reason.value for reason in Reason]}
+REASONS = {"type": "string", "enum": [reason.value for reason in DECISION_REASONS]}
 KIOSK_AUTH = (
     "Authenticated by the kiosk's bearer token (`Authorization: Bearer pgk_…`). A revoked kiosk gets 403 "
     "with code `revoked_kiosk`. Any request may report the scans waiting in the kiosk's outbox with "

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 import sqlite_utils
 from aiohttp import WSCloseCode, web
 
-from gate_agent.sync.client import CLOSE_REVOKED
+from gate_core.wire import CLOSE_REVOKED, LIVE_HELLO, LIVE_TICKETS
 from server.db import Database
 from server.gate.kiosks import KIOSKS, iso
 from server.gate.sync import changed_rows, current_seq, ticket_changes
@@ -94,7 +94,7 @@ class LiveHub:
 
     async def hello(self, ws: web.WebSocketResponse, kiosk_id: int) -> None:
         seq = await self._db.read(current_seq)
-        await ws.send_str(json.dumps({"type": "hello", "seq": seq, "server_time": iso(datetime.now(UTC))}))
+        await ws.send_str(json.dumps({"type": LIVE_HELLO, "seq": seq, "server_time": iso(datetime.now(UTC))}))
         if self._cursor is None or self._cursor > seq:
             self._cursor = seq
         self._sockets[ws] = kiosk_id
@@ -143,7 +143,7 @@ class LiveHub:
             for row in fresh:
                 self._sent[row[0]] = row[-1]
             changes["tickets"], changes["seq"] = fresh, fresh[-1][-1]
-            await self._broadcast(json.dumps({"type": "tickets", **changes}, separators=(",", ":")))
+            await self._broadcast(json.dumps({"type": LIVE_TICKETS, **changes}, separators=(",", ":")))
 
     async def _poll_loop(self) -> None:
         while True:

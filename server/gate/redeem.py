@@ -2,7 +2,7 @@
 
 Both run inside one write transaction on the database's single writer thread, so "is it used?"
 and "mark it used" can never interleave with another redeem or with a deletion. The rules are
-not here: :func:`gate_agent.decision.decide` is the one copy, shared with the kiosks; this module
+not here: :func:`gate_core.decision.decide` is the one copy, shared with the kiosks; this module
 only looks up the facts it needs and records the outcome.
 
 Scan rows keep what happened at the gate (``accepted``) apart from why the server agrees
@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlite_utils
 
-from gate_agent.codes import (
+from gate_core.codes import (
     PREFIX,
     CodeStatus,
     ParsedCode,
@@ -31,8 +31,9 @@ from gate_agent.codes import (
     normalize_short_code,
     parse_code,
 )
-from gate_agent.decision import GateConfig, ItineraryWindow, PriorUse, TicketFacts, Verdict, decide
-from gate_agent.reasons import Reason
+from gate_core.decision import GateConfig, ItineraryWindow, PriorUse, TicketFacts, Verdict, decide
+from gate_core.facts import TicketRecord, itinerary_window, ticket_facts
+from gate_core.reasons import Reason
 from server.gate.kiosks import iso
 from server.tickets.service import KeyRing, code_check, next_seq
 
@@ -129,7 +130,7 @@ def _reissued(normalised: str, keys: KeyRing) -> ParsedCode | None:
 def _named_ids(normalised: str) -> tuple[int, int, int]:
     """(key id, ticket id, itinerary id) a normalised full code names, its signature unchecked."""
     raw = _b32_bytes(normalised[len(PREFIX) :])
-    # Layout per gate_agent.codes: key id (1 byte), ticket id (6), itinerary id (4), signature.
+    # Layout per gate_core.codes: key id (1 byte), ticket id (6), itinerary id (4), signature.
     return raw[0], int.from_bytes(raw[1:7], "big"), int.from_bytes(raw[7:11], "big")
 
 
@@ -158,12 +159,12 @@ def claim_code(text: str, keys: KeyRing) -> ClaimedCode | tuple[str, ParsedCode 
     return read_code(text, keys)
 
 
-Facts = tuple  # a row of _FACTS_SQL, or None when there is no such ticket
+Facts = sqlite3.Row  # a row of _FACTS_SQL, its columns by name
 
 
 def _confirmed(
     db: Db, claim: ClaimedCode | tuple[str, ParsedCode | None], keys: KeyRing
-) -> tuple[str, ParsedCode, tuple[int, Facts] | None]:
+) -> tuple[str, ParsedCode, Facts | None]:
     """:func:`read_code`'s answer for a claimed code, and the claimed ticket's facts row when read.
 
     A claimed code is valid when it is the code printed for its ticket (the digest stored then);
@@ -172,34 +173,41 @@ def _confirmed(
     """
     if not isinstance(claim, ClaimedCode):
         return claim[0], *_resolved(db, *claim)
-    row = db.conn.execute(_FACTS_SQL, (claim.ticket_id,)).fetchone()
-    if row is not None and row[-1] is not None and hmac.compare_digest(row[-1], code_check(claim.text)):
+    row = _facts_row(db, _FACTS_SQL, claim.ticket_id)
+    check = row["code_check"] if row is not None else None
+    if check is not None and hmac.compare_digest(check, code_check(claim.text)):
         parsed = ParsedCode(CodeStatus.VALID, claim.ticket_id, claim.itinerary_id, claim.key_id, claim.text)
-        return claim.text, parsed, (claim.ticket_id, row)
-    return (*read_code(claim.text, keys), (claim.ticket_id, row))  # a full code: parsed, valid or not
+        return claim.text, parsed, row
+    return (*read_code(claim.text, keys), row)  # a full code: parsed, valid or not
 
 
-def _resolved(db: Db, text: str, parsed: ParsedCode | None) -> tuple[ParsedCode, tuple[int, Facts] | None]:
+def _resolved(db: Db, text: str, parsed: ParsedCode | None) -> tuple[ParsedCode, Facts | None]:
     """:func:`read_code`'s answer made whole: a short code (``parsed`` None) is found in the database,
     with its ticket's facts in the same read (handed to :func:`look_up` so it does not read them again)."""
     if parsed is not None:
         return parsed, None
-    found = db.conn.execute(_FACTS_BY_SHORT_CODE_SQL, (text,)).fetchone()
-    if found is None:
+    row = _facts_row(db, _FACTS_BY_SHORT_CODE_SQL, text)
+    if row is None:
         return ParsedCode.unknown_short(text), None
-    ticket_id, row = found[0], found[1:]
-    return ParsedCode.from_short(ticket_id, row[0], text=text), (ticket_id, row)
+    return ParsedCode.from_short(row["ticket_id"], row["itinerary_id"], text=text), row
 
 
 _FACTS_SQL = (
-    "SELECT t.itinerary_id, t.company_id, t.printed_at IS NOT NULL, t.deleted_at IS NOT NULL, c.name, g.services, "
-    "t.used_at, t.used_scan_id, k.name, t.code_check "
+    "SELECT t.id AS ticket_id, t.itinerary_id, t.company_id, t.printed_at IS NOT NULL AS printed, "
+    "t.deleted_at IS NOT NULL AS deleted, c.name AS company_name, g.services, t.used_at, t.used_scan_id, "
+    "k.name AS used_kiosk_name, t.code_check "
     "FROM tickets t JOIN companies c ON c.id = t.company_id JOIN generations g ON g.id = t.generation_id "
     "LEFT JOIN kiosks k ON k.id = t.used_kiosk_id WHERE t.id = ?"
 )
-_FACTS_BY_SHORT_CODE_SQL = _FACTS_SQL.replace("SELECT ", "SELECT t.id, ", 1).replace(
-    "WHERE t.id = ?", "WHERE t.short_code = ?"
-)
+_FACTS_BY_SHORT_CODE_SQL = _FACTS_SQL.replace("WHERE t.id = ?", "WHERE t.short_code = ?")
+
+
+def _facts_row(db: Db, sql: str, key: int | str) -> Facts | None:
+    cursor = db.conn.cursor()
+    cursor.row_factory = sqlite3.Row
+    return cursor.execute(sql, (key,)).fetchone()
+
+
 _ITINERARY_SQL = "SELECT vessel, voyage, valid_from, valid_until FROM itineraries WHERE id = ?"
 
 
@@ -212,7 +220,7 @@ class TransactionCache:
 
     def __init__(self) -> None:
         self.itineraries: dict[int, tuple[str, ItineraryWindow | None]] = {}
-        self.services: dict[tuple[str, str], tuple[str, ...]] = {}
+        self.services: dict[tuple[str, str], tuple[tuple[int, ...], dict[int, str]]] = {}
         self.kiosk_active: dict[int, bool] = {}
         self._last_seq: int | None = None
 
@@ -242,28 +250,27 @@ def _itinerary(db: Db, itinerary_id: int, cache: TransactionCache) -> tuple[str,
     else:
         vessel, voyage, valid_from, valid_until = row
         start, end = datetime.fromisoformat(valid_from), datetime.fromisoformat(valid_until)
-        found = (f"{vessel} {voyage}", ItineraryWindow(itinerary_id, start, end) if start <= end else None)
+        found = (f"{vessel} {voyage}", itinerary_window(itinerary_id, start, end))
     cache.itineraries[itinerary_id] = found
     return found
 
 
-def _service_names(db: Db, services: str, lang: str, cache: TransactionCache) -> tuple[str, ...]:
+def _service_names(db: Db, services: str, lang: str, cache: TransactionCache) -> tuple[tuple[int, ...], dict[int, str]]:
+    """A generation's service ids (its ``services`` JSON) and their names in ``lang``."""
     found = cache.services.get((services, lang))
     if found is not None:
         return found
-    service_ids = json.loads(services)
-    names: tuple[str, ...] = ()
+    service_ids = tuple(json.loads(services))
+    names: dict[int, str] = {}
     if service_ids:
         column = "name_en" if lang == "en" else "name_es"
-        names = tuple(
-            r[0]
-            for r in db.conn.execute(
-                f"SELECT {column} FROM services WHERE id IN ({','.join('?' * len(service_ids))}) ORDER BY code",
-                service_ids,
-            )
+        names = dict(
+            db.conn.execute(
+                f"SELECT id, {column} FROM services WHERE id IN ({','.join('?' * len(service_ids))})", service_ids
+            ).fetchall()
         )
-    cache.services[(services, lang)] = names
-    return names
+    cache.services[(services, lang)] = found = (service_ids, names)
+    return found
 
 
 def _kiosk_active(db: Db, kiosk_id: int, cache: TransactionCache) -> bool:
@@ -279,34 +286,45 @@ def look_up(
     code: ParsedCode,
     lang: str = "es",
     cache: TransactionCache | None = None,
-    read: tuple[int, Facts] | None = None,
+    read: Facts | None = None,
 ) -> Lookup:
     """Everything decide() needs about a code's ticket: facts, prior use and itinerary window.
 
-    ``read`` is (ticket id, its facts row) when this transaction has read it already.
+    ``read`` is the ticket's facts row when this transaction has read it already.
     """
     if not code.valid:
         return Lookup()
     assert code.ticket_id is not None and code.itinerary_id is not None
     cache = cache or TransactionCache()
     label, window = _itinerary(db, code.itinerary_id, cache)
-    row = read[1] if read and read[0] == code.ticket_id else db.conn.execute(_FACTS_SQL, (code.ticket_id,)).fetchone()
+    row = read if read is not None and read["ticket_id"] == code.ticket_id else None
+    row = row or _facts_row(db, _FACTS_SQL, code.ticket_id)
     if row is None:
         return Lookup(window=window)
-    itinerary_id, company_id, printed, deleted, company_name, services, used_at, use_scan, use_kiosk, _check = row
-    if itinerary_id != code.itinerary_id:
-        label = _itinerary(db, itinerary_id, cache)[0]
-    ticket = TicketFacts(
+    if row["itinerary_id"] != code.itinerary_id:
+        label = _itinerary(db, row["itinerary_id"], cache)[0]
+    service_ids, service_names = _service_names(db, row["services"], lang, cache)
+    record = TicketRecord(
         ticket_id=code.ticket_id,
-        itinerary_id=itinerary_id,
-        printed=bool(printed),
-        deleted=bool(deleted),
-        company_name=company_name,
+        itinerary_id=row["itinerary_id"],
+        printed=bool(row["printed"]),
+        deleted=bool(row["deleted"]),
+        company_name=row["company_name"],
         itinerary_label=label,
-        services=_service_names(db, services, lang, cache),
+        service_ids=service_ids,
+        service_names=service_names,
+        used_at=datetime.fromisoformat(row["used_at"]) if row["used_at"] else None,
+        used_kiosk_name=row["used_kiosk_name"] or "",
+        used_scan_id=row["used_scan_id"] or "",
     )
-    prior = PriorUse(datetime.fromisoformat(used_at), use_kiosk or "", use_scan) if used_at else None
-    return Lookup(ticket, prior, window, company_id)
+    ticket, prior = ticket_facts(record)
+    return Lookup(ticket, prior, window, row["company_id"])
+
+
+def facts_for_code(db: Db, text: str, keys: KeyRing, lang: str = "es") -> tuple[ParsedCode, Lookup]:
+    """A scanned text read and looked up as the server decides it (a kiosk's cache answers the same)."""
+    parsed, read = _resolved(db, *read_code(text, keys))
+    return parsed, look_up(db, parsed, lang, read=read)
 
 
 class AlreadyUsed(sqlite3.IntegrityError):
@@ -360,9 +378,9 @@ def _insert_scan(
 def _replayed_verdict(db: Db, accepted: int, reason: str, code: str, keys: KeyRing, lang: str) -> Verdict:
     """The verdict first given for a scan, rebuilt from its log row (a retry gets the same answer)."""
     reason_ = Reason(reason)
-    parsed, read = _resolved(db, *read_code(code, keys))
+    parsed, lookup = facts_for_code(db, code, keys, lang)
     trusted = parsed.valid and reason_ is not Reason.REVOKED_KIOSK
-    lookup = look_up(db, parsed, lang, read=read) if trusted else Lookup()
+    lookup = lookup if trusted else Lookup()
     return Verdict(
         accepted=bool(accepted),
         reason=reason_,

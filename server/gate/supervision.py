@@ -14,8 +14,8 @@ from typing import Any
 
 import sqlite_utils
 
-from gate_agent.codes import VerifyKey, normalize_code, normalize_short_code, parse_code
-from gate_agent.reasons import Reason
+from gate_core.codes import VerifyKey, normalize_code, normalize_short_code, parse_code
+from gate_core.reasons import DECISION_REASONS
 from server import forms
 from server.accounts.service import audit
 from server.db import one, scalar
@@ -80,7 +80,7 @@ def parse_filters(query: Mapping[str, str]) -> tuple[ScanFilters, FieldErrors]:
     kiosk_id = forms.integer(query, "kiosk", errors, minimum=1, maximum=2**62, required=False)
     accepted = {"1": True, "0": False}.get(query.get("accepted", ""))
     reason = query.get("reason", "") or None
-    if reason is not None and reason not in {r.value for r in Reason}:
+    if reason is not None and reason not in {r.value for r in DECISION_REASONS}:
         errors.add("reason", Msg("Choose a reason from the list."))
         reason = None
     code = "".join(forms.clean_text(query.get("code", "")).split())[:200]

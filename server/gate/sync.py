@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlite_utils
 
-from gate_agent.sync.page import TICKET_COLUMNS
+from gate_core.wire import TICKET_COLUMNS
 from server.db import scalar
 
 Db = sqlite_utils.Database
@@ -32,7 +32,11 @@ _IN_CHUNK = 500
 
 _TICKET_COLUMNS = (
     "t.id, t.itinerary_id, t.company_id, t.generation_id, t.printed_at IS NOT NULL, "
-    "t.deleted_at IS NOT NULL, t.short_code, t.used_at, t.used_kiosk_id"
+    "t.deleted_at IS NOT NULL, t.short_code, t.used_at, t.used_kiosk_id, t.used_scan_id"
+)
+# Where a row's values are (rows stay plain tuples: a first sync is a million of them).
+_ITINERARY, _COMPANY, _GENERATION, _USED_BY, _SEQ = (
+    TICKET_COLUMNS.index(name) for name in ("itinerary_id", "company_id", "generation_id", "used_by", "seq")
 )
 #: A ticket's row with its latest change number.
 _TICKET_SELECT = f"SELECT {_TICKET_COLUMNS}, max(t.sync_seq, coalesce(t.used_seq, 0)) FROM tickets t "
@@ -87,16 +91,16 @@ def public_keys(db: Db) -> dict[str, str]:
 
 def _lookups(db: Db, tickets: Sequence[Sequence[Any]], itinerary_ids: Iterable[int] = ()) -> dict[str, Any]:
     """Names the page's tickets refer to: companies, generations → services, itineraries, kiosks."""
-    company_ids = {row[2] for row in tickets}
-    generation_ids = {row[3] for row in tickets}
-    kiosk_ids = {row[8] for row in tickets if row[8] is not None}
+    company_ids = {row[_COMPANY] for row in tickets}
+    generation_ids = {row[_GENERATION] for row in tickets}
+    kiosk_ids = {row[_USED_BY] for row in tickets if row[_USED_BY] is not None}
     generations: dict[str, list[int]] = {}
     service_ids: set[int] = set()
     for gen_id, services in _by_ids(db, "SELECT id, services FROM generations WHERE id IN ({})", generation_ids):
         ids = json.loads(services)
         generations[str(gen_id)] = ids
         service_ids.update(ids)
-    wanted_itineraries = {row[1] for row in tickets} | set(itinerary_ids)
+    wanted_itineraries = {row[_ITINERARY] for row in tickets} | set(itinerary_ids)
     return {
         "companies": {
             str(i): name for i, name in _by_ids(db, "SELECT id, name FROM companies WHERE id IN ({})", company_ids)
@@ -126,7 +130,7 @@ def sync_page(db: Db, cursor: int, limit: int) -> dict[str, Any]:
         rows = changed_rows(db, cursor, limit + 1)
         has_more = len(rows) > limit
         tickets = rows[:limit]  # tuples serialise as JSON arrays; no copying of a big page
-        next_cursor = tickets[-1][9] if has_more else max(counter, cursor)
+        next_cursor = tickets[-1][_SEQ] if has_more else max(counter, cursor)
         changed_itineraries = [
             r[0]
             for r in db.conn.execute(
@@ -149,12 +153,12 @@ def sync_page(db: Db, cursor: int, limit: int) -> dict[str, Any]:
 def ticket_changes(db: Db, ticket_ids: Iterable[int]) -> dict[str, Any]:
     """The current compact rows of some tickets and their lookups (what the live channel pushes)."""
     tickets = _by_ids(db, _TICKET_SELECT + "WHERE t.id IN ({})", ticket_ids)
-    tickets.sort(key=lambda row: row[9])
+    tickets.sort(key=lambda row: row[_SEQ])
     return {
         "columns": TICKET_COLUMNS,
         "tickets": tickets,
         **_lookups(db, tickets),
-        "seq": tickets[-1][9] if tickets else 0,
+        "seq": tickets[-1][_SEQ] if tickets else 0,
     }
 
 

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from gate_agent.reasons import Reason, reason_text
+from gate_core.reasons import DECISION_REASONS, Reason, reason_text
 from server.forms import ValidationFailed
 from server.gate import kiosks, supervision
 from server.gate.kiosks import KIOSKS, EnrolError
@@ -25,11 +25,11 @@ SUPERVISORS = ("gate_supervisor", "admin")
 _page = render_page
 
 
-_REASON_VALUES = frozenset(r.value for r in Reason)
+_REASON_VALUES = frozenset(r.value for r in DECISION_REASONS)
 
 
 def _reasons(lang: str) -> list[tuple[str, str]]:
-    return [(r.value, reason_text(r, lang)) for r in Reason]
+    return [(r.value, reason_text(r, lang)) for r in DECISION_REASONS]
 
 
 # --- kiosks ------------------------------------------------------------------------------------

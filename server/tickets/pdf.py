@@ -12,7 +12,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas
 
-from gate_agent.codes import human_readable
+from gate_core.codes import human_readable
 from server.i18n import translate
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlite_utils
 
-from gate_agent.codes import SigningKey, VerifyKey, issue_code, new_short_code
+from gate_core.codes import SigningKey, VerifyKey, issue_code, new_short_code
 from server import forms
 from server.accounts.service import audit, now_iso
 from server.csv_import import validated_rows

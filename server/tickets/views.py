@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gate_agent.codes import human_readable, mask_code
+from gate_core.codes import human_readable, mask_code
 from server.accounts.service import list_companies
 from server.accounts.views import page
 from server.csv_import import import_upload

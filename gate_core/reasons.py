@@ -18,6 +18,13 @@ class Reason(StrEnum):
     OUTSIDE_WINDOW = "outside_window"
     FOREIGN_ITINERARY = "foreign_itinerary"
     REVOKED_KIOSK = "revoked_kiosk"
+    # The kiosk's own, never decide()'s: a scan it could not save (a full or failing disk) could
+    # never be reported, so its local word does not let the truck through.
+    STORAGE_FAULT = "storage_fault"
+
+
+#: The reasons the rules give (decide() on either side); what the server stores and filters by.
+DECISION_REASONS = tuple(r for r in Reason if r is not Reason.STORAGE_FAULT)
 
 
 DEFAULT_LANG = "es"
@@ -40,6 +47,10 @@ REASON_TEXT: dict[Reason, dict[str, str]] = {
         "en": "Itinerary not allowed at this gate",
     },
     Reason.REVOKED_KIOSK: {"es": "Quiosco dado de baja", "en": "Kiosk revoked"},
+    Reason.STORAGE_FAULT: {
+        "es": "Este kiosco no puede guardar escaneos: no deje pasar el camión por aquí y avise al supervisor.",
+        "en": "This kiosk cannot save scans: do not let the truck through here; call the supervisor.",
+    },
 }
 
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gate_agent.codes import CodeStatus, ParsedCode
-from gate_agent.reasons import Reason
+from gate_core.codes import CodeStatus, ParsedCode
+from gate_core.reasons import Reason
 
 
 def _require_aware(name: str, value: datetime) -> None:
