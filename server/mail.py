@@ -1,12 +1,20 @@
-"""Outgoing e-mail: SMTP through aiosmtplib, or .eml files in a folder for the demo."""
+"""Outgoing e-mail: built header-safe, queued in the mail outbox, delivered by SMTP (aiosmtplib)
+or as .eml files in a folder (the demo).
+
+``Mailer.send`` only queues (``server.mail_outbox``): the change that causes a mail is already
+saved, and a mail server that is down or slow must not fail it. The outbox's delivery job hands
+each message to :meth:`Mailer.deliver`, retrying with backoff.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+import unicodedata
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
+from typing import Protocol
 
 import aiosmtplib
 
@@ -14,42 +22,81 @@ from server.config import MailConfig
 
 log = logging.getLogger(__name__)
 
+#: What a delivery attempt may raise when the mail server (or the mail folder) fails us.
+DELIVERY_ERRORS = (aiosmtplib.SMTPException, OSError)
+
+#: Unicode categories that end or break a header line: controls (CR, LF, NEL…), the line and
+#: paragraph separators (U+2028, U+2029: Python's e-mail package splits lines at them), and lone
+#: surrogates (which cannot be encoded at all).
+_UNSAFE_IN_HEADER = frozenset({"Cc", "Cs", "Zl", "Zp"})
+
+
+def header_safe(value: str) -> str:
+    """``value`` on one line: every line-break-like or control character becomes a space."""
+    if value.isascii() and value.isprintable():
+        return value
+    return "".join(" " if unicodedata.category(ch) in _UNSAFE_IN_HEADER else ch for ch in value)
+
+
+class Outbox(Protocol):
+    """Where :meth:`Mailer.send` puts a message for later delivery."""
+
+    async def queue(self, message: EmailMessage) -> None: ...
+
 
 class Mailer:
     def __init__(self, config: MailConfig, folder: Path) -> None:
         self._config = config
         self._folder = folder
+        self._outbox: Outbox | None = None
+
+    def attach(self, outbox: Outbox | None) -> None:
+        """Queue from now on in ``outbox`` (the app's, while it runs); ``None`` delivers at once again."""
+        self._outbox = outbox
 
     def build(self, to: str, subject: str, body: str, *, reply_to: str | None = None) -> EmailMessage:
+        """The message, every header value on one line whatever the subject or names contain."""
+        headers = {
+            "From": self._config.sender,
+            "To": to,
+            "Subject": subject,
+            "Message-ID": make_msgid(domain="portgate.local"),
+            "Reply-To": reply_to,
+        }
         message = EmailMessage()
-        message["From"] = self._config.sender
-        message["To"] = to
-        message["Subject"] = subject
-        message["Message-ID"] = make_msgid(domain="portgate.local")
-        if reply_to:
-            message["Reply-To"] = reply_to
+        for name, value in headers.items():
+            if value:
+                message[name] = header_safe(value)
         message.set_content(body)
         return message
 
     async def send(self, to: str, subject: str, body: str, *, reply_to: str | None = None) -> None:
-        """Send one message; failures are logged, never shown to the user as a crash."""
+        """Queue one message for delivery; without an outbox (a tool) deliver it now, logging a failure."""
         message = self.build(to, subject, body, reply_to=reply_to)
+        if self._outbox is not None:
+            await self._outbox.queue(message)
+            return
+        try:
+            await self.deliver(message)
+        except DELIVERY_ERRORS as exc:
+            log.error("mail to %s failed: %s", to, exc)
+
+    async def deliver(self, message: EmailMessage) -> None:
+        """Hand one message to the configured backend; raises one of ``DELIVERY_ERRORS`` on failure."""
+        to, subject = message["To"], message["Subject"]
         if self._config.backend == "folder":
             self._folder.mkdir(parents=True, exist_ok=True)
             name = f"{time.time():.6f}-{message['Message-ID'].strip('<>').split('@')[0]}.eml"
             (self._folder / name).write_bytes(bytes(message))
             log.info("mail written", extra={"to": to, "subject": subject, "file": name})
             return
-        try:
-            await aiosmtplib.send(
-                message,
-                hostname=self._config.host,
-                port=self._config.port,
-                username=self._config.username or None,
-                password=self._config.password or None,
-                start_tls=self._config.starttls,
-                timeout=15,
-            )
-            log.info("mail sent", extra={"to": to, "subject": subject})
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            log.error("mail to %s failed: %s", to, exc)
+        await aiosmtplib.send(
+            message,
+            hostname=self._config.host,
+            port=self._config.port,
+            username=self._config.username or None,
+            password=self._config.password or None,
+            start_tls=self._config.starttls,
+            timeout=15,
+        )
+        log.info("mail sent", extra={"to": to, "subject": subject})

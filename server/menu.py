@@ -19,6 +19,7 @@ MENU: list[MenuEntry] = [
     MenuEntry(N_("Billing registry"), "/billing/companies", ("billing_clerk", "admin")),
     MenuEntry(N_("Registrations"), "/admin/registrations", ("admin",)),
     MenuEntry(N_("Audit log"), "/admin/audit", ("admin",)),
+    MenuEntry(N_("Mail outbox"), "/admin/mail", ("admin",)),
 ]
 
 

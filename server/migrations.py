@@ -536,6 +536,35 @@ def conflict_reporters(db: sqlite_utils.Database) -> None:
     )
 
 
+@migration(25)
+def mail_outbox(db: sqlite_utils.Database) -> None:
+    """Outgoing mail waits in a table until the mail server takes it (``server.mail_outbox``).
+
+    A change and the mail it causes are saved together; the delivery job of any worker process
+    claims a due row (``claimed_until``) in a write transaction before sending, so no two send it.
+    ``status`` is ``queued`` (waiting, or retrying after ``last_error``) or ``failed`` (gave up
+    until the administrator retries); a delivered row is deleted.
+    """
+    _script(
+        db,
+        """
+        CREATE TABLE mail_outbox (
+            id INTEGER PRIMARY KEY,
+            recipient TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            message BLOB NOT NULL,
+            status TEXT NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            claimed_until REAL,
+            last_error TEXT,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX mail_outbox_due ON mail_outbox(next_attempt_at) WHERE status = 'queued'
+        """,
+    )
+
+
 @migration(26)
 def unknown_login_failures(db: sqlite_utils.Database) -> None:
     """Failed sign-ins under names that belong to no account, counted and locked like an account's.

@@ -1,13 +1,18 @@
-"""A real SMTP inbox for tests (aiosmtpd calls ``handle_DATA``) and a free loopback port."""
+"""A real SMTP inbox for tests (aiosmtpd calls ``handle_DATA``), a free loopback port, and waits
+on the app's mail outbox (mail is delivered by a background job, after the request answered)."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
+import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from email.message import EmailMessage
+from typing import Any
 
 
 def free_port() -> int:
@@ -48,3 +53,27 @@ class Mailbox:
     def to(self, address: str) -> list[EmailMessage]:
         with self._cond:
             return [m for m in self.messages if address.lower() in str(m["To"]).lower()]
+
+
+def outbox(config) -> list[dict[str, Any]]:
+    """The app's undelivered mail (``mail_outbox`` rows), oldest first."""
+    with sqlite3.connect(config.db_path) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(row) for row in conn.execute("SELECT * FROM mail_outbox ORDER BY id")]
+
+
+async def wait_for_outbox(
+    config, check: Callable[[list[dict[str, Any]]], bool], what: str, timeout: float = 10.0
+) -> list[dict[str, Any]]:
+    """The outbox once ``check(rows)`` holds (the app's delivery job runs meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while not check(rows := outbox(config)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"outbox never showed {what}; it holds {rows}")
+        await asyncio.sleep(0.05)
+    return rows
+
+
+async def wait_until_delivered(config, timeout: float = 10.0) -> None:
+    """Every queued mail has reached the mail server (or the mail folder)."""
+    await wait_for_outbox(config, lambda rows: not rows, "every mail delivered", timeout)
