@@ -87,7 +87,7 @@ def _outbox(args: argparse.Namespace) -> int:
 
 
 def _setup_logging() -> None:
-    from server.app import setup_logging
+    from gate_core.logs import setup_logging
 
     setup_logging("INFO")
     # APScheduler says INFO twice per job run: two lines every two seconds in the journal, forever.

@@ -11,7 +11,8 @@ import sys
 
 from aiohttp import web
 
-from server.app import create_app, setup_logging
+from gate_core.logs import setup_logging
+from server.app import create_app
 from server.config import Config, ConfigError, load_config
 
 log = logging.getLogger("portgate.server")

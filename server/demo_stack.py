@@ -84,11 +84,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def prepare_demo_kiosk(server_db: Path, agent_dir: Path, server_url: str, ui_port: int) -> None:
-    """Enrol the demo kiosk (once) and write photos of printed demo tickets for it to replay."""
+    """Enrol the demo kiosk (once) and write images of demo ticket codes for it to replay."""
     from datetime import UTC, datetime
 
-    from bench.photos import make_ticket_photo
-    from gate_agent.cache import AgentStore
+    import segno
+
     from server.db import Database
     from server.gate import kiosks
     from server.tickets import service as svc
@@ -113,10 +113,8 @@ def prepare_demo_kiosk(server_db: Path, agent_dir: Path, server_url: str, ui_por
             return [(svc.code_for(keys, r), r["printed_at"] is not None) for r in rows]
 
         codes = db.write_sync(tickets)
-        store = AgentStore(agent_dir / "agent.db")
-        enrolled = bool(store.get_meta("token"))
-        store.close()
-        if not enrolled:
+        enrolled = agent_dir / "enrolled"  # written once the agent's own enrolment succeeded
+        if not enrolled.exists():
             _kiosk_id, enrol_code = db.write_sync(
                 kiosks.create_kiosk,
                 {"name": "Garita Demo", "gate": "Garita 1", "allowed_itineraries": None},
@@ -137,6 +135,7 @@ def prepare_demo_kiosk(server_db: Path, agent_dir: Path, server_url: str, ui_por
             )
             if result.returncode:
                 raise SystemExit("portgate: the demo kiosk could not enrol")
+            enrolled.touch()
     finally:
         db.close()
     replay = agent_dir / "replay"
@@ -151,12 +150,10 @@ def prepare_demo_kiosk(server_db: Path, agent_dir: Path, server_url: str, ui_por
         ("4-forged", forged),
         ("5-printed-again", printed[0]),
     ]
-    import cv2
-
-    for index, (name, code) in enumerate(plan):
+    for name, code in plan:
         path = replay / f"{name}.png"
-        if not path.exists():
-            cv2.imwrite(str(path), make_ticket_photo(code, seed=index, difficulty="easy"))
+        if not path.exists():  # the QR as printed, for the replay scanner to read like a camera frame
+            segno.make(code, error="m").save(str(path), scale=6, border=4)
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

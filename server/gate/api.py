@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from gate_core.clock import utc_iso
 from gate_core.codes import ParsedCode, normalize_short_code
 from gate_core.decision import Verdict
 from gate_core.reasons import Reason, reason_text
@@ -23,7 +24,7 @@ from server import forms
 from server.forms import FieldErrors, ValidationFailed
 from server.gate import kiosks, redeem, sync
 from server.gate.batching import CODE_CHECKS, REDEEMS
-from server.gate.kiosks import KIOSKS, EnrolError, KioskState, iso
+from server.gate.kiosks import KIOSKS, EnrolError, KioskState
 from server.gate.live import LIVE
 from server.i18n import Msg
 from server.tickets import KEYS
@@ -116,7 +117,7 @@ def verdict_json(verdict: Verdict, scan_id: str, now: datetime) -> dict[str, Any
         "text_es": reason_text(verdict.reason, "es"),
         "text_en": reason_text(verdict.reason, "en"),
         "scan_id": scan_id,
-        "server_time": iso(now),
+        "server_time": utc_iso(now),
     }
 
 
@@ -142,7 +143,7 @@ async def enrol(request: web.Request) -> web.Response:
             "name": kiosk["name"],
             "gate": kiosk["gate"],
             "token": token,
-            "server_time": iso(now),
+            "server_time": utc_iso(now),
         },
         status=201,
     )
@@ -152,14 +153,14 @@ async def enrol(request: web.Request) -> web.Response:
 async def server_time(request: web.Request) -> web.Response:
     await _kiosk(request)
     now = _now()
-    return web.json_response({"server_time": iso(now), "epoch_ms": int(now.timestamp() * 1000)})
+    return web.json_response({"server_time": utc_iso(now), "epoch_ms": int(now.timestamp() * 1000)})
 
 
 @routes.get("/api/v1/gate/keys")
 async def public_keys(request: web.Request) -> web.Response:
     await _kiosk(request)
     keys = await request.app[DB].read(sync.public_keys)
-    return web.json_response({"keys": keys, "server_time": iso(_now())})
+    return web.json_response({"keys": keys, "server_time": utc_iso(_now())})
 
 
 @routes.get("/api/v1/gate/me")
@@ -172,7 +173,7 @@ async def whoami(request: web.Request) -> web.Response:
             "name": kiosk.name,
             "gate": kiosk.gate,
             "allowed_itineraries": allowed,
-            "server_time": iso(_now()),
+            "server_time": utc_iso(_now()),
         }
     )
 
@@ -208,7 +209,7 @@ async def delta_sync(request: web.Request) -> web.Response:
     now = _now()
     page = await request.app[DB].read(sync.sync_page, cursor, limit)
     request.app[KIOSKS].note_synced(kiosk, page["cursor"])
-    page["server_time"] = iso(now)
+    page["server_time"] = utc_iso(now)
     return await _compressed_json(request, page)
 
 
@@ -317,7 +318,7 @@ async def upload_scans(request: web.Request) -> web.Response:
         )
         results.extend(done)
         request.app[LIVE].notify(used)
-    return web.json_response({"results": results, "server_time": iso(now)})
+    return web.json_response({"results": results, "server_time": utc_iso(now)})
 
 
 # --- live channel ------------------------------------------------------------------------------

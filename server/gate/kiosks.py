@@ -27,6 +27,7 @@ from typing import Any
 import sqlite_utils
 from aiohttp import web
 
+from gate_core.clock import utc_iso
 from server import forms
 from server.accounts.service import audit
 from server.db import Database, one, scalar
@@ -54,11 +55,6 @@ class EnrolError(Exception):
         super().__init__(code)
         self.code = code
         self.message = message
-
-
-def iso(moment: datetime) -> str:
-    """UTC ISO-8601 with milliseconds: sortable as text, parseable by ``datetime.fromisoformat``."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def new_enrol_code() -> str:
@@ -111,7 +107,7 @@ def create_kiosk(db: Db, values: dict[str, Any], actor_id: int | None, now: date
             values.get("gate", ""),
             token_hash(normalize_enrol_code(code)),
             (now + timedelta(hours=ENROL_CODE_HOURS)).timestamp(),
-            iso(now),
+            utc_iso(now),
             json.dumps(allowed) if allowed else None,
         ),
     ).lastrowid
@@ -144,7 +140,7 @@ def revoke_kiosk(db: Db, kiosk_id: int, actor_id: int | None, now: datetime) -> 
     if kiosk["status"] != "revoked":
         db.execute(
             "UPDATE kiosks SET status = 'revoked', revoked_at = ?, enrol_code_hash = NULL WHERE id = ?",
-            (iso(now), kiosk_id),
+            (utc_iso(now), kiosk_id),
         )
         licences.release_kiosk_machine(db, kiosk_id, actor_id, now)  # its licence slot is free again
         audit(db, "kiosk.revoked", user_id=actor_id, detail=kiosk["name"])
@@ -186,7 +182,7 @@ def enrol_kiosk(
     db.execute(
         "UPDATE kiosks SET status = 'active', token_hash = ?, enrol_code_hash = NULL, enrol_expires_at = NULL, "
         "fingerprint = ?, agent_version = ?, enrolled_at = ?, last_seen_at = ?, last_sync_seq = 0 WHERE id = ?",
-        (token_hash(token), fingerprint, agent_version, iso(now), iso(now), kiosk["id"]),
+        (token_hash(token), fingerprint, agent_version, utc_iso(now), utc_iso(now), kiosk["id"]),
     )
     audit(db, "kiosk.enrolled", detail=f"{kiosk['name']} {fingerprint}"[:500])
     return kiosk, token
@@ -386,7 +382,7 @@ class KioskRegistry:
         updates = []
         for state in flushed:
             state.dirty = False
-            seen = iso(datetime.fromtimestamp(state.last_seen, UTC)) if state.last_seen else ""
+            seen = utc_iso(datetime.fromtimestamp(state.last_seen, UTC)) if state.last_seen else ""
             updates.append((seen, state.pending_uploads, state.synced_to, state.storage_fault, state.id))
         if not updates:
             return

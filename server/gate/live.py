@@ -23,9 +23,10 @@ from datetime import UTC, datetime
 import sqlite_utils
 from aiohttp import WSCloseCode, web
 
+from gate_core.clock import utc_iso
 from gate_core.wire import CLOSE_REVOKED, LIVE_HELLO, LIVE_TICKETS
 from server.db import Database
-from server.gate.kiosks import KIOSKS, iso
+from server.gate.kiosks import KIOSKS
 from server.gate.sync import changed_rows, current_seq, ticket_changes
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class LiveHub:
 
     async def hello(self, ws: web.WebSocketResponse, kiosk_id: int) -> None:
         seq = await self._db.read(current_seq)
-        await ws.send_str(json.dumps({"type": LIVE_HELLO, "seq": seq, "server_time": iso(datetime.now(UTC))}))
+        await ws.send_str(json.dumps({"type": LIVE_HELLO, "seq": seq, "server_time": utc_iso(datetime.now(UTC))}))
         if self._cursor is None or self._cursor > seq:
             self._cursor = seq
         self._sockets[ws] = kiosk_id
@@ -172,7 +173,7 @@ class LiveHub:
         while True:
             await asyncio.sleep(PING_SECONDS)
             if self._sockets:
-                await self._broadcast(json.dumps({"type": "ping", "server_time": iso(datetime.now(UTC))}))
+                await self._broadcast(json.dumps({"type": "ping", "server_time": utc_iso(datetime.now(UTC))}))
 
 
 LIVE = web.AppKey("gate_live", LiveHub)

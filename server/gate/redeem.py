@@ -22,6 +22,7 @@ from typing import Any
 
 import sqlite_utils
 
+from gate_core.clock import utc_iso
 from gate_core.codes import (
     PREFIX,
     CodeStatus,
@@ -34,7 +35,6 @@ from gate_core.codes import (
 from gate_core.decision import GateConfig, ItineraryWindow, PriorUse, TicketFacts, Verdict, decide
 from gate_core.facts import TicketRecord, itinerary_window, ticket_facts
 from gate_core.reasons import Reason
-from server.gate.kiosks import iso
 from server.tickets.service import KeyRing, code_check, next_seq
 
 Db = sqlite_utils.Database
@@ -365,7 +365,7 @@ def _insert_scan(
             ticket_id if lookup.ticket else None,
             lookup.company_id,
             scan.code,
-            iso(scan.scanned_at),
+            utc_iso(scan.scanned_at),
             received_at,
             mode,
             int(accepted),
@@ -423,7 +423,7 @@ def redeem_scan(
     lookup = look_up(db, code, lang, cache, read)
     gate = GateConfig(kiosk_revoked=not _kiosk_active(db, kiosk_id, cache), allowed_itineraries=allowed_itineraries)
     verdict = decide(code, lookup.ticket, lookup.prior_use, lookup.window, now, gate)
-    received = iso(now)
+    received = utc_iso(now)
     if verdict.accepted:
         assert verdict.ticket_id is not None
         _record_use(db, verdict.ticket_id, scan.scan_id, kiosk_id, received, cache.take_seq(db))
@@ -614,7 +614,7 @@ def record_offline_scans(
     db: Db, kiosk_id: int, items: list[OfflineScan], allowed: frozenset[int] | None, now: datetime
 ) -> tuple[list[dict[str, Any]], list[int]]:
     """Record a batch of offline scans, each exactly once; returns per-scan results and used ticket ids."""
-    received = iso(now)
+    received = utc_iso(now)
     results: list[dict[str, Any]] = []
     used: list[int] = []
     for item in items:

@@ -14,13 +14,13 @@ from typing import Any
 
 import sqlite_utils
 
+from gate_core.clock import utc_iso
 from gate_core.codes import VerifyKey, normalize_code, normalize_short_code, parse_code
 from gate_core.reasons import DECISION_REASONS
 from server import forms
 from server.accounts.service import audit
 from server.db import one, scalar
 from server.forms import FieldErrors, ValidationFailed
-from server.gate.kiosks import iso
 from server.i18n import Msg
 
 Db = sqlite_utils.Database
@@ -106,8 +106,8 @@ def _ticket_for_code(db: Db, text: str, verify: Mapping[int, VerifyKey]) -> int 
 
 
 def _midnight(day: date, zone: tzinfo) -> str:
-    """The start of ``day`` in ``zone`` as stored times are written (``kiosks.iso``), to compare as text."""
-    return iso(datetime.combine(day, time(), zone))
+    """The start of ``day`` in ``zone`` as stored times are written (``gate_core.clock.utc_iso``), to compare as text."""
+    return utc_iso(datetime.combine(day, time(), zone))
 
 
 def _first_id_at_or_after(db: Db, moment: str) -> int | None:
@@ -242,6 +242,6 @@ def resolve_conflict(db: Db, conflict_id: int, data: Mapping[str, Any], actor_id
         raise ValidationFailed({"note": Msg("This conflict is already resolved.")})
     db.execute(
         "UPDATE conflicts SET resolved_at = ?, resolved_by = ?, resolution = ? WHERE id = ?",
-        (iso(now), actor_id, note, conflict_id),
+        (utc_iso(now), actor_id, note, conflict_id),
     )
     audit(db, "conflict.resolved", user_id=actor_id, detail=f"{conflict_id}: {note}"[:500])

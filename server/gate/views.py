@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from gate_core.clock import utc_iso
 from gate_core.reasons import DECISION_REASONS, Reason, reason_text
 from server.forms import ValidationFailed
 from server.gate import kiosks, supervision
@@ -53,7 +54,7 @@ async def _kiosks_context(request: web.Request, **extra: Any) -> dict[str, Any]:
     for row in rows:
         state = live.get(row["id"])
         if state is not None and state.last_seen:
-            seen = kiosks.iso(datetime.fromtimestamp(state.last_seen, UTC))
+            seen = utc_iso(datetime.fromtimestamp(state.last_seen, UTC))
             row["last_seen_at"] = max(row["last_seen_at"] or "", seen)
             if state.pending_uploads is not None:
                 row["pending_uploads"] = state.pending_uploads

@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlite_utils
 
+from gate_core.clock import utc_iso
 from server import forms
 from server.accounts.service import audit
 from server.db import one, scalar
@@ -48,10 +49,6 @@ class DeactivationQuota:
 
     count: int
     days: int
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def days_left(valid_until: str, today: date) -> int:
@@ -222,14 +219,21 @@ def activate_machine(
         db.execute(
             "UPDATE machines SET active = 1, name = ?, activated_at = ?, deactivated_at = NULL, last_seen_at = ?, "
             "activated_by = ? WHERE id = ?",
-            (values["name"], iso(now), iso(now), actor_id, existing["id"]),
+            (values["name"], utc_iso(now, "seconds"), utc_iso(now, "seconds"), actor_id, existing["id"]),
         )
         machine_id = existing["id"]
     else:
         machine_id = db.execute(
             "INSERT INTO machines (serial_id, name, fingerprint, active, activated_at, last_seen_at, activated_by) "
             "VALUES (?, ?, ?, 1, ?, ?, ?)",
-            (serial_id, values["name"], values["fingerprint"], iso(now), iso(now), actor_id),
+            (
+                serial_id,
+                values["name"],
+                values["fingerprint"],
+                utc_iso(now, "seconds"),
+                utc_iso(now, "seconds"),
+                actor_id,
+            ),
         ).lastrowid
     audit(
         db,
@@ -260,7 +264,7 @@ def deactivations_in_window(db: Db, serial_id: int, now: datetime, days: int) ->
         row[0]
         for row in db.execute(
             "SELECT at FROM machine_deactivations WHERE serial_id = ? AND at > ? ORDER BY at",
-            (serial_id, iso(now - timedelta(days=days))),
+            (serial_id, utc_iso(now - timedelta(days=days), "seconds")),
         ).fetchall()
     ]
 
@@ -291,10 +295,10 @@ def deactivate_machine(
                 {"n": quota.count, "days": quota.days, "date": next_possible.date().isoformat()},
             ),
         )
-    db.execute("UPDATE machines SET active = 0, deactivated_at = ? WHERE id = ?", (iso(now), machine_id))
+    db.execute("UPDATE machines SET active = 0, deactivated_at = ? WHERE id = ?", (utc_iso(now, "seconds"), machine_id))
     db.execute(
         "INSERT INTO machine_deactivations (serial_id, machine_id, at, by_user_id) VALUES (?, ?, ?, ?)",
-        (serial_id, machine_id, iso(now), actor_id),
+        (serial_id, machine_id, utc_iso(now, "seconds"), actor_id),
     )
     audit(
         db,
@@ -303,7 +307,7 @@ def deactivate_machine(
         company_id=machine["company_id"],
         detail=f"{machine['serial']} {machine['fingerprint']}",
     )
-    return {**machine, "active": 0, "deactivated_at": iso(now)}
+    return {**machine, "active": 0, "deactivated_at": utc_iso(now, "seconds")}
 
 
 # --- gate kiosks are machines on the operator's serial ------------------------------------------
@@ -343,7 +347,7 @@ def activate_kiosk_machine(db: Db, kiosk_id: int, name: str, fingerprint: str, n
     machine_id = db.execute(
         "INSERT INTO machines (serial_id, name, fingerprint, active, activated_at, last_seen_at, kiosk_id) "
         "VALUES (?, ?, ?, 1, ?, ?, ?)",
-        (serial["id"], name, fingerprint or "-", iso(now), iso(now), kiosk_id),
+        (serial["id"], name, fingerprint or "-", utc_iso(now, "seconds"), utc_iso(now, "seconds"), kiosk_id),
     ).lastrowid
     audit(db, "machine.activated", company_id=serial["company_id"], detail=f"{serial['serial']} kiosk {name}")
     return get_machine(db, None, serial["id"], machine_id)  # type: ignore[return-value]
@@ -354,10 +358,12 @@ def release_kiosk_machine(db: Db, kiosk_id: int, actor_id: int | None, now: date
     machine = one(db, "SELECT id, serial_id FROM machines WHERE kiosk_id = ? AND active = 1", (kiosk_id,))
     if machine is None:
         return
-    db.execute("UPDATE machines SET active = 0, deactivated_at = ? WHERE id = ?", (iso(now), machine["id"]))
+    db.execute(
+        "UPDATE machines SET active = 0, deactivated_at = ? WHERE id = ?", (utc_iso(now, "seconds"), machine["id"])
+    )
     db.execute(
         "INSERT INTO machine_deactivations (serial_id, machine_id, at, by_user_id) VALUES (?, ?, ?, ?)",
-        (machine["serial_id"], machine["id"], iso(now), actor_id),
+        (machine["serial_id"], machine["id"], utc_iso(now, "seconds"), actor_id),
     )
 
 
@@ -457,7 +463,7 @@ def save_serial(db: Db, values: Mapping[str, Any], actor_id: int | None, now: da
         int(bool(values["suspended"])),
         values["max_machines"],
         values["max_open_tickets"],
-        iso(now),
+        utc_iso(now, "seconds"),
     )
     if values.get("serial_id"):
         db.execute(
@@ -470,7 +476,7 @@ def save_serial(db: Db, values: Mapping[str, Any], actor_id: int | None, now: da
         serial_id = db.execute(
             "INSERT INTO serials (company_id, serial, system, description, valid_until, suspended, max_machines, "
             "max_open_tickets, updated_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (*params, iso(now)),
+            (*params, utc_iso(now, "seconds")),
         ).lastrowid
     audit(db, "serial.saved", user_id=actor_id, company_id=values["company_id"], detail=serial)
     return serial_id

@@ -8,11 +8,12 @@ from typing import Any
 
 import sqlite_utils
 
+from gate_core.clock import utc_iso
 from server import forms
 from server.accounts.service import audit
 from server.db import one, scalar
 from server.forms import FieldErrors
-from server.helpdesk.licences import _date, days_left, iso, serial_status
+from server.helpdesk.licences import _date, days_left, serial_status
 from server.i18n import Msg
 
 Db = sqlite_utils.Database
@@ -94,7 +95,7 @@ def save_policy(db: Db, values: Mapping[str, Any], actor_id: int | None, now: da
             values["description"],
             values["registered_on"],
             values["valid_until"],
-            iso(now or datetime.now(UTC)),
+            utc_iso(now or datetime.now(UTC), "seconds"),
         ),
     ).lastrowid
     audit(db, "policy.saved", user_id=actor_id, company_id=company_id, detail=values["number"])

@@ -20,12 +20,12 @@ from typing import Any
 
 import sqlite_utils
 
+from gate_core.clock import utc_iso
 from server import forms
 from server.accounts.service import audit
 from server.db import one, scalar
 from server.forms import FieldErrors
 from server.helpdesk.attachments import StoredFile
-from server.helpdesk.licences import iso
 from server.helpdesk.policies import get_policy
 from server.i18n import Msg
 from server.web import CUSTOMER_ROLES
@@ -162,8 +162,8 @@ def open_ticket(
             user["language"] if user.get("language") in ("es", "en") else "es",
             secrets.token_hex(12),
             user["id"],
-            iso(now),
-            iso(now),
+            utc_iso(now, "seconds"),
+            utc_iso(now, "seconds"),
         ),
     ).lastrowid
     _record_files(db, ticket_id, None, files, user["id"], now)
@@ -187,7 +187,7 @@ def _record_files(
                 f.upload.size,
                 f.sha256,
                 user_id,
-                iso(now),
+                utc_iso(now, "seconds"),
             ),
         )
 
@@ -331,14 +331,14 @@ def add_reply(
     reply_id = db.execute(
         "INSERT INTO service_replies (ticket_id, author_role, user_id, author_name, body, via, message_id, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (ticket_id, role, author.get("id"), author["full_name"], body, via, message_id, iso(now)),
+        (ticket_id, role, author.get("id"), author["full_name"], body, via, message_id, utc_iso(now, "seconds")),
     ).lastrowid
     _record_files(db, ticket_id, reply_id, files, author.get("id"), now)
     status = "waiting_customer" if role == "agent" else "open"
     db.execute(
         "UPDATE service_tickets SET status = ?, updated_at = ?, assigned_to = CASE WHEN ? = 'agent' "
         "THEN COALESCE(assigned_to, ?) ELSE assigned_to END WHERE id = ?",
-        (status, iso(now), role, author.get("id"), ticket_id),
+        (status, utc_iso(now, "seconds"), role, author.get("id"), ticket_id),
     )
     audit(
         db,
@@ -355,7 +355,8 @@ def assign_to(db: Db, ticket_id: int, agent_id: int, now: datetime) -> dict[str,
     ticket = _ticket_for_update(db, None, ticket_id)
     _refuse_if_finished(ticket)
     db.execute(
-        "UPDATE service_tickets SET assigned_to = ?, updated_at = ? WHERE id = ?", (agent_id, iso(now), ticket_id)
+        "UPDATE service_tickets SET assigned_to = ?, updated_at = ? WHERE id = ?",
+        (agent_id, utc_iso(now, "seconds"), ticket_id),
     )
     audit(db, "service_ticket.assigned", user_id=agent_id, company_id=ticket["company_id"], detail=ticket["number"])
     return get_ticket(db, None, ticket_id)  # type: ignore[return-value]
@@ -370,7 +371,7 @@ def finish(db: Db, ticket_id: int, agent_id: int, status: str, now: datetime) ->
     db.execute(
         "UPDATE service_tickets SET status = ?, closed_at = ?, updated_at = ?, assigned_to = COALESCE(assigned_to, ?) "
         "WHERE id = ?",
-        (status, iso(now), iso(now), agent_id, ticket_id),
+        (status, utc_iso(now, "seconds"), utc_iso(now, "seconds"), agent_id, ticket_id),
     )
     audit(db, f"service_ticket.{status}", user_id=agent_id, company_id=ticket["company_id"], detail=ticket["number"])
     return get_ticket(db, None, ticket_id)  # type: ignore[return-value]
@@ -397,7 +398,7 @@ def rate(
         raise HelpdeskError("already_rated", Msg("This ticket has already been rated."))
     db.execute(
         "UPDATE service_tickets SET rating = ?, rating_comment = ?, rated_at = ? WHERE id = ? AND rating IS NULL",
-        (values["rating"], values["comment"], iso(now), ticket_id),
+        (values["rating"], values["comment"], utc_iso(now, "seconds"), ticket_id),
     )
     audit(
         db,
