@@ -16,12 +16,15 @@ from aiohttp import web
 
 from server import gate, helpdesk, openapi, tickets, timefmt
 from server.accounts import api as accounts_api
+from server.accounts import docs as accounts_docs
 from server.accounts import views as accounts_views
 from server.config import Config
 from server.db import Database
 from server.human_check import BuiltinHumanCheck, HostedCaptcha
 from server.i18n import render
 from server.mail import Mailer
+from server.menu import BASE_ENTRIES, MENU, Menu
+from server.openapi import API_DOCS, ApiDocs
 from server.sms import FileSmsSender
 from server.tickets import api as tickets_api
 from server.tickets import views as tickets_views
@@ -120,6 +123,9 @@ def create_app(config: Config) -> web.Application:
     env.globals["terminal_zone"] = config.timezone
     env.filters["dt"] = lambda value: timefmt.timestamp(value, zone)
     env.filters["dts"] = lambda value: timefmt.timestamp(value, zone, seconds=True)
+    app[MENU] = Menu(*BASE_ENTRIES)
+    app[API_DOCS] = ApiDocs()
+    accounts_docs.document_routes(app[API_DOCS])
     app.cleanup_ctx.append(_resources)
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static", HERE / "static", name="static")
@@ -128,6 +134,8 @@ def create_app(config: Config) -> web.Application:
     tickets.setup(app)
     app.router.add_routes(tickets_views.routes)
     app.router.add_routes(tickets_api.routes)
+    app[MENU].add(*tickets_views.MENU_ENTRIES)
+    tickets_api.document_routes(app[API_DOCS])
     gate.setup(app)
     helpdesk.setup(app)
     openapi.setup(app)

@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document served at ``/api/v1/openapi.json``.
 
-Each area contributes its paths with :func:`document`; a test checks that every ``/api/v1`` route
-the app serves is documented, so the spec cannot drift from the code.
+Each area adds its paths to the app's :class:`ApiDocs` (``app[API_DOCS]``) when it is set up; a test
+checks that every ``/api/v1`` route the app serves is documented, so the spec cannot drift from the code.
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-
-PATHS: dict[str, dict[str, Any]] = {}
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -49,8 +47,21 @@ def _op(
     return op
 
 
-def document(path: str, method: str, summary: str, **kwargs: Any) -> None:
-    PATHS.setdefault(path, {})[method.lower()] = _op(summary, **kwargs)
+class ApiDocs:
+    """The OpenAPI paths of one app, added by each area as it is set up."""
+
+    def __init__(self) -> None:
+        self.paths: dict[str, dict[str, Any]] = {}
+
+    def add(self, path: str, method: str, summary: str, **kwargs: Any) -> None:
+        """Document one operation (see :func:`_op` for the keyword arguments)."""
+        self.paths.setdefault(path, {})[method.lower()] = _op(summary, **kwargs)
+
+    def spec(self) -> dict[str, Any]:
+        return _spec(self.paths)
+
+
+API_DOCS: web.AppKey[ApiDocs] = web.AppKey("api_docs", ApiDocs)
 
 
 def closed(schema: Any) -> Any:
@@ -78,137 +89,9 @@ NULLABLE_S = {"type": ["string", "null"]}
 NULLABLE_I = {"type": ["integer", "null"]}
 
 OK = obj(ok={"const": True})
-PROFILE = obj(id=I, role=S, role_label=S, company_id=I, company_name=S)
-
-# --- accounts ---------------------------------------------------------------------------------
-document(
-    "/api/v1/human-check",
-    "get",
-    "A human-check challenge to send back with login/registration",
-    auth=False,
-    tag="accounts",
-    errors=(),
-    response={
-        "oneOf": [
-            obj(kind={"const": "builtin"}, question={"type": "string", "description": "e.g. '3 + 4'"}, token=S),
-            obj(kind={"const": "hosted"}, site_key=S, script=S),
-        ]
-    },
-)
-document(
-    "/api/v1/auth/login",
-    "post",
-    "Log in with user name or e-mail; returns a bearer token",
-    auth=False,
-    tag="accounts",
-    errors=(400, 401, 403, 429),
-    body=obj(login=S, password=S, human_token_=S, human_answer_=S, captcha_response_=S, language_=S),
-    response=obj(token=S, expires_in=I, profiles={"type": "array", "items": PROFILE}),
-)
-document(
-    "/api/v1/auth/logout", "post", "End this token's session", tag="accounts", errors=(), profile=False, response=OK
-)
-document(
-    "/api/v1/me",
-    "get",
-    "The signed-in user and the chosen profile",
-    tag="accounts",
-    errors=(),
-    profile=False,
-    response=obj(
-        user_id=I,
-        username=S,
-        full_name=S,
-        email=S,
-        language=S,
-        profile={
-            "oneOf": [obj(id=I, role=S, company_id=I, company_name=S), {"type": "null"}],
-            "description": "null until a profile is chosen",
-        },
-    ),
-)
-document(
-    "/api/v1/profiles",
-    "get",
-    "The profiles (role + company) this user holds",
-    tag="accounts",
-    errors=(),
-    profile=False,
-    response=obj(profiles={"type": "array", "items": PROFILE}),
-)
-document(
-    "/api/v1/profiles/select",
-    "post",
-    "Choose the profile this token acts as",
-    tag="accounts",
-    profile=False,
-    errors=(400, 404),
-    body=obj(profile_id=I),
-    response=obj(profile=obj(id=I, role=S, company_name=S)),
-)
-document(
-    "/api/v1/password",
-    "post",
-    "Change password (other sessions end)",
-    tag="accounts",
-    profile=False,
-    body=obj(current_password=S, new_password=S, new_password_confirm=S),
-    response=OK,
-)
-document(
-    "/api/v1/registration",
-    "post",
-    "Self-registration; the account awaits approval",
-    auth=False,
-    tag="accounts",
-    status=201,
-    body=obj(
-        full_name=S,
-        username=S,
-        email=S,
-        email_confirm=S,
-        tax_id=S,
-        phone=S,
-        password=S,
-        password_confirm=S,
-        human_token_=S,
-        human_answer_=S,
-    ),
-    response=obj(user_id=I, status={"const": "pending"}),
-)
-document(
-    "/api/v1/registration/lookup",
-    "post",
-    "Existing customer: masked e-mails on file for a tax id",
-    auth=False,
-    tag="accounts",
-    errors=(400, 404),
-    body=obj(tax_id=S),
-    response=obj(tax_id=S, emails={"type": "array", "items": obj(index=I, masked=S)}),
-)
-document(
-    "/api/v1/registration/phone",
-    "post",
-    "Existing customer (mobile): send a 4-digit code by SMS",
-    auth=False,
-    tag="accounts",
-    errors=(400, 404, 429),
-    body=obj(tax_id=S, email_index=I, phone=S, human_token_=S, human_answer_=S, captcha_response_=S),
-    response=obj(request_token=S, expires_in=I),
-)
-document(
-    "/api/v1/registration/complete",
-    "post",
-    "Existing customer (mobile): code + password → account",
-    auth=False,
-    tag="accounts",
-    status=201,
-    body=obj(request_token=S, code=S, full_name=S, username=S, password=S, password_confirm=S),
-    response=obj(user_id=I, username=S, email=S, status=S),
-)
 
 
-def spec() -> dict[str, Any]:
+def _spec(paths: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
@@ -221,7 +104,7 @@ def spec() -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
-        "paths": dict(sorted(PATHS.items())),
+        "paths": dict(sorted(paths.items())),
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
@@ -232,7 +115,7 @@ def spec() -> dict[str, Any]:
 
 
 async def openapi_json(request: web.Request) -> web.Response:
-    return web.json_response(spec())
+    return web.json_response(request.app[API_DOCS].spec())
 
 
 def setup(app: web.Application) -> None:

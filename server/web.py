@@ -253,7 +253,7 @@ def base_context(request: web.Request) -> dict[str, Any]:
     the gate's hot path among them — never pay for it.
     """
     from server.accounts.service import ROLE_LABELS
-    from server.menu import menu_for
+    from server.menu import MENU
 
     lang = lang_of(request)
     principal = principal_of(request)
@@ -267,7 +267,7 @@ def base_context(request: web.Request) -> dict[str, Any]:
         "_": gettext,
         "t": lambda value: render(lang, value),
         "principal": principal,
-        "menu": menu_for(principal.role if principal else None),
+        "menu": request.app[MENU].for_role(principal.role if principal else None),
         "csrf_token": csrf_token(request),
         "request_path": request.path_qs,
         "role_label": lambda role: ROLE_LABELS.get(role, role),

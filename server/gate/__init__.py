@@ -24,7 +24,8 @@ from server.gate.batching import CODE_CHECK_THREADS, CODE_CHECKS, REDEEMS, Group
 from server.gate.kiosks import KIOSKS, KioskRegistry
 from server.gate.live import LIVE, live_ctx
 from server.i18n import N_
-from server.menu import MenuEntry, register
+from server.menu import MENU, MenuEntry
+from server.openapi import API_DOCS
 from server.tickets import TICKET_LISTENERS
 from server.web import DB
 
@@ -110,5 +111,5 @@ def setup(app: web.Application) -> None:
         (N_("Scan log"), "/gate/scans"),
         (N_("Conflicts"), "/gate/conflicts"),
     ):
-        register(MenuEntry(label, href, ("gate_supervisor", "admin")))
-    docs.document_routes()
+        app[MENU].add(MenuEntry(label, href, ("gate_supervisor", "admin")))
+    docs.document_routes(app[API_DOCS])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from gate_core.reasons import DECISION_REASONS
 from server.gate.redeem import CONFLICT_KINDS
 from server.gate.sync import TICKET_COLUMNS
-from server.openapi import NULLABLE_I, NULLABLE_S, PATHS, B, I, S, document, obj
+from server.openapi import NULLABLE_I, NULLABLE_S, ApiDocs, B, I, S, obj
 
 TAG = "gate"
 REASONS = {"type": "string", "enum": [reason.value for reason in DECISION_REASONS]}
@@ -50,8 +50,8 @@ TICKET_ROWS = {
 }
 
 
-def document_routes() -> None:
-    document(
+def document_routes(docs: ApiDocs) -> None:
+    docs.add(
         "/api/v1/gate/enrol",
         "post",
         "Enrol a kiosk with the one-time code a supervisor created; returns its bearer token",
@@ -62,7 +62,7 @@ def document_routes() -> None:
         body=obj(enrol_code=S, fingerprint_=S, agent_version_=S),
         response=obj(kiosk_id=I, name=S, gate=S, token=S, server_time=TIME),
     )
-    document(
+    docs.add(
         "/api/v1/gate/time",
         "get",
         "Server time, for kiosks to follow the server clock. " + KIOSK_AUTH,
@@ -70,7 +70,7 @@ def document_routes() -> None:
         errors=(403,),
         response=obj(server_time=TIME, epoch_ms=I),
     )
-    document(
+    docs.add(
         "/api/v1/gate/keys",
         "get",
         "Public Ed25519 keys that verify ticket codes (key id → base64 raw key). " + KIOSK_AUTH,
@@ -78,7 +78,7 @@ def document_routes() -> None:
         errors=(403,),
         response=obj(keys={"type": "object", "additionalProperties": S}, server_time=TIME),
     )
-    document(
+    docs.add(
         "/api/v1/gate/me",
         "get",
         "This kiosk's name, gate and allowed itineraries (null = all). " + KIOSK_AUTH,
@@ -86,7 +86,7 @@ def document_routes() -> None:
         errors=(403,),
         response=obj(kiosk_id=I, name=S, gate=S, allowed_itineraries={"type": ["array", "null"]}, server_time=TIME),
     )
-    document(
+    docs.add(
         "/api/v1/gate/sync",
         "get",
         "Delta sync: tickets changed since `cursor` (ordered by change), with lookups and keys; "
@@ -107,7 +107,7 @@ def document_routes() -> None:
             **LOOKUPS,
         ),
     )
-    document(
+    docs.add(
         "/api/v1/gate/redeem",
         "post",
         "Online redeem: decide a scan and, if accepted, use the ticket atomically. Idempotent by scan_id "
@@ -120,7 +120,7 @@ def document_routes() -> None:
         body=obj(scan_id=S, code=S, scanned_at=TIME),
         response=VERDICT,
     )
-    document(
+    docs.add(
         "/api/v1/gate/scans",
         "post",
         "Upload scans decided offline (at most 500), each recorded exactly once by scan_id. An accepted "
@@ -149,7 +149,7 @@ def document_routes() -> None:
             server_time=TIME,
         ),
     )
-    document(
+    docs.add(
         "/api/v1/gate/live",
         "get",
         "WebSocket live channel (the token may also be `?token=`). The server sends "
@@ -160,6 +160,6 @@ def document_routes() -> None:
         errors=(400, 403),
     )
     # The answer is the protocol switch, not a JSON body; a plain GET without the upgrade gets 400.
-    live = PATHS["/api/v1/gate/live"]["get"]["responses"]
+    live = docs.paths["/api/v1/gate/live"]["get"]["responses"]
     del live["200"]
     live["101"] = {"description": "Switching Protocols: the WebSocket opens"}

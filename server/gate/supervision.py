@@ -106,7 +106,7 @@ def _ticket_for_code(db: Db, text: str, verify: Mapping[int, VerifyKey]) -> int 
 
 
 def _midnight(day: date, zone: tzinfo) -> str:
-    """The start of ``day`` in ``zone`` as stored times are written (``gate_core.clock.utc_iso``), to compare as text."""
+    """The start of ``day`` in ``zone`` as times are stored (``gate_core.clock.utc_iso``), to compare as text."""
     return utc_iso(datetime.combine(day, time(), zone))
 
 

@@ -21,7 +21,8 @@ from server.helpdesk import (
 from server.helpdesk.inbound import inbound_ctx
 from server.helpdesk.settings import HELPDESK_SETTINGS, settings_for
 from server.i18n import N_
-from server.menu import MenuEntry, register
+from server.menu import MENU, MenuEntry
+from server.openapi import API_DOCS
 from server.web import CONFIG, CUSTOMER_ROLES
 
 CUSTOMER = CUSTOMER_ROLES
@@ -41,5 +42,5 @@ def setup(app: web.Application) -> None:
         (N_("Helpdesk console"), "/helpdesk/console", ("helpdesk_agent", "admin")),
         (N_("Licences and policies"), "/admin/licences", ("admin",)),
     ):
-        register(MenuEntry(label, href, roles))
-    docs.document_routes()
+        app[MENU].add(MenuEntry(label, href, roles))
+    docs.document_routes(app[API_DOCS])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.openapi import NULLABLE_I, NULLABLE_S, PATHS, B, I, S, document, obj
+from server.openapi import NULLABLE_I, NULLABLE_S, ApiDocs, B, I, S, obj
 
 ARRAY = {"type": "array", "items": {"type": "object"}}
 FILE = obj(id=I, name=S, content_type=S, size=I, url=S)
@@ -106,7 +106,7 @@ def _query(*names: str) -> list[dict[str, Any]]:
     return [{"name": n, "in": "query", "required": False, "schema": S} for n in names]
 
 
-def _multipart(path: str, method: str, body: dict[str, Any]) -> None:
+def _multipart(docs: ApiDocs, path: str, method: str, body: dict[str, Any]) -> None:
     """The same fields as the JSON body, or multipart with files under ``attachments``."""
     schema = {
         **body,
@@ -115,19 +115,28 @@ def _multipart(path: str, method: str, body: dict[str, Any]) -> None:
             "attachments": {"type": "array", "items": {"type": "string", "format": "binary"}},
         },
     }
-    PATHS[path][method]["requestBody"]["content"]["multipart/form-data"] = {"schema": schema}
+    docs.paths[path][method]["requestBody"]["content"]["multipart/form-data"] = {"schema": schema}
 
 
-def _download(path: str, content_type: str) -> None:
-    PATHS[path]["get"]["responses"]["200"] = {
+def _download(docs: ApiDocs, path: str, content_type: str) -> None:
+    docs.paths[path]["get"]["responses"]["200"] = {
         "description": "A file download (Content-Disposition: attachment)",
         "content": {content_type: {"schema": {"type": "string", "format": "binary"}}},
     }
 
 
-def document_routes() -> None:
-    tag = "helpdesk"
-    document(
+def document_routes(docs: ApiDocs) -> None:
+    """Document the helpdesk, licence and company-user API."""
+    _document_tickets(docs, "helpdesk")
+    _document_replies(docs, "helpdesk")
+    _document_licences(docs, "licences")
+    _document_machines(docs, "licences")
+    _document_users(docs, "company users")
+
+
+def _document_tickets(docs: ApiDocs, tag: str) -> None:
+    """Service tickets: areas, list, open, detail."""
+    docs.add(
         "/api/v1/helpdesk/areas",
         "get",
         "The areas a service ticket can be addressed to",
@@ -135,7 +144,7 @@ def document_routes() -> None:
         errors=(),
         response=obj(areas={"type": "array", "items": obj(code=S, label=S)}),
     )
-    document(
+    docs.add(
         "/api/v1/helpdesk/tickets",
         "get",
         "Customers: the company's service tickets; helpdesk staff: the queue (?area, ?status=active|open|…)",
@@ -144,7 +153,7 @@ def document_routes() -> None:
         params=_query("area", "status", "q"),
         response=obj(tickets={"type": "array", "items": TICKET}),
     )
-    document(
+    docs.add(
         "/api/v1/helpdesk/tickets",
         "post",
         "Open a service ticket against a policy (JSON, or multipart with attachments). 409 codes: "
@@ -155,8 +164,8 @@ def document_routes() -> None:
         body=TICKET_BODY,
         response=TICKET,
     )
-    _multipart("/api/v1/helpdesk/tickets", "post", TICKET_BODY)
-    document(
+    _multipart(docs, "/api/v1/helpdesk/tickets", "post", TICKET_BODY)
+    docs.add(
         "/api/v1/helpdesk/tickets/{ticket_id}",
         "get",
         "A service ticket with its thread of replies and attachments",
@@ -165,7 +174,7 @@ def document_routes() -> None:
         params=[_path("ticket_id")],
         response=TICKET,
     )
-    document(
+    docs.add(
         "/api/v1/helpdesk/tickets/{ticket_id}/replies",
         "post",
         "Reply (customer or agent; JSON, or multipart with attachments); an agent's reply is e-mailed",
@@ -176,13 +185,17 @@ def document_routes() -> None:
         body=REPLY_BODY,
         response=TICKET,
     )
-    _multipart("/api/v1/helpdesk/tickets/{ticket_id}/replies", "post", REPLY_BODY)
+    _multipart(docs, "/api/v1/helpdesk/tickets/{ticket_id}/replies", "post", REPLY_BODY)
+
+
+def _document_replies(docs: ApiDocs, tag: str) -> None:
+    """A ticket's thread, its status changes, rating and attachments."""
     for action, summary in (
         ("assign", "Helpdesk staff: assign the ticket to me"),
         ("close", "Helpdesk staff: close the ticket as solved (the customer is e-mailed)"),
         ("cancel", "Helpdesk staff: cancel the ticket"),
     ):
-        document(
+        docs.add(
             f"/api/v1/helpdesk/tickets/{{ticket_id}}/{action}",
             "post",
             summary,
@@ -191,7 +204,7 @@ def document_routes() -> None:
             params=[_path("ticket_id")],
             response=TICKET,
         )
-    document(
+    docs.add(
         "/api/v1/helpdesk/tickets/{ticket_id}/rating",
         "post",
         "Rate a closed ticket once: 1 to 5 and a comment (409 not_closed, already_rated)",
@@ -201,7 +214,7 @@ def document_routes() -> None:
         body=obj(rating=I, comment_=S),
         response=TICKET,
     )
-    document(
+    docs.add(
         "/api/v1/helpdesk/attachments/{attachment_id}",
         "get",
         "Download an attachment of a ticket the caller may see",
@@ -209,10 +222,12 @@ def document_routes() -> None:
         errors=(403, 404),
         params=[_path("attachment_id")],
     )
-    _download("/api/v1/helpdesk/attachments/{attachment_id}", "application/octet-stream")
+    _download(docs, "/api/v1/helpdesk/attachments/{attachment_id}", "application/octet-stream")
 
-    tag = "licences"
-    document(
+
+def _document_licences(docs: ApiDocs, tag: str) -> None:
+    """Licence serials and their detail."""
+    docs.add(
         "/api/v1/licences",
         "get",
         "The company's licence serials (?system, ?q); the administrator sees every company's",
@@ -221,7 +236,7 @@ def document_routes() -> None:
         params=_query("system", "q"),
         response=obj(serials={"type": "array", "items": SERIAL}),
     )
-    document(
+    docs.add(
         "/api/v1/licences",
         "post",
         "Administrator: create a serial",
@@ -231,7 +246,7 @@ def document_routes() -> None:
         body=SERIAL_BODY,
         response=SERIAL,
     )
-    document(
+    docs.add(
         "/api/v1/licences/{serial_id}",
         "get",
         "A serial with its machine counts (total, active, available)",
@@ -240,7 +255,7 @@ def document_routes() -> None:
         params=[_path("serial_id")],
         response=SERIAL,
     )
-    document(
+    docs.add(
         "/api/v1/licences/{serial_id}",
         "put",
         "Administrator: update a serial (validity, limits, suspension)",
@@ -250,7 +265,7 @@ def document_routes() -> None:
         body=SERIAL_BODY,
         response=SERIAL,
     )
-    document(
+    docs.add(
         "/api/v1/licences/{serial_id}/machines",
         "get",
         "The machines of a serial (?status=all|active|inactive)",
@@ -259,7 +274,7 @@ def document_routes() -> None:
         params=[_path("serial_id"), *_query("status")],
         response=obj(serial=SERIAL, machines={"type": "array", "items": MACHINE}),
     )
-    document(
+    docs.add(
         "/api/v1/licences/{serial_id}/machines",
         "post",
         "Activate a machine (name, fingerprint) on a serial; 409 machine_limit, serial_expired, "
@@ -271,7 +286,7 @@ def document_routes() -> None:
         body=obj(name=S, fingerprint=S),
         response=MACHINE,
     )
-    document(
+    docs.add(
         "/api/v1/licences/{serial_id}/machines/export",
         "get",
         "The serial's machine list as a CSV download",
@@ -279,8 +294,12 @@ def document_routes() -> None:
         errors=(403, 404),
         params=[_path("serial_id")],
     )
-    _download("/api/v1/licences/{serial_id}/machines/export", "text/csv")
-    document(
+    _download(docs, "/api/v1/licences/{serial_id}/machines/export", "text/csv")
+
+
+def _document_machines(docs: ApiDocs, tag: str) -> None:
+    """Machines on a serial, their export, activation and policies."""
+    docs.add(
         "/api/v1/licences/{serial_id}/machines/{machine_id}",
         "get",
         "One machine's detail",
@@ -297,7 +316,7 @@ def document_routes() -> None:
             "per serial and period (409 deactivation_quota)",
         ),
     ):
-        document(
+        docs.add(
             f"/api/v1/licences/{{serial_id}}/machines/{{machine_id}}/{action}",
             "post",
             summary,
@@ -306,7 +325,7 @@ def document_routes() -> None:
             params=[_path("serial_id"), _path("machine_id")],
             response=MACHINE,
         )
-    document(
+    docs.add(
         "/api/v1/policies",
         "get",
         "The company's support policies (?system, ?q, ?current=1), with the count per serial",
@@ -315,7 +334,7 @@ def document_routes() -> None:
         params=_query("system", "q", "current"),
         response=obj(policies={"type": "array", "items": POLICY}),
     )
-    document(
+    docs.add(
         "/api/v1/policies",
         "post",
         "Administrator: register a policy on a serial",
@@ -325,7 +344,7 @@ def document_routes() -> None:
         body=obj(number=S, serial_id=I, description=S, registered_on=S, valid_until=S),
         response=POLICY,
     )
-    document(
+    docs.add(
         "/api/v1/policies/{policy_id}",
         "get",
         "A policy's detail",
@@ -335,8 +354,10 @@ def document_routes() -> None:
         response=POLICY,
     )
 
-    tag = "company users"
-    document(
+
+def _document_users(docs: ApiDocs, tag: str) -> None:
+    """A customer administrator's company users."""
+    docs.add(
         "/api/v1/company/users",
         "get",
         "Customer administrator: the company's users and their profiles",
@@ -344,7 +365,7 @@ def document_routes() -> None:
         errors=(403,),
         response=obj(users={"type": "array", "items": obj(**COMPANY_USER, full_name=S, status=S)}),
     )
-    document(
+    docs.add(
         "/api/v1/company/users",
         "post",
         "Customer administrator: add a user (profiles customer/customer_admin); a set-password link is e-mailed",
@@ -354,7 +375,7 @@ def document_routes() -> None:
         body=obj(full_name=S, username=S, email=S, email_confirm=S, phone_=S, roles={"type": "array", "items": S}),
         response=obj(**COMPANY_USER),
     )
-    document(
+    docs.add(
         "/api/v1/company/users/{user_id}",
         "delete",
         "Customer administrator: remove a user from the company",

@@ -11,7 +11,7 @@ from aiohttp import web
 from gate_core.codes import human_readable, mask_code
 from server.forms import REQUIRED
 from server.i18n import Msg
-from server.openapi import NULLABLE_I, NULLABLE_S, B, I, S, document, obj
+from server.openapi import NULLABLE_I, NULLABLE_S, ApiDocs, B, I, S, obj
 from server.tickets import KEYS, keys_for, tickets_changed
 from server.tickets import service as svc
 from server.tickets.views import CUSTOMER, _int, print_and_render, ticket_error
@@ -180,91 +180,95 @@ TICKET_DETAIL = {
     "properties": {**TICKET["properties"], "transaction_no": S, "services": {"type": "array", "items": I}},
     "required": [*TICKET["required"], "transaction_no", "services"],
 }
-document(
-    "/api/v1/tickets/balance",
-    "get",
-    "Purchased, generated and available tickets of the company",
-    tag="tickets",
-    errors=(403,),
-    response=obj(purchased=I, generated=I, available=I),
-)
-ITINERARY = {"id": I, "vessel": S, "voyage": S, "eta": S, "etd": S, "valid_from": S, "valid_until": S}
-document(
-    "/api/v1/itineraries",
-    "get",
-    "Itineraries still open for generating tickets",
-    tag="tickets",
-    errors=(),
-    response=obj(itineraries={"type": "array", "items": obj(**ITINERARY, berth=S)}),
-)
-document(
-    "/api/v1/services",
-    "get",
-    "The service catalogue",
-    tag="tickets",
-    errors=(),
-    response=obj(services={"type": "array", "items": obj(id=I, code=S, name=S)}),
-)
-document(
-    "/api/v1/tickets/generate",
-    "post",
-    "Generate tickets from the balance for an itinerary and services",
-    tag="tickets",
-    status=201,
-    errors=(400, 403),
-    body=obj(quantity=I, itinerary_id=I, services={"type": "array", "items": I}),
-    response=obj(transaction_no=S, quantity=I, itinerary_id=I),
-)
-document(
-    "/api/v1/tickets/itineraries",
-    "get",
-    "Per itinerary: the company's tickets, printed and used counts",
-    tag="tickets",
-    errors=(403,),
-    response=obj(itineraries={"type": "array", "items": obj(**ITINERARY, total=I, printed=I, used=I)}),
-)
-document(
-    "/api/v1/tickets",
-    "get",
-    "A page of the company's tickets of one itinerary (keyset: ?after=id)",
-    tag="tickets",
-    errors=(400, 403),
-    params=[
-        {"name": n, "in": "query", "required": n == "itinerary_id", "schema": s}
-        for n, s in (("itinerary_id", I), ("status", S), ("after", I), ("limit", I))
-    ],
-    response=obj(
-        tickets={"type": "array", "items": TICKET},
-        next_after={**NULLABLE_I, "description": "send as ?after= for the next page; null on the last"},
-    ),
-)
-document(
-    "/api/v1/tickets/{ticket_id}",
-    "get",
-    "One ticket (code masked until printed)",
-    tag="tickets",
-    errors=(404,),
-    response=TICKET_DETAIL,
-    params=[{"name": "ticket_id", "in": "path", "required": True, "schema": I}],
-)
-document(
-    "/api/v1/tickets/{ticket_id}/print",
-    "post",
-    "Print: marks printed and returns the real code (or ?format=pdf)",
-    tag="tickets",
-    errors=(404, 409),
-    response=TICKET,
-    params=[
-        {"name": "ticket_id", "in": "path", "required": True, "schema": I},
-        {"name": "format", "in": "query", "required": False, "schema": {"enum": ["json", "pdf"]}},
-    ],
-)
-document(
-    "/api/v1/tickets/{ticket_id}",
-    "delete",
-    "Delete an unused ticket; 1 returns to the balance",
-    tag="tickets",
-    errors=(404, 409),
-    response=obj(deleted=I, available=I),
-    params=[{"name": "ticket_id", "in": "path", "required": True, "schema": I}],
-)
+
+
+def document_routes(docs: ApiDocs) -> None:
+    """Document the gate-ticket API: balance, itineraries, services, generate, list, print, delete."""
+    docs.add(
+        "/api/v1/tickets/balance",
+        "get",
+        "Purchased, generated and available tickets of the company",
+        tag="tickets",
+        errors=(403,),
+        response=obj(purchased=I, generated=I, available=I),
+    )
+    ITINERARY = {"id": I, "vessel": S, "voyage": S, "eta": S, "etd": S, "valid_from": S, "valid_until": S}
+    docs.add(
+        "/api/v1/itineraries",
+        "get",
+        "Itineraries still open for generating tickets",
+        tag="tickets",
+        errors=(),
+        response=obj(itineraries={"type": "array", "items": obj(**ITINERARY, berth=S)}),
+    )
+    docs.add(
+        "/api/v1/services",
+        "get",
+        "The service catalogue",
+        tag="tickets",
+        errors=(),
+        response=obj(services={"type": "array", "items": obj(id=I, code=S, name=S)}),
+    )
+    docs.add(
+        "/api/v1/tickets/generate",
+        "post",
+        "Generate tickets from the balance for an itinerary and services",
+        tag="tickets",
+        status=201,
+        errors=(400, 403),
+        body=obj(quantity=I, itinerary_id=I, services={"type": "array", "items": I}),
+        response=obj(transaction_no=S, quantity=I, itinerary_id=I),
+    )
+    docs.add(
+        "/api/v1/tickets/itineraries",
+        "get",
+        "Per itinerary: the company's tickets, printed and used counts",
+        tag="tickets",
+        errors=(403,),
+        response=obj(itineraries={"type": "array", "items": obj(**ITINERARY, total=I, printed=I, used=I)}),
+    )
+    docs.add(
+        "/api/v1/tickets",
+        "get",
+        "A page of the company's tickets of one itinerary (keyset: ?after=id)",
+        tag="tickets",
+        errors=(400, 403),
+        params=[
+            {"name": n, "in": "query", "required": n == "itinerary_id", "schema": s}
+            for n, s in (("itinerary_id", I), ("status", S), ("after", I), ("limit", I))
+        ],
+        response=obj(
+            tickets={"type": "array", "items": TICKET},
+            next_after={**NULLABLE_I, "description": "send as ?after= for the next page; null on the last"},
+        ),
+    )
+    docs.add(
+        "/api/v1/tickets/{ticket_id}",
+        "get",
+        "One ticket (code masked until printed)",
+        tag="tickets",
+        errors=(404,),
+        response=TICKET_DETAIL,
+        params=[{"name": "ticket_id", "in": "path", "required": True, "schema": I}],
+    )
+    docs.add(
+        "/api/v1/tickets/{ticket_id}/print",
+        "post",
+        "Print: marks printed and returns the real code (or ?format=pdf)",
+        tag="tickets",
+        errors=(404, 409),
+        response=TICKET,
+        params=[
+            {"name": "ticket_id", "in": "path", "required": True, "schema": I},
+            {"name": "format", "in": "query", "required": False, "schema": {"enum": ["json", "pdf"]}},
+        ],
+    )
+    docs.add(
+        "/api/v1/tickets/{ticket_id}",
+        "delete",
+        "Delete an unused ticket; 1 returns to the balance",
+        tag="tickets",
+        errors=(404, 409),
+        response=obj(deleted=I, available=I),
+        params=[{"name": "ticket_id", "in": "path", "required": True, "schema": I}],
+    )

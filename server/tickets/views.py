@@ -17,7 +17,6 @@ from server.csv_import import import_upload
 from server.forms import ValidationFailed
 from server.i18n import N_, Msg
 from server.menu import MenuEntry
-from server.menu import register as register_menu
 from server.tickets import KEYS, keys_for, tickets_changed
 from server.tickets import service as svc
 from server.tickets.pdf import PrintableTicket, render_ticket_pdf
@@ -27,10 +26,13 @@ from server.web import CONFIG, CUSTOMER_ROLES, DB, ApiError, Principal, lang_of,
 routes = web.RouteTableDef()
 CUSTOMER = CUSTOMER_ROLES
 
-register_menu(MenuEntry(N_("Tickets"), "/tickets", CUSTOMER))
-register_menu(MenuEntry(N_("Itineraries"), "/ops/itineraries", ("operations", "admin")))
-register_menu(MenuEntry(N_("Services"), "/ops/services", ("operations", "admin")))
-register_menu(MenuEntry(N_("Purchases"), "/billing/purchases", ("billing_clerk", "admin")))
+#: The menu entries of the gate-ticket pages (added by ``server.tickets.setup``).
+MENU_ENTRIES = (
+    MenuEntry(N_("Tickets"), "/tickets", CUSTOMER),
+    MenuEntry(N_("Itineraries"), "/ops/itineraries", ("operations", "admin")),
+    MenuEntry(N_("Services"), "/ops/services", ("operations", "admin")),
+    MenuEntry(N_("Purchases"), "/billing/purchases", ("billing_clerk", "admin")),
+)
 
 
 def _int(value: str | None, default: int = 0) -> int:

@@ -1,0 +1,135 @@
+"""The accounts API in the OpenAPI document: login, profiles, password, registration."""
+
+from __future__ import annotations
+
+from server.openapi import OK, ApiDocs, I, S, obj
+
+PROFILE = obj(id=I, role=S, role_label=S, company_id=I, company_name=S)
+
+
+def document_routes(docs: ApiDocs) -> None:
+    docs.add(
+        "/api/v1/human-check",
+        "get",
+        "A human-check challenge to send back with login/registration",
+        auth=False,
+        tag="accounts",
+        errors=(),
+        response={
+            "oneOf": [
+                obj(kind={"const": "builtin"}, question={"type": "string", "description": "e.g. '3 + 4'"}, token=S),
+                obj(kind={"const": "hosted"}, site_key=S, script=S),
+            ]
+        },
+    )
+    docs.add(
+        "/api/v1/auth/login",
+        "post",
+        "Log in with user name or e-mail; returns a bearer token",
+        auth=False,
+        tag="accounts",
+        errors=(400, 401, 403, 429),
+        body=obj(login=S, password=S, human_token_=S, human_answer_=S, captcha_response_=S, language_=S),
+        response=obj(token=S, expires_in=I, profiles={"type": "array", "items": PROFILE}),
+    )
+    docs.add(
+        "/api/v1/auth/logout", "post", "End this token's session", tag="accounts", errors=(), profile=False, response=OK
+    )
+    docs.add(
+        "/api/v1/me",
+        "get",
+        "The signed-in user and the chosen profile",
+        tag="accounts",
+        errors=(),
+        profile=False,
+        response=obj(
+            user_id=I,
+            username=S,
+            full_name=S,
+            email=S,
+            language=S,
+            profile={
+                "oneOf": [obj(id=I, role=S, company_id=I, company_name=S), {"type": "null"}],
+                "description": "null until a profile is chosen",
+            },
+        ),
+    )
+    docs.add(
+        "/api/v1/profiles",
+        "get",
+        "The profiles (role + company) this user holds",
+        tag="accounts",
+        errors=(),
+        profile=False,
+        response=obj(profiles={"type": "array", "items": PROFILE}),
+    )
+    docs.add(
+        "/api/v1/profiles/select",
+        "post",
+        "Choose the profile this token acts as",
+        tag="accounts",
+        profile=False,
+        errors=(400, 404),
+        body=obj(profile_id=I),
+        response=obj(profile=obj(id=I, role=S, company_name=S)),
+    )
+    docs.add(
+        "/api/v1/password",
+        "post",
+        "Change password (other sessions end)",
+        tag="accounts",
+        profile=False,
+        body=obj(current_password=S, new_password=S, new_password_confirm=S),
+        response=OK,
+    )
+    docs.add(
+        "/api/v1/registration",
+        "post",
+        "Self-registration; the account awaits approval",
+        auth=False,
+        tag="accounts",
+        status=201,
+        body=obj(
+            full_name=S,
+            username=S,
+            email=S,
+            email_confirm=S,
+            tax_id=S,
+            phone=S,
+            password=S,
+            password_confirm=S,
+            human_token_=S,
+            human_answer_=S,
+        ),
+        response=obj(user_id=I, status={"const": "pending"}),
+    )
+    docs.add(
+        "/api/v1/registration/lookup",
+        "post",
+        "Existing customer: masked e-mails on file for a tax id",
+        auth=False,
+        tag="accounts",
+        errors=(400, 404),
+        body=obj(tax_id=S),
+        response=obj(tax_id=S, emails={"type": "array", "items": obj(index=I, masked=S)}),
+    )
+    docs.add(
+        "/api/v1/registration/phone",
+        "post",
+        "Existing customer (mobile): send a 4-digit code by SMS",
+        auth=False,
+        tag="accounts",
+        errors=(400, 404, 429),
+        body=obj(tax_id=S, email_index=I, phone=S, human_token_=S, human_answer_=S, captcha_response_=S),
+        response=obj(request_token=S, expires_in=I),
+    )
+    docs.add(
+        "/api/v1/registration/complete",
+        "post",
+        "Existing customer (mobile): code + password → account",
+        auth=False,
+        tag="accounts",
+        status=201,
+        body=obj(request_token=S, code=S, full_name=S, username=S, password=S, password_confirm=S),
+        response=obj(user_id=I, username=S, email=S, status=S),
+    )
