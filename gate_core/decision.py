@@ -157,11 +157,20 @@ class Verdict:
         )
 
 
-def _refuse(reason: Reason, code: ParsedCode | None = None, **known: Any) -> Verdict:
-    ids = {}
-    if code is not None:
-        ids = {"ticket_id": code.ticket_id, "itinerary_id": code.itinerary_id}
-    return Verdict(accepted=False, reason=reason, **ids, **known)
+def _refuse(
+    reason: Reason,
+    code: ParsedCode | None = None,
+    ticket: TicketFacts | None = None,
+    prior_use: PriorUse | None = None,
+) -> Verdict:
+    return Verdict(
+        accepted=False,
+        reason=reason,
+        ticket_id=code.ticket_id if code is not None else None,
+        itinerary_id=code.itinerary_id if code is not None else None,
+        ticket=ticket,
+        prior_use=prior_use,
+    )
 
 
 def decide(

@@ -257,6 +257,11 @@ class Database:
         fcntl.flock(self._shared_fd, fcntl.LOCK_UN)
         self._write_mutex.release()
 
+    def _hand_back_turn(self, taken: asyncio.Future[None]) -> None:
+        """A turn taken for a waiter that was cancelled: give it straight back."""
+        if not taken.cancelled() and taken.exception() is None:
+            self.end_write_turn()
+
     async def write_turn(self) -> None:
         """Wait for this process's turn to write without blocking the event loop."""
         if self._try_turn():
@@ -266,7 +271,7 @@ class Database:
             await asyncio.shield(waiting)
         except asyncio.CancelledError:
             # The thread still gets the turn; hand it straight back.
-            waiting.add_done_callback(lambda f: f.cancelled() or f.exception() or self.end_write_turn())
+            waiting.add_done_callback(self._hand_back_turn)
             raise
 
     def write_here(self, fn: Callable[..., T], *args: Any) -> T:

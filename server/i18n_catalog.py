@@ -48,7 +48,7 @@ def load() -> Catalog:
 
 
 def untranslated(ids: set[str], catalog: Catalog) -> list[str]:
-    return sorted(i for i in ids if not (catalog.get(i) and catalog.get(i).string))
+    return sorted(i for i in ids if not ((message := catalog.get(i)) and message.string))
 
 
 def main(argv: list[str] | None = None) -> int:

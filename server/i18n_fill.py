@@ -15,10 +15,9 @@ def main(argv: list[str] | None = None) -> int:
     translations = runpy.run_path(argv[0])["ES"]
     catalog = load()
     for msgid in extract():
-        if catalog.get(msgid) is None:
-            catalog.add(msgid, "")
-        if msgid in translations and not catalog.get(msgid).string:
-            catalog.get(msgid).string = translations[msgid]
+        message = catalog.get(msgid) or catalog.add(msgid, "")
+        if msgid in translations and not message.string:
+            message.string = translations[msgid]
     with PO.open("wb") as fh:
         write_po(fh, catalog, width=0, sort_output=True)
     return 0

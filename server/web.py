@@ -87,7 +87,7 @@ class Principal:
 
 def principal_of(request: web.Request) -> Principal | None:
     """The signed-in principal, if any (set by the session middleware)."""
-    return request.get(PRINCIPAL)  # type: ignore[return-value]
+    return request.get(PRINCIPAL)
 
 
 def is_api(request: web.Request) -> bool:
@@ -214,7 +214,7 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
     except web.HTTPException as exc:
         if exc.status >= 400 and is_api(request):
             default_text = not exc.text or exc.text.startswith(str(exc.status)) or exc.status == 413
-            message = _HTTP_MESSAGES.get(exc.status, exc.reason) if default_text else exc.text
+            message = _HTTP_MESSAGES.get(exc.status, exc.reason) if default_text else (exc.text or exc.reason)
             return json_error(request, exc.status, _HTTP_CODES.get(exc.status, "error"), message)
         if exc.status >= 400 and exc.content_type == "text/plain":
             message = render(lang_of(request), _HTTP_MESSAGES.get(exc.status, exc.reason))
@@ -455,7 +455,8 @@ _CSRF_REFUSED = Msg("The form has expired or was not sent from this site. Reload
 async def csrf_middleware(request: web.Request, handler):
     """Every state-changing form post must echo the visitor's CSRF token; the API uses bearer tokens."""
     if request.method in ("POST", "PUT", "PATCH", "DELETE") and not is_api(request):
-        expected = principal_of(request).csrf_token if principal_of(request) else read_cookie(request, CSRF_COOKIE)
+        principal = principal_of(request)
+        expected = principal.csrf_token if principal else read_cookie(request, CSRF_COOKIE)
         try:
             form = await form_body(request)
             unreadable = None

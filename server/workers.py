@@ -248,7 +248,9 @@ class BalancedSite(web.BaseSite):
     async def _attach(self, conn: socket.socket) -> None:
         try:
             conn.setblocking(False)
-            await self._loop.connect_accepted_socket(self._runner.server, conn)
+            server = self._runner.server
+            assert server is not None  # attached only between start() and stop()
+            await self._loop.connect_accepted_socket(server, conn)
         except OSError as exc:  # the client went away at once
             log.debug("an accepted connection failed: %s", exc)
             conn.close()
