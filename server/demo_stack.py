@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from server.demo import DEMO_PASSWORD, USERS
 
@@ -85,13 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def prepare_demo_kiosk(server_db: Path, agent_dir: Path, server_url: str, ui_port: int) -> None:
     """Enrol the demo kiosk (once) and write images of demo ticket codes for it to replay."""
-    from datetime import UTC, datetime
-
-    import segno
-
     from server.db import Database
-    from server.gate import kiosks
-    from server.tickets import service as svc
 
     agent_dir.mkdir(parents=True, exist_ok=True)
     (agent_dir / "agent.toml").write_text(
@@ -101,44 +96,44 @@ def prepare_demo_kiosk(server_db: Path, agent_dir: Path, server_url: str, ui_por
     )
     db = Database(server_db, readers=1)
     try:
-
-        def tickets(d):  # noqa: ANN001, ANN202
-            keys = svc.load_keys(d)
-            rows = list(
-                d.query(
-                    "SELECT id, itinerary_id, key_id, printed_at FROM tickets WHERE deleted_at IS NULL "
-                    "ORDER BY id LIMIT 6"
-                )
-            )
-            return [(svc.code_for(keys, r), r["printed_at"] is not None) for r in rows]
-
-        codes = db.write_sync(tickets)
+        codes = db.write_sync(_demo_codes)
         enrolled = agent_dir / "enrolled"  # written once the agent's own enrolment succeeded
         if not enrolled.exists():
-            _kiosk_id, enrol_code = db.write_sync(
-                kiosks.create_kiosk,
-                {"name": "Garita Demo", "gate": "Garita 1", "allowed_itineraries": None},
-                None,
-                datetime.now(UTC),
-            )
-            result = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "gate_agent.cli",
-                    "enrol",
-                    "--config",
-                    str(agent_dir / "agent.toml"),
-                    "--code",
-                    enrol_code,
-                ]
-            )
-            if result.returncode:
-                raise SystemExit("portgate: the demo kiosk could not enrol")
+            _enrol_demo_kiosk(db, agent_dir / "agent.toml")
             enrolled.touch()
     finally:
         db.close()
-    replay = agent_dir / "replay"
+    _write_replay(agent_dir / "replay", codes)
+
+
+def _demo_codes(db: Any) -> list[tuple[str, bool]]:
+    """(code, printed?) of the first demo tickets."""
+    from server.tickets import service as svc
+
+    keys = svc.load_keys(db)
+    rows = db.query(
+        "SELECT id, itinerary_id, key_id, printed_at FROM tickets WHERE deleted_at IS NULL ORDER BY id LIMIT 6"
+    )
+    return [(svc.code_for(keys, r), r["printed_at"] is not None) for r in rows]
+
+
+def _enrol_demo_kiosk(db: Any, agent_config: Path) -> None:
+    """Create the demo kiosk on the server and enrol the agent with its code, as a supervisor would."""
+    from datetime import UTC, datetime
+
+    from server.gate import kiosks
+
+    values = {"name": "Garita Demo", "gate": "Garita 1", "allowed_itineraries": None}
+    _kiosk_id, enrol_code = db.write_sync(kiosks.create_kiosk, values, None, datetime.now(UTC))
+    command = [sys.executable, "-m", "gate_agent.cli", "enrol", "--config", str(agent_config), "--code", enrol_code]
+    if subprocess.run(command).returncode:
+        raise SystemExit("portgate: the demo kiosk could not enrol")
+
+
+def _write_replay(replay: Path, codes: list[tuple[str, bool]]) -> None:
+    """The QR codes, as printed, that the demo kiosk's replay scanner reads in turn like camera frames."""
+    import segno
+
     replay.mkdir(exist_ok=True)
     printed = [code for code, was_printed in codes if was_printed]
     not_printed = [code for code, was_printed in codes if not was_printed]
@@ -152,7 +147,7 @@ def prepare_demo_kiosk(server_db: Path, agent_dir: Path, server_url: str, ui_por
     ]
     for name, code in plan:
         path = replay / f"{name}.png"
-        if not path.exists():  # the QR as printed, for the replay scanner to read like a camera frame
+        if not path.exists():
             segno.make(code, error="m").save(str(path), scale=6, border=4)
 
 
