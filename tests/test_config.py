@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from gate_agent.config import AgentConfigError, load_agent_config
 from server.config import Config, ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -261,3 +262,76 @@ def test_the_old_helpdesk_variables_say_where_the_setting_went():
 def test_the_example_configuration_file_is_valid():
     config = load_config(ROOT / "systemd" / "server.toml.example", environ={})
     assert config.timezone == "America/Guayaquil" and config.helpdesk.inbound_smtp_port == 2525
+
+
+# --- both programs on one strict base (gate_core.settings) -----------------------------------------
+
+SAME_VALUES = [
+    ("abc", "expected a whole number, got 'abc'"),
+    ("80.5", "expected a whole number, got '80.5'"),
+    ("0", "must be between 1 and 65535, got 0"),
+    ("70000", "must be between 1 and 65535, got 70000"),
+]
+
+
+@pytest.mark.parametrize(("value", "why"), SAME_VALUES)
+def test_server_and_agent_refuse_a_bad_port_with_the_same_words(value, why):
+    with pytest.raises(ConfigError) as server:
+        load_config(environ={"PORTGATE_PORT": value})
+    with pytest.raises(AgentConfigError) as agent:
+        load_agent_config(environ={"PORTGATE_AGENT_UI_PORT": value})
+    assert str(server.value) == f"port: {why} (set by the environment variable PORTGATE_PORT)"
+    assert str(agent.value) == f"ui_port: {why} (set by the environment variable PORTGATE_AGENT_UI_PORT)"
+
+
+@pytest.mark.parametrize(("value", "expected"), [("on", True), ("off", False), ("yes", True), ("0", False)])
+def test_server_and_agent_read_the_same_spellings_of_true_and_false(value, expected):
+    assert load_config(environ={"PORTGATE_DEMO": value}).demo is expected
+    assert load_agent_config(environ={"PORTGATE_AGENT_VERDICT_SOUND": value}).verdict_sound is expected
+
+
+def test_an_agent_whole_number_is_not_silently_cut(tmp_path):
+    with pytest.raises(AgentConfigError, match=r"^ui_port: expected a whole number, got 8081\.5$"):
+        load_agent_config(write(tmp_path, "ui_port = 8081.5\n", "agent.toml"), environ={})
+    with pytest.raises(AgentConfigError, match=r"^online_timeout_ms: expected a whole number, got '250\.9'"):
+        load_agent_config(environ={"PORTGATE_AGENT_ONLINE_TIMEOUT_MS": "250.9"})
+
+
+def test_agent_errors_name_the_scanner_and_what_it_may_be(tmp_path):
+    two = '[[scanner]]\ntype = "camera"\nsource = "0"\n[[scanner]]\ntype = "serial"\nsource = "loop://"\n'
+    with pytest.raises(AgentConfigError) as caught:
+        load_agent_config(write(tmp_path, two + "baudrate = 1000\n", "agent.toml"), environ={})
+    assert str(caught.value) == (
+        "scanner[1].baudrate: must be one of 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, got 1000"
+    )
+    with pytest.raises(AgentConfigError, match=r"^scanner\[1\]\.sufix: unknown setting \(allowed: .*suffix"):
+        load_agent_config(write(tmp_path, two + 'sufix = "LF"\n', "agent.toml"), environ={})
+    with pytest.raises(AgentConfigError, match=r"^scanner\[0\]\.type: required$"):
+        load_agent_config(write(tmp_path, '[[scanner]]\nsource = "0"\n', "agent.toml"), environ={})
+    with pytest.raises(AgentConfigError, match=r"^scanner: expected \[\[scanner\]\] tables"):
+        load_agent_config(write(tmp_path, 'scanner = "camera"\n', "agent.toml"), environ={})
+
+
+def test_an_empty_agent_data_dir_is_refused_as_the_servers_is():
+    with pytest.raises(ConfigError, match="^data_dir: must not be empty"):
+        load_config(environ={"PORTGATE_DATA_DIR": " "})
+    with pytest.raises(AgentConfigError, match="^data_dir: must not be empty"):
+        load_agent_config(environ={"PORTGATE_AGENT_DATA_DIR": " "})
+
+
+def test_a_refused_choice_shows_the_value_given(tmp_path):
+    with pytest.raises(ConfigError, match=r"^log_level: must be one of DEBUG, INFO, WARNING, ERROR, got 'LOUD'$"):
+        load_config(write(tmp_path, "log_level = 'LOUD'\n"), environ={})
+    with pytest.raises(AgentConfigError, match=r"^language: must be one of es, en, got 'fr'"):
+        load_agent_config(environ={"PORTGATE_AGENT_LANGUAGE": "fr"})
+    assert load_config(environ={"PORTGATE_LOG_LEVEL": "debug"}).log_level == "debug"  # any case, as before
+
+
+def test_a_file_that_is_not_utf8_says_so_for_both_programs(tmp_path):
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes('support_email = "soporte@año.example"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match="not valid TOML: not UTF-8 text"):
+        load_config(latin1, environ={})
+    latin1.write_bytes('kiosk_name = "Garita Número 1"\n'.encode("latin-1"))
+    with pytest.raises(AgentConfigError, match="not valid TOML: not UTF-8 text"):
+        load_agent_config(latin1, environ={})
