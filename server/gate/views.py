@@ -81,7 +81,7 @@ async def _kiosks_context(request: web.Request, **extra: Any) -> dict[str, Any]:
 @routes.get("/gate/kiosks", name="gate_kiosks")
 async def kiosks_page(request: web.Request) -> web.Response:
     require(request, *SUPERVISORS)
-    return _page(request, "gate_kiosks.html", await _kiosks_context(request))
+    return _page(request, "gate/kiosks.html", await _kiosks_context(request))
 
 
 @routes.post("/gate/kiosks")
@@ -94,10 +94,10 @@ async def create_kiosk(request: web.Request) -> web.Response:
         kiosk_id, code = await request.app[DB].write(kiosks.create_kiosk, values, principal.user_id, datetime.now(UTC))
     except ValidationFailed as exc:
         context = await _kiosks_context(request, values=dict(form), errors=exc.errors, chosen=chosen)
-        return _page(request, "gate_kiosks.html", context, status=400)
+        return _page(request, "gate/kiosks.html", context, status=400)
     return _page(
         request,
-        "gate_kiosk_code.html",
+        "gate/kiosk_code.html",
         {"kiosk_id": kiosk_id, "name": values["name"], "code": code, "hours": kiosks.ENROL_CODE_HOURS},
     )
 
@@ -113,7 +113,7 @@ async def renew_enrol_code(request: web.Request) -> web.Response:
     except EnrolError as exc:
         raise ApiError(409, exc.code, exc.message) from None
     context = {"kiosk_id": kiosk_id, "name": name, "code": code, "hours": kiosks.ENROL_CODE_HOURS}
-    return _page(request, "gate_kiosk_code.html", context)
+    return _page(request, "gate/kiosk_code.html", context)
 
 
 @routes.post("/gate/kiosks/{id}/revoke")
@@ -156,7 +156,7 @@ async def scans_page(request: web.Request) -> web.Response:
     next_url = "/gate/scans?" + urlencode({**filters.query(), "before": rows[-1]["id"]}) if has_more and rows else ""
     response = _page(
         request,
-        "gate_scans.html",
+        "gate/scans.html",
         {
             "rows": rows,
             "filters": filters,
@@ -191,7 +191,7 @@ async def _conflicts_page(request: web.Request, status: int = 200, **extra: Any)
     for row in rows:  # what the server said of the scan the kiosk let through anyway
         row["second_reason_text"] = reason_text(Reason(row["second_reason"]), lang) if row["second_reason"] else ""
     context = {"rows": rows, "status": state, "next_url": next_url, "errors": {}, "error_id": None, **extra}
-    return _page(request, "gate_conflicts.html", context, status=status)
+    return _page(request, "gate/conflicts.html", context, status=status)
 
 
 @routes.get("/gate/conflicts", name="gate_conflicts")

@@ -35,7 +35,7 @@ async def serial_list(request: web.Request) -> web.Response:
     systems = await db.read(licences.systems_of, scope)
     return hd_page(
         request,
-        "licences_list.html",
+        "helpdesk/licences_list.html",
         {"serials": rows, "systems": systems, "system": system, "q": search, "all_companies": scope is None},
     )
 
@@ -53,7 +53,7 @@ async def _serial_page(
     used = await db.read(licences.deactivations_in_window, serial_id, now(), window.days)
     return hd_page(
         request,
-        "licences_serial.html",
+        "helpdesk/licences_serial.html",
         {
             "serial": serial,
             "machines": machines,
@@ -143,7 +143,7 @@ async def machine_detail(request: web.Request) -> web.Response:
     )
     if machine is None:
         raise not_found()
-    return hd_page(request, "licences_machine.html", {"machine": machine})
+    return hd_page(request, "helpdesk/licences_machine.html", {"machine": machine})
 
 
 async def csv_response(request: web.Request, principal: Principal, serial_id: int) -> web.Response:
@@ -184,7 +184,7 @@ async def policy_list(request: web.Request) -> web.Response:
     systems = await db.read(licences.systems_of, scope)
     return hd_page(
         request,
-        "licences_policies.html",
+        "helpdesk/licences_policies.html",
         {"policies": rows, "systems": systems, "system": system, "q": search, "all_companies": scope is None},
     )
 
@@ -197,7 +197,7 @@ async def policy_detail(request: web.Request) -> web.Response:
     )
     if policy is None:
         raise not_found()
-    return hd_page(request, "licences_policy.html", {"policy": policy})
+    return hd_page(request, "helpdesk/licences_policy.html", {"policy": policy})
 
 
 # --- administration ---------------------------------------------------------------------------
@@ -232,7 +232,7 @@ async def _admin_page(request: web.Request, status: int = 200, **extra: Any) -> 
             serial_values["suspended"] = "1"
     return hd_page(
         request,
-        "licences_admin.html",
+        "helpdesk/licences_admin.html",
         {
             "serials": serials,
             "companies": companies,

@@ -37,7 +37,7 @@ async def my_tickets(request: web.Request) -> web.Response:
         tickets.list_tickets, principal.company_id, status=status, search=request.query.get("q", "")[:100]
     )
     return hd_page(
-        request, "helpdesk_tickets.html", {"tickets": rows, "status": status, "q": request.query.get("q", "")[:100]}
+        request, "helpdesk/tickets.html", {"tickets": rows, "status": status, "q": request.query.get("q", "")[:100]}
     )
 
 
@@ -48,7 +48,7 @@ async def _policy_choice(request: web.Request, principal: Principal, status: int
         policies.list_policies, principal.company_id, today(request), system=system, search=search, current_only=True
     )
     return hd_page(
-        request, "helpdesk_choose_policy.html", {"policies": rows, "q": search, "system": system, **extra}, status
+        request, "helpdesk/choose_policy.html", {"policies": rows, "q": search, "system": system, **extra}, status
     )
 
 
@@ -63,7 +63,7 @@ async def _ticket_form(
             raise not_found()
         return await _policy_choice(request, principal, status, **extra)
     values = extra.pop("values", None) or {"email": principal.email, "email_confirm": principal.email}
-    return hd_page(request, "helpdesk_new.html", {"policy": policy, "values": values, **extra}, status)
+    return hd_page(request, "helpdesk/new.html", {"policy": policy, "values": values, **extra}, status)
 
 
 @routes.get("/helpdesk/tickets/new")
@@ -109,7 +109,7 @@ async def _thread_page(
     thread = await db.read(tickets.thread, ticket_id)
     return hd_page(
         request,
-        "helpdesk_ticket.html",
+        "helpdesk/ticket.html",
         {
             "ticket": ticket,
             "thread": thread,
@@ -221,6 +221,6 @@ async def console(request: web.Request) -> web.Response:
     counts = await db.read(tickets.queue_counts)
     return hd_page(
         request,
-        "helpdesk_console.html",
+        "helpdesk/console.html",
         {"tickets": rows, "area": area, "status": status, "counts": counts, "q": request.query.get("q", "")[:100]},
     )

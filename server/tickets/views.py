@@ -58,7 +58,9 @@ async def tickets_home(request: web.Request) -> web.Response:
     purchases = [p for p in await db.read(svc.list_purchases, principal.company_id) if p["status"] == "confirmed"]
     summaries = await db.read(svc.itinerary_summaries, principal.company_id)
     return page(
-        request, "tickets.html", {"balance": balance, "purchases": purchases, "summaries": summaries, "errors": {}}
+        request,
+        "tickets/index.html",
+        {"balance": balance, "purchases": purchases, "summaries": summaries, "errors": {}},
     )
 
 
@@ -92,7 +94,7 @@ async def generate_form(request: web.Request) -> web.Response:
         purchases = [p for p in await db.read(svc.list_purchases, principal.company_id) if p["status"] == "confirmed"]
         return page(
             request,
-            "tickets.html",
+            "tickets/index.html",
             {
                 "balance": ctx["balance"],
                 "purchases": purchases,
@@ -103,7 +105,7 @@ async def generate_form(request: web.Request) -> web.Response:
             400,
         )
     ctx["quantity"] = quantity
-    return page(request, "tickets_generate.html", {**ctx, "values": {}, "errors": {}})
+    return page(request, "tickets/generate.html", {**ctx, "values": {}, "errors": {}})
 
 
 @routes.post("/tickets/generate")
@@ -121,7 +123,7 @@ async def generate_submit(request: web.Request) -> web.Response:
         ctx = await _generate_context(request, principal, _int(str(form.get("quantity", ""))) or None)
         return page(
             request,
-            "tickets_generate.html",
+            "tickets/generate.html",
             {
                 **ctx,
                 "errors": exc.errors,
@@ -129,7 +131,7 @@ async def generate_submit(request: web.Request) -> web.Response:
             },
             400,
         )
-    return page(request, "tickets_done.html", {"result": result})
+    return page(request, "tickets/done.html", {"result": result})
 
 
 @routes.get(r"/tickets/itinerary/{itinerary_id:\d+}")
@@ -159,7 +161,7 @@ async def itinerary_tickets(request: web.Request) -> web.Response:
         generation["service_names"] = await db.read(svc.service_names, json.loads(generation["services"]), lang)
     return page(
         request,
-        "tickets_itinerary.html",
+        "tickets/itinerary.html",
         {
             "itinerary": itinerary,
             "generations": generations,
@@ -230,7 +232,7 @@ async def delete_confirm(request: web.Request) -> web.Response:
         raise ApiError(
             409, "used", Msg("This ticket was already used at the gate; it can no longer be printed or deleted.")
         )
-    return page(request, "tickets_delete.html", {"ticket": ticket})
+    return page(request, "tickets/delete.html", {"ticket": ticket})
 
 
 @routes.post(r"/tickets/{ticket_id:\d+}/delete")
@@ -250,7 +252,9 @@ async def delete_ticket(request: web.Request) -> web.Response:
 
 async def _itineraries_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
     rows = await request.app[DB].read(svc.list_itineraries)
-    return page(request, "ops_itineraries.html", {"itineraries": rows, "values": {}, "errors": {}, **extra}, status)
+    return page(
+        request, "tickets/ops_itineraries.html", {"itineraries": rows, "values": {}, "errors": {}, **extra}, status
+    )
 
 
 @routes.get("/ops/itineraries")
@@ -335,7 +339,7 @@ async def service_import(request: web.Request) -> web.Response:
 
 async def _services_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
     rows = await request.app[DB].read(svc.list_services, False)
-    return page(request, "ops_services.html", {"services": rows, "values": {}, "errors": {}, **extra}, status)
+    return page(request, "tickets/ops_services.html", {"services": rows, "values": {}, "errors": {}, **extra}, status)
 
 
 @routes.get("/ops/services")
@@ -366,7 +370,7 @@ async def _purchases_page(request: web.Request, status: int = 200, **extra: Any)
     companies = [c for c in await db.read(list_companies, limit=500) if c["in_registry"]]
     return page(
         request,
-        "billing_purchases.html",
+        "tickets/billing_purchases.html",
         {"purchases": rows, "companies": companies, "values": {}, "errors": {}, **extra},
         status,
     )
