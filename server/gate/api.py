@@ -22,7 +22,7 @@ from gate_core.decision import Verdict
 from gate_core.reasons import Reason, reason_text
 from server import forms
 from server.forms import FieldErrors, ValidationFailed
-from server.gate import kiosks, redeem, sync
+from server.gate import kiosks, redeem, sync, uploads
 from server.gate.batching import CODE_CHECKS, REDEEMS
 from server.gate.kiosks import KIOSKS, EnrolError, KioskState
 from server.gate.live import LIVE
@@ -300,7 +300,7 @@ async def upload_scans(request: web.Request) -> web.Response:
     valid = [f for f in fields if f is not None]
     codes = await _read_codes(request, [text for _id, text, *_rest in valid])
     items = [
-        redeem.OfflineScan(redeem.ScanInput(scan_id, stored, parsed, scanned_at), accepted, reason)
+        uploads.OfflineScan(redeem.ScanInput(scan_id, stored, parsed, scanned_at), accepted, reason)
         for (scan_id, _text, scanned_at, accepted, reason), (stored, parsed) in zip(valid, codes, strict=True)
     ]
     now = _now()
@@ -310,7 +310,7 @@ async def upload_scans(request: web.Request) -> web.Response:
     # Each scan is recorded once by its id, so a failure part-way is made good by the kiosk's retry.
     for start in range(0, len(items), OFFLINE_WRITE_CHUNK):
         done, used = await request.app[DB].write(
-            redeem.record_offline_scans,
+            uploads.record_offline_scans,
             kiosk.id,
             items[start : start + OFFLINE_WRITE_CHUNK],
             kiosk.allowed_itineraries,
