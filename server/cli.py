@@ -1,4 +1,5 @@
-"""``portgate-server``: run the central server (optionally with demo data, optionally as N workers)."""
+"""``portgate-server``: run the central server (optionally with demo data, optionally as N workers),
+or ``portgate-server init`` to set up a new installation."""
 
 from __future__ import annotations
 
@@ -14,12 +15,16 @@ from aiohttp import web
 from gate_core.logs import setup_logging
 from server.app import create_app
 from server.config import Config, ConfigError, load_config
+from server.init_command import add_init_command
 
 log = logging.getLogger("portgate.server")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="portgate-server", description="Run the Portgate central server.")
+    parser = argparse.ArgumentParser(
+        prog="portgate-server",
+        description="Run the Portgate central server; `portgate-server init` sets up a new installation first.",
+    )
     parser.add_argument("--config", help="TOML settings file (default: $PORTGATE_CONFIG)")
     parser.add_argument("--data-dir", help="folder for the SQLite file, mail and keys (created if missing)")
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
@@ -30,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="server processes sharing the port, e.g. one per core (default 1; setting `workers`)",
     )
     parser.add_argument("--demo", action="store_true", help="load demo companies, users and itineraries")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_init_command(commands)
     return parser
 
 
@@ -90,6 +97,8 @@ def _run(config: Config, worker=None) -> int:  # noqa: ANN001
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command is not None:
+        return int(args.handler(args))
     try:
         config = load_config(
             args.config,
