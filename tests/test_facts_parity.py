@@ -35,7 +35,7 @@ async def test_server_and_kiosk_build_the_same_facts_and_verdicts_for_every_reas
         lambda db: db.execute("UPDATE itineraries SET valid_from = ?, valid_until = ? WHERE id = ?", (*past, closed))
     )
     assert (await redeem(client, kiosk, used["code"]))["accepted"]
-    await app[DB].write(delete_ticket, await company_id(app), deleted["id"])
+    await app[DB].write(delete_ticket, await company_id(app), deleted["id"], now=now())
 
     store = AgentStore(tmp_path / "kiosk.db")
     try:

@@ -94,7 +94,7 @@ async def test_offline_accept_after_online_use_and_after_deletion_are_conflicts(
     online, offline_kiosk = await enrol_kiosk(client), await enrol_kiosk(client)
     used, deleted = await make_tickets(app, 2)
     assert (await redeem(client, online, used["code"]))["accepted"]
-    await app[DB].write(delete_ticket, await company_id(app), deleted["id"])
+    await app[DB].write(delete_ticket, await company_id(app), deleted["id"], now=now())
     batch = [offline(used["code"]), offline(deleted["code"])]
     results = await upload(client, offline_kiosk, batch)
     assert results[batch[0]["scan_id"]]["conflict"] == "double_accept"
@@ -163,7 +163,7 @@ async def test_a_long_backlog_is_recorded_whole_and_in_order_across_transactions
     kiosk = await enrol_kiosk(client)
     tickets = await make_tickets(app, OFFLINE_WRITE_CHUNK + 10)
     deleted = tickets.pop()
-    await app[DB].write(delete_ticket, await company_id(app), deleted["id"])
+    await app[DB].write(delete_ticket, await company_id(app), deleted["id"], now=now())
     batch = [offline(t["code"], minutes_ago=30) for t in tickets]
     forged = tickets[1]["code"][:-1] + ("A" if tickets[1]["code"][-1] != "A" else "B")
     batch += [

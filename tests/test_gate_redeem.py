@@ -54,7 +54,7 @@ async def test_delete_racing_a_redeem_never_both_succeed(client, config):
 
     async def delete(ticket_id: int) -> bool:
         try:
-            await app[DB].write(delete_ticket, company, ticket_id)
+            await app[DB].write(delete_ticket, company, ticket_id, now=now())
         except TicketError as exc:
             assert exc.code == "used"
             return False
@@ -91,7 +91,7 @@ async def test_each_bad_code_is_refused_with_its_own_reason(client):
     (unprinted,) = await make_tickets(app, 1, printed=False)
     future = await make_itinerary(app, opens=timedelta(days=1))
     (early,) = await make_tickets(app, 1, itinerary_id=future)
-    await app[DB].write(delete_ticket, await company_id(app), to_delete["id"])
+    await app[DB].write(delete_ticket, await company_id(app), to_delete["id"], now=now())
     assert (await redeem(client, kiosk, used["code"]))["accepted"]
 
     # Signed with another key under our key id: the right shape, a wrong signature.

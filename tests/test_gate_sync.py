@@ -20,7 +20,7 @@ from server.gate.sync import current_seq
 from server.tickets import KEYS, tickets_changed
 from server.tickets.service import delete_ticket, print_ticket
 from server.web import DB
-from tests.gate_support import company_id, enrol_kiosk, make_tickets, redeem
+from tests.gate_support import company_id, enrol_kiosk, make_tickets, now, redeem
 from tests.helpers import count, db_rows
 
 
@@ -84,7 +84,7 @@ async def test_a_deletion_a_print_and_a_use_appear_in_the_next_delta(client):
     _, cursor, _ = await _sync_all(client, kiosk)
     company = await company_id(app)
 
-    await app[DB].write(delete_ticket, company, printed[0]["id"])
+    await app[DB].write(delete_ticket, company, printed[0]["id"], now=now())
     await app[DB].write(print_ticket, company, unprinted["id"])
     assert (await redeem(client, kiosk, printed[1]["code"]))["accepted"]
 
@@ -138,7 +138,7 @@ async def test_the_live_poll_sees_uses_that_another_worker_recorded(client):
     tickets = await make_tickets(app, 3)
     cursor = await app[DB].read(current_seq)
     assert (await redeem(client, kiosk, tickets[2]["code"]))["accepted"]
-    await app[DB].write(delete_ticket, await company_id(app), tickets[0]["id"])
+    await app[DB].write(delete_ticket, await company_id(app), tickets[0]["id"], now=now())
 
     new_cursor, rows = await app[DB].read(changed_since, cursor)
     assert [ticket_id for ticket_id, _seq in rows] == [tickets[2]["id"], tickets[0]["id"]]
@@ -160,7 +160,7 @@ async def test_the_live_poll_misses_no_use_committed_while_it_reads(client, conf
         try:
             other.execute("BEGIN IMMEDIATE")
             _record_use(other, used["id"], "scan-from-the-other-worker", kiosk["kiosk_id"], "2026-11-24T09:00:00+00:00")
-            delete_ticket(other, company, deleted["id"])
+            delete_ticket(other, company, deleted["id"], now=now())
             other.execute("COMMIT")
         finally:
             other.conn.close()
@@ -231,7 +231,7 @@ async def test_live_channel_delivers_deletion_print_and_use_within_two_seconds(c
         assert hello["type"] == "hello" and hello["seq"] > 0
 
         # Customer portal actions reach kiosks through the ticket listeners.
-        await app[DB].write(delete_ticket, company, printed[0]["id"])
+        await app[DB].write(delete_ticket, company, printed[0]["id"], now=now())
         await tickets_changed(app, [printed[0]["id"]])
         message = await _next_tickets(ws)
         row = dict(zip(message["columns"], message["tickets"][0], strict=True))

@@ -111,7 +111,7 @@ def create_kiosk(db: Db, values: dict[str, Any], actor_id: int | None, now: date
             json.dumps(allowed) if allowed else None,
         ),
     ).lastrowid
-    audit(db, "kiosk.created", user_id=actor_id, detail=values["name"])
+    audit(db, "kiosk.created", now=now, user_id=actor_id, detail=values["name"])
     return kiosk_id, code
 
 
@@ -128,7 +128,7 @@ def renew_enrol_code(db: Db, kiosk_id: int, actor_id: int | None, now: datetime)
         "UPDATE kiosks SET enrol_code_hash = ?, enrol_expires_at = ? WHERE id = ?",
         (token_hash(normalize_enrol_code(code)), (now + timedelta(hours=ENROL_CODE_HOURS)).timestamp(), kiosk_id),
     )
-    audit(db, "kiosk.enrol_code", user_id=actor_id, detail=kiosk["name"])
+    audit(db, "kiosk.enrol_code", now=now, user_id=actor_id, detail=kiosk["name"])
     return kiosk["name"], code
 
 
@@ -143,7 +143,7 @@ def revoke_kiosk(db: Db, kiosk_id: int, actor_id: int | None, now: datetime) -> 
             (utc_iso(now), kiosk_id),
         )
         licences.release_kiosk_machine(db, kiosk_id, actor_id, now)  # its licence slot is free again
-        audit(db, "kiosk.revoked", user_id=actor_id, detail=kiosk["name"])
+        audit(db, "kiosk.revoked", now=now, user_id=actor_id, detail=kiosk["name"])
     return kiosk
 
 
@@ -184,7 +184,7 @@ def enrol_kiosk(
         "fingerprint = ?, agent_version = ?, enrolled_at = ?, last_seen_at = ?, last_sync_seq = 0 WHERE id = ?",
         (token_hash(token), fingerprint, agent_version, utc_iso(now), utc_iso(now), kiosk["id"]),
     )
-    audit(db, "kiosk.enrolled", detail=f"{kiosk['name']} {fingerprint}"[:500])
+    audit(db, "kiosk.enrolled", now=now, detail=f"{kiosk['name']} {fingerprint}"[:500])
     return kiosk, token
 
 

@@ -244,4 +244,4 @@ def resolve_conflict(db: Db, conflict_id: int, data: Mapping[str, Any], actor_id
         "UPDATE conflicts SET resolved_at = ?, resolved_by = ?, resolution = ? WHERE id = ?",
         (utc_iso(now), actor_id, note, conflict_id),
     )
-    audit(db, "conflict.resolved", user_id=actor_id, detail=f"{conflict_id}: {note}"[:500])
+    audit(db, "conflict.resolved", now=now, user_id=actor_id, detail=f"{conflict_id}: {note}"[:500])

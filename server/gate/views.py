@@ -65,7 +65,7 @@ async def _kiosks_context(request: web.Request, **extra: Any) -> dict[str, Any]:
         row["online"] = row["status"] == "active" and (
             row["connected"] or (age is not None and age <= kiosks.ONLINE_SECONDS)
         )
-    itineraries = await request.app[DB].read(list_itineraries, only_open=True, now=now.isoformat(timespec="minutes"))
+    itineraries = await request.app[DB].read(list_itineraries, open_at=now)
     open_conflicts = await request.app[DB].read(supervision.open_conflict_count)
     return {
         "kiosks": rows,

@@ -23,6 +23,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import getaddresses
 from typing import TYPE_CHECKING, Any
@@ -200,7 +201,7 @@ class InboundMailHandler:
                 "customer",
                 parsed.body or "—",
                 stored,
-                tickets.now_utc(),
+                datetime.now(UTC),  # the mail server is an edge: it reads the clock
                 via="email",
                 message_id=parsed.message_id,
             )

@@ -14,7 +14,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlite_utils
@@ -238,6 +238,7 @@ def activate_machine(
     audit(
         db,
         "machine.activated",
+        now=now,
         user_id=actor_id,
         company_id=serial["company_id"],
         detail=f"{serial['serial']} {values['fingerprint']}",
@@ -303,6 +304,7 @@ def deactivate_machine(
     audit(
         db,
         "machine.deactivated",
+        now=now,
         user_id=actor_id,
         company_id=machine["company_id"],
         detail=f"{machine['serial']} {machine['fingerprint']}",
@@ -349,7 +351,7 @@ def activate_kiosk_machine(db: Db, kiosk_id: int, name: str, fingerprint: str, n
         "VALUES (?, ?, ?, 1, ?, ?, ?)",
         (serial["id"], name, fingerprint or "-", utc_iso(now, "seconds"), utc_iso(now, "seconds"), kiosk_id),
     ).lastrowid
-    audit(db, "machine.activated", company_id=serial["company_id"], detail=f"{serial['serial']} kiosk {name}")
+    audit(db, "machine.activated", now=now, company_id=serial["company_id"], detail=f"{serial['serial']} kiosk {name}")
     return get_machine(db, None, serial["id"], machine_id)  # type: ignore[return-value]
 
 
@@ -435,9 +437,8 @@ def validate_serial(data: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def save_serial(db: Db, values: Mapping[str, Any], actor_id: int | None, now: datetime | None = None) -> int:
+def save_serial(db: Db, values: Mapping[str, Any], actor_id: int | None, now: datetime) -> int:
     """Create a serial (a generated one when left blank) or update the one with ``serial_id``."""
-    now = now or datetime.now(UTC)
     errors = FieldErrors()
     if not scalar(db, "SELECT 1 FROM companies WHERE id = ?", (values["company_id"],)):
         errors.add("company_id", Msg("Choose a company from the list."))
@@ -478,5 +479,5 @@ def save_serial(db: Db, values: Mapping[str, Any], actor_id: int | None, now: da
             "max_open_tickets, updated_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (*params, utc_iso(now, "seconds")),
         ).lastrowid
-    audit(db, "serial.saved", user_id=actor_id, company_id=values["company_id"], detail=serial)
+    audit(db, "serial.saved", now=now, user_id=actor_id, company_id=values["company_id"], detail=serial)
     return serial_id

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlite_utils
@@ -77,7 +77,7 @@ def validate_policy(data: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def save_policy(db: Db, values: Mapping[str, Any], actor_id: int | None, now: datetime | None = None) -> int:
+def save_policy(db: Db, values: Mapping[str, Any], actor_id: int | None, now: datetime) -> int:
     """Register a policy on a serial (numbers are unique)."""
     errors = FieldErrors()
     company_id = scalar(db, "SELECT company_id FROM serials WHERE id = ?", (values["serial_id"],))
@@ -95,8 +95,8 @@ def save_policy(db: Db, values: Mapping[str, Any], actor_id: int | None, now: da
             values["description"],
             values["registered_on"],
             values["valid_until"],
-            utc_iso(now or datetime.now(UTC), "seconds"),
+            utc_iso(now, "seconds"),
         ),
     ).lastrowid
-    audit(db, "policy.saved", user_id=actor_id, company_id=company_id, detail=values["number"])
+    audit(db, "policy.saved", now=now, user_id=actor_id, company_id=company_id, detail=values["number"])
     return policy_id

@@ -167,7 +167,7 @@ def open_ticket(
         ),
     ).lastrowid
     _record_files(db, ticket_id, None, files, user["id"], now)
-    audit(db, "service_ticket.opened", user_id=user["id"], company_id=company_id, detail=number)
+    audit(db, "service_ticket.opened", now=now, user_id=user["id"], company_id=company_id, detail=number)
     return get_ticket(db, company_id, ticket_id)  # type: ignore[return-value]
 
 
@@ -343,6 +343,7 @@ def add_reply(
     audit(
         db,
         f"service_ticket.reply_{role}",
+        now=now,
         user_id=author.get("id"),
         company_id=ticket["company_id"],
         detail=ticket["number"],
@@ -358,7 +359,14 @@ def assign_to(db: Db, ticket_id: int, agent_id: int, now: datetime) -> dict[str,
         "UPDATE service_tickets SET assigned_to = ?, updated_at = ? WHERE id = ?",
         (agent_id, utc_iso(now, "seconds"), ticket_id),
     )
-    audit(db, "service_ticket.assigned", user_id=agent_id, company_id=ticket["company_id"], detail=ticket["number"])
+    audit(
+        db,
+        "service_ticket.assigned",
+        now=now,
+        user_id=agent_id,
+        company_id=ticket["company_id"],
+        detail=ticket["number"],
+    )
     return get_ticket(db, None, ticket_id)  # type: ignore[return-value]
 
 
@@ -373,7 +381,14 @@ def finish(db: Db, ticket_id: int, agent_id: int, status: str, now: datetime) ->
         "WHERE id = ?",
         (status, utc_iso(now, "seconds"), utc_iso(now, "seconds"), agent_id, ticket_id),
     )
-    audit(db, f"service_ticket.{status}", user_id=agent_id, company_id=ticket["company_id"], detail=ticket["number"])
+    audit(
+        db,
+        f"service_ticket.{status}",
+        now=now,
+        user_id=agent_id,
+        company_id=ticket["company_id"],
+        detail=ticket["number"],
+    )
     return get_ticket(db, None, ticket_id)  # type: ignore[return-value]
 
 
@@ -403,6 +418,7 @@ def rate(
     audit(
         db,
         "service_ticket.rated",
+        now=now,
         user_id=user_id,
         company_id=company_id,
         detail=f"{ticket['number']} {values['rating']}",
@@ -446,7 +462,3 @@ def mail_author(db: Db, ticket: Mapping[str, Any], sender: str) -> dict[str, Any
     if sender == str(ticket["email"]).lower():
         return {"id": None, "full_name": sender}
     return None
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import sqlite_utils
 from aiohttp import web
@@ -47,7 +48,7 @@ async def _follow_keys(app: web.Application, version: tuple) -> None:
 
 async def keys_ctx(app: web.Application) -> AsyncIterator[None]:
     """Load the signing keys, and keep them current while the app runs."""
-    await app[DB].write(ensure_signing_key)
+    await app[DB].write(ensure_signing_key, datetime.now(UTC))
     version = await app[DB].read(keys_version)  # before the keys: a rotation in between is seen
     app[KEYS] = await app[DB].read(load_keys)
     task = asyncio.create_task(_follow_keys(app, version))

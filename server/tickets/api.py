@@ -46,9 +46,7 @@ async def api_balance(request: web.Request) -> web.Response:
 @routes.get("/api/v1/itineraries")
 async def api_itineraries(request: web.Request) -> web.Response:
     require(request)
-    rows = await request.app[DB].read(
-        svc.list_itineraries, only_open=True, now=datetime.now(UTC).isoformat(timespec="minutes")
-    )
+    rows = await request.app[DB].read(svc.list_itineraries, open_at=datetime.now(UTC))
     keys = ("id", "vessel", "voyage", "eta", "etd", "valid_from", "valid_until", "berth")
     return web.json_response({"itineraries": [{k: r[k] for k in keys} for r in rows]})
 
@@ -143,7 +141,9 @@ async def api_print(request: web.Request) -> web.Response:
     if request.query.get("format") == "pdf":
         return await print_and_render(request, p, ticket_id)
     try:
-        row = await request.app[DB].write(svc.print_ticket, p.company_id, ticket_id, p.user_id, request.app[KEYS])
+        row = await request.app[DB].write(
+            svc.print_ticket, p.company_id, ticket_id, p.user_id, request.app[KEYS], now=datetime.now(UTC)
+        )
     except svc.TicketError as exc:
         raise ticket_error(exc) from None
     if row["first_print"]:
@@ -156,7 +156,7 @@ async def api_delete(request: web.Request) -> web.Response:
     p = require(request, *CUSTOMER)
     ticket_id = path_id(request, "ticket_id")
     try:
-        await request.app[DB].write(svc.delete_ticket, p.company_id, ticket_id, p.user_id)
+        await request.app[DB].write(svc.delete_ticket, p.company_id, ticket_id, p.user_id, now=datetime.now(UTC))
     except svc.TicketError as exc:
         raise ticket_error(exc) from None
     await tickets_changed(request.app, [ticket_id])

@@ -18,9 +18,10 @@ from typing import Any
 
 import sqlite_utils
 
+from gate_core.clock import utc_iso
 from gate_core.codes import SigningKey, VerifyKey, issue_code, new_short_code
 from server import forms
-from server.accounts.service import audit, now_iso
+from server.accounts.service import audit
 from server.csv_import import validated_rows
 from server.db import one, scalar
 from server.forms import FieldErrors, ValidationFailed
@@ -40,6 +41,15 @@ class TicketError(Exception):
         self.message = message
 
 
+def stored_at(now: datetime | None) -> str:
+    """``now`` as the tickets tables store times (UTC ISO text, to the second).
+
+    The handlers pass ``now``; the clock is read here only for the callers that do not yet (the demo
+    seed, the benchmarks and the test helpers outside this area): once they do, ``now`` is required.
+    """
+    return utc_iso(datetime.now(UTC) if now is None else now, "seconds")
+
+
 def next_seq(db: Db, count: int = 1) -> int:
     """Reserve ``count`` sync sequence numbers; returns the first. Runs inside the write transaction."""
     db.execute("UPDATE sync_counter SET value = value + ? WHERE id = 1", (count,))
@@ -49,7 +59,7 @@ def next_seq(db: Db, count: int = 1) -> int:
 # --- signing keys -----------------------------------------------------------------------------
 
 
-def ensure_signing_key(db: Db) -> None:
+def ensure_signing_key(db: Db, now: datetime | None = None) -> None:
     """Create the first Ed25519 signing key if there is none."""
     if scalar(db, "SELECT COUNT(*) FROM signing_keys WHERE retired_at IS NULL"):
         return
@@ -57,11 +67,11 @@ def ensure_signing_key(db: Db) -> None:
     key = SigningKey.generate(key_id)
     db.execute(
         "INSERT INTO signing_keys (key_id, private_key, public_key, created_at) VALUES (?, ?, ?, ?)",
-        (key_id, key.private_bytes(), key.public_key().public_bytes(), now_iso()),
+        (key_id, key.private_bytes(), key.public_key().public_bytes(), stored_at(now)),
     )
 
 
-def rotate_signing_key(db: Db) -> int:
+def rotate_signing_key(db: Db, now: datetime | None = None) -> int:
     """Start signing new tickets with a fresh key; old keys keep verifying the tickets they signed."""
     key_id = (scalar(db, "SELECT MAX(key_id) FROM signing_keys") or 0) + 1
     if key_id > 255:
@@ -69,7 +79,7 @@ def rotate_signing_key(db: Db) -> int:
     key = SigningKey.generate(key_id)
     db.execute(
         "INSERT INTO signing_keys (key_id, private_key, public_key, created_at) VALUES (?, ?, ?, ?)",
-        (key_id, key.private_bytes(), key.public_key().public_bytes(), now_iso()),
+        (key_id, key.private_bytes(), key.public_key().public_bytes(), stored_at(now)),
     )
     next_seq(db)  # kiosks learn the new public key on their next sync
     return key_id
@@ -135,11 +145,23 @@ def validate_itinerary(data: Mapping[str, Any], zone: tzinfo = UTC) -> dict[str,
     if times["valid_from"] and times["valid_until"] and times["valid_until"] <= times["valid_from"]:
         errors.add("valid_until", Msg("The end of the gate window must be after its start."))
     errors.raise_if_any()
-    values.update({k: v.astimezone(UTC).isoformat(timespec="minutes") for k, v in times.items()})
+    values.update({k: _stored_minute(v) for k, v in times.items()})
     return values
 
 
-def save_itinerary(db: Db, values: dict[str, Any], actor_id: int | None = None, itinerary_id: int | None = None) -> int:
+def _stored_minute(moment: datetime) -> str:
+    """An itinerary time as stored (UTC ISO text to the minute), so stored ones compare with it as text."""
+    return moment.astimezone(UTC).isoformat(timespec="minutes")
+
+
+def save_itinerary(
+    db: Db,
+    values: dict[str, Any],
+    actor_id: int | None = None,
+    itinerary_id: int | None = None,
+    *,
+    now: datetime | None = None,
+) -> int:
     seq = next_seq(db)
     clash = scalar(
         db, "SELECT id FROM itineraries WHERE vessel = ? AND voyage = ?", (values["vessel"], values["voyage"])
@@ -179,10 +201,10 @@ def save_itinerary(db: Db, values: dict[str, Any], actor_id: int | None = None, 
                 values["valid_until"],
                 values["berth"],
                 seq,
-                now_iso(),
+                stored_at(now),
             ),
         ).lastrowid
-    audit(db, "itinerary.saved", user_id=actor_id, detail=f"{values['vessel']} {values['voyage']}")
+    audit(db, "itinerary.saved", now=now, user_id=actor_id, detail=f"{values['vessel']} {values['voyage']}")
     return itinerary_id
 
 
@@ -198,18 +220,21 @@ def parse_itineraries_csv(text: str, zone: tzinfo = UTC) -> list[dict[str, Any]]
     )
 
 
-def save_itineraries(db: Db, rows: list[dict[str, Any]], actor_id: int | None = None) -> int:
+def save_itineraries(
+    db: Db, rows: list[dict[str, Any]], actor_id: int | None = None, *, now: datetime | None = None
+) -> int:
     for values in rows:
-        save_itinerary(db, values, actor_id)
+        save_itinerary(db, values, actor_id, now=now)
     return len(rows)
 
 
-def list_itineraries(db: Db, *, only_open: bool = False, now: str | None = None, limit: int = 200) -> list[dict]:
-    if only_open:
+def list_itineraries(db: Db, *, open_at: datetime | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    """Every itinerary, the latest first; or, given ``open_at``, the active ones whose gate window is still open."""
+    if open_at is not None:
         return list(
             db.query(
                 "SELECT * FROM itineraries WHERE active = 1 AND valid_until > ? ORDER BY eta LIMIT ?",
-                (now or now_iso(), limit),
+                (_stored_minute(open_at), limit),
             )
         )
     return list(db.query("SELECT * FROM itineraries ORDER BY eta DESC LIMIT ?", (limit,)))
@@ -232,7 +257,7 @@ def validate_service(data: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def save_service(db: Db, values: dict[str, Any], actor_id: int | None = None) -> int:
+def save_service(db: Db, values: dict[str, Any], actor_id: int | None = None, *, now: datetime | None = None) -> int:
     existing = scalar(db, "SELECT id FROM services WHERE code = ?", (values["code"],))
     if existing:
         db.execute(
@@ -245,7 +270,7 @@ def save_service(db: Db, values: dict[str, Any], actor_id: int | None = None) ->
             "INSERT INTO services (code, name_es, name_en) VALUES (?, ?, ?)",
             (values["code"], values["name_es"], values["name_en"]),
         ).lastrowid
-    audit(db, "service.saved", user_id=actor_id, detail=values["code"])
+    audit(db, "service.saved", now=now, user_id=actor_id, detail=values["code"])
     return service_id
 
 
@@ -256,9 +281,11 @@ def parse_services_csv(text: str) -> list[dict[str, Any]]:
     )
 
 
-def save_services(db: Db, rows: list[dict[str, Any]], actor_id: int | None = None) -> int:
+def save_services(
+    db: Db, rows: list[dict[str, Any]], actor_id: int | None = None, *, now: datetime | None = None
+) -> int:
     for values in rows:
-        save_service(db, values, actor_id)
+        save_service(db, values, actor_id, now=now)
     return len(rows)
 
 
@@ -280,7 +307,7 @@ def validate_purchase(data: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def record_purchase(db: Db, values: dict[str, Any], actor_id: int | None = None) -> int:
+def record_purchase(db: Db, values: dict[str, Any], actor_id: int | None = None, *, now: datetime | None = None) -> int:
     if not scalar(db, "SELECT 1 FROM companies WHERE id = ? AND in_registry = 1", (values["company_id"],)):
         raise ValidationFailed({"company_id": Msg("Choose a company of the billing registry.")})
     if scalar(
@@ -291,11 +318,12 @@ def record_purchase(db: Db, values: dict[str, Any], actor_id: int | None = None)
         raise ValidationFailed({"reference": Msg("This company already has a purchase with this reference.")})
     purchase_id = db.execute(
         "INSERT INTO purchases (company_id, quantity, reference, recorded_by, recorded_at) VALUES (?, ?, ?, ?, ?)",
-        (values["company_id"], values["quantity"], values["reference"], actor_id, now_iso()),
+        (values["company_id"], values["quantity"], values["reference"], actor_id, stored_at(now)),
     ).lastrowid
     audit(
         db,
         "purchase.recorded",
+        now=now,
         user_id=actor_id,
         company_id=values["company_id"],
         detail=f"{values['quantity']} {values['reference']}",
@@ -303,7 +331,9 @@ def record_purchase(db: Db, values: dict[str, Any], actor_id: int | None = None)
     return purchase_id
 
 
-def confirm_purchase(db: Db, purchase_id: int, actor_id: int | None = None) -> dict[str, Any]:
+def confirm_purchase(
+    db: Db, purchase_id: int, actor_id: int | None = None, *, now: datetime | None = None
+) -> dict[str, Any]:
     """Payment confirmed at the bank: the purchased quantity joins the company's balance (once)."""
     purchase = one(db, "SELECT * FROM purchases WHERE id = ?", (purchase_id,))
     if purchase is None:
@@ -312,14 +342,16 @@ def confirm_purchase(db: Db, purchase_id: int, actor_id: int | None = None) -> d
         raise TicketError("already_confirmed", Msg("This purchase is already confirmed."))
     db.execute(
         "UPDATE purchases SET status = 'confirmed', confirmed_by = ?, confirmed_at = ? WHERE id = ?",
-        (actor_id, now_iso(), purchase_id),
+        (actor_id, stored_at(now), purchase_id),
     )
     db.execute(
         "INSERT INTO balances (company_id, confirmed) VALUES (?, ?) ON CONFLICT (company_id) "
         "DO UPDATE SET confirmed = confirmed + excluded.confirmed",
         (purchase["company_id"], purchase["quantity"]),
     )
-    audit(db, "purchase.confirmed", user_id=actor_id, company_id=purchase["company_id"], detail=str(purchase_id))
+    audit(
+        db, "purchase.confirmed", now=now, user_id=actor_id, company_id=purchase["company_id"], detail=str(purchase_id)
+    )
     return purchase
 
 
@@ -376,7 +408,7 @@ def generate_tickets(
     """Turn part of the balance into tickets for one itinerary and its services; returns the transaction."""
     quantity = values["quantity"]
     itinerary = one(db, "SELECT * FROM itineraries WHERE id = ? AND active = 1", (values["itinerary_id"],))
-    if itinerary is None or itinerary["valid_until"] <= now.astimezone(UTC).isoformat(timespec="minutes"):
+    if itinerary is None or itinerary["valid_until"] <= _stored_minute(now):
         raise ValidationFailed({"itinerary_id": Msg("Choose an itinerary that is still open.")})
     placeholders = ",".join("?" * len(values["services"]))
     found = scalar(
@@ -389,7 +421,7 @@ def generate_tickets(
         raise ValidationFailed(
             {"quantity": Msg("You can generate at most %(n)s tickets (your balance).", {"n": current.available})}
         )
-    created = now_iso()
+    created = stored_at(now)
     generation_id = db.execute(
         "INSERT INTO generations (transaction_no, company_id, itinerary_id, quantity, services, created_by, "
         "created_at) VALUES ('', ?, ?, ?, ?, ?, ?)",
@@ -409,7 +441,9 @@ def generate_tickets(
         rows,
     )
     db.execute("UPDATE balances SET active_tickets = active_tickets + ? WHERE company_id = ?", (quantity, company_id))
-    audit(db, "tickets.generated", user_id=user_id, company_id=company_id, detail=f"{transaction_no} x{quantity}")
+    audit(
+        db, "tickets.generated", now=now, user_id=user_id, company_id=company_id, detail=f"{transaction_no} x{quantity}"
+    )
     return {
         "transaction_no": transaction_no,
         "generation_id": generation_id,
@@ -513,7 +547,13 @@ def _live_ticket(db: Db, company_id: int, ticket_id: int) -> dict[str, Any]:
 
 
 def print_ticket(
-    db: Db, company_id: int, ticket_id: int, user_id: int | None = None, keys: KeyRing | None = None
+    db: Db,
+    company_id: int,
+    ticket_id: int,
+    user_id: int | None = None,
+    keys: KeyRing | None = None,
+    *,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """Mark a ticket printed (again) and return it with its full ``code``; refused once used or deleted.
 
@@ -526,24 +566,28 @@ def print_ticket(
     code = code_for(keys, ticket)
     first = ticket["printed_at"] is None
     seq = next_seq(db) if first else ticket["sync_seq"]
+    printed_now = stored_at(now)
     db.execute(
         "UPDATE tickets SET printed_at = COALESCE(printed_at, ?), print_count = print_count + 1, "
         "sync_seq = ?, code_check = ? WHERE id = ?",
-        (now_iso(), seq, code_check(code), ticket_id),
+        (printed_now, seq, code_check(code), ticket_id),
     )
     if first:
-        audit(db, "ticket.printed", user_id=user_id, company_id=company_id, detail=str(ticket_id))
-    printed_at = ticket["printed_at"] or now_iso()
+        audit(db, "ticket.printed", now=now, user_id=user_id, company_id=company_id, detail=str(ticket_id))
+    printed_at = ticket["printed_at"] or printed_now
     return {**ticket, "printed_at": printed_at, "sync_seq": seq, "first_print": first, "code": code}
 
 
-def delete_ticket(db: Db, company_id: int, ticket_id: int, user_id: int | None = None) -> dict[str, Any]:
+def delete_ticket(
+    db: Db, company_id: int, ticket_id: int, user_id: int | None = None, *, now: datetime
+) -> dict[str, Any]:
     """Delete an unused ticket: it returns 1 to the balance and every kiosk learns it is void."""
     ticket = _live_ticket(db, company_id, ticket_id)
     seq = next_seq(db)
+    deleted_at = stored_at(now)
     db.execute(
-        "UPDATE tickets SET deleted_at = ?, sync_seq = ? WHERE id = ? AND used_at IS NULL", (now_iso(), seq, ticket_id)
+        "UPDATE tickets SET deleted_at = ?, sync_seq = ? WHERE id = ? AND used_at IS NULL", (deleted_at, seq, ticket_id)
     )
     db.execute("UPDATE balances SET active_tickets = active_tickets - 1 WHERE company_id = ?", (company_id,))
-    audit(db, "ticket.deleted", user_id=user_id, company_id=company_id, detail=str(ticket_id))
-    return {**ticket, "deleted_at": now_iso(), "sync_seq": seq}
+    audit(db, "ticket.deleted", now=now, user_id=user_id, company_id=company_id, detail=str(ticket_id))
+    return {**ticket, "deleted_at": deleted_at, "sync_seq": seq}

@@ -69,9 +69,7 @@ async def _generate_context(request: web.Request, principal: Principal, quantity
     return {
         "quantity": quantity,
         "balance": await db.read(svc.balance, principal.company_id),
-        "itineraries": await db.read(
-            svc.list_itineraries, only_open=True, now=datetime.now(UTC).isoformat(timespec="minutes")
-        ),
+        "itineraries": await db.read(svc.list_itineraries, open_at=datetime.now(UTC)),
         "services": await db.read(svc.list_services),
     }
 
@@ -202,7 +200,12 @@ async def print_and_render(request: web.Request, principal: Principal, ticket_id
     """Mark the ticket printed and answer its PDF; shared by the page and the API."""
     try:
         ticket = await request.app[DB].write(
-            svc.print_ticket, principal.company_id, ticket_id, principal.user_id, request.app[KEYS]
+            svc.print_ticket,
+            principal.company_id,
+            ticket_id,
+            principal.user_id,
+            request.app[KEYS],
+            now=datetime.now(UTC),
         )
     except svc.TicketError as exc:
         raise ticket_error(exc) from None
@@ -240,7 +243,9 @@ async def delete_ticket(request: web.Request) -> web.Response:
     principal = require(request, *CUSTOMER)
     ticket_id = path_id(request, "ticket_id")
     try:
-        ticket = await request.app[DB].write(svc.delete_ticket, principal.company_id, ticket_id, principal.user_id)
+        ticket = await request.app[DB].write(
+            svc.delete_ticket, principal.company_id, ticket_id, principal.user_id, now=datetime.now(UTC)
+        )
     except svc.TicketError as exc:
         raise ticket_error(exc) from None
     await tickets_changed(request.app, [ticket_id])
@@ -278,7 +283,7 @@ async def save_form(
     form = await request.post()
     try:
         values = validate(form)
-        await request.app[DB].write(save, values, principal.user_id)
+        await request.app[DB].write(save, values, principal.user_id, now=datetime.now(UTC))
     except ValidationFailed as exc:
         return await rerender(request, 400, errors=exc.errors, values={k: str(form.get(k, ""))[:120] for k in echo})
     return await rerender(request, success=success)
@@ -307,7 +312,8 @@ async def _import(
 ) -> web.Response:
     """The CSV import pattern: read the upload, import all-or-nothing, report the count or the bad lines."""
     principal = require(request, *roles)
-    count = await import_upload(request, request.app[DB], parse, save, principal.user_id)
+    save_now = functools.partial(save, now=datetime.now(UTC))
+    count = await import_upload(request, request.app[DB], parse, save_now, principal.user_id)
     if isinstance(count, Msg):
         return await rerender(request, 400, import_error=count)
     return await rerender(request, success=Msg(done, {"n": count}))
@@ -399,7 +405,9 @@ async def purchase_record(request: web.Request) -> web.Response:
 async def purchase_confirm(request: web.Request) -> web.Response:
     principal = require(request, "billing_clerk", "admin")
     try:
-        await request.app[DB].write(svc.confirm_purchase, path_id(request, "purchase_id"), principal.user_id)
+        await request.app[DB].write(
+            svc.confirm_purchase, path_id(request, "purchase_id"), principal.user_id, now=datetime.now(UTC)
+        )
     except svc.TicketError as exc:
         raise ticket_error(exc) from None
     return await _purchases_page(request, success=Msg("Payment confirmed; the tickets are in the company's balance."))
