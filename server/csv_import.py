@@ -61,7 +61,8 @@ def validated_rows(
     """Each row passed through ``validate_row`` (which raises ValidationFailed); the first few bad lines
     are reported together and nothing is returned unless every row is valid."""
     reader = csv.DictReader(io.StringIO(text))
-    rows, problems = [], []
+    rows: list[dict[str, Any]] = []
+    problems: list[str] = []
     try:
         if not reader.fieldnames or not set(required) <= {h.strip() for h in reader.fieldnames}:
             raise ValidationFailed({"file": missing_columns})

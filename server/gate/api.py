@@ -272,7 +272,7 @@ def _offline_item(index: int, raw: Any, errors: FieldErrors) -> tuple[str, str, 
     if not isinstance(accepted, bool):
         errors.add(f"{prefix}accepted", Msg("Say true or false."))
     try:
-        reason = Reason(raw.get("reason"))
+        reason = Reason(str(raw.get("reason")))  # a non-string is refused below too
     except ValueError:
         errors.add(f"{prefix}reason", Msg("Unknown reason code."))
         return None

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlite_utils
 from aiohttp import web
@@ -112,7 +112,7 @@ def create_kiosk(db: Db, values: dict[str, Any], actor_id: int | None, now: date
         ),
     ).lastrowid
     audit(db, "kiosk.created", now=now, user_id=actor_id, detail=values["name"])
-    return kiosk_id, code
+    return cast(int, kiosk_id), code  # an INSERT always sets lastrowid
 
 
 def renew_enrol_code(db: Db, kiosk_id: int, actor_id: int | None, now: datetime) -> tuple[str, str]:

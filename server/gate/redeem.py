@@ -170,7 +170,9 @@ def _confirmed(
     if check is not None and hmac.compare_digest(check, code_check(claim.text)):
         parsed = ParsedCode(CodeStatus.VALID, claim.ticket_id, claim.itinerary_id, claim.key_id, claim.text)
         return claim.text, parsed, row
-    return (*read_code(claim.text, keys), row)  # a full code: parsed, valid or not
+    text, signed = read_code(claim.text, keys)
+    assert signed is not None  # a full code always parses (valid or not); only a short code needs the database
+    return text, signed, row
 
 
 def resolve_code(db: Db, text: str, parsed: ParsedCode | None) -> tuple[ParsedCode, Facts | None]:
@@ -394,6 +396,7 @@ def redeem_scan(
     allowed_itineraries: frozenset[int] | None,
     now: datetime,
     lang: str = "es",
+    *,
     cache: TransactionCache | None = None,
 ) -> tuple[Verdict, bool]:
     """Decide an online scan and, when accepted, use the ticket; returns (verdict, newly used).

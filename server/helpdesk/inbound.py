@@ -114,7 +114,8 @@ def parse_message(raw: bytes, envelope_rcpts: list[str], settings: HelpdeskSetti
         try:
             text = body_part.get_content()
         except (LookupError, ValueError):
-            text = (body_part.get_payload(decode=True) or b"").decode("utf-8", "replace")
+            payload = body_part.get_payload(decode=True)
+            text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
         if body_part.get_content_type() == "text/html":
             text = _html_to_text(text)
     files = []
@@ -135,7 +136,7 @@ def parse_message(raw: bytes, envelope_rcpts: list[str], settings: HelpdeskSetti
 
 def acceptable_files(files: list[tuple[str, bytes]], settings: HelpdeskSettings) -> list[Upload]:
     """The attachments that pass the portal's checks (signature logos and the like may not)."""
-    accepted = []
+    accepted: list[Upload] = []
     for name, data in files:
         checked = attachments.check_upload(name, data, settings)
         if isinstance(checked, Upload) and len(accepted) < settings.attachment_max_files:

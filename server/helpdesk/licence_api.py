@@ -87,6 +87,7 @@ async def api_create_serial(request: web.Request) -> web.Response:
     values["serial_id"] = None
     serial_id = await request.app[DB].write(licences.save_serial, values, principal.user_id, now())
     row = await request.app[DB].read(licences.get_serial, None, serial_id, today(request))
+    assert row is not None  # just saved; serials are never removed
     return web.json_response(serial_json(row), status=201)
 
 
@@ -190,6 +191,7 @@ async def api_create_policy(request: web.Request) -> web.Response:
     values = policies.validate_policy(await json_body(request))
     policy_id = await request.app[DB].write(policies.save_policy, values, principal.user_id, now())
     row = await request.app[DB].read(policies.get_policy, None, policy_id, today(request))
+    assert row is not None  # just saved; policies are never removed
     return web.json_response(policy_json(row), status=201)
 
 

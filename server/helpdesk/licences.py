@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlite_utils
 
@@ -352,7 +352,7 @@ def activate_kiosk_machine(db: Db, kiosk_id: int, name: str, fingerprint: str, n
         (serial["id"], name, fingerprint or "-", utc_iso(now, "seconds"), utc_iso(now, "seconds"), kiosk_id),
     ).lastrowid
     audit(db, "machine.activated", now=now, company_id=serial["company_id"], detail=f"{serial['serial']} kiosk {name}")
-    return get_machine(db, None, serial["id"], machine_id)  # type: ignore[return-value]
+    return get_machine(db, None, serial["id"], cast(int, machine_id))  # type: ignore[return-value]
 
 
 def release_kiosk_machine(db: Db, kiosk_id: int, actor_id: int | None, now: datetime) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlite_utils
 
@@ -59,7 +59,7 @@ def get_policy(db: Db, company_id: int | None, policy_id: int, today: date) -> d
 
 def validate_policy(data: Mapping[str, Any]) -> dict[str, Any]:
     errors = FieldErrors()
-    values = {
+    values: dict[str, Any] = {
         "number": forms.text(data, "number", errors, max_len=40),
         "serial_id": forms.integer(data, "serial_id", errors, minimum=1, maximum=2**62),
         "description": forms.text(data, "description", errors, max_len=200),
@@ -99,4 +99,4 @@ def save_policy(db: Db, values: Mapping[str, Any], actor_id: int | None, now: da
         ),
     ).lastrowid
     audit(db, "policy.saved", now=now, user_id=actor_id, company_id=company_id, detail=values["number"])
-    return policy_id
+    return cast(int, policy_id)  # an INSERT always sets lastrowid

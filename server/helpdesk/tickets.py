@@ -166,6 +166,7 @@ def open_ticket(
             utc_iso(now, "seconds"),
         ),
     ).lastrowid
+    assert ticket_id is not None  # an INSERT always sets lastrowid
     _record_files(db, ticket_id, None, files, user["id"], now)
     audit(db, "service_ticket.opened", now=now, user_id=user["id"], company_id=company_id, detail=number)
     return get_ticket(db, company_id, ticket_id)  # type: ignore[return-value]

@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import Any, cast
 
 import sqlite_utils
 
@@ -145,7 +145,7 @@ def validate_itinerary(data: Mapping[str, Any], zone: tzinfo = UTC) -> dict[str,
     if times["valid_from"] and times["valid_until"] and times["valid_until"] <= times["valid_from"]:
         errors.add("valid_until", Msg("The end of the gate window must be after its start."))
     errors.raise_if_any()
-    values.update({k: _stored_minute(v) for k, v in times.items()})
+    values.update({k: _stored_minute(v) for k, v in times.items() if v is not None})
     return values
 
 
@@ -205,7 +205,7 @@ def save_itinerary(
             ),
         ).lastrowid
     audit(db, "itinerary.saved", now=now, user_id=actor_id, detail=f"{values['vessel']} {values['voyage']}")
-    return itinerary_id
+    return cast(int, itinerary_id)  # an INSERT always sets lastrowid
 
 
 def parse_itineraries_csv(text: str, zone: tzinfo = UTC) -> list[dict[str, Any]]:
@@ -328,7 +328,7 @@ def record_purchase(db: Db, values: dict[str, Any], actor_id: int | None = None,
         company_id=values["company_id"],
         detail=f"{values['quantity']} {values['reference']}",
     )
-    return purchase_id
+    return cast(int, purchase_id)  # an INSERT always sets lastrowid
 
 
 def confirm_purchase(

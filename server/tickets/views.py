@@ -176,6 +176,7 @@ async def printable(request: web.Request, principal: Principal, ticket: dict[str
     db = request.app[DB]
     zone = request.app[CONFIG].zone
     itinerary = await db.read(svc.get_itinerary, ticket["itinerary_id"])
+    assert itinerary is not None  # itineraries are deactivated, never removed
     names = await db.read(svc.service_names, json.loads(ticket["services"]), lang_of(request))
     tax_id = await db.read(
         lambda d: d.execute("SELECT tax_id FROM companies WHERE id = ?", (principal.company_id,)).fetchone()[0]
