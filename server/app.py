@@ -14,10 +14,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from server import gate, helpdesk, openapi, tickets, timefmt
-from server.accounts import api as accounts_api
-from server.accounts import docs as accounts_docs
-from server.accounts import views as accounts_views
+from server import accounts, gate, helpdesk, openapi, tickets, timefmt
 from server.config import Config
 from server.db import Database
 from server.human_check import BuiltinHumanCheck, HostedCaptcha
@@ -125,12 +122,10 @@ def create_app(config: Config) -> web.Application:
     env.filters["dts"] = lambda value: timefmt.timestamp(value, zone, seconds=True)
     app[MENU] = Menu(*BASE_ENTRIES)
     app[API_DOCS] = ApiDocs()
-    accounts_docs.document_routes(app[API_DOCS])
     app.cleanup_ctx.append(_resources)
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static", HERE / "static", name="static")
-    app.router.add_routes(accounts_views.routes)
-    app.router.add_routes(accounts_api.routes)
+    accounts.setup(app)
     tickets.setup(app)
     app.router.add_routes(tickets_views.routes)
     app.router.add_routes(tickets_api.routes)

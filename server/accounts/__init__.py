@@ -1,0 +1,36 @@
+"""Accounts: billing registry, registration, approvals, sign-in and sessions, passwords, audit log.
+
+Each resource has a service module (the rules and the SQL) and a ``*_views`` module (its pages);
+``api`` holds the JSON API and ``docs`` its OpenAPI entries. ``setup(app)`` registers them.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from server.accounts import (
+    api,
+    approval_views,
+    audit_views,
+    docs,
+    password_views,
+    registration_views,
+    registry_views,
+    session_views,
+)
+from server.openapi import API_DOCS
+
+
+def setup(app: web.Application) -> None:
+    """Register the account pages, the accounts API and its OpenAPI entries."""
+    docs.document_routes(app[API_DOCS])
+    for module in (
+        session_views,
+        password_views,
+        registration_views,
+        approval_views,
+        audit_views,
+        registry_views,
+        api,
+    ):
+        app.router.add_routes(module.routes)

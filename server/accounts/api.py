@@ -8,9 +8,17 @@ from typing import Any
 from aiohttp import web
 
 from server import forms
-from server.accounts import service
-from server.accounts.service import TooManyCodes, UnknownTaxId
-from server.accounts.views import login_refusal, mail_registration_received, tax_id_unknown_message
+from server.accounts import passwords, registration, sessions
+from server.accounts.common import (
+    NOT_A_ROBOT,
+    human_passed,
+    login_refusal,
+    mail_registration_received,
+    register_and_notify,
+    tax_id_unknown_message,
+)
+from server.accounts.registration import TooManyCodes
+from server.accounts.users import ROLE_LABELS, UnknownTaxId
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import Msg, pick_language, render
 from server.security import hash_password
@@ -31,10 +39,8 @@ routes = web.RouteTableDef()
 
 async def _require_human(request: web.Request, body: dict[str, Any]) -> None:
     """The API's human check (``human_token``/``human_answer``, or a hosted captcha's response)."""
-    if not await request.app[HUMAN_CHECK].verify({k: str(v) for k, v in body.items()}, client_address(request)):
-        raise ApiError(
-            400, "human_check_failed", Msg("Please confirm you are not a robot: the verification was not passed.")
-        )
+    if not await human_passed(request, body):
+        raise ApiError(400, "human_check_failed", NOT_A_ROBOT)
 
 
 @routes.get("/api/v1/human-check")
@@ -48,29 +54,25 @@ async def api_login(request: web.Request) -> web.Response:
     cfg = request.app[CONFIG]
     errors = FieldErrors()
     login = forms.text(body, "login", errors, max_len=254)
-    password = body.get("password") if isinstance(body.get("password"), str) else ""
+    given = body.get("password")
+    password = given if isinstance(given, str) else ""
     if not password:
         errors.add("password", forms.REQUIRED)
     errors.raise_if_any()
     await _require_human(request, body)
+    now = time.time()
+    limits = sessions.LoginLimits.of(cfg.security)
     outcome = await request.app[DB].write(
-        service.login_check,
-        login,
-        password[:256],
-        client_address(request),
-        time.time(),
-        max_account=cfg.security.login_max_failures_per_account,
-        max_address=cfg.security.login_max_failures_per_address,
-        lock_minutes=cfg.security.login_lock_minutes,
+        sessions.login_check, login, password[:256], client_address(request), now, limits
     )
-    if outcome.status != "ok":
+    if outcome.user is None:
         status = {"wrong_credentials": 401, "pending": 403, "rejected": 403}.get(outcome.status, 429)
-        raise ApiError(status, outcome.status, login_refusal(outcome, cfg.security.login_lock_minutes))
+        raise ApiError(status, outcome.status, login_refusal(outcome, limits.lock_minutes, now))
     language = pick_language(str(body.get("language", "")), default=outcome.user["language"])
     token = await request.app[DB].write(
-        service.create_session, outcome.user["id"], "api", cfg.security.session_hours, time.time(), language
+        sessions.create_session, outcome.user["id"], "api", cfg.security.session_hours, now, language
     )
-    profiles = await request.app[DB].read(service.profiles_of, outcome.user["id"])
+    profiles = await request.app[DB].read(sessions.profiles_of, outcome.user["id"])
     return web.json_response(
         {
             "token": token,
@@ -80,11 +82,11 @@ async def api_login(request: web.Request) -> web.Response:
     )
 
 
-def _profile_json(profile: dict, lang: str) -> dict:
+def _profile_json(profile: dict[str, Any], lang: str) -> dict[str, Any]:
     return {
         "id": profile["id"],
         "role": profile["role"],
-        "role_label": render(lang, service.ROLE_LABELS[profile["role"]]),
+        "role_label": render(lang, ROLE_LABELS[profile["role"]]),
         "company_id": profile["company_id"],
         "company_name": profile["company_name"],
     }
@@ -93,7 +95,7 @@ def _profile_json(profile: dict, lang: str) -> dict:
 @routes.post("/api/v1/auth/logout")
 async def api_logout(request: web.Request) -> web.Response:
     principal = require(request, profile=False)
-    await request.app[DB].write(service.end_session, principal.session_hash)
+    await request.app[DB].write(sessions.end_session, principal.session_hash)
     return web.json_response({"ok": True})
 
 
@@ -117,7 +119,7 @@ async def me(request: web.Request) -> web.Response:
 @routes.get("/api/v1/profiles")
 async def profiles(request: web.Request) -> web.Response:
     p = require(request, profile=False)
-    rows = await request.app[DB].read(service.profiles_of, p.user_id)
+    rows = await request.app[DB].read(sessions.profiles_of, p.user_id)
     return web.json_response({"profiles": [_profile_json(r, lang_of(request)) for r in rows]})
 
 
@@ -128,7 +130,7 @@ async def select(request: web.Request) -> web.Response:
     errors = FieldErrors()
     profile_id = forms.integer(body, "profile_id", errors, minimum=1, maximum=2**62)
     errors.raise_if_any()
-    chosen = await request.app[DB].write(service.select_profile, p.session_hash, p.user_id, profile_id)
+    chosen = await request.app[DB].write(sessions.select_profile, p.session_hash, p.user_id, profile_id)
     if chosen is None:
         raise ApiError(404, "not_found", Msg("Choose one of your profiles."))
     return web.json_response(
@@ -145,12 +147,14 @@ async def change_password(request: web.Request) -> web.Response:
     if not current:
         errors.add("current_password", forms.REQUIRED)
     try:
-        new = service.validate_new_password(body, request.app[CONFIG].security.password_min_length, p.username, p.email)
+        new = passwords.validate_new_password(
+            body, request.app[CONFIG].security.password_min_length, p.username, p.email
+        )
     except ValidationFailed as exc:
         errors.update(exc.errors)
     errors.raise_if_any()
     ok = await request.app[DB].write(
-        service.change_password, p.user_id, current, hash_password(new), p.session_hash, time.time()
+        passwords.change_password, p.user_id, current, hash_password(new), p.session_hash, time.time()
     )
     if not ok:
         raise ApiError(
@@ -171,7 +175,7 @@ async def registration_lookup(request: web.Request) -> web.Response:
     errors = FieldErrors()
     tax = forms.tax_id(body, "tax_id", errors)
     errors.raise_if_any()
-    emails = await request.app[DB].read(service.masked_emails, tax)
+    emails = await request.app[DB].read(registration.masked_emails, tax)
     if emails is None:
         raise ApiError(
             404, "unknown_tax_id", tax_id_unknown_message(request), {"tax_id": tax_id_unknown_message(request)}
@@ -192,7 +196,7 @@ async def registration_phone(request: web.Request) -> web.Response:
     await _require_human(request, body)
     try:
         token, code, _email = await request.app[DB].write(
-            service.start_phone_registration, tax, index, phone, time.time()
+            registration.start_phone_registration, tax, index, phone, time.time()
         )
     except UnknownTaxId:
         raise ApiError(404, "unknown_tax_id", tax_id_unknown_message(request)) from None
@@ -215,22 +219,23 @@ async def registration_complete(request: web.Request) -> web.Response:
     token = forms.text(body, "request_token", errors, max_len=100)
     code = forms.text(body, "code", errors, max_len=4)
     errors.raise_if_any()
-    record = await request.app[DB].write(service.check_phone_code, token, code, time.time())
+    now = time.time()
+    record = await request.app[DB].write(registration.check_phone_code, token, code, now)
     if record is None:
         raise ApiError(
             400, "invalid", Msg("Some fields are not valid."), {"code": Msg("The confirmation code is not correct.")}
         )
-    clean = service.validate_finish(body, request.app[CONFIG].security.password_min_length, record["email"])
+    clean = registration.validate_finish(body, request.app[CONFIG].security.password_min_length, record["email"])
     # The code proves the phone, not the company: only the company's own phone on file makes the
     # account active at once; any other phone gets an account that awaits approval.
-    proven = await request.app[DB].read(service.phone_is_on_file, record["company_id"], record["phone"])
+    proven = await request.app[DB].read(registration.phone_is_on_file, record["company_id"], record["phone"])
     user = await request.app[DB].write(
-        service.finish_existing_registration,
+        registration.finish_existing_registration,
         record,
         clean,
         hash_password(clean["password"]),
         lang_of(request),
-        time.time(),
+        now,
         record["phone"],
         proven=proven,
     )
@@ -247,15 +252,11 @@ async def registration_complete(request: web.Request) -> web.Response:
 async def api_register(request: web.Request) -> web.Response:
     """Self-registration, the same rules as the web form; the account then awaits approval."""
     body = await json_body(request)
-    clean = service.validate_registration(body, request.app[CONFIG].security.password_min_length)
+    clean = registration.validate_registration(body, request.app[CONFIG].security.password_min_length)
     await _require_human(request, body)
-    lang = lang_of(request)
     try:
-        user = await request.app[DB].write(
-            service.register_user, clean, hash_password(clean["password"]), lang, client_address(request)
-        )
+        user = await register_and_notify(request, clean)
     except UnknownTaxId:
         msg = tax_id_unknown_message(request)
         raise ApiError(400, "unknown_tax_id", msg, {"tax_id": msg}) from None
-    await mail_registration_received(request, user, lang)
     return web.json_response({"user_id": user["id"], "status": "pending"}, status=201)

@@ -1,0 +1,120 @@
+"""What the account pages and API share: rendering, mail, the human check, safe redirects, link tokens."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from server.accounts.registration import register_user
+from server.accounts.sessions import LoginOutcome
+from server.accounts.users import token_record
+from server.i18n import N_, Msg, translate
+from server.security import hash_password
+from server.web import CONFIG, DB, HUMAN_CHECK, MAILER, ApiError, client_address, lang_of, render_page
+
+page = render_page
+
+NOT_A_ROBOT = Msg("Please confirm you are not a robot: the verification was not passed.")
+
+
+def safe_next(value: str | None) -> str:
+    """Only same-site paths are followed after login (no open redirect)."""
+    # Browsers drop tabs and newlines from URLs, so "/\t/evil.example" would become "//evil.example".
+    if (
+        value
+        and value.startswith("/")
+        and not value.startswith("//")
+        and "\\" not in value
+        and value.isprintable()
+        and " " not in value
+    ):
+        return value
+    return "/home"
+
+
+async def send_mail(request: web.Request, to: str, lang: str, subject: str, body: str, params: dict[str, Any]) -> None:
+    await request.app[MAILER].send(to, translate(lang, subject) % params, translate(lang, body) % params)
+
+
+async def mail_registration_received(request: web.Request, user: dict[str, Any], lang: str) -> None:
+    await send_mail(
+        request,
+        user["email"],
+        lang,
+        N_("Portgate: registration received"),
+        N_(
+            "Hello %(name)s,\n\nYour registration for %(company)s was received successfully. "
+            "Your account is awaiting approval, which takes up to 24 hours; we will write to you "
+            "when it is approved.\n\nThis message was sent automatically; please do not reply."
+        ),
+        {"name": user["full_name"], "company": user["company_name"]},
+    )
+
+
+async def register_and_notify(request: web.Request, clean: dict[str, Any]) -> dict[str, Any]:
+    """Self-registration (page or API): the pending account, and the mail saying it awaits approval.
+
+    Raises ``UnknownTaxId`` for a tax id not in the registry, ``ValidationFailed`` for a name or
+    e-mail another account has.
+    """
+    lang = lang_of(request)
+    user = await request.app[DB].write(
+        register_user, clean, hash_password(clean["password"]), lang, time.time(), client_address(request)
+    )
+    await mail_registration_received(request, user, lang)
+    return user
+
+
+def tax_id_unknown_message(request: web.Request) -> Msg:
+    return Msg(
+        "The tax id (RUC/RFC) you entered is not in our billing system. For help, write to %(email)s.",
+        {"email": request.app[CONFIG].support_email},
+    )
+
+
+def human_challenge(request: web.Request) -> dict[str, Any]:
+    """A fresh human check for a form; a hosted widget also gets its provider's script URL."""
+    challenge = request.app[HUMAN_CHECK].challenge()
+    if challenge.get("kind") == "hosted" and not challenge.get("script"):
+        challenge["script"] = request.app[CONFIG].security.hosted_captcha_script
+    return challenge
+
+
+async def human_passed(request: web.Request, fields: Mapping[str, Any]) -> bool:
+    """True when a form or JSON body carries a passed human check (``human_token``/``human_answer``,
+    or a hosted captcha's response); a repeated form field counts by its first value."""
+    answers = {name: str(fields.get(name, "")) for name in fields}
+    return await request.app[HUMAN_CHECK].verify(answers, client_address(request))
+
+
+def login_refusal(outcome: LoginOutcome, lock_minutes: int, now: float) -> Msg:
+    """Why a sign-in was refused, as the person trying it should read it."""
+    if outcome.status == "pending":
+        return Msg("Your account is awaiting approval. You will receive an e-mail when it is approved.")
+    if outcome.status == "rejected":
+        return Msg("Your account is not enabled. Contact support.")
+    if outcome.status == "locked":
+        minutes = max(1, round((outcome.locked_until - now) / 60))
+        return Msg("Too many failed attempts: this account is locked for %(minutes)s minutes.", {"minutes": minutes})
+    if outcome.status == "address_throttled":
+        return Msg(
+            "Too many failed attempts from your address. Try again in %(minutes)s minutes.", {"minutes": lock_minutes}
+        )
+    return Msg("Wrong user name or password.")
+
+
+def invalid_link() -> ApiError:
+    return ApiError(400, "invalid_link", Msg("This link is not valid or has expired."))
+
+
+async def link_record(request: web.Request, purpose: str, now: float) -> dict[str, Any]:
+    """The e-mailed link (``token`` in the query, or in the posted form) for ``purpose``, with its token;
+    an error page when it is unknown, used or expired."""
+    token = request.query.get("token", "") if request.method == "GET" else str((await request.post()).get("token", ""))
+    record = await request.app[DB].read(token_record, token, purpose, now)
+    if record is None:
+        raise invalid_link()
+    return {**record, "token": token}

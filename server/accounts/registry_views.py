@@ -1,0 +1,57 @@
+"""The billing registry pages: list and search companies, add or update one, import a CSV file."""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any
+
+from aiohttp import web
+
+from server.accounts import registry
+from server.accounts.common import page
+from server.csv_import import import_upload
+from server.forms import ValidationFailed
+from server.i18n import Msg
+from server.web import DB, require
+
+routes = web.RouteTableDef()
+
+STAFF = ("billing_clerk", "admin")
+
+
+async def _companies_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
+    search = request.query.get("q", "")[:100]
+    rows = await request.app[DB].read(registry.list_companies, search=search)
+    return page(request, "accounts/companies.html", {"companies": rows, "q": search, "values": {}, **extra}, status)
+
+
+@routes.get("/billing/companies")
+async def companies(request: web.Request) -> web.Response:
+    require(request, *STAFF)
+    return await _companies_page(request)
+
+
+@routes.post("/billing/companies")
+async def company_save(request: web.Request) -> web.Response:
+    principal = require(request, *STAFF)
+    form = await request.post()
+    try:
+        await request.app[DB].write(registry.save_company, form, actor_id=principal.user_id, now=time.time())
+    except ValidationFailed as exc:
+        values = {k: str(form.get(k, ""))[:300] for k in ("tax_id", "name", "emails", "phone")}
+        return await _companies_page(request, 400, errors=exc.errors, values=values)
+    return await _companies_page(request, success=Msg("Company saved."))
+
+
+@routes.post("/billing/companies/import")
+async def company_import(request: web.Request) -> web.Response:
+    principal = require(request, *STAFF)
+    save = functools.partial(registry.save_companies, now=time.time())
+    result = await import_upload(request, request.app[DB], registry.parse_companies_csv, save, principal.user_id)
+    if isinstance(result, Msg):
+        return await _companies_page(request, 400, import_error=result)
+    imported = Msg(
+        "Imported: %(added)s added, %(updated)s updated.", {"added": result.added, "updated": result.updated}
+    )
+    return await _companies_page(request, success=imported)

@@ -1,0 +1,132 @@
+"""Signing in and out, the language, the profile a session acts as, and the home page."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from server.accounts import sessions
+from server.accounts.common import NOT_A_ROBOT, human_challenge, human_passed, login_refusal, page, safe_next
+from server.accounts.users import ROLE_LABELS
+from server.forms import FieldErrors
+from server.i18n import LANGUAGES, Msg, pick_language
+from server.web import (
+    CONFIG,
+    DB,
+    LANG,
+    LANG_COOKIE,
+    SESSION_COOKIE,
+    client_address,
+    lang_of,
+    not_found,
+    parse_id,
+    principal_of,
+    require,
+    set_cookie,
+)
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/lang/{lang}", name="set_language")
+async def set_language(request: web.Request) -> web.Response:
+    lang = pick_language(request.match_info["lang"], default="")
+    if not lang:
+        raise not_found()
+    response = web.HTTPFound(safe_next(request.query.get("next")))
+    set_cookie(request, response, LANG_COOKIE, lang, max_age=365 * 86400)
+    principal = principal_of(request)
+    if principal:
+        await request.app[DB].write(sessions.set_language, principal.user_id, lang)
+    raise response
+
+
+@routes.get("/")
+async def index(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/home" if principal_of(request) else "/login")
+
+
+def _login_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
+    context = {"human": human_challenge(request), "next": request.query.get("next", ""), "languages": LANGUAGES}
+    return page(request, "accounts/login.html", {**context, **extra}, status)
+
+
+@routes.get("/login", name="login")
+async def login_form(request: web.Request) -> web.Response:
+    if principal_of(request):
+        raise web.HTTPFound("/home")
+    return _login_page(request, values={})
+
+
+@routes.post("/login")
+async def login_submit(request: web.Request) -> web.Response:
+    form = await request.post()
+    security = request.app[CONFIG].security
+    lang = pick_language(str(form.get("language", "")), default=lang_of(request))
+    request[LANG] = lang
+    errors = FieldErrors()
+    login = str(form.get("login", "")).strip()[:254]
+    password = str(form.get("password", ""))[:256]
+    if not login:
+        errors.add("login", Msg("This field is required."))
+    if not password:
+        errors.add("password", Msg("This field is required."))
+    next_url = str(form.get("next", ""))
+    shown: dict[str, Any] = {"values": {"login": login, "language": lang}, "next": next_url}
+    if errors:
+        return _login_page(request, 400, errors=errors, **shown)
+    if not await human_passed(request, form):
+        return _login_page(request, 400, notice=NOT_A_ROBOT, **shown)
+    now = time.time()
+    limits = sessions.LoginLimits.of(security)
+    outcome = await request.app[DB].write(sessions.login_check, login, password, client_address(request), now, limits)
+    if outcome.user is None:
+        status = 429 if outcome.status in ("locked", "address_throttled") else 401
+        return _login_page(request, status, notice=login_refusal(outcome, limits.lock_minutes, now), **shown)
+    token = await request.app[DB].write(
+        sessions.create_session, outcome.user["id"], "web", security.session_hours, now, lang
+    )
+    response = web.HTTPFound(f"/profiles?next={quote(safe_next(next_url))}")
+    set_cookie(request, response, SESSION_COOKIE, token, max_age=security.session_hours * 3600)
+    set_cookie(request, response, LANG_COOKIE, lang, max_age=365 * 86400)
+    raise response
+
+
+@routes.post("/logout")
+async def logout(request: web.Request) -> web.Response:
+    principal = require(request, profile=False)
+    await request.app[DB].write(sessions.end_session, principal.session_hash)
+    response = web.HTTPFound("/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
+async def _profiles_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
+    principal = require(request, profile=False)
+    profiles = await request.app[DB].read(sessions.profiles_of, principal.user_id)
+    return page(request, "accounts/profiles.html", {"profiles": profiles, "role_labels": ROLE_LABELS, **extra}, status)
+
+
+@routes.get("/profiles")
+async def profiles_form(request: web.Request) -> web.Response:
+    return await _profiles_page(request, next=request.query.get("next", ""))
+
+
+@routes.post("/profiles")
+async def profiles_submit(request: web.Request) -> web.Response:
+    principal = require(request, profile=False)
+    form = await request.post()
+    profile_id = parse_id(form.get("profile_id")) or 0
+    chosen = await request.app[DB].write(sessions.select_profile, principal.session_hash, principal.user_id, profile_id)
+    if chosen is None:
+        return await _profiles_page(request, 400, notice=Msg("Choose one of your profiles."))
+    raise web.HTTPFound(safe_next(str(form.get("next", ""))))
+
+
+@routes.get("/home")
+async def home(request: web.Request) -> web.Response:
+    require(request)
+    return page(request, "accounts/home.html")
