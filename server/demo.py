@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server.accounts.service import now_iso
+from server.accounts.audit import stored_time
 from server.db import scalar
 from server.security import hash_password
 from server.web import DB
@@ -45,7 +45,7 @@ USERS = [
 ]
 
 
-def seed_accounts(db: Any) -> bool:
+def seed_accounts(db: Any, now: datetime) -> bool:
     """Insert the demo companies and users; returns False when they were already there."""
     if scalar(db, "SELECT 1 FROM users WHERE username = 'admin'"):
         return False
@@ -54,14 +54,14 @@ def seed_accounts(db: Any) -> bool:
         ids[tax_id] = db.execute(
             "INSERT INTO companies (tax_id, name, emails, phone, kind, in_registry, created_at) "
             "VALUES (?, ?, ?, '+593 4 000 0000', ?, 1, ?)",
-            (tax_id, name, json.dumps(emails), kind, now_iso()),
+            (tax_id, name, json.dumps(emails), kind, stored_time(now)),
         ).lastrowid
     password_hash = hash_password(DEMO_PASSWORD)
     for username, full_name, email, profiles in USERS:
         user_id = db.execute(
             "INSERT INTO users (username, email, full_name, phone, password_hash, status, language, created_at) "
             "VALUES (?, ?, ?, '+593990000000', ?, 'active', 'es', ?)",
-            (username, email, full_name, password_hash, now_iso()),
+            (username, email, full_name, password_hash, stored_time(now)),
         ).lastrowid
         for tax_id, role in profiles:
             db.execute(
@@ -77,7 +77,7 @@ SERVICES = [
 ]
 
 
-def seed_tickets(db: Any, keys: Any) -> bool:
+def seed_tickets(db: Any, keys: Any, now: datetime) -> bool:
     """Services, itineraries around today, confirmed purchases and a few generated tickets."""
     from server.tickets import service as svc
 
@@ -85,17 +85,17 @@ def seed_tickets(db: Any, keys: Any) -> bool:
         return False
     for code, name_es, name_en in SERVICES:
         svc.save_service(db, {"code": code, "name_es": name_es, "name_en": name_en})
-    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    hour = now.replace(minute=0, second=0, microsecond=0)
 
     def itinerary(vessel: str, voyage: str, eta_days: float, window_days: tuple[float, float]) -> int:
         values = {
             "vessel": vessel,
             "voyage": voyage,
             "berth": "M1",
-            "eta": _iso(now + timedelta(days=eta_days)),
-            "etd": _iso(now + timedelta(days=eta_days + 2)),
-            "valid_from": _iso(now + timedelta(days=window_days[0])),
-            "valid_until": _iso(now + timedelta(days=window_days[1])),
+            "eta": _iso(hour + timedelta(days=eta_days)),
+            "etd": _iso(hour + timedelta(days=eta_days + 2)),
+            "valid_from": _iso(hour + timedelta(days=window_days[0])),
+            "valid_until": _iso(hour + timedelta(days=window_days[1])),
         }
         return svc.save_itinerary(db, values)
 
@@ -114,7 +114,7 @@ def seed_tickets(db: Any, keys: Any) -> bool:
             svc.confirm_purchase(db, purchase_id)
     services = [r[0] for r in db.execute("SELECT id FROM services ORDER BY id LIMIT 2").fetchall()]
     result = svc.generate_tickets(
-        db, keys, andina, None, {"quantity": 6, "itinerary_id": open_now, "services": services}, now
+        db, keys, andina, None, {"quantity": 6, "itinerary_id": open_now, "services": services}, hour
     )
     ticket_ids = [
         r[0]
@@ -191,14 +191,14 @@ HELPDESK_SERIALS = [
 ]
 
 
-def seed_helpdesk(db: Any) -> bool:
+def seed_helpdesk(db: Any, now: datetime) -> bool:
     """Licence serials with machines and policies, and two finished service tickets of Andina."""
     from server.helpdesk import licences, policies
     from server.helpdesk import tickets as service_tickets
 
     if scalar(db, "SELECT COUNT(*) FROM serials"):
         return False
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = now.replace(microsecond=0)
     today = now.date()
     policy_of = {}
     for number, (tax_id, serial, system, description, days, machines, open_tickets, boxes) in enumerate(
@@ -274,17 +274,14 @@ def seed_helpdesk(db: Any) -> bool:
     return True
 
 
-SEEDERS = [seed_accounts]
-
-
 async def install_demo(app: web.Application) -> None:
+    """Seed the demo's accounts, gate tickets and helpdesk, each once, around the time of the call."""
     from server.tickets import KEYS
 
-    created = False
-    for seeder in SEEDERS:
-        created = await app[DB].write(seeder) or created
-    created = await app[DB].write(seed_tickets, app[KEYS]) or created
-    created = await app[DB].write(seed_helpdesk) or created
+    now = datetime.now(UTC)
+    created = await app[DB].write(seed_accounts, now)
+    created = await app[DB].write(seed_tickets, app[KEYS], now) or created
+    created = await app[DB].write(seed_helpdesk, now) or created
     if created:
         log.info(
             "demo data installed; every demo user's password is %s (users: %s)",
