@@ -167,29 +167,37 @@ def scan_log(
         where.append("s.id <= ?")
         params.append(last)
     if filters.code:
-        ticket_id = _ticket_for_code(db, filters.code, verify)
-        if ticket_id is not None:
-            where.append("s.ticket_id = ?")
-            params.append(ticket_id)
-        else:
-            prefix = filters.code.upper().replace("-", "")  # as read_code() stores it
-            if len(prefix) < MIN_CODE_PREFIX:
-                return []
-            # A prefix range on the code index (LIKE would not use it, being case-insensitive);
-            # a code that named a ticket was found through the ticket above.
-            where.append("s.ticket_id IS NULL AND s.code >= ?")
-            params.append(prefix)
-            following = ord(prefix[-1]) + 1
-            if 0xD800 <= following <= 0xDFFF:  # surrogates are not characters: the next one is U+E000
-                following = 0xE000
-            if following <= 0x10FFFF:  # the last code point has no successor: no upper bound
-                where.append("s.code < ?")
-                params.append(prefix[:-1] + chr(following))
+        terms = _code_terms(db, filters.code, verify)
+        if terms is None:
+            return []
+        where.extend(terms[0])
+        params.extend(terms[1])
     if before:
         where.append("s.id < ?")
         params.append(before)
     sql = _SCAN_COLUMNS + (f"WHERE {' AND '.join(where)} " if where else "") + "ORDER BY s.id DESC LIMIT ?"
     return list(db.query(sql, [*params, limit]))
+
+
+def _code_terms(db: Db, code: str, verify: Mapping[int, VerifyKey]) -> tuple[list[str], list[Any]] | None:
+    """The conditions (and their parameters) of the scans of ``code``: those of the ticket it names,
+    or those logged with a code that starts with it; None when it is too short a prefix to search."""
+    ticket_id = _ticket_for_code(db, code, verify)
+    if ticket_id is not None:
+        return ["s.ticket_id = ?"], [ticket_id]
+    prefix = code.upper().replace("-", "")  # as read_code() stores it
+    if len(prefix) < MIN_CODE_PREFIX:
+        return None
+    # A prefix range on the code index (LIKE would not use it, being case-insensitive);
+    # a code that named a ticket was found through the ticket above.
+    where, params = ["s.ticket_id IS NULL AND s.code >= ?"], [prefix]
+    following = ord(prefix[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:  # surrogates are not characters: the next one is U+E000
+        following = 0xE000
+    if following <= 0x10FFFF:  # the last code point has no successor: no upper bound
+        where.append("s.code < ?")
+        params.append(prefix[:-1] + chr(following))
+    return where, params
 
 
 def kiosk_choices(db: Db) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlite_utils
 
@@ -96,6 +96,19 @@ def open_ticket(
     now: datetime,
 ) -> dict[str, Any]:
     """Open a ticket against one of the company's policies, or refuse with the seed's reasons."""
+    policy = _policy_open_to_tickets(db, company_id, values, now)
+    db.execute("UPDATE service_ticket_counter SET value = value + 1 WHERE id = 1")
+    seq = scalar(db, "SELECT value FROM service_ticket_counter WHERE id = 1")
+    number = ticket_number(seq, now)
+    ticket_id = _insert_ticket(db, seq, number, company_id, policy, user, values, now)
+    _record_files(db, ticket_id, None, files, user["id"], now)
+    audit(db, "service_ticket.opened", now=now, user_id=user["id"], company_id=company_id, detail=number)
+    return get_ticket(db, company_id, ticket_id)  # type: ignore[return-value]
+
+
+def _policy_open_to_tickets(db: Db, company_id: int, values: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """The policy a new ticket names, or the refusal: not the company's, expired, suspended serial,
+    an open ticket of the same system and e-mail, or the serial at its limit of open tickets."""
     policy = get_policy(db, company_id, values["policy_id"], now.date())
     if policy is None:
         raise HelpdeskError("not_found", Msg("Choose one of your policies."))
@@ -112,11 +125,16 @@ def open_ticket(
             "serial_suspended",
             Msg("The serial %(serial)s is suspended; contact support.", {"serial": policy["serial"]}),
         )
+    _refuse_a_second_open_ticket(db, company_id, policy, values["email"])
+    return policy
+
+
+def _refuse_a_second_open_ticket(db: Db, company_id: int, policy: Mapping[str, Any], email: str) -> None:
     existing = one(
         db,
         f"SELECT id, number FROM service_tickets WHERE company_id = ? AND system = ? AND email = ? "
         f"AND status IN ({_open_marks()}) ORDER BY id LIMIT 1",
-        (company_id, policy["system"], values["email"]),
+        (company_id, policy["system"], email),
     )
     if existing:
         raise HelpdeskError(
@@ -139,9 +157,19 @@ def open_ticket(
                 {"serial": policy["serial"]},
             ),
         )
-    db.execute("UPDATE service_ticket_counter SET value = value + 1 WHERE id = 1")
-    seq = scalar(db, "SELECT value FROM service_ticket_counter WHERE id = 1")
-    number = ticket_number(seq, now)
+
+
+def _insert_ticket(
+    db: Db,
+    seq: int,
+    number: str,
+    company_id: int,
+    policy: Mapping[str, Any],
+    user: Mapping[str, Any],
+    values: Mapping[str, Any],
+    now: datetime,
+) -> int:
+    """Store a new open ticket; returns its id."""
     ticket_id = db.execute(
         "INSERT INTO service_tickets (seq, number, company_id, policy_id, serial_id, system, area, subject, email, "
         "phone, contact_hours, description, status, language, reply_token, created_by, created_at, updated_at) "
@@ -166,10 +194,7 @@ def open_ticket(
             utc_iso(now, "seconds"),
         ),
     ).lastrowid
-    assert ticket_id is not None  # an INSERT always sets lastrowid
-    _record_files(db, ticket_id, None, files, user["id"], now)
-    audit(db, "service_ticket.opened", now=now, user_id=user["id"], company_id=company_id, detail=number)
-    return get_ticket(db, company_id, ticket_id)  # type: ignore[return-value]
+    return cast(int, ticket_id)  # an INSERT always sets lastrowid
 
 
 def _record_files(
