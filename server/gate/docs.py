@@ -51,6 +51,14 @@ TICKET_ROWS = {
 
 
 def document_routes(docs: ApiDocs) -> None:
+    """Document the kiosk protocol: enrolment and identity, sync, redeems and uploads, the live channel."""
+    _document_enrolment(docs)
+    _document_sync(docs)
+    _document_redeems(docs)
+    _document_live(docs)
+
+
+def _document_enrolment(docs: ApiDocs) -> None:
     docs.add(
         "/api/v1/gate/enrol",
         "post",
@@ -86,6 +94,9 @@ def document_routes(docs: ApiDocs) -> None:
         errors=(403,),
         response=obj(kiosk_id=I, name=S, gate=S, allowed_itineraries={"type": ["array", "null"]}, server_time=TIME),
     )
+
+
+def _document_sync(docs: ApiDocs) -> None:
     docs.add(
         "/api/v1/gate/sync",
         "get",
@@ -107,6 +118,9 @@ def document_routes(docs: ApiDocs) -> None:
             **LOOKUPS,
         ),
     )
+
+
+def _document_redeems(docs: ApiDocs) -> None:
     docs.add(
         "/api/v1/gate/redeem",
         "post",
@@ -149,6 +163,9 @@ def document_routes(docs: ApiDocs) -> None:
             server_time=TIME,
         ),
     )
+
+
+def _document_live(docs: ApiDocs) -> None:
     docs.add(
         "/api/v1/gate/live",
         "get",

@@ -130,6 +130,7 @@ def document_routes(docs: ApiDocs) -> None:
     _document_tickets(docs, "helpdesk")
     _document_replies(docs, "helpdesk")
     _document_licences(docs, "licences")
+    _document_serial_machines(docs, "licences")
     _document_machines(docs, "licences")
     _document_users(docs, "company users")
 
@@ -265,6 +266,10 @@ def _document_licences(docs: ApiDocs, tag: str) -> None:
         body=SERIAL_BODY,
         response=SERIAL,
     )
+
+
+def _document_serial_machines(docs: ApiDocs, tag: str) -> None:
+    """A serial's machines: list, activate, CSV export."""
     docs.add(
         "/api/v1/licences/{serial_id}/machines",
         "get",

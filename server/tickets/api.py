@@ -164,6 +164,8 @@ async def api_delete(request: web.Request) -> web.Response:
     return web.json_response({"deleted": ticket_id, "available": b.available})
 
 
+#: The fields every itinerary answer shares.
+ITINERARY = {"id": I, "vessel": S, "voyage": S, "eta": S, "etd": S, "valid_from": S, "valid_until": S}
 TICKET = obj(
     id=I,
     itinerary_id=I,
@@ -184,6 +186,12 @@ TICKET_DETAIL = {
 
 def document_routes(docs: ApiDocs) -> None:
     """Document the gate-ticket API: balance, itineraries, services, generate, list, print, delete."""
+    _document_catalogue(docs)
+    _document_generation(docs)
+    _document_tickets(docs)
+
+
+def _document_catalogue(docs: ApiDocs) -> None:
     docs.add(
         "/api/v1/tickets/balance",
         "get",
@@ -192,7 +200,6 @@ def document_routes(docs: ApiDocs) -> None:
         errors=(403,),
         response=obj(purchased=I, generated=I, available=I),
     )
-    ITINERARY = {"id": I, "vessel": S, "voyage": S, "eta": S, "etd": S, "valid_from": S, "valid_until": S}
     docs.add(
         "/api/v1/itineraries",
         "get",
@@ -209,6 +216,9 @@ def document_routes(docs: ApiDocs) -> None:
         errors=(),
         response=obj(services={"type": "array", "items": obj(id=I, code=S, name=S)}),
     )
+
+
+def _document_generation(docs: ApiDocs) -> None:
     docs.add(
         "/api/v1/tickets/generate",
         "post",
@@ -227,6 +237,9 @@ def document_routes(docs: ApiDocs) -> None:
         errors=(403,),
         response=obj(itineraries={"type": "array", "items": obj(**ITINERARY, total=I, printed=I, used=I)}),
     )
+
+
+def _document_tickets(docs: ApiDocs) -> None:
     docs.add(
         "/api/v1/tickets",
         "get",
