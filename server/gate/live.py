@@ -24,12 +24,14 @@ import sqlite_utils
 from aiohttp import WSCloseCode, web
 
 from gate_core.clock import utc_iso
-from gate_core.wire import CLOSE_REVOKED, LIVE_HELLO, LIVE_TICKETS
+from gate_core.wire import CLOSE_REVOKED, LIVE_HELLO, LIVE_TICKETS, TICKET_COLUMNS
 from server.db import Database
 from server.gate.kiosks import KIOSKS
 from server.gate.sync import changed_rows, current_seq, ticket_changes
 
 log = logging.getLogger(__name__)
+# Where a pushed ticket row (a sync page's plain tuple) keeps its id and its change number.
+_ID, _SEQ = TICKET_COLUMNS.index("id"), TICKET_COLUMNS.index("seq")
 
 COALESCE_SECONDS = 0.05
 POLL_SECONDS = 0.25
@@ -138,12 +140,12 @@ class LiveHub:
                 continue
             # Rows are read after the change that queued them committed, so each is that version
             # or a newer one; a version already sent (heard both ways) is left out.
-            fresh = [row for row in changes["tickets"] if self._sent.get(row[0], -1) < row[-1]]
+            fresh = [row for row in changes["tickets"] if self._sent.get(row[_ID], -1) < row[_SEQ]]
             if not fresh:
                 continue
             for row in fresh:
-                self._sent[row[0]] = row[-1]
-            changes["tickets"], changes["seq"] = fresh, fresh[-1][-1]
+                self._sent[row[_ID]] = row[_SEQ]
+            changes["tickets"], changes["seq"] = fresh, fresh[-1][_SEQ]
             await self._broadcast(json.dumps({"type": LIVE_TICKETS, **changes}, separators=(",", ":")))
 
     async def _poll_loop(self) -> None:
