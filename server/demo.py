@@ -193,12 +193,18 @@ HELPDESK_SERIALS = [
 
 def seed_helpdesk(db: Any, now: datetime) -> bool:
     """Licence serials with machines and policies, and two finished service tickets of Andina."""
-    from server.helpdesk import licences, policies
-    from server.helpdesk import tickets as service_tickets
-
     if scalar(db, "SELECT COUNT(*) FROM serials"):
         return False
     now = now.replace(microsecond=0)
+    policy_of = _seed_licences(db, now)
+    _seed_service_tickets(db, policy_of["8092589D-737B-4742-BCD3-265E11BD29B9"], now)
+    return True
+
+
+def _seed_licences(db: Any, now: datetime) -> dict[str, int]:
+    """The serials of HELPDESK_SERIALS with their machines and one policy each; returns serial → policy id."""
+    from server.helpdesk import licences, policies
+
     today = now.date()
     policy_of = {}
     for number, (tax_id, serial, system, description, days, machines, open_tickets, boxes) in enumerate(
@@ -247,6 +253,13 @@ def seed_helpdesk(db: Any, now: datetime) -> bool:
                     now - timedelta(days=40),
                     licences.DeactivationQuota(3, 30),
                 )
+    return policy_of
+
+
+def _seed_service_tickets(db: Any, policy_id: int, now: datetime) -> None:
+    """Two of Andina's service tickets on ``policy_id``, answered and closed."""
+    from server.helpdesk import tickets as service_tickets
+
     andina = scalar(db, "SELECT id FROM companies WHERE tax_id = '0991234567001'")
     carla = {
         "id": scalar(db, "SELECT id FROM users WHERE username = 'andina'"),
@@ -260,7 +273,7 @@ def seed_helpdesk(db: Any, now: datetime) -> bool:
     ):
         opened = now - timedelta(hours=hours_ago)
         values = {
-            "policy_id": policy_of["8092589D-737B-4742-BCD3-265E11BD29B9"],
+            "policy_id": policy_id,
             "area": area,
             "subject": subject,
             "email": "carla@andina.example",
@@ -271,7 +284,6 @@ def seed_helpdesk(db: Any, now: datetime) -> bool:
         ticket = service_tickets.open_ticket(db, andina, carla, values, [], opened)
         service_tickets.add_reply(db, None, ticket["id"], agent, "agent", answer, [], opened + timedelta(hours=2))
         service_tickets.finish(db, ticket["id"], agent["id"], "closed", opened + timedelta(hours=3))
-    return True
 
 
 async def install_demo(app: web.Application) -> None:

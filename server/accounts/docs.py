@@ -8,6 +8,13 @@ PROFILE = obj(id=I, role=S, role_label=S, company_id=I, company_name=S)
 
 
 def document_routes(docs: ApiDocs) -> None:
+    """Add the accounts API to the OpenAPI document."""
+    _document_sign_in(docs)
+    _document_registration(docs)
+
+
+def _document_sign_in(docs: ApiDocs) -> None:
+    """The human check, login and logout, the signed-in user, profiles and password."""
     docs.add(
         "/api/v1/human-check",
         "get",
@@ -82,6 +89,10 @@ def document_routes(docs: ApiDocs) -> None:
         body=obj(current_password=S, new_password=S, new_password_confirm=S),
         response=OK,
     )
+
+
+def _document_registration(docs: ApiDocs) -> None:
+    """Self-registration, and an existing customer's registration with a texted code."""
     docs.add(
         "/api/v1/registration",
         "post",
