@@ -7,9 +7,7 @@ from those modules; these names stay until the areas below stop importing them f
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from server.accounts.audit import audit, stored_time
+from server.accounts.audit import audit
 from server.accounts.registry import list_companies
 from server.accounts.sessions import create_session
 from server.accounts.users import ROLE_LABELS, check_unique, invite_user
@@ -17,10 +15,4 @@ from server.accounts.users import ROLE_LABELS, check_unique, invite_user
 # server.helpdesk.company_users imports it under its old private name.
 _check_unique = check_unique
 
-
-def now_iso() -> str:
-    """The clock as stored text, only for ``server.tickets.service`` until its services take ``now``."""
-    return stored_time(datetime.now(UTC))
-
-
-__all__ = ["ROLE_LABELS", "_check_unique", "audit", "create_session", "invite_user", "list_companies", "now_iso"]
+__all__ = ["ROLE_LABELS", "_check_unique", "audit", "create_session", "invite_user", "list_companies"]
