@@ -84,7 +84,7 @@ def seed_tickets(db: Any, keys: Any, now: datetime) -> bool:
     if scalar(db, "SELECT COUNT(*) FROM services"):
         return False
     for code, name_es, name_en in SERVICES:
-        svc.save_service(db, {"code": code, "name_es": name_es, "name_en": name_en})
+        svc.save_service(db, {"code": code, "name_es": name_es, "name_en": name_en}, now=now)
     hour = now.replace(minute=0, second=0, microsecond=0)
 
     def itinerary(vessel: str, voyage: str, eta_days: float, window_days: tuple[float, float]) -> int:
@@ -97,7 +97,7 @@ def seed_tickets(db: Any, keys: Any, now: datetime) -> bool:
             "valid_from": _iso(hour + timedelta(days=window_days[0])),
             "valid_until": _iso(hour + timedelta(days=window_days[1])),
         }
-        return svc.save_itinerary(db, values)
+        return svc.save_itinerary(db, values, now=now)
 
     open_now = itinerary("MSC Guayaquil", "2611E", 0, (-1, 6))
     itinerary("Maersk Manta", "612W", 3, (2, 9))
@@ -109,9 +109,11 @@ def seed_tickets(db: Any, keys: Any, now: datetime) -> bool:
         (pacifico, 10, "VEN-000102", True),
         (pacifico, 5, "VEN-000103", False),
     ):
-        purchase_id = svc.record_purchase(db, {"company_id": company_id, "quantity": quantity, "reference": reference})
+        purchase_id = svc.record_purchase(
+            db, {"company_id": company_id, "quantity": quantity, "reference": reference}, now=now
+        )
         if confirm:
-            svc.confirm_purchase(db, purchase_id)
+            svc.confirm_purchase(db, purchase_id, now=now)
     services = [r[0] for r in db.execute("SELECT id FROM services ORDER BY id LIMIT 2").fetchall()]
     result = svc.generate_tickets(
         db, keys, andina, None, {"quantity": 6, "itinerary_id": open_now, "services": services}, hour
@@ -123,7 +125,7 @@ def seed_tickets(db: Any, keys: Any, now: datetime) -> bool:
         ).fetchall()
     ]
     for ticket_id in ticket_ids[:4]:
-        svc.print_ticket(db, andina, ticket_id)
+        svc.print_ticket(db, andina, ticket_id, now=now)
     return True
 
 
