@@ -13,7 +13,7 @@ from typing import Any
 
 from gate_core.clock import utc_iso
 from server import forms
-from server.accounts.service import audit
+from server.accounts.audit import audit
 from server.db import scalar
 from server.forms import FieldErrors
 from server.helpdesk import licences
@@ -122,5 +122,5 @@ def set_up(db: Any, values: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         now,
     )
     serial = scalar(db, "SELECT serial FROM serials WHERE id = ?", (serial_id,))
-    audit(db, "installation.set_up", user_id=user_id, company_id=company_id, detail=values["operator_tax_id"])
+    audit(db, "installation.set_up", now=now, user_id=user_id, company_id=company_id, detail=values["operator_tax_id"])
     return {"company_id": company_id, "user_id": user_id, "serial_id": serial_id, "serial": serial}
