@@ -15,18 +15,19 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from gate_agent.cache import AgentStore, OutboxEntry
+from gate_agent.cache import AgentStore, OutboxEntry, StoreWriter
 from gate_agent.config import AgentConfig
+from gate_agent.status import AgentStatus, ServerClock, mark_revoked
 from gate_agent.sync.client import GateClient, ServerError, Unreachable
-from gate_core.codes import mask_code
+from gate_core.codes import PREFIX, mask_code
 from gate_core.decision import Verdict, decide
 from gate_core.reasons import Reason, reason_text
 
+__all__ = ["AgentStatus", "GateAgent", "ServerClock", "new_scan_id"]
 log = logging.getLogger(__name__)
 Listener = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -41,30 +42,16 @@ def new_scan_id() -> str:
     return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
-@dataclass
-class ServerClock:
-    """Follows the server's clock: kiosks' local clocks drift, the server's verdicts must not."""
+@dataclass(frozen=True)
+class Scan:
+    """One code being decided: what was read, where, and when (by the server's clock and by this box's)."""
 
-    offset: timedelta = timedelta(0)
-
-    def now(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def observe(self, server_time: datetime, sent_at: float, received_at: float) -> None:
-        midpoint = datetime.fromtimestamp((sent_at + received_at) / 2, UTC)
-        self.offset = server_time - midpoint
-
-
-@dataclass
-class AgentStatus:
-    online: bool = False
-    last_sync: str | None = None
-    kiosk_name: str = ""
-    revoked: bool = False
-    tickets: int = 0
-    #: The last scan could not be saved (the kiosk's disk is full or failing).
-    storage_fault: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    scan_id: str
+    text: str
+    source: str
+    at: datetime
+    wall_time: float
+    ticket_id: int | None
 
 
 #: How long a scan the kiosk could not save waits for the server, whose answer alone can let it through.
@@ -74,40 +61,41 @@ STATUS_CHECK_S = 0.5
 
 
 class GateAgent:
-    def __init__(self, config: AgentConfig, store: AgentStore, client: GateClient) -> None:
+    """Decides the scans and tells the lane screens; the app factory gives it what it works with."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        store: AgentStore,
+        client: GateClient,
+        status: AgentStatus,
+        writer: StoreWriter,
+        clock: ServerClock,
+    ) -> None:
         self.config = config
         self.store = store
         self.client = client
-        client.report_headers = self._report_headers
-        self.clock = ServerClock()
-        self.status = AgentStatus(
-            kiosk_name=store.get_meta("kiosk_name", "") or "",
-            revoked=store.get_meta("revoked") == "1",
-            # What the cache holds from the last run: a kiosk started offline still says what it can decide.
-            tickets=store.ticket_count,
-        )
+        self.status = status
+        self.writer = writer
+        self.clock = clock
         self.listeners: list[Listener] = []
         self._status_sent: dict[str, Any] | None = None
-        # One thread owns every write to the agent's SQLite (fsync happens there, not on the loop).
-        self.writer = ThreadPoolExecutor(1, thread_name_prefix="agent-db")
         self._lock = asyncio.Lock()
-
-    async def in_writer(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self.writer, fn, *args)
 
     async def handle_code(self, text: str, source: str = "scanner") -> dict[str, Any]:
         """Decide one scan and tell the screen; scans are handled one at a time, in order."""
         async with self._lock:
             started = time.perf_counter()
-            now = self.clock.now()
+            # The clock is read here only: everything below takes the scan's time.
+            now, wall_time = self.clock.now(), time.time()
             lang = self.config.language
             facts = self.store.facts_for(text, lang)
             verdict = decide(facts.parsed, facts.ticket, facts.prior_use, facts.window, now, self.store.gate_config())
-            scan_id = new_scan_id()
             ticket_id = facts.ticket.ticket_id if facts.ticket else None
-            entry = OutboxEntry(scan_id, text, now.isoformat(), verdict.accepted, verdict.reason)
-            saved = await self._save_scan(entry, ticket_id)
-            shown = self._display(verdict, text, source, "offline")
+            scan = Scan(new_scan_id(), text, source, now, wall_time, ticket_id)
+            entry = OutboxEntry(scan.scan_id, text, now.isoformat(), verdict.accepted, verdict.reason)
+            saved = await self._save_scan(entry, scan)
+            shown = self._display(verdict, scan, "offline")
             if not saved:
                 # Shown instead of the local verdict when the server cannot decide it either: an
                 # entry the outbox never reports could be let in again at another gate.
@@ -115,18 +103,18 @@ class GateAgent:
                 shown |= {"accepted": False, "reason": fault.value, "text": reason_text(fault, lang)}
             if self.status.online and not self.status.revoked:
                 # Unsaved, the scan can still be decided and recorded by the server, whose word counts.
-                shown = await self._redeem_online(scan_id, text, now, ticket_id, shown, source, settle=saved)
+                shown = await self._redeem_online(scan, shown, settle=saved)
             shown["ms"] = round((time.perf_counter() - started) * 1000, 2)
             # The id the outbox and the server's scan log know this scan by: a lane display can link to it.
-            shown["scan_id"] = scan_id
+            shown["scan_id"] = scan.scan_id
         await self.broadcast({"type": "verdict", **shown})
         await self.broadcast_status()
         return shown
 
-    async def _save_scan(self, entry: OutboxEntry, ticket_id: int | None) -> bool:
+    async def _save_scan(self, entry: OutboxEntry, scan: Scan) -> bool:
         """Put the scan in the outbox; False when the kiosk's storage refuses it (disk full or failing)."""
         try:
-            await self.in_writer(self.store.record_scan, entry, ticket_id, time.time())
+            await self.writer(self.store.record_scan, entry, scan.ticket_id, scan.wall_time)
         except (sqlite3.Error, OSError):
             self._storage_failed()
             return False
@@ -135,34 +123,20 @@ class GateAgent:
             self.status.storage_fault = False
         return True
 
-    def _report_headers(self) -> dict[str, str]:
-        """What every request tells the server about this kiosk (the supervisor's kiosk list shows it)."""
-        return {"X-Kiosk-Storage": "fault" if self.status.storage_fault else "ok"}
-
     def _storage_failed(self) -> None:
         if not self.status.storage_fault:
             log.exception("cannot save scans in %s; refusing what the server cannot decide", self.store.path)
             self.status.storage_fault = True
 
-    async def _settle(self, scan_id: str, ticket_id: int | None, verdict: Verdict) -> None:
+    async def _settle(self, scan: Scan, verdict: Verdict) -> None:
         """Record the server's verdict against the saved scan; the server's answer stands even if this fails."""
         try:
-            await self.in_writer(self.store.settle_online, scan_id, ticket_id, verdict.to_dict(), time.time())
+            await self.writer(self.store.settle_online, scan.scan_id, scan.ticket_id, verdict.to_dict(), scan.wall_time)
         except (sqlite3.Error, OSError) as exc:
             # The scan stays in the outbox: its upload (same scan id) settles it.
-            log.warning("could not record the server's verdict for %s: %s", scan_id, exc)
+            log.warning("could not record the server's verdict for %s: %s", scan.scan_id, exc)
 
-    async def _redeem_online(
-        self,
-        scan_id: str,
-        text: str,
-        now: datetime,
-        ticket_id: int | None,
-        local: dict[str, Any],
-        source: str,
-        *,
-        settle: bool = True,
-    ) -> dict[str, Any]:
+    async def _redeem_online(self, scan: Scan, local: dict[str, Any], *, settle: bool = True) -> dict[str, Any]:
         """The server's verdict (``local`` when it cannot give one); ``settle`` records it against the saved scan.
 
         An unsaved scan (``settle`` False) waits longer: without the server's answer it is refused.
@@ -171,32 +145,30 @@ class GateAgent:
         if not settle:
             timeout = max(timeout, UNSAVED_TIMEOUT_S)
         try:
-            answer = await self.client.redeem(scan_id, text, now, timeout=timeout)
+            answer = await self.client.redeem(scan.scan_id, scan.text, scan.at, timeout=timeout)
         except Unreachable as exc:
             log.info("online redeem failed, keeping the local verdict: %s", exc)
             self.status.online = False
             return local
         except ServerError as exc:
-            if exc.code == "revoked_kiosk":
-                await self.mark_revoked()
-                verdict = Verdict(accepted=False, reason=Reason.REVOKED_KIOSK)
-                if settle:
-                    await self._settle(scan_id, ticket_id, verdict)
-                return self._display(verdict, text, source, "online")
-            log.warning("server refused the redeem request: %s", exc)
-            return local
-        try:
-            verdict = Verdict.from_dict(answer)
-        except (KeyError, TypeError, ValueError):
-            # Not settled: the scan stays in the outbox, and its upload gets the server's word.
-            log.warning("unexpected redeem answer; keeping the local verdict")
-            return local
+            if exc.code != "revoked_kiosk":
+                log.warning("server refused the redeem request: %s", exc)
+                return local
+            await self.mark_revoked()
+            verdict = Verdict(accepted=False, reason=Reason.REVOKED_KIOSK)
+        else:
+            try:
+                verdict = Verdict.from_dict(answer)
+            except (KeyError, TypeError, ValueError):
+                # Not settled: the scan stays in the outbox, and its upload gets the server's word.
+                log.warning("unexpected redeem answer; keeping the local verdict")
+                return local
         if settle:
-            await self._settle(scan_id, ticket_id, verdict)
-        return self._display(verdict, text, source, "online")
+            await self._settle(scan, verdict)
+        return self._display(verdict, scan, "online")
 
-    def _display(self, verdict: Verdict, text: str, source: str, mode: str) -> dict[str, Any]:
-        lang = self.config.language
+    def _display(self, verdict: Verdict, scan: Scan, mode: str) -> dict[str, Any]:
+        lang, text = self.config.language, scan.text
         ticket = verdict.ticket
         prior = verdict.prior_use
         return {
@@ -209,19 +181,13 @@ class GateAgent:
             "services": list(ticket.services) if ticket else [],
             "used_at": prior.used_at.isoformat() if prior else None,
             "used_where": prior.kiosk_name if prior else None,
-            "code": mask_code(text) if text.upper().startswith("PG1") else text[-4:].rjust(len(text), "•"),
-            "source": source,
+            "code": mask_code(text) if text.upper().startswith(PREFIX) else text[-4:].rjust(len(text), "•"),
+            "source": scan.source,
             "mode": mode,
         }
 
     async def mark_revoked(self) -> None:
-        self.status.revoked = True
-        self.status.online = False
-        try:
-            await self.in_writer(self.store.set_meta, {"revoked": "1"})
-        except (sqlite3.Error, OSError):
-            # Refused from now on all the same; after a restart the server says it again.
-            log.exception("could not save that this kiosk is revoked")
+        await mark_revoked(self.status, self.store, self.writer)
 
     # --- screen -------------------------------------------------------------------------------
     async def broadcast(self, message: dict[str, Any]) -> None:

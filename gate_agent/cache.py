@@ -7,15 +7,18 @@ Reads for a scan happen inline (an indexed lookup takes microseconds); writes go
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlite_utils
 
@@ -25,8 +28,9 @@ from gate_core.decision import GateConfig, ItineraryWindow, PriorUse, TicketFact
 from gate_core.facts import TicketRecord, itinerary_window, ticket_facts
 from gate_core.wire import TICKET_COLUMNS
 
-__all__ = ["AgentStore", "BadSyncData", "LocalFacts", "OutboxEntry"]
+__all__ = ["AgentStore", "BadSyncData", "LocalFacts", "OutboxEntry", "StoreWriter"]
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tickets (
@@ -91,6 +95,20 @@ class LocalFacts:
     ticket: TicketFacts | None
     prior_use: PriorUse | None
     window: ItineraryWindow | None
+
+
+class StoreWriter:
+    """The one thread that writes the kiosk's SQLite: the fsync of every write happens there, not on the loop."""
+
+    def __init__(self) -> None:
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="agent-db")
+
+    async def __call__(self, write: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, write, *args)
+
+    def shutdown(self) -> None:
+        """Let the writes already asked for finish, then end the thread."""
+        self._thread.shutdown(wait=True)
 
 
 class AgentStore:
@@ -234,7 +252,7 @@ class AgentStore:
             )
         else:
             parsed = parse_code(text, self._keys)
-            if parsed.valid:
+            if parsed.valid and parsed.ticket_id is not None:
                 row = self.lookup_ticket(parsed.ticket_id)
         if row is None:
             window = self._window(parsed.itinerary_id) if parsed.itinerary_id else None
@@ -319,7 +337,8 @@ class AgentStore:
                 )
 
     def settle_online(self, scan_id: str, ticket_id: int | None, verdict: Mapping[str, Any], now: float) -> None:
-        """The server answered this scan: it is uploaded; align the local use with the server's verdict."""
+        """The server answered this scan at ``now``: it is uploaded; align the local use with the server's verdict."""
+        used_at = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         with self._transaction() as w:
             w.execute(
                 "UPDATE outbox SET uploaded_at = ?, accepted = ?, reason = ? WHERE scan_id = ?",
@@ -328,9 +347,8 @@ class AgentStore:
             if ticket_id is not None:
                 if verdict.get("accepted"):
                     w.execute(
-                        "INSERT OR IGNORE INTO local_uses (ticket_id, scan_id, used_at) VALUES (?, ?, "
-                        "strftime('%Y-%m-%dT%H:%M:%SZ','now'))",
-                        (ticket_id, scan_id),
+                        "INSERT OR IGNORE INTO local_uses (ticket_id, scan_id, used_at) VALUES (?, ?, ?)",
+                        (ticket_id, scan_id, used_at),
                     )
                 else:
                     w.execute("DELETE FROM local_uses WHERE scan_id = ?", (scan_id,))

@@ -70,7 +70,7 @@ def add_outbox_command(commands: argparse._SubParsersAction) -> None:
 
 
 def _outbox(args: argparse.Namespace) -> int:
-    from gate_agent.runner import open_store
+    from gate_agent.app import open_store
 
     store = open_store(_config(args))
     try:
@@ -105,7 +105,8 @@ def _run(args: argparse.Namespace) -> int:
 def _enrol(args: argparse.Namespace) -> int:
     config = _config(args)
     logging.basicConfig(level=logging.WARNING)
-    from gate_agent.runner import EnrolmentError, enrol, open_store
+    from gate_agent.app import open_store
+    from gate_agent.enrolment import EnrolmentError, enrol
 
     store = open_store(config)
     try:

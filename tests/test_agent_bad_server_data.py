@@ -19,19 +19,17 @@ import sys
 import time
 from pathlib import Path
 
-import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from gate_agent.agent import GateAgent
+from gate_agent.app import AGENT, SYNC
 from gate_agent.cache import AgentStore, BadSyncData, OutboxEntry
 from gate_agent.config import AgentConfig
-from gate_agent.runner import EnrolmentError, enrol
-from gate_agent.sync.client import GateClient
-from gate_agent.sync.service import SyncService
+from gate_agent.enrolment import EnrolmentError, enrol
 from gate_core.codes import SigningKey, issue_code
 from server.gate.sync import TICKET_COLUMNS
+from tests.agent_app import started_agent
 
 KEY = SigningKey.generate(1)
 PUBLIC = base64.b64encode(KEY.public_key().public_bytes()).decode()
@@ -219,15 +217,10 @@ async def stand_in():
 
 @pytest.fixture
 async def kiosk(stand_in, tmp_path):
-    store = AgentStore(tmp_path / "agent.db")
-    store.set_meta({"token": "t"})
-    async with aiohttp.ClientSession() as session:
-        agent = GateAgent(AgentConfig(server_url=stand_in.url), store, GateClient(stand_in.url, "t", session))
-        sync = SyncService(agent)
-        yield agent, sync
-        await sync.stop()
-    agent.writer.shutdown(wait=True)
-    store.close()
+    """The agent and its sync service; each test pulls and uploads when it says so."""
+    config = AgentConfig(server_url=stand_in.url, data_dir=str(tmp_path))
+    async with started_agent(config, "t", keep_in_sync=False) as runner:
+        yield runner.app[AGENT], runner.app[SYNC]
 
 
 async def test_a_bad_sync_page_keeps_the_cache_and_the_next_good_one_is_applied(stand_in, kiosk):
@@ -382,7 +375,7 @@ async def test_uploaded_scans_are_forgotten_after_the_keep_time_and_pending_ones
     day = 86400
     agent.store.mark_uploaded([ids[0]], time.time() - 31 * day)
     agent.store.mark_uploaded([ids[1]], time.time() - 29 * day)
-    assert await sync.prune() == 1
+    assert await sync.prune(time.time()) == 1
     left = {r[0] for r in agent.store.db.execute("SELECT scan_id FROM outbox").fetchall()}
     assert left == {ids[1], ids[2]}
     assert [e.scan_id for e in agent.store.pending()] == [ids[2]]

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import re
 
-import aiohttp
 import pytest
 
-from gate_agent.agent import GateAgent
+from gate_agent.app import AGENT, SYNC
 from gate_agent.cache import AgentStore
 from gate_agent.config import AgentConfig
-from gate_agent.sync.client import GateClient
-from gate_agent.sync.service import SyncService
 from gate_core.reasons import Reason, reason_text
+from tests.agent_app import started_agent
 from tests.gate_support import enrol_kiosk, limit_kiosk_pages, make_tickets
 from tests.helpers import db_rows, login
 
@@ -26,14 +24,10 @@ from tests.helpers import db_rows, login
 async def kiosk(client, tmp_path):
     enrolled = await enrol_kiosk(client, "Garita Llena")
     url = str(client.server.make_url("")).rstrip("/")
-    store = AgentStore(tmp_path / "agent" / "agent.db")
-    store.set_meta({"token": enrolled["token"]})
-    async with aiohttp.ClientSession() as session:
-        config = AgentConfig(server_url=url, online_timeout_ms=5000)  # a slow CI box must not time out
-        agent = GateAgent(config, store, GateClient(url, enrolled["token"], session))
-        yield agent, SyncService(agent)
-    agent.writer.shutdown(wait=True)
-    store.close()
+    # A slow CI box must not time out.
+    config = AgentConfig(server_url=url, data_dir=str(tmp_path / "agent"), online_timeout_ms=5000)
+    async with started_agent(config, enrolled["token"], keep_in_sync=False) as runner:
+        yield runner.app[AGENT], runner.app[SYNC]
 
 
 def _outbox_codes(store: AgentStore) -> list[str]:

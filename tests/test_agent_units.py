@@ -114,6 +114,22 @@ def test_accepted_scan_marks_a_local_use_until_the_server_knows(tmp_path):
         store.close()
 
 
+def test_a_use_only_the_server_accepted_shows_the_time_of_the_scan(tmp_path):
+    """Refused here, accepted by the server: a second scan of the ticket says it was used when the
+    first was scanned (the time the agent gives), not whenever the database wrote it down."""
+    store = AgentStore(tmp_path / "agent.db")
+    try:
+        store.apply_changes(page([[4, 7, 1, 1, 1, 0, "4" * 20, None, None, None, 3]], cursor=3), advance_cursor=True)
+        scanned = datetime(2026, 11, 24, 10, 0, 5, tzinfo=UTC)
+        entry = OutboxEntry("scan-e", "4" * 20, scanned.isoformat(), False, "not_printed")
+        store.record_scan(entry, 4, scanned.timestamp())
+        store.settle_online("scan-e", 4, {"accepted": True, "reason": "accepted"}, scanned.timestamp())
+        prior = store.facts_for("4" * 20, "es").prior_use
+        assert prior is not None and (prior.used_at, prior.scan_id) == (scanned, "scan-e")
+    finally:
+        store.close()
+
+
 def test_a_failed_settlement_leaves_the_store_usable(tmp_path):
     store = AgentStore(tmp_path / "agent.db")
     try:

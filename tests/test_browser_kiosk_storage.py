@@ -12,16 +12,15 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 
-import aiohttp
 import pytest
 from aiohttp import web
 
-from gate_agent.agent import GateAgent, new_scan_id
+from gate_agent.agent import new_scan_id
+from gate_agent.app import STORE
 from gate_agent.cache import AgentStore, OutboxEntry
 from gate_agent.config import AgentConfig
-from gate_agent.sync.client import GateClient
 from gate_core.reasons import Reason
-from kiosk_ui.server import create_kiosk_app
+from tests.agent_app import started_agent
 from tests.gate_support import limit_kiosk_pages
 from tests.mailbox import free_port
 
@@ -42,27 +41,18 @@ def _fill_up(store: AgentStore) -> None:
 @pytest.fixture
 def full_kiosk(tmp_path) -> Iterator[str]:
     """The kiosk page's URL, served by an agent whose disk is full and whose server is unreachable."""
-    store = AgentStore(tmp_path / "agent.db")
-    store.set_meta({"token": "pgk_unused"})
-    _fill_up(store)
     port = free_port()
     loop = asyncio.new_event_loop()
     started = threading.Event()
     stop = asyncio.Event()
 
     async def serve() -> None:
-        async with aiohttp.ClientSession() as session:
-            unreachable = f"http://127.0.0.1:{free_port()}"
-            agent = GateAgent(
-                AgentConfig(server_url=unreachable), store, GateClient(unreachable, "pgk_unused", session)
-            )
-            runner = web.AppRunner(create_kiosk_app(agent))
-            await runner.setup()
+        config = AgentConfig(server_url=f"http://127.0.0.1:{free_port()}", data_dir=str(tmp_path))  # unreachable
+        async with started_agent(config, "pgk_unused", keep_in_sync=False) as runner:
+            _fill_up(runner.app[STORE])
             await web.TCPSite(runner, "127.0.0.1", port).start()
             started.set()
             await stop.wait()
-            await runner.cleanup()
-            agent.writer.shutdown(wait=True)
 
     thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
     thread.start()
@@ -71,7 +61,6 @@ def full_kiosk(tmp_path) -> Iterator[str]:
     loop.call_soon_threadsafe(stop.set)
     thread.join(15)
     loop.close()
-    store.close()
 
 
 def test_a_scan_the_full_kiosk_cannot_save_is_refused_on_screen_with_what_to_do(chromium, full_kiosk):

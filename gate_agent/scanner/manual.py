@@ -9,30 +9,12 @@ import time
 
 from gate_agent.scanner import OnCode, ScannedCode
 from gate_agent.scanner._threads import STOP_TIMEOUT_S, deliver, join_thread
+from kiosk_ui.typed_code import MAX_CODE_LENGTH, InvalidManualCode, clean_manual_code
+
+# The rules for a typed code are the lane screen's (it checks them itself); this source keeps to them.
+__all__ = ["MAX_CODE_LENGTH", "InvalidManualCode", "ManualSource", "clean_manual_code"]
 
 log = logging.getLogger(__name__)
-
-MAX_CODE_LENGTH = 512
-
-
-class InvalidManualCode(ValueError):
-    """Raised by `ManualSource.submit`; `reason` is a stable code the screen can translate."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-def clean_manual_code(text: str) -> str:
-    """The code as typed, stripped; raises InvalidManualCode (empty, too_long, not_printable)."""
-    code = text.strip()
-    if not code:
-        raise InvalidManualCode("empty", "no code was entered")
-    if len(code) > MAX_CODE_LENGTH:
-        raise InvalidManualCode("too_long", f"a code has at most {MAX_CODE_LENGTH} characters, got {len(code)}")
-    if not code.isprintable():
-        raise InvalidManualCode("not_printable", "the code contains control characters")
-    return code
 
 
 class ManualSource:

@@ -14,10 +14,8 @@ import aiohttp
 from gate_core.wire import CLOSE_REVOKED
 
 log = logging.getLogger(__name__)
-
-
-#: The WebSocket close code with which the server cuts a revoked kiosk's live channel (its own word,
-#: unlike an HTTP 401/403 that a proxy could have sent).
+#: The headers a kiosk adds to every request to say how it is (read at each request).
+ReportHeaders = Callable[[], Mapping[str, str]]
 
 
 class ServerError(Exception):
@@ -49,15 +47,22 @@ def _server_error(status: int, data: Any) -> ServerError:
 
 
 class GateClient:
-    def __init__(self, base_url: str, token: str | None, session: aiohttp.ClientSession) -> None:
+    """The kiosk's side of the protocol; ``report_headers`` says how the kiosk is with every request."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        session: aiohttp.ClientSession,
+        report_headers: ReportHeaders = dict,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self._session = session
-        #: Headers the kiosk tells the server with every request (the agent reports its state here).
-        self.report_headers: Callable[[], Mapping[str, str]] = dict
+        self._report_headers = report_headers
 
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}", **self.report_headers()} if self.token else {}
+        return {"Authorization": f"Bearer {self.token}", **self._report_headers()} if self.token else {}
 
     async def _call(self, method: str, path: str, *, timeout: float, **kwargs: Any) -> Any:
         try:

@@ -8,18 +8,21 @@ is down. Any successful exchange marks the agent online; a failure marks it offl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
 import time
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from gate_agent.agent import GateAgent
-from gate_agent.cache import OutboxEntry
-from gate_agent.sync.client import ServerError, Unreachable
+from gate_agent.cache import AgentStore, OutboxEntry, StoreWriter
+from gate_agent.config import AgentConfig
+from gate_agent.status import AgentStatus, Announce, ServerClock, mark_revoked
+from gate_agent.sync.client import GateClient, ServerError, Unreachable
 from gate_agent.sync.page import BadSyncData, checked_itineraries, checked_page
 from gate_core.wire import LIVE_REVOKED, LIVE_TICKETS
 
@@ -63,10 +66,28 @@ def _refused(exc: ServerError, batch: list[OutboxEntry]) -> dict[str, str]:
 
 
 class SyncService:
-    def __init__(self, agent: GateAgent) -> None:
-        self.agent = agent
+    """Pulls, uploads and listens for this kiosk; ``announce`` tells the screens when the status changed."""
+
+    def __init__(
+        self,
+        store: AgentStore,
+        client: GateClient,
+        status: AgentStatus,
+        announce: Announce,
+        *,
+        writer: StoreWriter,
+        clock: ServerClock,
+        config: AgentConfig,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.status = status
+        self.announce = announce
+        self.writer = writer
+        self.clock = clock
+        self.config = config
         self.scheduler: AsyncIOScheduler | None = None
-        self._live_task: asyncio.Task | None = None
+        self._live_task: asyncio.Task[None] | None = None
         self._upload_backoff = 0.0
         self._next_upload = 0.0
         self._pull_lock = asyncio.Lock()
@@ -75,33 +96,14 @@ class SyncService:
     # --- pull ---------------------------------------------------------------------------------
     async def pull(self) -> int:
         """Fetch every page changed since the cursor; returns how many tickets were applied."""
-        agent = self.agent
         applied = 0
         async with self._pull_lock:
             try:
-                me = await agent.client.me()
-                allowed = checked_itineraries(me.get("allowed_itineraries"))
-                name = me.get("name")
-                name = name if isinstance(name, str) else ""
-                await agent.in_writer(
-                    agent.store.set_meta,
-                    {"kiosk_name": name, "allowed_itineraries": json.dumps(allowed) if allowed else ""},
-                )
-                agent.status.kiosk_name = name
-                while True:
-                    sent = time.time()
-                    page = await agent.client.sync_page(agent.store.cursor, pending_uploads=agent.store.pending_count())
-                    received = time.time()
-                    # Checked whole (a bad page stores nothing), then stored in parts: the scans at the
-                    # gate record their outbox entries between the parts, not after a whole big page.
-                    checked = await asyncio.to_thread(checked_page, page)
-                    for part in checked.parts(APPLY_PART):
-                        applied += await agent.in_writer(
-                            lambda p=part: agent.store.apply_checked(p, advance_cursor=p.cursor is not None)
-                        )
-                    self._observe_time(page, sent, received)
-                    if not page.get("has_more"):
-                        break
+                await self._pull_kiosk()
+                has_more = True
+                while has_more:
+                    count, has_more = await self._pull_page()
+                    applied += count
             except Unreachable as exc:
                 await self._set_online(False, f"sync failed: {exc}")
                 return applied
@@ -116,17 +118,43 @@ class SyncService:
                 # The cursor moves only with a page's last part: the next pull asks for the page again.
                 log.exception("sync failed; the kiosk decides from what it has stored")
                 return applied
-        agent.status.last_sync = agent.clock.now().isoformat(timespec="seconds")
-        agent.status.tickets = agent.store.ticket_count
+        self.status.last_sync = self.clock.now().isoformat(timespec="seconds")
+        self.status.tickets = self.store.ticket_count
         self._last_pull_ok = True
         await self._set_online(True)
         return applied
+
+    async def _pull_kiosk(self) -> None:
+        """This kiosk as the server knows it: its name and the itineraries it may let through."""
+        me = await self.client.me()
+        allowed = checked_itineraries(me.get("allowed_itineraries"))
+        name = me.get("name")
+        name = name if isinstance(name, str) else ""
+        await self.writer(
+            self.store.set_meta, {"kiosk_name": name, "allowed_itineraries": json.dumps(allowed) if allowed else ""}
+        )
+        self.status.kiosk_name = name
+
+    async def _pull_page(self) -> tuple[int, bool]:
+        """Fetch and store the next page; how many tickets it had, and whether more pages follow."""
+        sent = time.time()
+        page = await self.client.sync_page(self.store.cursor, pending_uploads=self.store.pending_count())
+        received = time.time()
+        # Checked whole (a bad page stores nothing), then stored in parts: the scans at the gate
+        # record their outbox entries between the parts, not after a whole big page.
+        checked = await asyncio.to_thread(checked_page, page)
+        applied = 0
+        for part in checked.parts(APPLY_PART):
+            store_part = partial(self.store.apply_checked, part, advance_cursor=part.cursor is not None)
+            applied += await self.writer(store_part)
+        self._observe_time(page, sent, received)
+        return applied, bool(page.get("has_more"))
 
     def _observe_time(self, page: dict[str, Any], sent: float, received: float) -> None:
         server_time = page.get("server_time")
         if isinstance(server_time, str):
             try:
-                self.agent.clock.observe(datetime.fromisoformat(server_time.replace("Z", "+00:00")), sent, received)
+                self.clock.observe(datetime.fromisoformat(server_time.replace("Z", "+00:00")), sent, received)
             except ValueError:
                 pass
 
@@ -139,22 +167,18 @@ class SyncService:
         (``portgate-agent outbox --retry`` queues it again); a refusal that names no scan counts as
         a failure and is tried again, after halving the batch for a 413.
         """
-        agent = self.agent
         if not force and time.monotonic() < self._next_upload:
             return 0
         sent_total = 0
         size = UPLOAD_BATCH
-        while True:
-            batch = agent.store.pending(size)
-            if not batch:
-                break
+        while batch := self.store.pending(size):
             try:
-                answer = await agent.client.upload([_upload_item(e) for e in batch], agent.store.pending_count())
+                answer = await self.client.upload([_upload_item(e) for e in batch], self.store.pending_count())
             except ServerError as exc:
                 refused = _refused(exc, batch)
                 if refused:
                     log.error("the server refused %d scan(s) for good, set aside: %s", len(refused), refused)
-                    await agent.in_writer(agent.store.mark_rejected, refused)
+                    await self.writer(self.store.mark_rejected, refused)
                     continue
                 if exc.status == 413 and size > 1:
                     size = max(1, size // 2)  # too big for the server (or a proxy): smaller batches
@@ -164,16 +188,7 @@ class SyncService:
             except Unreachable as exc:
                 await self._upload_failed(batch, exc)
                 return sent_total
-            # Only the scans the server answered for leave the outbox; the others go again
-            # (uploads are idempotent by scan id).
-            results = answer.get("results")
-            sent = {e.scan_id for e in batch}
-            done = {
-                r["scan_id"]
-                for r in (results if isinstance(results, list) else [])
-                if isinstance(r, dict) and r.get("scan_id") in sent
-            }
-            await agent.in_writer(agent.store.mark_uploaded, done, time.time())
+            done = await self._mark_answered(batch, answer)
             sent_total += len(done)
             if len(done) < len(batch):  # an answer that skips scans: try those later, not in a loop now
                 await self._upload_failed([e for e in batch if e.scan_id not in done], None)
@@ -184,9 +199,21 @@ class SyncService:
             await self._set_online(True)
         return sent_total
 
+    async def _mark_answered(self, batch: list[OutboxEntry], answer: dict[str, Any]) -> set[str]:
+        """Only the scans the server answered for leave the outbox; the others go again (uploads are
+        idempotent by scan id)."""
+        results = answer.get("results")
+        sent = {e.scan_id for e in batch}
+        done = {
+            r["scan_id"]
+            for r in (results if isinstance(results, list) else [])
+            if isinstance(r, dict) and r.get("scan_id") in sent
+        }
+        await self.writer(self.store.mark_uploaded, done, time.time())
+        return done
+
     async def _upload_failed(self, batch: list[OutboxEntry], exc: Exception | None) -> None:
-        agent = self.agent
-        await agent.in_writer(agent.store.note_upload_failure, [e.scan_id for e in batch])
+        await self.writer(self.store.note_upload_failure, [e.scan_id for e in batch])
         self._upload_backoff = min(60.0, max(1.0, self._upload_backoff * 2))
         self._next_upload = time.monotonic() + self._upload_backoff * (0.8 + 0.4 * random.random())
         if isinstance(exc, ServerError):
@@ -194,13 +221,17 @@ class SyncService:
         elif isinstance(exc, Unreachable):
             await self._set_online(False, f"upload failed: {exc}")
 
-    async def prune(self) -> int:
-        """Forget uploaded scans older than ``outbox_keep_days`` (the server has them)."""
-        older_than = time.time() - self.agent.config.outbox_keep_days * 86400
-        pruned = await self.agent.in_writer(self.agent.store.prune_uploaded, older_than)
+    async def prune(self, now: float) -> int:
+        """Forget uploaded scans older than ``outbox_keep_days`` at ``now`` (the server has them)."""
+        keep_days = self.config.outbox_keep_days
+        pruned = await self.writer(self.store.prune_uploaded, now - keep_days * 86400)
         if pruned:
-            log.info("forgot %d scans uploaded more than %s days ago", pruned, self.agent.config.outbox_keep_days)
+            log.info("forgot %d scans uploaded more than %s days ago", pruned, keep_days)
         return pruned
+
+    async def _prune_now(self) -> int:
+        """The scheduler's prune job: it reads the clock, the pruning takes it."""
+        return await self.prune(time.time())
 
     # --- live channel -------------------------------------------------------------------------
     async def live_loop(self) -> None:
@@ -211,11 +242,10 @@ class SyncService:
         deleted during a short drop is in the cache within a moment of the link's return. Retries
         come every second or so (a failed connect costs the server nothing).
         """
-        agent = self.agent
-        while not agent.status.revoked:
+        while not self.status.revoked:
             try:
                 caught_up = False
-                async for message in agent.client.live():
+                async for message in self.client.live():
                     if not caught_up:
                         # The first message (the server's hello) says the channel is up.
                         if not await self._catch_up():
@@ -223,13 +253,10 @@ class SyncService:
                         caught_up = True
                     kind = message.get("type") if isinstance(message, dict) else None
                     if kind == LIVE_TICKETS and message.get("tickets"):
-                        try:
-                            await agent.in_writer(lambda m=message: agent.store.apply_changes(m, advance_cursor=False))
-                        except BadSyncData as exc:  # the pull brings the same changes, or says why not
-                            log.warning("ignored a live push this kiosk cannot use: %s", exc)
+                        await self._apply_push(message)
                     elif kind == LIVE_REVOKED:
-                        await agent.mark_revoked()
-                        await agent.broadcast_status()
+                        await mark_revoked(self.status, self.store, self.writer)
+                        await self.announce()
                         return
             except ServerError as exc:
                 await self._server_error(exc)
@@ -238,6 +265,13 @@ class SyncService:
             except Exception:  # noqa: BLE001 - the live channel must outlive any one failure
                 log.exception("the live channel failed; reconnecting")
             await asyncio.sleep(LIVE_RETRY_S * (0.75 + 0.5 * random.random()))
+
+    async def _apply_push(self, message: dict[str, Any]) -> None:
+        """Store a live push."""
+        try:
+            await self.writer(partial(self.store.apply_changes, message, advance_cursor=False))
+        except BadSyncData as exc:  # the pull brings the same changes, or says why not
+            log.warning("ignored a live push this kiosk cannot use: %s", exc)
 
     async def _catch_up(self) -> bool:
         """Pull what changed since the cursor, then send the outbox; whether the pull succeeded."""
@@ -253,20 +287,27 @@ class SyncService:
         # portal's 401/403 page says nothing about the kiosk and is logged like any other error.
         if exc.code in ("revoked_kiosk", "unauthorized"):
             log.error("the server no longer accepts this kiosk: %s", exc)
-            await self.agent.mark_revoked()
-            await self.agent.broadcast_status()
+            await mark_revoked(self.status, self.store, self.writer)
+            await self.announce()
         else:
             log.warning("server error: %s", exc)
 
     async def _set_online(self, online: bool, why: str = "") -> None:
-        status = self.agent.status
+        status = self.status
         if status.online != online:
             log.info("now %s%s", "online" if online else "offline", f" ({why})" if why else "")
             status.online = online and not status.revoked
-            await self.agent.broadcast_status()
+            await self.announce()
 
-    def start(self) -> None:
-        config = self.agent.config
+    # --- running ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Catch up with the server (pull, then send the outbox), then keep in step on a schedule and live."""
+        await self.pull()
+        try:
+            await self.upload(force=True)
+        except Exception:  # noqa: BLE001 - the kiosk must start all the same; the upload job tries again
+            log.exception("could not send the outbox at start")
+        config = self.config
         self.scheduler = AsyncIOScheduler()
         self.scheduler.add_job(
             self.pull, "interval", seconds=config.sync_interval_s, max_instances=1, coalesce=True, id="pull"
@@ -274,7 +315,7 @@ class SyncService:
         self.scheduler.add_job(
             self.upload, "interval", seconds=config.upload_interval_s, max_instances=1, coalesce=True, id="upload"
         )
-        self.scheduler.add_job(self.prune, "interval", hours=6, max_instances=1, coalesce=True, id="prune")
+        self.scheduler.add_job(self._prune_now, "interval", hours=6, max_instances=1, coalesce=True, id="prune")
         self.scheduler.start()
         self._live_task = asyncio.get_running_loop().create_task(self.live_loop())
 
@@ -283,7 +324,5 @@ class SyncService:
             self.scheduler.shutdown(wait=False)
         if self._live_task:
             self._live_task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._live_task
-            except asyncio.CancelledError:
-                pass
