@@ -218,6 +218,19 @@ class AgentStore:
             self._keys = self._load_keys()
         return len(checked.tickets)
 
+    def apply_push(self, push: Mapping[str, Any]) -> int:
+        """Store a live push (checked as a page is; the cursor stays); returns how many of its tickets are new.
+
+        Only the writer calls this, so nothing else adds tickets between the count and the write.
+        """
+        checked = checked_page(push)
+        ids = {row.id for row in checked.tickets}
+        known = self._read.execute(
+            "SELECT COUNT(*) FROM tickets WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(sorted(ids)),)
+        ).fetchone()[0]
+        self.apply_checked(checked, advance_cursor=False)
+        return len(ids) - known
+
     def _load_keys(self) -> dict[int, VerifyKey]:
         """The stored public keys; one that cannot be loaded is left out (and said), never fatal."""
         keys = {}

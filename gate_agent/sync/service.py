@@ -267,9 +267,9 @@ class SyncService:
             await asyncio.sleep(LIVE_RETRY_S * (0.75 + 0.5 * random.random()))
 
     async def _apply_push(self, message: dict[str, Any]) -> None:
-        """Store a live push."""
+        """Store a live push; tickets new to the cache count on the screen at once, not at the next pull."""
         try:
-            await self.writer(partial(self.store.apply_changes, message, advance_cursor=False))
+            self.status.tickets += await self.writer(self.store.apply_push, message)
         except BadSyncData as exc:  # the pull brings the same changes, or says why not
             log.warning("ignored a live push this kiosk cannot use: %s", exc)
 
