@@ -26,7 +26,9 @@ from typing import Any
 from aiohttp import web
 
 from server.db import Database, scalar
+from server.i18n import N_
 from server.mail import DELIVERY_ERRORS, Mailer
+from server.menu import MENU, MenuEntry
 from server.web import DB, MAILER, not_found, path_id, render_page, require
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,8 @@ CLAIM_SECONDS = 120.0
 #: How often each process looks for messages that became due (retries, or queued by another process).
 POLL_SECONDS = 1.0
 BATCH = 20
+#: How long shutdown waits for the job to end (it only has to leave an attempt or a wait).
+STOP_SECONDS = 10.0
 LISTED = 200
 
 
@@ -176,6 +180,7 @@ class MailOutbox:
         self._wake: asyncio.Event | None = None
         self._job: asyncio.Task[None] | None = None
         self._ready = threading.Event()
+        self._stopping = False
         self._thread = threading.Thread(target=asyncio.run, args=(self._run(),), name="mail-outbox", daemon=True)
 
     async def queue(self, message: EmailMessage) -> None:
@@ -193,9 +198,16 @@ class MailOutbox:
 
     async def stop(self) -> None:
         """Stop the job; a message cut off mid-send stays claimed and is retried after ``CLAIM_SECONDS``."""
-        if self._loop is not None and self._job is not None:
-            self._loop.call_soon_threadsafe(self._job.cancel)
-        await asyncio.to_thread(self._thread.join)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._interrupt)
+        await asyncio.to_thread(self._thread.join, STOP_SECONDS)
+
+    def _interrupt(self) -> None:
+        # Both: the flag ends the loop even when Python 3.11's wait_for swallows the cancellation
+        # (it does when its wait ends at the same moment), which left the thread running forever.
+        self._stopping = True
+        if self._job is not None:
+            self._job.cancel()
 
     async def _run(self) -> None:
         self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
@@ -206,7 +218,7 @@ class MailOutbox:
 
     async def _deliver_forever(self) -> None:
         assert self._wake is not None
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 await self.deliver_due(time.time())
@@ -224,8 +236,11 @@ class MailOutbox:
             message = email.message_from_bytes(raw, policy=email.policy.default)
             try:
                 await self._mailer.deliver(message)  # type: ignore[arg-type]
-            except DELIVERY_ERRORS as exc:
-                log.warning("mail %s to %s not delivered: %s", mail_id, message["To"], exc)
+            except Exception as exc:  # noqa: BLE001 - whatever failed, the administrator sees it and it is retried
+                if isinstance(exc, DELIVERY_ERRORS):
+                    log.warning("mail %s to %s not delivered: %s", mail_id, message["To"], exc)
+                else:
+                    log.exception("mail %s to %s not delivered", mail_id, message["To"])
                 await self._db.write(record_failure, mail_id, _error_text(exc), time.time())
             else:
                 await self._db.write(record_sent, mail_id)
@@ -269,3 +284,4 @@ def setup(app: web.Application) -> None:
     """Register the outbox's delivery job (after the database's context) and the administrator's page."""
     app.cleanup_ctx.append(outbox_ctx)
     app.router.add_routes(routes)
+    app[MENU].add(MenuEntry(N_("Mail outbox"), "/admin/mail", ("admin",)))

@@ -39,6 +39,5 @@ BASE_ENTRIES = (
     MenuEntry(N_("Billing registry"), "/billing/companies", ("billing_clerk", "admin")),
     MenuEntry(N_("Registrations"), "/admin/registrations", ("admin",)),
     MenuEntry(N_("Audit log"), "/admin/audit", ("admin",)),
-    MenuEntry(N_("Mail outbox"), "/admin/mail", ("admin",)),
 )
 MENU: web.AppKey[Menu] = web.AppKey("menu", Menu)

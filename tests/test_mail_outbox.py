@@ -17,8 +17,19 @@ from aiosmtpd.controller import Controller
 
 from server.app import create_app
 from server.config import Config, MailConfig, SecurityConfig
+from server.db import Database
 from server.demo import install_demo
-from server.mail_outbox import RETRY_FIRST_SECONDS
+from server.mail import Mailer
+from server.mail_outbox import (
+    MAX_ATTEMPTS,
+    RETRY_FIRST_SECONDS,
+    RETRY_MAX_SECONDS,
+    claim_due,
+    list_undelivered,
+    queue_message,
+    record_failure,
+    retry_now,
+)
 from server.web import MAILER
 from tests.helpdesk_support import ANDINA, new_serial, open_ticket, token_as
 from tests.helpers import db_rows, get_form, login
@@ -226,7 +237,8 @@ async def test_a_refused_mail_is_shown_to_the_administrator_and_retry_now_sends_
     due = db_rows(late_config, "SELECT next_attempt_at FROM mail_outbox WHERE id = ?", (int(row["id"]),))[0][0]
     # The Spanish page names the states too.
     await client.get("/lang/es")
-    assert "Reintentando" in await (await client.get("/admin/mail")).text()
+    page = await (await client.get("/admin/mail")).text()
+    assert "Reintentando" in page and 'href="/admin/mail" aria-current="page">Correo saliente' in page
 
     late_smtp.refusing = False
     _page, hidden = await get_form(client, "/admin/mail")
@@ -239,8 +251,13 @@ async def test_a_refused_mail_is_shown_to_the_administrator_and_retry_now_sends_
 
 
 async def test_only_the_administrator_sees_the_outbox(client):
-    await login(client, "andina", language="en")
-    assert (await client.get("/admin/mail", allow_redirects=False)).status in (302, 403)
+    resp = await client.get("/admin/mail", allow_redirects=False)
+    assert resp.status == 302 and resp.headers["Location"].startswith("/login")
+    await login(client, "andina", language="en", profile="Exportadora Andina S.A.")
+    assert (await client.get("/admin/mail")).status == 403
+    assert 'href="/admin/mail"' not in await (await client.get("/home")).text()
+    _page, hidden = await get_form(client, "/company/users")
+    assert (await client.post("/admin/mail/1/retry", data=hidden)).status == 403
 
 
 async def test_two_server_processes_sharing_the_database_send_each_mail_once(aiohttp_client, tmp_path, late_smtp):
@@ -277,3 +294,33 @@ async def test_the_demo_folder_backend_gets_the_mail_through_the_outbox(aiohttp_
     [written] = config.mail_folder.glob("*.eml")
     mail = email.message_from_bytes(written.read_bytes(), policy=email.policy.default)
     assert mail["To"] == "demo@andina.example" and ONE_LINE in mail["Subject"]
+
+
+async def test_retries_back_off_then_give_up_until_the_administrator_retries(tmp_path):
+    db = Database(tmp_path / "portgate.db")
+    db.migrate()
+    try:
+        mailer = Mailer(MailConfig(), tmp_path / "mail")
+        now = 1_000_000.0
+        await db.write(queue_message, mailer.build("x@andina.example", "Aviso", "Hola"), now)
+        pauses = []
+        for _attempt in range(MAX_ATTEMPTS - 1):
+            [(mail_id, _raw)] = await db.write(claim_due, now)
+            assert await db.write(claim_due, now) == []  # claimed: nobody else takes it meanwhile
+            await db.write(record_failure, mail_id, "451 busy", now)
+            [entry] = await db.read(list_undelivered, now)
+            assert entry.state == "retrying"
+            due = entry.next_attempt_at.timestamp()
+            pauses.append(due - now)
+            assert await db.write(claim_due, due - 0.001) == []
+            now = due
+        assert pauses[:4] == [5.0, 10.0, 20.0, 40.0] and max(pauses) == RETRY_MAX_SECONDS
+        [(mail_id, _raw)] = await db.write(claim_due, now)
+        await db.write(record_failure, mail_id, "451 busy", now)
+        [entry] = await db.read(list_undelivered, now)
+        assert (entry.state, entry.attempts, entry.last_error) == ("failed", MAX_ATTEMPTS, "451 busy")
+        assert await db.write(claim_due, now + 10 * RETRY_MAX_SECONDS) == []  # given up
+        assert await db.write(retry_now, mail_id, now + 1)
+        assert [m for m, _ in await db.write(claim_due, now + 1)] == [mail_id]
+    finally:
+        db.close()
