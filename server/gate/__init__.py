@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from server.gate import api, docs, redeem, views
+from server.gate import api, docs, kiosk_views, redeem, staff_api, views
 from server.gate.batching import CODE_CHECK_THREADS, CODE_CHECKS, REDEEMS, GroupCommit
 from server.gate.kiosks import KIOSKS, KioskRegistry
 from server.gate.live import LIVE, live_ctx
@@ -101,6 +101,8 @@ def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(redeem_ctx)
     app.router.add_routes(api.routes)
     app.router.add_routes(views.routes)
+    app.router.add_routes(kiosk_views.routes)
+    app.router.add_routes(staff_api.routes)
 
     async def push_to_kiosks(ticket_ids: list[int]) -> None:
         app[LIVE].notify(ticket_ids)

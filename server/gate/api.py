@@ -181,7 +181,8 @@ async def whoami(request: web.Request) -> web.Response:
 # --- delta sync --------------------------------------------------------------------------------
 
 
-def _int_param(request: web.Request, name: str, default: int, maximum: int, minimum: int = 0) -> int:
+def int_param(request: web.Request, name: str, default: int, maximum: int, minimum: int = 0) -> int:
+    """A whole-number query parameter from ``minimum`` to ``maximum``, or a 400 that names it."""
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
@@ -204,8 +205,8 @@ def _int_param(request: web.Request, name: str, default: int, maximum: int, mini
 @routes.get("/api/v1/gate/sync")
 async def delta_sync(request: web.Request) -> web.Response:
     kiosk = await _kiosk(request)
-    cursor = _int_param(request, "cursor", 0, 2**62)
-    limit = _int_param(request, "limit", sync.DEFAULT_PAGE, sync.MAX_PAGE, minimum=1)
+    cursor = int_param(request, "cursor", 0, 2**62)
+    limit = int_param(request, "limit", sync.DEFAULT_PAGE, sync.MAX_PAGE, minimum=1)
     now = _now()
     page = await request.app[DB].read(sync.sync_page, cursor, limit)
     request.app[KIOSKS].note_synced(kiosk, page["cursor"])

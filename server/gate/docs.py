@@ -1,9 +1,14 @@
-"""OpenAPI entries for the kiosk protocol; a third-party kiosk should need nothing else."""
+"""OpenAPI entries for the kiosk protocol (a third-party kiosk should need nothing else) and for the
+gate supervisor's API (kiosks, the scan log, conflicts)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from gate_core.reasons import DECISION_REASONS
+from server.gate.kiosk_list import KIOSK_STATUSES
 from server.gate.redeem import CONFLICT_KINDS
+from server.gate.supervision import CONFLICT_STATUSES
 from server.gate.sync import TICKET_COLUMNS
 from server.openapi import NULLABLE_I, NULLABLE_S, ApiDocs, B, I, S, obj
 
@@ -51,11 +56,16 @@ TICKET_ROWS = {
 
 
 def document_routes(docs: ApiDocs) -> None:
-    """Document the kiosk protocol: enrolment and identity, sync, redeems and uploads, the live channel."""
+    """Document the kiosk protocol (enrolment and identity, sync, redeems and uploads, the live channel)
+    and the supervisor's API (kiosks, the scan log, conflicts)."""
     _document_enrolment(docs)
     _document_sync(docs)
     _document_redeems(docs)
     _document_live(docs)
+    _document_kiosk_list(docs)
+    _document_kiosk(docs)
+    _document_scans(docs)
+    _document_conflicts(docs)
 
 
 def _document_enrolment(docs: ApiDocs) -> None:
@@ -180,3 +190,199 @@ def _document_live(docs: ApiDocs) -> None:
     live = docs.paths["/api/v1/gate/live"]["get"]["responses"]
     del live["200"]
     live["101"] = {"description": "Switching Protocols: the WebSocket opens"}
+
+
+# --- the gate supervisor's API ----------------------------------------------------------------
+
+STAFF_TAG = "gate supervision"
+AUTH = " A portal token acting through a gate supervisor's or an admin's profile."
+NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+KIOSK = obj(
+    id=I,
+    name=S,
+    gate=S,
+    status={"enum": ["pending", "active", "revoked"]},
+    allowed_itineraries={"type": "array", "items": I, "description": "empty: every itinerary"},
+    fingerprint=S,
+    agent_version=S,
+    created_at=TIME,
+    enrolled_at=NULLABLE_TIME,
+    revoked_at=NULLABLE_TIME,
+    enrol_expires_at={**NULLABLE_TIME, "description": "while it awaits enrolment: when its code expires"},
+    online={**B, "description": "enrolled and heard from within a minute, or holding its live channel"},
+    connected={**B, "description": "holding its live channel now"},
+    last_seen_at=NULLABLE_TIME,
+    sync_lag={**NULLABLE_I, "description": "ticket changes it has not pulled yet (null before enrolment)"},
+    pending_uploads={**I, "description": "scans waiting in its outbox, as it last said"},
+    storage_fault={**B, "description": "it last said it cannot save scans (disk full or failing)"},
+)
+ENROLMENT = obj(
+    kiosk=KIOSK,
+    enrol_code={"type": "string", "description": "one-time, shown only in this answer"},
+    enrol_expires_at=TIME,
+)
+SCAN = obj(
+    id=I,
+    scan_id=S,
+    kiosk_id=I,
+    kiosk_name=NULLABLE_S,
+    ticket_id=NULLABLE_I,
+    company_id=NULLABLE_I,
+    company_name=NULLABLE_S,
+    code=S,
+    scanned_at={**TIME, "description": "the kiosk's clock"},
+    received_at={**TIME, "description": "the server's clock"},
+    mode={"enum": ["online", "offline"]},
+    accepted=B,
+    reason=S,
+    reason_text={**S, "description": "the reason in the reader's language"},
+    local_reason={**NULLABLE_S, "description": "what the kiosk decided, when it decided offline"},
+    local_reason_text=S,
+)
+CONFLICT = obj(
+    id=I,
+    ticket_id=I,
+    kind={"enum": list(CONFLICT_KINDS)},
+    short_code=S,
+    company_name=S,
+    created_at=TIME,
+    first_scan_id={**S, "description": "the scan that used the ticket first ('' when there was none)"},
+    first_kiosk=NULLABLE_S,
+    first_at=NULLABLE_TIME,
+    second_scan_id=S,
+    second_kiosk=NULLABLE_S,
+    second_at=NULLABLE_TIME,
+    second_reason={**NULLABLE_S, "description": "the server's reason for the scan the kiosk let through"},
+    second_reason_text=S,
+    resolved_at=NULLABLE_TIME,
+    resolved_by=NULLABLE_S,
+    resolution=S,
+)
+
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": I}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+LIMIT = _query("limit", {**I, "minimum": 1, "maximum": 200}, "page size (default 50)")
+BEFORE = _query("before", {**I, "minimum": 1}, "the previous page's next_before: rows with a lower id")
+
+
+def _document_kiosk_list(docs: ApiDocs) -> None:
+    docs.add(
+        "/api/v1/kiosks",
+        "get",
+        "Kiosks with their health, not revoked first, by name; repeat with `after` = `next` for the next page." + AUTH,
+        tag=STAFF_TAG,
+        params=[
+            _query("status", {"enum": ["", *KIOSK_STATUSES]}, "current = not revoked; empty: every kiosk"),
+            _query("q", S, "part of the name or the gate"),
+            _query("after", S, "the previous page's `next`"),
+            LIMIT,
+        ],
+        response=obj(kiosks={"type": "array", "items": KIOSK}, next=NULLABLE_S),
+    )
+    docs.add(
+        "/api/v1/kiosks",
+        "post",
+        "Create a kiosk awaiting enrolment; the answer holds its one-time enrolment code." + AUTH,
+        tag=STAFF_TAG,
+        status=201,
+        body=obj(name=S, gate_=S, itineraries_={"type": "array", "items": I, "description": "none: all"}),
+        response=ENROLMENT,
+    )
+
+
+def _document_kiosk(docs: ApiDocs) -> None:
+    docs.add(
+        "/api/v1/kiosks/{kiosk_id}",
+        "get",
+        "A kiosk with its health." + AUTH,
+        tag=STAFF_TAG,
+        errors=(404,),
+        params=[_path("kiosk_id")],
+        response=KIOSK,
+    )
+    docs.add(
+        "/api/v1/kiosks/{kiosk_id}/enrol-code",
+        "post",
+        "A new one-time enrolment code for a kiosk that has not enrolled (the previous one stops working); "
+        "409 `not_pending` once it has." + AUTH,
+        tag=STAFF_TAG,
+        errors=(404, 409),
+        params=[_path("kiosk_id")],
+        response=ENROLMENT,
+    )
+    docs.add(
+        "/api/v1/kiosks/{kiosk_id}/revoke",
+        "post",
+        "Revoke a kiosk for good: its next request is refused (403 `revoked_kiosk`), its live channel "
+        "closes, its place on the gate licence is freed. Revoking a revoked kiosk changes nothing." + AUTH,
+        tag=STAFF_TAG,
+        errors=(404,),
+        params=[_path("kiosk_id")],
+        response=KIOSK,
+    )
+
+
+def _document_scans(docs: ApiDocs) -> None:
+    day = {"type": "string", "format": "date"}
+    docs.add(
+        "/api/v1/scans",
+        "get",
+        "The scan log, newest first, every scan accepted or refused; repeat with `before` = `next_before` "
+        "for older ones." + AUTH,
+        tag=STAFF_TAG,
+        params=[
+            _query("kiosk", {**I, "minimum": 1}, "one kiosk's scans"),
+            _query("accepted", {"enum": ["", "1", "0", "true", "false"]}, "accepted or refused only"),
+            _query("reason", REASONS, "one reason code"),
+            _query("from", day, "first day, in the terminal's time zone"),
+            _query("to", day, "last day (included), in the terminal's time zone"),
+            _query("code", S, "a full or 20-digit code (its ticket's scans), or the start of an unknown code"),
+            BEFORE,
+            LIMIT,
+        ],
+        response=obj(scans={"type": "array", "items": SCAN}, next_before=NULLABLE_I),
+    )
+
+
+def _document_conflicts(docs: ApiDocs) -> None:
+    docs.add(
+        "/api/v1/conflicts",
+        "get",
+        "Conflicts (a ticket a kiosk let through on its own word against the server's record), newest "
+        "first; repeat with `before` = `next_before` for older ones." + AUTH,
+        tag=STAFF_TAG,
+        params=[
+            _query("status", {"enum": ["", *CONFLICT_STATUSES]}, "open (the default), resolved or all"),
+            _query("kind", {"enum": ["", *CONFLICT_KINDS]}, "one kind"),
+            BEFORE,
+            LIMIT,
+        ],
+        response=obj(conflicts={"type": "array", "items": CONFLICT}, next_before=NULLABLE_I),
+    )
+    docs.add(
+        "/api/v1/conflicts/{conflict_id}",
+        "get",
+        "A conflict with both scans." + AUTH,
+        tag=STAFF_TAG,
+        errors=(404,),
+        params=[_path("conflict_id")],
+        response=CONFLICT,
+    )
+    docs.add(
+        "/api/v1/conflicts/{conflict_id}/resolve",
+        "post",
+        "Resolve a conflict with a note saying what was done; 409 `already_resolved` the second time." + AUTH,
+        tag=STAFF_TAG,
+        errors=(400, 404, 409),
+        params=[_path("conflict_id")],
+        body=obj(note=S),
+        response=CONFLICT,
+    )

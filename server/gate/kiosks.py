@@ -76,7 +76,7 @@ def new_kiosk_token() -> str:
 # --- supervisor actions ------------------------------------------------------------------------
 
 
-def validate_kiosk(data: Mapping[str, Any], itinerary_ids: list[str]) -> dict[str, Any]:
+def validate_kiosk(data: Mapping[str, Any], itinerary_ids: list[Any]) -> dict[str, Any]:
     errors = FieldErrors()
     values: dict[str, Any] = {
         "name": forms.text(data, "name", errors, max_len=60),
@@ -121,7 +121,9 @@ def renew_enrol_code(db: Db, kiosk_id: int, actor_id: int | None, now: datetime)
     Returns the kiosk's name and the code.
     """
     kiosk = one(db, "SELECT name, status FROM kiosks WHERE id = ?", (kiosk_id,))
-    if kiosk is None or kiosk["status"] != "pending":
+    if kiosk is None:
+        raise EnrolError("not_found", Msg("Not found."))
+    if kiosk["status"] != "pending":
         raise EnrolError("not_pending", Msg("Only a kiosk that has not enrolled yet can get a new code."))
     code = new_enrol_code()
     db.execute(
@@ -401,25 +403,3 @@ class KioskRegistry:
 
 
 KIOSKS = web.AppKey("gate_kiosks", KioskRegistry)
-
-
-# --- supervisor listing ------------------------------------------------------------------------
-
-ONLINE_SECONDS = 60
-
-
-def list_kiosks(db: Db, synced_to: Mapping[int, int] | None = None) -> list[dict[str, Any]]:
-    """Every kiosk with its sync lag; ``synced_to`` holds cursors newer than the saved ones (by kiosk id)."""
-    counter = scalar(db, "SELECT value FROM sync_counter WHERE id = 1") or 0
-    rows = list(
-        db.query(
-            "SELECT id, name, gate, status, fingerprint, agent_version, created_at, enrolled_at, revoked_at, "
-            "last_seen_at, last_sync_seq, pending_uploads, allowed_itineraries, enrol_expires_at, storage_fault "
-            "FROM kiosks ORDER BY status = 'revoked', name"
-        )
-    )
-    for row in rows:
-        row["last_sync_seq"] = max(row["last_sync_seq"], (synced_to or {}).get(row["id"], 0))
-        row["sync_lag"] = max(0, counter - row["last_sync_seq"]) if row["enrolled_at"] else None
-        row["allowed"] = json.loads(row["allowed_itineraries"]) if row["allowed_itineraries"] else []
-    return rows

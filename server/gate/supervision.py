@@ -20,7 +20,8 @@ from gate_core.reasons import DECISION_REASONS
 from server import forms
 from server.accounts.service import audit
 from server.db import one, scalar
-from server.forms import FieldErrors, ValidationFailed
+from server.forms import FieldErrors
+from server.gate.redeem import CONFLICT_KINDS
 from server.i18n import Msg
 
 Db = sqlite_utils.Database
@@ -56,6 +57,7 @@ class ScanFilters:
         return bool(self.query())
 
 
+_VERDICTS: dict[str, bool | None] = {"": None, "1": True, "0": False, "true": True, "false": False}
 _FIRST_DAY, _LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
 
 
@@ -78,7 +80,9 @@ def parse_filters(query: Mapping[str, str]) -> tuple[ScanFilters, FieldErrors]:
     """Scan-log filters from a query string; a bad value is reported and ignored, never a 500."""
     errors = FieldErrors()
     kiosk_id = forms.integer(query, "kiosk", errors, minimum=1, maximum=2**62, required=False)
-    accepted = {"1": True, "0": False}.get(query.get("accepted", ""))
+    accepted = _VERDICTS.get(query.get("accepted", ""))
+    if query.get("accepted", "") not in _VERDICTS:
+        errors.add("accepted", Msg("Choose a verdict from the list."))
     reason = query.get("reason", "") or None
     if reason is not None and reason not in {r.value for r in DECISION_REASONS}:
         errors.add("reason", Msg("Choose a reason from the list."))
@@ -207,24 +211,53 @@ def kiosk_choices(db: Db) -> list[dict[str, Any]]:
 # --- conflicts ---------------------------------------------------------------------------------
 
 
-def list_conflicts(db: Db, status: str = "open", before: int | None = None, limit: int = PAGE_SIZE) -> list[dict]:
+_CONFLICT_COLUMNS = (
+    "SELECT c.id, c.ticket_id, c.kind, c.first_scan_id, c.second_scan_id, c.created_at, c.resolved_at, "
+    "c.resolution, u.username AS resolved_by_name, t.short_code, co.name AS company_name, "
+    "s1.scanned_at AS first_at, k1.name AS first_kiosk, s2.scanned_at AS second_at, k2.name AS second_kiosk, "
+    "s2.reason AS second_reason, s2.mode AS second_mode "
+    "FROM conflicts c JOIN tickets t ON t.id = c.ticket_id JOIN companies co ON co.id = t.company_id "
+    "LEFT JOIN scans s1 ON s1.scan_id = c.first_scan_id AND c.first_scan_id != '' "
+    "LEFT JOIN kiosks k1 ON k1.id = s1.kiosk_id "
+    "LEFT JOIN scans s2 ON s2.scan_id = c.second_scan_id LEFT JOIN kiosks k2 ON k2.id = s2.kiosk_id "
+    "LEFT JOIN users u ON u.id = c.resolved_by "
+)
+_CONFLICT_STATUS_WHERE = {
+    "open": "c.resolved_at IS NULL",
+    "resolved": "c.resolved_at IS NOT NULL",
+    "all": "1 = 1",
+}
+
+
+def list_conflicts(
+    db: Db, status: str = "open", before: int | None = None, limit: int = PAGE_SIZE, kind: str | None = None
+) -> list[dict]:
     """Conflicts, newest first, with both scans' kiosk and time and the ticket's company."""
-    where = {"open": "c.resolved_at IS NULL", "resolved": "c.resolved_at IS NOT NULL", "all": "1 = 1"}[status]
-    return list(
-        db.query(
-            "SELECT c.id, c.ticket_id, c.kind, c.first_scan_id, c.second_scan_id, c.created_at, c.resolved_at, "
-            "c.resolution, u.username AS resolved_by_name, t.short_code, co.name AS company_name, "
-            "s1.scanned_at AS first_at, k1.name AS first_kiosk, s2.scanned_at AS second_at, k2.name AS second_kiosk, "
-            "s2.reason AS second_reason, s2.mode AS second_mode "
-            "FROM conflicts c JOIN tickets t ON t.id = c.ticket_id JOIN companies co ON co.id = t.company_id "
-            "LEFT JOIN scans s1 ON s1.scan_id = c.first_scan_id AND c.first_scan_id != '' "
-            "LEFT JOIN kiosks k1 ON k1.id = s1.kiosk_id "
-            "LEFT JOIN scans s2 ON s2.scan_id = c.second_scan_id LEFT JOIN kiosks k2 ON k2.id = s2.kiosk_id "
-            "LEFT JOIN users u ON u.id = c.resolved_by "
-            f"WHERE {where} AND c.id < ? ORDER BY c.id DESC LIMIT ?",
-            (before or 2**62, limit),
-        )
-    )
+    where = [_CONFLICT_STATUS_WHERE[status], "c.id < ?"]
+    params: list[Any] = [before or 2**62]
+    if kind:
+        where.append("c.kind = ?")
+        params.append(kind)
+    sql = _CONFLICT_COLUMNS + f"WHERE {' AND '.join(where)} ORDER BY c.id DESC LIMIT ?"
+    return list(db.query(sql, (*params, limit)))
+
+
+def parse_conflict_query(query: Mapping[str, str]) -> tuple[str, str | None, FieldErrors]:
+    """Status ("open" unless said) and kind filters of the conflicts list; a bad value is reported."""
+    errors = FieldErrors()
+    status = query.get("status", "") or "open"
+    if status not in CONFLICT_STATUSES:
+        errors.add("status", Msg("Choose a conflict status from the list."))
+        status = "open"
+    kind = query.get("kind", "") or None
+    if kind is not None and kind not in CONFLICT_KINDS:
+        errors.add("kind", Msg("Choose a conflict kind from the list."))
+        kind = None
+    return status, kind, errors
+
+
+def get_conflict(db: Db, conflict_id: int) -> dict[str, Any] | None:
+    return one(db, _CONFLICT_COLUMNS + "WHERE c.id = ?", (conflict_id,))
 
 
 def open_conflict_count(db: Db) -> int:
@@ -247,7 +280,7 @@ def resolve_conflict(db: Db, conflict_id: int, data: Mapping[str, Any], actor_id
     if conflict is None:
         raise ConflictError("not_found", Msg("Not found."))
     if conflict["resolved_at"]:
-        raise ValidationFailed({"note": Msg("This conflict is already resolved.")})
+        raise ConflictError("already_resolved", Msg("This conflict is already resolved."))
     db.execute(
         "UPDATE conflicts SET resolved_at = ?, resolved_by = ?, resolution = ? WHERE id = ?",
         (utc_iso(now), actor_id, note, conflict_id),
