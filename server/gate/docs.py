@@ -293,7 +293,11 @@ def _document_kiosk_list(docs: ApiDocs) -> None:
         "Create a kiosk awaiting enrolment; the answer holds its one-time enrolment code." + AUTH,
         tag=STAFF_TAG,
         status=201,
-        body=obj(name=S, gate_=S, itineraries_={"type": "array", "items": I, "description": "none: all"}),
+        body=obj(
+            name={**S, "minLength": 1, "maxLength": 60, "description": "unique"},
+            gate_={**S, "maxLength": 60},
+            itineraries_={"type": "array", "items": I, "maxItems": 500, "description": "none: all"},
+        ),
         response=ENROLMENT,
     )
 
@@ -383,6 +387,6 @@ def _document_conflicts(docs: ApiDocs) -> None:
         tag=STAFF_TAG,
         errors=(400, 404, 409),
         params=[_path("conflict_id")],
-        body=obj(note=S),
+        body=obj(note={**S, "minLength": 1, "maxLength": 1000}),
         response=CONFLICT,
     )
