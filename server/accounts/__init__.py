@@ -17,13 +17,19 @@ from server.accounts import (
     registration_views,
     registry_views,
     session_views,
+    user_admin_api,
+    user_admin_views,
 )
+from server.i18n import N_
+from server.menu import MENU, MenuEntry
 from server.openapi import API_DOCS
 
 
 def setup(app: web.Application) -> None:
     """Register the account pages, the accounts API and its OpenAPI entries."""
     docs.document_routes(app[API_DOCS])
+    user_admin_api.document_routes(app[API_DOCS])
+    app[MENU].add(MenuEntry(N_("Users"), "/admin/users", ("admin",)))
     for module in (
         session_views,
         password_views,
@@ -31,6 +37,8 @@ def setup(app: web.Application) -> None:
         approval_views,
         audit_views,
         registry_views,
+        user_admin_views,
+        user_admin_api,
         api,
     ):
         app.router.add_routes(module.routes)

@@ -1,4 +1,8 @@
-"""The administrator's queue of accounts awaiting approval, and the mail each decision sends."""
+"""The administrator's queue of accounts awaiting approval, and the mail each decision sends.
+
+Approving chooses the account's profiles (by default the ones it registered with) and may carry a
+note that is mailed to the registrant; rejecting is confirmed on a page first, with its own note.
+"""
 
 from __future__ import annotations
 
@@ -9,53 +13,130 @@ from aiohttp import web
 
 from server.accounts import approvals
 from server.accounts.common import page, send_mail
+from server.accounts.user_admin_views import done_message, redirect_done
+from server.accounts.users import ROLE_LABELS
+from server.forms import ValidationFailed, parse_id
 from server.i18n import N_, Msg
-from server.web import CONFIG, DB, ApiError, parse_id, require
+from server.web import CONFIG, DB, ApiError, Principal, form_body, require
 
 routes = web.RouteTableDef()
+
+DONE = {
+    "approved": Msg("Registration approved; we e-mailed the user."),
+    "rejected": Msg("Registration rejected; we e-mailed the user."),
+}
+
+ALREADY_DECIDED = Msg("This registration was already decided or does not exist.")
+
+
+async def _queue_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
+    pending = await request.app[DB].read(approvals.pending_registrations)
+    context = {
+        "pending": pending,
+        "roles": ROLE_LABELS,
+        "errors": {},
+        "failed_id": None,
+        "success": done_message(request, DONE),
+        **extra,
+    }
+    return page(request, "accounts/registrations.html", context, status)
 
 
 @routes.get("/admin/registrations")
 async def registrations(request: web.Request) -> web.Response:
     require(request, "admin")
-    pending = await request.app[DB].read(approvals.pending_registrations)
-    return page(request, "accounts/registrations.html", {"pending": pending})
+    return await _queue_page(request)
 
 
-@routes.post(r"/admin/registrations/{user_id:\d+}/{decision:approve|reject}")
-async def approve_or_reject_registration(request: web.Request) -> web.Response:
-    principal = require(request, "admin")
-    approve = request.match_info["decision"] == "approve"
-    user_id = parse_id(request.match_info["user_id"])
-    user = None
-    if user_id is not None:
-        user = await request.app[DB].write(
-            approvals.decide_registration, principal.user_id, user_id, approve, time.time()
-        )
+async def decide(
+    request: web.Request, principal: Principal, user_id: int, approve: bool, values: dict[str, Any]
+) -> dict[str, Any]:
+    """Record the decision and mail it with the note; shared with the API."""
+    user = await request.app[DB].write(
+        approvals.decide_registration, principal.user_id, user_id, approve, time.time(), values["profiles"]
+    )
     if user is None:
-        raise ApiError(404, "not_found", Msg("This registration was already decided or does not exist."))
-    await _mail_decision(request, user, approve)
-    raise web.HTTPFound("/admin/registrations")
+        raise ApiError(404, "not_found", ALREADY_DECIDED)
+    await _mail_decision(request, user, approve, values["note"])
+    return user
 
 
-async def _mail_decision(request: web.Request, user: dict[str, Any], approved: bool) -> None:
-    """Tell the registrant, in their language, whether they can now sign in."""
+def registration_id(request: web.Request) -> int:
+    """The pending account's id from the URL; one that cannot exist was simply decided or never was."""
+    user_id = parse_id(request.match_info["user_id"])
+    if user_id is None:
+        raise ApiError(404, "not_found", ALREADY_DECIDED)
+    return user_id
+
+
+@routes.post(r"/admin/registrations/{user_id:\d+}/approve")
+async def approve(request: web.Request) -> web.Response:
+    principal = require(request, "admin")
+    user_id = registration_id(request)
+    form = await form_body(request)
+    # The page's form says it chose the profiles (none ticked is then an error); without it, the
+    # registered profiles stay.
+    chosen = None
+    if form.get("choose_profiles"):
+        company_id = str(form.get("company_id", ""))
+        chosen = [{"company_id": company_id, "role": str(r)} for r in form.getall("roles", [])]
+    try:
+        values = approvals.validate_decision(form, chosen)
+        await decide(request, principal, user_id, True, values)
+    except ValidationFailed as exc:
+        return await _queue_page(request, 400, errors=exc.errors, failed_id=user_id)
+    raise redirect_done("/admin/registrations", "approved")
+
+
+@routes.get(r"/admin/registrations/{user_id:\d+}/reject")
+async def reject_confirm(request: web.Request) -> web.Response:
+    require(request, "admin")
+    user_id = registration_id(request)
+    pending = await request.app[DB].read(approvals.pending_registrations)
+    user = next((u for u in pending if u["id"] == user_id), None)
+    if user is None:
+        raise ApiError(404, "not_found", ALREADY_DECIDED)
+    return page(request, "accounts/registrations_reject.html", {"user": user, "errors": {}, "values": {}})
+
+
+@routes.post(r"/admin/registrations/{user_id:\d+}/reject")
+async def reject(request: web.Request) -> web.Response:
+    principal = require(request, "admin")
+    user_id = registration_id(request)
+    form = await form_body(request)
+    try:
+        values = approvals.validate_decision(form, None)
+    except ValidationFailed as exc:
+        return await _queue_page(request, 400, errors=exc.errors, failed_id=user_id)
+    await decide(request, principal, user_id, False, values)
+    raise redirect_done("/admin/registrations", "rejected")
+
+
+async def _mail_decision(request: web.Request, user: dict[str, Any], approved: bool, note: str) -> None:
+    """Tell the registrant, in their language, whether they can now sign in, with the administrator's note."""
     config = request.app[CONFIG]
+    params = {"name": user["full_name"], "note": note}
     if approved:
-        await send_mail(
-            request,
-            user["email"],
-            user["language"],
-            N_("Portgate: your account is approved"),
-            N_("Hello %(name)s,\n\nYour account %(username)s has been approved. Sign in at %(link)s"),
-            {"name": user["full_name"], "username": user["username"], "link": f"{config.public_url}/login"},
-        )
+        subject = N_("Portgate: your account is approved")
+        body = BODIES[True, bool(note)]
+        params |= {"username": user["username"], "link": f"{config.public_url}/login"}
     else:
-        await send_mail(
-            request,
-            user["email"],
-            user["language"],
-            N_("Portgate: your registration was not approved"),
-            N_("Hello %(name)s,\n\nYour registration could not be approved. For help, write to %(email)s."),
-            {"name": user["full_name"], "email": config.support_email},
-        )
+        subject = N_("Portgate: your registration was not approved")
+        body = BODIES[False, bool(note)]
+        params["email"] = config.support_email
+    await send_mail(request, user["email"], user["language"], subject, body, params)
+
+
+#: (approved, with a note) → the mail's text; each is one message to translate whole.
+BODIES = {
+    (True, False): N_("Hello %(name)s,\n\nYour account %(username)s has been approved. Sign in at %(link)s"),
+    (True, True): N_(
+        "Hello %(name)s,\n\nYour account %(username)s has been approved. Sign in at %(link)s\n\n"
+        "A note from the terminal:\n%(note)s"
+    ),
+    (False, False): N_("Hello %(name)s,\n\nYour registration could not be approved. For help, write to %(email)s."),
+    (False, True): N_(
+        "Hello %(name)s,\n\nYour registration could not be approved. For help, write to %(email)s.\n\n"
+        "A note from the terminal:\n%(note)s"
+    ),
+}

@@ -5,12 +5,17 @@ Every function takes a ``sqlite_utils.Database`` and runs on a DB thread (see ``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import sqlite_utils
 
+from server import forms
 from server.accounts.audit import audit, stored_time
+from server.accounts.users import role_problem
 from server.db import one
+from server.forms import FieldErrors
+from server.i18n import Msg
 
 Db = sqlite_utils.Database
 
@@ -20,20 +25,65 @@ def pending_registrations(db: Db) -> list[dict[str, Any]]:
     return list(
         db.query(
             "SELECT u.id, u.username, u.email, u.full_name, u.phone, u.created_at, c.name AS company_name, "
-            "c.tax_id, c.kind AS company_kind FROM users u JOIN profiles p ON p.user_id = u.id "
-            "JOIN companies c ON c.id = p.company_id WHERE u.status = 'pending' ORDER BY u.created_at LIMIT 200"
+            "c.id AS company_id, c.tax_id, c.kind AS company_kind, group_concat(p.role) AS roles FROM users u "
+            "JOIN profiles p ON p.user_id = u.id JOIN companies c ON c.id = p.company_id "
+            "WHERE u.status = 'pending' GROUP BY u.id, c.id ORDER BY u.created_at, u.id LIMIT 200"
         )
     )
 
 
-def decide_registration(db: Db, admin_id: int, user_id: int, approve: bool, now: float) -> dict[str, Any] | None:
-    """Activate or reject a pending account (approving a prospect puts its company in the registry);
-    None when it is not pending (already decided, or no such account)."""
+def validate_decision(data: Mapping[str, Any], profiles: list[Any] | None) -> dict[str, Any]:
+    """An approval's or refusal's optional note to the registrant, and the profiles chosen to approve with
+    (``None`` keeps the ones registered); each profile is ``{"company_id", "role"}``."""
+    errors = FieldErrors()
+    note = forms.text(data, "note", errors, max_len=1000, required=False, multiline=True)
+    chosen: list[tuple[int, str]] = []
+    for entry in profiles or []:
+        company_id = forms.parse_id(entry.get("company_id")) if isinstance(entry, Mapping) else None
+        role = entry.get("role") if isinstance(entry, Mapping) else None
+        if company_id is None or not isinstance(role, str):
+            errors.add("profiles", Msg("Each profile needs a company and a role."))
+        elif (company_id, role) not in chosen:
+            chosen.append((company_id, role))
+    if profiles is not None and not chosen:
+        errors.add("profiles", Msg("Choose at least one profile."))
+    errors.raise_if_any()
+    return {"note": note, "profiles": chosen if profiles is not None else None}
+
+
+def _replace_profiles(db: Db, user_id: int, profiles: list[tuple[int, str]]) -> None:
+    """The approved account holds exactly ``profiles``; a company or role that cannot be is a field error."""
+    errors = FieldErrors()
+    for company_id, role in profiles:
+        company = one(db, "SELECT kind FROM companies WHERE id = ?", (company_id,))
+        problem = role_problem(company["kind"], role) if company else Msg("No such company.")
+        if problem:
+            errors.add("profiles", problem)
+    errors.raise_if_any()
+    db.execute("DELETE FROM profiles WHERE user_id = ?", (user_id,))
+    db.conn.executemany(
+        "INSERT INTO profiles (user_id, company_id, role) VALUES (?, ?, ?)",
+        [(user_id, company_id, role) for company_id, role in profiles],
+    )
+
+
+def decide_registration(
+    db: Db,
+    admin_id: int,
+    user_id: int,
+    approve: bool,
+    now: float,
+    profiles: list[tuple[int, str]] | None = None,
+) -> dict[str, Any] | None:
+    """Activate (with ``profiles`` when chosen) or reject a pending account (approving a prospect puts its
+    company in the registry); None when it is not pending (already decided, or no such account)."""
     user = one(
         db, "SELECT id, email, full_name, username, language FROM users WHERE id = ? AND status = 'pending'", (user_id,)
     )
     if user is None:
         return None
+    if approve and profiles is not None:
+        _replace_profiles(db, user_id, profiles)
     status = "active" if approve else "rejected"
     db.execute(
         "UPDATE users SET status = ?, decided_at = ?, decided_by = ? WHERE id = ?",

@@ -12,11 +12,13 @@ from typing import Any, cast
 
 import sqlite_utils
 
+from server import forms
 from server.accounts.audit import stored_time
 from server.db import one, scalar
 from server.forms import FieldErrors
 from server.i18n import Msg
 from server.security import new_token, token_hash
+from server.web import STAFF_ROLES
 
 Db = sqlite_utils.Database
 
@@ -34,8 +36,45 @@ ROLE_LABELS = {
 SET_PASSWORD_HOURS = 72
 
 
+#: The account states an administrator sees and filters by.
+USER_STATUSES = ("active", "pending", "disabled", "rejected")
+
+
 class UnknownTaxId(Exception):
     """The tax id is not in the billing registry."""
+
+
+class Refused(Exception):
+    """A change to an account that the rules do not allow; ``code`` is stable, ``message`` says why."""
+
+    def __init__(self, code: str, message: Msg) -> None:
+        super().__init__(code)
+        self.code = code
+        self.message = message
+
+
+def validate_person(data: Mapping[str, Any], errors: FieldErrors) -> dict[str, Any]:
+    """The fields of a new account someone creates for another person (name, login, e-mail twice, phone)."""
+    values: dict[str, Any] = {
+        "full_name": forms.text(data, "full_name", errors, max_len=120),
+        "username": forms.username(data, "username", errors),
+        "email": forms.email(data, "email", errors),
+        "phone": forms.phone(data, "phone", errors, required=False),
+    }
+    forms.confirmation(data, "email_confirm", values["email"], errors, Msg("The e-mail addresses do not match."))
+    return values
+
+
+def role_problem(company_kind: str, role: str) -> Msg | None:
+    """Why ``role`` cannot be held at a company of ``company_kind``; None when it can."""
+    if role not in ROLE_LABELS:
+        return Msg("Choose profiles from the list.")
+    # Staff profiles belong to the terminal operator's own company, customer profiles to its customers.
+    if (role in STAFF_ROLES) != (company_kind == "operator"):
+        if role in STAFF_ROLES:
+            return Msg("Staff profiles are held only at the terminal operator's company.")
+        return Msg("Customer profiles are held only at customer companies.")
+    return None
 
 
 def check_unique(db: Db, username: str, email: str, errors: FieldErrors) -> None:
