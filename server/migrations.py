@@ -585,3 +585,42 @@ def unknown_login_failures(db: sqlite_utils.Database) -> None:
         CREATE INDEX unknown_login_failures_last ON unknown_login_failures(last_failure_at)
         """,
     )
+
+
+
+@migration(31)
+def integration_tokens_and_login_choices(db: sqlite_utils.Database) -> None:
+    """Integration tokens, the choice of account after a sign-in by tax id, and the prospect role.
+
+    An integration token (an ERP, the bank's reconciliation) acts with one role at the creator's
+    company; only its hash is kept, and ``revoked_at`` ends it. A sign-in by a tax id that several
+    accounts share, with a password that more than one of them has, leaves a short-lived
+    ``login_choices`` row: the accounts that proved the password, among which the person picks.
+    A prospect's account had the ``customer`` role and so the gate-ticket pages; it now has its own.
+    """
+    _script(
+        db,
+        """
+        CREATE TABLE integration_tokens (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            company_id INTEGER NOT NULL REFERENCES companies(id),
+            token_hash TEXT NOT NULL UNIQUE,
+            created_by INTEGER NOT NULL REFERENCES users(id),
+            created_at TEXT NOT NULL,
+            last_used_at TEXT,
+            revoked_at TEXT,
+            revoked_by INTEGER
+        );
+        CREATE TABLE login_choices (
+            token_hash TEXT PRIMARY KEY,
+            user_ids TEXT NOT NULL,
+            expires_at REAL NOT NULL
+        );
+        CREATE INDEX audit_log_event_id ON audit_log(event, id);
+        CREATE INDEX audit_log_user_id ON audit_log(user_id, id);
+        UPDATE profiles SET role = 'prospect'
+            WHERE role = 'customer' AND company_id IN (SELECT id FROM companies WHERE kind = 'prospect')
+        """,
+    )

@@ -79,10 +79,16 @@ class Principal:
     role: str | None
     company_id: int | None
     company_name: str | None
+    #: Set when an integration token (not a person's session) is acting; see ``server.accounts.integrations``.
+    integration_token_id: int | None = None
 
     @property
     def is_staff(self) -> bool:
         return self.role in STAFF_ROLES
+
+    @property
+    def is_integration(self) -> bool:
+        return self.integration_token_id is not None
 
 
 def principal_of(request: web.Request) -> Principal | None:
@@ -353,35 +359,74 @@ def _load_principal(db: Any, thash: str, kind: str, now: float) -> dict[str, Any
     )
 
 
+def _session_principal(row: Mapping[str, Any]) -> Principal:
+    return Principal(
+        user_id=row["user_id"],
+        username=row["username"],
+        full_name=row["full_name"],
+        email=row["email"],
+        language=row["language"],
+        session_hash=row["token_hash"],
+        csrf_token=row["csrf_token"],
+        session_kind=row["kind"],
+        profile_id=row["profile_id"] if row["role"] else None,
+        role=row["role"],
+        company_id=row["company_id"],
+        company_name=row["company_name"],
+    )
+
+
+async def _integration_principal(request: web.Request, token: str) -> Principal | None:
+    """The principal of an integration token in use; the use itself goes to the audit log."""
+    from server.accounts.integrations import use_token  # the accounts area imports this module
+
+    row = await request.app[DB].write(
+        use_token, token, request.method, request.path[:300], client_address(request), time.time()
+    )
+    if row is None:
+        return None
+    return Principal(
+        user_id=row["user_id"],
+        username=row["username"],
+        full_name=row["token_name"],
+        email=row["email"],
+        language=row["language"],
+        session_hash="",
+        csrf_token="",
+        session_kind="integration",
+        profile_id=None,
+        role=row["role"],
+        company_id=row["company_id"],
+        company_name=row["company_name"],
+        integration_token_id=row["token_id"],
+    )
+
+
+async def _bearer_principal(request: web.Request) -> Principal | None:
+    """The API's caller by its bearer token: a session of the API, or an integration token."""
+    auth = request.headers.get("Authorization", "")
+    token = auth[7:].strip() if auth.startswith("Bearer ") else ""
+    # A kiosk token (pgk_) is authenticated by the gate area from its own cache.
+    if not token or len(token) >= 200 or token.startswith("pgk_"):
+        return None
+    if token.startswith("pgi_"):
+        return await _integration_principal(request, token)
+    return await _principal_of_session(request, token, "api")
+
+
+async def _principal_of_session(request: web.Request, token: str, kind: str) -> Principal | None:
+    row = await request.app[DB].read(_load_principal, token_hash(token), kind, time.time())
+    return _session_principal(row) if row and row["status"] == "active" else None
+
+
 @web.middleware
 async def session_middleware(request: web.Request, handler):
     """Attach ``request["principal"]`` (cookie for pages, bearer token for the API) and the language."""
     principal = None
-    token, kind = None, "web"
-    auth = request.headers.get("Authorization", "")
-    if is_api(request) and auth.startswith("Bearer "):
-        token, kind = auth[7:].strip(), "api"
-        if token.startswith("pgk_"):  # a kiosk token: the gate area authenticates it from its own cache
-            token = None
-    elif not is_api(request):
-        token = read_cookie(request, SESSION_COOKIE)
-    if token and len(token) < 200:
-        row = await request.app[DB].read(_load_principal, token_hash(token), kind, time.time())
-        if row and row["status"] == "active":
-            principal = Principal(
-                user_id=row["user_id"],
-                username=row["username"],
-                full_name=row["full_name"],
-                email=row["email"],
-                language=row["language"],
-                session_hash=row["token_hash"],
-                csrf_token=row["csrf_token"],
-                session_kind=row["kind"],
-                profile_id=row["profile_id"] if row["role"] else None,
-                role=row["role"],
-                company_id=row["company_id"],
-                company_name=row["company_name"],
-            )
+    if is_api(request):
+        principal = await _bearer_principal(request)
+    elif (cookie := read_cookie(request, SESSION_COOKIE)) and len(cookie) < 200:
+        principal = await _principal_of_session(request, cookie, "web")
     request[PRINCIPAL] = principal
     request[LANG] = pick_language(
         request.query.get("lang") if is_api(request) else None,

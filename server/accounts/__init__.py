@@ -13,12 +13,12 @@ from server.accounts import (
     approval_views,
     audit_views,
     docs,
+    integrations_api,
+    integrations_views,
     password_views,
     registration_views,
     registry_views,
     session_views,
-    user_admin_api,
-    user_admin_views,
 )
 from server.i18n import N_
 from server.menu import MENU, MenuEntry
@@ -28,8 +28,8 @@ from server.openapi import API_DOCS
 def setup(app: web.Application) -> None:
     """Register the account pages, the accounts API and its OpenAPI entries."""
     docs.document_routes(app[API_DOCS])
-    user_admin_api.document_routes(app[API_DOCS])
-    app[MENU].add(MenuEntry(N_("Users"), "/admin/users", ("admin",)))
+    integrations_api.document_routes(app[API_DOCS])
+    app[MENU].add(MenuEntry(N_("Integration tokens"), "/admin/integrations", ("admin",)))
     for module in (
         session_views,
         password_views,
@@ -37,8 +37,8 @@ def setup(app: web.Application) -> None:
         approval_views,
         audit_views,
         registry_views,
-        user_admin_views,
-        user_admin_api,
         api,
+        integrations_views,
+        integrations_api,
     ):
         app.router.add_routes(module.routes)

@@ -15,6 +15,7 @@ from server.accounts.common import (
     login_refusal,
     mail_registration_received,
     register_and_notify,
+    require_person,
     tax_id_unknown_message,
 )
 from server.accounts.registration import TooManyCodes
@@ -51,7 +52,6 @@ async def human_check(request: web.Request) -> web.Response:
 @routes.post("/api/v1/auth/login")
 async def api_login(request: web.Request) -> web.Response:
     body = await json_body(request)
-    cfg = request.app[CONFIG]
     errors = FieldErrors()
     login = forms.text(body, "login", errors, max_len=254)
     given = body.get("password")
@@ -60,23 +60,60 @@ async def api_login(request: web.Request) -> web.Response:
         errors.add("password", forms.REQUIRED)
     errors.raise_if_any()
     await _require_human(request, body)
-    now = time.time()
-    limits = sessions.LoginLimits.of(cfg.security)
+    limits = sessions.LoginLimits.of(request.app[CONFIG].security)
     outcome = await request.app[DB].write(
-        sessions.login_check, login, password[:256], client_address(request), now, limits
+        sessions.login_check, login, password[:256], client_address(request), time.time(), limits
     )
+    if outcome.status == "choose":
+        accounts = [{"index": i, "masked": masked} for i, masked in enumerate(outcome.choices)]
+        return web.json_response({"choice_token": outcome.choice_token, "accounts": accounts})
+    return await _session_or_refusal(request, outcome, body)
+
+
+@routes.post("/api/v1/auth/login/choose")
+async def api_login_choose(request: web.Request) -> web.Response:
+    """After a login by a tax id that several accounts share with that password: which account."""
+    body = await json_body(request)
+    errors = FieldErrors()
+    token = forms.text(body, "choice_token", errors, max_len=100)
+    index = forms.integer(body, "index", errors, minimum=0, maximum=99) if "index" in body else None
+    typed = forms.text(body, "login", errors, max_len=254, required=index is None)
+    errors.raise_if_any()
+    outcome = await request.app[DB].write(
+        sessions.choose_login, token, index, typed, client_address(request), time.time()
+    )
+    return await _session_or_refusal(request, outcome, body)
+
+
+#: The status of each refused sign-in.
+_REFUSAL_STATUS = {
+    "wrong_credentials": 401,
+    "pending": 403,
+    "rejected": 403,
+    "too_many_accounts": 400,
+    "choice_expired": 400,
+    "not_among_choices": 400,
+}
+
+
+async def _session_or_refusal(
+    request: web.Request, outcome: sessions.LoginOutcome, body: dict[str, Any]
+) -> web.Response:
+    """A new API session with the account's profiles, or the refusal's status and message."""
+    security = request.app[CONFIG].security
+    now = time.time()
     if outcome.user is None:
-        status = {"wrong_credentials": 401, "pending": 403, "rejected": 403}.get(outcome.status, 429)
-        raise ApiError(status, outcome.status, login_refusal(outcome, limits.lock_minutes, now))
+        status = _REFUSAL_STATUS.get(outcome.status, 429)
+        raise ApiError(status, outcome.status, login_refusal(outcome, security.login_lock_minutes, now))
     language = pick_language(str(body.get("language", "")), default=outcome.user["language"])
     token = await request.app[DB].write(
-        sessions.create_session, outcome.user["id"], "api", cfg.security.session_hours, now, language
+        sessions.create_session, outcome.user["id"], "api", security.session_hours, now, language
     )
     profiles = await request.app[DB].read(sessions.profiles_of, outcome.user["id"])
     return web.json_response(
         {
             "token": token,
-            "expires_in": cfg.security.session_hours * 3600,
+            "expires_in": security.session_hours * 3600,
             "profiles": [_profile_json(p, language) for p in profiles],
         }
     )
@@ -86,7 +123,7 @@ def _profile_json(profile: dict[str, Any], lang: str) -> dict[str, Any]:
     return {
         "id": profile["id"],
         "role": profile["role"],
-        "role_label": render(lang, ROLE_LABELS[profile["role"]]),
+        "role_label": render(lang, ROLE_LABELS.get(profile["role"], profile["role"])),
         "company_id": profile["company_id"],
         "company_name": profile["company_name"],
     }
@@ -125,7 +162,7 @@ async def profiles(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/profiles/select")
 async def select(request: web.Request) -> web.Response:
-    p = require(request, profile=False)
+    p = require_person(request, profile=False)
     body = await json_body(request)
     errors = FieldErrors()
     profile_id = forms.integer(body, "profile_id", errors, minimum=1, maximum=2**62)
@@ -140,7 +177,7 @@ async def select(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/password")
 async def change_password(request: web.Request) -> web.Response:
-    p = require(request, profile=False)
+    p = require_person(request, profile=False)
     body = await json_body(request)
     errors = FieldErrors()
     current = body.get("current_password") if isinstance(body.get("current_password"), str) else ""

@@ -13,11 +13,31 @@ from server.accounts.sessions import LoginOutcome
 from server.accounts.users import token_record
 from server.i18n import N_, Msg, translate
 from server.security import hash_password
-from server.web import CONFIG, DB, HUMAN_CHECK, MAILER, ApiError, client_address, lang_of, render_page
+from server.web import (
+    CONFIG,
+    DB,
+    HUMAN_CHECK,
+    MAILER,
+    ApiError,
+    Principal,
+    client_address,
+    lang_of,
+    render_page,
+    require,
+)
 
 page = render_page
 
 NOT_A_ROBOT = Msg("Please confirm you are not a robot: the verification was not passed.")
+
+
+def require_person(request: web.Request, *roles: str, profile: bool = True) -> Principal:
+    """Like ``require``, for what only a person may do to their own account (an integration token acts
+    on its creator's account, but must never change its password, e-mail or profile)."""
+    principal = require(request, *roles, profile=profile)
+    if principal.is_integration:
+        raise ApiError(403, "integration_token", Msg("An integration token cannot do this; sign in as a person."))
+    return principal
 
 
 def safe_next(value: str | None) -> str:
@@ -99,6 +119,12 @@ def login_refusal(outcome: LoginOutcome, lock_minutes: int, now: float) -> Msg:
     if outcome.status == "locked":
         minutes = max(1, round((outcome.locked_until - now) / 60))
         return Msg("Too many failed attempts: this account is locked for %(minutes)s minutes.", {"minutes": minutes})
+    if outcome.status == "too_many_accounts":
+        return Msg("Many accounts use this tax id: sign in with your user name or e-mail.")
+    if outcome.status == "choice_expired":
+        return Msg("The choice of account has expired; sign in again.")
+    if outcome.status == "not_among_choices":
+        return Msg("Choose one of the accounts shown, or type its user name or e-mail.")
     if outcome.status == "address_throttled":
         return Msg(
             "Too many failed attempts from your address. Try again in %(minutes)s minutes.", {"minutes": lock_minutes}

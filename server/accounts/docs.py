@@ -7,14 +7,23 @@ from server.openapi import OK, ApiDocs, I, S, obj
 PROFILE = obj(id=I, role=S, role_label=S, company_id=I, company_name=S)
 
 
+SIGNED_IN = obj(token=S, expires_in=I, profiles={"type": "array", "items": PROFILE})
+#: A sign-in by a tax id that several accounts share, with a password more than one of them has.
+CHOOSE_ACCOUNT = obj(
+    choice_token={"type": "string", "description": "send it to /api/v1/auth/login/choose within 5 minutes"},
+    accounts={"type": "array", "items": obj(index=I, masked=S)},
+)
+
+
 def document_routes(docs: ApiDocs) -> None:
     """Add the accounts API to the OpenAPI document."""
     _document_sign_in(docs)
+    _document_profiles(docs)
     _document_registration(docs)
 
 
 def _document_sign_in(docs: ApiDocs) -> None:
-    """The human check, login and logout, the signed-in user, profiles and password."""
+    """The human check, login (by user name, e-mail or tax id) and logout."""
     docs.add(
         "/api/v1/human-check",
         "get",
@@ -32,16 +41,32 @@ def _document_sign_in(docs: ApiDocs) -> None:
     docs.add(
         "/api/v1/auth/login",
         "post",
-        "Log in with user name or e-mail; returns a bearer token",
+        "Log in with user name, e-mail or the company's tax id (RUC/RFC); returns a bearer token, or "
+        "(a tax id several accounts share, and a password more than one of them has) the masked accounts to "
+        "choose among",
         auth=False,
         tag="accounts",
         errors=(400, 401, 403, 429),
         body=obj(login=S, password=S, human_token_=S, human_answer_=S, captcha_response_=S, language_=S),
-        response=obj(token=S, expires_in=I, profiles={"type": "array", "items": PROFILE}),
+        response={"oneOf": [SIGNED_IN, CHOOSE_ACCOUNT]},
+    )
+    docs.add(
+        "/api/v1/auth/login/choose",
+        "post",
+        "Finish a login by tax id: the account by its index, or by its user name or e-mail (`login`)",
+        auth=False,
+        tag="accounts",
+        errors=(400, 403, 429),
+        body=obj(choice_token=S, index_=I, login_=S, language_=S),
+        response=SIGNED_IN,
     )
     docs.add(
         "/api/v1/auth/logout", "post", "End this token's session", tag="accounts", errors=(), profile=False, response=OK
     )
+
+
+def _document_profiles(docs: ApiDocs) -> None:
+    """The signed-in user, profiles and password."""
     docs.add(
         "/api/v1/me",
         "get",
@@ -76,16 +101,17 @@ def _document_sign_in(docs: ApiDocs) -> None:
         "Choose the profile this token acts as",
         tag="accounts",
         profile=False,
-        errors=(400, 404),
+        errors=(400, 403, 404),
         body=obj(profile_id=I),
         response=obj(profile=obj(id=I, role=S, company_name=S)),
     )
     docs.add(
         "/api/v1/password",
         "post",
-        "Change password (other sessions end)",
+        "Change password (other sessions end); not with an integration token",
         tag="accounts",
         profile=False,
+        errors=(400, 403),
         body=obj(current_password=S, new_password=S, new_password_confirm=S),
         response=OK,
     )

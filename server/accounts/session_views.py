@@ -64,7 +64,6 @@ async def login_form(request: web.Request) -> web.Response:
 @routes.post("/login")
 async def login_submit(request: web.Request) -> web.Response:
     form = await request.post()
-    security = request.app[CONFIG].security
     lang = pick_language(str(form.get("language", "")), default=lang_of(request))
     request[LANG] = lang
     errors = FieldErrors()
@@ -74,22 +73,53 @@ async def login_submit(request: web.Request) -> web.Response:
         errors.add("login", Msg("This field is required."))
     if not password:
         errors.add("password", Msg("This field is required."))
-    next_url = str(form.get("next", ""))
-    shown: dict[str, Any] = {"values": {"login": login, "language": lang}, "next": next_url}
+    shown: dict[str, Any] = {"values": {"login": login, "language": lang}, "next": str(form.get("next", ""))}
     if errors:
         return _login_page(request, 400, errors=errors, **shown)
     if not await human_passed(request, form):
         return _login_page(request, 400, notice=NOT_A_ROBOT, **shown)
+    limits = sessions.LoginLimits.of(request.app[CONFIG].security)
+    outcome = await request.app[DB].write(
+        sessions.login_check, login, password, client_address(request), time.time(), limits
+    )
+    if outcome.status == "choose":
+        return _login_page(request, choice=outcome, **shown)
+    return await _signed_in_or_refused(request, outcome, lang, shown)
+
+
+@routes.post("/login/choose")
+async def login_choose(request: web.Request) -> web.Response:
+    """The second step of a sign-in by a tax id that several accounts share: which account."""
+    form = await request.post()
+    lang = pick_language(str(form.get("language", "")), default=lang_of(request))
+    request[LANG] = lang
+    account = str(form.get("account", ""))
+    choice = int(account) if account.isdecimal() and len(account) < 3 else None
+    outcome = await request.app[DB].write(
+        sessions.choose_login,
+        str(form.get("choice_token", ""))[:200],
+        choice,
+        str(form.get("typed_login", ""))[:254],
+        client_address(request),
+        time.time(),
+    )
+    shown: dict[str, Any] = {"values": {"language": lang}, "next": str(form.get("next", ""))}
+    return await _signed_in_or_refused(request, outcome, lang, shown)
+
+
+async def _signed_in_or_refused(
+    request: web.Request, outcome: sessions.LoginOutcome, lang: str, shown: dict[str, Any]
+) -> web.Response:
+    """A new session and the profile page for a signed-in account; else the login page saying why."""
+    security = request.app[CONFIG].security
     now = time.time()
-    limits = sessions.LoginLimits.of(security)
-    outcome = await request.app[DB].write(sessions.login_check, login, password, client_address(request), now, limits)
     if outcome.user is None:
         status = 429 if outcome.status in ("locked", "address_throttled") else 401
-        return _login_page(request, status, notice=login_refusal(outcome, limits.lock_minutes, now), **shown)
+        return _login_page(request, status, notice=login_refusal(outcome, security.login_lock_minutes, now), **shown)
     token = await request.app[DB].write(
         sessions.create_session, outcome.user["id"], "web", security.session_hours, now, lang
     )
-    response = web.HTTPFound(f"/profiles?next={quote(safe_next(next_url))}")
+    response = web.HTTPFound(f"/profiles?next={quote(safe_next(shown['next']))}")
     set_cookie(request, response, SESSION_COOKIE, token, max_age=security.session_hours * 3600)
     set_cookie(request, response, LANG_COOKIE, lang, max_age=365 * 86400)
     raise response

@@ -5,7 +5,8 @@ Every function takes a ``sqlite_utils.Database`` and runs on a DB thread (see ``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlite_utils
@@ -13,19 +14,28 @@ import sqlite_utils
 from server.accounts.audit import audit
 from server.config import SecurityConfig
 from server.db import one, scalar
+from server.forms import TAX_ID_RE, mask_email
 from server.security import new_token, token_hash, verify_password
 
 Db = sqlite_utils.Database
 
 #: How long failures under an unknown name are remembered after the last one (when no lock runs).
 UNKNOWN_LOGIN_MEMORY_SECONDS = 86400
+#: Each account of a tax id costs a password check (argon2, deliberately slow): past this many, the
+#: tax id is refused and the person signs in with their user name or e-mail instead.
+MAX_ACCOUNTS_PER_TAX_ID = 10
+#: How long the choice among the accounts that share a tax id and a password stays open.
+LOGIN_CHOICE_SECONDS = 300
 
 
 @dataclass(frozen=True)
 class LoginOutcome:
-    status: str  # ok | wrong_credentials | pending | rejected | locked | address_throttled
+    status: str  # ok | wrong_credentials | pending | rejected | locked | address_throttled | choose | too_many_accounts
     user: dict[str, Any] | None = None
     locked_until: float = 0.0
+    #: ``choose``: the token of the choice and the masked identities to choose among, in its order.
+    choice_token: str = ""
+    choices: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -46,13 +56,16 @@ class LoginLimits:
 
 
 def login_check(db: Db, login: str, password: str, address: str, now: float, limits: LoginLimits) -> LoginOutcome:
-    """Verify credentials with throttling per account and per address; records the outcome."""
+    """Verify credentials (a user name, an e-mail or the company's tax id) with throttling per account
+    and per address; records the outcome."""
     window_start = now - limits.lock_minutes * 60
     recent = scalar(db, "SELECT COUNT(*) FROM login_failures WHERE address = ? AND at > ?", (address, window_start))
     if recent >= limits.max_address:
         audit(db, "login.address_throttled", now=now, address=address)
         return LoginOutcome("address_throttled")
     user = one(db, "SELECT * FROM users WHERE lower(username) = lower(?) OR email = lower(?)", (login, login))
+    if user is None and (accounts := _accounts_of_tax_id(db, login)):
+        return _tax_id_login(db, login, password, accounts, address, now, limits)
     # An unknown name is counted and locked exactly like an account: the answers never tell them apart.
     counter = user or _unknown_login(db, login, now)
     if counter["locked_until"] > now:
@@ -61,11 +74,90 @@ def login_check(db: Db, login: str, password: str, address: str, now: float, lim
         return _count_failure(db, login, user, counter["failed_logins"] + 1, address, now, limits)
     if user is None:  # verify_password never accepts a missing hash; this tells the type checker
         return LoginOutcome("wrong_credentials")
+    return _proven(db, user, address, now)
+
+
+def _proven(db: Db, user: dict[str, Any], address: str, now: float) -> LoginOutcome:
+    """The outcome for an account whose password was proven: signed in, or why not."""
     if user["status"] in ("pending", "rejected", "disabled"):
         return LoginOutcome("pending" if user["status"] == "pending" else "rejected")
     db.execute("UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = ?", (user["id"],))
     audit(db, "login.ok", now=now, user_id=user["id"], address=address)
     return LoginOutcome("ok", user=user)
+
+
+def _accounts_of_tax_id(db: Db, login: str) -> list[dict[str, Any]]:
+    """The accounts with a profile at the company whose tax id (RUC/RFC) is ``login``, oldest first."""
+    if not TAX_ID_RE.match(login):
+        return []
+    return list(
+        db.query(
+            "SELECT * FROM users WHERE id IN (SELECT p.user_id FROM profiles p JOIN companies c "
+            "ON c.id = p.company_id WHERE c.tax_id = ?) ORDER BY id LIMIT ?",
+            (login.upper(), MAX_ACCOUNTS_PER_TAX_ID + 1),
+        )
+    )
+
+
+def _tax_id_login(
+    db: Db, login: str, password: str, accounts: list[dict[str, Any]], address: str, now: float, limits: LoginLimits
+) -> LoginOutcome:
+    """Sign in by tax id: the password picks the account among the company's.
+
+    Failures count against the tax id (as against an unknown name), so guessing across a company's
+    accounts is throttled as one. Nothing about the accounts is told before a password matched.
+    """
+    counter = _unknown_login(db, login, now)
+    if counter["locked_until"] > now:
+        return LoginOutcome("locked", locked_until=counter["locked_until"])
+    if len(accounts) > MAX_ACCOUNTS_PER_TAX_ID:
+        return LoginOutcome("too_many_accounts")
+    matched = [u for u in accounts if u["locked_until"] <= now and verify_password(u["password_hash"], password)]
+    if not matched:
+        return _count_failure(db, login, None, counter["failed_logins"] + 1, address, now, limits)
+    active = [u for u in matched if u["status"] == "active"]
+    if len(active) <= 1:
+        return _proven(db, (active or matched)[0], address, now)
+    token = new_token()
+    db.execute(
+        "INSERT INTO login_choices (token_hash, user_ids, expires_at) VALUES (?, ?, ?)",
+        (token_hash(token), json.dumps([u["id"] for u in active]), now + LOGIN_CHOICE_SECONDS),
+    )
+    db.execute("DELETE FROM login_choices WHERE expires_at < ?", (now,))
+    return LoginOutcome("choose", choice_token=token, choices=[_masked_identity(u) for u in active])
+
+
+def _masked_identity(user: dict[str, Any]) -> str:
+    """Enough of an account for its owner to recognise it, not for anyone else to read it."""
+    return f"{user['username'][:2]}{'*' * max(1, len(user['username']) - 2)} · {mask_email(user['email'])}"
+
+
+def choose_login(db: Db, token: str, choice: int | None, typed: str, address: str, now: float) -> LoginOutcome:
+    """Finish a sign-in by tax id: account number ``choice`` of the open choice, or the one whose user
+    name or e-mail is ``typed``. The choice is used up either way; None-like outcomes say it expired."""
+    row = one(
+        db, "SELECT user_ids FROM login_choices WHERE token_hash = ? AND expires_at > ?", (token_hash(token), now)
+    )
+    if row is None or len(token) > 100:
+        return LoginOutcome("choice_expired")
+    ids: list[int] = json.loads(row["user_ids"])
+    typed = typed.strip().lower()
+    if choice is not None and 0 <= choice < len(ids):
+        chosen = ids[choice]
+    else:
+        picked = [u["id"] for u in _users(db, ids) if typed and typed in (u["username"].lower(), u["email"])]
+        if not picked:
+            return LoginOutcome("not_among_choices")
+        chosen = picked[0]
+    db.execute("DELETE FROM login_choices WHERE token_hash = ?", (token_hash(token),))
+    user = one(db, "SELECT * FROM users WHERE id = ?", (chosen,))
+    if user is None:  # deleted meanwhile
+        return LoginOutcome("choice_expired")
+    return _proven(db, user, address, now)
+
+
+def _users(db: Db, ids: list[int]) -> list[dict[str, Any]]:
+    return list(db.query(f"SELECT id, username, email FROM users WHERE id IN ({', '.join('?' * len(ids))})", ids))
 
 
 def _count_failure(
