@@ -55,31 +55,61 @@ async def import_upload(
         return next(iter(exc.errors.values()))
 
 
+def bad_lines(problems: list[tuple[int, str, Msg]]) -> ValidationFailed:
+    """The refusal of a file: its first few bad lines, each with its field and what is wrong."""
+    listed = "; ".join(f"{line_no}: {field}: {msg}" for line_no, field, msg in problems[:5])
+    return ValidationFailed({"file": Msg("Line %(lines)s", {"lines": listed})})
+
+
 def validated_rows(
-    text: str, required: Iterable[str], validate_row: Callable[[dict[str, Any]], dict[str, Any]], missing_columns: Msg
+    text: str,
+    required: Iterable[str],
+    validate_row: Callable[[dict[str, Any]], dict[str, Any]],
+    missing_columns: Msg,
+    *,
+    line_field: str | None = None,
 ) -> list[dict[str, Any]]:
     """Each row passed through ``validate_row`` (which raises ValidationFailed); the first few bad lines
-    are reported together and nothing is returned unless every row is valid."""
+    are reported together and nothing is returned unless every row is valid.
+
+    With ``line_field``, each row also carries its line number under that name.
+    """
+    rows, problems = checked_rows(text, required, validate_row, missing_columns, line_field=line_field)
+    if problems:
+        raise bad_lines(problems)
+    return rows
+
+
+def checked_rows(
+    text: str,
+    required: Iterable[str],
+    validate_row: Callable[[dict[str, Any]], dict[str, Any]],
+    missing_columns: Msg,
+    *,
+    line_field: str | None = None,
+) -> tuple[list[dict[str, Any]], list[tuple[int, str, Msg]]]:
+    """The valid rows and the (line, field, message) of each bad one, for an import that checks more
+    later (a tax id the registry lacks, in the writing transaction) and reports every bad line at once."""
     reader = csv.DictReader(io.StringIO(text))
     rows: list[dict[str, Any]] = []
-    problems: list[str] = []
+    problems: list[tuple[int, str, Msg]] = []
     try:
         if not reader.fieldnames or not set(required) <= {h.strip() for h in reader.fieldnames}:
             raise ValidationFailed({"file": missing_columns})
         for line_no, row in enumerate(reader, start=2):
-            if len(rows) >= MAX_ROWS:
+            if len(rows) + len(problems) >= MAX_ROWS:
                 raise ValidationFailed({"file": Msg("At most 50000 rows per file.")})
             try:
-                rows.append(validate_row({(k or "").strip(): v for k, v in row.items()}))
+                values = validate_row({(k or "").strip(): v for k, v in row.items()})
             except ValidationFailed as exc:
                 field, msg = next(iter(exc.errors.items()))
-                problems.append(f"{line_no}: {field}: {msg}")
+                problems.append((line_no, field, msg))
+                continue
+            rows.append({**values, line_field: line_no} if line_field else values)
     except csv.Error as exc:  # an unterminated quote, a field over the csv module's size limit
         raise ValidationFailed(
             {"file": Msg("The file is not valid CSV near line %(line)s.", {"line": reader.line_num})}
         ) from exc
-    if problems:
-        raise ValidationFailed({"file": Msg("Line %(lines)s", {"lines": "; ".join(problems[:5])})})
-    if not rows:
+    if not rows and not problems:
         raise ValidationFailed({"file": Msg("The file has no rows.")})
-    return rows
+    return rows, problems

@@ -587,6 +587,49 @@ def unknown_login_failures(db: sqlite_utils.Database) -> None:
     )
 
 
+@migration(28)
+def purchases_at_port_scale(db: sqlite_utils.Database) -> None:
+    """Payment details, void and correction of purchases; the indexes of the staff lists' order and search.
+
+    A purchase is ``pending``, ``confirmed`` (its quantity is in the company's balance) or ``voided``;
+    ``paid_on`` and ``bank_reference`` say which bank payment confirmed it. Corrections keep their
+    history in ``purchase_corrections``. Searches match from the start of a name, tax id, reference,
+    vessel or code, case-insensitively, so each has a ``NOCASE`` index that ``LIKE 'term%'`` can use;
+    every list is newest first by id and pages by id (keyset), so each filter's index ends in id.
+    """
+    _script(
+        db,
+        """
+        ALTER TABLE purchases ADD COLUMN bank_reference TEXT NOT NULL DEFAULT '';
+        ALTER TABLE purchases ADD COLUMN paid_on TEXT;
+        ALTER TABLE purchases ADD COLUMN voided_by INTEGER;
+        ALTER TABLE purchases ADD COLUMN voided_at TEXT;
+        ALTER TABLE purchases ADD COLUMN void_reason TEXT NOT NULL DEFAULT '';
+        CREATE TABLE purchase_corrections (
+            id INTEGER PRIMARY KEY,
+            purchase_id INTEGER NOT NULL REFERENCES purchases(id),
+            old_quantity INTEGER NOT NULL,
+            new_quantity INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            corrected_by INTEGER,
+            corrected_at TEXT NOT NULL
+        );
+        CREATE INDEX purchase_corrections_purchase ON purchase_corrections(purchase_id, id);
+        CREATE INDEX purchases_status_id ON purchases(status, id);
+        CREATE INDEX purchases_company_id ON purchases(company_id, id);
+        CREATE INDEX purchases_reference_search ON purchases(reference COLLATE NOCASE);
+        CREATE INDEX companies_name_search ON companies(name COLLATE NOCASE);
+        CREATE INDEX companies_tax_id_search ON companies(tax_id COLLATE NOCASE);
+        CREATE INDEX itineraries_active_id ON itineraries(active, id);
+        CREATE INDEX itineraries_vessel_search ON itineraries(vessel COLLATE NOCASE);
+        CREATE INDEX itineraries_voyage_search ON itineraries(voyage COLLATE NOCASE);
+        CREATE INDEX services_active_id ON services(active, id);
+        CREATE INDEX services_code_search ON services(code COLLATE NOCASE);
+        CREATE INDEX services_name_es_search ON services(name_es COLLATE NOCASE);
+        CREATE INDEX services_name_en_search ON services(name_en COLLATE NOCASE)
+        """,
+    )
+
 
 @migration(31)
 def integration_tokens_and_login_choices(db: sqlite_utils.Database) -> None:

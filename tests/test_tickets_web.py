@@ -172,19 +172,18 @@ async def test_another_company_cannot_see_print_or_delete(client, config):
 async def test_staff_record_and_confirm_purchase_then_operations_catalogue(client, config):
     await login(client, "facturacion")
     page, hidden = await get_form(client, "/billing/purchases")
-    company = re.search(r'<option value="(\d+)" >Importadora', page)[1]
-    resp = await client.post(
-        "/billing/purchases", data={**hidden, "company_id": company, "quantity": "0", "reference": ""}
-    )
+    company, tax_id = db_rows(config, "SELECT id, tax_id FROM companies WHERE name LIKE 'Importadora%'")[0]
+    resp = await client.post("/billing/purchases", data={**hidden, "company": tax_id, "quantity": "0", "reference": ""})
     assert set(field_errors(await resp.text())) == {"quantity", "reference"}
     resp = await client.post(
-        "/billing/purchases", data={**hidden, "company_id": company, "quantity": "3", "reference": "VEN-9"}
+        "/billing/purchases", data={**hidden, "company": tax_id, "quantity": "3", "reference": "VEN-9"}
     )
     page = await resp.text()
     purchase = re.search(r"/billing/purchases/(\d+)/confirm", page.split('data-reference="VEN-9"')[1])[1]
-    await client.post(f"/billing/purchases/{purchase}/confirm", data=hidden)
+    payment = {**hidden, "bank_reference": "BP-1", "paid_on": "2026-01-02"}
+    await client.post(f"/billing/purchases/{purchase}/confirm", data=payment)
     # Confirming twice does not add twice.
-    assert (await client.post(f"/billing/purchases/{purchase}/confirm", data=hidden)).status == 409
+    assert (await client.post(f"/billing/purchases/{purchase}/confirm", data=payment)).status == 409
     assert db_rows(config, "SELECT confirmed FROM balances WHERE company_id = ?", (int(company),)) == [(13,)]
 
     await client.post("/logout", data=hidden)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import sqlite_utils
 from aiohttp import web
 
+from server.openapi import API_DOCS
 from server.tickets.service import KeyRing, ensure_signing_key, load_keys
 from server.web import DB
 
@@ -97,5 +98,13 @@ async def tickets_changed(app: web.Application, ticket_ids: list[int]) -> None:
 
 
 def setup(app: web.Application) -> None:
+    """The area's state and its staff pages and API (the customer pages are added by ``server.app``)."""
+    # Imported here: these modules import this package's keys.
+    from server.tickets import billing_views, ops_views, staff_api
+
     app[TICKET_LISTENERS] = []
     app.cleanup_ctx.append(keys_ctx)
+    app.router.add_routes(billing_views.routes)
+    app.router.add_routes(ops_views.routes)
+    app.router.add_routes(staff_api.routes)
+    staff_api.document_routes(app[API_DOCS])

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
 from gate_core.codes import human_readable, mask_code
-from server.accounts.service import list_companies
 from server.accounts.views import page
-from server.csv_import import import_upload
 from server.forms import ValidationFailed
 from server.i18n import N_, Msg
 from server.menu import MenuEntry
@@ -251,164 +247,3 @@ async def delete_ticket(request: web.Request) -> web.Response:
         raise ticket_error(exc) from None
     await tickets_changed(request.app, [ticket_id])
     raise web.HTTPFound(f"/tickets/itinerary/{ticket['itinerary_id']}?deleted={ticket_id}")
-
-
-# --- operations: itineraries and services -----------------------------------------------------
-
-
-async def _itineraries_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
-    rows = await request.app[DB].read(svc.list_itineraries)
-    return page(
-        request, "tickets/ops_itineraries.html", {"itineraries": rows, "values": {}, "errors": {}, **extra}, status
-    )
-
-
-@routes.get("/ops/itineraries")
-async def itineraries(request: web.Request) -> web.Response:
-    require(request, "operations", "admin")
-    return await _itineraries_page(request)
-
-
-async def save_form(
-    request: web.Request,
-    roles: tuple[str, ...],
-    validate: Callable[[Any], dict[str, Any]],
-    save: Callable[..., Any],
-    rerender: Callable[..., Awaitable[web.Response]],
-    echo: tuple[str, ...],
-    success: Msg,
-) -> web.Response:
-    """The staff form pattern: validate every field, save in one transaction, re-show the page with
-    each error at its field (and the typed values kept) or with the success message."""
-    principal = require(request, *roles)
-    form = await request.post()
-    try:
-        values = validate(form)
-        await request.app[DB].write(save, values, principal.user_id, now=datetime.now(UTC))
-    except ValidationFailed as exc:
-        return await rerender(request, 400, errors=exc.errors, values={k: str(form.get(k, ""))[:120] for k in echo})
-    return await rerender(request, success=success)
-
-
-@routes.post("/ops/itineraries")
-async def itinerary_save(request: web.Request) -> web.Response:
-    return await save_form(
-        request,
-        ("operations", "admin"),
-        functools.partial(svc.validate_itinerary, zone=request.app[CONFIG].zone),
-        svc.save_itinerary,
-        _itineraries_page,
-        ("vessel", "voyage", "eta", "etd", "valid_from", "valid_until", "berth"),
-        Msg("Itinerary saved."),
-    )
-
-
-async def _import(
-    request: web.Request,
-    roles: tuple[str, ...],
-    parse: Callable[[str], list[dict[str, Any]]],
-    save: Callable[..., int],
-    rerender: Callable[..., Awaitable[web.Response]],
-    done: str,
-) -> web.Response:
-    """The CSV import pattern: read the upload, import all-or-nothing, report the count or the bad lines."""
-    principal = require(request, *roles)
-    save_now = functools.partial(save, now=datetime.now(UTC))
-    count = await import_upload(request, request.app[DB], parse, save_now, principal.user_id)
-    if isinstance(count, Msg):
-        return await rerender(request, 400, import_error=count)
-    return await rerender(request, success=Msg(done, {"n": count}))
-
-
-@routes.post("/ops/itineraries/import")
-async def itinerary_import(request: web.Request) -> web.Response:
-    return await _import(
-        request,
-        ("operations", "admin"),
-        functools.partial(svc.parse_itineraries_csv, zone=request.app[CONFIG].zone),
-        svc.save_itineraries,
-        _itineraries_page,
-        N_("Imported: %(n)s itineraries."),
-    )
-
-
-@routes.post("/ops/services/import")
-async def service_import(request: web.Request) -> web.Response:
-    return await _import(
-        request,
-        ("operations", "admin"),
-        svc.parse_services_csv,
-        svc.save_services,
-        _services_page,
-        N_("Imported: %(n)s services."),
-    )
-
-
-async def _services_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
-    rows = await request.app[DB].read(svc.list_services, False)
-    return page(request, "tickets/ops_services.html", {"services": rows, "values": {}, "errors": {}, **extra}, status)
-
-
-@routes.get("/ops/services")
-async def services(request: web.Request) -> web.Response:
-    require(request, "operations", "admin")
-    return await _services_page(request)
-
-
-@routes.post("/ops/services")
-async def service_save(request: web.Request) -> web.Response:
-    return await save_form(
-        request,
-        ("operations", "admin"),
-        svc.validate_service,
-        svc.save_service,
-        _services_page,
-        ("code", "name_es", "name_en"),
-        Msg("Service saved."),
-    )
-
-
-# --- billing: purchases -----------------------------------------------------------------------
-
-
-async def _purchases_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
-    db = request.app[DB]
-    rows = await db.read(svc.list_purchases)
-    companies = [c for c in await db.read(list_companies, limit=500) if c["in_registry"]]
-    return page(
-        request,
-        "tickets/billing_purchases.html",
-        {"purchases": rows, "companies": companies, "values": {}, "errors": {}, **extra},
-        status,
-    )
-
-
-@routes.get("/billing/purchases")
-async def purchases(request: web.Request) -> web.Response:
-    require(request, "billing_clerk", "admin")
-    return await _purchases_page(request)
-
-
-@routes.post("/billing/purchases")
-async def purchase_record(request: web.Request) -> web.Response:
-    return await save_form(
-        request,
-        ("billing_clerk", "admin"),
-        svc.validate_purchase,
-        svc.record_purchase,
-        _purchases_page,
-        ("company_id", "quantity", "reference"),
-        Msg("Purchase recorded; confirm it when the payment arrives."),
-    )
-
-
-@routes.post(r"/billing/purchases/{purchase_id:\d+}/confirm")
-async def purchase_confirm(request: web.Request) -> web.Response:
-    principal = require(request, "billing_clerk", "admin")
-    try:
-        await request.app[DB].write(
-            svc.confirm_purchase, path_id(request, "purchase_id"), principal.user_id, now=datetime.now(UTC)
-        )
-    except svc.TicketError as exc:
-        raise ticket_error(exc) from None
-    return await _purchases_page(request, success=Msg("Payment confirmed; the tickets are in the company's balance."))
