@@ -132,7 +132,13 @@ def test_service_ticket_round_trip_with_a_reply_by_email(open_page, helpdesk_ser
     expect(agent.locator("#ticket-status")).to_have_attribute("data-status", "open")
     agent.screenshot(path="/tmp/portgate-helpdesk-thread.png", full_page=True)
     agent.click("#close-ticket")
+    # Closing is asked for first, saying what will happen; the ticket is still open until confirmed.
+    expect(agent.locator("#finish-consequences")).to_contain_text("pedro@pacifico.example")
+    agent.click("#confirm-finish-button")
     expect(agent.locator("#ticket-status")).to_have_attribute("data-status", "closed")
+    expect(agent.locator(".alert-success")).to_contain_text("is closed")
+    agent.reload()  # Refresh after the post: nothing is sent again and the message is not repeated
+    expect(agent.locator(".alert-success")).to_have_count(0)
     browser_smtp.wait_for("pedro@pacifico.example", "was closed")
 
     # 5. The customer rates the closed ticket, once.

@@ -1,8 +1,8 @@
 """The terminal's time zone: staff type and read times as the port's clock shows them.
 
 Guayaquil is UTC-5 all year: an operations clerk who types 08:00 means 13:00 UTC, the customer's
-printed ticket and every page say 08:00 -05, and the supervisor's "from 23 Nov" is the port's 23
-November. Stored and exchanged times (API, sync, scan log rows) stay UTC.
+printed ticket and every page say 08:00 (pages as "1 Dec 2026 08:00"), and the supervisor's "from 23
+Nov" is the port's 23 November. Stored and exchanged times (API, sync, scan log rows) stay UTC.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ async def test_itinerary_times_are_typed_and_shown_in_the_terminals_time(gye, gy
     assert stored == [("2026-12-01T13:00+00:00", "2026-11-30T11:00+00:00", "2026-12-03T01:00+00:00")]
     page = await (await gye.get("/ops/itineraries")).text()
     row = next(line for line in page.splitlines() if "Nave Hora" in line)
-    assert "2026-12-01 08:00 -05" in row and "2026-11-30 06:00 -05 → 2026-12-02 20:00 -05" in row
+    assert "1 Dec 2026 08:00" in row and "30 Nov 2026 06:00 → 2 Dec 2026 20:00" in row
 
 
 async def test_csv_times_without_an_offset_are_local_and_with_one_are_exact(gye, gye_config):
@@ -124,7 +124,7 @@ async def test_scan_log_days_are_the_terminals_days(gye, gye_config):
     assert await shown("?from=2026-11-23&to=2026-11-23") == {late_scan["scan_id"]}
     assert await shown("?from=2026-11-24&to=2026-11-24") == {early_scan["scan_id"]}
     page = await (await gye.get("/gate/scans?from=2026-11-23&to=2026-11-23")).text()
-    assert "From (America/Guayaquil)" in page and "2026-11-23 22:30:00 -05" in page
+    assert "From (America/Guayaquil)" in page and "23 Nov 2026 22:30:00" in page
 
 
 @pytest.fixture
@@ -155,8 +155,8 @@ async def test_a_local_time_the_clocks_skip_is_refused_and_a_repeated_one_is_the
 def test_the_date_of_a_stored_time_is_the_terminals_date():
     from server.timefmt import day
 
-    assert day("2026-11-24T03:00:00+00:00", "en", ZoneInfo(ZONE)) == "Nov 23, 2026"
-    assert day("2026-11-24", "en", ZoneInfo(ZONE)) == "Nov 24, 2026"  # a date is a date
+    assert day("2026-11-24T03:00:00+00:00", "en", ZoneInfo(ZONE)) == "23 Nov 2026"
+    assert day("2026-11-24", "es", ZoneInfo(ZONE)) == "24 nov 2026"  # a date is a date
 
 
 @dataclass

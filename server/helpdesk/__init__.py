@@ -7,8 +7,10 @@ by e-mail into ticket threads (owned by a cleanup context).
 
 from __future__ import annotations
 
+import aiohttp_jinja2
 from aiohttp import web
 
+from server import timefmt
 from server.helpdesk import (
     docs,
     licence_api,
@@ -31,11 +33,15 @@ CUSTOMER = CUSTOMER_ROLES
 def setup(app: web.Application) -> None:
     """Register the helpdesk/licence routes, menu entries, API docs and the inbound mail receiver."""
     app[HELPDESK_SETTINGS] = settings_for(app[CONFIG])
+    # Every page's dates in the reader's language. This belongs in create_app, beside the other
+    # template set-up, where it replaces the language-blind ``dt``/``dts``; it is here until then.
+    timefmt.install_filters(aiohttp_jinja2.get_env(app), app[CONFIG].zone)
     app.cleanup_ctx.append(inbound_ctx)
     for module in (ticket_views, ticket_api, licence_views, licence_api, user_views, user_api):
         app.router.add_routes(module.routes)
     for label, href, roles in (
-        (N_("My tickets"), "/helpdesk/tickets", CUSTOMER),
+        # Not "Tickets" nor "My tickets": the gate tickets sit beside these in the customer's menu.
+        (N_("Support tickets"), "/helpdesk/tickets", CUSTOMER),
         (N_("Licences"), "/licences", (*CUSTOMER, "gate_supervisor", "admin")),
         (N_("Policies"), "/policies", CUSTOMER),
         (N_("Company users"), "/company/users", ("customer_admin",)),

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from server import timefmt
-from server.accounts.views import page
+from server.gate.flash import render_with_flash
 from server.helpdesk.licences import LicenceError
 from server.helpdesk.settings import AREA_LABELS, HELPDESK_SETTINGS
 from server.helpdesk.tickets import STATUS_TEXT
@@ -58,18 +58,18 @@ def status_name(lang: str, status: str) -> str:
 def hd_page(
     request: web.Request, template: str, context: dict[str, Any] | None = None, status: int = 200
 ) -> web.Response:
-    """``accounts.views.page`` plus the date, area and status helpers the helpdesk templates use."""
+    """A page with the date, area and status helpers the helpdesk templates use, and the result of the
+    form post that redirected here (``flash``), shown once."""
     lang = lang_of(request)
     moment = now()
     zone = request.app[CONFIG].zone
     helpers = {
         "when": lambda value: timefmt.when(value, moment, lang, zone),
         "day": lambda value: timefmt.day(value, lang, zone),
-        "stamp": lambda value: timefmt.stamp(value, lang, zone),
         "area_name": lambda area: area_name(lang, area),
         "status_name": lambda value: status_name(lang, value),
         "areas": request.app[HELPDESK_SETTINGS].areas,
         "values": {},
         "errors": {},
     }
-    return page(request, template, {**helpers, **(context or {})}, status)
+    return render_with_flash(request, template, {**helpers, **(context or {})}, status)

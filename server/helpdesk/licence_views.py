@@ -1,4 +1,9 @@
-"""Licence pages: serials, the machines on a serial (activate, deactivate, CSV), policies, administration."""
+"""Licence pages: serials, the machines on a serial (activate, deactivate, CSV), policies, administration.
+
+Every form post that succeeds answers a redirect to a page that shows its result once (``flash``), so
+Back and Refresh never send it again; deactivating a machine is asked for on a page of its own that
+says what will happen.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,12 @@ from aiohttp import web
 
 from server.accounts.service import list_companies
 from server.forms import ValidationFailed
+from server.gate.flash import redirect_with_flash
 from server.helpdesk import licences, policies
 from server.helpdesk.common import LICENCE_ROLES, hd_page, licence_scope, now, today
 from server.helpdesk.kiosk_link import deactivate_machine, forget_kiosk_token
 from server.helpdesk.settings import HELPDESK_SETTINGS
-from server.i18n import Msg
+from server.i18n import N_, Msg
 from server.web import DB, Principal, not_found, path_id, require, terminal_now
 
 routes = web.RouteTableDef()
@@ -49,8 +55,6 @@ async def _serial_page(
         raise not_found()
     show = request.query.get("show", "active")
     machines = await db.read(licences.list_machines, serial_id, active=show != "inactive")
-    window = quota(request.app)
-    used = await db.read(licences.deactivations_in_window, serial_id, now(), window.days)
     return hd_page(
         request,
         "helpdesk/licences_serial.html",
@@ -58,12 +62,18 @@ async def _serial_page(
             "serial": serial,
             "machines": machines,
             "show": "inactive" if show == "inactive" else "active",
-            "quota": window,
-            "deactivations_left": max(0, window.count - len(used)),
+            **await _deactivation_quota(request, serial_id),
             **extra,
         },
         status,
     )
+
+
+async def _deactivation_quota(request: web.Request, serial_id: int) -> dict[str, Any]:
+    """The serial's deactivation quota (``quota``) and how many it has left now (``deactivations_left``)."""
+    window = quota(request.app)
+    used = await request.app[DB].read(licences.deactivations_in_window, serial_id, now(), window.days)
+    return {"quota": window, "deactivations_left": max(0, window.count - len(used))}
 
 
 @routes.get(r"/licences/{serial_id:\d+}")
@@ -116,7 +126,14 @@ async def activate(request: web.Request) -> web.Response:
         if exc.code == "not_found":
             raise not_found() from None
         return await _serial_page(request, principal, serial_id, 409, refusal=exc.message)
-    return await _serial_page(request, principal, serial_id, success=Msg("The machine was activated."))
+    raise redirect_with_flash(request, f"/licences/{serial_id}", Msg("The machine was activated."))
+
+
+#: What each action on a machine says once done.
+MACHINE_DONE = {
+    "activate": N_("The machine %(name)s was activated."),
+    "deactivate": N_("The machine %(name)s was deactivated; its slot is free."),
+}
 
 
 @routes.post(r"/licences/{serial_id:\d+}/machines/{machine_id:\d+}/{action:activate|deactivate}")
@@ -124,26 +141,39 @@ async def machine_action(request: web.Request) -> web.Response:
     principal = require(request, *LICENCE_ROLES)
     serial_id = path_id(request, "serial_id")
     machine_id = path_id(request, "machine_id")
+    action = request.match_info["action"]
     try:
-        active = request.match_info["action"] == "activate"
-        await set_machine_active(request, principal, serial_id, machine_id, active)
-        message = Msg("The machine was activated.") if active else Msg("The machine was deactivated; its slot is free.")
+        machine = await set_machine_active(request, principal, serial_id, machine_id, action == "activate")
     except licences.LicenceError as exc:
         if exc.code == "not_found":
             raise not_found() from None
         return await _serial_page(request, principal, serial_id, 409, refusal=exc.message)
-    return await _serial_page(request, principal, serial_id, success=message)
+    raise redirect_with_flash(request, f"/licences/{serial_id}", Msg(MACHINE_DONE[action], {"name": machine["name"]}))
 
 
-@routes.get(r"/licences/{serial_id:\d+}/machines/{machine_id:\d+}")
-async def machine_detail(request: web.Request) -> web.Response:
-    principal = require(request, *LICENCE_ROLES)
+async def _machine(request: web.Request, principal: Principal) -> dict[str, Any]:
+    """The machine the URL names, if the principal may see it; else a 404."""
     machine = await request.app[DB].read(
         licences.get_machine, licence_scope(principal), path_id(request, "serial_id"), path_id(request, "machine_id")
     )
     if machine is None:
         raise not_found()
-    return hd_page(request, "helpdesk/licences_machine.html", {"machine": machine})
+    return machine
+
+
+@routes.get(r"/licences/{serial_id:\d+}/machines/{machine_id:\d+}")
+async def machine_detail(request: web.Request) -> web.Response:
+    principal = require(request, *LICENCE_ROLES)
+    return hd_page(request, "helpdesk/licences_machine.html", {"machine": await _machine(request, principal)})
+
+
+@routes.get(r"/licences/{serial_id:\d+}/machines/{machine_id:\d+}/deactivate")
+async def confirm_deactivate(request: web.Request) -> web.Response:
+    """What deactivating will do, with the button that does it: nothing is deactivated on one click."""
+    principal = require(request, *LICENCE_ROLES)
+    machine = await _machine(request, principal)
+    context = {"machine": machine, **await _deactivation_quota(request, machine["serial_id"])}
+    return hd_page(request, "helpdesk/licences_deactivate.html", context)
 
 
 async def csv_response(request: web.Request, principal: Principal, serial_id: int) -> web.Response:
@@ -263,7 +293,7 @@ async def admin_save_serial(request: web.Request) -> web.Response:
     except ValidationFailed as exc:
         echo = {k: str(form.get(k, ""))[:200] for k in (*SERIAL_FIELDS, "suspended")}
         return await _admin_page(request, 400, serial_errors=exc.errors, serial_values=echo)
-    return await _admin_page(request, success=Msg("Serial saved."), serial_values={})
+    raise redirect_with_flash(request, "/admin/licences", Msg("Serial saved."))
 
 
 @routes.post("/admin/licences/policies")
@@ -276,4 +306,4 @@ async def admin_save_policy(request: web.Request) -> web.Response:
     except ValidationFailed as exc:
         echo = {k: str(form.get(k, ""))[:200] for k in POLICY_FIELDS}
         return await _admin_page(request, 400, policy_errors=exc.errors, policy_values=echo)
-    return await _admin_page(request, success=Msg("Policy saved."))
+    raise redirect_with_flash(request, "/admin/licences", Msg("Policy saved."))

@@ -1,4 +1,9 @@
-"""Service-ticket pages: "My tickets", generating from a policy, the thread, the agent console."""
+"""Service-ticket pages: "Support tickets", generating from a policy, the thread, the agent console.
+
+Every form post that succeeds answers a redirect to a page that shows its result once (``flash``),
+so Back and Refresh never send it again; closing and cancelling are asked for on a page of their own
+that says what will happen.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from server.forms import ValidationFailed
+from server.gate.flash import redirect_with_flash
 from server.helpdesk import actions, attachments, policies, tickets
 from server.helpdesk.common import (
     CUSTOMER,
@@ -19,7 +25,7 @@ from server.helpdesk.common import (
     today,
 )
 from server.helpdesk.settings import HELPDESK_SETTINGS
-from server.i18n import Msg
+from server.i18n import N_, Msg
 from server.web import DB, Principal, not_found, parse_id, path_id, require
 
 routes = web.RouteTableDef()
@@ -94,7 +100,8 @@ async def create_ticket(request: web.Request) -> web.Response:
         return await _ticket_form(
             request, principal, policy_id, 409, values=echo, refusal=exc.message, existing=exc.ticket
         )
-    raise web.HTTPFound(f"/helpdesk/tickets/{ticket['id']}?opened=1")
+    generated = Msg("Your ticket %(number)s was generated.", {"number": ticket["number"]})
+    raise redirect_with_flash(request, f"/helpdesk/tickets/{ticket['id']}", generated)
 
 
 async def _thread_page(
@@ -104,8 +111,6 @@ async def _thread_page(
     ticket = await db.read(tickets.get_ticket, ticket_scope(principal), ticket_id)
     if ticket is None:
         raise not_found()
-    if request.query.get("opened") and "success" not in extra:
-        extra["success"] = Msg("Your ticket %(number)s was generated.", {"number": ticket["number"]})
     thread = await db.read(tickets.thread, ticket_id)
     return hd_page(
         request,
@@ -141,27 +146,62 @@ async def reply(request: web.Request) -> web.Response:
             request, principal, ticket_id, 400, errors=exc.errors, values={"body": str(form.get("body", ""))[:10_000]}
         )
     except tickets.HelpdeskError as exc:
-        if exc.code == "not_found":
-            raise not_found() from None
-        return await _thread_page(request, principal, ticket_id, 409, refusal=exc.message)
-    raise web.HTTPFound(f"/helpdesk/tickets/{ticket_id}#replies")
+        return await _refused(request, principal, ticket_id, exc)
+    raise redirect_with_flash(request, f"/helpdesk/tickets/{ticket_id}#replies", Msg("Your reply was sent."))
 
 
-@routes.post(r"/helpdesk/tickets/{ticket_id:\d+}/{action:assign|close|cancel}")
-async def agent_action(request: web.Request) -> web.Response:
+#: What the agent's two ending actions do to a ticket, and what they say once done.
+FINISHED = {
+    "close": ("closed", N_("Ticket %(number)s is closed; the customer was invited by e-mail to rate it.")),
+    "cancel": ("cancelled", N_("Ticket %(number)s is cancelled.")),
+}
+
+
+@routes.post(r"/helpdesk/tickets/{ticket_id:\d+}/assign")
+async def assign(request: web.Request) -> web.Response:
     principal = require(request, *STAFF)
     ticket_id = path_id(request, "ticket_id")
-    action = request.match_info["action"]
     try:
-        if action == "assign":
-            await request.app[DB].write(tickets.assign_to, ticket_id, principal.user_id, now())
-        else:
-            await actions.finish(request.app, principal, ticket_id, "closed" if action == "close" else "cancelled")
+        ticket = await request.app[DB].write(tickets.assign_to, ticket_id, principal.user_id, now())
     except tickets.HelpdeskError as exc:
-        if exc.code == "not_found":
-            raise not_found() from None
-        return await _thread_page(request, principal, ticket_id, 409, refusal=exc.message)
-    raise web.HTTPFound(f"/helpdesk/tickets/{ticket_id}")
+        return await _refused(request, principal, ticket_id, exc)
+    assigned = Msg("Ticket %(number)s is assigned to you.", {"number": ticket["number"]})
+    raise redirect_with_flash(request, f"/helpdesk/tickets/{ticket_id}", assigned)
+
+
+@routes.get(r"/helpdesk/tickets/{ticket_id:\d+}/{action:close|cancel}")
+async def confirm_finish(request: web.Request) -> web.Response:
+    """What closing or cancelling will do, with the button that does it: nothing ends on one click."""
+    principal = require(request, *STAFF)
+    ticket = await request.app[DB].read(tickets.get_ticket, ticket_scope(principal), path_id(request, "ticket_id"))
+    if ticket is None:
+        raise not_found()
+    return hd_page(
+        request,
+        "helpdesk/ticket_finish.html",
+        {"ticket": ticket, "action": request.match_info["action"], "open": ticket["status"] in tickets.OPEN_STATUSES},
+    )
+
+
+@routes.post(r"/helpdesk/tickets/{ticket_id:\d+}/{action:close|cancel}")
+async def finish(request: web.Request) -> web.Response:
+    principal = require(request, *STAFF)
+    ticket_id = path_id(request, "ticket_id")
+    status, done = FINISHED[request.match_info["action"]]
+    try:
+        ticket = await actions.finish(request.app, principal, ticket_id, status)
+    except tickets.HelpdeskError as exc:
+        return await _refused(request, principal, ticket_id, exc)
+    raise redirect_with_flash(request, f"/helpdesk/tickets/{ticket_id}", Msg(done, {"number": ticket["number"]}))
+
+
+async def _refused(
+    request: web.Request, principal: Principal, ticket_id: int, exc: tickets.HelpdeskError
+) -> web.Response:
+    """The thread with the refusal (a 409), or a 404 for a ticket the principal cannot see."""
+    if exc.code == "not_found":
+        raise not_found() from None
+    return await _thread_page(request, principal, ticket_id, 409, refusal=exc.message)
 
 
 @routes.post(r"/helpdesk/tickets/{ticket_id:\d+}/rating")
@@ -182,10 +222,8 @@ async def rate(request: web.Request) -> web.Response:
             values={"comment": str(form.get("comment", ""))[:2000]},
         )
     except tickets.HelpdeskError as exc:
-        if exc.code == "not_found":
-            raise not_found() from None
-        return await _thread_page(request, principal, ticket_id, 409, refusal=exc.message)
-    return await _thread_page(request, principal, ticket_id, success=Msg("Thank you for rating this ticket."))
+        return await _refused(request, principal, ticket_id, exc)
+    raise redirect_with_flash(request, f"/helpdesk/tickets/{ticket_id}", Msg("Thank you for rating this ticket."))
 
 
 async def attachment_response(request: web.Request, principal: Principal, attachment_id: int) -> web.Response:

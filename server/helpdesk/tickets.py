@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 import sqlite_utils
@@ -56,8 +56,12 @@ class HelpdeskError(Exception):
 
 
 def ticket_number(seq: int, now: datetime) -> str:
-    """The seed's shape ``S_<n>_<ddmmyyyyHHMMSS>``; ``n`` is a counter, so the number is unique."""
-    return f"S_{seq}_{now.astimezone(UTC):%d%m%Y%H%M%S}"
+    """The seed's shape ``S_<n>_<ddmmyyyyHHMMSS>``; ``n`` is a counter, so the number is unique.
+
+    Stamped in ``now``'s own zone — callers pass the terminal's time — so the number reads like the
+    "created" time shown beside it.
+    """
+    return f"S_{seq}_{now:%d%m%Y%H%M%S}"
 
 
 def _open_marks() -> str:
