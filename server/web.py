@@ -51,7 +51,12 @@ CSRF_COOKIE = "pg_csrf"
 LANG_COOKIE = "pg_lang"
 
 STAFF_ROLES = ("billing_clerk", "operations", "gate_supervisor", "helpdesk_agent", "admin")
+#: Who buys and uses gate tickets: the terminal's customers.
 CUSTOMER_ROLES = ("customer", "customer_admin")
+#: A company that is not a customer yet: the vendor portal's helpdesk, licences and policies, no gate tickets.
+PROSPECT_ROLES = ("prospect",)
+#: Everyone the vendor portal serves (helpdesk, licences, policies): customers and prospects.
+PORTAL_CUSTOMER_ROLES = CUSTOMER_ROLES + PROSPECT_ROLES
 
 
 class ApiError(Exception):

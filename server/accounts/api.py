@@ -11,11 +11,14 @@ from server import forms
 from server.accounts import passwords, registration, sessions
 from server.accounts.common import (
     NOT_A_ROBOT,
+    RESET_SENT,
     human_passed,
     login_refusal,
     mail_registration_received,
     register_and_notify,
+    register_prospect_and_notify,
     require_person,
+    start_password_reset,
     tax_id_unknown_message,
 )
 from server.accounts.registration import TooManyCodes
@@ -297,3 +300,25 @@ async def api_register(request: web.Request) -> web.Response:
         msg = tax_id_unknown_message(request)
         raise ApiError(400, "unknown_tax_id", msg, {"tax_id": msg}) from None
     return web.json_response({"user_id": user["id"], "status": "pending"}, status=201)
+
+
+@routes.post("/api/v1/registration/prospect")
+async def api_register_prospect(request: web.Request) -> web.Response:
+    """A company that is not a customer yet: the same rules and mail as the page; the account awaits approval."""
+    body = await json_body(request)
+    clean = registration.validate_prospect(body)
+    await _require_human(request, body)
+    user = await register_prospect_and_notify(request, clean)
+    return web.json_response({"user_id": user["id"], "username": user["username"], "status": "pending"}, status=201)
+
+
+@routes.post("/api/v1/password/forgot")
+async def api_forgot_password(request: web.Request) -> web.Response:
+    """Mail a link to choose a new password; the same answer whether or not the address has an account."""
+    body = await json_body(request)
+    errors = FieldErrors()
+    email = forms.email(body, "email", errors)
+    errors.raise_if_any()
+    await _require_human(request, body)
+    await start_password_reset(request, email)
+    return web.json_response({"ok": True, "message": render(lang_of(request), RESET_SENT)}, status=202)

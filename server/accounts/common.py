@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from server.accounts import passwords, registration
 from server.accounts.registration import register_user
 from server.accounts.sessions import LoginOutcome
 from server.accounts.users import token_record
@@ -86,6 +87,50 @@ async def register_and_notify(request: web.Request, clean: dict[str, Any]) -> di
     )
     await mail_registration_received(request, user, lang)
     return user
+
+
+async def register_prospect_and_notify(request: web.Request, clean: dict[str, Any]) -> dict[str, Any]:
+    """A prospect's registration (page or API): the pending account, and the mail with its user name
+    and the link to choose a password. Raises ``ValidationFailed`` for a tax id or e-mail on file."""
+    lang = lang_of(request)
+    user, token = await request.app[DB].write(registration.register_prospect, clean, lang, time.time())
+    link = f"{request.app[CONFIG].public_url}/password/set?token={token}"
+    await send_mail(
+        request,
+        user["email"],
+        lang,
+        N_("Portgate: registration received"),
+        N_(
+            "Hello %(name)s,\n\nYour registration was received. Your user name is %(username)s; choose "
+            "your password here (valid for 72 hours):\n%(link)s\n\nYour account awaits approval, "
+            "which takes up to 24 hours."
+        ),
+        {"name": user["contact"], "username": user["username"], "link": link},
+    )
+    return user
+
+
+async def start_password_reset(request: web.Request, email: str) -> None:
+    """Mail a reset link when ``email`` belongs to an active account; the caller answers the same either way."""
+    found = await request.app[DB].write(passwords.start_password_reset, email, time.time())
+    if not found:
+        return
+    user, token = found
+    await send_mail(
+        request,
+        email,
+        user["language"],
+        N_("Portgate: reset your password"),
+        N_(
+            "Hello %(name)s,\n\nTo choose a new password open this link (valid for one hour):\n"
+            "%(link)s\n\nIf you did not ask for it, ignore this message."
+        ),
+        {"name": user["full_name"], "link": f"{request.app[CONFIG].public_url}/password/reset?token={token}"},
+    )
+
+
+#: The same answer whether or not the address has an account: nobody learns who has one.
+RESET_SENT = Msg("If the address belongs to an active account, we have sent it a link to choose a new password.")
 
 
 def tax_id_unknown_message(request: web.Request) -> Msg:

@@ -20,6 +20,7 @@ def document_routes(docs: ApiDocs) -> None:
     _document_sign_in(docs)
     _document_profiles(docs)
     _document_registration(docs)
+    _document_prospect_and_forgot(docs)
 
 
 def _document_sign_in(docs: ApiDocs) -> None:
@@ -114,6 +115,43 @@ def _document_profiles(docs: ApiDocs) -> None:
         errors=(400, 403),
         body=obj(current_password=S, new_password=S, new_password_confirm=S),
         response=OK,
+    )
+
+
+def _document_prospect_and_forgot(docs: ApiDocs) -> None:
+    """A prospect's registration, and a forgotten password."""
+    docs.add(
+        "/api/v1/registration/prospect",
+        "post",
+        "A company not yet a customer registers; the contact gets a mail with the user name and a link to "
+        "choose the password, and the account awaits approval",
+        auth=False,
+        tag="accounts",
+        status=201,
+        body=obj(
+            company_name=S,
+            tax_id=S,
+            contact=S,
+            email=S,
+            email_confirm=S,
+            phone=S,
+            phone_confirm=S,
+            human_token_=S,
+            human_answer_=S,
+            captcha_response_=S,
+        ),
+        response=obj(user_id=I, username=S, status={"const": "pending"}),
+    )
+    docs.add(
+        "/api/v1/password/forgot",
+        "post",
+        "Mail a link to choose a new password (valid one hour); the same answer whether or not the address "
+        "has an account",
+        auth=False,
+        tag="accounts",
+        status=202,
+        body=obj(email=S, human_token_=S, human_answer_=S, captcha_response_=S),
+        response=obj(ok={"const": True}, message=S),
     )
 
 

@@ -10,16 +10,17 @@ from server import forms
 from server.accounts import passwords
 from server.accounts.common import (
     NOT_A_ROBOT,
+    RESET_SENT,
     human_challenge,
     human_passed,
     invalid_link,
     link_record,
     page,
-    send_mail,
+    start_password_reset,
 )
 from server.accounts.users import user_by_id
 from server.forms import FieldErrors, ValidationFailed
-from server.i18n import N_, Msg
+from server.i18n import Msg
 from server.security import hash_password
 from server.web import CONFIG, DB, require
 
@@ -70,24 +71,8 @@ async def forgot_submit(request: web.Request) -> web.Response:
         return page(request, "accounts/forgot.html", {"errors": errors, "human": human_challenge(request)}, 400)
     if not await human_passed(request, form):
         return page(request, "accounts/forgot.html", {"human": human_challenge(request), "notice": NOT_A_ROBOT}, 400)
-    found = await request.app[DB].write(passwords.start_password_reset, email, time.time())
-    if found:
-        user, token = found
-        link = f"{request.app[CONFIG].public_url}/password/reset?token={token}"
-        await send_mail(
-            request,
-            email,
-            user["language"],
-            N_("Portgate: reset your password"),
-            N_(
-                "Hello %(name)s,\n\nTo choose a new password open this link (valid for one hour):\n"
-                "%(link)s\n\nIf you did not ask for it, ignore this message."
-            ),
-            {"name": user["full_name"], "link": link},
-        )
-    # Same answer whether or not the address exists: nobody learns who has an account.
-    sent = Msg("If the address belongs to an active account, we have sent it a link to choose a new password.")
-    return page(request, "accounts/message.html", {"message": sent})
+    await start_password_reset(request, email)
+    return page(request, "accounts/message.html", {"message": RESET_SENT})
 
 
 @routes.get("/password/reset")

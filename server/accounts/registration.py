@@ -126,7 +126,7 @@ def register_prospect(db: Db, values: dict[str, Any], language: str, now: float)
         )
     )
     contact = {**values, "username": values["email"], "full_name": values["contact"]}
-    user_id, token = invite_user(db, company_id, ["customer"], contact, "pending", language, now)
+    user_id, token = invite_user(db, company_id, ["prospect"], contact, "pending", language, now)
     audit(db, "prospect.registered", now=now, user_id=user_id, company_id=company_id)
     return {"id": user_id, "username": values["email"], **values}, token
 

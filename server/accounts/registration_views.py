@@ -17,6 +17,7 @@ from server.accounts.common import (
     link_record,
     page,
     register_and_notify,
+    register_prospect_and_notify,
     send_mail,
     tax_id_unknown_message,
 )
@@ -190,22 +191,8 @@ async def prospect_submit(request: web.Request) -> web.Response:
     checked = await _checked(request, form, PROSPECT, values, registration.validate_prospect)
     if isinstance(checked, web.Response):
         return checked
-    lang = lang_of(request)
     try:
-        user, token = await request.app[DB].write(registration.register_prospect, checked, lang, time.time())
+        await register_prospect_and_notify(request, checked)
     except ValidationFailed as exc:
         return _refused(request, PROSPECT, values, exc.errors)
-    link = f"{request.app[CONFIG].public_url}/password/set?token={token}"
-    await send_mail(
-        request,
-        user["email"],
-        lang,
-        N_("Portgate: registration received"),
-        N_(
-            "Hello %(name)s,\n\nYour registration was received. Your user name is %(username)s; choose "
-            "your password here (valid for 72 hours):\n%(link)s\n\nYour account awaits approval, "
-            "which takes up to 24 hours."
-        ),
-        {"name": user["contact"], "username": user["username"], "link": link},
-    )
     raise web.HTTPFound("/register/done")

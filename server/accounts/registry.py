@@ -57,13 +57,15 @@ def save_company(db: Db, data: Mapping[str, Any], *, actor_id: int | None = None
 
 
 def _upsert_company(db: Db, fields: dict[str, Any], actor_id: int | None, now: float) -> dict[str, Any]:
-    existing = one(db, "SELECT id FROM companies WHERE tax_id = ?", (fields["tax_id"],))
+    existing = one(db, "SELECT id, kind FROM companies WHERE tax_id = ?", (fields["tax_id"],))
     emails = json.dumps(fields["emails"])
     if existing:
         db.execute(
             "UPDATE companies SET name = ?, emails = ?, phone = ?, in_registry = 1 WHERE id = ?",
             (fields["name"], emails, fields["phone"], existing["id"]),
         )
+        if existing["kind"] == "prospect":
+            _make_customer(db, existing["id"])
         company_id = existing["id"]
         event = "company.updated"
     else:
@@ -77,6 +79,15 @@ def _upsert_company(db: Db, fields: dict[str, Any], actor_id: int | None, now: f
         event = "company.added"
     audit(db, event, now=now, user_id=actor_id, company_id=company_id, detail=fields["tax_id"])
     return {"id": company_id, **fields}
+
+
+def _make_customer(db: Db, company_id: int) -> None:
+    """A prospect the billing registry now lists is a customer: its people get the gate-ticket pages."""
+    db.execute("UPDATE companies SET kind = 'customer' WHERE id = ?", (company_id,))
+    db.execute(
+        "UPDATE OR IGNORE profiles SET role = 'customer' WHERE company_id = ? AND role = 'prospect'", (company_id,)
+    )
+    db.execute("DELETE FROM profiles WHERE company_id = ? AND role = 'prospect'", (company_id,))  # had both
 
 
 def parse_companies_csv(text: str) -> list[dict[str, Any]]:
