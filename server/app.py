@@ -118,8 +118,7 @@ def create_app(config: Config) -> web.Application:
     env.globals["render"] = render
     zone = config.zone
     env.globals["terminal_zone"] = config.timezone
-    env.filters["dt"] = lambda value: timefmt.timestamp(value, zone)
-    env.filters["dts"] = lambda value: timefmt.timestamp(value, zone, seconds=True)
+    timefmt.install_filters(env, zone)  # every page's times in the reader's language
     app[MENU] = Menu(*BASE_ENTRIES)
     app[API_DOCS] = ApiDocs()
     app.cleanup_ctx.append(_resources)

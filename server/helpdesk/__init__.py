@@ -7,10 +7,8 @@ by e-mail into ticket threads (owned by a cleanup context).
 
 from __future__ import annotations
 
-import aiohttp_jinja2
 from aiohttp import web
 
-from server import timefmt
 from server.helpdesk import (
     docs,
     licence_api,
@@ -33,9 +31,6 @@ CUSTOMER = CUSTOMER_ROLES
 def setup(app: web.Application) -> None:
     """Register the helpdesk/licence routes, menu entries, API docs and the inbound mail receiver."""
     app[HELPDESK_SETTINGS] = settings_for(app[CONFIG])
-    # Every page's dates in the reader's language. This belongs in create_app, beside the other
-    # template set-up, where it replaces the language-blind ``dt``/``dts``; it is here until then.
-    timefmt.install_filters(aiohttp_jinja2.get_env(app), app[CONFIG].zone)
     app.cleanup_ctx.append(inbound_ctx)
     for module in (ticket_views, ticket_api, licence_views, licence_api, user_views, user_api):
         app.router.add_routes(module.routes)
