@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import html
 import re
+import sqlite3
 from datetime import timedelta
+
+import pytest
 
 from server.gate import kiosks
 from server.web import DB
@@ -130,3 +133,34 @@ async def test_resolving_a_conflict_redirects_with_the_result(client, config):
     assert db_rows(config, "SELECT resolution FROM conflicts") == [("Verificado.",)]
     filtered = await (await client.get("/gate/conflicts?status=all&kind=overrode_refusal")).text()
     assert f'data-conflict="{conflict_id}"' not in filtered and "No records" in filtered
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(180)
+def test_in_a_browser_refresh_and_back_never_repeat_a_kiosk_action(new_page, live_server):
+    from tests.test_browser_tickets_kiosk import log_in
+
+    page = new_page()
+    log_in(page, "supervisor")
+    page.goto("/gate/kiosks")
+    page.fill("#f-name", "Garita Navegador")
+    page.click("form[action='/gate/kiosks'] button[type=submit]")
+    code = page.locator("#enrol-code").inner_text().strip()
+    assert code and "Garita Navegador" in page.title()
+    page.reload()  # no "resend the form?" and no second kiosk: the code is simply not shown again
+    assert page.locator("#enrol-code").count() == 0 and page.locator("#code-gone").count() == 1
+    page.go_back()
+    assert page.url.endswith("/gate/kiosks")
+
+    page.goto("/gate/kiosks?q=Garita%20Navegador")
+    page.click("a.revoke")
+    assert "Dar de baja el quiosco Garita Navegador" in page.title()
+    assert "definitivo" in page.locator("#revoke-consequences").inner_text()
+    page.click("#confirm-revoke button[type=submit]")
+    assert page.url.endswith("/gate/kiosks")
+    assert "dado de baja" in page.locator(".alert-success").inner_text()
+    page.reload()
+    assert page.locator(".alert-success").count() == 0
+    with sqlite3.connect(live_server.data_dir / "portgate.db") as conn:
+        rows = conn.execute("SELECT status FROM kiosks WHERE name = 'Garita Navegador'").fetchall()
+    assert rows == [("revoked",)]
