@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -15,7 +15,7 @@ from aiohttp import web
 from server.accounts.audit import stored_time
 from server.db import scalar
 from server.security import hash_password
-from server.web import DB
+from server.web import CONFIG, DB
 
 log = logging.getLogger(__name__)
 
@@ -292,7 +292,7 @@ async def install_demo(app: web.Application) -> None:
     """Seed the demo's accounts, gate tickets and helpdesk, each once, around the time of the call."""
     from server.tickets import KEYS
 
-    now = datetime.now(UTC)
+    now = datetime.now(app[CONFIG].zone)  # the terminal's time: helpdesk numbers are stamped in it
     created = await app[DB].write(seed_accounts, now)
     created = await app[DB].write(seed_tickets, app[KEYS], now) or created
     created = await app[DB].write(seed_helpdesk, now) or created
