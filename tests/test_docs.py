@@ -150,7 +150,7 @@ def test_protocol_page_explains_every_reason_column_and_conflict_kind() -> None:
 
 
 #: Codes raised only on portal pages (forms), never answered by the API.
-PORTAL_ONLY_CODES = {"csrf", "already_confirmed", "not_pending", "invalid_link"}
+PORTAL_ONLY_CODES = {"csrf", "already_confirmed", "invalid_link"}
 
 
 def api_error_codes() -> set[str]:
@@ -159,7 +159,7 @@ def api_error_codes() -> set[str]:
     codes = set(re.findall(r'ApiError\(\s*\d{3},\s*"(\w+)"', sources))
     codes |= set(re.findall(r'_unavailable\(request, "(\w+)"', sources))
     codes |= set(re.findall(r'json_error\(request, \d{3}, "(\w+)"', sources))
-    codes |= set(re.findall(r'(?:Ticket|Licence|Helpdesk|CompanyUser|Enrol)Error\(\s*"(\w+)"', sources))
+    codes |= set(re.findall(r'(?:Ticket|Licence|Helpdesk|CompanyUser|Enrol|Conflict)Error\(\s*"(\w+)"', sources))
     codes |= set(re.findall(r'LoginOutcome\("(\w+)"', sources)) - {"ok"}
     from server.web import _HTTP_CODES
 

@@ -38,6 +38,8 @@ REAL_IDS = {
     r"^/api/v1/licences/\{serial_id\}/machines/\{machine_id\}": ("machine_id", "machines"),
     r"^/api/v1/policies/\{policy_id\}": ("policy_id", "policies"),
     r"^/api/v1/company/users/\{user_id\}": ("user_id", "users"),
+    r"^/api/v1/kiosks/\{kiosk_id\}": ("kiosk_id", "kiosks"),
+    r"^/api/v1/conflicts/\{conflict_id\}": ("conflict_id", "conflicts"),
 }
 
 
