@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import random
 import secrets
 import sqlite3
 import time
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import server.app  # noqa: F401, I001 - loads the areas in the app's order (accounts -> gate -> tickets is a cycle otherwise)
 from gate_core.codes import SigningKey, issue_code
 from server.db import Database, connect
 from server.tickets.service import KeyRing, code_check, code_for, ensure_signing_key, load_keys
@@ -268,3 +270,47 @@ def signed_codes(db_path: str | Path, ticket_ids: list[int]) -> dict[int, str]:
         return codes
     finally:
         db.conn.close()
+
+
+def seed_registry(
+    db_path: str | Path, companies: int, purchases: int, *, itineraries: int = 2_000, services: int = 200
+) -> None:
+    """A port-scale billing registry and catalogue for the staff lists: ``companies`` customers,
+    ``purchases`` spread over them (confirmed, awaiting payment and a few voided), ``itineraries`` and
+    ``services``. Names start with varied words, as real ones do, so searches match few or many."""
+    migrate(db_path)
+    rng = random.Random(11)
+    words = ["Andina", "Pacifico", "Austral", "Costa", "Delta", "Litoral", "Manabi", "Norte", "Puerto", "Sierra"]
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    conn = connect(db_path).conn
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("BEGIN IMMEDIATE")
+    first = (conn.execute("SELECT MAX(id) FROM companies").fetchone()[0] or 0) + 1
+    conn.executemany(
+        "INSERT INTO companies (tax_id, name, emails, kind, created_at) VALUES (?, ?, '[]', 'customer', ?)",
+        ((f"R{i:012d}", f"{words[i % 10]} {rng.choice(words)} {i:06d} S.A.", stamp) for i in range(companies)),
+    )
+    statuses = ["confirmed"] * 6 + ["pending"] * 3 + ["voided"]
+    conn.executemany(
+        "INSERT INTO purchases (company_id, quantity, reference, status, bank_reference, paid_on, recorded_at, "
+        "confirmed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            (first + i % companies, 1 + i % 50, f"VEN-{i:08d}", s, "BP" if s == "confirmed" else "", None, stamp, None)
+            for i, s in ((i, statuses[i % 10]) for i in range(purchases))
+        ),
+    )
+    conn.executemany(
+        "INSERT INTO itineraries (vessel, voyage, eta, etd, valid_from, valid_until, active, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            (f"{words[i % 10].upper()} STAR", f"R{i:05d}", stamp, stamp, stamp, stamp, int(i % 3 > 0), stamp)
+            for i in range(itineraries)
+        ),
+    )
+    conn.executemany(
+        "INSERT INTO services (code, name_es, name_en, active) VALUES (?, ?, ?, ?)",
+        ((f"SRV{i:04d}", f"Servicio {i}", f"Service {i}", int(i % 4 > 0)) for i in range(services)),
+    )
+    conn.execute("COMMIT")
+    conn.execute("ANALYZE")
+    conn.close()

@@ -52,13 +52,40 @@ def purchases_page(
         conditions.append("p.company_id = ?")
         params.append(company_id)
     if search:
-        pattern = starts_with(search)
-        conditions.append(
-            "(p.company_id IN (SELECT id FROM companies WHERE name LIKE ? ESCAPE '\\' OR tax_id LIKE ? ESCAPE '\\') "
-            "OR p.reference LIKE ? ESCAPE '\\')"
-        )
-        params += [pattern, pattern, pattern]
+        condition, search_params = _search(db, search)
+        conditions.append(condition)
+        params += search_params
     return keyset_page(db, _SELECT, conditions, params, at, id_column="p.id", limit=limit)
+
+
+#: Up to this many companies matching a search, their purchases are found through the company index.
+FEW_COMPANIES = 500
+
+
+def _search(db: Db, search: str) -> tuple[str, list[Any]]:
+    """The condition for purchases whose company's name or tax id, or whose reference, starts with ``search``.
+
+    A narrow search (a tax id, a rare name) looks its companies up and then their purchases by index; a
+    broad one ("Costa" at a port of 100,000 companies) walks the purchases newest first instead, which
+    finds a page's worth long before gathering and sorting every matching company's purchases.
+    """
+    pattern = starts_with(search)
+    companies = [
+        row[0]
+        for row in db.execute(
+            "SELECT id FROM companies WHERE name LIKE ? ESCAPE '\\' OR tax_id LIKE ? ESCAPE '\\' LIMIT ?",
+            (pattern, pattern, FEW_COMPANIES + 1),
+        )
+    ]
+    if len(companies) <= FEW_COMPANIES:
+        listed = ",".join("?" * len(companies)) or "NULL"
+        return f"(p.company_id IN ({listed}) OR p.reference LIKE ? ESCAPE '\\')", [*companies, pattern]
+    # The unary + keeps SQLite from answering through those indexes, so it walks purchases by id.
+    return (
+        "(+p.company_id IN (SELECT id FROM companies WHERE name LIKE ? ESCAPE '\\' OR tax_id LIKE ? ESCAPE '\\') "
+        "OR +p.reference LIKE ? ESCAPE '\\')",
+        [pattern, pattern, pattern],
+    )
 
 
 def get_purchase(db: Db, purchase_id: int) -> dict[str, Any] | None:
@@ -70,13 +97,16 @@ def company_choices(db: Db, search: str, limit: int = 10) -> list[dict[str, Any]
     if not search:
         return []
     pattern = starts_with(search)
-    return list(
-        db.query(
-            "SELECT id, name, tax_id FROM companies WHERE in_registry = 1 "
-            "AND (name LIKE ? ESCAPE '\\' OR tax_id LIKE ? ESCAPE '\\') ORDER BY name LIMIT ?",
-            (pattern, pattern, limit),
-        )
-    )
+    found: dict[int, dict[str, Any]] = {}
+    # One query per index, each read in that index's order, so a one-letter search stops after ``limit``.
+    for column in ("name", "tax_id"):
+        for row in db.query(
+            f"SELECT id, name, tax_id FROM companies WHERE in_registry = 1 AND {column} LIKE ? ESCAPE '\\' "
+            f"ORDER BY {column} COLLATE NOCASE LIMIT ?",
+            (pattern, limit),
+        ):
+            found.setdefault(row["id"], row)
+    return list(found.values())[:limit]
 
 
 # --- recording, by tax id or id -----------------------------------------------------------------
