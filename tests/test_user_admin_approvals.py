@@ -102,3 +102,31 @@ async def test_the_approval_page_needs_a_profile_ticked_and_rejecting_is_confirm
     assert db_rows(config, "SELECT status FROM users WHERE id = ?", (second,)) == [("rejected",)]
     mail = smtp.wait_for("teo@andina.example", "no fue aprobado").get_content()
     assert "Falta el contrato." in mail
+
+
+async def test_a_prospect_is_approved_as_a_prospect_on_the_page(client, config):
+    body = {
+        "company_name": "Naviera Futura S.A.",
+        "tax_id": "0992222222001",
+        "contact": "Diego Futuro",
+        "email": "diego@futura.example",
+        "email_confirm": "diego@futura.example",
+        "phone": "+593992223344",
+        "phone_confirm": "+593992223344",
+        **(await api_human(client)),
+    }
+    resp = await client.post("/api/v1/registration/prospect", json=body)
+    assert resp.status == 201, await resp.text()
+    (prospect,) = db_rows(config, "SELECT id FROM users WHERE email = 'diego@futura.example'")[0]
+    await login(client, "admin", language="en")
+    page, hidden = await get_form(client, "/admin/registrations")
+    # The one profile a prospect's company can hold is offered, ticked; no customer profile (gate tickets).
+    row = page[page.index(f'action="/admin/registrations/{prospect}/approve"') :].split("</form>")[0]
+    assert 'value="prospect" checked' in row and 'value="customer"' not in row
+    company = db_rows(config, "SELECT id FROM companies WHERE tax_id = '0992222222001'")[0][0]
+    form = [*hidden.items(), ("company_id", str(company)), ("choose_profiles", "1"), ("roles", "customer")]
+    resp = await client.post(f"/admin/registrations/{prospect}/approve", data=form)
+    assert field_errors(await resp.text()) == {"profiles": "Customer profiles are held only at customer companies."}
+    resp = await client.post(f"/admin/registrations/{prospect}/approve", data=[*form[:-1], ("roles", "prospect")])
+    assert alert_text(await resp.text()) == "Registration approved; we e-mailed the user."
+    assert profiles(config, prospect) == {("0992222222001", "prospect")}

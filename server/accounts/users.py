@@ -25,6 +25,7 @@ Db = sqlite_utils.Database
 ROLE_LABELS = {
     "customer": Msg("Customer"),
     "customer_admin": Msg("Customer administrator"),
+    "prospect": Msg("Prospect"),
     "billing_clerk": Msg("Billing clerk"),
     "operations": Msg("Operations"),
     "gate_supervisor": Msg("Gate supervisor"),
@@ -69,12 +70,15 @@ def role_problem(company_kind: str, role: str) -> Msg | None:
     """Why ``role`` cannot be held at a company of ``company_kind``; None when it can."""
     if role not in ROLE_LABELS:
         return Msg("Choose profiles from the list.")
-    # Staff profiles belong to the terminal operator's own company, customer profiles to its customers.
-    if (role in STAFF_ROLES) != (company_kind == "operator"):
-        if role in STAFF_ROLES:
-            return Msg("Staff profiles are held only at the terminal operator's company.")
-        return Msg("Customer profiles are held only at customer companies.")
-    return None
+    # Staff profiles belong to the terminal operator's own company, customer profiles to its customers,
+    # and a prospect (not yet a customer: no gate tickets) is one only at a prospect company.
+    if role in STAFF_ROLES:
+        kind, problem = "operator", Msg("Staff profiles are held only at the terminal operator's company.")
+    elif role == "prospect":
+        kind, problem = "prospect", Msg("The prospect profile is held only at a prospect company.")
+    else:
+        kind, problem = "customer", Msg("Customer profiles are held only at customer companies.")
+    return None if company_kind == kind else problem
 
 
 def check_unique(db: Db, username: str, email: str, errors: FieldErrors) -> None:
