@@ -138,3 +138,17 @@ async def test_a_token_cannot_change_the_account_it_acts_on(client):
         headers=bearer(token),
     )
     assert resp.status == 403 and (await api_error(resp))["code"] == "integration_token"
+
+
+async def test_error_pages_say_what_happened_in_words_with_a_way_back(client):
+    await login(client, "admin")
+    missing = await client.get("/admin/integrations/999999/revoke")
+    page = await missing.text()
+    assert missing.status == 404
+    assert "<title>Página no encontrada · Portgate</title>" in page and "<h1>Página no encontrada</h1>" in page
+    assert 'href="/home" id="error-home"' in page
+    _page, hidden = await get_form(client, "/home")
+    await client.post("/logout", data=hidden)
+    await login(client, "pacifico")
+    refused = await client.get("/admin/integrations")
+    assert refused.status == 403 and "<h1>No permitido</h1>" in await refused.text()

@@ -15,6 +15,8 @@ from server.accounts import (
     docs,
     integrations_api,
     integrations_views,
+    my_account_api,
+    my_account_views,
     password_views,
     registration_views,
     registry_views,
@@ -29,6 +31,8 @@ def setup(app: web.Application) -> None:
     """Register the account pages, the accounts API and its OpenAPI entries."""
     docs.document_routes(app[API_DOCS])
     integrations_api.document_routes(app[API_DOCS])
+    my_account_api.document_routes(app[API_DOCS])
+    app[MENU].add(MenuEntry(N_("My account"), "/account", ()))
     app[MENU].add(MenuEntry(N_("Integration tokens"), "/admin/integrations", ("admin",)))
     for module in (
         session_views,
@@ -40,5 +44,7 @@ def setup(app: web.Application) -> None:
         api,
         integrations_views,
         integrations_api,
+        my_account_views,
+        my_account_api,
     ):
         app.router.add_routes(module.routes)
