@@ -1,5 +1,5 @@
 """``portgate-server``: run the central server (optionally with demo data, optionally as N workers),
-or ``portgate-server init`` to set up a new installation."""
+``portgate-server init`` to set up a new installation, ``backup`` and ``restore``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from aiohttp import web
 
 from gate_core.logs import setup_logging
 from server.app import create_app
+from server.backup_command import add_backup_commands
 from server.config import Config, ConfigError, load_config
 from server.init_command import add_init_command
 
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true", help="load demo companies, users and itineraries")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_init_command(commands)
+    add_backup_commands(commands)
     return parser
 
 

@@ -1,0 +1,164 @@
+"""Backups of a running installation and their restore into an empty one.
+
+A backup is one tar file holding a consistent copy of the database (SQLite's online backup API in
+one step: a single read snapshot, taken while the server keeps serving and writing), the
+helpdesk's attachment files, copied after the snapshot so that every file a copied row names is
+there (a file is written before the row that names it), and the secret key that signs links in
+e-mails. The database holds the keys that sign ticket codes: keep backups as private as the server.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+DATABASE = "portgate.db"
+ATTACHMENTS = "attachments"
+SECRET = "secret.key"
+PREFIX = "portgate-"
+SUFFIX = ".tar"
+
+
+class BackupError(Exception):
+    """The backup or restore cannot be done; the message says why (nothing was changed)."""
+
+
+@dataclass(frozen=True)
+class BackupSummary:
+    path: Path
+    size: int
+    tickets: int
+    users: int
+    attachments: int
+
+
+def backup(data_dir: Path, target: Path) -> BackupSummary:
+    """Write a backup of the installation in ``data_dir`` to ``target`` (which must not exist)."""
+    source = data_dir / DATABASE
+    if not source.exists():
+        raise BackupError(f"no database at {source}")
+    if target.exists():
+        raise BackupError(f"{target} already exists; choose a new name")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".portgate-backup-") as work:
+        copy = Path(work) / DATABASE
+        _snapshot(source, copy)
+        tickets, users = _check(copy)
+        partial = Path(work) / "backup.tar"
+        attachments = _write_tar(partial, copy, data_dir)
+        _durable_rename(partial, target)
+    return BackupSummary(target, target.stat().st_size, tickets, users, attachments)
+
+
+def _snapshot(source: Path, copy: Path) -> None:
+    """A consistent copy of the live database: the backup API in one step (one read snapshot;
+    writers go on in WAL mode), then checked by SQLite itself."""
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+    dst = sqlite3.connect(copy)
+    try:
+        src.backup(dst, pages=-1)
+    finally:
+        src.close()
+        dst.close()
+
+
+def _check(copy: Path) -> tuple[int, int]:
+    conn = sqlite3.connect(copy)
+    try:
+        verdict = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        if verdict != "ok":
+            raise BackupError(f"the copied database failed SQLite's integrity check: {verdict}")
+        tickets = conn.execute("SELECT COUNT(*) FROM tickets").fetchone()[0]
+        users = conn.execute("SELECT COUNT(*) FROM users").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"the database is not a Portgate database: {exc}") from exc
+    finally:
+        conn.close()
+    return tickets, users
+
+
+def _write_tar(partial: Path, database: Path, data_dir: Path) -> int:
+    count = 0
+    attachments = data_dir / ATTACHMENTS
+    with tarfile.open(partial, "w") as tar:
+        tar.add(database, arcname=DATABASE)
+        if (data_dir / SECRET).is_file():
+            tar.add(data_dir / SECRET, arcname=SECRET)
+        if attachments.is_dir():
+            for path in sorted(attachments.iterdir()):
+                if path.is_file():
+                    tar.add(path, arcname=f"{ATTACHMENTS}/{path.name}")
+                    count += 1
+    return count
+
+
+def _durable_rename(partial: Path, target: Path) -> None:
+    """Put the finished file in place only once it is on disk: a crash leaves no half backup."""
+    with partial.open("rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(partial, target)
+    directory = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def backup_name(now: datetime) -> str:
+    return f"{PREFIX}{now.strftime('%Y%m%d-%H%M%S')}{SUFFIX}"
+
+
+def prune(folder: Path, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` backups this command wrote in ``folder``; returns them."""
+    ours = sorted(p for p in folder.glob(f"{PREFIX}*{SUFFIX}") if p.is_file())
+    gone = ours[: max(0, len(ours) - keep)]
+    for path in gone:
+        path.unlink()
+    return gone
+
+
+def restore(source: Path, data_dir: Path) -> BackupSummary:
+    """Restore a backup into ``data_dir``, which must hold no database yet (an empty installation)."""
+    target = data_dir / DATABASE
+    if target.exists() and target.stat().st_size > 0:
+        raise BackupError(f"{target} already exists; restore only into an empty data folder")
+    if not source.is_file():
+        raise BackupError(f"no backup at {source}")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=data_dir, prefix=".portgate-restore-") as work:
+        members = _extract(source, Path(work))
+        tickets, users = _check(Path(work) / DATABASE)
+        attachments = [m for m in members if m.startswith(f"{ATTACHMENTS}/")]
+        if attachments:
+            (data_dir / ATTACHMENTS).mkdir(exist_ok=True)
+            for name in attachments:
+                os.replace(Path(work) / name, data_dir / name)
+        if SECRET in members and not (data_dir / SECRET).exists():
+            os.replace(Path(work) / SECRET, data_dir / SECRET)
+        _durable_rename(Path(work) / DATABASE, target)
+    return BackupSummary(source, source.stat().st_size, tickets, users, len(attachments))
+
+
+def _extract(source: Path, work: Path) -> list[str]:
+    """The backup's files into ``work``: only a database and plain attachment files, nothing else."""
+    try:
+        with tarfile.open(source, "r") as tar:
+            members = tar.getmembers()
+            names = [m.name for m in members]
+            allowed = all(m.isfile() and (m.name in (DATABASE, SECRET) or _is_attachment(m.name)) for m in members)
+            if DATABASE not in names or not allowed:
+                raise BackupError(f"{source} is not a Portgate backup")
+            tar.extractall(work, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise BackupError(f"{source} cannot be read as a Portgate backup: {exc}") from exc
+    return names
+
+
+def _is_attachment(name: str) -> bool:
+    folder, _, file = name.partition("/")
+    return folder == ATTACHMENTS and bool(file) and "/" not in file and file not in (".", "..")

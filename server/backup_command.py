@@ -1,0 +1,92 @@
+"""``portgate-server backup`` and ``portgate-server restore`` (see server.backup)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from server.backup import BackupError, backup, backup_name, prune, restore
+from server.config import Config, ConfigError, load_config
+
+#: Exit statuses: bad options or settings, and a backup or restore that could not be done.
+BAD_VALUE, REFUSED = 2, 3
+
+
+def _data_options(command: argparse.ArgumentParser) -> None:
+    same = argparse.SUPPRESS  # given before or after the command, --config and --data-dir mean the same
+    command.add_argument("--config", default=same, help="TOML settings file (default: $PORTGATE_CONFIG)")
+    command.add_argument("--data-dir", default=same, help="the installation's data folder (the data_dir setting)")
+
+
+def add_backup_commands(commands: argparse._SubParsersAction) -> None:
+    """Register ``backup`` and ``restore`` on the program's subcommands."""
+    make = commands.add_parser(
+        "backup",
+        help="write a backup of the running installation (database and attachments) to one file",
+        description="Write a consistent backup while the server keeps serving: the database (one snapshot) "
+        "and the helpdesk's attachments, in one tar file. Refuses to overwrite a file.",
+    )
+    _data_options(make)
+    where = make.add_mutually_exclusive_group(required=True)
+    where.add_argument("--to", help="the backup file to write (must not exist)")
+    where.add_argument("--to-dir", help="a folder: the file is named portgate-YYYYMMDD-HHMMSS.tar")
+    make.add_argument("--keep", type=int, help="with --to-dir: keep only this many newest backups there")
+    make.set_defaults(handler=run_backup)
+    back = commands.add_parser(
+        "restore",
+        help="restore a backup into an empty data folder (with the server stopped)",
+        description="Restore a backup written by `portgate-server backup` into a data folder that has no "
+        "database yet; refuses a folder that has one. Start the server afterwards.",
+    )
+    _data_options(back)
+    back.add_argument("--from", dest="source", required=True, help="the backup file to restore")
+    back.set_defaults(handler=run_restore)
+
+
+def _config(args: argparse.Namespace) -> Config | None:
+    try:
+        return load_config(getattr(args, "config", None), data_dir=getattr(args, "data_dir", None))
+    except ConfigError as exc:
+        print(f"portgate-server: configuration error: {exc}", file=sys.stderr)
+        return None
+
+
+def run_backup(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if config is None:
+        return BAD_VALUE
+    if args.keep is not None and (args.to_dir is None or args.keep < 1):
+        print("portgate-server backup: --keep: a number of 1 or more, with --to-dir", file=sys.stderr)
+        return BAD_VALUE
+    target = Path(args.to) if args.to else Path(args.to_dir) / backup_name(datetime.now(UTC))
+    try:
+        made = backup(config.data_path, target)
+    except (BackupError, OSError) as exc:
+        print(f"portgate-server backup: {exc}", file=sys.stderr)
+        return REFUSED
+    print(
+        f"portgate-server: backup {made.path} ({made.size} bytes): {made.tickets} tickets, {made.users} users, "
+        f"{made.attachments} attachments"
+    )
+    if args.keep:
+        for path in prune(target.parent, args.keep):
+            print(f"portgate-server: removed the older backup {path}")
+    return 0
+
+
+def run_restore(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if config is None:
+        return BAD_VALUE
+    try:
+        made = restore(Path(args.source), config.data_path)
+    except (BackupError, OSError) as exc:
+        print(f"portgate-server restore: {exc}", file=sys.stderr)
+        return REFUSED
+    print(
+        f"portgate-server: restored {made.path} into {config.data_path}: {made.tickets} tickets, "
+        f"{made.users} users, {made.attachments} attachments; start the server now"
+    )
+    return 0
