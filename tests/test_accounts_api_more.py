@@ -99,6 +99,11 @@ async def test_a_prospect_gets_no_gate_tickets_page_api_or_menu_entry(client, sm
     home = await (await client.get("/home")).text()
     assert 'href="/tickets"' not in home
     assert (await client.get("/tickets")).status == 403
+    # What the vendor portal gives prospects, they have: the helpdesk, licences and policies.
+    for path in ("/helpdesk/tickets", "/licences", "/policies"):
+        assert f'href="{path}"' in home, path
+        assert (await client.get(path)).status == 200, path
+    assert (await client.get("/api/v1/helpdesk/tickets", headers=bearer(token))).status == 200
 
 
 async def test_a_prospect_the_billing_registry_takes_in_becomes_a_customer(client, smtp, config):

@@ -23,9 +23,9 @@ from server.helpdesk.settings import HELPDESK_SETTINGS, settings_for
 from server.i18n import N_
 from server.menu import MENU, MenuEntry
 from server.openapi import API_DOCS
-from server.web import CONFIG, CUSTOMER_ROLES
+from server.web import CONFIG, PORTAL_CUSTOMER_ROLES
 
-CUSTOMER = CUSTOMER_ROLES
+CUSTOMER = PORTAL_CUSTOMER_ROLES  # prospects too: the vendor portal gives them the helpdesk
 
 
 def setup(app: web.Application) -> None:

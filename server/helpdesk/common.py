@@ -13,9 +13,9 @@ from server.helpdesk.licences import LicenceError
 from server.helpdesk.settings import AREA_LABELS, HELPDESK_SETTINGS
 from server.helpdesk.tickets import STATUS_TEXT
 from server.i18n import translate
-from server.web import CONFIG, CUSTOMER_ROLES, ApiError, Principal, lang_of, terminal_now
+from server.web import CONFIG, PORTAL_CUSTOMER_ROLES, ApiError, Principal, lang_of, terminal_now
 
-CUSTOMER = CUSTOMER_ROLES
+CUSTOMER = PORTAL_CUSTOMER_ROLES  # prospects too: helpdesk, licences and policies, not gate tickets
 STAFF = ("helpdesk_agent", "admin")
 TICKET_ROLES = CUSTOMER + STAFF
 #: Who sees licence serials and machines: customers their own, the gate supervisor the operator's

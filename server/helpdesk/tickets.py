@@ -28,7 +28,7 @@ from server.forms import FieldErrors
 from server.helpdesk.attachments import StoredFile
 from server.helpdesk.policies import get_policy
 from server.i18n import Msg
-from server.web import CUSTOMER_ROLES
+from server.web import PORTAL_CUSTOMER_ROLES
 
 Db = sqlite_utils.Database
 
@@ -482,11 +482,12 @@ def mail_author(db: Db, ticket: Mapping[str, Any], sender: str) -> dict[str, Any
     if not sender:
         return None
     if sender == str(ticket["created_by_email"]).lower():
+        customer_roles = ",".join("?" * len(PORTAL_CUSTOMER_ROLES))  # any other role is staff
         opener_may = scalar(
             db,
             "SELECT 1 FROM users u WHERE u.id = ? AND u.status = 'active' AND EXISTS (SELECT 1 FROM profiles p "
-            f"WHERE p.user_id = u.id AND (p.company_id = ? OR p.role NOT IN ({','.join('?' * len(CUSTOMER_ROLES))})))",
-            (ticket["created_by"], ticket["company_id"], *CUSTOMER_ROLES),
+            f"WHERE p.user_id = u.id AND (p.company_id = ? OR p.role NOT IN ({customer_roles})))",
+            (ticket["created_by"], ticket["company_id"], *PORTAL_CUSTOMER_ROLES),
         )
         return {"id": ticket["created_by"], "full_name": ticket["created_by_name"]} if opener_may else None
     if sender == str(ticket["email"]).lower():
