@@ -21,6 +21,8 @@ from server.accounts import (
     registration_views,
     registry_views,
     session_views,
+    user_admin_api,
+    user_admin_views,
 )
 from server.i18n import N_
 from server.menu import MENU, MenuEntry
@@ -30,6 +32,8 @@ from server.openapi import API_DOCS
 def setup(app: web.Application) -> None:
     """Register the account pages, the accounts API and its OpenAPI entries."""
     docs.document_routes(app[API_DOCS])
+    user_admin_api.document_routes(app[API_DOCS])
+    app[MENU].add(MenuEntry(N_("Users"), "/admin/users", ("admin",)))
     integrations_api.document_routes(app[API_DOCS])
     my_account_api.document_routes(app[API_DOCS])
     app[MENU].add(MenuEntry(N_("My account"), "/account", ()))
@@ -41,6 +45,8 @@ def setup(app: web.Application) -> None:
         approval_views,
         audit_views,
         registry_views,
+        user_admin_views,
+        user_admin_api,
         api,
         integrations_views,
         integrations_api,
