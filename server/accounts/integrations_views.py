@@ -9,8 +9,8 @@ from aiohttp import web
 
 from server.accounts import integrations
 from server.accounts.common import page
+from server.flash import redirect_with_flash, render_with_flash
 from server.forms import ValidationFailed
-from server.gate.flash import redirect_with_flash, render_with_flash
 from server.i18n import Msg
 from server.web import DB, form_body, not_found, path_id, require
 

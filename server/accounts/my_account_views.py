@@ -10,8 +10,8 @@ from aiohttp import web
 
 from server.accounts import my_account
 from server.accounts.common import page, require_person, send_mail
+from server.flash import redirect_with_flash, render_with_flash
 from server.forms import ValidationFailed
-from server.gate.flash import redirect_with_flash, render_with_flash
 from server.i18n import LANGUAGES, N_, Msg
 from server.web import CONFIG, DB, LANG_COOKIE, Principal, form_body, set_cookie
 

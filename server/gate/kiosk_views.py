@@ -12,9 +12,9 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from server.flash import redirect_with_flash, render_with_flash
 from server.forms import ValidationFailed
 from server.gate import kiosk_list, kiosks, staff, supervision
-from server.gate.flash import redirect_with_flash, render_with_flash
 from server.gate.kiosks import EnrolError
 from server.i18n import Msg
 from server.tickets.service import list_itineraries

@@ -9,9 +9,9 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from gate_core.reasons import DECISION_REASONS, reason_text
+from server.flash import redirect_with_flash, render_with_flash
 from server.forms import ValidationFailed
 from server.gate import staff, supervision
-from server.gate.flash import redirect_with_flash, render_with_flash
 from server.i18n import Msg
 from server.web import DB, form_body, lang_of, parse_id, path_id, render_page, require
 

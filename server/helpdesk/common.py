@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from server import timefmt
-from server.gate.flash import render_with_flash
+from server.flash import render_with_flash
 from server.helpdesk.licences import LicenceError
 from server.helpdesk.settings import AREA_LABELS, HELPDESK_SETTINGS
 from server.helpdesk.tickets import STATUS_TEXT

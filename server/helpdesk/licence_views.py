@@ -13,8 +13,8 @@ from urllib.parse import quote
 from aiohttp import web
 
 from server.accounts.service import list_companies
+from server.flash import redirect_with_flash
 from server.forms import ValidationFailed
-from server.gate.flash import redirect_with_flash
 from server.helpdesk import licences, policies
 from server.helpdesk.common import LICENCE_ROLES, hd_page, licence_scope, now, today
 from server.helpdesk.kiosk_link import deactivate_machine, forget_kiosk_token

@@ -12,8 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
+from server.flash import redirect_with_flash
 from server.forms import ValidationFailed
-from server.gate.flash import redirect_with_flash
 from server.helpdesk import actions, attachments, policies, tickets
 from server.helpdesk.common import (
     CUSTOMER,

@@ -9,8 +9,8 @@ from typing import Any
 from aiohttp import web
 
 from server.csv_import import import_upload
+from server.flash import redirect_with_flash, render_with_flash
 from server.forms import ValidationFailed
-from server.gate.flash import redirect_with_flash, render_with_flash
 from server.i18n import N_, Msg
 from server.tickets import purchases as pur
 from server.tickets.staff_pages import Action, Field, ListQuery, Perform, action_routes, writer

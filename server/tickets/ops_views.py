@@ -11,8 +11,8 @@ from typing import Any
 from aiohttp import web
 
 from server.csv_import import import_upload
+from server.flash import redirect_with_flash, render_with_flash
 from server.forms import ValidationFailed
-from server.gate.flash import redirect_with_flash, render_with_flash
 from server.i18n import N_, Msg
 from server.tickets import catalogue as cat
 from server.tickets import service as svc

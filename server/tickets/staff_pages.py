@@ -2,7 +2,7 @@
 actions confirmed on a page of their own (what will happen, in the reader's language, before it does).
 
 Every successful form post answers 303 to a list (POST → redirect → GET) with the result as a flash
-message (``server.gate.flash``): Back and Refresh never send it again.
+message (``server.flash``): Back and Refresh never send it again.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from server.flash import redirect_with_flash
 from server.forms import ValidationFailed
-from server.gate.flash import redirect_with_flash
 from server.i18n import Msg
 from server.tickets import service as svc
 from server.tickets.paging import Keyset
