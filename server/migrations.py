@@ -667,3 +667,20 @@ def integration_tokens_and_login_choices(db: sqlite_utils.Database) -> None:
             WHERE role = 'customer' AND company_id IN (SELECT id FROM companies WHERE kind = 'prospect')
         """,
     )
+
+
+@migration(30)
+def staff_lists_order_indexes(db: sqlite_utils.Database) -> None:
+    """Indexes for the administrator's user list and the audit log's company filter.
+
+    The user list reads users by ``(lower(full_name), id)`` a page at a time; without this index each
+    page sorted every user. The audit log is filtered by company newest first, like its event and user
+    filters (migration 31), so its index also ends in id.
+    """
+    _script(
+        db,
+        """
+        CREATE INDEX users_name_order ON users(lower(full_name), id);
+        CREATE INDEX audit_log_company_id ON audit_log(company_id, id)
+        """,
+    )

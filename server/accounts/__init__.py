@@ -11,6 +11,7 @@ from aiohttp import web
 from server.accounts import (
     api,
     approval_views,
+    audit_api,
     audit_views,
     docs,
     integrations_api,
@@ -19,6 +20,7 @@ from server.accounts import (
     my_account_views,
     password_views,
     registration_views,
+    registry_api,
     registry_views,
     session_views,
     user_admin_api,
@@ -32,6 +34,8 @@ from server.openapi import API_DOCS
 def setup(app: web.Application) -> None:
     """Register the account pages, the accounts API and its OpenAPI entries."""
     docs.document_routes(app[API_DOCS])
+    registry_api.document_routes(app[API_DOCS])
+    audit_api.document_routes(app[API_DOCS])
     user_admin_api.document_routes(app[API_DOCS])
     app[MENU].add(MenuEntry(N_("Users"), "/admin/users", ("admin",)))
     integrations_api.document_routes(app[API_DOCS])
@@ -44,7 +48,9 @@ def setup(app: web.Application) -> None:
         registration_views,
         approval_views,
         audit_views,
+        audit_api,
         registry_views,
+        registry_api,
         user_admin_views,
         user_admin_api,
         api,

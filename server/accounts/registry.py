@@ -15,10 +15,11 @@ import sqlite_utils
 
 from server import forms
 from server.accounts.audit import audit, stored_time
+from server.accounts.list_query import PAGE_SIZE, optional_id, page_size, rows_and_cursor
 from server.accounts.users import new_row_id
 from server.csv_import import validated_rows
 from server.db import one, scalar
-from server.forms import FieldErrors
+from server.forms import FieldErrors, ValidationFailed
 from server.i18n import Msg
 
 Db = sqlite_utils.Database
@@ -52,20 +53,14 @@ def validate_company(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def save_company(db: Db, data: Mapping[str, Any], *, actor_id: int | None = None, now: float) -> dict[str, Any]:
-    """Add a company to the billing registry, or update the one with the same tax id."""
+    """Add a company to the billing registry, or update the one with the same tax id (``added`` says which)."""
     return _upsert_company(db, validate_company(data), actor_id, now)
 
 
 def _upsert_company(db: Db, fields: dict[str, Any], actor_id: int | None, now: float) -> dict[str, Any]:
     existing = one(db, "SELECT id, kind FROM companies WHERE tax_id = ?", (fields["tax_id"],))
-    emails = json.dumps(fields["emails"])
     if existing:
-        db.execute(
-            "UPDATE companies SET name = ?, emails = ?, phone = ?, in_registry = 1 WHERE id = ?",
-            (fields["name"], emails, fields["phone"], existing["id"]),
-        )
-        if existing["kind"] == "prospect":
-            _make_customer(db, existing["id"])
+        _update_company(db, existing, fields)
         company_id = existing["id"]
         event = "company.updated"
     else:
@@ -73,12 +68,40 @@ def _upsert_company(db: Db, fields: dict[str, Any], actor_id: int | None, now: f
             db.execute(
                 "INSERT INTO companies (tax_id, name, emails, phone, kind, in_registry, created_at) "
                 "VALUES (?, ?, ?, ?, 'customer', 1, ?)",
-                (fields["tax_id"], fields["name"], emails, fields["phone"], stored_time(now)),
+                (fields["tax_id"], fields["name"], json.dumps(fields["emails"]), fields["phone"], stored_time(now)),
             )
         )
         event = "company.added"
     audit(db, event, now=now, user_id=actor_id, company_id=company_id, detail=fields["tax_id"])
-    return {"id": company_id, **fields}
+    return {"id": company_id, "added": not existing, **fields}
+
+
+def _update_company(db: Db, existing: Mapping[str, Any], fields: Mapping[str, Any]) -> None:
+    """Write the registry's fields over a company's; a prospect the registry now lists becomes a customer."""
+    db.execute(
+        "UPDATE companies SET tax_id = ?, name = ?, emails = ?, phone = ?, in_registry = 1 WHERE id = ?",
+        (fields["tax_id"], fields["name"], json.dumps(fields["emails"]), fields["phone"], existing["id"]),
+    )
+    if existing["kind"] == "prospect":
+        _make_customer(db, existing["id"])
+
+
+def edit_company(
+    db: Db, company_id: int, data: Mapping[str, Any], *, actor_id: int | None = None, now: float
+) -> dict[str, Any] | None:
+    """Change a company's registry fields, its tax id included; None when there is no such company.
+
+    Raises (writing nothing) when a field is bad or another company already has the new tax id.
+    """
+    fields = validate_company(data)
+    existing = one(db, "SELECT id, kind FROM companies WHERE id = ?", (company_id,))
+    if existing is None:
+        return None
+    if scalar(db, "SELECT 1 FROM companies WHERE tax_id = ? AND id != ?", (fields["tax_id"], company_id)):
+        raise ValidationFailed({"tax_id": Msg("Another company in the registry has this tax id.")})
+    _update_company(db, existing, fields)
+    audit(db, "company.updated", now=now, user_id=actor_id, company_id=company_id, detail=fields["tax_id"])
+    return get_company(db, company_id)
 
 
 def _make_customer(db: Db, company_id: int) -> None:
@@ -104,23 +127,76 @@ def save_companies(db: Db, rows: list[dict[str, Any]], actor_id: int | None = No
     """Add or update the registry's companies from :func:`parse_companies_csv`'s rows."""
     added = updated = 0
     for fields in rows:
-        exists = scalar(db, "SELECT 1 FROM companies WHERE tax_id = ?", (fields["tax_id"],))
-        _upsert_company(db, fields, actor_id, now)
-        updated += bool(exists)
-        added += not exists
+        if _upsert_company(db, fields, actor_id, now)["added"]:
+            added += 1
+        else:
+            updated += 1
     return ImportResult(added, updated)
 
 
-def list_companies(db: Db, *, search: str = "", limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
-    """Companies whose tax id or name contains ``search``, by name."""
-    like = f"%{search}%"
-    return list(
-        db.query(
-            "SELECT id, tax_id, name, emails, phone, kind, in_registry FROM companies "
-            "WHERE (? = '' OR tax_id LIKE ? OR name LIKE ?) ORDER BY name LIMIT ? OFFSET ?",
-            (search, like, like, limit, offset),
-        )
-    )
+_COLUMNS = "SELECT id, tax_id, name, emails, phone, kind, in_registry FROM companies"
+
+
+@dataclass(frozen=True)
+class RegistryQuery:
+    """What a page of the registry shows: a search, and the company after which the page starts."""
+
+    search: str = ""
+    after: int | None = None
+    limit: int = PAGE_SIZE
+
+
+def parse_registry_query(params: Mapping[str, Any]) -> RegistryQuery:
+    """The list's query (``q``, ``after``, ``limit``), checked; raises with one message per bad field."""
+    errors = FieldErrors()
+    search = forms.text(params, "q", errors, max_len=100, required=False)
+    after = optional_id(params, "after", errors)
+    limit = page_size(params, errors)
+    errors.raise_if_any()
+    return RegistryQuery(search, after, limit)
+
+
+def companies_page(db: Db, query: RegistryQuery) -> tuple[list[dict[str, Any]], int | None]:
+    """One page of companies by name (then id), and the cursor of the next page (None on the last).
+
+    ``search`` matches the start of the name or of the tax id. The cursor is the last company's id:
+    the next page starts after that company's (name, id), so companies added meanwhile never shift a
+    page or show twice, and every page is a range of the name index, however deep.
+    """
+    where: list[str] = []
+    params: list[Any] = []
+    if query.search:
+        # Imported here: the tickets package imports this area's services as it loads.
+        from server.tickets.paging import starts_with
+
+        pattern = starts_with(query.search)
+        where.append("(name LIKE ? ESCAPE '\\' OR tax_id LIKE ? ESCAPE '\\')")
+        params += [pattern, pattern]
+    if query.after is not None:
+        last = one(db, "SELECT name, id FROM companies WHERE id = ?", (query.after,))
+        if last is None:
+            return [], None
+        # The collation on the right-hand side is what lets SQLite read the name index from there.
+        where.append("(name, id) > (? COLLATE NOCASE, ?)")
+        params += [last["name"], last["id"]]
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    sql = f"{_COLUMNS}{clause} ORDER BY name COLLATE NOCASE, id LIMIT ?"
+    return rows_and_cursor([_company_row(r) for r in db.query(sql, [*params, query.limit + 1])], query.limit)
+
+
+def list_companies(db: Db, *, search: str = "", limit: int = PAGE_SIZE) -> list[dict[str, Any]]:
+    """The first ``limit`` companies by name whose name or tax id starts with ``search``."""
+    return companies_page(db, RegistryQuery(search=search, limit=limit))[0]
+
+
+def get_company(db: Db, company_id: int) -> dict[str, Any] | None:
+    row = one(db, f"{_COLUMNS} WHERE id = ?", (company_id,))
+    return _company_row(row) if row else None
+
+
+def _company_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A company as the pages and the API show it: its e-mails a list, whether it is in the registry a bool."""
+    return {**row, "emails": json.loads(row["emails"] or "[]"), "in_registry": bool(row["in_registry"])}
 
 
 def company_emails(db: Db, tax_id: str) -> list[str] | None:

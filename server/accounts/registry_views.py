@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -21,9 +22,25 @@ STAFF = ("billing_clerk", "admin")
 
 
 async def _companies_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
-    search = request.query.get("q", "")[:100]
-    rows = await request.app[DB].read(registry.list_companies, search=search)
-    return page(request, "accounts/companies.html", {"companies": rows, "q": search, "values": {}, **extra}, status)
+    """The registry a page at a time, by name, like the API's list (a bad cursor shows the first page)."""
+    errors = {}
+    try:
+        query = registry.parse_registry_query(request.query)
+    except ValidationFailed as exc:
+        errors = exc.errors
+        query = registry.RegistryQuery(search=str(request.query.get("q", ""))[:100])
+    rows, next_after = await request.app[DB].read(registry.companies_page, query)
+    search = {"q": query.search} if query.search else {}
+    context = {
+        "companies": rows,
+        "q": query.search,
+        "values": {},
+        "list_errors": errors,
+        "next_url": f"/billing/companies?{urlencode({**search, 'after': next_after})}" if next_after else "",
+        "first_url": f"/billing/companies?{urlencode(search)}" if query.after else "",
+        **extra,
+    }
+    return page(request, "accounts/companies.html", context, 400 if errors and status == 200 else status)
 
 
 @routes.get("/billing/companies")

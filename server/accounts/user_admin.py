@@ -15,6 +15,7 @@ import sqlite_utils
 
 from server import forms
 from server.accounts.audit import audit
+from server.accounts.list_query import PAGE_SIZE, optional_id, page_size, rows_and_cursor
 from server.accounts.users import (
     ROLE_LABELS,
     USER_STATUSES,
@@ -29,10 +30,6 @@ from server.forms import FieldErrors
 from server.i18n import Msg
 
 Db = sqlite_utils.Database
-
-#: Users per page of the list; the API may ask for fewer or more, up to ``MAX_PAGE``.
-PAGE_SIZE = 50
-MAX_PAGE = 200
 
 NOT_FOUND = Refused("not_found", Msg("Not found."))
 
@@ -59,21 +56,11 @@ def parse_user_query(params: Mapping[str, Any]) -> UserQuery:
     status = forms.text(params, "status", errors, max_len=20, required=False)
     if status and status not in USER_STATUSES:
         errors.add("status", Msg("Choose a status from the list."))
-    company_id = _optional_id(params, "company_id", errors)
-    after = _optional_id(params, "after", errors)
-    limit = forms.integer(params, "limit", errors, minimum=1, maximum=MAX_PAGE, required=False)
+    company_id = optional_id(params, "company_id", errors)
+    after = optional_id(params, "after", errors)
+    limit = page_size(params, errors)
     errors.raise_if_any()
-    return UserQuery(search, role, company_id, status, after, limit or PAGE_SIZE)
-
-
-def _optional_id(params: Mapping[str, Any], name: str, errors: FieldErrors) -> int | None:
-    raw = str(params.get(name) or "").strip()
-    if not raw:
-        return None
-    value = forms.parse_id(raw)
-    if value is None:
-        errors.add(name, Msg("Not found."))
-    return value
+    return UserQuery(search, role, company_id, status, after, limit)
 
 
 def list_users(db: Db, query: UserQuery) -> tuple[list[dict[str, Any]], int | None]:
@@ -84,18 +71,21 @@ def list_users(db: Db, query: UserQuery) -> tuple[list[dict[str, Any]], int | No
     """
     where, params = _user_filters(query)
     if query.after is not None:
-        where.append("(lower(u.full_name), u.id) > (SELECT lower(full_name), id FROM users WHERE id = ?)")
-        params.append(query.after)
+        last = one(db, "SELECT lower(full_name) AS name, id FROM users WHERE id = ?", (query.after,))
+        if last is None:
+            return [], None
+        # The first term is what makes SQLite start reading the name index at the cursor (migration 30);
+        # the row value alone would have it read the index from the top.
+        where.append("lower(u.full_name) >= ? AND (lower(u.full_name), u.id) > (?, ?)")
+        params += [last["name"], last["name"], last["id"]]
     sql = (
         "SELECT u.id, u.username, u.email, u.full_name, u.status, u.created_at FROM users u"
         + (" WHERE " + " AND ".join(where) if where else "")
         + " ORDER BY lower(u.full_name), u.id LIMIT ?"
     )
-    rows = list(db.query(sql, [*params, query.limit + 1]))
-    more = len(rows) > query.limit
-    rows = rows[: query.limit]
+    rows, next_after = rows_and_cursor(list(db.query(sql, [*params, query.limit + 1])), query.limit)
     _attach_profiles(db, rows)
-    return rows, rows[-1]["id"] if more else None
+    return rows, next_after
 
 
 def _user_filters(query: UserQuery) -> tuple[list[str], list[Any]]:

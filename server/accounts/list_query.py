@@ -1,0 +1,71 @@
+"""What the accounts area's lists read from a query string alike: optional ids and days, page sizes.
+
+The user list, the billing registry and the audit log page by keyset and answer a bad value with a
+message on its field (a 400 in the API, the message beside the filters on the page).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from server import forms
+from server.forms import FieldErrors
+from server.i18n import Msg
+
+#: Rows per page of a list; the API may ask for fewer or more, up to ``MAX_PAGE``.
+PAGE_SIZE = 50
+MAX_PAGE = 200
+
+_FIRST_DAY, _LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
+
+
+def optional_id(params: Mapping[str, Any], name: str, errors: FieldErrors) -> int | None:
+    """The id in ``name``, None when blank; anything that cannot be an id is "not found" on the field."""
+    raw = str(params.get(name) or "").strip()
+    value = forms.parse_id(raw) if raw else None
+    if raw and value is None:
+        errors.add(name, Msg("Not found."))
+    return value
+
+
+def optional_day(params: Mapping[str, Any], name: str, errors: FieldErrors) -> date | None:
+    """The ``YYYY-MM-DD`` day in ``name``, None when blank."""
+    raw = str(params.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = date.fromisoformat(raw)
+    except ValueError:
+        value = None
+    # Far enough from the calendar's ends that the day's midnight in any zone, and the next, exist.
+    if value is None or not _FIRST_DAY <= value <= _LAST_DAY:
+        errors.add(name, Msg("Enter a date like 2026-11-24."))
+        return None
+    return value
+
+
+def page_size(params: Mapping[str, Any], errors: FieldErrors) -> int:
+    """``limit``: 1 to ``MAX_PAGE`` rows, ``PAGE_SIZE`` when blank."""
+    return forms.integer(params, "limit", errors, minimum=1, maximum=MAX_PAGE, required=False) or PAGE_SIZE
+
+
+def query_param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """An optional query parameter of a list, for the OpenAPI document."""
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def paging_params(rows: str) -> list[dict[str, Any]]:
+    """The OpenAPI parameters that page a list of ``rows`` (a plural noun)."""
+    return [
+        query_param("after", {"type": "integer"}, "the next_after of the previous page"),
+        query_param("limit", {"type": "integer"}, f"{rows} per page, 1 to {MAX_PAGE} (default {PAGE_SIZE})"),
+    ]
+
+
+def rows_and_cursor(rows: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], int | None]:
+    """A page from ``limit + 1`` fetched rows, and the next page's cursor (the last row's id; None on the last)."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, rows[-1]["id"] if more else None
