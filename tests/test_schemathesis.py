@@ -40,6 +40,9 @@ REAL_IDS = {
     r"^/api/v1/company/users/\{user_id\}": ("user_id", "users"),
     r"^/api/v1/kiosks/\{kiosk_id\}": ("kiosk_id", "kiosks"),
     r"^/api/v1/conflicts/\{conflict_id\}": ("conflict_id", "conflicts"),
+    r"^/api/v1/admin/users/\{user_id\}": ("user_id", "users"),
+    r"^/api/v1/admin/registrations/\{user_id\}": ("user_id", "users"),
+    r"^/api/v1/billing/companies/\{company_id\}": ("company_id", "companies"),
 }
 
 
