@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from server.forms import ValidationFailed
-from server.i18n import Msg
+from server.i18n import Joined, Msg
 
 MAX_ROWS = 50_000
 MAX_UPLOAD = 5 * 1024 * 1024
@@ -57,7 +57,12 @@ async def import_upload(
 
 def bad_lines(problems: list[tuple[int, str, Msg]]) -> ValidationFailed:
     """The refusal of a file: its first few bad lines, each with its field and what is wrong."""
-    listed = "; ".join(f"{line_no}: {field}: {msg}" for line_no, field, msg in problems[:5])
+    listed = Joined(
+        tuple(
+            Msg("%(line)s: %(field)s: %(problem)s", {"line": line_no, "field": field, "problem": msg})
+            for line_no, field, msg in problems[:5]
+        )
+    )
     return ValidationFailed({"file": Msg("Line %(lines)s", {"lines": listed})})
 
 

@@ -34,10 +34,25 @@ class Msg:
     params: dict[str, Any] = field(default_factory=dict)
 
     def render(self, lang: str) -> str:
-        return translate(lang, self.msgid) % self.params if self.params else translate(lang, self.msgid)
+        """The message in ``lang``; parameters that are messages themselves are rendered in it too."""
+        text = translate(lang, self.msgid)
+        if not self.params:
+            return text
+        return text % {k: v.render(lang) if isinstance(v, Msg | Joined) else v for k, v in self.params.items()}
 
     def __str__(self) -> str:
         return self.render("en")
+
+
+@dataclass(frozen=True)
+class Joined:
+    """Several messages as one parameter of another, each rendered in the reader's language."""
+
+    parts: tuple[Msg, ...]
+    separator: str = "; "
+
+    def render(self, lang: str) -> str:
+        return self.separator.join(part.render(lang) for part in self.parts)
 
 
 @cache

@@ -342,7 +342,9 @@ async def test_billing_registry_form_and_csv_import(client, config):
     companies_before = count(config, "companies")
     bad_csv = "tax_id,name,emails\n0912345679001,Dos,dos@dos.example\n123,Tres,not-an-email\n"
     resp = await client.post("/billing/companies/import", data={**hidden, "file": _file(bad_csv)})
-    assert resp.status == 400 and "Línea 3" in alert_text(await resp.text())
+    alert = alert_text(await resp.text())
+    assert resp.status == 400 and "Línea 3" in alert
+    assert "Ingrese un RUC/RFC válido" in alert  # the line's problem in the reader's language too
     assert count(config, "companies") == companies_before  # nothing written
     good_csv = (
         "tax_id,name,emails,phone\n0912345679001,Dos,dos@dos.example,\n0912345678001,Agencia Uno SA,a@uno.example,\n"
