@@ -39,6 +39,13 @@ class Terminal(ServerProcess):
             f'base_url = "{self.url}"\n\n[mail]\nbackend = "folder"\n'
         )
 
+    @staticmethod
+    def command() -> str:
+        """``portgate-server`` as installed beside this Python (``./portgate.sh test`` installs it)."""
+        installed = BIN / "portgate-server"
+        assert installed.exists(), f"{installed} is missing: install Portgate into this venv (./portgate.sh test)"
+        return str(installed)
+
     def _env(self) -> dict[str, str]:
         """The operator's environment: only ``PORTGATE_CONFIG``, none of the test run's own settings."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("PORTGATE_")}
@@ -46,7 +53,7 @@ class Terminal(ServerProcess):
 
     def init(self, password: str, *options: str) -> subprocess.CompletedProcess[str]:
         """``portgate-server init`` with the password on standard input, as a provisioning tool runs it."""
-        command = [str(BIN / "portgate-server"), "init", "--data-dir", str(self.data_dir), *options]
+        command = [self.command(), "init", "--data-dir", str(self.data_dir), *options]
         return subprocess.run(
             command, cwd=ROOT, env=self._env(), input=password + "\n", capture_output=True, text=True, timeout=60
         )
@@ -55,7 +62,7 @@ class Terminal(ServerProcess):
         """The service as the systemd unit starts it (no ``--demo``), once it answers ``/healthz``."""
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [str(BIN / "portgate-server"), "--data-dir", str(self.data_dir)],
+                [self.command(), "--data-dir", str(self.data_dir)],
                 cwd=ROOT,
                 env=self._env(),
                 stdout=out,
@@ -133,3 +140,4 @@ class Person:
         """Open a page from the side menu: it must be one this person's profile offers."""
         await self.page.locator(f".sidemenu a[href='{href}']").click()
         await expect(self.page).to_have_url(re.compile(re.escape(href)))
+        await self.page.wait_for_load_state()  # its scripts too: a field typed into before them is missed

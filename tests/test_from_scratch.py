@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import cv2
+import numpy as np
 import pytest
 from playwright.async_api import async_playwright, expect
 from pypdf import PdfReader
@@ -28,7 +30,7 @@ from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.first_day import Person, Terminal, link_in
 from tests.stack import AgentProcess, KioskScreen
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
 ZONE = "America/Guayaquil"
 OPERATOR_TAX_ID = "0990001234001"
@@ -76,14 +78,18 @@ async def terminal(tmp_path):
     assert not installation.data_dir.exists()
     result = await asyncio.to_thread(installation.init, ADMIN["password"], *INIT)
     assert result.returncode == 0, result.stderr
-    await asyncio.to_thread(installation.start)
-    yield installation
-    installation.stop()
+    try:
+        await asyncio.to_thread(installation.start)
+        yield installation
+    finally:
+        installation.stop()
 
 
 @pytest.fixture
 async def browser():
     """Debian's Chromium with the suite's flags, through Playwright's async API (the kiosk screen is async)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is not installed; run the tests with ./portgate.sh test")
     async with async_playwright() as playwright:
         chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
@@ -115,6 +121,7 @@ async def test_a_terminals_first_day_from_an_empty_folder_to_an_accepted_scan(te
     enrol_code = await create_kiosk(staff["gate_supervisor"], KIOSK)
     agent = await enrol_kiosk_with_camera(terminal.url, enrol_code, pdf, tmp_path)
     try:
+        await asyncio.to_thread(agent.start)
         await truck_at_the_gate(agent, pdf, ticket_id)
     finally:
         agent.stop()
@@ -133,17 +140,18 @@ async def test_a_terminals_first_day_from_an_empty_folder_to_an_accepted_scan(te
 
 
 async def enrol_kiosk_with_camera(url: str, enrol_code: str, pdf: Path, tmp_path: Path) -> AgentProcess:
-    """A kiosk box enrolled with the supervisor's code, whose camera will be shown the print twice."""
+    """A kiosk box enrolled with the supervisor's code (not started yet); its camera will see the print twice."""
     camera = tmp_path / "camera"
     camera.mkdir()
-    photo = rasterise(pdf, camera / "truck-1")
-    shutil.copy(photo, camera / "truck-2.png")  # the driver shows the same print again
+    # The camera sees the empty lane first (a frame with no code): the lane screen is up before the truck.
+    cv2.imwrite(str(camera / "0-empty-lane.png"), np.full((900, 700), 255, np.uint8))
+    photo = rasterise(pdf, camera / "1-truck")
+    shutil.copy(photo, camera / "2-truck.png")  # the driver shows the same print again
     agent = AgentProcess(
         url, tmp_path / "kiosk", [{"type": "replay", "source": str(camera), "interval_s": 2.0}], dedupe_seconds=1.0
     )
     enrolled = await asyncio.to_thread(agent.enrol, enrol_code)
     assert enrolled.returncode == 0, enrolled.stdout + enrolled.stderr
-    await asyncio.to_thread(agent.start)
     return agent
 
 
@@ -189,6 +197,7 @@ async def register_company_and_sell(billing: Person, quantity: int) -> None:
 
     await billing.open_from_menu("/billing/purchases")
     # The company picker: type the start of the name, take the company it offers.
+    await expect(billing.page.locator("#f-company")).to_have_attribute("list", "company-choices")
     await billing.page.fill("#f-company", "Exportadora Banan")
     offered = billing.page.locator("#company-choices option")
     await expect(offered).to_have_count(1)
