@@ -98,7 +98,8 @@ async def test_the_printed_ticket_shows_its_gate_window_in_the_terminals_time(gy
     resp = await gye.post(f"/tickets/{ticket['id']}/print", data=hidden)
     assert resp.status == 200 and resp.content_type == "application/pdf"
     text = " ".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(await resp.read())).pages)
-    local = [datetime.fromisoformat(v).astimezone(ZoneInfo(ZONE)).strftime("%Y-%m-%d %H:%M -05") for v in window]
+    # In the one date style of every page, in the reader's language: "1 Dec 2026 08:00".
+    local = [datetime.fromisoformat(v).astimezone(ZoneInfo(ZONE)).strftime("%-d %b %Y %H:%M") for v in window]
     assert f"{local[0]} → {local[1]}" in text
     assert "+00:00" not in text
 

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import cv2
+import pypdf
 import pytest
 from pyzbar import pyzbar
 
@@ -94,7 +95,13 @@ async def test_masked_until_printed_then_pdf_with_a_code_the_gate_accepts(client
     page = await (await client.get(f"/tickets/itinerary/{itinerary_id}")).text()
     ticket_ids = re.findall(r'data-ticket="(\d+)" data-printed="0"', page)
     assert len(ticket_ids) == 2
-    assert page.count("No impreso") >= 2 and "PG1-••••" in page
+    assert page.count("No impreso") >= 2
+    # The masked code is the code that prints, hidden but for its last four digits, in the same blocks.
+    short_codes = dict(db_rows(config, "SELECT id, short_code FROM tickets WHERE id IN (?, ?)", tuple(ticket_ids)))
+    for ticket_id in ticket_ids:
+        masked = row_code(page, ticket_id)
+        assert masked == "••••• ••••• ••••• •" + short_codes[int(ticket_id)][-4:]
+    masked_before = row_code(page, ticket_ids[0])
     _p, hidden = await get_form(client, f"/tickets/itinerary/{itinerary_id}")
     resp = await client.post(f"/tickets/{ticket_ids[0]}/print", data=hidden)
     assert resp.status == 200 and resp.content_type == "application/pdf"
@@ -110,12 +117,21 @@ async def test_masked_until_printed_then_pdf_with_a_code_the_gate_accepts(client
     assert short in decoded  # the Code 128-C barcode for 1-D readers
     page = await (await client.get(f"/tickets/itinerary/{itinerary_id}")).text()
     assert f'data-ticket="{ticket_ids[0]}" data-printed="1"' in page
+    # The row now shows the paper's code: the same blocks, the same last four digits as the mask had.
+    printed_code = row_code(page, ticket_ids[0])
+    assert printed_code.replace(" ", "") == short and printed_code[-4:] == masked_before[-4:]
+    assert printed_code in pypdf.PdfReader(pdf).pages[0].extract_text()
     # Reprinting works any number of times and yields the same code.
     again = await client.post(f"/tickets/{ticket_ids[0]}/print", data=hidden)
     again_pdf = tmp_path / "again.pdf"
     again_pdf.write_bytes(await again.read())
     assert full[0] in rasterise_and_decode(again_pdf)
     assert db_rows(config, "SELECT print_count FROM tickets WHERE id = ?", (int(ticket_ids[0]),)) == [(2,)]
+
+
+def row_code(page: str, ticket_id: str) -> str:
+    """The code a ticket's row shows in the list."""
+    return re.search(rf'data-ticket="{ticket_id}".*?<code class="ticket">([^<]+)</code>', page, re.S)[1]
 
 
 def rasterise_and_decode(pdf: Path) -> list[str]:

@@ -8,32 +8,40 @@ from typing import Any
 
 from aiohttp import web
 
-from gate_core.codes import human_readable, mask_code
 from server.forms import REQUIRED
 from server.i18n import Msg
 from server.openapi import NULLABLE_I, NULLABLE_S, ApiDocs, B, I, S, obj
-from server.tickets import KEYS, keys_for, tickets_changed
+from server.tickets import KEYS, printing, tickets_changed
 from server.tickets import service as svc
+from server.tickets.pdf import PER_SHEET
 from server.tickets.views import CUSTOMER, _int, print_and_render, ticket_error
 from server.web import DB, ApiError, json_body, lang_of, not_found, path_id, require
 
 routes = web.RouteTableDef()
 
 
-def _ticket_json(keys: svc.KeyRing, row: dict[str, Any], *, reveal: bool = False) -> dict[str, Any]:
-    code = row.get("code") or svc.code_for(keys, row)
-    printed = row["printed_at"] is not None
+def _ticket_json(row: dict[str, Any], *, reveal: bool = False) -> dict[str, Any]:
+    """A ticket as the API answers it; ``reveal`` (the print answer) adds its codes."""
     return {
         "id": row["id"],
         "itinerary_id": row["itinerary_id"],
-        "printed": printed,
+        "printed": row["printed_at"] is not None,
         "printed_at": row["printed_at"],
         "print_count": row["print_count"],
         "used_at": row["used_at"],
-        "code": code if reveal else None,
-        "display_code": human_readable(row["short_code"]) if printed else mask_code(code),
+        "code": row["code"] if reveal else None,
+        "display_code": printing.display_code(row),
         "short_code": row["short_code"] if reveal else None,
     }
+
+
+def _json_ids(body: dict[str, Any], name: str) -> list[Any]:
+    """The array of ids under ``name`` as ``forms.id_choices`` reads it: empty when absent, and an entry it
+    refuses when the value is anything but a list of integers (``"1,2"``, ``[true]``, ``[1.5]``)."""
+    value = body.get(name)
+    if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in value):
+        return [] if value in (None, []) else ["x"]
+    return value
 
 
 @routes.get("/api/v1/tickets/balance")
@@ -69,10 +77,7 @@ async def api_services(request: web.Request) -> web.Response:
 async def api_generate(request: web.Request) -> web.Response:
     p = require(request, *CUSTOMER)
     body = await json_body(request)
-    services = body.get("services")
-    if not isinstance(services, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in services):
-        services = [] if services in (None, []) else ["x"]
-    values = svc.validate_generation(body, [str(s) for s in services])
+    values = svc.validate_generation(body, [str(s) for s in _json_ids(body, "services")])
     result = await request.app[DB].write(
         svc.generate_tickets, request.app[KEYS], p.company_id, p.user_id, values, datetime.now(UTC)
     )
@@ -113,10 +118,9 @@ async def api_list(request: web.Request) -> web.Response:
         after_id=_int(request.query.get("after")),
         limit=limit + 1,
     )
-    keys = await keys_for(request.app, rows)
     return web.json_response(
         {
-            "tickets": [_ticket_json(keys, r) for r in rows[:limit]],
+            "tickets": [_ticket_json(r) for r in rows[:limit]],
             "next_after": rows[limit - 1]["id"] if len(rows) > limit else None,
         }
     )
@@ -128,7 +132,7 @@ async def api_ticket(request: web.Request) -> web.Response:
     row = await request.app[DB].read(svc.get_ticket, p.company_id, path_id(request, "ticket_id"))
     if row is None or row["deleted_at"]:
         raise not_found()
-    data = _ticket_json(await keys_for(request.app, [row]), row)
+    data = _ticket_json(row)
     data.update(transaction_no=row["transaction_no"], services=json.loads(row["services"]))
     return web.json_response(data)
 
@@ -148,7 +152,16 @@ async def api_print(request: web.Request) -> web.Response:
         raise ticket_error(exc) from None
     if row["first_print"]:
         await tickets_changed(request.app, [ticket_id])
-    return web.json_response(_ticket_json(request.app[KEYS], row, reveal=True))
+    return web.json_response(_ticket_json(row, reveal=True))
+
+
+@routes.post("/api/v1/tickets/print")
+async def api_print_many(request: web.Request) -> web.Response:
+    """Marks every ticket printed and answers them as one PDF; all or nothing."""
+    p = require(request, *CUSTOMER)
+    body = await json_body(request)
+    ids, per_sheet = printing.validate_print(_json_ids(body, "ticket_ids"), body.get("per_sheet"))
+    return await printing.print_as_pdf(request, p, ids, per_sheet, lang_of(request))
 
 
 @routes.delete(r"/api/v1/tickets/{ticket_id:\d+}")
@@ -174,7 +187,11 @@ TICKET = obj(
     print_count=I,
     used_at=NULLABLE_S,
     code={**NULLABLE_S, "description": "the real code: only in the print answer, null elsewhere"},
-    display_code={"type": "string", "description": "the short code once printed, a masked code before"},
+    display_code={
+        "type": "string",
+        "description": "the 20-digit short code in blocks of five once printed; before, the same code masked but "
+        "for its last four digits (••••• ••••• ••••• •6789)",
+    },
     short_code={**NULLABLE_S, "description": "only in the print answer, null elsewhere"},
 )
 TICKET_DETAIL = {
@@ -276,6 +293,7 @@ def _document_tickets(docs: ApiDocs) -> None:
             {"name": "format", "in": "query", "required": False, "schema": {"enum": ["json", "pdf"]}},
         ],
     )
+    _document_batch_print(docs)
     docs.add(
         "/api/v1/tickets/{ticket_id}",
         "delete",
@@ -285,3 +303,30 @@ def _document_tickets(docs: ApiDocs) -> None:
         response=obj(deleted=I, available=I),
         params=[{"name": "ticket_id", "in": "path", "required": True, "schema": I}],
     )
+
+
+def _document_batch_print(docs: ApiDocs) -> None:
+    docs.add(
+        "/api/v1/tickets/print",
+        "post",
+        "Print several tickets as one PDF (one per page, or 4 or 6 per A4 sheet); marks each printed. "
+        "All or nothing: 404 `not_found` names the tickets that are not the company's or were deleted, "
+        "409 `used` those already used at the gate; then nothing is marked",
+        tag="tickets",
+        errors=(400, 404, 409),
+        body=obj(
+            ticket_ids={
+                "type": "array",
+                "items": I,
+                "minItems": 1,
+                "maxItems": printing.MAX_PRINT,
+                "description": "the tickets, printed in order of number",
+            },
+            per_sheet_={"enum": list(PER_SHEET), "description": "tickets per A4 sheet (default 1: one per page)"},
+        ),
+    )
+    # The answer is the PDF itself, not JSON.
+    docs.paths["/api/v1/tickets/print"]["post"]["responses"]["200"] = {
+        "description": "The PDF, one ticket per page or per cell of the sheet",
+        "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+    }

@@ -1,19 +1,40 @@
-"""The printed gate ticket: a PDF with the QR code (full signed code), the code in readable groups,
-a Code 128-C barcode of the 20-digit short code for 1-D handheld readers, and the ticket's details."""
+"""The printed gate ticket: a PDF with the QR code (full signed code), the 20-digit short code labelled as
+the code to type when the QR cannot be read, a Code 128-C barcode of it for 1-D handheld readers, and the
+ticket's details.
+
+One layout, drawn in a fixed box (:data:`TICKET_WIDTH` x :data:`TICKET_HEIGHT`) and scaled into the cell it
+gets: the whole page for one ticket per sheet, a quarter or a sixth of an A4 sheet for four or six. Every
+element has its own band of the box, so nothing overlaps and nothing leaves the cell whatever the sheet.
+"""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import segno
 from reportlab.graphics.barcode.code128 import Code128Auto
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen import canvas
 
 from gate_core.codes import human_readable
 from server.i18n import translate
+
+#: Tickets per A4 sheet a customer may choose: one per page, or a 2 x 2 or 2 x 3 grid to cut.
+PER_SHEET = (1, 4, 6)
+#: The ticket's own box, in mm: a sixth of an A4 sheet less a margin, so six fit at full size.
+TICKET_WIDTH = 95.0
+TICKET_HEIGHT = 88.0
+#: Blank space around each ticket inside its cell (where the sheet is cut).
+CELL_MARGIN = 5.0
+#: A lone ticket is enlarged to fill the page, but no more than this (type stays a readable size).
+MAX_SCALE = 1.8
+PAD = 4.0
+QR_SIZE = 35.0
+QR_TOP = 15.5
 
 
 @dataclass(frozen=True)
@@ -25,78 +46,153 @@ class PrintableTicket:
     tax_id: str
     vessel: str
     voyage: str
-    eta: str  # times as printed: in the terminal's time zone, e.g. "2026-11-24 08:00 -05"
+    eta: str  # times as printed: in the terminal's time zone and the reader's style, e.g. "24 nov 2026 08:00"
     valid_from: str
     valid_until: str
     services: list[str]
     transaction_no: str
 
 
+@dataclass(frozen=True)
+class Cell:
+    """Where one ticket goes on a page, in points from the page's bottom-left corner."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+def sheet_cells(per_sheet: int) -> list[Cell]:
+    """The cells of an A4 sheet holding ``per_sheet`` tickets, in reading order (left to right, top down)."""
+    if per_sheet not in PER_SHEET:
+        raise ValueError(f"per_sheet must be one of {PER_SHEET}")
+    width, height = A4
+    if per_sheet == 1:
+        return [Cell(0, 0, width, height)]
+    columns, rows = 2, per_sheet // 2
+    cell_w, cell_h = width / columns, height / rows
+    return [
+        Cell(col * cell_w, height - (row + 1) * cell_h, cell_w, cell_h) for row in range(rows) for col in range(columns)
+    ]
+
+
 def _draw_qr(pdf: canvas.Canvas, text: str, x: float, y: float, size: float) -> None:
-    """Draw the QR as vector squares: sharp at any printer resolution."""
+    """Draw the QR as one vector path (a rectangle per run of dark modules): sharp at any printer resolution,
+    and cheap enough that a sheet of hundreds renders in seconds."""
     qr = segno.make(text, error="m", mode="alphanumeric" if text.isupper() else None)
-    matrix = list(qr.matrix)
-    modules = len(matrix)
-    cell = size / modules
-    pdf.setFillColorRGB(0, 0, 0)
+    matrix = [list(row) for row in qr.matrix]
+    cell = size / len(matrix)
+    path = pdf.beginPath()
     for row_index, row in enumerate(matrix):
-        for col_index, dark in enumerate(row):
-            if dark:
-                pdf.rect(x + col_index * cell, y + size - (row_index + 1) * cell, cell, cell, stroke=0, fill=1)
+        top = y + size - (row_index + 1) * cell
+        col = 0
+        while col < len(row):
+            if not row[col]:
+                col += 1
+                continue
+            start = col
+            while col < len(row) and row[col]:
+                col += 1
+            path.rect(x + start * cell, top, (col - start) * cell, cell)
+    pdf.setFillColorRGB(0, 0, 0)
+    pdf.drawPath(path, stroke=0, fill=1)
 
 
-def render_ticket_pdf(ticket: PrintableTicket, lang: str) -> bytes:
+def _fitted(text: str, font: str, size: float, width: float, smallest: float) -> tuple[str, float]:
+    """``text`` at the largest size down to ``smallest`` that fits ``width``, cut with "…" if even that is too wide."""
+    while size > smallest and stringWidth(text, font, size) > width:
+        size -= 0.25
+    if stringWidth(text, font, size) <= width:
+        return text, size
+    while text and stringWidth(text + "…", font, size) > width:
+        text = text[:-1]
+    return text.rstrip() + "…", size
+
+
+def _text(pdf: canvas.Canvas, text: str, x: float, top: float, font: str, size: float, width: float) -> None:
+    """One line whose baseline is ``top`` mm below the box's top edge, fitted to ``width`` mm."""
+    fitted, fitted_size = _fitted(text, font, size, width * mm, smallest=size * 0.8)
+    pdf.setFont(font, fitted_size)
+    pdf.drawString(x * mm, (TICKET_HEIGHT - top) * mm, fitted)
+
+
+def _field(pdf: canvas.Canvas, label: str, value: str, x: float, top: float, width: float) -> None:
+    _text(pdf, label, x, top, "Helvetica-Bold", 6, width)
+    _text(pdf, value, x, top + 3.4, "Helvetica", 8, width)
+
+
+def _draw_ticket(pdf: canvas.Canvas, ticket: PrintableTicket, lang: str) -> None:
+    """The ticket in its box's own coordinates (origin at the box's bottom-left corner)."""
+
     def _(text: str) -> str:
         return translate(lang, text)
 
+    inner = TICKET_WIDTH - 2 * PAD
+    pdf.setStrokeColorRGB(0.6, 0.6, 0.6)  # the cut line: light, so it never reads as part of a code
+    pdf.setLineWidth(0.5)
+    pdf.roundRect(0, 0, TICKET_WIDTH * mm, TICKET_HEIGHT * mm, 3 * mm)
+    pdf.setFillColorRGB(0, 0, 0)
+    _text(pdf, _("Gate ticket") + f"  #{ticket.ticket_id}", PAD, 7.5, "Helvetica-Bold", 11, inner)
+    _text(pdf, _("Valid for one single entry at the port gate."), PAD, 11.5, "Helvetica", 6.5, inner)
+
+    qr_x = TICKET_WIDTH - PAD - QR_SIZE
+    _draw_qr(pdf, ticket.code, qr_x * mm, (TICKET_HEIGHT - QR_TOP - QR_SIZE) * mm, QR_SIZE * mm)
+    beside_qr = qr_x - PAD - 4  # four QR modules of clear space between the text and the code
+    for index, (label, value) in enumerate(
+        (
+            (_("Company"), ticket.company),
+            (_("Tax id"), ticket.tax_id),
+            (_("Vessel / voyage"), f"{ticket.vessel} / {ticket.voyage}"),
+            (_("Arrival (ETA)"), ticket.eta),
+            (_("Transaction"), ticket.transaction_no),
+        )
+    ):
+        _field(pdf, label, value, PAD, 18 + index * 7.2, beside_qr)
+    _field(pdf, _("Valid at the gate"), f"{ticket.valid_from} → {ticket.valid_until}", PAD, 55, inner)
+    _field(pdf, _("Services"), ", ".join(ticket.services), PAD, 63.2, inner)
+    _draw_short_code(pdf, ticket.short_code, _("Code to type if the QR cannot be read"), inner)
+
+
+def _draw_short_code(pdf: canvas.Canvas, short_code: str, label: str, width: float) -> None:
+    """The bottom band: the 20-digit code a person types at the gate, labelled so, and its 1-D barcode."""
+    pdf.setStrokeColorRGB(0.6, 0.6, 0.6)
+    pdf.line(PAD * mm, (TICKET_HEIGHT - 69) * mm, (TICKET_WIDTH - PAD) * mm, (TICKET_HEIGHT - 69) * mm)
+    _text(pdf, label, PAD, 72.5, "Helvetica-Bold", 6.5, width)
+    _text(pdf, human_readable(short_code), PAD, 77.5, "Courier-Bold", 12, width)
+    barcode = Code128Auto(short_code, barHeight=6 * mm, barWidth=0.3 * mm, humanReadable=False, quiet=False)
+    barcode.drawOn(pdf, PAD * mm, (TICKET_HEIGHT - 86) * mm)
+
+
+def _place(pdf: canvas.Canvas, cell: Cell) -> None:
+    """Move the origin to where the ticket's box goes in ``cell`` (top-centred) and scale to fit it."""
+    room_w = cell.width - 2 * CELL_MARGIN * mm
+    room_h = cell.height - 2 * CELL_MARGIN * mm
+    scale = min(room_w / (TICKET_WIDTH * mm), room_h / (TICKET_HEIGHT * mm), MAX_SCALE)
+    box_w, box_h = TICKET_WIDTH * mm * scale, TICKET_HEIGHT * mm * scale
+    pdf.translate(cell.x + (cell.width - box_w) / 2, cell.y + cell.height - CELL_MARGIN * mm - box_h)
+    pdf.scale(scale, scale)
+
+
+def render_tickets_pdf(tickets: Sequence[PrintableTicket], lang: str, per_sheet: int = 1) -> bytes:
+    """One PDF of every ticket, ``per_sheet`` to an A4 sheet, in the order given."""
+    cells = sheet_cells(per_sheet)
     buf = io.BytesIO()
     pdf = canvas.Canvas(buf, pagesize=A4, pageCompression=1)
-    pdf.setTitle(f"Portgate ticket {ticket.ticket_id}")
-    width, height = A4
-    left, top = 20 * mm, height - 20 * mm
-    box_height = 120 * mm
-    pdf.setStrokeColorRGB(0.2, 0.2, 0.2)
-    pdf.roundRect(left - 5 * mm, top - box_height, width - 2 * left + 10 * mm, box_height + 5 * mm, 4 * mm)
-
-    pdf.setFont("Helvetica-Bold", 16)
-    pdf.drawString(left, top - 8 * mm, _("Gate ticket") + f"  #{ticket.ticket_id}")
-    pdf.setFont("Helvetica", 9)
-    pdf.drawString(left, top - 13 * mm, _("Valid for one single entry at the port gate."))
-
-    qr_size = 62 * mm
-    qr_x = width - left - qr_size
-    qr_y = top - 10 * mm - qr_size
-    _draw_qr(pdf, ticket.code, qr_x, qr_y, qr_size)
-
-    lines = [
-        (_("Company"), f"{ticket.company} ({ticket.tax_id})"),
-        (_("Vessel / voyage"), f"{ticket.vessel} / {ticket.voyage}"),
-        (_("Arrival (ETA)"), ticket.eta),
-        (_("Valid at the gate"), f"{ticket.valid_from} → {ticket.valid_until}"),
-        (_("Services"), ", ".join(ticket.services)),
-        (_("Transaction"), ticket.transaction_no),
-    ]
-    y = top - 24 * mm
-    for label, value in lines:
-        pdf.setFont("Helvetica-Bold", 9)
-        pdf.drawString(left, y, label)
-        pdf.setFont("Helvetica", 10)
-        pdf.drawString(left, y - 4.5 * mm, value[:70])
-        y -= 11 * mm
-
-    # The readable code, in groups of five, for typing by hand when a print is damaged.
-    pdf.setFont("Courier", 8)
-    groups = human_readable(ticket.code).split(" ")
-    per_line = 9
-    code_y = top - box_height + 34 * mm
-    for i in range(0, len(groups), per_line):
-        pdf.drawString(left, code_y, " ".join(groups[i : i + per_line]))
-        code_y -= 4 * mm
-
-    barcode = Code128Auto(ticket.short_code, barHeight=14 * mm, barWidth=0.42 * mm, humanReadable=False)
-    barcode.drawOn(pdf, left, top - box_height + 4 * mm)
-    pdf.setFont("Courier-Bold", 10)
-    pdf.drawString(left + barcode.width + 6 * mm, top - box_height + 9 * mm, human_readable(ticket.short_code))
+    ids = [t.ticket_id for t in tickets]
+    pdf.setTitle(f"Portgate ticket {ids[0]}" if len(ids) == 1 else f"Portgate tickets {ids[0]}…{ids[-1]}")
+    for index, ticket in enumerate(tickets):
+        if index and index % per_sheet == 0:
+            pdf.showPage()
+        pdf.saveState()
+        _place(pdf, cells[index % per_sheet])
+        _draw_ticket(pdf, ticket, lang)
+        pdf.restoreState()
     pdf.showPage()
     pdf.save()
     return buf.getvalue()
+
+
+def render_ticket_pdf(ticket: PrintableTicket, lang: str) -> bytes:
+    """One ticket on its own page."""
+    return render_tickets_pdf([ticket], lang)

@@ -555,12 +555,18 @@ def print_ticket(
     *,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Mark a ticket printed (again) and return it with its full ``code``; refused once used or deleted.
+    """Mark a ticket printed (again) and return it with its full ``code``; refused once used or deleted."""
+    return mark_printed(db, _live_ticket(db, company_id, ticket_id), user_id, keys, now=now)
+
+
+def mark_printed(
+    db: Db, ticket: dict[str, Any], user_id: int | None, keys: KeyRing | None, *, now: datetime | None
+) -> dict[str, Any]:
+    """Count one more print of a live ticket (the first one tells the kiosks); returns it with its ``code``.
 
     ``keys`` is the caller's key ring (the app's); the keys are read from the database only when
     it has none or lacks the ticket's key (rotated by another worker moments ago).
     """
-    ticket = _live_ticket(db, company_id, ticket_id)
     if keys is None or ticket["key_id"] not in keys.signing:
         keys = load_keys(db)
     code = code_for(keys, ticket)
@@ -570,10 +576,10 @@ def print_ticket(
     db.execute(
         "UPDATE tickets SET printed_at = COALESCE(printed_at, ?), print_count = print_count + 1, "
         "sync_seq = ?, code_check = ? WHERE id = ?",
-        (printed_now, seq, code_check(code), ticket_id),
+        (printed_now, seq, code_check(code), ticket["id"]),
     )
     if first:
-        audit(db, "ticket.printed", now=now, user_id=user_id, company_id=company_id, detail=str(ticket_id))
+        audit(db, "ticket.printed", now=now, user_id=user_id, company_id=ticket["company_id"], detail=str(ticket["id"]))
     printed_at = ticket["printed_at"] or printed_now
     return {**ticket, "printed_at": printed_at, "sync_seq": seq, "first_print": first, "code": code}
 

@@ -8,16 +8,15 @@ from typing import Any
 
 from aiohttp import web
 
-from gate_core.codes import human_readable, mask_code
 from server.accounts.views import page
 from server.forms import ValidationFailed
 from server.i18n import N_, Msg
 from server.menu import MenuEntry
-from server.tickets import KEYS, keys_for, tickets_changed
+from server.tickets import KEYS, printing, tickets_changed
 from server.tickets import service as svc
-from server.tickets.pdf import PrintableTicket, render_ticket_pdf
-from server.timefmt import timestamp
-from server.web import CONFIG, CUSTOMER_ROLES, DB, ApiError, Principal, lang_of, not_found, path_id, require
+from server.tickets.pdf import PER_SHEET
+from server.tickets.printing import ticket_error
+from server.web import CUSTOMER_ROLES, DB, ApiError, Principal, lang_of, not_found, path_id, require
 
 routes = web.RouteTableDef()
 CUSTOMER = CUSTOMER_ROLES
@@ -37,10 +36,6 @@ def _int(value: str | None, default: int = 0) -> int:
     except ValueError:
         return default
     return number if 0 <= number < 2**62 else default
-
-
-def ticket_error(exc: svc.TicketError) -> ApiError:
-    return ApiError(404 if exc.code == "not_found" else 409, exc.code, exc.message)
 
 
 # --- customer: balance, generation, lists -----------------------------------------------------
@@ -128,11 +123,9 @@ async def generate_submit(request: web.Request) -> web.Response:
     return page(request, "tickets/done.html", {"result": result})
 
 
-@routes.get(r"/tickets/itinerary/{itinerary_id:\d+}")
-async def itinerary_tickets(request: web.Request) -> web.Response:
-    principal = require(request, *CUSTOMER)
+async def _itinerary_context(request: web.Request, principal: Principal, itinerary_id: int) -> dict[str, Any]:
+    """The itinerary page: its data, generations and one page of the company's tickets (``?status``, ``?after``)."""
     db = request.app[DB]
-    itinerary_id = path_id(request, "itinerary_id")
     generations = await db.read(svc.generations_for, principal.company_id, itinerary_id)
     itinerary = await db.read(svc.get_itinerary, itinerary_id)
     if itinerary is None or not generations:
@@ -146,55 +139,56 @@ async def itinerary_tickets(request: web.Request) -> web.Response:
     )
     has_more = len(rows) > svc.PAGE_SIZE
     rows = rows[: svc.PAGE_SIZE]
-    keys = await keys_for(request.app, rows)
-    lang = lang_of(request)
     for row in rows:
-        code = svc.code_for(keys, row)
-        row["display_code"] = human_readable(row["short_code"]) if row["printed_at"] else mask_code(code)
+        row["display_code"] = printing.display_code(row)
     for generation in generations:
-        generation["service_names"] = await db.read(svc.service_names, json.loads(generation["services"]), lang)
-    return page(
-        request,
-        "tickets/itinerary.html",
-        {
-            "itinerary": itinerary,
-            "generations": generations,
-            "tickets": rows,
-            "status": status,
-            "next_after": rows[-1]["id"] if has_more and rows else None,
-            "after": after,
-        },
-    )
+        generation["service_names"] = await db.read(
+            svc.service_names, json.loads(generation["services"]), lang_of(request)
+        )
+    return {
+        "itinerary": itinerary,
+        "generations": generations,
+        "tickets": rows,
+        "status": status,
+        "next_after": rows[-1]["id"] if has_more and rows else None,
+        "after": after,
+        "per_sheet_choices": PER_SHEET,
+        "per_sheet": 1,
+        "errors": {},
+    }
 
 
-async def printable(request: web.Request, principal: Principal, ticket: dict[str, Any]) -> PrintableTicket:
-    """What the PDF shows of a ticket just marked printed (``ticket`` as ``print_ticket`` returns it)."""
-    db = request.app[DB]
-    zone = request.app[CONFIG].zone
-    itinerary = await db.read(svc.get_itinerary, ticket["itinerary_id"])
-    assert itinerary is not None  # itineraries are deactivated, never removed
-    names = await db.read(svc.service_names, json.loads(ticket["services"]), lang_of(request))
-    tax_id = await db.read(
-        lambda d: d.execute("SELECT tax_id FROM companies WHERE id = ?", (principal.company_id,)).fetchone()[0]
-    )
-    return PrintableTicket(
-        ticket_id=ticket["id"],
-        code=ticket["code"],
-        short_code=ticket["short_code"],
-        company=principal.company_name or "",
-        tax_id=tax_id,
-        vessel=itinerary["vessel"],
-        voyage=itinerary["voyage"],
-        eta=timestamp(itinerary["eta"], zone),
-        valid_from=timestamp(itinerary["valid_from"], zone),
-        valid_until=timestamp(itinerary["valid_until"], zone),
-        services=names,
-        transaction_no=ticket["transaction_no"],
-    )
+@routes.get(r"/tickets/itinerary/{itinerary_id:\d+}")
+async def itinerary_tickets(request: web.Request) -> web.Response:
+    principal = require(request, *CUSTOMER)
+    ctx = await _itinerary_context(request, principal, path_id(request, "itinerary_id"))
+    return page(request, "tickets/itinerary.html", ctx)
+
+
+@routes.post(r"/tickets/itinerary/{itinerary_id:\d+}/print")
+async def print_many(request: web.Request) -> web.Response:
+    """The itinerary page's print form: the ticked tickets, or every one not printed yet, as one PDF."""
+    principal = require(request, *CUSTOMER)
+    itinerary_id = path_id(request, "itinerary_id")
+    form = await request.post()
+    wanted = [str(v) for v in form.getall("ticket", [])]
+    if form.get("which") == "not_printed":
+        wanted = [
+            str(i) for i in await request.app[DB].read(printing.unprinted_ids, principal.company_id, itinerary_id)
+        ]
+    try:
+        ticket_ids, per_sheet = printing.validate_print(wanted, form.get("per_sheet"))
+    except ValidationFailed as exc:
+        ctx = await _itinerary_context(request, principal, itinerary_id)
+        ctx.update(errors=exc.errors, per_sheet=_int(str(form.get("per_sheet", "")), 1))
+        if form.get("which") == "not_printed" and "ticket_ids" in exc.errors:
+            ctx["errors"] = {"ticket_ids": Msg("Every ticket of this itinerary is printed already.")}
+        return page(request, "tickets/itinerary.html", ctx, 400)
+    return await printing.print_as_pdf(request, principal, ticket_ids, per_sheet, lang_of(request))
 
 
 async def print_and_render(request: web.Request, principal: Principal, ticket_id: int) -> web.Response:
-    """Mark the ticket printed and answer its PDF; shared by the page and the API."""
+    """Mark one ticket printed and answer its PDF; shared by the page and the API."""
     try:
         ticket = await request.app[DB].write(
             svc.print_ticket,
@@ -206,14 +200,7 @@ async def print_and_render(request: web.Request, principal: Principal, ticket_id
         )
     except svc.TicketError as exc:
         raise ticket_error(exc) from None
-    if ticket["first_print"]:
-        await tickets_changed(request.app, [ticket_id])
-    pdf = render_ticket_pdf(await printable(request, principal, ticket), lang_of(request))
-    return web.Response(
-        body=pdf,
-        content_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="ticket-{ticket_id}.pdf"', "Cache-Control": "no-store"},
-    )
+    return await printing.pdf_response(request, principal, [ticket], 1, lang_of(request))
 
 
 @routes.post(r"/tickets/{ticket_id:\d+}/print")
