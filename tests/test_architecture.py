@@ -16,7 +16,10 @@ MAX_MODULE_LINES = 600
 MAX_FUNCTION_LINES = 60
 #: Functions longer than that, each with its reason ("module:" for all of a module's functions).
 LONG_FUNCTIONS: dict[str, str] = {
-    "server/migrations.py:": "a migration that has shipped is never edited, only followed by a new one",
+    **{
+        f"server/migrations/{name}.py:": "a migration that has shipped is never edited, only followed by a new one"
+        for name in ("first_schema", "gate_at_scale", "production")
+    },
 }
 
 
