@@ -84,6 +84,8 @@ async def test_a_new_staff_user_is_refused_field_by_field_then_created_and_sets_
     await login(client, "admin", language="en")
     page, hidden = await get_form(client, "/admin/users/new")
     assert "<title>Create a user · Portgate</title>" in page
+    # Staff profiles are held at the operator: its tax id is already filled in.
+    assert re.search(r'name="company_tax_id"[^>]*value="0990000001001"', page), page
     users_before = count(config, "users")
     bad = {
         **hidden,

@@ -16,6 +16,7 @@ from server import forms
 from server.accounts import passwords, user_admin
 from server.accounts.common import page, send_mail
 from server.accounts.users import ROLE_LABELS, USER_STATUSES, Refused
+from server.db import scalar
 from server.forms import ValidationFailed
 from server.i18n import N_, Msg
 from server.web import CONFIG, DB, ApiError, Principal, form_body, lang_of, not_found, path_id, require
@@ -174,7 +175,11 @@ def _new_user_page(request: web.Request, status: int = 200, **extra: Any) -> web
 @routes.get("/admin/users/new")
 async def new_user_form(request: web.Request) -> web.Response:
     require(request, "admin")
-    return _new_user_page(request)
+    # Most users an administrator creates are staff, whose profiles are held at the operator.
+    operator = await request.app[DB].read(
+        lambda db: scalar(db, "SELECT tax_id FROM companies WHERE kind = 'operator' ORDER BY id LIMIT 1")
+    )
+    return _new_user_page(request, values={"company_tax_id": operator or ""})
 
 
 @routes.post("/admin/users/new")
