@@ -9,6 +9,7 @@ import io
 import re
 import subprocess
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -284,3 +285,23 @@ async def test_a_500_ticket_pdf_does_not_stall_redeems(client, config):
     # The print took seconds; a gate kept answering at once all along, not after it.
     assert max(latencies) < 0.75, (sorted(latencies)[-5:], took)
     assert len(latencies) >= 5, f"only {len(latencies)} redeems while the print took {took:.1f} s"
+
+
+async def test_the_pdf_process_renders_the_print(aiohttp_client, config, tmp_path):
+    """With the app's PDF process running, the PDF comes from it (a process of its own, not this one's loop)."""
+    from server.app import create_app
+    from server.demo import install_demo
+    from server.tickets.printing import PDF_RENDERER, pdf_renderer_ctx
+
+    app = create_app(config)
+    app.on_startup.append(install_demo)
+    if pdf_renderer_ctx not in app.cleanup_ctx:
+        app.cleanup_ctx.append(pdf_renderer_ctx)
+    client = await aiohttp_client(app)
+    tickets = await make_tickets(app, 3, printed=False, tax_id=PACIFICO_TAX_ID)
+    headers = bearer(await portal_token(client, "pacifico"))
+    resp = await client.post("/api/v1/tickets/print", json={"ticket_ids": [t["id"] for t in tickets]}, headers=headers)
+    assert resp.status == 200
+    assert_each_ticket_inside_its_cell(rasterise(await resp.read(), tmp_path / "pool"), 1, [t["code"] for t in tickets])
+    renderer = app[PDF_RENDERER]
+    assert isinstance(renderer, ProcessPoolExecutor) and renderer._processes  # it started its process
