@@ -160,7 +160,7 @@ def api_error_codes() -> set[str]:
     codes |= set(re.findall(r'_unavailable\(request, "(\w+)"', sources))
     codes |= set(re.findall(r'json_error\(request, \d{3}, "(\w+)"', sources))
     codes |= set(re.findall(r'(?:Ticket|Licence|Helpdesk|CompanyUser|Enrol|Conflict)Error\(\s*"(\w+)"', sources))
-    codes |= set(re.findall(r'LoginOutcome\("(\w+)"', sources)) - {"ok"}
+    codes |= set(re.findall(r'LoginOutcome\("(\w+)"', sources)) - {"ok", "choose"}  # both answer 200
     from server.web import _HTTP_CODES
 
     return (codes | set(_HTTP_CODES.values())) - PORTAL_ONLY_CODES
