@@ -44,8 +44,8 @@ CLAIM_SECONDS = 120.0
 #: How often each process looks for messages that became due (retries, or queued by another process).
 POLL_SECONDS = 1.0
 BATCH = 20
-#: How long shutdown waits for the job to end (it only has to leave an attempt or a wait).
-STOP_SECONDS = 10.0
+#: How long shutdown lets the attempt under way finish before it interrupts it.
+STOP_SECONDS = 20.0
 LISTED = 200
 
 
@@ -98,6 +98,12 @@ def claim_due(db: Any, now: float, limit: int = BATCH) -> list[tuple[int, bytes]
         (now + CLAIM_SECONDS, now, now, limit),
     ).fetchall()
     return sorted((row[0], row[1]) for row in rows)
+
+
+def release_claims(db: Any, mail_ids: list[int]) -> None:
+    """Give back messages claimed but not tried (the process is stopping): due again at once elsewhere."""
+    for mail_id in mail_ids:
+        db.execute("UPDATE mail_outbox SET claimed_until = NULL, attempts = attempts - 1 WHERE id = ?", (mail_id,))
 
 
 def record_sent(db: Any, mail_id: int) -> None:
@@ -197,17 +203,23 @@ class MailOutbox:
         self._ready.wait()
 
     async def stop(self) -> None:
-        """Stop the job; a message cut off mid-send stays claimed and is retried after ``CLAIM_SECONDS``."""
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._interrupt)
-        await asyncio.to_thread(self._thread.join, STOP_SECONDS)
+        """Let the job finish the attempt under way and end; interrupt it only if that takes too long.
 
-    def _interrupt(self) -> None:
-        # Both: the flag ends the loop even when Python 3.11's wait_for swallows the cancellation
-        # (it does when its wait ends at the same moment), which left the thread running forever.
+        Interrupting a send leaves the connection half-open and the message claimed (another
+        process, or the next start, retries it after ``CLAIM_SECONDS``), so it is the last resort.
+        """
+        if self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(self._finish)
+        await asyncio.to_thread(self._thread.join, STOP_SECONDS)
+        if self._thread.is_alive() and self._job is not None:
+            self._loop.call_soon_threadsafe(self._job.cancel)
+            await asyncio.to_thread(self._thread.join, STOP_SECONDS)
+
+    def _finish(self) -> None:
         self._stopping = True
-        if self._job is not None:
-            self._job.cancel()
+        if self._wake is not None:
+            self._wake.set()
 
     async def _run(self) -> None:
         self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
@@ -232,7 +244,10 @@ class MailOutbox:
         if not await self._db.read(has_due, now):
             return 0
         claimed = await self._db.write(claim_due, now)
-        for mail_id, raw in claimed:
+        for index, (mail_id, raw) in enumerate(claimed):
+            if self._stopping:
+                await self._db.write(release_claims, [m for m, _ in claimed[index:]])
+                return index
             message = email.message_from_bytes(raw, policy=email.policy.default)
             try:
                 await self._mailer.deliver(message)  # type: ignore[arg-type]

@@ -85,8 +85,8 @@ def late_config(tmp_path: Path, late_smtp: LateMailbox) -> Config:
 
 
 @pytest.fixture
-async def late_client(aiohttp_client, late_config):
-    """The real app whose SMTP server is not there yet."""
+async def late_client(late_config, aiohttp_client):
+    """The real app whose SMTP server is not there yet (the app stops first: its mail job may be sending)."""
     app = create_app(late_config)
     app.on_startup.append(install_demo)
     return await aiohttp_client(app)
@@ -260,7 +260,7 @@ async def test_only_the_administrator_sees_the_outbox(client):
     assert (await client.post("/admin/mail/1/retry", data=hidden)).status == 403
 
 
-async def test_two_server_processes_sharing_the_database_send_each_mail_once(aiohttp_client, tmp_path, late_smtp):
+async def test_two_server_processes_sharing_the_database_send_each_mail_once(late_smtp, tmp_path, aiohttp_client):
     config = mail_config(tmp_path, late_smtp.port)
     first = create_app(config)
     first.on_startup.append(install_demo)
