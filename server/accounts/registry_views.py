@@ -10,8 +10,8 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from server.accounts import registry
-from server.accounts.common import page
 from server.csv_import import import_upload
+from server.flash import redirect_with_flash, render_with_flash
 from server.forms import ValidationFailed
 from server.i18n import Msg
 from server.web import DB, require
@@ -40,7 +40,7 @@ async def _companies_page(request: web.Request, status: int = 200, **extra: Any)
         "first_url": f"/billing/companies?{urlencode(search)}" if query.after else "",
         **extra,
     }
-    return page(request, "accounts/companies.html", context, 400 if errors and status == 200 else status)
+    return render_with_flash(request, "accounts/companies.html", context, 400 if errors and status == 200 else status)
 
 
 @routes.get("/billing/companies")
@@ -58,7 +58,7 @@ async def company_save(request: web.Request) -> web.Response:
     except ValidationFailed as exc:
         values = {k: str(form.get(k, ""))[:300] for k in ("tax_id", "name", "emails", "phone")}
         return await _companies_page(request, 400, errors=exc.errors, values=values)
-    return await _companies_page(request, success=Msg("Company saved."))
+    raise redirect_with_flash(request, "/billing/companies", Msg("Company saved."))
 
 
 @routes.post("/billing/companies/import")
@@ -71,4 +71,4 @@ async def company_import(request: web.Request) -> web.Response:
     imported = Msg(
         "Imported: %(added)s added, %(updated)s updated.", {"added": result.added, "updated": result.updated}
     )
-    return await _companies_page(request, success=imported)
+    raise redirect_with_flash(request, "/billing/companies", imported)
