@@ -35,7 +35,7 @@ def config(tmp_path: Path, smtp: Mailbox) -> Config:
 
 
 @pytest.fixture
-async def client(aiohttp_client, config):
+async def client(config, aiohttp_client):  # config (and its SMTP server) outlive the app
     """The real app on a loopback port with a fresh SQLite file and the demo accounts."""
     from server.demo import install_demo
 

@@ -18,6 +18,7 @@ from tests.helpers import (
     login,
     submit,
 )
+from tests.mailbox import wait_until_delivered
 
 REGISTRATION = {
     "full_name": "Lucía Torres",
@@ -308,7 +309,7 @@ async def test_prospect_registration_requires_matching_confirmations(client, smt
     ]
 
 
-async def test_forgotten_password_link(client, smtp):
+async def test_forgotten_password_link(client, smtp, config):
     resp = await submit(client, "/password/forgot", {"email": "pedro@pacifico.example"})
     assert "le hemos enviado un enlace" in alert_text(await resp.text())
     # An unknown address gets the same answer (no account enumeration) and no mail.
@@ -324,6 +325,7 @@ async def test_forgotten_password_link(client, smtp):
     page = await resp.text()
     assert "guardada" in alert_text(page), page[-1500:]
     await login(client, "pacifico", "Oceano2026xyz")
+    await wait_until_delivered(config)  # mail goes out from the outbox: wait for it before saying none went
     assert not smtp.to("nobody@nowhere.example")
 
 
