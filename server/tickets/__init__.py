@@ -100,10 +100,11 @@ async def tickets_changed(app: web.Application, ticket_ids: list[int]) -> None:
 def setup(app: web.Application) -> None:
     """The area's state and its staff pages and API (the customer pages are added by ``server.app``)."""
     # Imported here: these modules import this package's keys.
-    from server.tickets import billing_views, ops_views, staff_api
+    from server.tickets import billing_views, ops_views, printing, staff_api
 
     app[TICKET_LISTENERS] = []
     app.cleanup_ctx.append(keys_ctx)
+    app.cleanup_ctx.append(printing.pdf_renderer_ctx)  # a process, started on the first print
     app.router.add_routes(billing_views.routes)
     app.router.add_routes(ops_views.routes)
     app.router.add_routes(staff_api.routes)
