@@ -304,4 +304,4 @@ async def test_the_pdf_process_renders_the_print(aiohttp_client, config, tmp_pat
     assert resp.status == 200
     assert_each_ticket_inside_its_cell(rasterise(await resp.read(), tmp_path / "pool"), 1, [t["code"] for t in tickets])
     renderer = app[PDF_RENDERER]
-    assert isinstance(renderer, ProcessPoolExecutor) and renderer._processes  # it started its process
+    assert renderer.started and isinstance(renderer.pool, ProcessPoolExecutor)  # it started its process

@@ -32,16 +32,37 @@ from server.web import CONFIG, DB, ApiError, Principal
 MAX_PRINT = 1000
 
 #: The process that renders PDFs, so a big print never holds the event loop (or its GIL) while kiosks redeem.
-PDF_RENDERER: web.AppKey[Executor] = web.AppKey("pdf_renderer", Executor)
+class PdfRenderer:
+    """One PDF-rendering process per server process, started on the first print: a server that never
+    prints (a gate-only node, the parent of several workers) starts no process at all."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+
+    @property
+    def pool(self) -> Executor:
+        if self._pool is None:
+            # "spawn": a fork of this process (its database and writer threads) is not safe to run code in.
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
+    @property
+    def started(self) -> bool:
+        return self._pool is not None
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+PDF_RENDERER: web.AppKey[PdfRenderer] = web.AppKey("pdf_renderer", PdfRenderer)
 
 
 async def pdf_renderer_ctx(app: web.Application) -> AsyncIterator[None]:
-    """One PDF-rendering process per server process, started with the app and stopped with it."""
-    # "spawn": a fork of this process (its database and writer threads) is not safe to run code in.
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-    app[PDF_RENDERER] = pool
+    """The app's PDF renderer, stopped with the app."""
+    renderer = app[PDF_RENDERER] = PdfRenderer()
     yield
-    pool.shutdown(wait=True, cancel_futures=True)
+    await asyncio.to_thread(renderer.shutdown)
 
 
 def mask_short_code(short_code: str) -> str:
@@ -174,7 +195,9 @@ async def printable_tickets(
 async def render_pdf(app: web.Application, tickets: list[PrintableTicket], lang: str, per_sheet: int) -> bytes:
     """The PDF, rendered by the app's PDF process (a thread where the app has none): never on the event loop."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(app.get(PDF_RENDERER), render_tickets_pdf, tickets, lang, per_sheet)
+    renderer = app.get(PDF_RENDERER)
+    executor = renderer.pool if renderer is not None else None
+    return await loop.run_in_executor(executor, render_tickets_pdf, tickets, lang, per_sheet)
 
 
 async def print_as_pdf(
