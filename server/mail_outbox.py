@@ -160,7 +160,7 @@ def list_undelivered(db: Any, now: float, limit: int = LISTED) -> list[OutboxEnt
                 state=state,
                 attempts=row["attempts"],
                 last_error=row["last_error"],
-                created_at=_moment(row["created_at"]),
+                created_at=datetime.fromtimestamp(row["created_at"], UTC),
                 next_attempt_at=_moment(row["next_attempt_at"]) if state in ("waiting", "retrying") else None,
             )
         )
@@ -250,7 +250,7 @@ class MailOutbox:
                 return index
             message = email.message_from_bytes(raw, policy=email.policy.default)
             try:
-                await self._mailer.deliver(message)  # type: ignore[arg-type]
+                await self._mailer.deliver(message)
             except Exception as exc:  # noqa: BLE001 - whatever failed, the administrator sees it and it is retried
                 if isinstance(exc, DELIVERY_ERRORS):
                     log.warning("mail %s to %s not delivered: %s", mail_id, message["To"], exc)
