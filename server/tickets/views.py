@@ -3,27 +3,33 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from aiohttp import web
 
+from server import forms
 from server.accounts.views import page
-from server.forms import ValidationFailed
+from server.flash import redirect_with_flash, render_with_flash
+from server.forms import ValidationFailed, parse_id
 from server.i18n import N_, Msg
 from server.menu import MenuEntry
-from server.tickets import KEYS, printing, tickets_changed
+from server.tickets import KEYS, customer_lists, printing, tickets_changed
 from server.tickets import service as svc
+from server.tickets.paging import Keyset
 from server.tickets.pdf import PER_SHEET
 from server.tickets.printing import ticket_error
-from server.web import CUSTOMER_ROLES, DB, ApiError, Principal, lang_of, not_found, path_id, require
+from server.tickets.staff_pages import ListQuery
+from server.timefmt import date_time
+from server.web import CONFIG, CUSTOMER_ROLES, DB, ApiError, Principal, lang_of, not_found, path_id, require
 
 routes = web.RouteTableDef()
 CUSTOMER = CUSTOMER_ROLES
 
 #: The menu entries of the gate-ticket pages (added by ``server.tickets.setup``).
 MENU_ENTRIES = (
-    MenuEntry(N_("Tickets"), "/tickets", CUSTOMER),
+    MenuEntry(N_("Gate tickets"), "/tickets", CUSTOMER),
     MenuEntry(N_("Itineraries"), "/ops/itineraries", ("operations", "admin")),
     MenuEntry(N_("Services"), "/ops/services", ("operations", "admin")),
     MenuEntry(N_("Purchases"), "/billing/purchases", ("billing_clerk", "admin")),
@@ -44,23 +50,40 @@ def _int(value: str | None, default: int = 0) -> int:
 @routes.get("/tickets")
 async def tickets_home(request: web.Request) -> web.Response:
     principal = require(request, *CUSTOMER)
-    db = request.app[DB]
-    balance = await db.read(svc.balance, principal.company_id)
-    purchases = [p for p in await db.read(svc.list_purchases, principal.company_id) if p["status"] == "confirmed"]
-    summaries = await db.read(svc.itinerary_summaries, principal.company_id)
-    return page(
-        request,
-        "tickets/index.html",
-        {"balance": balance, "purchases": purchases, "summaries": summaries, "errors": {}},
-    )
+    return page(request, "tickets/index.html", await _home_context(request, principal))
 
 
-async def _generate_context(request: web.Request, principal: Principal, quantity: int | None) -> dict[str, Any]:
+async def _home_context(request: web.Request, principal: Principal, **extra: Any) -> dict[str, Any]:
+    """The balance, one page of confirmed purchases (``?after`` / ``?before``) and the generated tickets."""
     db = request.app[DB]
+    return {
+        "balance": await db.read(svc.balance, principal.company_id),
+        "purchases": await db.read(customer_lists.confirmed_purchases, principal.company_id, Keyset.of(request.query)),
+        "list_query": ListQuery(),
+        "summaries": await db.read(svc.itinerary_summaries, principal.company_id),
+        "errors": {},
+        **extra,
+    }
+
+
+def _itinerary_search(query: Mapping[str, str]) -> str:
+    return " ".join(query.get("itinerary_q", "").split())[:60]
+
+
+async def _generate_context(
+    request: web.Request, principal: Principal, quantity: int | None, chosen: str = ""
+) -> dict[str, Any]:
+    """The generate form: the itineraries matching ``?itinerary_q`` (the one ``chosen`` always among them)."""
+    db, now, search = request.app[DB], datetime.now(UTC), _itinerary_search(request.query)
+    itineraries = await db.read(customer_lists.open_itineraries, now, search)
+    chosen_id = parse_id(chosen)
+    if chosen_id and all(i["id"] != chosen_id for i in itineraries):
+        itineraries = await db.read(customer_lists.open_itineraries_by_id, [chosen_id], now) + itineraries
     return {
         "quantity": quantity,
         "balance": await db.read(svc.balance, principal.company_id),
-        "itineraries": await db.read(svc.list_itineraries, open_at=datetime.now(UTC)),
+        "itineraries": itineraries,
+        "itinerary_q": search,
         "services": await db.read(svc.list_services),
     }
 
@@ -69,8 +92,6 @@ async def _generate_context(request: web.Request, principal: Principal, quantity
 async def generate_form(request: web.Request) -> web.Response:
     principal = require(request, *CUSTOMER)
     ctx = await _generate_context(request, principal, None)
-    from server import forms
-
     errors = forms.FieldErrors()
     quantity = forms.integer(request.query, "quantity", errors, minimum=1, maximum=svc.MAX_GENERATE)
     if quantity is not None and quantity > ctx["balance"].available:
@@ -78,27 +99,31 @@ async def generate_form(request: web.Request) -> web.Response:
             "quantity", Msg("You can generate at most %(n)s tickets (your balance).", {"n": ctx["balance"].available})
         )
     if errors:
-        db = request.app[DB]
-        summaries = await db.read(svc.itinerary_summaries, principal.company_id)
-        purchases = [p for p in await db.read(svc.list_purchases, principal.company_id) if p["status"] == "confirmed"]
-        return page(
-            request,
-            "tickets/index.html",
-            {
-                "balance": ctx["balance"],
-                "purchases": purchases,
-                "summaries": summaries,
-                "errors": errors,
-                "quantity_value": request.query.get("quantity", "")[:10],
-            },
-            400,
-        )
+        context = await _home_context(request, principal, errors=errors)
+        context["quantity_value"] = request.query.get("quantity", "")[:10]
+        return page(request, "tickets/index.html", context, 400)
     ctx["quantity"] = quantity
     return page(request, "tickets/generate.html", {**ctx, "values": {}, "errors": {}})
 
 
+@routes.get("/tickets/itineraries")
+async def itinerary_choices(request: web.Request) -> web.Response:
+    """The generate form's type-ahead: open itineraries whose vessel or voyage starts with ``?q``."""
+    require(request, *CUSTOMER)
+    search = " ".join(request.query.get("q", "").split())[:60]
+    rows = await request.app[DB].read(customer_lists.open_itineraries, datetime.now(UTC), search)
+    lang, zone = lang_of(request), request.app[CONFIG].zone
+    return web.json_response({"itineraries": [{"id": r["id"], "label": _itinerary_label(r, lang, zone)} for r in rows]})
+
+
+def _itinerary_label(itinerary: Mapping[str, Any], lang: str, zone: tzinfo) -> str:
+    """How the generate form names an itinerary (as its template does)."""
+    return f"{itinerary['vessel']} / {itinerary['voyage']} — ETA {date_time(itinerary['eta'], lang, zone)}"
+
+
 @routes.post("/tickets/generate")
 async def generate_submit(request: web.Request) -> web.Response:
+    """Generate, then answer a redirect to the result: Back and Refresh never generate twice."""
     principal = require(request, *CUSTOMER)
     form = await request.post()
     db = request.app[DB]
@@ -109,18 +134,24 @@ async def generate_submit(request: web.Request) -> web.Response:
             svc.generate_tickets, request.app[KEYS], principal.company_id, principal.user_id, values, datetime.now(UTC)
         )
     except ValidationFailed as exc:
-        ctx = await _generate_context(request, principal, _int(str(form.get("quantity", ""))) or None)
-        return page(
-            request,
-            "tickets/generate.html",
-            {
-                **ctx,
-                "errors": exc.errors,
-                "values": {"itinerary_id": str(form.get("itinerary_id", "")), "services": service_ids},
-            },
-            400,
-        )
-    return page(request, "tickets/done.html", {"result": result})
+        chosen = str(form.get("itinerary_id", ""))
+        ctx = await _generate_context(request, principal, _int(str(form.get("quantity", ""))) or None, chosen)
+        ctx.update(errors=exc.errors, values={"itinerary_id": chosen, "services": service_ids})
+        return page(request, "tickets/generate.html", ctx, 400)
+    done = Msg("The process was completed successfully.")
+    raise redirect_with_flash(request, f"/tickets/generations/{result['generation_id']}", done)
+
+
+@routes.get(r"/tickets/generations/{generation_id:\d+}")
+async def generation_done(request: web.Request) -> web.Response:
+    """A generation's transaction number and tickets, the page the generate form leads to."""
+    principal = require(request, *CUSTOMER)
+    generation = await request.app[DB].read(
+        customer_lists.generation_of, principal.company_id, path_id(request, "generation_id")
+    )
+    if generation is None:
+        raise not_found()
+    return render_with_flash(request, "tickets/done.html", {"result": generation})
 
 
 async def _itinerary_context(request: web.Request, principal: Principal, itinerary_id: int) -> dict[str, Any]:
