@@ -151,3 +151,20 @@ async def test_the_menu_and_titles_name_gate_tickets_and_each_page(client, confi
     await client.get("/lang/en")
     page = await (await client.get("/tickets")).text()
     assert "Gate tickets" in menu_of(page) and title_of(page) == "Gate tickets · Portgate"
+
+
+async def test_the_kiosk_form_finds_any_open_itinerary_it_should_admit(client, config):
+    await many_open_itineraries(client, 260)
+    zeta = db_rows(config, "SELECT id FROM itineraries WHERE vessel = 'Zeta Final'")[0][0]
+    await login(client, "supervisor", language="en")
+    page = await (await client.get("/gate/kiosks")).text()
+    assert f'name="itineraries" value="{zeta}"' not in page
+    assert len(re.findall(r'name="itineraries" value="\d+"', page)) <= 20
+    page, hidden = await get_form(client, "/gate/kiosks?itinerary_q=zeta")
+    assert re.findall(r'name="itineraries" value="(\d+)"', page) == [str(zeta)]
+    # A refused form keeps the ticked itinerary offered (and ticked), whatever the search showed.
+    resp = await client.post("/gate/kiosks", data={**hidden, "name": "", "itineraries": str(zeta)})
+    assert resp.status == 400 and f'name="itineraries" value="{zeta}" checked' in await resp.text()
+    resp = await client.post("/gate/kiosks", data={**hidden, "name": "Garita Zeta", "itineraries": str(zeta)})
+    assert resp.status == 200
+    assert db_rows(config, "SELECT allowed_itineraries FROM kiosks WHERE name = 'Garita Zeta'") == [(f"[{zeta}]",)]

@@ -6,6 +6,7 @@ Refresh never send it again; the one-time enrolment code travels the same way an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -13,11 +14,11 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from server.flash import redirect_with_flash, render_with_flash
-from server.forms import ValidationFailed
+from server.forms import ValidationFailed, parse_id
 from server.gate import kiosk_list, kiosks, staff, supervision
 from server.gate.kiosks import EnrolError
 from server.i18n import Msg
-from server.tickets.service import list_itineraries
+from server.tickets import customer_lists
 from server.web import DB, form_body, not_found, path_id, require
 
 routes = web.RouteTableDef()
@@ -35,13 +36,27 @@ async def _kiosks_context(request: web.Request, **extra: Any) -> dict[str, Any]:
         "statuses": kiosk_list.KIOSK_STATUSES,
         "next_url": "/gate/kiosks?" + urlencode({**query, "after": next_cursor.encode()}) if next_cursor else "",
         "first_url": "/gate/kiosks?" + urlencode(query) if after else "",
-        "itineraries": await request.app[DB].read(list_itineraries, open_at=now),
+        "itineraries": await _itinerary_choices(request, now, extra.get("chosen", [])),
+        "itinerary_q": _itinerary_search(request.query),
         "open_conflicts": await request.app[DB].read(supervision.open_conflict_count),
         "values": {},
         "errors": {},
         "chosen": [],
         **extra,
     }
+
+
+def _itinerary_search(query: Mapping[str, str]) -> str:
+    return " ".join(query.get("itinerary_q", "").split())[:60]
+
+
+async def _itinerary_choices(request: web.Request, now: datetime, chosen: list[str]) -> list[dict[str, Any]]:
+    """The open itineraries matching ``?itinerary_q`` (vessel or voyage prefix), those already ticked first."""
+    db = request.app[DB]
+    ticked = [i for i in (parse_id(c) for c in chosen) if i]
+    kept = await db.read(customer_lists.open_itineraries_by_id, ticked, now)
+    found = await db.read(customer_lists.open_itineraries, now, _itinerary_search(request.query))
+    return kept + [i for i in found if i["id"] not in ticked]
 
 
 @routes.get("/gate/kiosks", name="gate_kiosks")
