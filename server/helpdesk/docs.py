@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.accounts.list_query import paging_params
 from server.openapi import NULLABLE_I, NULLABLE_S, ApiDocs, B, I, S, obj
 
 ARRAY = {"type": "array", "items": {"type": "object"}}
@@ -148,11 +149,12 @@ def _document_tickets(docs: ApiDocs, tag: str) -> None:
     docs.add(
         "/api/v1/helpdesk/tickets",
         "get",
-        "Customers: the company's service tickets; helpdesk staff: the queue (?area, ?status=active|open|…)",
+        "Customers: the company's service tickets; helpdesk staff: the queue (?area, ?status=active|open|…). "
+        "Newest first, one page at a time: send next_after back as ?after= (null on the last page)",
         tag=tag,
         errors=(403,),
-        params=_query("area", "status", "q"),
-        response=obj(tickets={"type": "array", "items": TICKET}),
+        params=[*_query("area", "status", "q"), *paging_params("tickets")],
+        response=obj(tickets={"type": "array", "items": TICKET}, next_after=NULLABLE_I),
     )
     docs.add(
         "/api/v1/helpdesk/tickets",
@@ -231,11 +233,12 @@ def _document_licences(docs: ApiDocs, tag: str) -> None:
     docs.add(
         "/api/v1/licences",
         "get",
-        "The company's licence serials (?system, ?q); the administrator sees every company's",
+        "The company's licence serials (?system, ?q); the administrator sees every company's. "
+        "Newest first, one page at a time: send next_after back as ?after= (null on the last page)",
         tag=tag,
         errors=(403,),
-        params=_query("system", "q"),
-        response=obj(serials={"type": "array", "items": SERIAL}),
+        params=[*_query("system", "q"), *paging_params("serials")],
+        response=obj(serials={"type": "array", "items": SERIAL}, next_after=NULLABLE_I),
     )
     docs.add(
         "/api/v1/licences",
@@ -333,11 +336,12 @@ def _document_machines(docs: ApiDocs, tag: str) -> None:
     docs.add(
         "/api/v1/policies",
         "get",
-        "The company's support policies (?system, ?q, ?current=1), with the count per serial",
+        "The company's support policies (?system, ?q, ?current=1), with the count per serial. "
+        "Newest first, one page at a time: send next_after back as ?after= (null on the last page)",
         tag=tag,
         errors=(403,),
-        params=_query("system", "q", "current"),
-        response=obj(policies={"type": "array", "items": POLICY}),
+        params=[*_query("system", "q", "current"), *paging_params("policies")],
+        response=obj(policies={"type": "array", "items": POLICY}, next_after=NULLABLE_I),
     )
     docs.add(
         "/api/v1/policies",

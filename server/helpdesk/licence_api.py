@@ -10,6 +10,7 @@ from aiohttp import web
 from server.helpdesk import licences, policies
 from server.helpdesk.common import LICENCE_ROLES, licence_error, licence_scope, now, today
 from server.helpdesk.licence_views import activate_machine, csv_response, set_machine_active
+from server.helpdesk.paging import api_paging, page_json
 from server.web import DB, json_body, not_found, path_id, require
 
 routes = web.RouteTableDef()
@@ -70,14 +71,15 @@ def policy_json(row: Mapping[str, Any]) -> dict[str, Any]:
 @routes.get("/api/v1/licences")
 async def api_serials(request: web.Request) -> web.Response:
     principal = require(request, *LICENCE_ROLES)
-    rows = await request.app[DB].read(
-        licences.list_serials,
+    page = await request.app[DB].read(
+        licences.serials_page,
         licence_scope(principal),
         today(request),
         system=request.query.get("system", "")[:60],
         search=request.query.get("q", "")[:100],
+        **api_paging(request),
     )
-    return web.json_response({"serials": [serial_json(r) for r in rows]})
+    return page_json(page, "serials", serial_json)
 
 
 @routes.post("/api/v1/licences")
@@ -174,15 +176,16 @@ async def api_machine_action(request: web.Request) -> web.Response:
 @routes.get("/api/v1/policies")
 async def api_policies(request: web.Request) -> web.Response:
     principal = require(request, *LICENCE_ROLES)
-    rows = await request.app[DB].read(
-        policies.list_policies,
+    page = await request.app[DB].read(
+        policies.policies_page,
         licence_scope(principal),
         today(request),
         system=request.query.get("system", "")[:60],
         search=request.query.get("q", "")[:100],
         current_only=request.query.get("current") in ("1", "true"),
+        **api_paging(request),
     )
-    return web.json_response({"policies": [policy_json(r) for r in rows]})
+    return page_json(page, "policies", policy_json)
 
 
 @routes.post("/api/v1/policies")

@@ -14,12 +14,14 @@ from aiohttp import web
 
 from server.accounts.service import list_companies
 from server.flash import redirect_with_flash
-from server.forms import ValidationFailed
+from server.forms import ValidationFailed, parse_id
 from server.helpdesk import licences, policies
 from server.helpdesk.common import LICENCE_ROLES, hd_page, licence_scope, now, today
 from server.helpdesk.kiosk_link import deactivate_machine, forget_kiosk_token
+from server.helpdesk.paging import ListLinks
 from server.helpdesk.settings import HELPDESK_SETTINGS
 from server.i18n import N_, Msg
+from server.tickets.paging import Keyset
 from server.web import DB, Principal, not_found, path_id, require, terminal_now
 
 routes = web.RouteTableDef()
@@ -37,12 +39,14 @@ async def serial_list(request: web.Request) -> web.Response:
     system = request.query.get("system", "")[:60]
     search = request.query.get("q", "")[:100]
     db = request.app[DB]
-    rows = await db.read(licences.list_serials, scope, today(request), system=system, search=search)
+    at = Keyset.of(request.query)
+    listing = await db.read(licences.serials_page, scope, today(request), system=system, search=search, at=at)
     systems = await db.read(licences.systems_of, scope)
     return hd_page(
         request,
         "helpdesk/licences_list.html",
-        {"serials": rows, "systems": systems, "system": system, "q": search, "all_companies": scope is None},
+        {"serials": listing.rows, "listing": listing, "query": ListLinks({"system": system, "q": search})}
+        | {"systems": systems, "system": system, "q": search, "all_companies": scope is None},
     )
 
 
@@ -210,12 +214,14 @@ async def policy_list(request: web.Request) -> web.Response:
     system = request.query.get("system", "")[:60]
     search = request.query.get("q", "")[:100]
     db = request.app[DB]
-    rows = await db.read(policies.list_policies, scope, today(request), system=system, search=search)
+    at = Keyset.of(request.query)
+    listing = await db.read(policies.policies_page, scope, today(request), system=system, search=search, at=at)
     systems = await db.read(licences.systems_of, scope)
     return hd_page(
         request,
         "helpdesk/licences_policies.html",
-        {"policies": rows, "systems": systems, "system": system, "q": search, "all_companies": scope is None},
+        {"policies": listing.rows, "listing": listing, "query": ListLinks({"system": system, "q": search})}
+        | {"systems": systems, "system": system, "q": search, "all_companies": scope is None},
     )
 
 
@@ -247,12 +253,14 @@ POLICY_FIELDS = ("number", "serial_id", "description", "registered_on", "valid_u
 
 async def _admin_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
     db = request.app[DB]
-    serials = await db.read(licences.list_serials, None, today(request), search=request.query.get("q", "")[:100])
+    search = request.query.get("q", "")[:100]
+    listing = await db.read(licences.serials_page, None, today(request), search=search, at=Keyset.of(request.query))
     companies = await db.read(list_companies, limit=500)
     serial_values = extra.pop("serial_values", None)
-    edit_id = request.query.get("edit", "")
+    edit_id = parse_id(request.query.get("edit"))
     if serial_values is None:
-        editing = next((s for s in serials if str(s["id"]) == edit_id), None)
+        # The serial being edited need not be on the page shown.
+        editing = await db.read(licences.get_serial, None, edit_id, today(request)) if edit_id else None
         serial_values = (
             {k: str(editing[k]) for k in SERIAL_FIELDS if k != "serial_id"} | {"serial_id": str(editing["id"])}
             if editing
@@ -264,13 +272,15 @@ async def _admin_page(request: web.Request, status: int = 200, **extra: Any) -> 
         request,
         "helpdesk/licences_admin.html",
         {
-            "serials": serials,
+            "serials": listing.rows,
+            "listing": listing,
+            "query": ListLinks({"q": search}),
             "companies": companies,
             "serial_values": serial_values,
             "serial_errors": {},
             "policy_values": {},
             "policy_errors": {},
-            "q": request.query.get("q", "")[:100],
+            "q": search,
             **extra,
         },
         status,

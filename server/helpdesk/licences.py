@@ -13,7 +13,7 @@ import io
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
@@ -24,7 +24,9 @@ from server import forms
 from server.accounts.service import audit
 from server.db import one, scalar
 from server.forms import FieldErrors
+from server.helpdesk.paging import contains
 from server.i18n import Msg
+from server.tickets.paging import FIRST_PAGE, PAGE_SIZE, Keyset, Page, keyset_page
 
 Db = sqlite_utils.Database
 
@@ -79,18 +81,37 @@ _SERIAL_SELECT = """
 """
 
 
-def list_serials(
-    db: Db, company_id: int | None, today: date, *, system: str = "", search: str = ""
-) -> list[dict[str, Any]]:
-    """The serials of a company (all companies for ``None``), filtered by system and a search text."""
-    like = f"%{search}%"
-    rows = db.query(
-        _SERIAL_SELECT + " WHERE (? IS NULL OR s.company_id = ?) AND (? = '' OR s.system = ?)"
-        " AND (? = '' OR s.serial LIKE ? OR s.system LIKE ? OR s.description LIKE ? OR c.name LIKE ?)"
-        " ORDER BY s.valid_until DESC, s.id LIMIT 500",
-        (company_id, company_id, system, system, search, like, like, like, like),
-    )
-    return [_decorate(row, today) for row in rows]
+def serial_conditions(company_id: int | None, system: str) -> tuple[list[str], list[Any]]:
+    """Conditions on serials ``s``: the company's (any for ``None``), of ``system`` (any when blank)."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    if company_id is not None:
+        conditions.append("s.company_id = ?")
+        params.append(company_id)
+    if system:
+        conditions.append("s.system = ?")
+        params.append(system)
+    return conditions, params
+
+
+def serials_page(
+    db: Db,
+    company_id: int | None,
+    today: date,
+    *,
+    system: str = "",
+    search: str = "",
+    at: Keyset = FIRST_PAGE,
+    limit: int = PAGE_SIZE,
+) -> Page:
+    """The serials of a company (all companies for ``None``), newest first, filtered by system and a search text."""
+    conditions, params = serial_conditions(company_id, system)
+    if search:
+        condition, values = contains(("s.serial", "s.system", "s.description", "c.name"), search)
+        conditions.append(condition)
+        params += values
+    page = keyset_page(db, _SERIAL_SELECT, conditions, params, at, id_column="s.id", limit=limit)
+    return replace(page, rows=[_decorate(row, today) for row in page.rows])
 
 
 def systems_of(db: Db, company_id: int | None) -> list[str]:

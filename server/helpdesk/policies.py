@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any, cast
 
@@ -13,8 +14,10 @@ from server import forms
 from server.accounts.service import audit
 from server.db import one, scalar
 from server.forms import FieldErrors
-from server.helpdesk.licences import _date, days_left, serial_status
+from server.helpdesk.licences import _date, days_left, serial_conditions, serial_status
+from server.helpdesk.paging import contains
 from server.i18n import Msg
+from server.tickets.paging import FIRST_PAGE, PAGE_SIZE, Keyset, Page, keyset_page
 
 Db = sqlite_utils.Database
 
@@ -36,18 +39,28 @@ def _decorate(row: dict[str, Any], today: date) -> dict[str, Any]:
     return row
 
 
-def list_policies(
-    db: Db, company_id: int | None, today: date, *, system: str = "", search: str = "", current_only: bool = False
-) -> list[dict[str, Any]]:
-    """The company's policies (newest validity first), filtered by system and a search text."""
-    like = f"%{search}%"
-    rows = db.query(
-        _POLICY_SELECT + " WHERE (? IS NULL OR s.company_id = ?) AND (? = '' OR s.system = ?)"
-        " AND (? = '' OR p.number LIKE ? OR p.description LIKE ? OR s.serial LIKE ? OR s.system LIKE ?)"
-        " AND (? = 0 OR p.valid_until >= ?) ORDER BY p.valid_until DESC, p.id DESC LIMIT 500",
-        (company_id, company_id, system, system, search, like, like, like, like, int(current_only), today.isoformat()),
-    )
-    return [_decorate(row, today) for row in rows]
+def policies_page(
+    db: Db,
+    company_id: int | None,
+    today: date,
+    *,
+    system: str = "",
+    search: str = "",
+    current_only: bool = False,
+    at: Keyset = FIRST_PAGE,
+    limit: int = PAGE_SIZE,
+) -> Page:
+    """The company's policies newest first, filtered by system, a search text and (``current_only``) validity."""
+    conditions, params = serial_conditions(company_id, system)
+    if search:
+        condition, values = contains(("p.number", "p.description", "s.serial", "s.system"), search)
+        conditions.append(condition)
+        params += values
+    if current_only:
+        conditions.append("p.valid_until >= ?")
+        params.append(today.isoformat())
+    page = keyset_page(db, _POLICY_SELECT, conditions, params, at, id_column="p.id", limit=limit)
+    return replace(page, rows=[_decorate(row, today) for row in page.rows])
 
 
 def get_policy(db: Db, company_id: int | None, policy_id: int, today: date) -> dict[str, Any] | None:

@@ -21,6 +21,7 @@ from server.helpdesk.common import (
     status_name,
     ticket_scope,
 )
+from server.helpdesk.paging import api_paging, page_json
 from server.helpdesk.settings import HELPDESK_SETTINGS
 from server.helpdesk.ticket_views import attachment_response
 from server.i18n import render
@@ -106,15 +107,16 @@ async def api_list(request: web.Request) -> web.Response:
     """Customers: their company's tickets. Helpdesk staff: the queue (``?area=``, ``?status=``)."""
     principal = require(request, *TICKET_ROLES)
     staff = principal.role in STAFF
-    rows = await request.app[DB].read(
-        tickets.list_tickets,
+    page = await request.app[DB].read(
+        tickets.tickets_page,
         ticket_scope(principal),
         area=request.query.get("area", "")[:40],
         status=request.query.get("status", "active" if staff else ""),
         search=request.query.get("q", "")[:100],
+        **api_paging(request),
     )
     lang = lang_of(request)
-    return web.json_response({"tickets": [ticket_json(r, lang, staff=staff) for r in rows]})
+    return page_json(page, "tickets", lambda r: ticket_json(r, lang, staff=staff))
 
 
 @routes.post("/api/v1/helpdesk/tickets")

@@ -24,8 +24,10 @@ from server.helpdesk.common import (
     ticket_scope,
     today,
 )
+from server.helpdesk.paging import ListLinks
 from server.helpdesk.settings import HELPDESK_SETTINGS
 from server.i18n import N_, Msg
+from server.tickets.paging import Keyset
 from server.web import DB, Principal, not_found, parse_id, path_id, require
 
 routes = web.RouteTableDef()
@@ -39,23 +41,28 @@ async def my_tickets(request: web.Request) -> web.Response:
     if principal.role in STAFF:
         raise web.HTTPFound("/helpdesk/console")
     status = request.query.get("status", "")
-    rows = await request.app[DB].read(
-        tickets.list_tickets, principal.company_id, status=status, search=request.query.get("q", "")[:100]
+    search = request.query.get("q", "")[:100]
+    listing = await request.app[DB].read(
+        tickets.tickets_page, principal.company_id, status=status, search=search, at=Keyset.of(request.query)
     )
-    return hd_page(
-        request, "helpdesk/tickets.html", {"tickets": rows, "status": status, "q": request.query.get("q", "")[:100]}
-    )
+    context = {"tickets": listing.rows, "listing": listing, "query": ListLinks({"status": status, "q": search})}
+    return hd_page(request, "helpdesk/tickets.html", {**context, "status": status, "q": search})
 
 
 async def _policy_choice(request: web.Request, principal: Principal, status: int = 200, **extra: Any) -> web.Response:
     search = request.query.get("q", "")[:100]
     system = request.query.get("system", "")[:60]
-    rows = await request.app[DB].read(
-        policies.list_policies, principal.company_id, today(request), system=system, search=search, current_only=True
+    listing = await request.app[DB].read(
+        policies.policies_page,
+        principal.company_id,
+        today(request),
+        system=system,
+        search=search,
+        current_only=True,
+        at=Keyset.of(request.query),
     )
-    return hd_page(
-        request, "helpdesk/choose_policy.html", {"policies": rows, "q": search, "system": system, **extra}, status
-    )
+    context = {"policies": listing.rows, "listing": listing, "query": ListLinks({"q": search, "system": system})}
+    return hd_page(request, "helpdesk/choose_policy.html", {**context, "q": search, "system": system, **extra}, status)
 
 
 async def _ticket_form(
@@ -255,10 +262,15 @@ async def console(request: web.Request) -> web.Response:
         raise not_found()
     status = request.query.get("status", "active")
     db = request.app[DB]
-    rows = await db.read(tickets.list_tickets, None, area=area, status=status, search=request.query.get("q", "")[:100])
+    search = request.query.get("q", "")[:100]
+    listing = await db.read(
+        tickets.tickets_page, None, area=area, status=status, search=search, at=Keyset.of(request.query)
+    )
     counts = await db.read(tickets.queue_counts)
+    links = ListLinks({"area": area, "status": status, "q": search})
     return hd_page(
         request,
         "helpdesk/console.html",
-        {"tickets": rows, "area": area, "status": status, "counts": counts, "q": request.query.get("q", "")[:100]},
+        {"tickets": listing.rows, "listing": listing, "query": links, "area": area, "status": status}
+        | {"counts": counts, "q": search},
     )

@@ -26,8 +26,10 @@ from server.accounts.service import audit
 from server.db import one, scalar
 from server.forms import FieldErrors
 from server.helpdesk.attachments import StoredFile
+from server.helpdesk.paging import contains
 from server.helpdesk.policies import get_policy
 from server.i18n import Msg
+from server.tickets.paging import FIRST_PAGE, PAGE_SIZE, Keyset, Page, keyset_page
 from server.web import PORTAL_CUSTOMER_ROLES
 
 Db = sqlite_utils.Database
@@ -42,7 +44,6 @@ STATUS_TEXT = {
     "closed": {"es": "Cerrado", "en": "Closed"},
     "cancelled": {"es": "Cancelado", "en": "Cancelled"},
 }
-PAGE_SIZE = 100
 
 
 class HelpdeskError(Exception):
@@ -242,28 +243,31 @@ def get_ticket(db: Db, company_id: int | None, ticket_id: int) -> dict[str, Any]
     )
 
 
-def list_tickets(
+def tickets_page(
     db: Db,
     company_id: int | None,
     *,
     area: str = "",
     status: str = "",
     search: str = "",
+    at: Keyset = FIRST_PAGE,
     limit: int = PAGE_SIZE,
-) -> list[dict[str, Any]]:
-    """Tickets newest first; ``status`` may be one status or ``active`` (open or waiting)."""
+) -> Page:
+    """Tickets newest first, one keyset page; ``status`` may be one status or ``active`` (open or waiting)."""
     statuses = OPEN_STATUSES if status == "active" else (status,) if status in STATUSES else STATUSES
-    marks = ",".join("?" * len(statuses))
-    like = f"%{search}%"
-    return list(
-        db.query(
-            _TICKET_SELECT
-            + f" WHERE (? IS NULL OR t.company_id = ?) AND (? = '' OR t.area = ?) AND t.status IN ({marks})"
-            " AND (? = '' OR t.number LIKE ? OR t.subject LIKE ? OR t.system LIKE ? OR c.name LIKE ?)"
-            " ORDER BY t.id DESC LIMIT ?",
-            (company_id, company_id, area, area, *statuses, search, like, like, like, like, limit),
-        )
-    )
+    conditions = [f"t.status IN ({','.join('?' * len(statuses))})"]
+    params: list[Any] = [*statuses]
+    if company_id is not None:
+        conditions.append("t.company_id = ?")
+        params.append(company_id)
+    if area:
+        conditions.append("t.area = ?")
+        params.append(area)
+    if search:
+        condition, values = contains(("t.number", "t.subject", "t.system", "c.name"), search)
+        conditions.append(condition)
+        params += values
+    return keyset_page(db, _TICKET_SELECT, conditions, params, at, id_column="t.id", limit=limit)
 
 
 def queue_counts(db: Db) -> dict[str, int]:
