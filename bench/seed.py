@@ -314,3 +314,158 @@ def seed_registry(
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
     conn.close()
+
+
+#: The audit log's events with how often each comes (sign-ins and prints dominate, as on a real portal).
+_AUDIT_EVENTS = (
+    ("login.ok", 60),
+    ("ticket.printed", 15),
+    ("purchase.recorded", 5),
+    ("purchase.confirmed", 5),
+    ("itinerary.saved", 4),
+    ("password.changed", 3),
+    ("profile.granted", 3),
+    ("user.created", 2),
+    ("purchase.voided", 1),
+    ("kiosk.enrolled", 1),
+    ("kiosk.revoked", 1),
+)
+_FIRST_NAMES = ["Ana", "Bruno", "Carla", "Diego", "Elena", "Fabian", "Gloria", "Hugo", "Irene", "Jorge"]
+_LAST_NAMES = ["Alvarado", "Benitez", "Cedeno", "Duran", "Espinoza", "Flores", "Guerrero", "Herrera", "Ibarra"]
+_STAFF_ROLES = ("billing_clerk", "operations", "gate_supervisor", "helpdesk_agent", "admin")
+
+
+def seed_staff_lists(
+    db_path: str | Path, *, users: int = 2_000, audit: int = 200_000, kiosks: int = 50, conflicts: int = 2_000
+) -> None:
+    """What the administrator's and the gate supervisor's lists read at port scale: ``users`` accounts
+    with profiles (customers at registry companies, a few staff and some with two companies), ``audit``
+    log entries over the last year, kiosks up to ``kiosks`` (some pending, some revoked) and
+    ``conflicts`` between logged scans (most resolved). Needs the operator company and some scans
+    (``bench.portal`` seeds them first)."""
+    rng = random.Random(13)
+    now = datetime.now(UTC)
+    stamp = now.isoformat(timespec="seconds")
+    conn = connect(db_path).conn
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("BEGIN IMMEDIATE")
+    operator = conn.execute("SELECT id FROM companies WHERE kind = 'operator' ORDER BY id").fetchone()[0]
+    customers = [r[0] for r in conn.execute("SELECT id FROM companies WHERE kind = 'customer' ORDER BY id")]
+    user_ids = _seed_users(conn, rng, users, operator, customers, stamp)
+    _seed_audit(conn, rng, audit, user_ids, customers, now)
+    _seed_kiosks(conn, kiosks, stamp)
+    _seed_conflicts(conn, rng, conflicts, user_ids, now)
+    conn.execute("COMMIT")
+    conn.execute("ANALYZE")
+    conn.close()
+
+
+def _seed_users(conn: sqlite3.Connection, rng: random.Random, n: int, operator: int, customers: list[int], stamp: str):  # noqa: ANN202
+    """``n`` accounts (nobody signs in with them: their password hash matches no password); their ids."""
+    first = (conn.execute("SELECT MAX(id) FROM users").fetchone()[0] or 0) + 1
+    statuses = ["active"] * 16 + ["pending", "pending", "disabled", "rejected"]
+    conn.executemany(
+        "INSERT INTO users (id, username, email, full_name, password_hash, status, created_at) "
+        "VALUES (?, ?, ?, ?, '!', ?, ?)",
+        (
+            (
+                first + i,
+                f"usuario{i:05d}",
+                f"usuario{i:05d}@bench.example",
+                f"{rng.choice(_FIRST_NAMES)} {rng.choice(_LAST_NAMES)} {rng.choice(_LAST_NAMES)}",
+                statuses[i % len(statuses)],
+                stamp,
+            )
+            for i in range(n)
+        ),
+    )
+    profiles = []
+    for i in range(n):
+        user_id = first + i
+        if i % 20 == 0:  # one in twenty works at the terminal
+            profiles.append((user_id, operator, _STAFF_ROLES[(i // 20) % len(_STAFF_ROLES)]))
+            continue
+        profiles.append((user_id, rng.choice(customers), "customer_admin" if i % 10 == 1 else "customer"))
+        if i % 15 == 2:  # a few act for a second company
+            profiles.append((user_id, rng.choice(customers), "customer"))
+    conn.executemany("INSERT OR IGNORE INTO profiles (user_id, company_id, role) VALUES (?, ?, ?)", profiles)
+    return list(range(first, first + n))
+
+
+def _seed_audit(
+    conn: sqlite3.Connection, rng: random.Random, n: int, user_ids: list[int], customers: list[int], now: datetime
+) -> None:
+    """``n`` events over the last 365 days, oldest first (ids grow with time, as they do when logged)."""
+    events = [event for event, weight in _AUDIT_EVENTS for _ in range(weight)]
+    start = now - timedelta(days=365)
+    step = timedelta(days=365) / max(n, 1)
+    conn.executemany(
+        "INSERT INTO audit_log (at, user_id, company_id, event, detail, address) VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            (
+                (start + step * i).isoformat(timespec="seconds"),
+                rng.choice(user_ids),
+                rng.choice(customers) if i % 3 else None,
+                rng.choice(events),
+                f"bench {i}",
+                f"10.0.{i % 250}.{i % 200}",
+            )
+            for i in range(n)
+        ),
+    )
+
+
+def _seed_kiosks(conn: sqlite3.Connection, total: int, stamp: str) -> None:
+    """Kiosks up to ``total``: one in ten awaiting enrolment, one in ten revoked, the rest active."""
+    have = conn.execute("SELECT COUNT(*) FROM kiosks").fetchone()[0]
+    statuses = ["active"] * 8 + ["pending", "revoked"]
+    conn.executemany(
+        "INSERT INTO kiosks (name, gate, status, created_at, enrolled_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            (
+                f"Kiosko {i:03d}",
+                f"Garita {i % 6}",
+                s,
+                stamp,
+                None if s == "pending" else stamp,
+                stamp if s == "revoked" else None,
+            )
+            for i, s in ((i, statuses[i % 10]) for i in range(have, total))
+        ),
+    )
+
+
+def _seed_conflicts(conn: sqlite3.Connection, rng: random.Random, n: int, user_ids: list[int], now: datetime) -> None:
+    """``n`` conflicts, each between a logged scan of a ticket and a later one of the same ticket, oldest
+    first; all but the newest tenth resolved."""
+    top = conn.execute("SELECT MAX(id) FROM scans").fetchone()[0] or 0
+    scans = [
+        conn.execute("SELECT scan_id, ticket_id FROM scans WHERE id = ?", (scan_id,)).fetchone()
+        for scan_id in rng.sample(range(1, top + 1), min(n, top))
+    ]
+    kinds = ["double_accept"] * 6 + ["overrode_refusal"] * 3 + ["accepted_after_delete"]
+    rows = []
+    for i, (second, ticket_id) in enumerate(s for s in scans if s is not None and s[1] is not None):
+        first = conn.execute(
+            "SELECT scan_id FROM scans WHERE ticket_id = ? AND scan_id != ? LIMIT 1", (ticket_id, second)
+        ).fetchone()
+        created = (now - timedelta(minutes=n - i)).isoformat(timespec="seconds")
+        resolved = i < n * 9 // 10
+        rows.append(
+            (
+                ticket_id,
+                kinds[i % len(kinds)],
+                first[0] if first else "",
+                second,
+                created,
+                second,
+                created if resolved else None,
+                rng.choice(user_ids) if resolved else None,
+                "Revisado con la garita" if resolved else "",
+            )
+        )
+    conn.executemany(
+        "INSERT INTO conflicts (ticket_id, kind, first_scan_id, second_scan_id, created_at, reported_scan_id, "
+        "resolved_at, resolved_by, resolution) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
