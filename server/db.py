@@ -158,6 +158,10 @@ class Database:
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="db-read")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="db-write")
         self._write_mutex = threading.Lock()
+        #: Cleared while the checkpoint thread waits for a turn: writers let it go first. A lock is
+        #: not fair, so back-to-back writes could otherwise keep it waiting, and the log growing, forever.
+        self._no_checkpoint_waiting = threading.Event()
+        self._no_checkpoint_waiting.set()
         self._turn_waiter = ThreadPoolExecutor(1, thread_name_prefix="db-turn")
         # Opened per process (a forked child must open its own: flock belongs to the open file).
         self._shared_fd = os.open(f"{self.path}-workers", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -221,7 +225,11 @@ class Database:
         _busy, pages, _copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if pages * db.execute("PRAGMA page_size").fetchone()[0] >= CHECKPOINT_RESTART_BYTES:
             db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            self._take_turn()
+            self._no_checkpoint_waiting.clear()
+            try:
+                self._take_turn(first=True)
+            finally:
+                self._no_checkpoint_waiting.set()
             try:
                 db.execute("PRAGMA wal_checkpoint(PASSIVE)")
             finally:
@@ -234,7 +242,9 @@ class Database:
     # A thread mutex orders this process's writers (the writer thread, the event loop's group
     # commit); the flock orders the processes. SQLite's own lock stays underneath for anything else.
 
-    def _take_turn(self) -> None:
+    def _take_turn(self, *, first: bool = False) -> None:
+        if not first:
+            self._no_checkpoint_waiting.wait()
         self._write_mutex.acquire()
         try:
             fcntl.flock(self._shared_fd, fcntl.LOCK_EX)
@@ -243,7 +253,7 @@ class Database:
             raise
 
     def _try_turn(self) -> bool:
-        if not self._write_mutex.acquire(blocking=False):
+        if not self._no_checkpoint_waiting.is_set() or not self._write_mutex.acquire(blocking=False):
             return False
         try:
             fcntl.flock(self._shared_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
