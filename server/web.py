@@ -263,7 +263,7 @@ def base_context(request: web.Request) -> dict[str, Any]:
     Built only when a page is rendered (not by a per-request context processor), so API requests —
     the gate's hot path among them — never pay for it.
     """
-    from server.accounts.service import ROLE_LABELS
+    from server.accounts.users import ROLE_LABELS
     from server.menu import MENU
 
     lang = lang_of(request)

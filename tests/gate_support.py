@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from server.accounts.service import create_session
+from server.accounts.sessions import create_session
 from server.db import scalar
 from server.gate import kiosks
 from server.tickets import KEYS, tickets_changed

@@ -29,7 +29,7 @@ from aiohttp import web
 
 from gate_core.clock import utc_iso
 from server import forms
-from server.accounts.service import audit
+from server.accounts.audit import audit
 from server.db import Database, one, scalar
 from server.forms import FieldErrors, ValidationFailed
 from server.helpdesk import licences

@@ -18,7 +18,7 @@ from gate_core.clock import utc_iso
 from gate_core.codes import VerifyKey, normalize_code, normalize_short_code, parse_code
 from gate_core.reasons import DECISION_REASONS
 from server import forms
-from server.accounts.service import audit
+from server.accounts.audit import audit
 from server.db import one, scalar
 from server.forms import FieldErrors
 from server.gate.redeem import CONFLICT_KINDS

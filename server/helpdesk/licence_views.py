@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from server.accounts.service import list_companies
+from server.accounts.registry import list_companies
 from server.flash import redirect_with_flash
 from server.forms import ValidationFailed, parse_id
 from server.helpdesk import licences, policies

@@ -21,7 +21,7 @@ import sqlite_utils
 
 from gate_core.clock import utc_iso
 from server import forms
-from server.accounts.service import audit
+from server.accounts.audit import audit
 from server.db import one, scalar
 from server.forms import FieldErrors
 from server.helpdesk.paging import contains

@@ -11,7 +11,7 @@ import sqlite_utils
 
 from gate_core.clock import utc_iso
 from server import forms
-from server.accounts.service import audit
+from server.accounts.audit import audit
 from server.db import one, scalar
 from server.forms import FieldErrors
 from server.helpdesk.licences import _date, days_left, serial_conditions, serial_status

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlite_utils
 
-from server.accounts.service import audit
+from server.accounts.audit import audit
 from server.db import one, scalar
 from server.forms import ValidationFailed
 from server.i18n import Msg

@@ -14,7 +14,7 @@ from typing import Any
 import sqlite_utils
 
 from server import forms
-from server.accounts.service import audit
+from server.accounts.audit import audit
 from server.csv_import import bad_lines, checked_rows
 from server.db import one, scalar
 from server.forms import FieldErrors, ValidationFailed

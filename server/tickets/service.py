@@ -21,7 +21,7 @@ import sqlite_utils
 from gate_core.clock import utc_iso
 from gate_core.codes import SigningKey, VerifyKey, issue_code, new_short_code
 from server import forms
-from server.accounts.service import audit
+from server.accounts.audit import audit
 from server.csv_import import validated_rows
 from server.db import one, scalar
 from server.forms import FieldErrors, ValidationFailed

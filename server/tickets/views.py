@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from server import forms
-from server.accounts.views import page
+from server.accounts.common import page
 from server.flash import redirect_with_flash, render_with_flash
 from server.forms import ValidationFailed, parse_id
 from server.i18n import N_, Msg
