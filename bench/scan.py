@@ -29,6 +29,7 @@ import numpy as np
 from bench.photos import make_ticket_frames
 from gate_agent.cache import AgentStore
 from gate_agent.scanner.decoders import get_decoder
+from gate_core.wire import TICKET_COLUMNS
 
 
 def pct(values: list[float], q: float) -> float:
@@ -62,6 +63,10 @@ def measure_camera(frames: int) -> dict[str, dict[str, float]]:
 # --- cache lookup and memory ------------------------------------------------------------------
 
 
+#: A cached ticket row in the wire schema's column order.
+_INSERT_TICKET = f"INSERT INTO tickets ({', '.join(TICKET_COLUMNS)}) VALUES ({', '.join('?' * len(TICKET_COLUMNS))})"
+
+
 def fill_cache(path: Path, n: int) -> list[str]:
     """A kiosk cache as a full sync of ``n`` tickets leaves it; returns some short codes."""
     store = AgentStore(path)
@@ -86,13 +91,14 @@ def fill_cache(path: Path, n: int) -> list[str]:
                 short,
                 None,
                 None,
+                None,
                 ticket_id,
             )
         )
         if len(batch) == 50_000:
-            conn.executemany("INSERT INTO tickets VALUES (?,?,?,?,?,?,?,?,?,?)", batch)
+            conn.executemany(_INSERT_TICKET, batch)
             batch.clear()
-    conn.executemany("INSERT INTO tickets VALUES (?,?,?,?,?,?,?,?,?,?)", batch)
+    conn.executemany(_INSERT_TICKET, batch)
     conn.executemany("INSERT INTO companies VALUES (?, ?)", [(i, f"Company {i}") for i in range(1, 301)])
     conn.executemany(
         "INSERT INTO itineraries VALUES (?, ?, ?, ?, 1)",
