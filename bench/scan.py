@@ -22,6 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -182,7 +183,6 @@ async def scan_all(screen, master: int, codes: list[str], timings: list[float]) 
 
 def seed_printed_tickets(server, count: int) -> list[str]:  # noqa: ANN001
     """Printed tickets for customer Andina through the service layer on the server's database."""
-    from datetime import UTC, datetime
 
     from server.db import Database
     from server.tickets import service as svc
@@ -193,8 +193,9 @@ def seed_printed_tickets(server, count: int) -> list[str]:  # noqa: ANN001
         def seed(d):  # noqa: ANN001, ANN202
             company = d.execute("SELECT id FROM companies WHERE tax_id = '0991234567001'").fetchone()[0]
             itinerary = d.execute("SELECT id FROM itineraries WHERE vessel = 'MSC Guayaquil'").fetchone()[0]
-            purchase = svc.record_purchase(d, {"company_id": company, "quantity": count, "reference": "BENCH"})
-            svc.confirm_purchase(d, purchase)
+            at = datetime.now(UTC)
+            purchase = svc.record_purchase(d, {"company_id": company, "quantity": count, "reference": "BENCH"}, now=at)
+            svc.confirm_purchase(d, purchase, now=at)
             keys = svc.load_keys(d)
             result = svc.generate_tickets(
                 d,
@@ -208,7 +209,7 @@ def seed_printed_tickets(server, count: int) -> list[str]:  # noqa: ANN001
                 "SELECT id, short_code FROM tickets WHERE generation_id = ?", (result["generation_id"],)
             ).fetchall()
             for ticket_id, _short in rows:
-                svc.print_ticket(d, company, ticket_id)
+                svc.print_ticket(d, company, ticket_id, now=at)
             return [short for _id, short in rows]
 
         return db.write_sync(seed)

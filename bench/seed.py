@@ -52,7 +52,7 @@ def migrate(db_path: str | Path) -> None:
     database = Database(db_path, readers=1)
     try:
         database.migrate()
-        database.write_sync(ensure_signing_key)
+        database.write_sync(ensure_signing_key, now=datetime.now(UTC))
     finally:
         database.close()
 

@@ -50,7 +50,7 @@ async def make_itinerary(app, *, opens: timedelta = timedelta(days=-1), closes: 
             "valid_until": (start + closes).isoformat(timespec="minutes"),
         }
     )
-    return await app[DB].write(save_itinerary, values)
+    return await app[DB].write(save_itinerary, values, now=now())
 
 
 async def make_tickets(
@@ -66,11 +66,13 @@ async def make_tickets(
     company = await company_id(app, tax_id)
     if itinerary_id is None:
         itinerary_id = await make_itinerary(app)
-    service_id = await db.write(save_service, {"code": "CONT", "name_es": "Contenedor", "name_en": "Container"})
+    service = {"code": "CONT", "name_es": "Contenedor", "name_en": "Container"}
+    service_id = await db.write(save_service, service, now=now())
+    reference = f"REF-{uuid.uuid4().hex[:10]}"
     purchase = await db.write(
-        record_purchase, {"company_id": company, "quantity": n, "reference": f"REF-{uuid.uuid4().hex[:10]}"}
+        record_purchase, {"company_id": company, "quantity": n, "reference": reference}, now=now()
     )
-    await db.write(confirm_purchase, purchase)
+    await db.write(confirm_purchase, purchase, now=now())
     tx = await db.write(
         generate_tickets,
         app[KEYS],
@@ -84,7 +86,7 @@ async def make_tickets(
     )
     if printed:
         for ticket in tickets:
-            await db.write(print_ticket, company, ticket["id"])
+            await db.write(print_ticket, company, ticket["id"], now=now())
         await tickets_changed(app, [t["id"] for t in tickets])
     for ticket in tickets:
         ticket["code"] = code_for(app[KEYS], ticket)

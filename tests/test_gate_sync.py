@@ -85,7 +85,7 @@ async def test_a_deletion_a_print_and_a_use_appear_in_the_next_delta(client):
     company = await company_id(app)
 
     await app[DB].write(delete_ticket, company, printed[0]["id"], now=now())
-    await app[DB].write(print_ticket, company, unprinted["id"])
+    await app[DB].write(print_ticket, company, unprinted["id"], now=now())
     assert (await redeem(client, kiosk, printed[1]["code"]))["accepted"]
 
     rows, _, pages = await _sync_all(client, kiosk, cursor)
@@ -237,7 +237,7 @@ async def test_live_channel_delivers_deletion_print_and_use_within_two_seconds(c
         row = dict(zip(message["columns"], message["tickets"][0], strict=True))
         assert row["id"] == printed[0]["id"] and row["deleted"] == 1
 
-        await app[DB].write(print_ticket, company, unprinted["id"])
+        await app[DB].write(print_ticket, company, unprinted["id"], now=now())
         await tickets_changed(app, [unprinted["id"]])
         message = await _next_tickets(ws)
         row = dict(zip(message["columns"], message["tickets"][0], strict=True))

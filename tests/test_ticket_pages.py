@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from server.db import scalar
 from server.tickets.service import confirm_purchase, record_purchase, save_itineraries, validate_itinerary
@@ -27,11 +27,12 @@ async def confirmed_purchases(client, company: int, n: int, prefix: str = "LOTE"
     """``n`` purchases recorded and confirmed by billing, as its pages do, in one transaction."""
 
     def record(db) -> None:
+        at = datetime.now(UTC)
         for i in range(n):
-            confirm_purchase(
-                db, record_purchase(db, {"company_id": company, "quantity": 1, "reference": f"{prefix}-{i:03d}"})
-            )
-        record_purchase(db, {"company_id": company, "quantity": 5, "reference": f"{prefix}-SIN-PAGO"})  # not confirmed
+            values = {"company_id": company, "quantity": 1, "reference": f"{prefix}-{i:03d}"}
+            confirm_purchase(db, record_purchase(db, values, now=at), now=at)
+        unpaid = {"company_id": company, "quantity": 5, "reference": f"{prefix}-SIN-PAGO"}
+        record_purchase(db, unpaid, now=at)  # not confirmed
 
     await client.app[DB].write(record)
 
@@ -79,7 +80,7 @@ async def many_open_itineraries(client, n: int) -> None:
         )
 
     rows = [itinerary("Nave Lote", f"L{i:03d}", 1) for i in range(n)] + [itinerary("Zeta Final", "ZF-01", 30)]
-    await client.app[DB].write(save_itineraries, rows)
+    await client.app[DB].write(save_itineraries, rows, now=datetime.now(UTC))
 
 
 async def test_the_generate_form_finds_any_open_itinerary_by_its_vessel_or_voyage(client, config):

@@ -163,12 +163,13 @@ async def test_tickets_signed_with_a_key_another_worker_just_rotated_in_list_and
 
     async def ticket_with_a_new_key() -> tuple[int, KeyRing]:
         """What another worker does: rotate the signing key, then generate a ticket signed with it."""
-        await db.write(rotate_signing_key)
+        await db.write(rotate_signing_key, now=datetime.now(UTC))
         theirs = await db.read(load_keys)
         assert theirs.current not in app[KEYS].signing
         reference = f"ROT-{theirs.current}"
-        purchase = await db.write(record_purchase, {"company_id": company, "quantity": 1, "reference": reference})
-        await db.write(confirm_purchase, purchase)
+        values = {"company_id": company, "quantity": 1, "reference": reference}
+        purchase = await db.write(record_purchase, values, now=datetime.now(UTC))
+        await db.write(confirm_purchase, purchase, now=datetime.now(UTC))
         values = {"quantity": 1, "itinerary_id": itinerary, "services": services[:1]}
         done = await db.write(generate_tickets, theirs, company, None, values, datetime.now(UTC))
         sql = "SELECT id FROM tickets WHERE generation_id = ?"

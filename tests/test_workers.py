@@ -197,12 +197,14 @@ def make_tickets(cluster: Cluster, n: int) -> list[dict[str, Any]]:
                 "valid_until": (start + timedelta(days=2)).isoformat(timespec="minutes"),
             }
         )
-        itinerary = db.write_sync(save_itinerary, values)
-        service = db.write_sync(save_service, {"code": "CONT", "name_es": "Contenedor", "name_en": "Container"})
+        at = datetime.now(UTC)
+        itinerary = db.write_sync(save_itinerary, values, now=at)
+        service = db.write_sync(save_service, {"code": "CONT", "name_es": "Contenedor", "name_en": "Container"}, now=at)
+        reference = f"W-{uuid.uuid4().hex[:10]}"
         purchase = db.write_sync(
-            record_purchase, {"company_id": company, "quantity": n, "reference": f"W-{uuid.uuid4().hex[:10]}"}
+            record_purchase, {"company_id": company, "quantity": n, "reference": reference}, now=at
         )
-        db.write_sync(confirm_purchase, purchase)
+        db.write_sync(confirm_purchase, purchase, now=at)
         keys = db.write_sync(load_keys)
         tx = db.write_sync(
             generate_tickets,
@@ -216,7 +218,7 @@ def make_tickets(cluster: Cluster, n: int) -> list[dict[str, Any]]:
             lambda d: list(d.query("SELECT * FROM tickets WHERE generation_id = ? ORDER BY id", (tx["generation_id"],)))
         )
         for ticket in tickets:
-            db.write_sync(print_ticket, company, ticket["id"])
+            db.write_sync(print_ticket, company, ticket["id"], now=at)
             ticket["code"] = code_for(keys, ticket)
         return tickets
     finally:
@@ -381,7 +383,7 @@ async def _next_ticket_row(ws: aiohttp.ClientWebSocketResponse, ticket_id: int, 
 async def test_a_signing_key_rotated_in_the_database_reaches_every_worker(cluster):
     db = cluster.database()
     try:
-        db.write_sync(rotate_signing_key)
+        db.write_sync(rotate_signing_key, now=datetime.now(UTC))
     finally:
         db.close()
     tickets = make_tickets(cluster, 4)  # signed with the new key

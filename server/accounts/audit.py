@@ -29,18 +29,14 @@ def audit(
     db: Db,
     event: str,
     *,
-    now: float | datetime | None = None,
+    now: float | datetime,
     user_id: int | None = None,
     company_id: int | None = None,
     detail: str = "",
     address: str = "",
 ) -> None:
-    """Record ``event`` at ``now``.
-
-    ``now`` is left out only by the areas whose services do not take the time yet (tickets, gate,
-    helpdesk); once they pass it, it becomes required and this clock read goes.
-    """
-    at = stored_time(datetime.now(UTC) if now is None else now)
+    """Record ``event`` at ``now`` (the handler's clock, passed down)."""
+    at = stored_time(now)
     db.execute(
         "INSERT INTO audit_log (at, user_id, company_id, event, detail, address) VALUES (?, ?, ?, ?, ?, ?)",
         (at, user_id, company_id, event, detail[:500], address[:100]),

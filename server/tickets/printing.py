@@ -111,7 +111,7 @@ def print_tickets(
     user_id: int | None = None,
     keys: svc.KeyRing | None = None,
     *,
-    now: datetime | None = None,
+    now: datetime,
 ) -> list[dict[str, Any]]:
     """Mark several tickets printed in one transaction; all or nothing (see the module)."""
     found = {t["id"]: t for t in _tickets_of(db, company_id, ticket_ids)}

@@ -129,7 +129,7 @@ def validate_new_purchase(data: Mapping[str, Any], tax_id_field: str = "company"
 
 
 def record_new_purchase(
-    db: Db, values: dict[str, Any], actor_id: int | None = None, *, now: datetime | None = None
+    db: Db, values: dict[str, Any], actor_id: int | None = None, *, now: datetime
 ) -> int:
     """Record a purchase whose company was named by tax id or id (a tax id outside the registry is refused)."""
     if "tax_id" in values:
@@ -288,7 +288,7 @@ def parse_purchases_csv(text: str) -> list[dict[str, Any]]:
 
 
 def save_purchases(
-    db: Db, rows: list[dict[str, Any]], actor_id: int | None = None, *, now: datetime | None = None
+    db: Db, rows: list[dict[str, Any]], actor_id: int | None = None, *, now: datetime
 ) -> int:
     """Record every row as a pending purchase, or none: a row the registry refuses names its line."""
     problems: list[tuple[int, str, Msg]] = []

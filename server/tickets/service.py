@@ -41,13 +41,9 @@ class TicketError(Exception):
         self.message = message
 
 
-def stored_at(now: datetime | None) -> str:
-    """``now`` as the tickets tables store times (UTC ISO text, to the second).
-
-    The handlers pass ``now``; the clock is read here only for the callers that do not yet (the demo
-    seed, the benchmarks and the test helpers outside this area): once they do, ``now`` is required.
-    """
-    return utc_iso(datetime.now(UTC) if now is None else now, "seconds")
+def stored_at(now: datetime) -> str:
+    """``now`` (the handler's clock, passed down) as the tickets tables store times: UTC ISO text, to the second."""
+    return utc_iso(now, "seconds")
 
 
 def next_seq(db: Db, count: int = 1) -> int:
@@ -59,7 +55,7 @@ def next_seq(db: Db, count: int = 1) -> int:
 # --- signing keys -----------------------------------------------------------------------------
 
 
-def ensure_signing_key(db: Db, now: datetime | None = None) -> None:
+def ensure_signing_key(db: Db, now: datetime) -> None:
     """Create the first Ed25519 signing key if there is none."""
     if scalar(db, "SELECT COUNT(*) FROM signing_keys WHERE retired_at IS NULL"):
         return
@@ -71,7 +67,7 @@ def ensure_signing_key(db: Db, now: datetime | None = None) -> None:
     )
 
 
-def rotate_signing_key(db: Db, now: datetime | None = None) -> int:
+def rotate_signing_key(db: Db, now: datetime) -> int:
     """Start signing new tickets with a fresh key; old keys keep verifying the tickets they signed."""
     key_id = (scalar(db, "SELECT MAX(key_id) FROM signing_keys") or 0) + 1
     if key_id > 255:
@@ -160,7 +156,7 @@ def save_itinerary(
     actor_id: int | None = None,
     itinerary_id: int | None = None,
     *,
-    now: datetime | None = None,
+    now: datetime,
 ) -> int:
     seq = next_seq(db)
     clash = scalar(
@@ -221,7 +217,7 @@ def parse_itineraries_csv(text: str, zone: tzinfo = UTC) -> list[dict[str, Any]]
 
 
 def save_itineraries(
-    db: Db, rows: list[dict[str, Any]], actor_id: int | None = None, *, now: datetime | None = None
+    db: Db, rows: list[dict[str, Any]], actor_id: int | None = None, *, now: datetime
 ) -> int:
     for values in rows:
         save_itinerary(db, values, actor_id, now=now)
@@ -257,7 +253,7 @@ def validate_service(data: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def save_service(db: Db, values: dict[str, Any], actor_id: int | None = None, *, now: datetime | None = None) -> int:
+def save_service(db: Db, values: dict[str, Any], actor_id: int | None = None, *, now: datetime) -> int:
     existing = scalar(db, "SELECT id FROM services WHERE code = ?", (values["code"],))
     if existing:
         db.execute(
@@ -282,7 +278,7 @@ def parse_services_csv(text: str) -> list[dict[str, Any]]:
 
 
 def save_services(
-    db: Db, rows: list[dict[str, Any]], actor_id: int | None = None, *, now: datetime | None = None
+    db: Db, rows: list[dict[str, Any]], actor_id: int | None = None, *, now: datetime
 ) -> int:
     for values in rows:
         save_service(db, values, actor_id, now=now)
@@ -307,7 +303,7 @@ def validate_purchase(data: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def record_purchase(db: Db, values: dict[str, Any], actor_id: int | None = None, *, now: datetime | None = None) -> int:
+def record_purchase(db: Db, values: dict[str, Any], actor_id: int | None = None, *, now: datetime) -> int:
     if not scalar(db, "SELECT 1 FROM companies WHERE id = ? AND in_registry = 1", (values["company_id"],)):
         raise ValidationFailed({"company_id": Msg("Choose a company of the billing registry.")})
     if scalar(
@@ -332,7 +328,7 @@ def record_purchase(db: Db, values: dict[str, Any], actor_id: int | None = None,
 
 
 def confirm_purchase(
-    db: Db, purchase_id: int, actor_id: int | None = None, *, now: datetime | None = None
+    db: Db, purchase_id: int, actor_id: int | None = None, *, now: datetime
 ) -> dict[str, Any]:
     """Payment confirmed at the bank: the purchased quantity joins the company's balance (once)."""
     purchase = one(db, "SELECT * FROM purchases WHERE id = ?", (purchase_id,))
@@ -553,14 +549,14 @@ def print_ticket(
     user_id: int | None = None,
     keys: KeyRing | None = None,
     *,
-    now: datetime | None = None,
+    now: datetime,
 ) -> dict[str, Any]:
     """Mark a ticket printed (again) and return it with its full ``code``; refused once used or deleted."""
     return mark_printed(db, _live_ticket(db, company_id, ticket_id), user_id, keys, now=now)
 
 
 def mark_printed(
-    db: Db, ticket: dict[str, Any], user_id: int | None, keys: KeyRing | None, *, now: datetime | None
+    db: Db, ticket: dict[str, Any], user_id: int | None, keys: KeyRing | None, *, now: datetime
 ) -> dict[str, Any]:
     """Count one more print of a live ticket (the first one tells the kiosks); returns it with its ``code``.
 
