@@ -70,26 +70,7 @@ def _update_in_place(ring: KeyRing, fresh: KeyRing) -> None:
     for gone in set(ring.signing) - set(fresh.signing):
         ring.signing.pop(gone, None)
         ring.verify.pop(gone, None)
-    object.__setattr__(ring, "current", fresh.current)  # frozen for its readers; written here and in keys_for
-
-
-async def keys_for(app: web.Application, tickets: list[dict]) -> KeyRing:
-    """The app's key ring, first brought up to date if a ticket names a key it has not loaded.
-
-    Another worker may sign tickets with a key it rotated in moments before this one's next
-    look (``KEYS_CHECK_SECONDS``); their list must not fail meanwhile.
-    """
-    ring = app[KEYS]
-    if any(ticket["key_id"] not in ring.signing for ticket in tickets):
-        fresh = await app[DB].read(load_keys)
-        # Only adds: removing keys stays with the versioned follower, so a read that raced with
-        # it can never put back an older set of keys.
-        for key_id in fresh.signing.keys() - ring.signing.keys():
-            ring.signing[key_id] = fresh.signing[key_id]
-            ring.verify[key_id] = fresh.verify[key_id]
-        if fresh.current > ring.current:
-            object.__setattr__(ring, "current", fresh.current)
-    return ring
+    object.__setattr__(ring, "current", fresh.current)  # frozen for its readers; written only here
 
 
 async def tickets_changed(app: web.Application, ticket_ids: list[int]) -> None:
