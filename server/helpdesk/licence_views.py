@@ -12,7 +12,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from server.accounts.registry import list_companies
+from server.accounts.registry import get_company
+from server.db import Database
 from server.flash import redirect_with_flash
 from server.forms import ValidationFailed, parse_id
 from server.helpdesk import licences, policies
@@ -240,7 +241,7 @@ async def policy_detail(request: web.Request) -> web.Response:
 
 SERIAL_FIELDS = (
     "serial_id",
-    "company_id",
+    "company",
     "serial",
     "system",
     "description",
@@ -255,17 +256,12 @@ async def _admin_page(request: web.Request, status: int = 200, **extra: Any) -> 
     db = request.app[DB]
     search = request.query.get("q", "")[:100]
     listing = await db.read(licences.serials_page, None, today(request), search=search, at=Keyset.of(request.query))
-    companies = await db.read(list_companies, limit=500)
     serial_values = extra.pop("serial_values", None)
     edit_id = parse_id(request.query.get("edit"))
     if serial_values is None:
         # The serial being edited need not be on the page shown.
         editing = await db.read(licences.get_serial, None, edit_id, today(request)) if edit_id else None
-        serial_values = (
-            {k: str(editing[k]) for k in SERIAL_FIELDS if k != "serial_id"} | {"serial_id": str(editing["id"])}
-            if editing
-            else {}
-        )
+        serial_values = await _editing_values(db, editing) if editing else {}
         if editing and editing["suspended"]:
             serial_values["suspended"] = "1"
     return hd_page(
@@ -275,7 +271,6 @@ async def _admin_page(request: web.Request, status: int = 200, **extra: Any) -> 
             "serials": listing.rows,
             "listing": listing,
             "query": ListLinks({"q": search}),
-            "companies": companies,
             "serial_values": serial_values,
             "serial_errors": {},
             "policy_values": {},
@@ -285,6 +280,13 @@ async def _admin_page(request: web.Request, status: int = 200, **extra: Any) -> 
         },
         status,
     )
+
+
+async def _editing_values(db: Database, editing: dict[str, Any]) -> dict[str, str]:
+    """The serial form filled in with a saved serial; its company shown by tax id, as the form takes it."""
+    company = await db.read(get_company, editing["company_id"])
+    kept = {k: str(editing[k]) for k in SERIAL_FIELDS if k not in ("serial_id", "company")}
+    return kept | {"serial_id": str(editing["id"]), "company": company["tax_id"] if company else ""}
 
 
 @routes.get("/admin/licences")
@@ -298,7 +300,7 @@ async def admin_save_serial(request: web.Request) -> web.Response:
     principal = require(request, "admin")
     form = await request.post()
     try:
-        values = licences.validate_serial(form)
+        values = licences.validate_serial(form, tax_id_field="company")
         await request.app[DB].write(licences.save_serial, values, principal.user_id, now())
     except ValidationFailed as exc:
         echo = {k: str(form.get(k, ""))[:200] for k in (*SERIAL_FIELDS, "suspended")}

@@ -438,11 +438,11 @@ def _date(data: Mapping[str, Any], name: str, errors: FieldErrors) -> str:
     return value
 
 
-def validate_serial(data: Mapping[str, Any]) -> dict[str, Any]:
+def validate_serial(data: Mapping[str, Any], tax_id_field: str | None = None) -> dict[str, Any]:
+    """A serial's fields; its company is named by ``company_id``, or by tax id in ``tax_id_field`` (the form's)."""
     errors = FieldErrors()
     values: dict[str, Any] = {
         "serial_id": forms.integer(data, "serial_id", errors, minimum=1, maximum=2**62, required=False),
-        "company_id": forms.integer(data, "company_id", errors, minimum=1, maximum=2**62),
         "serial": forms.text(data, "serial", errors, max_len=64, required=False).upper(),
         "system": forms.text(data, "system", errors, max_len=60),
         "description": forms.text(data, "description", errors, max_len=200),
@@ -452,17 +452,33 @@ def validate_serial(data: Mapping[str, Any]) -> dict[str, Any]:
         "suspended": str(data.get("suspended", "")).lower() in ("1", "on", "true", "yes")
         or data.get("suspended") is True,
     }
+    if tax_id_field and data.get("company_id") in (None, ""):
+        values["tax_id"] = forms.text(data, tax_id_field, errors, max_len=20).upper()
+        values["tax_id_field"] = tax_id_field
+    else:
+        values["company_id"] = forms.integer(data, "company_id", errors, minimum=1, maximum=2**62)
     if values["serial"] and "serial" not in errors and not SERIAL_RE.match(values["serial"]):
         errors.add("serial", Msg("6 to 64 letters, digits and dashes."))
     errors.raise_if_any()
     return values
 
 
+def _serial_company(db: Db, values: Mapping[str, Any], errors: FieldErrors) -> int | None:
+    """The id of the company the serial goes to, named by tax id or id; a field error when there is none."""
+    if "tax_id" in values:
+        company_id = scalar(db, "SELECT id FROM companies WHERE tax_id = ?", (values["tax_id"],))
+        if company_id is None:
+            errors.add(values["tax_id_field"], Msg("No company has this tax id."))
+        return company_id
+    if not scalar(db, "SELECT 1 FROM companies WHERE id = ?", (values["company_id"],)):
+        errors.add("company_id", Msg("Choose a company from the list."))
+    return values["company_id"]
+
+
 def save_serial(db: Db, values: Mapping[str, Any], actor_id: int | None, now: datetime) -> int:
     """Create a serial (a generated one when left blank) or update the one with ``serial_id``."""
     errors = FieldErrors()
-    if not scalar(db, "SELECT 1 FROM companies WHERE id = ?", (values["company_id"],)):
-        errors.add("company_id", Msg("Choose a company from the list."))
+    company_id = _serial_company(db, values, errors)
     # Left blank: a new serial gets a generated one; an existing one keeps its own.
     kept = (
         scalar(db, "SELECT serial FROM serials WHERE id = ?", (values["serial_id"],))
@@ -477,7 +493,7 @@ def save_serial(db: Db, values: Mapping[str, Any], actor_id: int | None, now: da
         errors.add("serial_id", Msg("Not found."))
     errors.raise_if_any()
     params = (
-        values["company_id"],
+        company_id,
         serial,
         values["system"],
         values["description"],
@@ -500,5 +516,5 @@ def save_serial(db: Db, values: Mapping[str, Any], actor_id: int | None, now: da
             "max_open_tickets, updated_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (*params, utc_iso(now, "seconds")),
         ).lastrowid
-    audit(db, "serial.saved", now=now, user_id=actor_id, company_id=values["company_id"], detail=serial)
+    audit(db, "serial.saved", now=now, user_id=actor_id, company_id=company_id, detail=serial)
     return serial_id
