@@ -8,11 +8,14 @@ from typing import Any
 
 from aiohttp import web
 
-from server.forms import REQUIRED
+from server.accounts.list_query import query_param
+from server.forms import MAX_ID, REQUIRED
+from server.gate.api import int_param
 from server.i18n import Msg
 from server.openapi import NULLABLE_I, NULLABLE_S, ApiDocs, B, I, S, obj
-from server.tickets import KEYS, printing, tickets_changed
+from server.tickets import KEYS, customer_lists, printing, tickets_changed
 from server.tickets import service as svc
+from server.tickets.paging import MAX_PAGE_SIZE
 from server.tickets.pdf import PER_SHEET
 from server.tickets.views import CUSTOMER, _int, print_and_render, ticket_error
 from server.web import DB, ApiError, json_body, lang_of, not_found, path_id, require
@@ -53,10 +56,23 @@ async def api_balance(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/itineraries")
 async def api_itineraries(request: web.Request) -> web.Response:
+    """A page of the open itineraries, soonest first, those whose vessel or voyage starts with ``?q``."""
     require(request)
-    rows = await request.app[DB].read(svc.list_itineraries, open_at=datetime.now(UTC))
+    db = request.app[DB]
+    # The default page is the old whole answer's cap, so a client that never pages sees what it saw before.
+    limit = int_param(request, "limit", MAX_PAGE_SIZE, MAX_PAGE_SIZE, minimum=1)
+    after = int_param(request, "after", 0, MAX_ID, minimum=1) if request.query.get("after") else None
+    if after and await db.read(svc.get_itinerary, after) is None:
+        raise ApiError(400, "invalid", Msg("Some fields are not valid."), {"after": Msg("Not found.")})
+    search = customer_lists.itinerary_search(request.query.get("q", ""))
+    rows = await db.read(customer_lists.open_itineraries, datetime.now(UTC), search, limit + 1, after=after)
     keys = ("id", "vessel", "voyage", "eta", "etd", "valid_from", "valid_until", "berth")
-    return web.json_response({"itineraries": [{k: r[k] for k in keys} for r in rows]})
+    return web.json_response(
+        {
+            "itineraries": [{k: r[k] for k in keys} for r in rows[:limit]],
+            "next_after": rows[limit - 1]["id"] if len(rows) > limit else None,
+        }
+    )
 
 
 @routes.get("/api/v1/services")
@@ -220,10 +236,18 @@ def _document_catalogue(docs: ApiDocs) -> None:
     docs.add(
         "/api/v1/itineraries",
         "get",
-        "Itineraries still open for generating tickets",
+        "A page of the itineraries still open for generating tickets, soonest first (keyset: ?after=id)",
         tag="tickets",
-        errors=(),
-        response=obj(itineraries={"type": "array", "items": obj(**ITINERARY, berth=S)}),
+        errors=(400,),
+        params=[
+            query_param("q", S, "only those whose vessel or voyage starts with this (case-insensitive)"),
+            query_param("after", {**I, "minimum": 1}, "the next_after of the previous page"),
+            query_param("limit", {**I, "minimum": 1, "maximum": MAX_PAGE_SIZE}, f"page size (default {MAX_PAGE_SIZE})"),
+        ],
+        response=obj(
+            itineraries={"type": "array", "items": obj(**ITINERARY, berth=S)},
+            next_after={**NULLABLE_I, "description": "send as ?after= for the next page; null on the last"},
+        ),
     )
     docs.add(
         "/api/v1/services",

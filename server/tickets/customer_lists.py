@@ -19,6 +19,8 @@ from server.tickets.purchases import purchases_page
 Db = sqlite_utils.Database
 #: Itineraries offered at once; more are found by typing the start of their vessel or voyage.
 ITINERARY_CHOICES = 20
+#: The longest search kept (a vessel or voyage prefix is short; more only costs the index).
+SEARCH_LENGTH = 60
 
 
 def confirmed_purchases(db: Db, company_id: int, at: Keyset = FIRST_PAGE) -> Page:
@@ -30,13 +32,26 @@ def _open_since(now: datetime) -> str:
     return now.astimezone(UTC).isoformat(timespec="minutes")
 
 
-def open_itineraries(db: Db, now: datetime, search: str = "", limit: int = ITINERARY_CHOICES) -> list[dict[str, Any]]:
-    """Open itineraries (active, gate window not over) whose vessel or voyage starts with ``search``, soonest first."""
+def itinerary_search(text: str) -> str:
+    """What a typed search means: its words single-spaced, at most ``SEARCH_LENGTH`` characters."""
+    return " ".join(text.split())[:SEARCH_LENGTH]
+
+
+def open_itineraries(
+    db: Db, now: datetime, search: str = "", limit: int = ITINERARY_CHOICES, *, after: int | None = None
+) -> list[dict[str, Any]]:
+    """Open itineraries (active, gate window not over) whose vessel or voyage starts with ``search``, soonest first;
+    given ``after`` (an itinerary's id), only those that come after it in that order (the next page)."""
     conditions = "active = 1 AND valid_until > ?"
     params: list[Any] = [_open_since(now)]
     if search:
         conditions += " AND (vessel LIKE ? ESCAPE '\\' OR voyage LIKE ? ESCAPE '\\')"
         params += [starts_with(search)] * 2
+    if after:
+        # Keyset on (eta, id), the list's own order: no row shows twice and rows added or closed meanwhile
+        # do not shift the pages (as OFFSET would), however deep the page.
+        conditions += " AND (eta, id) > (SELECT eta, id FROM itineraries WHERE id = ?)"
+        params.append(after)
     return list(db.query(f"SELECT * FROM itineraries WHERE {conditions} ORDER BY eta, id LIMIT ?", (*params, limit)))
 
 
