@@ -203,7 +203,7 @@ async def test_admin_manages_serials_and_policies_with_field_errors(client, conf
     resp = await client.post("/admin/licences/serials", data={**hidden, "system": "", "max_machines": "-1"})
     assert resp.status == 400
     errors = field_errors(await resp.text())
-    assert {"company_id", "system", "description", "valid_until", "max_machines", "max_open_tickets"} <= set(errors)
+    assert {"company", "system", "description", "valid_until", "max_machines", "max_open_tickets"} <= set(errors)
     company = db_rows(config, "SELECT id FROM companies WHERE tax_id = ?", (PACIFICO,))[0][0]
     resp = await client.post(
         "/admin/licences/serials",
