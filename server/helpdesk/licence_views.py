@@ -249,7 +249,7 @@ SERIAL_FIELDS = (
     "max_machines",
     "max_open_tickets",
 )
-POLICY_FIELDS = ("number", "serial_id", "description", "registered_on", "valid_until")
+POLICY_FIELDS = ("number", "serial", "description", "registered_on", "valid_until")
 
 
 async def _admin_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
@@ -313,7 +313,7 @@ async def admin_save_policy(request: web.Request) -> web.Response:
     principal = require(request, "admin")
     form = await request.post()
     try:
-        values = policies.validate_policy(form)
+        values = policies.validate_policy(form, serial_field="serial")
         await request.app[DB].write(policies.save_policy, values, principal.user_id, now())
     except ValidationFailed as exc:
         echo = {k: str(form.get(k, ""))[:200] for k in POLICY_FIELDS}

@@ -70,15 +70,21 @@ def get_policy(db: Db, company_id: int | None, policy_id: int, today: date) -> d
     return _decorate(row, today) if row else None
 
 
-def validate_policy(data: Mapping[str, Any]) -> dict[str, Any]:
+def validate_policy(data: Mapping[str, Any], serial_field: str | None = None) -> dict[str, Any]:
+    """A policy's fields; its serial is named by ``serial_id``, or by its number in ``serial_field`` (the form's)."""
     errors = FieldErrors()
     values: dict[str, Any] = {
         "number": forms.text(data, "number", errors, max_len=40),
-        "serial_id": forms.integer(data, "serial_id", errors, minimum=1, maximum=2**62),
         "description": forms.text(data, "description", errors, max_len=200),
         "registered_on": _date(data, "registered_on", errors),
         "valid_until": _date(data, "valid_until", errors),
     }
+    if serial_field and data.get("serial_id") in (None, ""):
+        # Serials are stored upper case (validate_serial), so a number typed in lower case still matches.
+        values["serial"] = forms.text(data, serial_field, errors, max_len=64).upper()
+        values["serial_field"] = serial_field
+    else:
+        values["serial_id"] = forms.integer(data, "serial_id", errors, minimum=1, maximum=2**62)
     if (
         values["registered_on"]
         and values["valid_until"]
@@ -90,12 +96,24 @@ def validate_policy(data: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def save_policy(db: Db, values: Mapping[str, Any], actor_id: int | None, now: datetime) -> int:
-    """Register a policy on a serial (numbers are unique)."""
-    errors = FieldErrors()
+def _policy_serial(db: Db, values: Mapping[str, Any], errors: FieldErrors) -> tuple[int | None, int | None]:
+    """The id and company of the serial the policy goes on, named by number or id; a field error when none."""
+    if "serial" in values:
+        row = one(db, "SELECT id, company_id FROM serials WHERE serial = ?", (values["serial"],))
+        if row is None:
+            errors.add(values["serial_field"], Msg("No serial has this number."))
+            return None, None
+        return row["id"], row["company_id"]
     company_id = scalar(db, "SELECT company_id FROM serials WHERE id = ?", (values["serial_id"],))
     if company_id is None:
         errors.add("serial_id", Msg("Choose a serial from the list."))
+    return values["serial_id"], company_id
+
+
+def save_policy(db: Db, values: Mapping[str, Any], actor_id: int | None, now: datetime) -> int:
+    """Register a policy on a serial (numbers are unique)."""
+    errors = FieldErrors()
+    serial_id, company_id = _policy_serial(db, values, errors)
     if scalar(db, "SELECT 1 FROM policies WHERE number = ?", (values["number"],)):
         errors.add("number", Msg("A policy with this number already exists."))
     errors.raise_if_any()
@@ -103,7 +121,7 @@ def save_policy(db: Db, values: Mapping[str, Any], actor_id: int | None, now: da
         "INSERT INTO policies (serial_id, number, description, registered_on, valid_until, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         (
-            values["serial_id"],
+            serial_id,
             values["number"],
             values["description"],
             values["registered_on"],
