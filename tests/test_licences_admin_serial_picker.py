@@ -24,6 +24,10 @@ async def test_a_serial_beyond_the_first_page_gets_a_policy_by_its_number(client
     page, hidden = await get_form(client, "/admin/licences")
     # The oldest of them is past the first page of the list, yet the form takes its number typed in.
     assert "PG-PAGE-000000" not in page and 'id="f-policy-serial" name="serial"' in page
+    # Typing offers it: the form's type-ahead search finds it though it is on no page shown.
+    assert 'data-type-ahead="/admin/licences/serial-choices"' in page and "/static/type_ahead.js" in page
+    offered = await (await client.get("/admin/licences/serial-choices?q=PG-PAGE-000000")).json()
+    assert [c["value"] for c in offered["choices"]] == ["PG-PAGE-000000"]
     resp = await client.post(
         "/admin/licences/policies", data={**hidden, "number": "POL-PAGE-1", "serial": "pg-page-000000", **POLICY}
     )
@@ -49,3 +53,7 @@ async def test_an_unknown_serial_number_is_refused_at_the_field_and_nothing_is_w
     )
     assert resp.status == 400 and "serial" in field_errors(await resp.text())
     assert count(config, "policies") == before
+    # Only the licence admin gets the type-ahead's answer.
+    await client.post("/logout", data=hidden)
+    await login(client, "operaciones")
+    assert (await client.get("/admin/licences/serial-choices?q=PG")).status == 403

@@ -308,6 +308,20 @@ async def admin_save_serial(request: web.Request) -> web.Response:
     raise redirect_with_flash(request, "/admin/licences", Msg("Serial saved."))
 
 
+@routes.get("/admin/licences/serial-choices")
+async def serial_choices(request: web.Request) -> web.Response:
+    """The policy form's type-ahead: serials whose number, system, description or company contains ``?q=``."""
+    require(request, "admin")
+    search = " ".join(request.query.get("q", "").split())[:100]
+    if not search:
+        return web.json_response({"choices": []}, headers={"Cache-Control": "no-store"})
+    found = await request.app[DB].read(licences.serials_page, None, today(request), search=search, limit=10)
+    choices = [
+        {"value": s["serial"], "label": f"{s['serial']} — {s['system']} ({s['company_name']})"} for s in found.rows
+    ]
+    return web.json_response({"choices": choices}, headers={"Cache-Control": "no-store"})
+
+
 @routes.post("/admin/licences/policies")
 async def admin_save_policy(request: web.Request) -> web.Response:
     principal = require(request, "admin")
