@@ -134,7 +134,11 @@ class Person:
         await self.page.goto(link)
         await self.fill({"new_password": password, "new_password_confirm": password})
         await self.page.click("#submit")
-        await expect(self.page.locator("#message")).to_have_text("Su contraseña ha sido guardada. Ya puede ingresar.")
+        # The result is shown once on the sign-in page it redirects to (Refresh does not post the link again).
+        await expect(self.page).to_have_url(re.compile(r"/login$"))
+        await expect(self.page.locator(".alert-success")).to_have_text(
+            "Su contraseña ha sido guardada. Ya puede ingresar."
+        )
 
     async def open_from_menu(self, href: str) -> None:
         """Open a page from the side menu: it must be one this person's profile offers."""

@@ -19,6 +19,7 @@ from server.accounts.common import (
     start_password_reset,
 )
 from server.accounts.users import user_by_id
+from server.flash import redirect_with_flash, render_with_flash
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import Msg
 from server.security import hash_password
@@ -30,7 +31,7 @@ routes = web.RouteTableDef()
 @routes.get("/password")
 async def password_form(request: web.Request) -> web.Response:
     require(request, profile=False)
-    return page(request, "accounts/password.html")
+    return render_with_flash(request, "accounts/password.html", {})
 
 
 @routes.post("/password")
@@ -54,7 +55,7 @@ async def password_submit(request: web.Request) -> web.Response:
     if not ok:
         wrong = {"current_password": Msg("The current password is not correct.")}
         return page(request, "accounts/password.html", {"errors": wrong}, 400)
-    return page(request, "accounts/password.html", {"success": Msg("Your password has been changed.")})
+    raise redirect_with_flash(request, "/password", Msg("Your password has been changed."))
 
 
 @routes.get("/password/forgot")
@@ -72,7 +73,7 @@ async def forgot_submit(request: web.Request) -> web.Response:
     if not await human_passed(request, form):
         return page(request, "accounts/forgot.html", {"human": human_challenge(request), "notice": NOT_A_ROBOT}, 400)
     await start_password_reset(request, email)
-    return page(request, "accounts/message.html", {"message": RESET_SENT})
+    raise redirect_with_flash(request, "/login", RESET_SENT)
 
 
 @routes.get("/password/reset")
@@ -106,4 +107,4 @@ async def reset_submit(request: web.Request) -> web.Response:
     if not await request.app[DB].write(passwords.finish_password_set, record, hash_password(new), now):
         raise invalid_link()  # used by a concurrent request, or voided by a newer link, since it was read
     done = Msg("Your password has been saved. You can now sign in.")
-    return page(request, "accounts/message.html", {"message": done, "link": "/login"})
+    raise redirect_with_flash(request, "/login", done)

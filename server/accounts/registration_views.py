@@ -22,6 +22,7 @@ from server.accounts.common import (
     tax_id_unknown_message,
 )
 from server.accounts.users import UnknownTaxId
+from server.flash import redirect_with_flash
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import N_, Msg
 from server.security import hash_password
@@ -129,7 +130,7 @@ async def customer_submit(request: web.Request) -> web.Response:
     address, token = await request.app[DB].write(registration.start_existing_registration, tax, index, time.time())
     await _mail_finish_link(request, address, f"{request.app[CONFIG].public_url}/register/finish?token={token}")
     sent = Msg("We have sent a link to %(email)s to finish your registration.", {"email": emails[index]})
-    return page(request, "accounts/message.html", {"message": sent})
+    raise redirect_with_flash(request, "/login", sent)
 
 
 async def _mail_finish_link(request: web.Request, address: str, link: str) -> None:
@@ -176,7 +177,7 @@ async def finish_submit(request: web.Request) -> web.Response:
     except ValidationFailed as exc:
         return page(request, "accounts/register_finish.html", {**context, "errors": exc.errors}, 400)
     ready = Msg("Your account is ready. You can now sign in.")
-    return page(request, "accounts/message.html", {"message": ready, "link": "/login"})
+    raise redirect_with_flash(request, "/login", ready)
 
 
 @routes.get("/register/prospect")

@@ -11,6 +11,7 @@ from aiohttp import web
 from server.accounts import sessions
 from server.accounts.common import NOT_A_ROBOT, human_challenge, human_passed, login_refusal, page, safe_next
 from server.accounts.users import ROLE_LABELS
+from server.flash import render_with_flash
 from server.forms import FieldErrors
 from server.i18n import LANGUAGES, Msg, pick_language
 from server.web import (
@@ -51,7 +52,7 @@ async def index(request: web.Request) -> web.Response:
 
 def _login_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
     context = {"human": human_challenge(request), "next": request.query.get("next", ""), "languages": LANGUAGES}
-    return page(request, "accounts/login.html", {**context, **extra}, status)
+    return render_with_flash(request, "accounts/login.html", {**context, **extra}, status)
 
 
 @routes.get("/login", name="login")
