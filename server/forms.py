@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from server.i18n import Msg
@@ -193,3 +194,23 @@ def mask_email(address: str) -> str:
         return part[0] + "*" * (len(part) - 2) + part[-1]
 
     return f"{hide(local)}@{hide(host)}{dot}{tld}"
+
+
+#: Far from any event, and far enough from the calendar's ends that a day's midnight in any time zone
+#: (and the day after) still exists.
+_FIRST_DAY, _LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
+
+
+def optional_day(params: Mapping[str, Any], name: str, errors: FieldErrors) -> date | None:
+    """The ``YYYY-MM-DD`` day in ``name``, None when blank."""
+    raw = str(params.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = date.fromisoformat(raw)
+    except ValueError:
+        value = None
+    if value is None or not _FIRST_DAY <= value <= _LAST_DAY:
+        errors.add(name, Msg("Enter a date like 2026-11-24."))
+        return None
+    return value

@@ -11,9 +11,9 @@ import sqlite_utils
 
 from gate_core.clock import utc_iso
 from server import forms
-from server.accounts.list_query import PAGE_SIZE, optional_day, optional_id, page_size, rows_and_cursor
+from server.accounts.list_query import PAGE_SIZE, optional_id, page_size, rows_and_cursor
 from server.db import scalar
-from server.forms import FieldErrors
+from server.forms import FieldErrors, optional_day
 from server.i18n import Msg
 
 Db = sqlite_utils.Database

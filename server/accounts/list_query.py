@@ -7,7 +7,6 @@ message on its field (a 400 in the API, the message beside the filters on the pa
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
 from typing import Any
 
 from server import forms
@@ -18,7 +17,6 @@ from server.i18n import Msg
 PAGE_SIZE = 50
 MAX_PAGE = 200
 
-_FIRST_DAY, _LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
 
 
 def optional_id(params: Mapping[str, Any], name: str, errors: FieldErrors) -> int | None:
@@ -27,22 +25,6 @@ def optional_id(params: Mapping[str, Any], name: str, errors: FieldErrors) -> in
     value = forms.parse_id(raw) if raw else None
     if raw and value is None:
         errors.add(name, Msg("Not found."))
-    return value
-
-
-def optional_day(params: Mapping[str, Any], name: str, errors: FieldErrors) -> date | None:
-    """The ``YYYY-MM-DD`` day in ``name``, None when blank."""
-    raw = str(params.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        value = date.fromisoformat(raw)
-    except ValueError:
-        value = None
-    # Far enough from the calendar's ends that the day's midnight in any zone, and the next, exist.
-    if value is None or not _FIRST_DAY <= value <= _LAST_DAY:
-        errors.add(name, Msg("Enter a date like 2026-11-24."))
-        return None
     return value
 
 

@@ -58,22 +58,6 @@ class ScanFilters:
 
 
 _VERDICTS: dict[str, bool | None] = {"": None, "1": True, "0": False, "true": True, "false": False}
-_FIRST_DAY, _LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
-
-
-def _date(raw: str, name: str, errors: FieldErrors) -> date | None:
-    if not raw:
-        return None
-    try:
-        value = date.fromisoformat(raw)
-    except ValueError:
-        value = None
-    # Far from any scan, and far enough from the calendar's ends that a day's midnight in any
-    # time zone (and the day after) still exists.
-    if value is None or not _FIRST_DAY <= value <= _LAST_DAY:
-        errors.add(name, Msg("Enter a date like 2026-11-24."))
-        return None
-    return value
 
 
 def parse_filters(query: Mapping[str, str]) -> tuple[ScanFilters, FieldErrors]:
@@ -92,8 +76,8 @@ def parse_filters(query: Mapping[str, str]) -> tuple[ScanFilters, FieldErrors]:
         kiosk_id=kiosk_id,
         accepted=accepted,
         reason=reason,
-        date_from=_date(query.get("from", "").strip(), "from", errors),
-        date_to=_date(query.get("to", "").strip(), "to", errors),
+        date_from=forms.optional_day(query, "from", errors),
+        date_to=forms.optional_day(query, "to", errors),
         code=code,
     )
     return filters, errors
