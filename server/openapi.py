@@ -91,6 +91,17 @@ NULLABLE_I = {"type": ["integer", "null"]}
 OK = obj(ok={"const": True})
 
 
+def path_param(name: str) -> dict[str, Any]:
+    """A required integer id in the path (``/…/{name}``)."""
+    return {"name": name, "in": "path", "required": True, "schema": I}
+
+
+def query_param(name: str, schema: dict[str, Any] = S, description: str = "") -> dict[str, Any]:
+    """An optional query parameter."""
+    param = {"name": name, "in": "query", "required": False, "schema": schema}
+    return {**param, "description": description} if description else param
+
+
 def _spec(paths: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",

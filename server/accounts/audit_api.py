@@ -8,8 +8,8 @@ from typing import Any
 from aiohttp import web
 
 from server.accounts import audit
-from server.accounts.list_query import paging_params, query_param
-from server.openapi import NULLABLE_I, NULLABLE_S, ApiDocs, I, S, obj
+from server.accounts.list_query import paging_params
+from server.openapi import NULLABLE_I, NULLABLE_S, ApiDocs, I, S, obj, query_param
 from server.web import CONFIG, DB, require
 
 routes = web.RouteTableDef()

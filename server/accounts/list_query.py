@@ -12,11 +12,11 @@ from typing import Any
 from server import forms
 from server.forms import FieldErrors
 from server.i18n import Msg
+from server.openapi import query_param
 
 #: Rows per page of a list; the API may ask for fewer or more, up to ``MAX_PAGE``.
 PAGE_SIZE = 50
 MAX_PAGE = 200
-
 
 
 def optional_id(params: Mapping[str, Any], name: str, errors: FieldErrors) -> int | None:
@@ -31,11 +31,6 @@ def optional_id(params: Mapping[str, Any], name: str, errors: FieldErrors) -> in
 def page_size(params: Mapping[str, Any], errors: FieldErrors) -> int:
     """``limit``: 1 to ``MAX_PAGE`` rows, ``PAGE_SIZE`` when blank."""
     return forms.integer(params, "limit", errors, minimum=1, maximum=MAX_PAGE, required=False) or PAGE_SIZE
-
-
-def query_param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    """An optional query parameter of a list, for the OpenAPI document."""
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
 def paging_params(rows: str) -> list[dict[str, Any]]:

@@ -14,10 +14,10 @@ from typing import Any
 from aiohttp import web
 
 from server.accounts import registry
-from server.accounts.list_query import paging_params, query_param
+from server.accounts.list_query import paging_params
 from server.forms import ValidationFailed
 from server.i18n import Msg
-from server.openapi import NULLABLE_I, ApiDocs, B, I, S, closed, obj
+from server.openapi import NULLABLE_I, ApiDocs, B, I, S, closed, obj, query_param
 from server.web import DB, ApiError, json_body, not_found, path_id, require
 
 routes = web.RouteTableDef()

@@ -10,7 +10,7 @@ from server.accounts import approvals, user_admin
 from server.accounts.approval_views import decide, registration_id
 from server.accounts.user_admin_views import apply_change, create_and_invite, refusal_error, send_reset_link
 from server.helpdesk import user_api
-from server.openapi import OK, ApiDocs, I, S, obj
+from server.openapi import OK, ApiDocs, I, S, obj, query_param
 from server.web import DB, json_body, path_id, require
 
 routes = web.RouteTableDef()
@@ -133,17 +133,13 @@ USER_ID = {"name": "user_id", "in": "path", "required": True, "schema": I}
 PROFILE_ID = {"name": "profile_id", "in": "path", "required": True, "schema": I}
 
 
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
-
-
 LIST_PARAMS = [
-    _query("q", S, "search in name, user name and e-mail"),
-    _query("role", S, "only users holding this profile role"),
-    _query("company_id", I, "only users with a profile at this company"),
-    _query("status", S, "active, pending, disabled or rejected"),
-    _query("after", I, "the next_after of the previous page"),
-    _query("limit", I, "users per page, 1 to 200 (default 50)"),
+    query_param("q", S, "search in name, user name and e-mail"),
+    query_param("role", S, "only users holding this profile role"),
+    query_param("company_id", I, "only users with a profile at this company"),
+    query_param("status", S, "active, pending, disabled or rejected"),
+    query_param("after", I, "the next_after of the previous page"),
+    query_param("limit", I, "users per page, 1 to 200 (default 50)"),
 ]
 
 

@@ -3,14 +3,12 @@ gate supervisor's API (kiosks, the scan log, conflicts)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from gate_core.reasons import DECISION_REASONS
 from server.gate.kiosk_list import KIOSK_STATUSES
 from server.gate.redeem import CONFLICT_KINDS
 from server.gate.supervision import CONFLICT_STATUSES
 from server.gate.sync import TICKET_COLUMNS
-from server.openapi import NULLABLE_I, NULLABLE_S, ApiDocs, B, I, S, obj
+from server.openapi import NULLABLE_I, NULLABLE_S, ApiDocs, B, I, S, obj, path_param, query_param
 
 TAG = "gate"
 REASONS = {"type": "string", "enum": [reason.value for reason in DECISION_REASONS]}
@@ -261,16 +259,8 @@ CONFLICT = obj(
 )
 
 
-def _path(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": I}
-
-
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
-
-
-LIMIT = _query("limit", {**I, "minimum": 1, "maximum": 200}, "page size (default 50)")
-BEFORE = _query("before", {**I, "minimum": 1}, "the previous page's next_before: rows with a lower id")
+LIMIT = query_param("limit", {**I, "minimum": 1, "maximum": 200}, "page size (default 50)")
+BEFORE = query_param("before", {**I, "minimum": 1}, "the previous page's next_before: rows with a lower id")
 
 
 def _document_kiosk_list(docs: ApiDocs) -> None:
@@ -280,9 +270,9 @@ def _document_kiosk_list(docs: ApiDocs) -> None:
         "Kiosks with their health, not revoked first, by name; repeat with `after` = `next` for the next page." + AUTH,
         tag=STAFF_TAG,
         params=[
-            _query("status", {"enum": ["", *KIOSK_STATUSES]}, "current = not revoked; empty: every kiosk"),
-            _query("q", S, "part of the name or the gate"),
-            _query("after", S, "the previous page's `next`"),
+            query_param("status", {"enum": ["", *KIOSK_STATUSES]}, "current = not revoked; empty: every kiosk"),
+            query_param("q", S, "part of the name or the gate"),
+            query_param("after", S, "the previous page's `next`"),
             LIMIT,
         ],
         response=obj(kiosks={"type": "array", "items": KIOSK}, next=NULLABLE_S),
@@ -309,7 +299,7 @@ def _document_kiosk(docs: ApiDocs) -> None:
         "A kiosk with its health." + AUTH,
         tag=STAFF_TAG,
         errors=(404,),
-        params=[_path("kiosk_id")],
+        params=[path_param("kiosk_id")],
         response=KIOSK,
     )
     docs.add(
@@ -319,7 +309,7 @@ def _document_kiosk(docs: ApiDocs) -> None:
         "409 `not_pending` once it has." + AUTH,
         tag=STAFF_TAG,
         errors=(404, 409),
-        params=[_path("kiosk_id")],
+        params=[path_param("kiosk_id")],
         response=ENROLMENT,
     )
     docs.add(
@@ -329,7 +319,7 @@ def _document_kiosk(docs: ApiDocs) -> None:
         "closes, its place on the gate licence is freed. Revoking a revoked kiosk changes nothing." + AUTH,
         tag=STAFF_TAG,
         errors=(404,),
-        params=[_path("kiosk_id")],
+        params=[path_param("kiosk_id")],
         response=KIOSK,
     )
 
@@ -343,12 +333,12 @@ def _document_scans(docs: ApiDocs) -> None:
         "for older ones." + AUTH,
         tag=STAFF_TAG,
         params=[
-            _query("kiosk", {**I, "minimum": 1}, "one kiosk's scans"),
-            _query("accepted", {"enum": ["", "1", "0", "true", "false"]}, "accepted or refused only"),
-            _query("reason", REASONS, "one reason code"),
-            _query("from", day, "first day, in the terminal's time zone"),
-            _query("to", day, "last day (included), in the terminal's time zone"),
-            _query("code", S, "a full or 20-digit code (its ticket's scans), or the start of an unknown code"),
+            query_param("kiosk", {**I, "minimum": 1}, "one kiosk's scans"),
+            query_param("accepted", {"enum": ["", "1", "0", "true", "false"]}, "accepted or refused only"),
+            query_param("reason", REASONS, "one reason code"),
+            query_param("from", day, "first day, in the terminal's time zone"),
+            query_param("to", day, "last day (included), in the terminal's time zone"),
+            query_param("code", S, "a full or 20-digit code (its ticket's scans), or the start of an unknown code"),
             BEFORE,
             LIMIT,
         ],
@@ -364,8 +354,8 @@ def _document_conflicts(docs: ApiDocs) -> None:
         "first; repeat with `before` = `next_before` for older ones." + AUTH,
         tag=STAFF_TAG,
         params=[
-            _query("status", {"enum": ["", *CONFLICT_STATUSES]}, "open (the default), resolved or all"),
-            _query("kind", {"enum": ["", *CONFLICT_KINDS]}, "one kind"),
+            query_param("status", {"enum": ["", *CONFLICT_STATUSES]}, "open (the default), resolved or all"),
+            query_param("kind", {"enum": ["", *CONFLICT_KINDS]}, "one kind"),
             BEFORE,
             LIMIT,
         ],
@@ -377,7 +367,7 @@ def _document_conflicts(docs: ApiDocs) -> None:
         "A conflict with both scans." + AUTH,
         tag=STAFF_TAG,
         errors=(404,),
-        params=[_path("conflict_id")],
+        params=[path_param("conflict_id")],
         response=CONFLICT,
     )
     docs.add(
@@ -386,7 +376,7 @@ def _document_conflicts(docs: ApiDocs) -> None:
         "Resolve a conflict with a note saying what was done; 409 `already_resolved` the second time." + AUTH,
         tag=STAFF_TAG,
         errors=(400, 404, 409),
-        params=[_path("conflict_id")],
+        params=[path_param("conflict_id")],
         body=obj(note={**S, "minLength": 1, "maxLength": 1000}),
         response=CONFLICT,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.accounts.list_query import paging_params
-from server.openapi import NULLABLE_I, NULLABLE_S, ApiDocs, B, I, S, obj
+from server.openapi import NULLABLE_I, NULLABLE_S, ApiDocs, B, I, S, obj, path_param, query_param
 
 ARRAY = {"type": "array", "items": {"type": "object"}}
 FILE = obj(id=I, name=S, content_type=S, size=I, url=S)
@@ -99,12 +99,8 @@ POLICY = obj(
 )
 
 
-def _path(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": I}
-
-
 def _query(*names: str) -> list[dict[str, Any]]:
-    return [{"name": n, "in": "query", "required": False, "schema": S} for n in names]
+    return [query_param(n) for n in names]
 
 
 def _multipart(docs: ApiDocs, path: str, method: str, body: dict[str, Any]) -> None:
@@ -174,7 +170,7 @@ def _document_tickets(docs: ApiDocs, tag: str) -> None:
         "A service ticket with its thread of replies and attachments",
         tag=tag,
         errors=(403, 404),
-        params=[_path("ticket_id")],
+        params=[path_param("ticket_id")],
         response=TICKET,
     )
     docs.add(
@@ -184,7 +180,7 @@ def _document_tickets(docs: ApiDocs, tag: str) -> None:
         tag=tag,
         status=201,
         errors=(400, 403, 404, 409),
-        params=[_path("ticket_id")],
+        params=[path_param("ticket_id")],
         body=REPLY_BODY,
         response=TICKET,
     )
@@ -204,7 +200,7 @@ def _document_replies(docs: ApiDocs, tag: str) -> None:
             summary,
             tag=tag,
             errors=(403, 404, 409),
-            params=[_path("ticket_id")],
+            params=[path_param("ticket_id")],
             response=TICKET,
         )
     docs.add(
@@ -213,7 +209,7 @@ def _document_replies(docs: ApiDocs, tag: str) -> None:
         "Rate a closed ticket once: 1 to 5 and a comment (409 not_closed, already_rated)",
         tag=tag,
         errors=(400, 403, 404, 409),
-        params=[_path("ticket_id")],
+        params=[path_param("ticket_id")],
         body=obj(rating=I, comment_=S),
         response=TICKET,
     )
@@ -223,7 +219,7 @@ def _document_replies(docs: ApiDocs, tag: str) -> None:
         "Download an attachment of a ticket the caller may see",
         tag=tag,
         errors=(403, 404),
-        params=[_path("attachment_id")],
+        params=[path_param("attachment_id")],
     )
     _download(docs, "/api/v1/helpdesk/attachments/{attachment_id}", "application/octet-stream")
 
@@ -256,7 +252,7 @@ def _document_licences(docs: ApiDocs, tag: str) -> None:
         "A serial with its machine counts (total, active, available)",
         tag=tag,
         errors=(403, 404),
-        params=[_path("serial_id")],
+        params=[path_param("serial_id")],
         response=SERIAL,
     )
     docs.add(
@@ -265,7 +261,7 @@ def _document_licences(docs: ApiDocs, tag: str) -> None:
         "Administrator: update a serial (validity, limits, suspension)",
         tag=tag,
         errors=(400, 403, 404),
-        params=[_path("serial_id")],
+        params=[path_param("serial_id")],
         body=SERIAL_BODY,
         response=SERIAL,
     )
@@ -279,7 +275,7 @@ def _document_serial_machines(docs: ApiDocs, tag: str) -> None:
         "The machines of a serial (?status=all|active|inactive)",
         tag=tag,
         errors=(403, 404),
-        params=[_path("serial_id"), *_query("status")],
+        params=[path_param("serial_id"), *_query("status")],
         response=obj(serial=SERIAL, machines={"type": "array", "items": MACHINE}),
     )
     docs.add(
@@ -290,7 +286,7 @@ def _document_serial_machines(docs: ApiDocs, tag: str) -> None:
         tag=tag,
         status=201,
         errors=(400, 403, 404, 409),
-        params=[_path("serial_id")],
+        params=[path_param("serial_id")],
         body=obj(name=S, fingerprint=S),
         response=MACHINE,
     )
@@ -300,7 +296,7 @@ def _document_serial_machines(docs: ApiDocs, tag: str) -> None:
         "The serial's machine list as a CSV download",
         tag=tag,
         errors=(403, 404),
-        params=[_path("serial_id")],
+        params=[path_param("serial_id")],
     )
     _download(docs, "/api/v1/licences/{serial_id}/machines/export", "text/csv")
 
@@ -313,7 +309,7 @@ def _document_machines(docs: ApiDocs, tag: str) -> None:
         "One machine's detail",
         tag=tag,
         errors=(403, 404),
-        params=[_path("serial_id"), _path("machine_id")],
+        params=[path_param("serial_id"), path_param("machine_id")],
         response=MACHINE,
     )
     for action, summary in (
@@ -330,7 +326,7 @@ def _document_machines(docs: ApiDocs, tag: str) -> None:
             summary,
             tag=tag,
             errors=(403, 404, 409),
-            params=[_path("serial_id"), _path("machine_id")],
+            params=[path_param("serial_id"), path_param("machine_id")],
             response=MACHINE,
         )
     docs.add(
@@ -359,7 +355,7 @@ def _document_machines(docs: ApiDocs, tag: str) -> None:
         "A policy's detail",
         tag=tag,
         errors=(403, 404),
-        params=[_path("policy_id")],
+        params=[path_param("policy_id")],
         response=POLICY,
     )
 
@@ -390,6 +386,6 @@ def _document_users(docs: ApiDocs, tag: str) -> None:
         "Customer administrator: remove a user from the company",
         tag=tag,
         errors=(403, 404, 409),
-        params=[_path("user_id")],
+        params=[path_param("user_id")],
         response=obj(removed=I),
     )

@@ -8,11 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
-from server.accounts.list_query import query_param
 from server.forms import MAX_ID, REQUIRED
 from server.gate.api import int_param
 from server.i18n import Msg
-from server.openapi import NULLABLE_I, NULLABLE_S, ApiDocs, B, I, S, obj
+from server.openapi import NULLABLE_I, NULLABLE_S, ApiDocs, B, I, S, obj, query_param
 from server.tickets import KEYS, customer_lists, printing, tickets_changed
 from server.tickets import service as svc
 from server.tickets.paging import MAX_PAGE_SIZE

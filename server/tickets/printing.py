@@ -31,7 +31,7 @@ from server.web import CONFIG, DB, ApiError, Principal
 #: The most tickets one PDF holds ("print all not printed" takes the first ones; print again for the rest).
 MAX_PRINT = 1000
 
-#: The process that renders PDFs, so a big print never holds the event loop (or its GIL) while kiosks redeem.
+
 class PdfRenderer:
     """One PDF-rendering process per server process, started on the first print: a server that never
     prints (a gate-only node, the parent of several workers) starts no process at all."""

@@ -128,9 +128,7 @@ def validate_new_purchase(data: Mapping[str, Any], tax_id_field: str = "company"
     return values
 
 
-def record_new_purchase(
-    db: Db, values: dict[str, Any], actor_id: int | None = None, *, now: datetime
-) -> int:
+def record_new_purchase(db: Db, values: dict[str, Any], actor_id: int | None = None, *, now: datetime) -> int:
     """Record a purchase whose company was named by tax id or id (a tax id outside the registry is refused)."""
     if "tax_id" in values:
         company_id = scalar(db, "SELECT id FROM companies WHERE tax_id = ? AND in_registry = 1", (values["tax_id"],))
@@ -287,9 +285,7 @@ def parse_purchases_csv(text: str) -> list[dict[str, Any]]:
     return [*rows, *({"line": line, "problem": (field, msg)} for line, field, msg in problems)]
 
 
-def save_purchases(
-    db: Db, rows: list[dict[str, Any]], actor_id: int | None = None, *, now: datetime
-) -> int:
+def save_purchases(db: Db, rows: list[dict[str, Any]], actor_id: int | None = None, *, now: datetime) -> int:
     """Record every row as a pending purchase, or none: a row the registry refuses names its line."""
     problems: list[tuple[int, str, Msg]] = []
     seen: set[tuple[str, str]] = set()

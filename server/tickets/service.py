@@ -216,9 +216,7 @@ def parse_itineraries_csv(text: str, zone: tzinfo = UTC) -> list[dict[str, Any]]
     )
 
 
-def save_itineraries(
-    db: Db, rows: list[dict[str, Any]], actor_id: int | None = None, *, now: datetime
-) -> int:
+def save_itineraries(db: Db, rows: list[dict[str, Any]], actor_id: int | None = None, *, now: datetime) -> int:
     for values in rows:
         save_itinerary(db, values, actor_id, now=now)
     return len(rows)
@@ -277,9 +275,7 @@ def parse_services_csv(text: str) -> list[dict[str, Any]]:
     )
 
 
-def save_services(
-    db: Db, rows: list[dict[str, Any]], actor_id: int | None = None, *, now: datetime
-) -> int:
+def save_services(db: Db, rows: list[dict[str, Any]], actor_id: int | None = None, *, now: datetime) -> int:
     for values in rows:
         save_service(db, values, actor_id, now=now)
     return len(rows)
@@ -327,9 +323,7 @@ def record_purchase(db: Db, values: dict[str, Any], actor_id: int | None = None,
     return cast(int, purchase_id)  # an INSERT always sets lastrowid
 
 
-def confirm_purchase(
-    db: Db, purchase_id: int, actor_id: int | None = None, *, now: datetime
-) -> dict[str, Any]:
+def confirm_purchase(db: Db, purchase_id: int, actor_id: int | None = None, *, now: datetime) -> dict[str, Any]:
     """Payment confirmed at the bank: the purchased quantity joins the company's balance (once)."""
     purchase = one(db, "SELECT * FROM purchases WHERE id = ?", (purchase_id,))
     if purchase is None:

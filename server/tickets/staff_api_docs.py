@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.openapi import NULLABLE_I, NULLABLE_S, ApiDocs, B, I, S, obj
+from server.openapi import NULLABLE_I, NULLABLE_S, ApiDocs, B, I, S, obj, path_param, query_param
 
 PURCHASE = obj(
     id=I,
@@ -41,12 +41,12 @@ PAGE_LINKS = {
 
 
 def _query(*names: str) -> list[dict[str, Any]]:
-    schemas = {"q": S, "after": I, "before": I, "limit": {"type": "integer", "minimum": 1, "maximum": 200}}
-    return [{"name": n, "in": "query", "required": False, "schema": schemas.get(n, S)} for n in names]
+    schemas: dict[str, dict[str, Any]] = {"q": S, "after": I, "before": I, "limit": {**I, "minimum": 1, "maximum": 200}}
+    return [query_param(n, schemas.get(n, S)) for n in names]
 
 
 def _path(name: str) -> list[dict[str, Any]]:
-    return [{"name": name, "in": "path", "required": True, "schema": I}]
+    return [path_param(name)]
 
 
 def _list_params(statuses: list[str]) -> list[dict[str, Any]]:
