@@ -109,7 +109,7 @@ async def test_account_locks_after_repeated_failures(client, config):
     assert db_rows(config, "SELECT COUNT(*) FROM audit_log WHERE event = 'login.locked'")[0][0] == 1
 
 
-async def test_address_is_throttled_across_accounts(aiohttp_client, config):
+async def test_address_is_throttled_across_accounts(config, aiohttp_client):
     from server.app import create_app
     from server.demo import install_demo
 

@@ -20,7 +20,7 @@ LIMIT = 64 * 1024
 
 
 @pytest.fixture
-async def client(aiohttp_client, config):
+async def client(config, aiohttp_client):
     """The real app with a small attachment limit (so "too large" needs no megabytes)."""
     app = create_app(config)
     app[HELPDESK_SETTINGS] = replace(app[HELPDESK_SETTINGS], attachment_max_bytes=LIMIT)

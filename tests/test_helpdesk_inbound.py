@@ -19,7 +19,7 @@ from tests.mailbox import free_port
 
 
 @pytest.fixture
-async def client(aiohttp_client, config):
+async def client(config, aiohttp_client):
     """The real app listening for replies by e-mail on a free port."""
     app = create_app(config)
     app[HELPDESK_SETTINGS] = replace(app[HELPDESK_SETTINGS], inbound_smtp_port=free_port())

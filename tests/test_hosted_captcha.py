@@ -97,7 +97,7 @@ async def test_wrong_secret_fails(provider):
 
 
 @pytest.fixture
-async def hosted_client(aiohttp_client, config, provider):
+async def hosted_client(config, provider, aiohttp_client):
     hosted = with_security(
         config,
         human_check="hosted",

@@ -23,7 +23,7 @@ ZONE = "America/Guayaquil"  # UTC-5 all year
 
 
 @pytest.fixture
-async def gye(aiohttp_client, config):
+async def gye(config, aiohttp_client):
     app = create_app(replace(config, timezone=ZONE))
     app.on_startup.append(install_demo)
     return await aiohttp_client(app)

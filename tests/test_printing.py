@@ -287,7 +287,7 @@ async def test_a_500_ticket_pdf_does_not_stall_redeems(client, config):
     assert len(latencies) >= 5, f"only {len(latencies)} redeems while the print took {took:.1f} s"
 
 
-async def test_the_pdf_process_renders_the_print(aiohttp_client, config, tmp_path):
+async def test_the_pdf_process_renders_the_print(config, tmp_path, aiohttp_client):
     """With the app's PDF process running, the PDF comes from it (a process of its own, not this one's loop)."""
     from server.app import create_app
     from server.demo import install_demo

@@ -44,7 +44,7 @@ async def test_every_kind_of_answer_carries_the_security_headers(client):
 
 
 @pytest.fixture
-async def secure_client(aiohttp_client, config):
+async def secure_client(config, aiohttp_client):
     app = create_app(with_security(config, cookie_secure=True))
     app.on_startup.append(install_demo)
     return await aiohttp_client(app)
@@ -93,7 +93,7 @@ async def test_a_wrong_human_check_answer_uses_the_question_up(client):
 
 
 @pytest.fixture
-async def lenient_address_client(aiohttp_client, config):
+async def lenient_address_client(config, aiohttp_client):
     """Only the per-account limit applies (the per-address one would stop the probe first)."""
     app = create_app(with_security(config, login_max_failures_per_address=1000))
     app.on_startup.append(install_demo)

@@ -33,7 +33,7 @@ def gye_config(config):
 
 
 @pytest.fixture
-async def gye(aiohttp_client, gye_config):
+async def gye(gye_config, aiohttp_client):
     app = create_app(gye_config)
     app.on_startup.append(install_demo)
     return await aiohttp_client(app)
@@ -129,7 +129,7 @@ async def test_scan_log_days_are_the_terminals_days(gye, gye_config):
 
 
 @pytest.fixture
-async def nyc(aiohttp_client, config):
+async def nyc(config, aiohttp_client):
     app = create_app(replace(config, timezone="America/New_York"))
     app.on_startup.append(install_demo)
     return await aiohttp_client(app)
@@ -177,7 +177,7 @@ class OffUtcDay:
 
 
 @pytest.fixture
-async def off_utc_day(aiohttp_client, config) -> OffUtcDay:
+async def off_utc_day(config, aiohttp_client) -> OffUtcDay:
     ahead = datetime.now(UTC).hour >= 10
     zone = "Pacific/Kiritimati" if ahead else "Pacific/Pago_Pago"
     app = create_app(replace(config, timezone=zone))
@@ -256,7 +256,7 @@ async def test_a_service_ticket_can_be_opened_on_a_policys_last_day_in_the_termi
     assert resp.status == (409 if ahead else 201), await resp.text()  # 409: policy_expired
 
 
-async def test_scan_log_dates_at_the_calendars_ends_are_a_field_error(aiohttp_client, config):
+async def test_scan_log_dates_at_the_calendars_ends_are_a_field_error(config, aiohttp_client):
     """The first day's midnight in Tokyo is before year 1 in UTC; the day after the last one does not exist."""
     app = create_app(replace(config, timezone="Asia/Tokyo"))
     app.on_startup.append(install_demo)
