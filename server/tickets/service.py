@@ -222,18 +222,6 @@ def save_itineraries(db: Db, rows: list[dict[str, Any]], actor_id: int | None = 
     return len(rows)
 
 
-def list_itineraries(db: Db, *, open_at: datetime | None = None, limit: int = 200) -> list[dict[str, Any]]:
-    """Every itinerary, the latest first; or, given ``open_at``, the active ones whose gate window is still open."""
-    if open_at is not None:
-        return list(
-            db.query(
-                "SELECT * FROM itineraries WHERE active = 1 AND valid_until > ? ORDER BY eta LIMIT ?",
-                (_stored_minute(open_at), limit),
-            )
-        )
-    return list(db.query("SELECT * FROM itineraries ORDER BY eta DESC LIMIT ?", (limit,)))
-
-
 def get_itinerary(db: Db, itinerary_id: int) -> dict[str, Any] | None:
     return one(db, "SELECT * FROM itineraries WHERE id = ?", (itinerary_id,))
 
@@ -343,16 +331,6 @@ def confirm_purchase(db: Db, purchase_id: int, actor_id: int | None = None, *, n
         db, "purchase.confirmed", now=now, user_id=actor_id, company_id=purchase["company_id"], detail=str(purchase_id)
     )
     return purchase
-
-
-def list_purchases(db: Db, company_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    return list(
-        db.query(
-            "SELECT p.*, c.name AS company_name, c.tax_id FROM purchases p JOIN companies c ON c.id = p.company_id "
-            "WHERE (? IS NULL OR p.company_id = ?) ORDER BY p.id DESC LIMIT ?",
-            (company_id, company_id, limit),
-        )
-    )
 
 
 @dataclass(frozen=True)
