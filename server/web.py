@@ -553,6 +553,27 @@ def terminal_now(app: web.Application) -> datetime:
     return datetime.now(app[CONFIG].zone)
 
 
+def int_param(request: web.Request, name: str, default: int, maximum: int, minimum: int = 0) -> int:
+    """A whole-number query parameter from ``minimum`` to ``maximum``, or a 400 that names it."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(
+            400, "invalid", Msg("Some fields are not valid."), {name: Msg("Enter a whole number.")}
+        ) from None
+    if not minimum <= value <= maximum:
+        raise ApiError(
+            400,
+            "invalid",
+            Msg("Some fields are not valid."),
+            {name: Msg("Enter a number from %(min)s to %(max)s.", {"min": minimum, "max": maximum})},
+        )
+    return value
+
+
 def path_id(request: web.Request, name: str = "id") -> int:
     """A database id from the URL; anything that cannot be one is simply not found."""
     value = parse_id(request.match_info[name])

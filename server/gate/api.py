@@ -29,7 +29,7 @@ from server.gate.live import LIVE
 from server.i18n import Msg
 from server.tickets import KEYS
 from server.tickets.service import KeyRing
-from server.web import DB, ApiError, json_body, lang_of, terminal_now
+from server.web import DB, ApiError, int_param, json_body, lang_of, terminal_now
 
 routes = web.RouteTableDef()
 
@@ -179,27 +179,6 @@ async def whoami(request: web.Request) -> web.Response:
 
 
 # --- delta sync --------------------------------------------------------------------------------
-
-
-def int_param(request: web.Request, name: str, default: int, maximum: int, minimum: int = 0) -> int:
-    """A whole-number query parameter from ``minimum`` to ``maximum``, or a 400 that names it."""
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(
-            400, "invalid", Msg("Some fields are not valid."), {name: Msg("Enter a whole number.")}
-        ) from None
-    if not minimum <= value <= maximum:
-        raise ApiError(
-            400,
-            "invalid",
-            Msg("Some fields are not valid."),
-            {name: Msg("Enter a number from %(min)s to %(max)s.", {"min": minimum, "max": maximum})},
-        )
-    return value
 
 
 @routes.get("/api/v1/gate/sync")

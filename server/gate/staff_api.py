@@ -16,10 +16,9 @@ from aiohttp import web
 from gate_core.clock import utc_iso
 from server.forms import ValidationFailed
 from server.gate import kiosk_list, kiosks, staff, supervision
-from server.gate.api import int_param
 from server.gate.kiosks import EnrolError
 from server.i18n import Msg
-from server.web import DB, json_body, lang_of, not_found, path_id, require
+from server.web import DB, int_param, json_body, lang_of, not_found, path_id, require
 
 routes = web.RouteTableDef()
 MAX_PAGE = 200

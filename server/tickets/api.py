@@ -9,7 +9,6 @@ from typing import Any
 from aiohttp import web
 
 from server.forms import MAX_ID, REQUIRED
-from server.gate.api import int_param
 from server.i18n import Msg
 from server.openapi import NULLABLE_I, NULLABLE_S, ApiDocs, B, I, S, obj, query_param
 from server.tickets import KEYS, customer_lists, printing, tickets_changed
@@ -17,7 +16,7 @@ from server.tickets import service as svc
 from server.tickets.paging import MAX_PAGE_SIZE
 from server.tickets.pdf import PER_SHEET
 from server.tickets.views import CUSTOMER, _int, print_and_render, ticket_error
-from server.web import DB, ApiError, json_body, lang_of, not_found, path_id, require
+from server.web import DB, ApiError, int_param, json_body, lang_of, not_found, path_id, require
 
 routes = web.RouteTableDef()
 
