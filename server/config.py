@@ -8,6 +8,7 @@ message instead of a silent default.
 from __future__ import annotations
 
 import functools
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +119,49 @@ class HelpdeskConfig(Settings):
     inbound_address: str = ""
 
 
+def _sms_body_template(text: str) -> str | None:
+    """Why ``text`` is not a JSON object whose strings carry ``{phone}`` and ``{text}``, or None."""
+    try:
+        body = json.loads(text)
+    except ValueError as exc:
+        return f"must be a JSON object, got invalid JSON ({exc.msg} at character {exc.pos})"
+    if not isinstance(body, dict):
+        return 'must be a JSON object such as {"to": "{phone}", "text": "{text}"}'
+    missing = [name for name in ("{phone}", "{text}") if name not in json.dumps(body, ensure_ascii=False)]
+    return f"must contain {' and '.join(missing)} in its string values" if missing else None
+
+
+@dataclass(frozen=True)
+class SmsConfig(Settings):
+    """``[sms]``: where registration codes are texted (see ``server.sms``)."""
+
+    #: "log" appends each message to ``<data_dir>/sms.log`` (demo); "http" posts it to a gateway.
+    backend: Annotated[str, OneOf(("log", "http"), why="must be 'log' or 'http'")] = "log"
+    url: Annotated[str, HttpUrl(optional=True, why="must be an http(s) URL (the gateway's send endpoint)")] = ""
+    auth: Annotated[str, OneOf(("none", "bearer", "basic"), why="must be 'none', 'bearer' or 'basic'")] = "none"
+    token: str = ""
+    username: str = ""
+    password: str = ""
+    #: The JSON posted per message; ``{phone}`` and ``{text}`` in its strings are replaced.
+    body_template: Annotated[str, _sms_body_template] = '{"to": "{phone}", "text": "{text}"}'
+    timeout_s: Annotated[float, Between(0.5, 60, "seconds")] = 10.0
+    #: Further tries after a 5xx answer, a timeout or a refused connection (a 4xx is not retried).
+    retries: Annotated[int, Between(0, 10)] = 2
+    #: Wait before the first retry; each next wait doubles.
+    backoff_s: Annotated[float, Between(0, 60, "seconds")] = 1.0
+
+    def check(self, prefix: str) -> None:
+        """The gateway needs its URL, and the credentials its ``auth`` names (and no others)."""
+        if self.backend == "http" and not self.url:
+            raise ConfigError(f"{prefix}url: required when {prefix}backend = 'http'")
+        needed = {"none": (), "bearer": ("token",), "basic": ("username", "password")}[self.auth]
+        for name in ("token", "username", "password"):
+            if name in needed and not getattr(self, name):
+                raise ConfigError(f"{prefix}{name}: required when {prefix}auth = '{self.auth}'")
+            if name not in needed and getattr(self, name):
+                raise ConfigError(f"{prefix}{name}: not used when {prefix}auth = '{self.auth}'; remove it")
+
+
 @dataclass(frozen=True)
 class Config(Settings):
     data_dir: Folder = "./data"
@@ -138,6 +182,7 @@ class Config(Settings):
     mail: MailConfig = field(default_factory=MailConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     helpdesk: HelpdeskConfig = field(default_factory=HelpdeskConfig)
+    sms: SmsConfig = field(default_factory=SmsConfig)
 
     def check(self, prefix: str) -> None:
         """The ``[helpdesk]`` table's own rules (some read ``support_email``) live with the helpdesk."""
