@@ -8,6 +8,7 @@ message instead of a silent default.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 import os
 from dataclasses import dataclass, field
@@ -162,6 +163,37 @@ class SmsConfig(Settings):
                 raise ConfigError(f"{prefix}{name}: not used when {prefix}auth = '{self.auth}'; remove it")
 
 
+def _networks(text: str) -> str | None:
+    """Why ``text`` is not a comma-separated list of addresses or CIDR networks, or None."""
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            return f"must be addresses or networks such as 10.0.0.0/8, separated by commas, got {part[:60]!r}"
+    return None
+
+
+@dataclass(frozen=True)
+class MetricsConfig(Settings):
+    """``[metrics]``: the Prometheus endpoint ``/metrics`` (see ``server.metrics``); off unless enabled."""
+
+    enabled: bool = False
+    #: When set, a scrape must send ``Authorization: Bearer <token>``.
+    token: str = ""
+    #: Addresses a scrape may come from (CIDR, comma-separated); empty allows any address with the token.
+    allow: Annotated[str, _networks] = "127.0.0.1/32, ::1/128"
+
+    def check(self, prefix: str) -> None:
+        """Traffic figures are not for everyone: an enabled endpoint needs a token or an address list."""
+        if self.enabled and not self.token and not self.allow.strip():
+            raise ConfigError(f"{prefix}allow: set it or {prefix}token when {prefix}enabled = true")
+
+    @property
+    def networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """:attr:`allow` parsed (checked when the settings are read)."""
+        return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in self.allow.split(",") if part.strip())
+
+
 @dataclass(frozen=True)
 class Config(Settings):
     data_dir: Folder = "./data"
@@ -183,6 +215,7 @@ class Config(Settings):
     security: SecurityConfig = field(default_factory=SecurityConfig)
     helpdesk: HelpdeskConfig = field(default_factory=HelpdeskConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     def check(self, prefix: str) -> None:
         """The ``[helpdesk]`` table's own rules (some read ``support_email``) live with the helpdesk."""
