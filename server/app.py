@@ -22,7 +22,7 @@ from server.i18n import render
 from server.mail import Mailer
 from server.menu import BASE_ENTRIES, MENU, Menu
 from server.openapi import API_DOCS, ApiDocs
-from server.sms import FileSmsSender
+from server.sms import sms_sender
 from server.tickets import api as tickets_api
 from server.tickets import views as tickets_views
 from server.web import (
@@ -108,7 +108,7 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG] = config
     app[SECRET] = load_secret(config)
     app[MAILER] = Mailer(config.mail, config.mail_folder)
-    app[SMS] = FileSmsSender(config.data_path / "sms.log")
+    app[SMS] = sms_sender(config, lambda: app[HTTP])  # the session opens with the app (_resources)
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(str(HERE / "templates")),
