@@ -14,7 +14,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from server import accounts, gate, helpdesk, mail_outbox, openapi, tickets, timefmt
+from server import accounts, gate, helpdesk, mail_outbox, metrics, openapi, tickets, timefmt
 from server.config import Config
 from server.db import Database
 from server.human_check import BuiltinHumanCheck, HostedCaptcha
@@ -134,4 +134,5 @@ def create_app(config: Config) -> web.Application:
     gate.setup(app)
     helpdesk.setup(app)
     openapi.setup(app)
+    metrics.setup(app)  # /metrics and its response counter, only when [metrics] enabled
     return app
