@@ -20,7 +20,7 @@ from gate_core.clock import utc_iso
 from gate_core.codes import ParsedCode, normalize_short_code
 from gate_core.decision import Verdict
 from gate_core.reasons import Reason, reason_text
-from server import forms
+from server import forms, metrics
 from server.forms import FieldErrors, ValidationFailed
 from server.gate import kiosks, redeem, sync, uploads
 from server.gate.batching import CODE_CHECKS, REDEEMS
@@ -190,7 +190,9 @@ async def delta_sync(request: web.Request) -> web.Response:
     page = await request.app[DB].read(sync.sync_page, cursor, limit)
     request.app[KIOSKS].note_synced(kiosk, page["cursor"])
     page["server_time"] = utc_iso(now)
-    return await _compressed_json(request, page)
+    response = await _compressed_json(request, page)
+    metrics.observe_sync_pull(request, cursor == 0, response)
+    return response
 
 
 async def _compressed_json(request: web.Request, value: Any) -> web.Response:
@@ -236,6 +238,7 @@ async def redeem_online(request: web.Request) -> web.Response:
         raise ApiError(409, "scan_id_taken", Msg("This scan id was already used by another kiosk.")) from None
     if used:
         request.app[LIVE].notify([verdict.ticket_id])
+    metrics.observe_redeem(request, verdict)
     return web.json_response(verdict_json(verdict, scan_id, now))
 
 
