@@ -68,6 +68,8 @@ class AgentConfig(Settings):
     verdict_hold_s: Annotated[float, Between(1, 300, "seconds")] = 6.0
     #: A beep per verdict on the lane screen (one for accepted, another for refused).
     verdict_sound: bool = False
+    #: Port of the kiosk's Prometheus metrics on 127.0.0.1 (``/metrics``); 0 serves none.
+    metrics_port: Annotated[int, Between(0, 65535)] = 0
     #: ``[[scanner]]`` tables, in the file only.
     scanners: tuple[ScannerConfig, ...] = field(default=(), metadata={KEY: "scanner"})
 
