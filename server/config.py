@@ -155,6 +155,8 @@ class SmsConfig(Settings):
         """The gateway needs its URL, and the credentials its ``auth`` names (and no others)."""
         if self.backend == "http" and not self.url:
             raise ConfigError(f"{prefix}url: required when {prefix}backend = 'http'")
+        if ":" in self.username:
+            raise ConfigError(f"{prefix}username: must not contain ':' (basic auth joins user and password with it)")
         needed = {"none": (), "bearer": ("token",), "basic": ("username", "password")}[self.auth]
         for name in ("token", "username", "password"):
             if name in needed and not getattr(self, name):

@@ -75,7 +75,7 @@ class HttpSmsSender:
         if self.settings.auth == "bearer":
             return {"Authorization": f"Bearer {self.settings.token}"}
         if self.settings.auth == "basic":
-            return {"Authorization": aiohttp.BasicAuth(self.settings.username, self.settings.password).encode()}
+            return {"Authorization": aiohttp.encode_basic_auth(self.settings.username, self.settings.password)}
         return {}
 
     async def _post(self, body: Any) -> int:

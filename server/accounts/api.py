@@ -14,7 +14,6 @@ from server.accounts.common import (
     RESET_SENT,
     human_passed,
     login_refusal,
-    mail_registration_received,
     register_and_notify,
     register_prospect_and_notify,
     require_person,
@@ -22,15 +21,21 @@ from server.accounts.common import (
     tax_id_unknown_message,
 )
 from server.accounts.registration import TooManyCodes
+from server.accounts.registration_sms import (
+    SMS_NOT_SENT,
+    TOO_MANY_CODES,
+    finish_phone_registration,
+    text_registration_code,
+)
 from server.accounts.users import ROLE_LABELS, UnknownTaxId
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import Msg, pick_language, render
 from server.security import hash_password
+from server.sms import SmsNotSent
 from server.web import (
     CONFIG,
     DB,
     HUMAN_CHECK,
-    SMS,
     ApiError,
     client_address,
     json_body,
@@ -235,21 +240,14 @@ async def registration_phone(request: web.Request) -> web.Response:
     # someone else's phone), on top of the limit per phone.
     await _require_human(request, body)
     try:
-        token, code, _email = await request.app[DB].write(
-            registration.start_phone_registration, tax, index, phone, time.time()
-        )
+        token = await text_registration_code(request, tax, index, phone)
     except UnknownTaxId:
         raise ApiError(404, "unknown_tax_id", tax_id_unknown_message(request)) from None
     except TooManyCodes:
-        raise ApiError(
-            429,
-            "too_many_codes",
-            Msg("Too many codes were sent to this phone. Try again in an hour."),
-            {"phone": Msg("Too many codes were sent to this phone. Try again in an hour.")},
-        ) from None
-    text = render(lang_of(request), Msg("Your Portgate confirmation code is %(code)s", {"code": code}))
-    await request.app[SMS].send(phone, text)
-    return web.json_response({"request_token": token, "expires_in": 900})
+        raise ApiError(429, "too_many_codes", TOO_MANY_CODES, {"phone": TOO_MANY_CODES}) from None
+    except SmsNotSent:
+        raise ApiError(503, "sms_not_sent", SMS_NOT_SENT, {"phone": SMS_NOT_SENT}) from None
+    return web.json_response({"request_token": token, "expires_in": registration.PHONE_CODE_MINUTES * 60})
 
 
 @routes.post("/api/v1/registration/complete")
@@ -259,29 +257,7 @@ async def registration_complete(request: web.Request) -> web.Response:
     token = forms.text(body, "request_token", errors, max_len=100)
     code = forms.text(body, "code", errors, max_len=4)
     errors.raise_if_any()
-    now = time.time()
-    record = await request.app[DB].write(registration.check_phone_code, token, code, now)
-    if record is None:
-        raise ApiError(
-            400, "invalid", Msg("Some fields are not valid."), {"code": Msg("The confirmation code is not correct.")}
-        )
-    clean = registration.validate_finish(body, request.app[CONFIG].security.password_min_length, record["email"])
-    # The code proves the phone, not the company: only the company's own phone on file makes the
-    # account active at once; any other phone gets an account that awaits approval.
-    proven = await request.app[DB].read(registration.phone_is_on_file, record["company_id"], record["phone"])
-    user = await request.app[DB].write(
-        registration.finish_existing_registration,
-        record,
-        clean,
-        hash_password(clean["password"]),
-        lang_of(request),
-        now,
-        record["phone"],
-        proven=proven,
-    )
-    if user["status"] == "pending":
-        # The real owner of the address on file learns of it, and can object.
-        await mail_registration_received(request, user, lang_of(request))
+    user = await finish_phone_registration(request, token, code, body)
     return web.json_response(
         {"user_id": user["id"], "username": user["username"], "email": user["email"], "status": user["status"]},
         status=201,

@@ -38,6 +38,9 @@ MAX_CODES_PER_PHONE_PER_HOUR = 3
 MAX_CODE_ATTEMPTS = 5
 
 
+CODE_EXPIRED = Msg("The confirmation code has expired; request a new one.")
+
+
 class TooManyCodes(Exception):
     """This phone was sent too many codes lately (each text costs money and pesters its owner)."""
 
@@ -181,15 +184,30 @@ def start_phone_registration(db: Db, tax_id: str, index: int, phone: str, now: f
         phone=phone,
         code=code,
     )
+    audit(db, "registration.code_sent", now=now, company_id=company_id)
     return token, code, email
+
+
+def drop_phone_registration(db: Db, token: str) -> None:
+    """Forget a request whose code never left (the SMS gateway did not take it)."""
+    db.execute(
+        "DELETE FROM one_time_tokens WHERE token_hash = ? AND purpose = 'phone_registration'", (token_hash(token),)
+    )
+
+
+def phone_registration(db: Db, token: str, now: float) -> dict[str, Any]:
+    """The live registration request ``token`` (its e-mail, phone, attempts); raises once it is
+    unknown, used, expired or out of attempts."""
+    record = token_record(db, token, "phone_registration", now)
+    if record is None or record["attempts"] >= MAX_CODE_ATTEMPTS:
+        raise ValidationFailed({"code": CODE_EXPIRED})
+    return record
 
 
 def check_phone_code(db: Db, token: str, code: str, now: float) -> dict[str, Any] | None:
     """The registration request if ``code`` matches, else None after counting the attempt (so a
     4-digit code cannot be brute-forced: the request dies after a few misses)."""
-    record = token_record(db, token, "phone_registration", now)
-    if record is None or record["attempts"] >= MAX_CODE_ATTEMPTS:
-        raise ValidationFailed({"code": Msg("The confirmation code has expired; request a new one.")})
+    record = phone_registration(db, token, now)
     if not (len(code) == 4 and code.isdigit() and secrets.compare_digest(token_hash(code), record["code_hash"])):
         db.execute("UPDATE one_time_tokens SET attempts = attempts + 1 WHERE token_hash = ?", (record["token_hash"],))
         return None

@@ -1,0 +1,74 @@
+"""An existing customer's registration with a texted 4-digit code: one path for the API and the pages.
+
+RFC → one of the e-mails on file (masked) → a phone that gets the code → the code and a password.
+The rules and the SQL are in :mod:`server.accounts.registration`; this joins them to the SMS sender.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from server.accounts import registration
+from server.accounts.common import mail_registration_received
+from server.forms import ValidationFailed
+from server.i18n import Msg, render
+from server.security import hash_password
+from server.web import CONFIG, DB, SMS, lang_of
+
+TOO_MANY_CODES = Msg("Too many codes were sent to this phone. Try again in an hour.")
+SMS_NOT_SENT = Msg("The text message could not be sent. Try again in a few minutes.")
+WRONG_CODE = Msg("The confirmation code is not correct.")
+
+
+async def text_registration_code(request: web.Request, tax_id: str, email_index: int, phone: str) -> str:
+    """Start the registration and text its code to ``phone``; returns the request's token.
+
+    Raises ``UnknownTaxId``, ``ValidationFailed`` (``email_index``), ``TooManyCodes`` or ``SmsNotSent``;
+    a message the gateway did not take leaves no request behind (it would count against the phone).
+    """
+    db = request.app[DB]
+    token, code, _email = await db.write(registration.start_phone_registration, tax_id, email_index, phone, time.time())
+    text = render(lang_of(request), Msg("Your Portgate confirmation code is %(code)s", {"code": code}))
+    try:
+        await request.app[SMS].send(phone, text)
+    except Exception:
+        await db.write(registration.drop_phone_registration, token)
+        raise
+    return token
+
+
+async def finish_phone_registration(
+    request: web.Request, token: str, code: str, form: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The new account, once ``code`` matches the request's; raises ``ValidationFailed`` otherwise.
+
+    The fields are checked before the code, so a typo in a password does not spend one of the
+    request's few attempts. The code proves the phone, not the company: only the company's own phone
+    on file makes the account active at once; any other phone gets an account that awaits approval.
+    """
+    db = request.app[DB]
+    now = time.time()
+    pending = await db.read(registration.phone_registration, token, now)
+    clean = registration.validate_finish(form, request.app[CONFIG].security.password_min_length, pending["email"])
+    record = await db.write(registration.check_phone_code, token, code, now)
+    if record is None:
+        raise ValidationFailed({"code": WRONG_CODE})
+    proven = await db.read(registration.phone_is_on_file, record["company_id"], record["phone"])
+    user = await db.write(
+        registration.finish_existing_registration,
+        record,
+        clean,
+        hash_password(clean["password"]),
+        lang_of(request),
+        now,
+        record["phone"],
+        proven=proven,
+    )
+    if user["status"] == "pending":
+        # The real owner of the address on file learns of it, and can object.
+        await mail_registration_received(request, user, lang_of(request))
+    return user
