@@ -191,17 +191,19 @@ def _document_registration(docs: ApiDocs) -> None:
     docs.add(
         "/api/v1/registration/phone",
         "post",
-        "Existing customer (mobile): send a 4-digit code by SMS",
+        "Existing customer (mobile): send a 4-digit code by SMS (valid 15 minutes; at most 3 codes per phone per "
+        "hour: 429 `too_many_codes`; 503 `sms_not_sent` when the SMS gateway did not take it)",
         auth=False,
         tag="accounts",
-        errors=(400, 404, 429),
+        errors=(400, 404, 429, 503),
         body=obj(tax_id=S, email_index=I, phone=S, human_token_=S, human_answer_=S, captcha_response_=S),
         response=obj(request_token=S, expires_in=I),
     )
     docs.add(
         "/api/v1/registration/complete",
         "post",
-        "Existing customer (mobile): code + password → account",
+        "Existing customer (mobile): code + password → account (active when the phone is the company's on file, "
+        "else awaiting approval); after 5 wrong codes the request is spent: ask for a new code",
         auth=False,
         tag="accounts",
         status=201,
