@@ -79,9 +79,10 @@ async def tickets_changed(app: web.Application, ticket_ids: list[int]) -> None:
 
 
 def setup(app: web.Application) -> None:
-    """The area's state and its staff pages and API (the customer pages are added by ``server.app``)."""
+    """The area's state, its staff pages and API, and the phone and share-link pages (the customer pages and
+    API are added by ``server.app``)."""
     # Imported here: these modules import this package's keys.
-    from server.tickets import billing_views, ops_views, printing, staff_api
+    from server.tickets import billing_views, ops_views, phone_views, printing, share_docs, share_views, staff_api
 
     app[TICKET_LISTENERS] = []
     app.cleanup_ctx.append(keys_ctx)
@@ -90,3 +91,6 @@ def setup(app: web.Application) -> None:
     app.router.add_routes(ops_views.routes)
     app.router.add_routes(staff_api.routes)
     staff_api.document_routes(app[API_DOCS])
+    app.router.add_routes(phone_views.routes)  # the ticket on the phone, and the driver share links
+    app.router.add_routes(share_views.routes)
+    share_docs.document_routes(app[API_DOCS])
