@@ -14,7 +14,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from server import accounts, gate, helpdesk, mail_outbox, metrics, openapi, tickets, timefmt
+from server import accounts, gate, helpdesk, mail_outbox, metrics, openapi, pwa, tickets, timefmt
 from server.config import Config
 from server.db import Database
 from server.human_check import BuiltinHumanCheck, HostedCaptcha
@@ -133,6 +133,7 @@ def create_app(config: Config) -> web.Application:
     tickets_api.document_routes(app[API_DOCS])
     gate.setup(app)
     helpdesk.setup(app)
+    pwa.setup(app)  # the installable app: manifest, service worker, install and offline pages
     openapi.setup(app)
     metrics.setup(app)  # /metrics and its response counter, only when [metrics] enabled
     return app
