@@ -23,6 +23,7 @@ from gate_agent.agent import GateAgent
 from gate_agent.cache import AgentStore, StoreWriter
 from gate_agent.config import AgentConfig, AgentConfigError
 from gate_agent.enrolment import ensure_enrolled
+from gate_agent.metrics import AGENT_METRICS, AgentMetrics, kiosk_state, serving_metrics
 from gate_agent.scanner import CodeSource, Deduplicator, ScannedCode
 from gate_agent.status import AgentStatus, ServerClock
 from gate_agent.sync.client import GateClient
@@ -53,7 +54,7 @@ def create_agent_app(
     app[CONFIG] = config
     app[SOURCES] = sources
     app[CAUGHT_UP] = asyncio.Event()
-    app.cleanup_ctx.extend((kiosk_store, server_client, gate_agent))
+    app.cleanup_ctx.extend((kiosk_store, server_client, gate_agent, agent_metrics))
     setup_lane_screen(app)
     if keep_in_sync:
         app.cleanup_ctx.append(sync_jobs)
@@ -104,6 +105,14 @@ async def gate_agent(app: web.Application) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
+async def agent_metrics(app: web.Application) -> AsyncIterator[None]:
+    """The kiosk's metrics, counted always, served on 127.0.0.1 when ``metrics_port`` is set."""
+    app[AGENT_METRICS] = metrics = AgentMetrics(app[SOURCES], lambda: kiosk_state(app[STATUS], app[STORE]))
+    async with serving_metrics(metrics, app[CONFIG].metrics_port):
+        yield
+
+
+@asynccontextmanager
 async def sync_jobs(app: web.Application) -> AsyncIterator[None]:
     """Catch up with the server in the background (the screen is served meanwhile), then keep in step."""
     sync, caught_up = app[SYNC], app[CAUGHT_UP]
@@ -126,8 +135,10 @@ async def scanning(app: web.Application) -> AsyncIterator[None]:
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[ScannedCode] = asyncio.Queue(maxsize=SCAN_QUEUE_SIZE)
     dedupe = Deduplicator(app[CONFIG].dedupe_seconds)
+    metrics = app[AGENT_METRICS]
 
     def on_code(scanned: ScannedCode) -> None:  # called from scanner threads
+        metrics.count_read(scanned)
         if dedupe.accept(scanned.code, scanned.read_at_monotonic):
             loop.call_soon_threadsafe(_put_latest, queue, scanned)
 
@@ -138,7 +149,7 @@ async def scanning(app: web.Application) -> AsyncIterator[None]:
         for source in app[SOURCES]:
             source.start(on_code)
             started.append(source)
-        await _decide_each(app[AGENT], queue)
+        await _decide_each(app[AGENT], queue, metrics)
 
     deciding = loop.create_task(start_then_decide())
     yield
@@ -153,13 +164,15 @@ def _put_latest(queue: asyncio.Queue[ScannedCode], scanned: ScannedCode) -> None
     queue.put_nowait(scanned)
 
 
-async def _decide_each(agent: GateAgent, queue: asyncio.Queue[ScannedCode]) -> None:
+async def _decide_each(agent: GateAgent, queue: asyncio.Queue[ScannedCode], metrics: AgentMetrics) -> None:
     while True:
         scanned = await queue.get()
         try:
-            await agent.handle_code(scanned.code, scanned.source)
+            shown = await agent.handle_code(scanned.code, scanned.source)
         except Exception:
             log.exception("could not decide a scan from %s", scanned.source)
+        else:
+            metrics.observe_verdict(scanned, shown)
 
 
 async def _cancelled(task: asyncio.Task[None]) -> None:
