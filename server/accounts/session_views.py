@@ -132,6 +132,7 @@ async def logout(request: web.Request) -> web.Response:
     await request.app[DB].write(sessions.end_session, principal.session_hash)
     response = web.HTTPFound("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'  # the app's offline copies of this user's pages go too
     raise response
 
 

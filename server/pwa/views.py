@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server.i18n import accept_language, pick_language, render
+from server.i18n import N_, accept_language, pick_language, render
 from server.pwa import HERE, SHELL_FILES, SHELL_VERSION
 from server.web import CONFIG, LANG_COOKIE, read_cookie, render_page
 
@@ -26,9 +26,9 @@ def manifest(lang: str) -> dict[str, Any]:
     """The web app manifest in ``lang``; its ``id`` is the same in every language (one app, not two)."""
     return {
         "id": "/app",
-        "name": render(lang, "Portgate — gate tickets and support"),
+        "name": render(lang, N_("Portgate — gate tickets and support")),
         "short_name": "Portgate",
-        "description": render(lang, "Your gate tickets at the kiosk, support tickets, licences and policies."),
+        "description": render(lang, N_("Your gate tickets at the kiosk, support tickets, licences and policies.")),
         "lang": lang,
         "dir": "ltr",
         "start_url": "/home?source=app",
