@@ -124,7 +124,7 @@ def _sms_body_template(text: str) -> str | None:
     """Why ``text`` is not a JSON object whose strings carry ``{phone}`` and ``{text}``, or None."""
     try:
         body = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         return f"must be a JSON object, got invalid JSON ({exc.msg} at character {exc.pos})"
     if not isinstance(body, dict):
         return 'must be a JSON object such as {"to": "{phone}", "text": "{text}"}'

@@ -15,7 +15,20 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from aiohttp import web
+
+#: The demo's existing customer who registers by phone: Exportadora Andina, whose own phone in the
+#: billing registry is COMPANY_PHONE (a code sent there makes an active account at once).
+ANDINA = "0991234567001"
+COMPANY_PHONE = "+593 4 000 0000"
+OTHER_PHONE = "+593 99 111 2233"
+NEW_ACCOUNT = {
+    "full_name": "Jorge Jefe",
+    "username": "jjefe",
+    "password": "Andina2026clave",
+    "password_confirm": "Andina2026clave",
+}
 
 
 @dataclass
@@ -99,3 +112,11 @@ class SmsGateway:
                 return found[1]
             time.sleep(0.05)
         raise AssertionError(f"no code texted to {phone} within {timeout} s; got {self.received}")
+
+
+@pytest.fixture(name="gateway")
+def gateway_fixture():
+    """A stand-in SMS gateway for one test (``gateway``; a test module imports it to use it)."""
+    running = SmsGateway().start()
+    yield running
+    running.stop()

@@ -17,23 +17,7 @@ import pytest
 from server.app import create_app
 from server.config import ConfigError, SmsConfig, load_config
 from tests.helpers import api_error, api_human, count
-from tests.sms_gateway import SmsGateway
-
-ANDINA = "0991234567001"
-COMPANY_PHONE = "+593 4 000 0000"  # Exportadora Andina's phone in the demo billing registry
-FINISH = {
-    "full_name": "Jorge Jefe",
-    "username": "jjefe",
-    "password": "Andina2026clave",
-    "password_confirm": "Andina2026clave",
-}
-
-
-@pytest.fixture
-def gateway():
-    running = SmsGateway().start()
-    yield running
-    running.stop()
+from tests.sms_gateway import ANDINA, COMPANY_PHONE, NEW_ACCOUNT, gateway_fixture  # noqa: F401 (the gateway fixture)
 
 
 async def _app_client(config, aiohttp_client, **sms):
@@ -63,7 +47,9 @@ async def test_the_code_reaches_the_gateway_with_its_bearer_token_and_completes_
     assert "código" in sms.body["text"]  # in the registrant's language
     code = gateway.code_for(COMPANY_PHONE)
 
-    done = await client.post("/api/v1/registration/complete", json={"request_token": token, "code": code, **FINISH})
+    done = await client.post(
+        "/api/v1/registration/complete", json={"request_token": token, "code": code, **NEW_ACCOUNT}
+    )
     assert done.status == 201
     assert (await done.json())["status"] == "active"
 

@@ -236,6 +236,7 @@ async def registration_phone(request: web.Request) -> web.Response:
     index = forms.integer(body, "email_index", errors, minimum=0, maximum=99)
     phone = forms.phone(body, "phone", errors)
     errors.raise_if_any()
+    assert index is not None  # a missing one is a field error above
     # Each call sends a text message: a person must ask for it, not a script (cost, and spam to
     # someone else's phone), on top of the limit per phone.
     await _require_human(request, body)

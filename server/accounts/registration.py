@@ -39,6 +39,7 @@ MAX_CODE_ATTEMPTS = 5
 
 
 CODE_EXPIRED = Msg("The confirmation code has expired; request a new one.")
+CODE_SPENT = Msg("The code was entered wrong too many times; request a new one.")
 
 
 class TooManyCodes(Exception):
@@ -202,6 +203,12 @@ def phone_registration(db: Db, token: str, now: float) -> dict[str, Any]:
     if record is None or record["attempts"] >= MAX_CODE_ATTEMPTS:
         raise ValidationFailed({"code": CODE_EXPIRED})
     return record
+
+
+def code_attempts_left(db: Db, token: str, now: float) -> int:
+    """How many more codes the live request ``token`` takes (0 once it is gone)."""
+    record = token_record(db, token, "phone_registration", now)
+    return 0 if record is None else max(MAX_CODE_ATTEMPTS - record["attempts"], 0)
 
 
 def check_phone_code(db: Db, token: str, code: str, now: float) -> dict[str, Any] | None:
