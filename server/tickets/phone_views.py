@@ -73,8 +73,14 @@ async def screen_context(request: web.Request, ticket: dict[str, Any]) -> dict[s
         "status": status,
         "status_label": STATUS_LABELS[status],
         "qr": qr_svg(await ticket_code(request, ticket)) if valid else None,
-        "short_code": display_code(ticket) if valid else None,
+        "short_code": _in_pairs(display_code(ticket)) if valid else None,
     }
+
+
+def _in_pairs(grouped: str) -> list[str]:
+    """The short code's blocks of five two by two: a phone shows them as two large lines, never 3 + 1."""
+    blocks = grouped.split()
+    return [" ".join(blocks[i : i + 2]) for i in range(0, len(blocks), 2)]
 
 
 def cacheable(request: web.Request, response: web.Response) -> web.Response:
