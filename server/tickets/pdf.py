@@ -33,8 +33,21 @@ CELL_MARGIN = 5.0
 #: A lone ticket is enlarged to fill the page, but no more than this (type stays a readable size).
 MAX_SCALE = 1.8
 PAD = 4.0
-QR_SIZE = 35.0
-QR_TOP = 15.5
+
+
+@dataclass(frozen=True)
+class QrStyle:
+    """How the QR is drawn: its side on the ticket box (mm, quiet zone excluded), where its top sits (mm below
+    the box's top edge), its error-correction level (L, M, Q, H) and whether segno may raise that level when the
+    larger level still fits the same version. The code text never changes, only how it is drawn."""
+
+    size: float = 35.0
+    top: float = 15.5
+    error: str = "m"
+    boost_error: bool = True
+
+
+QR_STYLE = QrStyle()
 
 
 @dataclass(frozen=True)
@@ -77,10 +90,15 @@ def sheet_cells(per_sheet: int) -> list[Cell]:
     ]
 
 
-def _draw_qr(pdf: canvas.Canvas, text: str, x: float, y: float, size: float) -> None:
+def qr_symbol(text: str, style: QrStyle = QR_STYLE) -> segno.QRCode:
+    """The QR symbol a ticket carries for ``text`` (a full code is all upper-case: alphanumeric mode)."""
+    mode = "alphanumeric" if text.isupper() else None
+    return segno.make(text, error=style.error, mode=mode, micro=False, boost_error=style.boost_error)
+
+
+def _draw_qr(pdf: canvas.Canvas, qr: segno.QRCode, x: float, y: float, size: float) -> None:
     """Draw the QR as one vector path (a rectangle per run of dark modules): sharp at any printer resolution,
     and cheap enough that a sheet of hundreds renders in seconds."""
-    qr = segno.make(text, error="m", mode="alphanumeric" if text.isupper() else None)
     matrix = [list(row) for row in qr.matrix]
     cell = size / len(matrix)
     path = pdf.beginPath()
@@ -122,7 +140,7 @@ def _field(pdf: canvas.Canvas, label: str, value: str, x: float, top: float, wid
     _text(pdf, value, x, top + 3.4, "Helvetica", 8, width)
 
 
-def _draw_ticket(pdf: canvas.Canvas, ticket: PrintableTicket, lang: str) -> None:
+def _draw_ticket(pdf: canvas.Canvas, ticket: PrintableTicket, lang: str, style: QrStyle) -> None:
     """The ticket in its box's own coordinates (origin at the box's bottom-left corner)."""
 
     def _(text: str) -> str:
@@ -136,8 +154,9 @@ def _draw_ticket(pdf: canvas.Canvas, ticket: PrintableTicket, lang: str) -> None
     _text(pdf, _("Gate ticket") + f"  #{ticket.ticket_id}", PAD, 7.5, "Helvetica-Bold", 11, inner)
     _text(pdf, _("Valid for one single entry at the port gate."), PAD, 11.5, "Helvetica", 6.5, inner)
 
-    qr_x = TICKET_WIDTH - PAD - QR_SIZE
-    _draw_qr(pdf, ticket.code, qr_x * mm, (TICKET_HEIGHT - QR_TOP - QR_SIZE) * mm, QR_SIZE * mm)
+    qr_x = TICKET_WIDTH - PAD - style.size
+    qr = qr_symbol(ticket.code, style)
+    _draw_qr(pdf, qr, qr_x * mm, (TICKET_HEIGHT - style.top - style.size) * mm, style.size * mm)
     beside_qr = qr_x - PAD - 4  # four QR modules of clear space between the text and the code
     for index, (label, value) in enumerate(
         (
@@ -164,18 +183,34 @@ def _draw_short_code(pdf: canvas.Canvas, short_code: str, label: str, width: flo
     barcode.drawOn(pdf, PAD * mm, (TICKET_HEIGHT - 86) * mm)
 
 
-def _place(pdf: canvas.Canvas, cell: Cell) -> None:
-    """Move the origin to where the ticket's box goes in ``cell`` (top-centred) and scale to fit it."""
+def box_scale(cell: Cell) -> float:
+    """How much the ticket's box is enlarged (or shrunk) to fit ``cell``."""
     room_w = cell.width - 2 * CELL_MARGIN * mm
     room_h = cell.height - 2 * CELL_MARGIN * mm
-    scale = min(room_w / (TICKET_WIDTH * mm), room_h / (TICKET_HEIGHT * mm), MAX_SCALE)
+    return min(room_w / (TICKET_WIDTH * mm), room_h / (TICKET_HEIGHT * mm), MAX_SCALE)
+
+
+def _place(pdf: canvas.Canvas, cell: Cell) -> None:
+    """Move the origin to where the ticket's box goes in ``cell`` (top-centred) and scale to fit it."""
+    scale = box_scale(cell)
     box_w, box_h = TICKET_WIDTH * mm * scale, TICKET_HEIGHT * mm * scale
     pdf.translate(cell.x + (cell.width - box_w) / 2, cell.y + cell.height - CELL_MARGIN * mm - box_h)
     pdf.scale(scale, scale)
 
 
-def render_tickets_pdf(tickets: Sequence[PrintableTicket], lang: str, per_sheet: int = 1) -> bytes:
-    """One PDF of every ticket, ``per_sheet`` to an A4 sheet, in the order given."""
+def qr_square(cell: Cell, style: QrStyle = QR_STYLE) -> tuple[float, float, float]:
+    """Where the printed QR lands in ``cell``: its left edge and top edge in mm from the cell's top-left corner,
+    and its side in mm (quiet zone excluded), as a camera looking at the cut ticket would measure them."""
+    scale = box_scale(cell)
+    left = (cell.width / mm - TICKET_WIDTH * scale) / 2
+    return left + (TICKET_WIDTH - PAD - style.size) * scale, CELL_MARGIN + style.top * scale, style.size * scale
+
+
+def render_tickets_pdf(
+    tickets: Sequence[PrintableTicket], lang: str, per_sheet: int = 1, style: QrStyle = QR_STYLE
+) -> bytes:
+    """One PDF of every ticket, ``per_sheet`` to an A4 sheet, in the order given (``style``: see :class:`QrStyle`;
+    the benchmark draws other styles, the server always the shipped one)."""
     cells = sheet_cells(per_sheet)
     buf = io.BytesIO()
     pdf = canvas.Canvas(buf, pagesize=A4, pageCompression=1)
@@ -186,7 +221,7 @@ def render_tickets_pdf(tickets: Sequence[PrintableTicket], lang: str, per_sheet:
             pdf.showPage()
         pdf.saveState()
         _place(pdf, cells[index % per_sheet])
-        _draw_ticket(pdf, ticket, lang)
+        _draw_ticket(pdf, ticket, lang, style)
         pdf.restoreState()
     pdf.showPage()
     pdf.save()
