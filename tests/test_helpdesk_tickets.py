@@ -340,7 +340,7 @@ async def test_created_is_shown_as_relative_time_in_both_languages(client, confi
         conn.execute("UPDATE service_tickets SET created_at = ? WHERE id = ?", (twenty_hours_ago, ticket["id"]))
     await login(client, "andina", language=lang, profile="Exportadora Andina S.A.")
     page = await (await client.get("/helpdesk/tickets")).text()
-    row = re.search(rf'<tr data-ticket="{ticket["id"]}".*?<td class="created">([^<]+)</td>', page, re.S)[1]
+    row = re.search(rf'<tr data-ticket="{ticket["id"]}".*?<td class="created"[^>]*>([^<]+)</td>', page, re.S)[1]
     assert row.endswith(f"({text})")
     assert re.search(rf'<tr data-ticket="{ticket["id"]}".*?<span class="badge">{status}</span>', page, re.S)
     api = await (await client.get(f"/api/v1/helpdesk/tickets/{ticket['id']}?lang={lang}", headers=andina)).json()
