@@ -237,6 +237,15 @@ def _document_licences(docs: ApiDocs, tag: str) -> None:
         response=obj(serials={"type": "array", "items": SERIAL}, next_after=NULLABLE_I),
     )
     docs.add(
+        "/api/v1/licences/systems",
+        "get",
+        "The systems the company holds serials of, A to Z: the choices of the ?system filter of "
+        "/api/v1/licences and /api/v1/policies (the administrator gets every company's)",
+        tag=tag,
+        errors=(403,),
+        response=obj(systems={"type": "array", "items": S}),
+    )
+    docs.add(
         "/api/v1/licences",
         "post",
         "Administrator: create a serial",

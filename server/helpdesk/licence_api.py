@@ -82,6 +82,13 @@ async def api_serials(request: web.Request) -> web.Response:
     return page_json(page, "serials", serial_json)
 
 
+@routes.get("/api/v1/licences/systems")
+async def api_systems(request: web.Request) -> web.Response:
+    """The systems the company holds serials of: the choices of the licence and policy filters."""
+    principal = require(request, *LICENCE_ROLES)
+    return web.json_response({"systems": await request.app[DB].read(licences.systems_of, licence_scope(principal))})
+
+
 @routes.post("/api/v1/licences")
 async def api_create_serial(request: web.Request) -> web.Response:
     principal = require(request, "admin")
