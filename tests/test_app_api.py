@@ -10,31 +10,10 @@ import csv
 import io
 import re
 
-import aiohttp
-import cv2
-import numpy as np
-
+from tests.app_support import camera_jpeg
 from tests.helpdesk_support import png_bytes, ticket_body, token_as
 from tests.helpers import api_error, api_human, api_login, bearer
-
-
-def camera_jpeg(width: int = 640, height: int = 480) -> bytes:
-    """A real JPEG like a phone camera's: a gradient with a dark shape, encoded by OpenCV."""
-    frame = np.zeros((height, width, 3), np.uint8)
-    frame[:, :, 1] = np.linspace(40, 220, width, dtype=np.uint8)
-    cv2.rectangle(frame, (width // 4, height // 4), (width // 2, height // 2), (20, 20, 160), -1)
-    ok, encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 85])
-    assert ok
-    return encoded.tobytes()
-
-
-def multipart(fields: dict, files: list[tuple[str, bytes, str]]) -> aiohttp.FormData:
-    form = aiohttp.FormData()
-    for name, value in fields.items():
-        form.add_field(name, str(value))
-    for filename, data, content_type in files:
-        form.add_field("attachments", data, filename=filename, content_type=content_type)
-    return form
+from tests.test_helpdesk_attachments import multipart
 
 
 async def _json(resp, status: int = 200):
