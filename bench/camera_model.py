@@ -18,12 +18,13 @@ its :class:`Shot` and seed. The conditions and their severities are in :mod:`ben
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from bench.camera_scene import (
+    SCREEN_QR_MM,
     background,
     glare,
     illuminant,
@@ -77,7 +78,7 @@ class Shot:
     screen_nits: float = 0.0  # screen white relative to paper white in a bright hall
     supersample: int = 3  # sensor samples per pixel side on screens: fewer = more moiré
     screen_lens_px: float = 0.6  # the lens's blur before the sensor samples a screen: less = more moiré
-    extras: dict = field(default_factory=dict, compare=False)
+    centre_px: tuple[float, float] | None = None  # where the QR's centre is; None: anywhere the code fits
 
 
 def focal_px(size: tuple[int, int]) -> float:
@@ -116,11 +117,12 @@ def _square(side: float) -> np.ndarray:
 
 def aim(shot: Shot, qr_side_mm: float, module_mm: float, rng: np.random.Generator) -> np.ndarray:
     """The plane-to-frame homography with the QR (and a module of its quiet zone) inside the frame, placed at
-    random; with ``corner_out_modules`` its corner without a finder pattern is then pushed past the nearest edge."""
+    random (or at ``shot.centre_px``); with ``corner_out_modules`` its corner without a finder pattern is then
+    pushed past the nearest edge."""
     width, height = shot.size
     outline = _square(qr_side_mm + 2 * module_mm)
-    h = plane_homography(shot, (width / 2, height / 2))
-    for attempt in range(60):
+    h = plane_homography(shot, shot.centre_px or (width / 2, height / 2))
+    for attempt in range(0 if shot.centre_px else 60):
         spread = 0.4 * (1 - attempt / 60)  # fall back towards the centre when the code barely fits
         centre = (width * (0.5 + rng.uniform(-spread, spread)), height * (0.5 + rng.uniform(-spread, spread)))
         candidate = plane_homography(shot, centre)
@@ -259,16 +261,19 @@ def _phone_radiance(code: str, shot: Shot, h_mm: np.ndarray, rng: np.random.Gene
     scene += (0.04 - scene) * body[:, :, None]  # glass over black: a few percent of the room comes back
     radiance = scene * light + emitted
     if shot.glare > 0:
-        radiance += glare(shot, h_mm, 44.0, rng)[:, :, None] * colour * body[:, :, None]
+        radiance += glare(shot, h_mm, SCREEN_QR_MM, rng)[:, :, None] * colour * body[:, :, None]
     return radiance
 
 
-def photograph(ticket: PrintedTicket, shot: Shot, seed: int) -> np.ndarray:
-    """The BGR frame (JPEG-decoded, ``shot.size``) a kiosk webcam delivers of ``ticket`` under ``shot``."""
+def photograph(ticket: PrintedTicket, shot: Shot, seed: int, frame_seed: int | None = None) -> np.ndarray:
+    """The BGR frame (JPEG-decoded, ``shot.size``) a kiosk webcam delivers of ``ticket`` under ``shot``.
+
+    ``seed`` draws the scene (background, paper, print defects, where the thumb and the glare are) and
+    ``frame_seed`` the sensor's noise: frames of one video share the scene, each has its own noise."""
     rng = np.random.default_rng([seed, 0xCA3E])
-    side = 44.0 if shot.screen else ticket.qr_mm[2]
-    module = side / (ticket.modules if not shot.screen else ticket.modules)
-    h_mm = aim(shot, side, module, rng)
+    noise = np.random.default_rng([seed if frame_seed is None else frame_seed, 0x5E45])
+    side = SCREEN_QR_MM if shot.screen else ticket.qr_mm[2]
+    h_mm = aim(shot, side, side / ticket.modules, rng)
     if shot.screen:
         radiance = _phone_radiance(ticket.code, shot, h_mm, rng)
     else:
@@ -278,4 +283,4 @@ def photograph(ticket: PrintedTicket, shot: Shot, seed: int) -> np.ndarray:
     metered = float(cv2.mean(radiance[height // 4 : -height // 4, width // 4 : -width // 4])[1])
     exposure_s, gain = auto_exposure(metered, shot)
     radiance = cv2.filter2D(radiance, -1, point_spread(shot, exposure_s), borderType=cv2.BORDER_REFLECT)
-    return isp(sensor(radiance, exposure_s, gain, rng), gain, shot.jpeg_quality)
+    return isp(sensor(radiance, exposure_s, gain, noise), gain, shot.jpeg_quality)

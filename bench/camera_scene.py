@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 _SKIN_BGR = np.float32([0.33, 0.42, 0.62])  # reflectance of a thumb
 _PHONE_MM = (72.0, 150.0)  # body, screen inside it with a 3 mm bezel
-_SCREEN_QR_MM = 44.0  # the code's side on the phone screen, quiet zone excluded
+SCREEN_QR_MM = 44.0  # the code's side on the phone screen, quiet zone excluded
 _SCREEN_QR_DOWN_MM = -15.0  # the code's centre above the screen's centre (the ticket's text is below it)
 _SCREEN_PITCH_MM = 25.4 / 400  # a 400 ppi phone
 _BLACK_SCREEN = 0.01  # light a black pixel still leaks
@@ -218,9 +218,9 @@ def _screen_pixels(u: np.ndarray, v: np.ndarray, code: str, dark_mode: bool) -> 
     """What the screen shows at plane mm (u, v): the QR (quiet zone included) on the app's background."""
     matrix = qr_matrix(code)
     modules = matrix.shape[0] - 8
-    module_mm = _SCREEN_QR_MM / modules
-    col = np.floor((u + _SCREEN_QR_MM / 2) / module_mm).astype(np.int32) + 4
-    row = np.floor((v + _SCREEN_QR_MM / 2) / module_mm).astype(np.int32) + 4
+    module_mm = SCREEN_QR_MM / modules
+    col = np.floor((u + SCREEN_QR_MM / 2) / module_mm).astype(np.int32) + 4
+    row = np.floor((v + SCREEN_QR_MM / 2) / module_mm).astype(np.int32) + 4
     inside = (col >= 0) & (col < matrix.shape[1]) & (row >= 0) & (row < matrix.shape[0])
     dark = np.zeros(u.shape, bool)
     dark[inside] = matrix[row[inside], col[inside]]

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from reportlab.lib.units import mm
 
-from gate_core.codes import SHORT_CODE_DIGITS, SigningKey, issue_code
+from gate_core.codes import SHORT_CODE_DIGITS, SigningKey, VerifyKey, issue_code
 from server.tickets.pdf import QR_STYLE, PrintableTicket, QrStyle, qr_square, qr_symbol, render_tickets_pdf, sheet_cells
 
 #: Resolution of the rasterised print (305 dpi, a laser printer's class); finer than any frame needs.
@@ -38,6 +38,7 @@ class PrintedTicket:
     qr_mm: tuple[float, float, float]  # the QR's left, top and side (quiet zone excluded) on the cut sheet
     modules: int  # QR modules per side, quiet zone excluded
     per_sheet: int
+    verify_key: VerifyKey  # what a kiosk checks the code's signature with
 
     @property
     def module_mm(self) -> float:
@@ -102,6 +103,7 @@ def print_tickets(
                 qr_mm=qr_square(cell, style),
                 modules=qr_symbol(ticket.code, style).symbol_size(border=0)[0],
                 per_sheet=per_sheet,
+                verify_key=key.public_key(),
             )
         )
     return printed
