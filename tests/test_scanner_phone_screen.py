@@ -29,6 +29,9 @@ VIEWPORT = {"width": 390, "height": 844}
 DEVICE_SCALE = 2
 #: Each device pixel drawn as 3 x 3 sensor-side samples: R, G, B stripes and a black row between rows.
 SUBPIXELS = 3
+#: The lens's blur before the sensor samples, in camera pixels: small, so the screen's grid still beats
+#: against the sensor's into moiré (a blur of half a pixel would erase the grid, and the moiré with it).
+LENS_PX = 0.1
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ def photograph(screenshot: np.ndarray, pose: Pose, brightness: float, seed: int)
     emitted = screen_radiance(screenshot)
     src_h, src_w = emitted.shape[:2]
     quad = _screen_quad(pose, src_h / src_w, rng)
+    emitted = cv2.GaussianBlur(emitted, (0, 0), LENS_PX * src_w / pose.screen_px)
     # The sensor integrates each pixel's area: sample at 3 x 3 points per pixel, then average them.
     sampled = (CAMERA[0] * 3, CAMERA[1] * 3)
     source = np.float32([[0, 0], [src_w, 0], [src_w, src_h], [0, src_h]])
