@@ -136,11 +136,16 @@ def chromium():
 
 @pytest.fixture
 def new_page(chromium, live_server):
-    """A factory of pages, each in its own browser context (own cookies), closed after the test."""
+    """A factory of pages, each in its own browser context (own cookies), closed after the test.
+
+    ``make(**options)`` passes Playwright's context options on (a phone's viewport, touch, no JavaScript…).
+    """
     contexts = []
 
-    def make():
-        context = chromium.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    def make(**options):
+        context = chromium.new_context(
+            base_url=live_server.url, **{"viewport": {"width": 1280, "height": 900}, **options}
+        )
         context.set_default_timeout(15_000)
         contexts.append(context)
         return context.new_page()
