@@ -1,0 +1,271 @@
+"""Every customer page on a phone, in Chromium's device emulation against a real demo server.
+
+A 390×844 touch phone (iPhone-like, 3× pixels) and a 360×800 Android walk the portal as the demo
+customers: the pages must not scroll sideways, cut off a button, offer tap targets under 44 px,
+or start with a tall header; tables show as cards that keep every column's name; the menu opens
+from its button. The desktop keeps its side menu and its tables. Screenshots of every screen are
+kept under test-artifacts/phone/<width>/ for review.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from server.demo import DEMO_PASSWORD
+from tests.browser import answer_human_check
+from tests.phone_layout import MIN_TAP, PHONES, layout_problems, screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+DEVICES = pytest.mark.parametrize("device", sorted(PHONES))
+
+
+@pytest.fixture
+def open_page(new_page):
+    """A page on a phone of ``PHONES`` (or on a 1280×800 desktop), in Spanish, with its own cookies."""
+
+    def make(device: str | None = None, **options):
+        settings = PHONES[device] if device else {"viewport": {"width": 1280, "height": 800}}
+        return new_page(locale="es-EC", **settings, **options)
+
+    return make
+
+
+class Walk:
+    """One person's walk through the portal on one device: what each screen got wrong, and its screenshot."""
+
+    def __init__(self, page, device: str, who: str) -> None:
+        self.page, self.device, self.who = page, device, who
+        self.problems: list[str] = []
+        self.seen: list[str] = []
+
+    def check(self, name: str) -> None:
+        self.page.wait_for_load_state("load")
+        screenshot(self.page, self.device, f"{self.who}-{name}")
+        self.seen.append(name)
+        self.problems += [f"{name} ({self.page.url}): {p}" for p in layout_problems(self.page)]
+
+    def visit(self, name: str, path: str) -> None:
+        response = self.page.goto(path)
+        assert response is not None and response.status < 500, f"{path}: {response and response.status}"
+        self.check(name)
+
+    def follow(self, name: str, selector: str) -> bool:
+        """Tap the first ``selector`` on the page (as a finger would) and check where it leads; False if none."""
+        link = self.page.locator(selector).first
+        if not link.count():
+            return False
+        link.tap()
+        self.check(name)
+        return True
+
+
+def sign_in(page, login: str, company: str, role_label: str) -> None:
+    """Sign in in Spanish, tapping (or clicking, on a desktop) as a person would, with ``company``'s profile."""
+    page.goto("/login")
+    touch = page.evaluate("navigator.maxTouchPoints > 0")
+    page.fill("#f-login", login)
+    page.fill("#f-password", DEMO_PASSWORD)
+    answer_human_check(page)
+    for target in (
+        page.locator("#submit"),
+        page.locator("label.profile-option", has_text=company).filter(has_text=role_label).first,
+        page.locator("#enter"),
+    ):
+        target.tap() if touch else target.click()
+    expect(page).to_have_url(re.compile(r"/home$"))
+
+
+def walk_gate_tickets(walk: Walk) -> None:
+    """Gate tickets: the balance, generating one, its print list, deleting it and the list after."""
+    page = walk.page
+    walk.visit("tickets", "/tickets")
+    walk.visit("generate", "/tickets/generate?quantity=1")
+    page.fill("#f-quantity", "1")
+    page.select_option("#f-itinerary_id", index=1)
+    page.locator("input[name=services]").first.check()
+    page.locator("#process").tap()
+    expect(page).to_have_url(re.compile(r"/tickets/generations/\d+"))
+    walk.check("generated")
+    walk.follow("print-list", "#view-tickets")
+    walk.follow("delete", "#tickets a.delete")
+    page.locator("#confirm-delete").tap()
+    expect(page).to_have_url(re.compile(r"deleted="))
+    walk.check("deleted")
+
+
+def walk_helpdesk(walk: Walk) -> None:
+    """Support tickets (list, detail, new), licences (list, serial, inactive, machine) and policies."""
+    walk.visit("support-tickets", "/helpdesk/tickets")
+    walk.follow("support-ticket", "#tickets a.control")
+    walk.visit("new-ticket-policy", "/helpdesk/tickets/new")
+    walk.follow("new-ticket", "#policies a.choose")
+    walk.visit("licences", "/licences")
+    if walk.follow("licence", "#serials tbody tr[data-status=valid] a.button-link"):
+        serial = walk.page.url
+        walk.follow("machine", "#machines a.button-link:not(.deactivate)")
+        walk.visit("licence-inactive", f"{serial}?show=inactive")
+        walk.visit("licence-again", serial)
+        walk.follow("machine-deactivate", "#machines a.deactivate")
+    walk.visit("policies", "/policies")
+    walk.follow("policy", "#policies a.button-link")
+
+
+def walk_account(walk: Walk) -> None:
+    walk.visit("my-account", "/account")
+    walk.visit("password", "/password")
+    walk.visit("profiles", "/profiles")
+    walk.visit("not-found", "/tickets/itinerary/999999")
+
+
+CUSTOMERS = {
+    # demo user, company, role label (Spanish), what they do
+    "andina": ("Exportadora Andina", "Administrador del cliente"),
+    "pacifico": ("Importadora del Pacífico", "Cliente"),
+    "agente": ("Importadora del Pacífico", "Cliente"),
+}
+
+
+@DEVICES
+@pytest.mark.parametrize("login", sorted(CUSTOMERS))
+def test_every_customer_page_fits_a_phone(open_page, device, login):
+    company, role = CUSTOMERS[login]
+    page = open_page(device)
+    sign_in(page, login, company, role)
+    walk = Walk(page, device, login)
+    walk.check("home")
+    if "izquierda" in page.locator("main").inner_text():  # there is no menu on the left of a phone
+        walk.problems.append("home: the text sends the reader to a menu on the left")
+    walk_gate_tickets(walk)
+    walk_helpdesk(walk)
+    walk_account(walk)
+    if login == "andina":  # a customer administrator's own page
+        walk.visit("company-users", "/company/users")
+    assert walk.problems == [], "\n".join(walk.problems)
+    assert {"print-list", "deleted", "licence", "machine", "policy", "new-ticket"} <= set(walk.seen)
+    if login == "andina":
+        assert {"support-ticket", "company-users"} <= set(walk.seen)
+
+
+@DEVICES
+def test_signed_out_pages_fit_a_phone(open_page, device):
+    walk = Walk(open_page(device), device, "visitor")
+    for name, path in (
+        ("login", "/login"),
+        ("forgot", "/password/forgot"),
+        ("reset", "/password/reset?token=not-a-real-one"),
+        ("register", "/register"),
+        ("register-customer", "/register/customer"),
+        ("register-prospect", "/register/prospect"),
+    ):
+        walk.visit(name, path)
+    assert walk.problems == [], "\n".join(walk.problems)
+
+
+def tap_height(locator) -> float:
+    return locator.bounding_box()["height"]
+
+
+@DEVICES
+def test_the_menu_opens_from_its_button_and_every_entry_is_in_reach(open_page, device):
+    page = open_page(device)
+    sign_in(page, "andina", *CUSTOMERS["andina"])
+    button = page.locator("#menu-button")
+    menu = page.locator("nav.sidemenu")
+    expect(button).to_be_visible()
+    expect(button).to_have_attribute("aria-expanded", "false")
+    expect(menu).to_be_hidden()  # the page starts with its content, not with the menu
+    assert page.locator("main h1").bounding_box()["y"] < 200
+
+    button.tap()
+    expect(button).to_have_attribute("aria-expanded", "true")
+    entries = menu.locator("a")
+    assert entries.count() >= 6
+    width = page.viewport_size["width"]
+    for i in range(entries.count()):
+        entry = entries.nth(i)
+        entry.scroll_into_view_if_needed()
+        box = entry.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width and box["height"] >= MIN_TAP, entry.inner_text()
+    for account_link in ("#change-password", "#logout"):
+        expect(page.locator(account_link)).to_be_visible()
+        assert tap_height(page.locator(account_link)) >= MIN_TAP
+    screenshot(page, device, "andina-menu-open")
+
+    button.tap()
+    expect(menu).to_be_hidden()
+    button.tap()
+    menu.get_by_role("link", name="Licencias").tap()
+    expect(page).to_have_url(re.compile(r"/licences$"))
+    expect(page.locator("nav.sidemenu")).to_be_hidden()  # a new page starts with the menu closed
+    page.keyboard.press("Escape")  # harmless when closed
+    button = page.locator("#menu-button")
+    button.tap()
+    page.keyboard.press("Escape")
+    expect(button).to_have_attribute("aria-expanded", "false")
+
+
+@DEVICES
+def test_without_javascript_the_menu_opens_from_a_link(open_page, device):
+    page = open_page(device, java_script_enabled=False)
+    sign_in(page, "andina", *CUSTOMERS["andina"])
+    menu = page.locator("nav.sidemenu")
+    expect(menu).to_be_hidden()
+    assert layout_problems(page) == []
+    opener = page.locator("a.menu-link-open")
+    expect(opener).to_be_visible()
+    assert tap_height(opener) >= MIN_TAP
+    opener.tap()
+    expect(page).to_have_url(re.compile(r"#menu$"))
+    expect(menu.get_by_role("link", name="Licencias")).to_be_in_viewport()
+    expect(page.locator("#logout")).to_be_visible()
+    screenshot(page, device, "andina-menu-open-without-javascript")
+    page.locator("a.menu-link-close").tap()
+    expect(menu).to_be_hidden()
+    expect(page.locator("#logout")).to_be_hidden()
+
+
+def test_the_desktop_keeps_its_side_menu_and_its_tables(open_page):
+    page = open_page()
+    sign_in(page, "andina", *CUSTOMERS["andina"])
+    page.goto("/licences")
+    screenshot(page, "desktop", "andina-licences")
+    menu = page.locator("nav.sidemenu").bounding_box()
+    assert menu["x"] == 0 and 180 <= menu["width"] <= 260 and menu["y"] < 80
+    expect(page.locator("#menu-button")).to_be_hidden()
+    expect(page.locator("a.menu-link-open")).to_be_hidden()
+    for link in ("#my-account", "#change-password", "#logout"):
+        expect(page.locator(link)).to_be_visible()
+    assert page.locator("header.topbar").bounding_box()["height"] < 70
+    table = page.locator("#serials")
+    assert table.evaluate("t => getComputedStyle(t).display") == "table"
+    expect(table.locator("thead th").first).to_be_visible()
+    cells = [table.locator("tbody tr").first.locator("td").nth(i).bounding_box() for i in range(3)]
+    assert cells[0]["y"] == cells[1]["y"] == cells[2]["y"] and cells[0]["x"] < cells[1]["x"] < cells[2]["x"]
+    assert not table.locator("td").first.evaluate("td => getComputedStyle(td, '::before').content.includes('Acc')")
+    page.goto("/tickets/generate")
+    assert page.locator("#f-quantity").bounding_box()["height"] < MIN_TAP  # desktop controls keep their size
+    page.goto("/helpdesk/tickets/new")
+    page.locator("#policies a.choose").first.click()
+    columns = page.locator("#ticket-form").evaluate("f => getComputedStyle(f).gridTemplateColumns.split(' ').length")
+    assert columns > 1  # the desktop's form keeps its columns
+
+
+@DEVICES
+def test_forms_are_one_column_with_each_confirmation_after_its_field(open_page, device):
+    page = open_page(device)
+    sign_in(page, "andina", *CUSTOMERS["andina"])
+    page.goto("/helpdesk/tickets/new")
+    page.locator("#policies a.choose").first.tap()
+    boxes = {name: page.locator(f"#f-{name}").bounding_box() for name in ("email", "email_confirm", "phone")}
+    assert boxes["email_confirm"]["y"] > boxes["email"]["y"]
+    assert boxes["email_confirm"]["x"] == boxes["email"]["x"]
+    assert boxes["email"]["y"] < boxes["email_confirm"]["y"] < boxes["phone"]["y"]
+    assert boxes["email"]["width"] > page.viewport_size["width"] * 0.7
+    page.goto("/company/users")
+    email = page.locator("#add-user #f-email").bounding_box()
+    confirm = page.locator("#add-user #f-email_confirm").bounding_box()
+    assert confirm["x"] == email["x"] and confirm["y"] > email["y"]
