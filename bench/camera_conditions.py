@@ -165,7 +165,7 @@ CONDITIONS: dict[str, tuple[int, Callable[[Shot, int, Rng], Shot]]] = {
     "rotation": (3, _rotation),
     "phone bright": (3, _phone_bright),
     "phone dim": (3, _phone("light", (0.6, 0.3, 0.15))),
-    "phone dark": (3, _phone("dark", (3.0, 1.5, 0.6))),
+    "phone dark": (3, _phone("dark", (1.5, 0.8, 0.4))),
     "phone moire": (3, _moire),
 }
 """condition → (how many severities, how it changes an ordinary shot)."""

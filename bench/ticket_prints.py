@@ -38,7 +38,7 @@ class PrintedTicket:
     qr_mm: tuple[float, float, float]  # the QR's left, top and side (quiet zone excluded) on the cut sheet
     modules: int  # QR modules per side, quiet zone excluded
     per_sheet: int
-    verify_key: VerifyKey  # what a kiosk checks the code's signature with
+    verify_key: VerifyKey | None = None  # what a kiosk checks the code's signature with
 
     @property
     def module_mm(self) -> float:
@@ -85,25 +85,39 @@ def print_tickets(
     rng = np.random.default_rng([seed, per_sheet, 0x9217])
     key = SigningKey.from_private_bytes(int(rng.integers(1, 256)), rng.bytes(32))
     tickets = [_ticket(rng, key) for _ in range(n)]
-    pages = _rasterise(render_tickets_pdf(tickets, lang, per_sheet, style))
+    pdf = render_tickets_pdf(tickets, lang, per_sheet, style)
+    return cut_tickets(pdf, [(t.code, t.short_code) for t in tickets], per_sheet, style, key.public_key())
+
+
+def cut_tickets(
+    pdf: bytes,
+    codes: list[tuple[str, str]],
+    per_sheet: int,
+    style: QrStyle = QR_STYLE,
+    verify_key: VerifyKey | None = None,
+) -> list[PrintedTicket]:
+    """The tickets of a printed PDF (``per_sheet`` to a sheet, carrying these (code, short code) in order), each
+    cut out of its sheet along its cell."""
+    pages = _rasterise(pdf)
     cells = sheet_cells(per_sheet)
+    page_w, page_h = (size / mm for size in (sheet_cells(1)[0].width, sheet_cells(1)[0].height))
     printed = []
-    for index, ticket in enumerate(tickets):
+    for index, (code, short_code) in enumerate(codes):
         page = pages[index // per_sheet]
         cell = cells[index % per_sheet]
-        scale = page.shape[1] / (sheet_cells(1)[0].width / mm)  # px per mm of this raster
-        top = round((sheet_cells(1)[0].height - cell.y - cell.height) / mm * scale)
+        scale = page.shape[1] / page_w  # px per mm of this raster
+        top = round((page_h - (cell.y + cell.height) / mm) * scale)
         left = round(cell.x / mm * scale)
         crop = page[top : top + round(cell.height / mm * scale), left : left + round(cell.width / mm * scale)]
         printed.append(
             PrintedTicket(
-                code=ticket.code,
-                short_code=ticket.short_code,
+                code=code,
+                short_code=short_code,
                 reflectance=np.ascontiguousarray(crop),
                 qr_mm=qr_square(cell, style),
-                modules=qr_symbol(ticket.code, style).symbol_size(border=0)[0],
+                modules=qr_symbol(code, style).symbol_size(border=0)[0],
                 per_sheet=per_sheet,
-                verify_key=key.public_key(),
+                verify_key=verify_key,
             )
         )
     return printed

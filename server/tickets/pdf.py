@@ -10,7 +10,7 @@ element has its own band of the box, so nothing overlaps and nothing leaves the 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import segno
@@ -35,16 +35,26 @@ MAX_SCALE = 1.8
 PAD = 4.0
 
 
+#: The top of the band under the QR ("Valid at the gate"), mm below the box's top edge. A QR whose quiet zone
+#: reaches lower pushes that band and everything under it down, and the box grows by as much.
+BAND_TOP = 53.4
+#: A full ticket code: "PG1" and 120 base32 characters; every code has this length, so one symbol size.
+_CODE_SHAPE = "PG1" + "A" * 120
+
+
 @dataclass(frozen=True)
 class QrStyle:
     """How the QR is drawn: its side on the ticket box (mm, quiet zone excluded), where its top sits (mm below
-    the box's top edge), its error-correction level (L, M, Q, H) and whether segno may raise that level when the
-    larger level still fits the same version. The code text never changes, only how it is drawn."""
+    the box's top edge), the clear space kept around it (in modules), its error-correction level (L, M, Q, H),
+    whether segno may raise that level when the higher one fits the same version, and its encoding mode (None:
+    the densest that holds the text). The code text never changes, only how it is drawn."""
 
     size: float = 35.0
     top: float = 15.5
+    quiet: float = 3.4
     error: str = "m"
     boost_error: bool = True
+    mode: str | None = None
 
 
 QR_STYLE = QrStyle()
@@ -92,8 +102,23 @@ def sheet_cells(per_sheet: int) -> list[Cell]:
 
 def qr_symbol(text: str, style: QrStyle = QR_STYLE) -> segno.QRCode:
     """The QR symbol a ticket carries for ``text`` (a full code is all upper-case: alphanumeric mode)."""
-    mode = "alphanumeric" if text.isupper() else None
+    mode = style.mode or ("alphanumeric" if text.isupper() else None)
     return segno.make(text, error=style.error, mode=mode, micro=False, boost_error=style.boost_error)
+
+
+def module_mm(style: QrStyle = QR_STYLE) -> float:
+    """The side of one QR module on the ticket box, mm."""
+    return style.size / qr_symbol(_CODE_SHAPE, style).symbol_size(border=0)[0]
+
+
+def _stretch(style: QrStyle) -> float:
+    """How far the bands under the QR move down (and the box grows) to keep the QR's quiet zone clear."""
+    return max(0.0, style.top + style.size + style.quiet * module_mm(style) - BAND_TOP)
+
+
+def box_height(style: QrStyle = QR_STYLE) -> float:
+    """The ticket box's height, mm: :data:`TICKET_HEIGHT`, taller when the QR needs it."""
+    return TICKET_HEIGHT + _stretch(style)
 
 
 def _draw_qr(pdf: canvas.Canvas, qr: segno.QRCode, x: float, y: float, size: float) -> None:
@@ -149,15 +174,24 @@ def _draw_ticket(pdf: canvas.Canvas, ticket: PrintableTicket, lang: str, style: 
     inner = TICKET_WIDTH - 2 * PAD
     pdf.setStrokeColorRGB(0.6, 0.6, 0.6)  # the cut line: light, so it never reads as part of a code
     pdf.setLineWidth(0.5)
-    pdf.roundRect(0, 0, TICKET_WIDTH * mm, TICKET_HEIGHT * mm, 3 * mm)
+    pdf.roundRect(0, 0, TICKET_WIDTH * mm, box_height(style) * mm, 3 * mm)
     pdf.setFillColorRGB(0, 0, 0)
+    pdf.saveState()
+    pdf.translate(0, _stretch(style) * mm)  # the title, the QR and the text beside it sit at the box's top
     _text(pdf, _("Gate ticket") + f"  #{ticket.ticket_id}", PAD, 7.5, "Helvetica-Bold", 11, inner)
     _text(pdf, _("Valid for one single entry at the port gate."), PAD, 11.5, "Helvetica", 6.5, inner)
-
     qr_x = TICKET_WIDTH - PAD - style.size
     qr = qr_symbol(ticket.code, style)
     _draw_qr(pdf, qr, qr_x * mm, (TICKET_HEIGHT - style.top - style.size) * mm, style.size * mm)
-    beside_qr = qr_x - PAD - 4  # four QR modules of clear space between the text and the code
+    beside_qr = qr_x - PAD - max(4.0, style.quiet * module_mm(style))  # the QR's quiet zone, and at least 4 mm
+    _draw_fields_beside_qr(pdf, ticket, _, beside_qr)
+    pdf.restoreState()
+    _field(pdf, _("Valid at the gate"), f"{ticket.valid_from} → {ticket.valid_until}", PAD, 55, inner)
+    _field(pdf, _("Services"), ", ".join(ticket.services), PAD, 63.2, inner)
+    _draw_short_code(pdf, ticket.short_code, _("Code to type if the QR cannot be read"), inner)
+
+
+def _draw_fields_beside_qr(pdf: canvas.Canvas, ticket: PrintableTicket, _: Callable[[str], str], width: float) -> None:
     for index, (label, value) in enumerate(
         (
             (_("Company"), ticket.company),
@@ -167,10 +201,7 @@ def _draw_ticket(pdf: canvas.Canvas, ticket: PrintableTicket, lang: str, style: 
             (_("Transaction"), ticket.transaction_no),
         )
     ):
-        _field(pdf, label, value, PAD, 18 + index * 7.2, beside_qr)
-    _field(pdf, _("Valid at the gate"), f"{ticket.valid_from} → {ticket.valid_until}", PAD, 55, inner)
-    _field(pdf, _("Services"), ", ".join(ticket.services), PAD, 63.2, inner)
-    _draw_short_code(pdf, ticket.short_code, _("Code to type if the QR cannot be read"), inner)
+        _field(pdf, label, value, PAD, 18 + index * 7.2, width)
 
 
 def _draw_short_code(pdf: canvas.Canvas, short_code: str, label: str, width: float) -> None:
@@ -183,17 +214,17 @@ def _draw_short_code(pdf: canvas.Canvas, short_code: str, label: str, width: flo
     barcode.drawOn(pdf, PAD * mm, (TICKET_HEIGHT - 86) * mm)
 
 
-def box_scale(cell: Cell) -> float:
+def box_scale(cell: Cell, style: QrStyle = QR_STYLE) -> float:
     """How much the ticket's box is enlarged (or shrunk) to fit ``cell``."""
     room_w = cell.width - 2 * CELL_MARGIN * mm
     room_h = cell.height - 2 * CELL_MARGIN * mm
-    return min(room_w / (TICKET_WIDTH * mm), room_h / (TICKET_HEIGHT * mm), MAX_SCALE)
+    return min(room_w / (TICKET_WIDTH * mm), room_h / (box_height(style) * mm), MAX_SCALE)
 
 
-def _place(pdf: canvas.Canvas, cell: Cell) -> None:
+def _place(pdf: canvas.Canvas, cell: Cell, style: QrStyle) -> None:
     """Move the origin to where the ticket's box goes in ``cell`` (top-centred) and scale to fit it."""
-    scale = box_scale(cell)
-    box_w, box_h = TICKET_WIDTH * mm * scale, TICKET_HEIGHT * mm * scale
+    scale = box_scale(cell, style)
+    box_w, box_h = TICKET_WIDTH * mm * scale, box_height(style) * mm * scale
     pdf.translate(cell.x + (cell.width - box_w) / 2, cell.y + cell.height - CELL_MARGIN * mm - box_h)
     pdf.scale(scale, scale)
 
@@ -201,7 +232,7 @@ def _place(pdf: canvas.Canvas, cell: Cell) -> None:
 def qr_square(cell: Cell, style: QrStyle = QR_STYLE) -> tuple[float, float, float]:
     """Where the printed QR lands in ``cell``: its left edge and top edge in mm from the cell's top-left corner,
     and its side in mm (quiet zone excluded), as a camera looking at the cut ticket would measure them."""
-    scale = box_scale(cell)
+    scale = box_scale(cell, style)
     left = (cell.width / mm - TICKET_WIDTH * scale) / 2
     return left + (TICKET_WIDTH - PAD - style.size) * scale, CELL_MARGIN + style.top * scale, style.size * scale
 
@@ -220,7 +251,7 @@ def render_tickets_pdf(
         if index and index % per_sheet == 0:
             pdf.showPage()
         pdf.saveState()
-        _place(pdf, cells[index % per_sheet])
+        _place(pdf, cells[index % per_sheet], style)
         _draw_ticket(pdf, ticket, lang, style)
         pdf.restoreState()
     pdf.showPage()
