@@ -1,0 +1,250 @@
+"""Redeems under portal load: the gate's p99 while customers print big PDFs and a clerk imports a big CSV.
+
+    python -m bench.mixed [--clients 50] [--tickets 200000] [--quiet-seconds 6] [--pdfs 5] [--pdf-tickets 500]
+                          [--import-rows 10000] [--workers 1]
+
+Seeds ``--tickets`` printed tickets (50 customer companies) into a real SQLite file and starts the real server.
+Online redeems of distinct valid codes then run from a separate load-generator process (``bench.redeem``'s,
+``--clients`` kiosk connections in flight) twice on the same server: first alone for ``--quiet-seconds``,
+then while ``--pdfs`` customers each print ``--pdf-tickets`` of their tickets as one PDF through the API and a
+billing clerk imports a ``--import-rows``-row purchases CSV, until the last of those answers. The redeems go
+in chunks of :data:`CHUNK` codes so a phase can end when its portal work does; both phases are measured the
+same way. Prints both runs' latency and throughput, how long each portal request took, and last
+``mixed: redeem p99 <Q> ms quiet, <L> ms under portal load (…); <N> req/s vs <M>``. Target: L ≤ 2 × Q.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench.redeem import KIOSKS, WARM_UP, _load, _run
+from bench.seed import ensure_gate_licence, seed_tickets, signed_codes
+from bench.server_process import cpu_seconds, enrol_kiosk, server_process
+from server.accounts.sessions import create_session
+from server.db import connect
+
+#: Redeems per load-generator round: small enough that a phase ends within ~0.5 s of its portal work.
+CHUNK = 600
+COMPANIES = 50
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One run of redeems: each answer's latency (ms) and the seconds they took altogether."""
+
+    latencies: list[float]
+    seconds: float
+    server_cpu: float
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def quantile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def _generator(base: str, tokens: list[str], warm_up: list[str], codes: list[str], clients: int, stop, queue) -> None:  # noqa: ANN001
+    """The load generator's process: warm up, then rounds of :data:`CHUNK` redeems until ``stop`` is set."""
+    _run(_load(base, tokens, warm_up, clients))
+    queue.put("measuring")
+    latencies: list[float] = []
+    seconds = 0.0
+    for start in range(0, len(codes), CHUNK):
+        if stop.is_set():
+            break
+        results, took = _run(_load(base, tokens, codes[start : start + CHUNK], clients))
+        latencies += [ms for ms, _ticket, _accepted, _reason in results]
+        seconds += took
+    else:
+        print("ran out of codes before the phase ended: raise --tickets", file=sys.stderr)
+    queue.put((latencies, seconds))
+
+
+def _people(db_path: Path, customers: list[int]) -> tuple[list[str], str]:
+    """API tokens of one customer user per company in ``customers`` and of a billing clerk at the operator."""
+    ensure_gate_licence(db_path)  # the operator company, and a licence for the bench kiosks
+    db = connect(db_path)
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    people = [(f"mix-customer-{i}", company_id, "customer") for i, company_id in enumerate(customers)]
+    operator = db.execute("SELECT id FROM companies WHERE kind = 'operator' ORDER BY id").fetchone()[0]
+    people.append(("mix-clerk", operator, "billing_clerk"))
+    tokens = []
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        # A clerk's file names companies by tax id, which the import reads in upper case (the seeder's are not).
+        db.execute("UPDATE companies SET tax_id = upper(tax_id) WHERE kind = 'customer'")
+        for username, company_id, role in people:
+            user_id = db.execute(
+                "INSERT INTO users (username, email, full_name, password_hash, status, created_at) "
+                "VALUES (?, ?, ?, 'x', 'active', ?) RETURNING id",
+                (username, f"{username}@bench.example", username, stamp),
+            ).fetchone()[0]
+            db.execute("INSERT INTO profiles (user_id, company_id, role) VALUES (?, ?, ?)", (user_id, company_id, role))
+            tokens.append(create_session(db, user_id, "api", 4, time.time()))
+        db.execute("COMMIT")
+    finally:
+        db.conn.close()
+    return tokens[:-1], tokens[-1]
+
+
+def _tickets_of(db_path: Path, company_id: int, n: int) -> list[int]:
+    db = connect(db_path)
+    try:
+        rows = db.execute("SELECT id FROM tickets WHERE company_id = ? ORDER BY id LIMIT ?", (company_id, n))
+        return [row[0] for row in rows]
+    finally:
+        db.conn.close()
+
+
+def _purchases_csv(db_path: Path, rows: int) -> str:
+    """``rows`` purchases of the seeded companies, each with its own reference, as a clerk's CSV."""
+    db = connect(db_path)
+    try:
+        tax_ids = [row[0] for row in db.execute("SELECT tax_id FROM companies WHERE kind = 'customer'")]
+    finally:
+        db.conn.close()
+    run = os.urandom(3).hex()
+    lines = ["tax_id,quantity,reference"]
+    lines += [f"{tax_ids[i % len(tax_ids)]},{1 + i % 40},MIX-{run}-{i:06d}" for i in range(rows)]
+    return "\n".join(lines) + "\n"
+
+
+async def _timed(label: str, request: Awaitable[aiohttp.ClientResponse]) -> tuple[str, float, int, int]:
+    started = time.perf_counter()
+    async with await request as resp:
+        body = await resp.read()
+        return label, time.perf_counter() - started, resp.status, len(body)
+
+
+async def _portal_load(base: str, customers: list[tuple[str, list[int]]], clerk: str, csv: str) -> list[tuple]:
+    """Every customer's PDF and the clerk's import at once; (what, seconds, status, bytes) of each."""
+    timeout = aiohttp.ClientTimeout(total=600)
+    async with aiohttp.ClientSession(base, timeout=timeout) as session:
+        work: list[Awaitable[tuple[str, float, int, int]]] = [
+            _timed(
+                f"PDF of {len(ids)} tickets (customer {n + 1})",
+                session.post(
+                    "/api/v1/tickets/print",
+                    json={"ticket_ids": ids, "per_sheet": 1},
+                    headers={"Authorization": f"Bearer {token}"},
+                ),
+            )
+            for n, (token, ids) in enumerate(customers)
+        ]
+        rows = csv.count("\n") - 1
+        work.append(
+            _timed(
+                f"import of {rows} purchases",
+                session.post(
+                    "/api/v1/billing/purchases/import", json={"csv": csv}, headers={"Authorization": f"Bearer {clerk}"}
+                ),
+            )
+        )
+        return list(await asyncio.gather(*work))
+
+
+def _phase(context: Any, server: Any, args: tuple, while_running=None) -> tuple[Phase, Any]:  # noqa: ANN001
+    """Run the load generator once: for ``quiet_seconds`` or, with ``while_running``, until it returns."""
+    base, tokens, warm_up, codes, clients, quiet_seconds = args
+    stop, queue = context.Event(), context.Queue()
+    generator = context.Process(target=_generator, args=(base, tokens, warm_up, codes, clients, stop, queue))
+    generator.start()
+    assert queue.get() == "measuring"
+    cpu = cpu_seconds(server)
+    outcome = None
+    if while_running is None:
+        time.sleep(quiet_seconds)
+    else:
+        outcome = asyncio.run(while_running())
+    stop.set()
+    latencies, seconds = queue.get()
+    generator.join()
+    return Phase(latencies, seconds, cpu_seconds(server) - cpu), outcome
+
+
+def _report(name: str, phase: Phase) -> None:
+    print(
+        f"{name}: {len(phase.latencies)} redeems in {phase.seconds:.1f} s ({phase.rate:.0f} req/s); "
+        f"p50 {statistics.median(phase.latencies):.1f} ms, p90 {phase.quantile(0.9):.1f} ms, "
+        f"p99 {phase.quantile(0.99):.1f} ms, max {max(phase.latencies):.1f} ms; "
+        f"server CPU {phase.server_cpu / phase.seconds * 100:.0f}% of one core"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.mixed", description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=50, help="kiosk connections in flight (default 50)")
+    parser.add_argument("--tickets", type=int, default=200_000, help="tickets in the database (default 200,000)")
+    parser.add_argument("--quiet-seconds", type=float, default=6.0, help="length of the quiet run (default 6)")
+    parser.add_argument("--pdfs", type=int, default=5, help="customers printing at once (default 5)")
+    parser.add_argument("--pdf-tickets", type=int, default=500, help="tickets in each PDF (default 500)")
+    parser.add_argument("--import-rows", type=int, default=10_000, help="rows of the purchases CSV (default 10,000)")
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes (default 1)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed for the redeem order")
+    args = parser.parse_args(argv)
+    rng = random.Random(args.seed)
+    with tempfile.TemporaryDirectory(prefix="pg-bench-mixed-") as tmp:
+        data_dir = Path(tmp) / "data"
+        db_path = data_dir / "portgate.db"
+        seeded = seed_tickets(db_path, args.tickets, companies=COMPANIES, itineraries=20)
+        printing, gate = seeded.company_ids[: args.pdfs], seeded.company_ids[args.pdfs :]
+        tokens, clerk = _people(db_path, printing)
+        pairs = zip(tokens, printing, strict=True)
+        customers = [(token, _tickets_of(db_path, company, args.pdf_tickets)) for token, company in pairs]
+        # Redeems use the other companies' tickets: a print refuses a ticket used meanwhile, all or nothing.
+        gate_ids = [i for c in gate for i in _tickets_of(db_path, c, args.tickets)]
+        rng.shuffle(gate_ids)
+        codes = signed_codes(db_path, gate_ids[: min(len(gate_ids), 80_000)])
+        ordered = [codes[i] for i in gate_ids[: len(codes)]]
+        half = (len(ordered) - 2 * WARM_UP) // 2
+        csv = _purchases_csv(db_path, args.import_rows)
+        print(f"seeded {args.tickets} tickets in {seeded.seconds:.1f} s", file=sys.stderr)
+        with server_process(data_dir, workers=args.workers) as (base, server):
+            kiosks = [enrol_kiosk(base, db_path, f"mix-kiosk-{i}") for i in range(KIOSKS)]
+            context = multiprocessing.get_context("spawn")
+            quiet_codes = ordered[WARM_UP : WARM_UP + half]
+            loaded_codes = ordered[2 * WARM_UP + half :]
+            quiet, _ = _phase(
+                context, server, (base, kiosks, ordered[:WARM_UP], quiet_codes, args.clients, args.quiet_seconds)
+            )
+            warm = ordered[WARM_UP + half : 2 * WARM_UP + half]
+            loaded, portal = _phase(
+                context,
+                server,
+                (base, kiosks, warm, loaded_codes, args.clients, 0),
+                lambda: _portal_load(base, customers, clerk, csv),
+            )
+    _report("quiet", quiet)
+    _report("under portal load", loaded)
+    for what, seconds, status, size in portal:
+        print(f"  {what}: {seconds:.2f} s, HTTP {status}, {size / 1024:.0f} KiB")
+    if any(status >= 300 for _what, _seconds, status, _size in portal):
+        print("some portal work failed: the figures below are not comparable", file=sys.stderr)
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {args.workers} server process(es)")
+    print(
+        f"mixed: redeem p99 {quiet.quantile(0.99):.1f} ms quiet, {loaded.quantile(0.99):.1f} ms under portal load "
+        f"({args.pdfs}×{args.pdf_tickets}-ticket PDFs, a {args.import_rows:,}-row import); "
+        f"{quiet.rate:.0f} req/s vs {loaded.rate:.0f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
