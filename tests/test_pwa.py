@@ -11,6 +11,7 @@ import numpy as np
 
 from server.pwa import SHELL_FILES
 from tests.helpers import get_form, login
+from tests.phone_support import another_phone
 
 ANDINA = "Exportadora Andina S.A."
 
@@ -70,6 +71,9 @@ async def test_the_service_worker_is_served_from_the_root_fresh_with_a_shell_tha
 
 
 async def test_the_install_page_gives_the_android_and_iphone_steps_and_is_in_the_customers_menu(client):
+    async with another_phone(client) as staff:
+        await login(staff, "operaciones")
+        assert 'href="/app/install"' not in await (await staff.get("/home")).text()  # staff carry no customer app
     await login(client, "andina", profile=ANDINA)
     home = await (await client.get("/home")).text()
     assert 'href="/app/install"' in home and "Instalar la app" in home
@@ -80,14 +84,6 @@ async def test_the_install_page_gives_the_android_and_iphone_steps_and_is_in_the
     assert "App Store" not in page and "Play Store" not in page  # no store: it installs from the site
     english = await (await client.get("/app/install", cookies={"pg_lang": "en"})).text()
     assert "Add to Home Screen" in english
-
-
-async def test_staff_menus_do_not_offer_the_customers_app(client):
-    await login(client, "operaciones")
-    page = await (await client.get("/home")).text()
-    if "/profiles" in page and "profile_id" in page:
-        page = await (await client.get("/home")).text()
-    assert 'href="/app/install"' not in page
 
 
 async def test_the_offline_page_carries_nothing_of_the_signed_in_user(client):
@@ -104,16 +100,16 @@ def _session_cache(page: str) -> str:
     return re.search(r'<meta name="portgate-cache" content="([^"]*)">', page)[1]
 
 
-async def test_each_sign_in_gets_its_own_offline_cache_name_and_signed_out_pages_the_guests(client, aiohttp_client):
+async def test_each_sign_in_gets_its_own_offline_cache_name_and_signed_out_pages_the_guests(client):
     login_page, _ = await get_form(client, "/login")
     assert _session_cache(login_page) == "guest"
     assert 'rel="manifest"' in login_page and "/static/app/register.js" in login_page
     await login(client, "andina", profile=ANDINA)
     first = _session_cache(await (await client.get("/home")).text())
     assert re.fullmatch(r"[0-9a-f]{24}", first)
-    other = await aiohttp_client(client.app)  # the same user on another phone: another session
-    await login(other, "andina", profile=ANDINA)
-    assert _session_cache(await (await other.get("/home")).text()) not in (first, "guest")
+    async with another_phone(client) as other:  # the same user on another phone: another session
+        await login(other, "andina")
+        assert _session_cache(await (await other.get("/profiles")).text()) not in (first, "guest")
     assert _session_cache(await (await client.get("/home")).text()) == first  # stable within the session
 
 

@@ -103,6 +103,8 @@ async def test_the_app_reads_the_ticket_for_the_phone_as_json(client):
 
 async def test_another_companys_ticket_is_not_found_on_the_phone(client):
     (ticket,) = await make_tickets(client.app, 1, tax_id=PACIFICO_TAX_ID)
+    pacifico = await customer(client, "pacifico")
+    assert (await client.get(f"/api/v1/tickets/{ticket['id']}/phone", headers=pacifico)).status == 200
     headers = await customer(client, "andina", ANDINA)
     resp = await client.get(f"/api/v1/tickets/{ticket['id']}/phone", headers=headers)
     assert resp.status == 404 and (await api_error(resp))["code"] == "not_found"

@@ -222,7 +222,13 @@ async def test_a_ticket_has_at_most_ten_live_links(client):
     assert (await client.post(base, headers=headers)).status == 201
 
 
-async def test_a_made_up_link_is_not_found(client):
-    for path in ("/t/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "/t/short", "/t/" + "x" * 200):
+async def test_a_made_up_or_altered_link_is_not_found(client):
+    (ticket,) = await make_tickets(client.app, 1)
+    headers = await customer(client, "andina", ANDINA)
+    link = (await (await client.post(f"/api/v1/tickets/{ticket['id']}/share-links", headers=headers)).json())["url"]
+    path = urlsplit(link).path
+    assert (await open_as_driver(client, path)).status == 200
+    altered = path[:-1] + ("A" if path[-1] != "A" else "B")
+    for path in (altered, "/t/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "/t/short", "/t/" + "x" * 200):
         resp = await open_as_driver(client, path)
         assert resp.status == 404 and "<svg" not in resp.text, path
