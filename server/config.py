@@ -150,6 +150,9 @@ class SmsConfig(Settings):
     retries: Annotated[int, Between(0, 10)] = 2
     #: Wait before the first retry; each next wait doubles.
     backoff_s: Annotated[float, Between(0, 60, "seconds")] = 1.0
+    #: Registration codes one client address may have texted per hour, to any phones (each text costs
+    #: money: this stops a script pumping texts to many numbers); 0 turns the limit off.
+    max_codes_per_address_per_hour: Annotated[int, Between(0, 100_000)] = 10
 
     def check(self, prefix: str) -> None:
         """The gateway needs its URL, and the credentials its ``auth`` names (and no others)."""

@@ -19,10 +19,17 @@ from tests.sms_gateway import ANDINA, COMPANY_PHONE, NEW_ACCOUNT, OTHER_PHONE, g
 
 
 @pytest.fixture
-async def client(config, aiohttp_client, gateway):
+def sms_settings() -> dict:
+    """More [sms] settings for a test (it parametrizes this name to change them)."""
+    return {}
+
+
+@pytest.fixture
+async def client(config, aiohttp_client, gateway, sms_settings):
     from server.demo import install_demo
 
-    app = create_app(replace(config, sms=SmsConfig(backend="http", url=gateway.url, backoff_s=0)))
+    sms = SmsConfig(backend="http", url=gateway.url, backoff_s=0, **sms_settings)
+    app = create_app(replace(config, sms=sms))
     app.on_startup.append(install_demo)
     return await aiohttp_client(app)
 
@@ -129,6 +136,18 @@ async def test_sending_codes_is_throttled_per_phone(client, gateway):
     )
     assert 'value="+593 4 000 0000"' in page  # what was typed stays
     assert len(gateway.received) == 3
+
+
+@pytest.mark.parametrize("sms_settings", [{"max_codes_per_address_per_hour": 2}])
+async def test_one_address_cannot_have_texts_pumped_to_many_phones(client, gateway):
+    for phone in ("+593 99 000 0001", "+593 99 000 0002"):
+        assert (await _send_code(client, phone)).url.path == "/register/phone/code"
+    resp = await _send_code(client, "+593 99 000 0003")
+    assert resp.status == 429
+    page = await resp.text()
+    assert alert_text(page) == "Se solicitaron demasiados códigos desde su red. Intente de nuevo en una hora."
+    assert 'value="+593 99 000 0003"' in page
+    assert len(gateway.received) == 2
 
 
 async def test_a_gateway_that_does_not_take_the_text_says_so_and_keeps_the_form(client, gateway):

@@ -151,6 +151,7 @@ async def test_an_unreachable_gateway_is_a_clear_error(config, aiohttp_client):
         ({"PORTGATE_SMS__BODY_TEMPLATE": '["{phone}", "{text}"]'}, "sms.body_template: must be a JSON object"),
         ({"PORTGATE_SMS__TIMEOUT_S": "0"}, "sms.timeout_s: must be between 0.5 and 60 seconds"),
         ({"PORTGATE_SMS__RETRIES": "11"}, "sms.retries: must be between 0 and 10"),
+        ({"PORTGATE_SMS__MAX_CODES_PER_ADDRESS_PER_HOUR": "-1"}, "sms.max_codes_per_address_per_hour: must be between"),
         ({"PORTGATE_SMS__SENDER": "Portgate"}, "sms.sender: unknown setting"),
     ],
 )

@@ -24,6 +24,7 @@ from server.accounts.registration import TooManyCodes
 from server.accounts.registration_sms import (
     SMS_NOT_SENT,
     TOO_MANY_CODES,
+    TOO_MANY_FROM_ADDRESS,
     finish_phone_registration,
     text_registration_code,
 )
@@ -244,7 +245,9 @@ async def registration_phone(request: web.Request) -> web.Response:
         token = await text_registration_code(request, tax, index, phone)
     except UnknownTaxId:
         raise ApiError(404, "unknown_tax_id", tax_id_unknown_message(request)) from None
-    except TooManyCodes:
+    except TooManyCodes as exc:
+        if exc.per == "address":
+            raise ApiError(429, "too_many_codes", TOO_MANY_FROM_ADDRESS) from None
         raise ApiError(429, "too_many_codes", TOO_MANY_CODES, {"phone": TOO_MANY_CODES}) from None
     except SmsNotSent:
         raise ApiError(503, "sms_not_sent", SMS_NOT_SENT, {"phone": SMS_NOT_SENT}) from None

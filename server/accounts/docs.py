@@ -191,8 +191,9 @@ def _document_registration(docs: ApiDocs) -> None:
     docs.add(
         "/api/v1/registration/phone",
         "post",
-        "Existing customer (mobile): send a 4-digit code by SMS (valid 15 minutes; at most 3 codes per phone per "
-        "hour: 429 `too_many_codes`; 503 `sms_not_sent` when the SMS gateway did not take it)",
+        "Existing customer (mobile): send a 4-digit code by SMS (valid 15 minutes; at most 3 codes per phone, and "
+        "[sms] max_codes_per_address_per_hour per client address, an hour: 429 `too_many_codes`; 503 `sms_not_sent` "
+        "when the SMS gateway did not take it)",
         auth=False,
         tag="accounts",
         errors=(400, 404, 429, 503),

@@ -43,7 +43,12 @@ CODE_SPENT = Msg("The code was entered wrong too many times; request a new one."
 
 
 class TooManyCodes(Exception):
-    """This phone was sent too many codes lately (each text costs money and pesters its owner)."""
+    """This phone, or this client address, was sent too many codes lately (each text costs money and
+    pesters its owner); ``per`` says which: "phone" or "address"."""
+
+    def __init__(self, per: str) -> None:
+        super().__init__(per)
+        self.per = per
 
 
 # --- self-registration ------------------------------------------------------------------------
@@ -163,17 +168,25 @@ def start_existing_registration(db: Db, tax_id: str, index: int, now: float) -> 
     return email, token
 
 
-def start_phone_registration(db: Db, tax_id: str, index: int, phone: str, now: float) -> tuple[str, str, str]:
-    """Mobile flow: choose an e-mail on file and a phone; returns (request token, 4-digit code, email)."""
+def _check_code_limits(db: Db, phone: str, address: str, address_limit: int, now: float) -> None:
+    """Refuse a code beyond the phone's hourly limit, or the client address's (0: no address limit)."""
+    # A code's request expires PHONE_CODE_MINUTES after it was made, so these count the last hour's.
+    since = now - 3600 + PHONE_CODE_MINUTES * 60
+    counted = "SELECT COUNT(*) FROM one_time_tokens WHERE purpose = 'phone_registration' AND expires_at > ? AND "
+    if scalar(db, counted + "phone = ?", (since, phone)) >= MAX_CODES_PER_PHONE_PER_HOUR:
+        raise TooManyCodes("phone")
+    if address_limit and scalar(db, counted + "address = ?", (since, address)) >= address_limit:
+        raise TooManyCodes("address")
+
+
+def start_phone_registration(
+    db: Db, tax_id: str, index: int, phone: str, now: float, *, address: str = "", address_limit: int = 0
+) -> tuple[str, str, str]:
+    """Mobile flow: choose an e-mail on file and a phone; returns (request token, 4-digit code, email).
+
+    ``address`` is the client's, counted against ``address_limit`` codes an hour (0: not limited)."""
     company_id, email = _chosen_email(db, tax_id, index)
-    # A code's request expires PHONE_CODE_MINUTES after it was made, so this counts the last hour's.
-    recent = scalar(
-        db,
-        "SELECT COUNT(*) FROM one_time_tokens WHERE purpose = 'phone_registration' AND phone = ? AND expires_at > ?",
-        (phone, now - 3600 + PHONE_CODE_MINUTES * 60),
-    )
-    if recent >= MAX_CODES_PER_PHONE_PER_HOUR:
-        raise TooManyCodes(phone)
+    _check_code_limits(db, phone, address, address_limit, now)
     code = f"{secrets.randbelow(10_000):04d}"
     token = one_time_token(
         db,
@@ -185,7 +198,8 @@ def start_phone_registration(db: Db, tax_id: str, index: int, phone: str, now: f
         phone=phone,
         code=code,
     )
-    audit(db, "registration.code_sent", now=now, company_id=company_id)
+    db.execute("UPDATE one_time_tokens SET address = ? WHERE token_hash = ?", (address, token_hash(token)))
+    audit(db, "registration.code_sent", now=now, company_id=company_id, address=address)
     return token, code, email
 
 

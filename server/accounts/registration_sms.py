@@ -17,9 +17,10 @@ from server.accounts.common import mail_registration_received
 from server.forms import ValidationFailed
 from server.i18n import Msg, render
 from server.security import hash_password
-from server.web import CONFIG, DB, SMS, lang_of
+from server.web import CONFIG, DB, SMS, client_address, lang_of
 
 TOO_MANY_CODES = Msg("Too many codes were sent to this phone. Try again in an hour.")
+TOO_MANY_FROM_ADDRESS = Msg("Too many codes were requested from your network. Try again in an hour.")
 SMS_NOT_SENT = Msg("The text message could not be sent. Try again in a few minutes.")
 WRONG_CODE = Msg("The confirmation code is not correct.")
 
@@ -31,7 +32,15 @@ async def text_registration_code(request: web.Request, tax_id: str, email_index:
     a message the gateway did not take leaves no request behind (it would count against the phone).
     """
     db = request.app[DB]
-    token, code, _email = await db.write(registration.start_phone_registration, tax_id, email_index, phone, time.time())
+    token, code, _email = await db.write(
+        registration.start_phone_registration,
+        tax_id,
+        email_index,
+        phone,
+        time.time(),
+        address=client_address(request),
+        address_limit=request.app[CONFIG].sms.max_codes_per_address_per_hour,
+    )
     text = render(lang_of(request), Msg("Your Portgate confirmation code is %(code)s", {"code": code}))
     try:
         await request.app[SMS].send(phone, text)

@@ -19,6 +19,7 @@ from server.accounts.registration import TooManyCodes
 from server.accounts.registration_sms import (
     SMS_NOT_SENT,
     TOO_MANY_CODES,
+    TOO_MANY_FROM_ADDRESS,
     WRONG_CODE,
     finish_phone_registration,
     text_registration_code,
@@ -81,7 +82,9 @@ async def _send_code(request: web.Request, tax: str, index: int, phone: str, sho
         return _start_page(request, 400, values={"tax_id": tax}, errors={"tax_id": tax_id_unknown_message(request)})
     except ValidationFailed as exc:
         return _start_page(request, 400, errors=exc.errors, **shown)
-    except TooManyCodes:
+    except TooManyCodes as exc:
+        if exc.per == "address":
+            return _start_page(request, 429, notice=TOO_MANY_FROM_ADDRESS, **shown)
         return _start_page(request, 429, errors={"phone": TOO_MANY_CODES}, **shown)
     except SmsNotSent:
         return _start_page(request, 503, notice=SMS_NOT_SENT, **shown)
