@@ -57,4 +57,11 @@ def script(db: sqlite_utils.Database, sql: str) -> None:
 
 
 # The migrations register themselves on import, in number order across these modules.
-from server.migrations import first_schema, gate_at_scale, helpdesk_paging, production, share_links  # noqa: E402,F401
+from server.migrations import (  # noqa: E402,F401
+    first_schema,
+    gate_at_scale,
+    helpdesk_paging,
+    production,
+    registration_sms,
+    share_links,
+)
