@@ -169,6 +169,26 @@ def tap_height(locator) -> float:
     return locator.bounding_box()["height"]
 
 
+STAFF_PAGES = {
+    # demo user: the terminal's lists a staff member may check from a phone
+    "admin": ("/admin/users", "/admin/licences", "/helpdesk/console"),
+    "facturacion": ("/billing/purchases",),
+    "operaciones": ("/ops/services",),
+}
+
+
+@pytest.mark.parametrize("login", sorted(STAFF_PAGES))
+def test_the_staff_lists_fit_a_phone_too(open_page, login):
+    page = open_page("iphone-390")
+    sign_in(page, login, "Terminal Portuaria Demo", "")
+    walk = Walk(page, "iphone-390", login)
+    for path in STAFF_PAGES[login]:
+        walk.visit(path.strip("/").replace("/", "-"), path)
+    if login == "admin":
+        walk.follow("user", "#users a")
+    assert walk.problems == [], "\n".join(walk.problems)
+
+
 @DEVICES
 def test_the_menu_opens_from_its_button_and_every_entry_is_in_reach(open_page, device):
     page = open_page(device)
