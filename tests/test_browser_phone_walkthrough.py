@@ -208,7 +208,7 @@ def gate_ticket_full_screen(walk: Walk, data_dir: Path) -> None:
 @pytest.fixture(params=sorted(PHONES))
 def walk(request, chromium, phone_server):
     context = chromium.new_context(base_url=phone_server.url, locale="es-EC", **PHONES[request.param])
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(30_000)  # a shared, busy box: a tap may wait for a slow page
     yield Walk(context.new_page(), request.param)
     context.close()
 
