@@ -21,6 +21,8 @@ from tests.phone_layout import MIN_TAP, PHONES, layout_problems, screenshot
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 DEVICES = pytest.mark.parametrize("device", sorted(PHONES))
+#: The widest screen that gets the phone layout: a small tablet held upright.
+TABLET = {"tablet-768": {"viewport": {"width": 768, "height": 1024}, "is_mobile": True, "has_touch": True}}
 
 
 @pytest.fixture
@@ -28,7 +30,7 @@ def open_page(new_page):
     """A page on a phone of ``PHONES`` (or on a 1280×800 desktop), in Spanish, with its own cookies."""
 
     def make(device: str | None = None, **options):
-        settings = PHONES[device] if device else {"viewport": {"width": 1280, "height": 800}}
+        settings = {**PHONES, **TABLET}[device] if device else {"viewport": {"width": 1280, "height": 800}}
         return new_page(locale="es-EC", **settings, **options)
 
     return make
@@ -274,18 +276,47 @@ def test_the_desktop_keeps_its_side_menu_and_its_tables(open_page):
     assert columns > 1  # the desktop's form keeps its columns
 
 
-@DEVICES
+def fields_in_one_column(page, *names: str) -> list[str]:
+    """What is wrong with ``names`` as a phone column: each field below the one before it, full width."""
+    boxes = {name: page.locator(f"#f-{name}").bounding_box() for name in names}
+    problems = [f"#f-{name} is narrow" for name in names if boxes[name]["width"] < 0.7 * 360]
+    for before, name in zip(names, names[1:], strict=False):
+        if boxes[name]["x"] != boxes[before]["x"] or boxes[name]["y"] <= boxes[before]["y"]:
+            problems.append(f"#f-{name} is not right under #f-{before}")
+    return problems
+
+
+@pytest.mark.parametrize("device", [*sorted(PHONES), "tablet-768"])
 def test_forms_are_one_column_with_each_confirmation_after_its_field(open_page, device):
+    visitor = open_page(device)
+    visitor.goto("/register")
+    problems = fields_in_one_column(
+        visitor, "email", "email_confirm", "tax_id", "phone", "password", "password_confirm"
+    )
+    visitor.goto("/register/prospect")
+    problems += fields_in_one_column(visitor, "email", "email_confirm", "phone", "phone_confirm")
     page = open_page(device)
     sign_in(page, "andina", *CUSTOMERS["andina"])
     page.goto("/helpdesk/tickets/new")
     page.locator("#policies a.choose").first.tap()
-    boxes = {name: page.locator(f"#f-{name}").bounding_box() for name in ("email", "email_confirm", "phone")}
-    assert boxes["email_confirm"]["y"] > boxes["email"]["y"]
-    assert boxes["email_confirm"]["x"] == boxes["email"]["x"]
-    assert boxes["email"]["y"] < boxes["email_confirm"]["y"] < boxes["phone"]["y"]
-    assert boxes["email"]["width"] > page.viewport_size["width"] * 0.7
+    problems += fields_in_one_column(page, "subject", "email", "email_confirm", "phone", "phone_confirm")
     page.goto("/company/users")
-    email = page.locator("#add-user #f-email").bounding_box()
-    confirm = page.locator("#add-user #f-email_confirm").bounding_box()
-    assert confirm["x"] == email["x"] and confirm["y"] > email["y"]
+    problems += fields_in_one_column(page, "username", "email", "email_confirm", "phone")
+    page.goto("/password")
+    problems += fields_in_one_column(page, "current_password", "new_password", "new_password_confirm")
+    assert problems == []
+
+
+@DEVICES
+def test_english_pages_fit_a_phone_and_name_no_layout(open_page, device):
+    page = open_page(device)
+    sign_in(page, "andina", *CUSTOMERS["andina"])
+    page.goto("/lang/en?next=/home")
+    assert "left" not in page.locator("main").inner_text()  # "Every option of your profile is in the menu."
+    walk = Walk(page, device, "andina-en")
+    walk.check("home")
+    for name, path in (("tickets", "/tickets"), ("licences", "/licences"), ("policies", "/policies")):
+        walk.visit(name, path)
+    walk.follow("print-list", "#summaries a.button-link")
+    walk.visit("support-tickets", "/helpdesk/tickets")
+    assert walk.problems == [], "\n".join(walk.problems)
