@@ -99,6 +99,8 @@ async def test_a_wrong_code_is_marked_a_password_typo_costs_no_attempt_and_five_
     resp = await _finish(client, code, password_confirm="Otra2026clave")
     assert resp.status == 400
     assert field_errors(await resp.text()) == {"password_confirm": "Las contraseñas no coinciden."}
+    resp = await _finish(client, code[:3])  # a digit short: a typo, marked, no attempt spent
+    assert field_errors(await resp.text()) == {"code": "Ingrese los 4 dígitos del código que le enviamos."}
 
     for _ in range(4):
         resp = await _finish(client, wrong)

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from server.accounts import registration
 from server.accounts.common import mail_registration_received
-from server.forms import ValidationFailed
+from server.forms import FieldErrors, ValidationFailed
 from server.i18n import Msg, render
 from server.security import hash_password
 from server.web import CONFIG, DB, SMS, client_address, lang_of
@@ -23,6 +23,7 @@ TOO_MANY_CODES = Msg("Too many codes were sent to this phone. Try again in an ho
 TOO_MANY_FROM_ADDRESS = Msg("Too many codes were requested from your network. Try again in an hour.")
 SMS_NOT_SENT = Msg("The text message could not be sent. Try again in a few minutes.")
 WRONG_CODE = Msg("The confirmation code is not correct.")
+ENTER_CODE = Msg("Enter the 4 digits of the code we texted you.")
 
 
 async def text_registration_code(request: web.Request, tax_id: str, email_index: int, phone: str) -> str:
@@ -55,14 +56,22 @@ async def finish_phone_registration(
 ) -> dict[str, Any]:
     """The new account, once ``code`` matches the request's; raises ``ValidationFailed`` otherwise.
 
-    The fields are checked before the code, so a typo in a password does not spend one of the
-    request's few attempts. The code proves the phone, not the company: only the company's own phone
-    on file makes the account active at once; any other phone gets an account that awaits approval.
+    The fields (and the code's shape) are checked before the code itself, so a typo in a password or
+    a code that is not 4 digits does not spend one of the request's few attempts. The code proves
+    the phone, not the company: only the company's own phone on file makes the account active at
+    once; any other phone gets an account that awaits approval.
     """
     db = request.app[DB]
     now = time.time()
     pending = await db.read(registration.phone_registration, token, now)
-    clean = registration.validate_finish(form, request.app[CONFIG].security.password_min_length, pending["email"])
+    errors = FieldErrors()
+    if not (len(code) == 4 and code.isdigit()):  # a typo, not a guess: it spends no attempt
+        errors.add("code", ENTER_CODE)
+    try:
+        clean = registration.validate_finish(form, request.app[CONFIG].security.password_min_length, pending["email"])
+    except ValidationFailed as exc:
+        errors.update(exc.errors)
+    errors.raise_if_any()
     record = await db.write(registration.check_phone_code, token, code, now)
     if record is None:
         raise ValidationFailed({"code": WRONG_CODE})
