@@ -125,7 +125,7 @@ def test_the_shell_and_an_opened_ticket_work_offline_and_nothing_stays_after_sig
     expect(page.locator("#qr svg")).to_be_visible()
     delete_through_the_api(live_server.url, ticket_id)
     phone.set_offline(False)  # back online: the page reloads and the deletion shows
-    expect(page.locator("#status")).to_have_text("Eliminado")
+    expect(page.locator("#status")).to_have_text("Eliminado", timeout=15_000)
     expect(page.locator("#qr")).to_have_count(0)
     phone.set_offline(True)  # and the kept copy is the deleted one now
     page.goto(f"/tickets/{ticket_id}/phone")
@@ -146,4 +146,22 @@ def test_the_shell_and_an_opened_ticket_work_offline_and_nothing_stays_after_sig
     phone.set_offline(True)
     page.goto(f"/tickets/{ticket_id}/phone")
     expect(page.locator("#offline h1")).to_contain_text("Sin conexión")
+    phone.set_offline(False)
+
+
+def test_a_session_that_ended_without_signing_out_leaves_nothing_for_the_next_visitor(phone, live_server):
+    ticket_id = printed_ticket(live_server.data_dir)
+    page = phone.pages[0]
+    sign_in_on_the_phone(page, "andina", ANDINA)
+    page.goto(f"/tickets/{ticket_id}/phone")
+    session = controlled_by_the_worker(page)
+    page.reload()
+    eventually(page, "async (name) => (await (await caches.open(name)).keys()).length > 0", f"portgate-user-{session}")
+    phone.clear_cookies()  # the session expired: no sign-out, so no Clear-Site-Data either
+    page.goto("/login")  # the next person on this phone
+    eventually(page, "async (name) => !(await caches.keys()).includes(name)", f"portgate-user-{session}")
+    phone.set_offline(True)
+    page.goto(f"/tickets/{ticket_id}/phone")
+    expect(page.locator("#offline h1")).to_contain_text("Sin conexión")
+    expect(page.locator("#kept-tickets")).to_be_hidden()
     phone.set_offline(False)

@@ -1,20 +1,42 @@
-// The ticket on the phone: says when the phone is offline, reloads the page when the network comes
-// back (a deleted or used ticket then replaces the kept copy), keeps the screen on while it is shown,
-// and sends a share link with the phone's own share sheet.
+// The ticket on the phone: says when the phone is offline, checks the ticket again whenever the phone is
+// (back) online or the app comes back to the screen, and reloads the page when its state changed (a deleted
+// or used ticket then replaces the kept copy); keeps the screen on while the QR shows; sends a share link
+// with the phone's own share sheet.
 "use strict";
 (function () {
   const badge = document.getElementById("offline-badge");
+  const ticket = document.getElementById("ticket");
+  let retries = 0;
+
   function showNetwork() {
     if (badge) badge.hidden = navigator.onLine;
   }
+
+  // Ask the server (past the app's worker: a page's own fetch is not a navigation) what the page says now.
+  function checkAgain() {
+    if (!ticket || !navigator.onLine) return;
+    fetch(window.location.pathname, { cache: "no-store", credentials: "same-origin" })
+      .then((response) => response.text())
+      .then((html) => {
+        retries = 0;
+        const found = html.match(/id="ticket"[^>]*data-status="([a-z_]+)"/);
+        if (!found || found[1] !== ticket.dataset.status) window.location.reload();
+      })
+      .catch(() => {
+        // The phone says online before its network carries anything: try again shortly.
+        if (retries++ < 5) setTimeout(checkAgain, 2000);
+      });
+  }
+
   showNetwork();
+  checkAgain();
   window.addEventListener("offline", showNetwork);
   window.addEventListener("online", () => {
     showNetwork();
-    window.location.reload();
+    checkAgain();
   });
   document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible" && navigator.onLine) window.location.reload();
+    if (document.visibilityState === "visible") checkAgain();
   });
 
   // A kiosk camera reads a screen that stays lit: ask for the screen to stay on while the QR shows.
