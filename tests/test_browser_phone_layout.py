@@ -174,8 +174,8 @@ def tap_height(locator) -> float:
 STAFF_PAGES = {
     # demo user: the terminal's lists a staff member may check from a phone
     "admin": ("/admin/users", "/admin/licences", "/helpdesk/console"),
-    "facturacion": ("/billing/purchases",),
-    "operaciones": ("/ops/services",),
+    "facturacion": ("/billing/purchases", "/billing/companies"),
+    "operaciones": ("/ops/services", "/ops/itineraries"),
 }
 
 
