@@ -115,6 +115,7 @@ def test_the_shell_and_an_opened_ticket_work_offline_and_nothing_stays_after_sig
     page.goto(f"/tickets/{ticket_id}/phone")
     expect(page.locator("#qr svg")).to_be_visible()
     expect(page.locator("#offline-badge")).to_be_visible()
+    expect(page.locator("#ticket")).to_have_attribute("data-kept", "1")  # the phone's copy, and it says so
     shot(page, "ticket-offline")
     page.goto("/tickets")  # never opened: the app shell's offline page, listing the kept ticket
     expect(page.locator("#offline h1")).to_contain_text("Sin conexión")

@@ -81,10 +81,17 @@ async function page(request, url) {
   } catch (error) {
     const key = kept ? await currentSession() : "";
     const copy = key ? await caches.match(url.pathname, { cacheName: USER_PREFIX + key }) : undefined;
-    return copy || (await caches.match(OFFLINE, { cacheName: SHELL })) || Response.error();
+    if (copy) return markedAsKept(copy);
+    return (await caches.match(OFFLINE, { cacheName: SHELL })) || Response.error();
   }
   if (kept) await keep(url.pathname, response.clone());
   return response;
+}
+
+// A kept copy says so (data-kept on the ticket), so the page checks its ticket once the network is back.
+async function markedAsKept(copy) {
+  const html = (await copy.text()).replace('id="ticket"', 'id="ticket" data-kept="1"');
+  return new Response(html, { status: copy.status, statusText: copy.statusText, headers: copy.headers });
 }
 
 // Keep the newest answer of a kept page in the cache its session named (a deleted or used ticket

@@ -1,7 +1,7 @@
-// The ticket on the phone: says when the phone is offline, checks the ticket again whenever the phone is
-// (back) online or the app comes back to the screen, and reloads the page when its state changed (a deleted
-// or used ticket then replaces the kept copy); keeps the screen on while the QR shows; sends a share link
-// with the phone's own share sheet.
+// The ticket on the phone: says when the phone is offline; checks the ticket again when the phone is back
+// online, when the app returns to the screen and when the page is the phone's kept copy, and reloads the
+// page if its state changed (a deleted or used ticket then replaces the kept copy); keeps the screen on
+// while the QR shows; sends a share link with the phone's own share sheet.
 "use strict";
 (function () {
   const badge = document.getElementById("offline-badge");
@@ -29,7 +29,7 @@
   }
 
   showNetwork();
-  checkAgain();
+  if (ticket && ticket.dataset.kept) checkAgain(); // shown from the phone's copy: is it still so?
   window.addEventListener("offline", showNetwork);
   window.addEventListener("online", () => {
     showNetwork();
