@@ -31,7 +31,7 @@ from server.accounts.registration_sms import (
 from server.accounts.users import ROLE_LABELS, UnknownTaxId
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import Msg, pick_language, render
-from server.security import hash_password
+from server.security import hash_password_off_loop
 from server.sms import SmsNotSent
 from server.web import (
     CONFIG,
@@ -200,7 +200,7 @@ async def change_password(request: web.Request) -> web.Response:
         errors.update(exc.errors)
     errors.raise_if_any()
     ok = await request.app[DB].write(
-        passwords.change_password, p.user_id, current, hash_password(new), p.session_hash, time.time()
+        passwords.change_password, p.user_id, current, await hash_password_off_loop(new), p.session_hash, time.time()
     )
     if not ok:
         raise ApiError(

@@ -13,7 +13,7 @@ from server.accounts.registration import register_user
 from server.accounts.sessions import LoginOutcome
 from server.accounts.users import token_record
 from server.i18n import N_, Msg, translate
-from server.security import hash_password
+from server.security import hash_password_off_loop
 from server.web import (
     CONFIG,
     DB,
@@ -82,9 +82,8 @@ async def register_and_notify(request: web.Request, clean: dict[str, Any]) -> di
     e-mail another account has.
     """
     lang = lang_of(request)
-    user = await request.app[DB].write(
-        register_user, clean, hash_password(clean["password"]), lang, time.time(), client_address(request)
-    )
+    password_hash = await hash_password_off_loop(clean["password"])
+    user = await request.app[DB].write(register_user, clean, password_hash, lang, time.time(), client_address(request))
     await mail_registration_received(request, user, lang)
     return user
 

@@ -22,7 +22,7 @@ from server.accounts.users import user_by_id
 from server.flash import redirect_with_flash, render_with_flash
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import Msg
-from server.security import hash_password
+from server.security import hash_password_off_loop
 from server.web import CONFIG, DB, require
 
 routes = web.RouteTableDef()
@@ -49,8 +49,9 @@ async def password_submit(request: web.Request) -> web.Response:
         errors.update(exc.errors)
     if errors:
         return page(request, "accounts/password.html", {"errors": errors}, 400)
+    new_hash = await hash_password_off_loop(new)
     ok = await request.app[DB].write(
-        passwords.change_password, principal.user_id, current, hash_password(new), principal.session_hash, time.time()
+        passwords.change_password, principal.user_id, current, new_hash, principal.session_hash, time.time()
     )
     if not ok:
         wrong = {"current_password": Msg("The current password is not correct.")}
@@ -104,7 +105,7 @@ async def reset_submit(request: web.Request) -> web.Response:
     except ValidationFailed as exc:
         context = {"token": record["token"], "errors": exc.errors, "action": request.path}
         return page(request, "accounts/reset.html", context, 400)
-    if not await request.app[DB].write(passwords.finish_password_set, record, hash_password(new), now):
+    if not await request.app[DB].write(passwords.finish_password_set, record, await hash_password_off_loop(new), now):
         raise invalid_link()  # used by a concurrent request, or voided by a newer link, since it was read
     done = Msg("Your password has been saved. You can now sign in.")
     raise redirect_with_flash(request, "/login", done)

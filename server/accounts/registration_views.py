@@ -25,7 +25,7 @@ from server.accounts.users import UnknownTaxId
 from server.flash import redirect_with_flash
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import N_, Msg
-from server.security import hash_password
+from server.security import hash_password_off_loop
 from server.web import CONFIG, DB, lang_of
 
 routes = web.RouteTableDef()
@@ -170,7 +170,7 @@ async def finish_submit(request: web.Request) -> web.Response:
             registration.finish_existing_registration,
             record,
             clean,
-            hash_password(clean["password"]),
+            await hash_password_off_loop(clean["password"]),
             lang_of(request),
             now,
         )
