@@ -93,6 +93,7 @@ def walk_gate_tickets(walk: Walk) -> None:
     expect(page).to_have_url(re.compile(r"/tickets/generations/\d+"))
     walk.check("generated")
     walk.follow("print-list", "#view-tickets")
+    expect(page.locator("#tickets a.on-phone").first).to_have_attribute("href", re.compile(r"^/tickets/\d+/phone$"))
     walk.follow("delete", "#tickets a.delete")
     page.locator("#confirm-delete").tap()
     expect(page).to_have_url(re.compile(r"deleted="))
