@@ -1,15 +1,16 @@
 """Redeems under portal load: the gate's p99 while customers print big PDFs and a clerk imports a big CSV.
 
-    python -m bench.mixed [--clients 50] [--tickets 200000] [--quiet-seconds 6] [--pdfs 5] [--pdf-tickets 500]
+    python -m bench.mixed [--clients 50] [--seconds 20] [--tickets 200000] [--pdfs 5] [--pdf-tickets 500]
                           [--import-rows 10000] [--workers 1]
 
-Seeds ``--tickets`` printed tickets (50 customer companies) into a real SQLite file and starts the real server.
-Online redeems of distinct valid codes then run from a separate load-generator process (``bench.redeem``'s,
-``--clients`` kiosk connections in flight) twice on the same server: first alone for ``--quiet-seconds``,
-then while ``--pdfs`` customers each print ``--pdf-tickets`` of their tickets as one PDF through the API and a
-billing clerk imports a ``--import-rows``-row purchases CSV, until the last of those answers. The redeems go
-in chunks of :data:`CHUNK` codes so a phase can end when its portal work does; both phases are measured the
-same way. Prints both runs' latency and throughput, how long each portal request took, and last
+Seeds ``--tickets`` printed tickets (50 customer companies) into a real SQLite file and starts the real server
+(its PDF process warmed up by one print). Online redeems of distinct valid codes then run from a separate
+load-generator process (``bench.redeem``'s, ``--clients`` kiosk connections in flight) twice on the same
+server, ``--seconds`` each: first alone, then from the moment ``--pdfs`` customers each ask for a PDF of
+``--pdf-tickets`` of their tickets through the API and a billing clerk posts a ``--import-rows``-row purchases
+CSV (it ends sooner if that work is all answered). The redeems go in rounds of :data:`CHUNK` codes so a run
+can stop on time; both runs are measured the same way. The portal work is then waited for and timed.
+Prints both runs' latency and throughput, each portal request's time, and last
 ``mixed: redeem p99 <Q> ms quiet, <L> ms under portal load (…); <N> req/s vs <M>``. Target: L ≤ 2 × Q.
 """
 
@@ -24,7 +25,9 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from concurrent import futures
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +44,8 @@ from server.db import connect
 #: Redeems per load-generator round: small enough that a phase ends within ~0.5 s of its portal work.
 CHUNK = 600
 COMPANIES = 50
+#: Codes signed for both runs together (about 2000 redeems a second at most on the target box).
+MAX_CODES = 100_000
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,7 @@ def _generator(base: str, tokens: list[str], warm_up: list[str], codes: list[str
         latencies += [ms for ms, _ticket, _accepted, _reason in results]
         seconds += took
     else:
-        print("ran out of codes before the phase ended: raise --tickets", file=sys.stderr)
+        print("the codes ran out before the run's time: raise --tickets", file=sys.stderr)
     queue.put((latencies, seconds))
 
 
@@ -135,7 +140,7 @@ async def _timed(label: str, request: Awaitable[aiohttp.ClientResponse]) -> tupl
 
 async def _portal_load(base: str, customers: list[tuple[str, list[int]]], clerk: str, csv: str) -> list[tuple]:
     """Every customer's PDF and the clerk's import at once; (what, seconds, status, bytes) of each."""
-    timeout = aiohttp.ClientTimeout(total=600)
+    timeout = aiohttp.ClientTimeout(total=None)  # how long a PDF takes on a busy box is a result, not an error
     async with aiohttp.ClientSession(base, timeout=timeout) as session:
         work: list[Awaitable[tuple[str, float, int, int]]] = [
             _timed(
@@ -157,26 +162,40 @@ async def _portal_load(base: str, customers: list[tuple[str, list[int]]], clerk:
                 ),
             )
         )
-        return list(await asyncio.gather(*work))
+        answers = await asyncio.gather(*work, return_exceptions=True)
+    return [a if isinstance(a, tuple) else (f"a portal request that failed ({a!r:.80})", 0.0, 599, 0) for a in answers]
 
 
-def _phase(context: Any, server: Any, args: tuple, while_running=None) -> tuple[Phase, Any]:  # noqa: ANN001
-    """Run the load generator once: for ``quiet_seconds`` or, with ``while_running``, until it returns."""
-    base, tokens, warm_up, codes, clients, quiet_seconds = args
+def _warm_up_printing(base: str, token: str, ticket_id: int) -> None:
+    """One small print, so the PDF process is running as on a server that has printed before."""
+
+    async def print_one() -> None:
+        async with aiohttp.ClientSession(base) as session:
+            url, auth = f"/api/v1/tickets/{ticket_id}/print?format=pdf", {"Authorization": f"Bearer {token}"}
+            async with session.post(url, headers=auth) as resp:
+                assert resp.status == 200, await resp.text()
+
+    asyncio.run(print_one())
+
+
+def _phase(
+    context: Any, server: Any, load: tuple, seconds: float, start_work: Callable[[], Future] | None = None
+) -> tuple[Phase, Future | None]:
+    """One measured run of redeems: ``seconds`` long, or until the work ``start_work`` starts is all answered."""
     stop, queue = context.Event(), context.Queue()
-    generator = context.Process(target=_generator, args=(base, tokens, warm_up, codes, clients, stop, queue))
+    generator = context.Process(target=_generator, args=(*load, stop, queue))
     generator.start()
     assert queue.get() == "measuring"
     cpu = cpu_seconds(server)
-    outcome = None
-    if while_running is None:
-        time.sleep(quiet_seconds)
+    work = start_work() if start_work is not None else None
+    if work is None:
+        time.sleep(seconds)
     else:
-        outcome = asyncio.run(while_running())
+        futures.wait([work], timeout=seconds)
     stop.set()
-    latencies, seconds = queue.get()
+    latencies, took = queue.get()
     generator.join()
-    return Phase(latencies, seconds, cpu_seconds(server) - cpu), outcome
+    return Phase(latencies, took, cpu_seconds(server) - cpu), work
 
 
 def _report(name: str, phase: Phase) -> None:
@@ -188,49 +207,85 @@ def _report(name: str, phase: Phase) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.mixed", description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50, help="kiosk connections in flight (default 50)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each measured run (default 20)")
     parser.add_argument("--tickets", type=int, default=200_000, help="tickets in the database (default 200,000)")
-    parser.add_argument("--quiet-seconds", type=float, default=6.0, help="length of the quiet run (default 6)")
     parser.add_argument("--pdfs", type=int, default=5, help="customers printing at once (default 5)")
     parser.add_argument("--pdf-tickets", type=int, default=500, help="tickets in each PDF (default 500)")
     parser.add_argument("--import-rows", type=int, default=10_000, help="rows of the purchases CSV (default 10,000)")
     parser.add_argument("--workers", type=int, default=1, help="server worker processes (default 1)")
     parser.add_argument("--seed", type=int, default=1, help="random seed for the redeem order")
-    args = parser.parse_args(argv)
-    rng = random.Random(args.seed)
+    parser.add_argument(
+        "--portal-wait", type=float, default=900, help="seconds to wait for the portal work after the run (900)"
+    )
+    return parser.parse_args(argv)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Who prints what, the clerk's file, and the codes of each run (its warm-up first)."""
+
+    customers: list[tuple[str, list[int]]]
+    clerk: str
+    csv: str
+    runs: tuple[tuple[list[str], list[str]], tuple[list[str], list[str]]]
+
+
+def _plan(db_path: Path, args: argparse.Namespace) -> Plan:
+    seeded = seed_tickets(db_path, args.tickets, companies=COMPANIES, itineraries=20)
+    print(f"seeded {args.tickets} tickets in {seeded.seconds:.1f} s", file=sys.stderr)
+    printing, gate = seeded.company_ids[: args.pdfs], seeded.company_ids[args.pdfs :]
+    tokens, clerk = _people(db_path, printing)
+    pairs = zip(tokens, printing, strict=True)
+    # One more ticket each than printed: the first warms the PDF process up.
+    customers = [(token, _tickets_of(db_path, company, args.pdf_tickets + 1)) for token, company in pairs]
+    # Redeems use the other companies' tickets: a print refuses a ticket used meanwhile, all or nothing.
+    gate_ids = [i for company in gate for i in _tickets_of(db_path, company, args.tickets)]
+    random.Random(args.seed).shuffle(gate_ids)
+    codes = signed_codes(db_path, gate_ids[:MAX_CODES])
+    ordered = [codes[i] for i in gate_ids[: len(codes)]]
+    half = len(ordered) // 2
+    runs = (
+        (ordered[:WARM_UP], ordered[WARM_UP:half]),
+        (ordered[half : half + WARM_UP], ordered[half + WARM_UP :]),
+    )
+    return Plan(customers, clerk, _purchases_csv(db_path, args.import_rows), runs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
     with tempfile.TemporaryDirectory(prefix="pg-bench-mixed-") as tmp:
         data_dir = Path(tmp) / "data"
-        db_path = data_dir / "portgate.db"
-        seeded = seed_tickets(db_path, args.tickets, companies=COMPANIES, itineraries=20)
-        printing, gate = seeded.company_ids[: args.pdfs], seeded.company_ids[args.pdfs :]
-        tokens, clerk = _people(db_path, printing)
-        pairs = zip(tokens, printing, strict=True)
-        customers = [(token, _tickets_of(db_path, company, args.pdf_tickets)) for token, company in pairs]
-        # Redeems use the other companies' tickets: a print refuses a ticket used meanwhile, all or nothing.
-        gate_ids = [i for c in gate for i in _tickets_of(db_path, c, args.tickets)]
-        rng.shuffle(gate_ids)
-        codes = signed_codes(db_path, gate_ids[: min(len(gate_ids), 80_000)])
-        ordered = [codes[i] for i in gate_ids[: len(codes)]]
-        half = (len(ordered) - 2 * WARM_UP) // 2
-        csv = _purchases_csv(db_path, args.import_rows)
-        print(f"seeded {args.tickets} tickets in {seeded.seconds:.1f} s", file=sys.stderr)
+        plan = _plan(data_dir / "portgate.db", args)
+        (first_token, (first_ticket, *_)) = plan.customers[0]
+        customers = [(token, ids[1:]) for token, ids in plan.customers]
         with server_process(data_dir, workers=args.workers) as (base, server):
-            kiosks = [enrol_kiosk(base, db_path, f"mix-kiosk-{i}") for i in range(KIOSKS)]
+            kiosks = [enrol_kiosk(base, data_dir / "portgate.db", f"mix-kiosk-{i}") for i in range(KIOSKS)]
+            _warm_up_printing(base, first_token, first_ticket)
             context = multiprocessing.get_context("spawn")
-            quiet_codes = ordered[WARM_UP : WARM_UP + half]
-            loaded_codes = ordered[2 * WARM_UP + half :]
-            quiet, _ = _phase(
-                context, server, (base, kiosks, ordered[:WARM_UP], quiet_codes, args.clients, args.quiet_seconds)
-            )
-            warm = ordered[WARM_UP + half : 2 * WARM_UP + half]
-            loaded, portal = _phase(
+            quiet, _ = _phase(context, server, (base, kiosks, *plan.runs[0], args.clients), args.seconds)
+            background = futures.ThreadPoolExecutor(1)
+            loaded, work = _phase(
                 context,
                 server,
-                (base, kiosks, warm, loaded_codes, args.clients, 0),
-                lambda: _portal_load(base, customers, clerk, csv),
+                (base, kiosks, *plan.runs[1], args.clients),
+                args.seconds,
+                lambda: background.submit(asyncio.run, _portal_load(base, customers, plan.clerk, plan.csv)),
             )
+            assert work is not None
+            try:  # the rest of the portal work, unmeasured, to see it answered and timed
+                portal = work.result(timeout=args.portal_wait)
+            except futures.TimeoutError:
+                portal = []
+                print(f"the portal work was not all answered {args.portal_wait:.0f} s after the run", file=sys.stderr)
+            background.shutdown(wait=False)
+    _summary(args, quiet, loaded, portal)
+    return 0
+
+
+def _summary(args: argparse.Namespace, quiet: Phase, loaded: Phase, portal: list[tuple]) -> None:
     _report("quiet", quiet)
     _report("under portal load", loaded)
     for what, seconds, status, size in portal:
@@ -243,7 +298,6 @@ def main(argv: list[str] | None = None) -> int:
         f"({args.pdfs}×{args.pdf_tickets}-ticket PDFs, a {args.import_rows:,}-row import); "
         f"{quiet.rate:.0f} req/s vs {loaded.rate:.0f}"
     )
-    return 0
 
 
 if __name__ == "__main__":
