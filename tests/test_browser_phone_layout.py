@@ -121,6 +121,7 @@ def walk_account(walk: Walk) -> None:
     walk.visit("my-account", "/account")
     walk.visit("password", "/password")
     walk.visit("profiles", "/profiles")
+    walk.visit("install-app", "/app/install")
     walk.visit("not-found", "/tickets/itinerary/999999")
 
 
