@@ -18,7 +18,7 @@ its :class:`Shot` and seed. The conditions and their severities are in :mod:`ben
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -118,21 +118,33 @@ def _square(side: float) -> np.ndarray:
 def aim(shot: Shot, qr_side_mm: float, module_mm: float, rng: np.random.Generator) -> np.ndarray:
     """The plane-to-frame homography with the QR (and a module of its quiet zone) inside the frame, placed at
     random (or at ``shot.centre_px``); with ``corner_out_modules`` its corner without a finder pattern is then
-    pushed past the nearest edge."""
+    pushed past the nearest edge. A code too big for the frame at that distance is held further away until it
+    fits, as the person holding it does when the kiosk does not beep."""
+    h = None
+    for _step_back in range(12):
+        h = plane_homography(shot, shot.centre_px or (shot.size[0] / 2, shot.size[1] / 2))
+        placed = h if shot.centre_px else _place(shot, qr_side_mm + 2 * module_mm, rng)
+        if placed is not None:
+            h = placed
+            break
+        shot = replace(shot, code_px=shot.code_px * 0.9)
+    if shot.corner_out_modules > 0:
+        h = _push_corner_out(h, shot, qr_side_mm, module_mm)
+    return h
+
+
+def _place(shot: Shot, side_mm: float, rng: np.random.Generator) -> np.ndarray | None:
+    """A homography putting a square of ``side_mm`` around the code wholly in frame at a random spot, if any."""
     width, height = shot.size
-    outline = _square(qr_side_mm + 2 * module_mm)
-    h = plane_homography(shot, shot.centre_px or (width / 2, height / 2))
-    for attempt in range(0 if shot.centre_px else 60):
-        spread = 0.4 * (1 - attempt / 60)  # fall back towards the centre when the code barely fits
+    outline = _square(side_mm)
+    for attempt in range(40):
+        spread = 0.4 * (1 - attempt / 40)  # fall back towards the centre when the code barely fits
         centre = (width * (0.5 + rng.uniform(-spread, spread)), height * (0.5 + rng.uniform(-spread, spread)))
         candidate = plane_homography(shot, centre)
         corners = project(candidate, outline)
         if (corners >= 1).all() and (corners[:, 0] < width - 1).all() and (corners[:, 1] < height - 1).all():
-            h = candidate
-            break
-    if shot.corner_out_modules > 0:
-        h = _push_corner_out(h, shot, qr_side_mm, module_mm)
-    return h
+            return candidate
+    return None
 
 
 def _push_corner_out(h: np.ndarray, shot: Shot, qr_side_mm: float, module_mm: float) -> np.ndarray:
@@ -273,7 +285,8 @@ def photograph(ticket: PrintedTicket, shot: Shot, seed: int, frame_seed: int | N
     rng = np.random.default_rng([seed, 0xCA3E])
     noise = np.random.default_rng([seed if frame_seed is None else frame_seed, 0x5E45])
     side = SCREEN_QR_MM if shot.screen else ticket.qr_mm[2]
-    h_mm = aim(shot, side, side / ticket.modules, rng)
+    # The placement draws from its own stream: the same seed then gives the same scene for every printed design.
+    h_mm = aim(shot, side, side / ticket.modules, np.random.default_rng([seed, 0xA1]))
     if shot.screen:
         radiance = _phone_radiance(ticket.code, shot, h_mm, rng)
     else:

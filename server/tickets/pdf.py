@@ -38,6 +38,8 @@ PAD = 4.0
 #: The top of the band under the QR ("Valid at the gate"), mm below the box's top edge. A QR whose quiet zone
 #: reaches lower pushes that band and everything under it down, and the box grows by as much.
 BAND_TOP = 53.4
+#: Where the line under the title ends (its descenders), mm below the box's top edge.
+_SUBTITLE_BOTTOM = 12.0
 #: A full ticket code: "PG1" and 120 base32 characters; every code has this length, so one symbol size.
 _CODE_SHAPE = "PG1" + "A" * 120
 
@@ -111,9 +113,20 @@ def module_mm(style: QrStyle = QR_STYLE) -> float:
     return style.size / qr_symbol(_CODE_SHAPE, style).symbol_size(border=0)[0]
 
 
+def _quiet_mm(style: QrStyle) -> float:
+    return style.quiet * module_mm(style)
+
+
+def qr_box(style: QrStyle = QR_STYLE) -> tuple[float, float]:
+    """The QR's left and top edges on the ticket box, mm: at the right, under the title and the line under it
+    (its descenders end :data:`_SUBTITLE_BOTTOM` mm down), each with the quiet zone clear."""
+    right_margin = max(PAD, _quiet_mm(style) + 0.2)  # the box's border line is ink too
+    return TICKET_WIDTH - right_margin - style.size, max(style.top, _SUBTITLE_BOTTOM + _quiet_mm(style))
+
+
 def _stretch(style: QrStyle) -> float:
     """How far the bands under the QR move down (and the box grows) to keep the QR's quiet zone clear."""
-    return max(0.0, style.top + style.size + style.quiet * module_mm(style) - BAND_TOP)
+    return max(0.0, qr_box(style)[1] + style.size + _quiet_mm(style) - BAND_TOP)
 
 
 def box_height(style: QrStyle = QR_STYLE) -> float:
@@ -180,10 +193,10 @@ def _draw_ticket(pdf: canvas.Canvas, ticket: PrintableTicket, lang: str, style: 
     pdf.translate(0, _stretch(style) * mm)  # the title, the QR and the text beside it sit at the box's top
     _text(pdf, _("Gate ticket") + f"  #{ticket.ticket_id}", PAD, 7.5, "Helvetica-Bold", 11, inner)
     _text(pdf, _("Valid for one single entry at the port gate."), PAD, 11.5, "Helvetica", 6.5, inner)
-    qr_x = TICKET_WIDTH - PAD - style.size
+    qr_x, qr_top = qr_box(style)
     qr = qr_symbol(ticket.code, style)
-    _draw_qr(pdf, qr, qr_x * mm, (TICKET_HEIGHT - style.top - style.size) * mm, style.size * mm)
-    beside_qr = qr_x - PAD - max(4.0, style.quiet * module_mm(style))  # the QR's quiet zone, and at least 4 mm
+    _draw_qr(pdf, qr, qr_x * mm, (TICKET_HEIGHT - qr_top - style.size) * mm, style.size * mm)
+    beside_qr = qr_x - PAD - max(4.0, _quiet_mm(style))  # the QR's quiet zone, and at least 4 mm
     _draw_fields_beside_qr(pdf, ticket, _, beside_qr)
     pdf.restoreState()
     _field(pdf, _("Valid at the gate"), f"{ticket.valid_from} → {ticket.valid_until}", PAD, 55, inner)
@@ -234,7 +247,8 @@ def qr_square(cell: Cell, style: QrStyle = QR_STYLE) -> tuple[float, float, floa
     and its side in mm (quiet zone excluded), as a camera looking at the cut ticket would measure them."""
     scale = box_scale(cell, style)
     left = (cell.width / mm - TICKET_WIDTH * scale) / 2
-    return left + (TICKET_WIDTH - PAD - style.size) * scale, CELL_MARGIN + style.top * scale, style.size * scale
+    qr_x, qr_top = qr_box(style)
+    return left + qr_x * scale, CELL_MARGIN + qr_top * scale, style.size * scale
 
 
 def render_tickets_pdf(
