@@ -11,6 +11,7 @@ scrolling, cut-off or too small buttons: ``tests.phone_layout``) and kept as a s
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -191,7 +192,16 @@ def licences_and_policies(walk: Walk) -> None:
 def gate_ticket_full_screen(walk: Walk, data_dir: Path) -> None:
     page = walk.page
     ticket_id = printed_ticket(data_dir)
-    page.goto(f"/tickets/{ticket_id}/phone")
+    with sqlite3.connect(data_dir / "portgate.db") as db:
+        [(itinerary_id,)] = db.execute("SELECT itinerary_id FROM tickets WHERE id = ?", (ticket_id,)).fetchall()
+    walk.menu("/tickets")
+    walk.screen("gate-tickets")
+    page.locator(f'a[href="/tickets/itinerary/{itinerary_id}"]').first.tap()
+    page.locator('nav.filters a[href="?status=printed"]').tap()
+    expect(page).to_have_url(re.compile(r"status=printed"))
+    walk.screen("gate-itinerary")
+    page.locator(f'tr[data-ticket="{ticket_id}"] a.on-phone').tap()
+    expect(page).to_have_url(re.compile(rf"/tickets/{ticket_id}/phone$"))
     qr = page.locator("#qr svg")
     expect(qr).to_be_visible()
     box = qr.bounding_box()
