@@ -119,3 +119,11 @@ async def test_signing_out_tells_the_browser_to_clear_the_sites_caches_and_stora
     resp = await client.post("/logout", data=hidden, allow_redirects=False)
     assert resp.status == 302
     assert resp.headers["Clear-Site-Data"] == '"cache", "storage"'
+
+
+async def test_a_visitor_finds_the_install_page_from_the_sign_in_page(client):
+    """The sign-in page has no menu: a customer about to install the app must still find the steps."""
+    login_page, _ = await get_form(client, "/login")
+    assert 'href="/app/install"' in login_page
+    resp = await client.get("/app/install", allow_redirects=False)
+    assert resp.status == 200 and "Añadir a pantalla de inicio" in await resp.text()
