@@ -4,13 +4,17 @@ only the ticket's company creates or revokes links, and every open is in the aud
 
 from __future__ import annotations
 
+import asyncio
 import html
+import json
 import re
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 from server.tickets.service import save_itinerary, validate_itinerary
+from server.tickets.share_views import UNKNOWN_TOKENS_PER_ADDRESS
 from server.web import DB
 from tests.gate_support import (
     PACIFICO_TAX_ID,
@@ -59,10 +63,14 @@ class Opened:
     headers: dict[str, str]
 
 
-async def open_as_driver(client, link: str) -> Opened:
+async def open_as_driver(client, link: str, headers: dict[str, str] | None = None) -> Opened:
     """Open ``link`` from a phone that never signed in."""
-    async with another_phone(client) as driver, driver.get(urlsplit(link).path) as resp:
+    async with another_phone(client) as driver, driver.get(urlsplit(link).path, headers=headers) as resp:
         return Opened(resp.status, await resp.text(), dict(resp.headers))
+
+
+#: What the open page's script (static/app/ticket.js) sends when it checks whether its ticket changed.
+CHECK = {"X-Portgate-Check": "1"}
 
 
 def audit_events(config, ticket_id: int) -> list[tuple[str, str]]:
@@ -232,3 +240,66 @@ async def test_a_made_up_or_altered_link_is_not_found(client):
     for path in (altered, "/t/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "/t/short", "/t/" + "x" * 200):
         resp = await open_as_driver(client, path)
         assert resp.status == 404 and "<svg" not in resp.text, path
+
+
+async def test_the_open_pages_checks_are_not_opens_and_show_no_code(client, config):
+    (ticket,) = await make_tickets(client.app, 1)
+    headers = await customer(client, "andina", ANDINA)
+    base = f"/api/v1/tickets/{ticket['id']}/share-links"
+    created = await (await client.post(base, headers=headers)).json()
+    assert (await open_as_driver(client, created["url"])).status == 200
+    # The driver's phone comes back online, and back to the screen, several times.
+    for _ in range(3):
+        checked = await open_as_driver(client, created["url"], CHECK)
+        assert checked.status == 200 and json.loads(checked.text) == {"status": "valid"}
+        assert ticket["short_code"] not in checked.text and ticket["code"] not in checked.text
+    assert db_rows(config, "SELECT open_count FROM ticket_share_links") == [(1,)]
+    await client.delete(f"{base}/{created['id']}", headers=headers)
+    checked = await open_as_driver(client, created["url"], CHECK)
+    assert json.loads(checked.text) == {"status": "revoked"}  # the page reloads, and that open is in the log
+    events = [event for event, _detail in audit_events(config, ticket["id"])]
+    assert events == ["ticket.link_created", "ticket.link_opened", "ticket.link_revoked"]
+
+
+async def test_a_made_up_link_is_answered_while_the_writer_is_busy(client):
+    """A stranger trying tokens never waits for, nor holds, the one writer the gate's redeems wait for."""
+    (ticket,) = await make_tickets(client.app, 1)
+    headers = await customer(client, "andina", ANDINA)
+    link = (await (await client.post(f"/api/v1/tickets/{ticket['id']}/share-links", headers=headers)).json())["url"]
+    release = threading.Event()
+    busy = asyncio.ensure_future(client.app[DB].write(lambda db: release.wait(30)))
+    try:
+        made_up = await asyncio.wait_for(open_as_driver(client, "/t/" + "A" * 32), 10)
+        assert made_up.status == 404
+        checked = await asyncio.wait_for(open_as_driver(client, link, CHECK), 10)
+        assert json.loads(checked.text) == {"status": "valid"}
+    finally:
+        release.set()
+        await busy
+    assert (await open_as_driver(client, link)).status == 200  # a real open takes its turn to be counted
+
+
+async def test_too_many_made_up_links_from_one_address_are_refused_for_a_while(client):
+    async with another_phone(client) as stranger:
+        for n in range(UNKNOWN_TOKENS_PER_ADDRESS):
+            async with stranger.get(f"/t/{n:032d}") as resp:
+                assert resp.status == 404
+        async with stranger.get("/t/" + "B" * 32) as resp:
+            shown = await resp.text()
+            assert resp.status == 429
+    assert "Demasiados intentos fallidos desde su dirección" in shown and "10 minutos" in shown
+
+
+async def test_the_page_showing_a_new_links_address_is_not_kept_for_offline(client):
+    """The app's worker keeps only pages that name their cache: the one-time address must not come back offline."""
+    (ticket,) = await make_tickets(client.app, 1)
+    await login(client, "andina", profile=ANDINA)
+    phone_page = f"/tickets/{ticket['id']}/phone"
+    assert "X-Portgate-Cache" in (await client.get(phone_page)).headers
+    _page, hidden = await get_form(client, phone_page)
+    created = await client.post(f"/tickets/{ticket['id']}/share-links", data=hidden)
+    assert 'id="share-url"' in await created.text() and "X-Portgate-Cache" not in created.headers
+    again = await client.get(phone_page)
+    assert 'id="share-url"' not in await again.text() and "X-Portgate-Cache" in again.headers
+    checked = await client.get(phone_page, headers=CHECK)  # and the page's own check: its state alone
+    assert await checked.json() == {"status": "valid"} and "X-Portgate-Cache" not in checked.headers

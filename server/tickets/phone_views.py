@@ -15,7 +15,7 @@ import segno
 from aiohttp import web
 from markupsafe import Markup
 
-from server.flash import render_with_flash
+from server.flash import FLASH_COOKIE, render_with_flash
 from server.i18n import N_
 from server.openapi import NULLABLE_S, ApiDocs, I, S, obj, path_param
 from server.pwa import CACHE_HEADER, request_cache_key
@@ -25,6 +25,10 @@ from server.tickets.printing import display_code, ticket_error
 from server.web import CUSTOMER_ROLES, DB, not_found, path_id, require
 
 routes = web.RouteTableDef()
+
+#: The header of an open page's own check of its ticket (``static/app/ticket.js``): answered the ticket's
+#: state alone, so it reveals no code, and a driver's link does not count it as an open.
+CHECK_HEADER = "X-Portgate-Check"
 
 #: What a ticket is, as the phone shows it: only a ``valid`` one shows its QR.
 STATUS_LABELS = {
@@ -44,7 +48,7 @@ def phone_status(ticket: dict[str, Any], now: datetime) -> str:
         return "used"
     if ticket["printed_at"] is None:
         return "not_printed"
-    if share.window_over(ticket["valid_until"], now):
+    if svc.window_over(ticket["valid_until"], now):
         return "expired"
     return "valid"
 
@@ -83,6 +87,16 @@ def _in_pairs(grouped: str) -> list[str]:
     return [" ".join(blocks[i : i + 2]) for i in range(0, len(blocks), 2)]
 
 
+def is_check(request: web.Request) -> bool:
+    """Whether an open page asks if its ticket changed (``ticket.js``), rather than a person opening it."""
+    return request.headers.get(CHECK_HEADER) == "1"
+
+
+def state_answer(status: str) -> web.Response:
+    """The answer to a page's check: the state its ``#ticket`` shows (``data-status``), and nothing else."""
+    return web.json_response({"status": status}, headers={"Cache-Control": "no-store"})
+
+
 def cacheable(request: web.Request, response: web.Response) -> web.Response:
     """Let the app's service worker keep this page offline, in the cache of this session only."""
     response.headers[CACHE_HEADER] = request_cache_key(request)
@@ -97,9 +111,14 @@ async def phone_ticket(request: web.Request) -> web.Response:
     ticket = await request.app[DB].read(share.ticket_for_phone, principal.company_id, ticket_id)
     if ticket is None:
         raise not_found()
+    if is_check(request):
+        return state_answer(phone_status(ticket, datetime.now(UTC)))
     context = await screen_context(request, ticket)
     context.update(owner=True, links=await request.app[DB].read(share.links_of, principal.company_id, ticket_id))
-    return cacheable(request, render_with_flash(request, "app/ticket.html", context))
+    response = render_with_flash(request, "app/ticket.html", context)
+    # A page with a one-time message (a new link's address among them) is not kept for offline use, where
+    # the phone would show it again: the worker keeps only pages that name their cache.
+    return response if FLASH_COOKIE in request.cookies else cacheable(request, response)
 
 
 @routes.post(r"/tickets/{ticket_id:\d+}/phone")

@@ -150,6 +150,12 @@ def _stored_minute(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="minutes")
 
 
+def window_over(valid_until: str, now: datetime) -> bool:
+    """Whether an itinerary's gate window (``valid_until`` as stored) has closed at ``now``: one test for
+    generating tickets, the phone's ticket status and driver share links, so they never disagree."""
+    return valid_until <= _stored_minute(now)
+
+
 def save_itinerary(
     db: Db,
     values: dict[str, Any],
@@ -376,7 +382,7 @@ def generate_tickets(
     """Turn part of the balance into tickets for one itinerary and its services; returns the transaction."""
     quantity = values["quantity"]
     itinerary = one(db, "SELECT * FROM itineraries WHERE id = ? AND active = 1", (values["itinerary_id"],))
-    if itinerary is None or itinerary["valid_until"] <= _stored_minute(now):
+    if itinerary is None or window_over(itinerary["valid_until"], now):
         raise ValidationFailed({"itinerary_id": Msg("Choose an itinerary that is still open.")})
     placeholders = ",".join("?" * len(values["services"]))
     found = scalar(

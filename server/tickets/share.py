@@ -4,12 +4,14 @@ A link is a random token (only its hash is stored) that opens that one ticket wi
 QR, its 20-digit code and its itinerary's window, nothing else of the company. It works until the
 itinerary's gate window closes, the ticket is deleted, or a user of the ticket's company revokes it;
 every open, and every refused open of a known link, goes to the audit log with the opener's address.
+An open page checking whether its ticket changed is no open: it is neither counted nor audited, and is
+answered the ticket's state alone (see ``share_views``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from server.accounts.audit import audit
@@ -27,6 +29,8 @@ _SELECT_LINK = (
     "JOIN itineraries i ON i.id = t.itinerary_id"
 )
 
+#: A link as opening it needs it (by its token's hash or its id).
+_SELECT_OPENED = "SELECT id, ticket_id, company_id, revoked_at FROM ticket_share_links"
 
 #: A ticket as a phone shows it: its codes' inputs, its state, and its itinerary's names and gate window.
 _SELECT_TICKET = (
@@ -50,11 +54,6 @@ class OpenedLink:
     dead: str
 
 
-def window_over(valid_until: str, now: datetime) -> bool:
-    """Whether an itinerary's gate window (stored as UTC ISO text to the minute) has closed at ``now``."""
-    return valid_until <= now.astimezone(UTC).isoformat(timespec="minutes")
-
-
 def create_link(
     db: svc.Db, company_id: int, ticket_id: int, user_id: int | None, keys: svc.KeyRing | None, *, now: datetime
 ) -> tuple[dict[str, Any], str]:
@@ -65,7 +64,7 @@ def create_link(
     """
     ticket = svc.print_ticket(db, company_id, ticket_id, user_id, keys, now=now)
     valid_until = scalar(db, "SELECT valid_until FROM itineraries WHERE id = ?", (ticket["itinerary_id"],))
-    if window_over(valid_until, now):
+    if svc.window_over(valid_until, now):
         raise svc.TicketError("expired", Msg("The gate window of this ticket's itinerary is over."))
     live = scalar(
         db, "SELECT COUNT(*) FROM ticket_share_links WHERE ticket_id = ? AND revoked_at IS NULL", (ticket_id,)
@@ -118,33 +117,39 @@ def revoke_link(
     return link
 
 
-def open_link(db: svc.Db, token: str, address: str, *, now: datetime) -> OpenedLink | None:
-    """The ticket a link shows, counting and auditing the open; None for a token that is no link.
+def find_link(db: svc.Db, token: str, *, now: datetime) -> OpenedLink | None:
+    """What a link shows at ``now`` (its ticket, or why it is dead), neither counted nor audited; None for
+    a token that is no link. A read: a made-up token never waits for the single writer, nor holds it."""
+    link = one(db, f"{_SELECT_OPENED} WHERE token_hash = ?", (token_hash(token),))
+    return None if link is None else _shown(db, link, now)
 
-    A revoked link, a deleted ticket or a closed window answer the link with ``dead`` set: audited too
-    (a driver turned away, or someone trying an old link, shows in the log), so nothing is raised here,
-    which would roll the audit row back.
+
+def open_link(db: svc.Db, link_id: int, address: str, *, now: datetime) -> OpenedLink:
+    """Open a known link (found by :func:`find_link`): what it shows, with the open counted and audited.
+
+    The link is read again in this transaction, so a revoke that came in between is what the driver
+    sees and what the log says. A revoked link, a deleted ticket or a closed window answer with ``dead``
+    set: audited too (a driver turned away, or someone trying an old link, shows in the log), so nothing
+    is raised here, which would roll the audit row back.
     """
-    link = one(
-        db,
-        "SELECT id, ticket_id, company_id, revoked_at FROM ticket_share_links WHERE token_hash = ?",
-        (token_hash(token),),
-    )
-    if link is None:
-        return None
+    link = one(db, f"{_SELECT_OPENED} WHERE id = ?", (link_id,))
+    assert link is not None  # a link row is never removed (revoking marks it)
+    opened = _shown(db, link, now)
+    detail = f"{opened.ticket['id']} #{link_id}" + (f" {opened.dead}" if opened.dead else "")
+    event = "ticket.link_refused" if opened.dead else "ticket.link_opened"
+    audit(db, event, now=now, company_id=link["company_id"], detail=detail, address=address)
+    if not opened.dead:
+        db.execute(
+            "UPDATE ticket_share_links SET open_count = open_count + 1, last_opened_at = ? WHERE id = ?",
+            (svc.stored_at(now), link_id),
+        )
+    return opened
+
+
+def _shown(db: svc.Db, link: dict[str, Any], now: datetime) -> OpenedLink:
     ticket = one(db, f"{_SELECT_TICKET} WHERE t.id = ?", (link["ticket_id"],))
     assert ticket is not None  # a link's ticket row is never removed (deleting a ticket marks it)
-    reason = _dead_reason(link, ticket, now)
-    detail = f"{ticket['id']} #{link['id']}" + (f" {reason}" if reason else "")
-    event = "ticket.link_refused" if reason else "ticket.link_opened"
-    audit(db, event, now=now, company_id=link["company_id"], detail=detail, address=address)
-    if reason:
-        return OpenedLink(link["id"], ticket, reason)
-    db.execute(
-        "UPDATE ticket_share_links SET open_count = open_count + 1, last_opened_at = ? WHERE id = ?",
-        (svc.stored_at(now), link["id"]),
-    )
-    return OpenedLink(link["id"], ticket, "")
+    return OpenedLink(link["id"], ticket, _dead_reason(link, ticket, now))
 
 
 def _dead_reason(link: dict[str, Any], ticket: dict[str, Any], now: datetime) -> str:
@@ -152,6 +157,6 @@ def _dead_reason(link: dict[str, Any], ticket: dict[str, Any], now: datetime) ->
         return "revoked"
     if ticket["deleted_at"]:
         return "deleted"
-    if window_over(ticket["valid_until"], now):
+    if svc.window_over(ticket["valid_until"], now):
         return "expired"
     return ""

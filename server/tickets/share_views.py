@@ -7,6 +7,8 @@ filters by it); the driver's page shows that one ticket and nothing else of the 
 
 from __future__ import annotations
 
+import time
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,12 +18,13 @@ from server.flash import redirect_with_flash
 from server.i18n import Msg
 from server.tickets import KEYS, share, tickets_changed
 from server.tickets import service as svc
-from server.tickets.phone_views import cacheable, screen_context
+from server.tickets.phone_views import cacheable, is_check, phone_status, screen_context, state_answer
 from server.tickets.printing import ticket_error
 from server.web import (
     CONFIG,
     CUSTOMER_ROLES,
     DB,
+    ApiError,
     Principal,
     client_address,
     not_found,
@@ -95,15 +98,66 @@ async def revoke_link(request: web.Request) -> web.Response:
 
 # --- the driver's page -----------------------------------------------------------------------
 
+#: Made-up tokens one client address may try in a window before its link opens are refused for the rest
+#: of it: a driver mistyping a link tries a few, a script guessing tokens thousands.
+UNKNOWN_TOKENS_PER_ADDRESS = 30
+UNKNOWN_TOKEN_WINDOW_MINUTES = 10
+TOO_MANY_UNKNOWN = Msg(
+    "Too many failed attempts from your address. Try again in %(minutes)s minutes.",
+    {"minutes": UNKNOWN_TOKEN_WINDOW_MINUTES},
+)
+
+
+class UnknownTokens:
+    """Unknown tokens tried per client address in the current window, in this process's memory: a count
+    in the database would make every guess a write, which looking tokens up with a read avoids."""
+
+    #: Addresses counted per window at most (memory stays bounded; a flood of addresses goes uncounted).
+    MAX_ADDRESSES = 10_000
+    _apps: weakref.WeakKeyDictionary[web.Application, UnknownTokens] = weakref.WeakKeyDictionary()
+
+    def __init__(self) -> None:
+        self._window = -1
+        self._counts: dict[str, int] = {}
+
+    @classmethod
+    def of(cls, app: web.Application) -> UnknownTokens:
+        """The app's own counter (each test's app, and each server process, counts apart)."""
+        return cls._apps.setdefault(app, cls())
+
+    def over(self, address: str, now: float) -> bool:
+        return self._current(now).get(address, 0) >= UNKNOWN_TOKENS_PER_ADDRESS
+
+    def count(self, address: str, now: float) -> None:
+        counts = self._current(now)
+        if address in counts or len(counts) < self.MAX_ADDRESSES:
+            counts[address] = counts.get(address, 0) + 1
+
+    def _current(self, now: float) -> dict[str, int]:
+        window = int(now // (UNKNOWN_TOKEN_WINDOW_MINUTES * 60))
+        if window != self._window:
+            self._window, self._counts = window, {}
+        return self._counts
+
 
 @routes.get(r"/t/{token:[A-Za-z0-9_-]{16,64}}")
 async def open_link(request: web.Request) -> web.Response:
-    """The shared ticket for whoever holds the link; 404 for no link, 410 for a dead one, each a clear page."""
-    opened = await request.app[DB].write(
-        share.open_link, request.match_info["token"], client_address(request), now=datetime.now(UTC)
-    )
-    if opened is None:
+    """The shared ticket for whoever holds the link; 404 for no link, 410 for a dead one, each a clear page.
+
+    The token is looked up with a read; only a known link takes a write turn, to count and audit the open
+    (the redeems wait for that single writer). An open page's check (``is_check``) is answered its state.
+    """
+    address, now = client_address(request), time.time()
+    if UnknownTokens.of(request.app).over(address, now):
+        raise ApiError(429, "too_many_requests", TOO_MANY_UNKNOWN)
+    db, at = request.app[DB], datetime.fromtimestamp(now, UTC)
+    found = await db.read(share.find_link, request.match_info["token"], now=at)
+    if found is None:
+        UnknownTokens.of(request.app).count(address, now)
         raise not_found()
+    if is_check(request):
+        return state_answer(found.dead or phone_status(found.ticket, at))
+    opened = await db.write(share.open_link, found.link_id, address, now=at)
     if opened.dead:
         message = DEAD_LINK_MESSAGES[opened.dead]
         response = render_page(request, "app/link_dead.html", {"reason": opened.dead, "message": message}, 410)

@@ -12,15 +12,23 @@
     if (badge) badge.hidden = navigator.onLine;
   }
 
-  // Ask the server (past the app's worker: a page's own fetch is not a navigation) what the page says now.
+  // Ask the server (past the app's worker: a page's own fetch is not a navigation) what state the ticket is
+  // in now. The check header gets the state alone, and a driver's link does not count it as an open.
   function checkAgain() {
     if (!ticket || !navigator.onLine) return;
-    fetch(window.location.pathname, { cache: "no-store", credentials: "same-origin" })
-      .then((response) => response.text())
-      .then((html) => {
+    fetch(window.location.pathname, {
+      cache: "no-store",
+      credentials: "same-origin",
+      headers: { "X-Portgate-Check": "1" },
+    })
+      // Anything but the state (the sign-in page after the session ended, a page gone) reloads the page.
+      .then((response) => {
+        const type = response.headers.get("Content-Type") || "";
+        return response.ok && type.startsWith("application/json") ? response.json() : {};
+      })
+      .then((answer) => {
         retries = 0;
-        const found = html.match(/id="ticket"[^>]*data-status="([a-z_]+)"/);
-        if (!found || found[1] !== ticket.dataset.status) window.location.reload();
+        if (answer.status !== ticket.dataset.status) window.location.reload();
       })
       .catch(() => {
         // The phone says online before its network carries anything: try again shortly.
