@@ -6,7 +6,9 @@ signing out the browser's caches hold nothing of that user. Screenshots go to te
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
@@ -110,12 +112,16 @@ def test_the_shell_and_an_opened_ticket_work_offline_and_nothing_stays_after_sig
     expect(page.locator("#qr svg")).to_be_visible()
     eventually(page, "async (name) => (await (await caches.open(name)).keys()).length > 0", f"portgate-user-{session}")
     shot(page, "ticket")
+    page.locator("#create-link").tap()  # a link for the driver: its address is shown this once
+    expect(page.locator("#share-url")).to_be_visible()
 
     phone.set_offline(True)
     page.goto(f"/tickets/{ticket_id}/phone")
     expect(page.locator("#qr svg")).to_be_visible()
     expect(page.locator("#offline-badge")).to_be_visible()
     expect(page.locator("#ticket")).to_have_attribute("data-kept", "1")  # the phone's copy, and it says so
+    expect(page.locator("#share-url")).to_have_count(0)  # without the one-time address and its message
+    expect(page.locator("#flash")).to_have_count(0)
     shot(page, "ticket-offline")
     page.goto("/tickets")  # never opened: the app shell's offline page, listing the kept ticket
     expect(page.locator("#offline h1")).to_contain_text("Sin conexión")
@@ -135,14 +141,21 @@ def test_the_shell_and_an_opened_ticket_work_offline_and_nothing_stays_after_sig
     phone.set_offline(False)
 
     page.goto("/home")
+    # The sign-out's own answer must clear the phone: the script of the sign-in page it leads to (which
+    # would move the worker to the guest's cache) is held back until that is seen. Were the worker still
+    # there, it would serve that script from its shell, and still be registered.
+    phone.route("**/static/app/register.js", lambda route: route.abort())
     page.evaluate("document.querySelector('form[action=\"/logout\"]').submit()")
     expect(page).to_have_url(re.compile(r"/login"))
     eventually(
         page,
-        "async () => !(await caches.keys()).some((n) => n.startsWith('portgate-user-') && n !== 'portgate-user-guest')",
+        """async () => (await navigator.serviceWorker.getRegistrations()).length === 0
+            && !(await caches.keys()).some((n) => n.startsWith('portgate-user-'))""",
     )
     for name, paths in cache_contents(page).items():
         assert not any(p.startswith("/tickets") for p in paths), (name, paths)
+    phone.unroute("**/static/app/register.js")
+    page.goto("/login")
     assert controlled_by_the_worker(page) == "guest"  # the sign-in page installed the app shell again
     phone.set_offline(True)
     page.goto(f"/tickets/{ticket_id}/phone")
@@ -166,3 +179,33 @@ def test_a_session_that_ended_without_signing_out_leaves_nothing_for_the_next_vi
     expect(page.locator("#offline h1")).to_contain_text("Sin conexión")
     expect(page.locator("#kept-tickets")).to_be_hidden()
     phone.set_offline(False)
+
+
+def opens_of(data_dir, link_id: int) -> tuple[int, int]:
+    """A link's open count and its audited opens, from the running server's own SQLite file."""
+    with sqlite3.connect(data_dir / "portgate.db") as db:
+        (count,) = db.execute("SELECT open_count FROM ticket_share_links WHERE id = ?", (link_id,)).fetchone()
+        (audited,) = db.execute(
+            "SELECT COUNT(*) FROM audit_log WHERE event = 'ticket.link_opened' AND detail LIKE ?", (f"% #{link_id}",)
+        ).fetchone()
+    return count, audited
+
+
+def test_a_drivers_page_checks_its_ticket_without_counting_opens(phone, live_server):
+    ticket_id = printed_ticket(live_server.data_dir)
+    api = portal_api(live_server.url, "andina", ANDINA)
+    link = api("POST", f"/api/v1/tickets/{ticket_id}/share-links")
+    page = phone.pages[0]
+    page.goto(urlsplit(link["url"]).path)  # the driver taps the link (never signed in on this phone)
+    expect(page.locator("#qr svg")).to_be_visible()
+    # The phone comes back online, and the driver back to the page: each time the page checks its ticket.
+    dispatch = "([target, name]) => (target === 'window' ? window : document).dispatchEvent(new Event(name))"
+    for target, event in (("window", "online"), ("document", "visibilitychange"), ("window", "online")):
+        with page.expect_response(lambda r: r.request.headers.get("x-portgate-check") == "1") as checked:
+            page.evaluate(dispatch, [target, event])
+        assert checked.value.json() == {"status": "valid"}
+    assert opens_of(live_server.data_dir, link["id"]) == (1, 1)
+    api("DELETE", f"/api/v1/tickets/{ticket_id}/share-links/{link['id']}")
+    page.evaluate("() => window.dispatchEvent(new Event('online'))")
+    expect(page.locator("#status")).to_contain_text("Este enlace ya no funciona")  # it reloaded: the real open
+    shot(page, "driver-link-revoked")
