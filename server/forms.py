@@ -105,6 +105,23 @@ def phone(data: Mapping[str, Any], name: str, errors: FieldErrors, *, required: 
     return re.sub(r"[ ()-]", "", value)
 
 
+def phone_digits(value: str) -> str:
+    """A phone as its digits alone, however it was written (``+593 (4) 000-0000`` → ``59340000000``):
+    the one form in which two spellings of a number compare, and are counted, as the same phone."""
+    return "".join(c for c in value if c.isascii() and c.isdigit())
+
+
+def phone_confirmation(data: Mapping[str, Any], name: str, first: str, errors: FieldErrors) -> None:
+    """Check that field ``name`` repeats the phone ``first`` (as :func:`phone` cleaned it), however
+    either was written: the same number with other spaces, dashes, brackets or ``+`` is the same."""
+    value = data.get(name)
+    value = value.strip() if isinstance(value, str) else ""
+    if not value:
+        errors.add(name, REQUIRED)
+    elif first and phone_digits(value) != phone_digits(first):
+        errors.add(name, Msg("The phone numbers do not match."))
+
+
 def tax_id(data: Mapping[str, Any], name: str, errors: FieldErrors) -> str:
     value = text(data, name, errors, max_len=20).upper()
     if value and name not in errors and not TAX_ID_RE.match(value):

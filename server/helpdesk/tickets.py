@@ -87,7 +87,7 @@ def validate_ticket(data: Mapping[str, Any], areas: Sequence[str]) -> dict[str, 
     if values["area"] and "area" not in errors and values["area"] not in areas:
         errors.add("area", Msg("Choose an area from the list."))
     forms.confirmation(data, "email_confirm", values["email"], errors, Msg("The e-mail addresses do not match."))
-    forms.confirmation(data, "phone_confirm", values["phone"], errors, Msg("The phone numbers do not match."))
+    forms.phone_confirmation(data, "phone_confirm", values["phone"], errors)
     errors.raise_if_any()
     return values
 
