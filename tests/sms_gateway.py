@@ -12,11 +12,13 @@ import asyncio
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 from aiohttp import web
+
+from tests.helpers import api_human
 
 #: The demo's existing customer who registers by phone: Exportadora Andina, whose own phone in the
 #: billing registry is COMPANY_PHONE (a code sent there makes an active account at once).
@@ -120,3 +122,36 @@ def gateway_fixture():
     running = SmsGateway().start()
     yield running
     running.stop()
+
+
+@pytest.fixture
+def sms_settings() -> dict:
+    """More [sms] settings for a test (it parametrizes this name to change them)."""
+    return {}
+
+
+@pytest.fixture(name="sms_app")
+def sms_app_fixture(config, gateway, sms_settings):
+    """The real app with the demo data, texting through the HTTP sender to ``gateway`` (not started)."""
+    from server.app import create_app
+    from server.config import SmsConfig
+    from server.demo import install_demo
+
+    sms = SmsConfig(backend="http", url=gateway.url, backoff_s=0, **sms_settings)
+    app = create_app(replace(config, sms=sms))
+    app.on_startup.append(install_demo)
+    return app
+
+
+@pytest.fixture(name="sms_client")
+async def sms_client_fixture(aiohttp_client, sms_app):
+    """A client of ``sms_app`` on a loopback port."""
+    return await aiohttp_client(sms_app)
+
+
+async def request_code(
+    client, phone: str = COMPANY_PHONE, lang: str = "es", email_index: int = 1, **client_options: Any
+):
+    """Ask the API for a texted code to ``phone`` (the human check answered), as the app does."""
+    body = {"tax_id": ANDINA, "email_index": email_index, "phone": phone, **(await api_human(client))}
+    return await client.post(f"/api/v1/registration/phone?lang={lang}", json=body, **client_options)

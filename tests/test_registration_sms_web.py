@@ -8,30 +8,25 @@ real SMTP; the gateway is the only stand-in (no SMS network here).
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import replace
 
 import pytest
 
-from server.app import create_app
-from server.config import SmsConfig
 from tests.helpers import alert_text, db_rows, field_errors, get_form, hidden_fields, login, submit
-from tests.sms_gateway import ANDINA, COMPANY_PHONE, NEW_ACCOUNT, OTHER_PHONE, gateway_fixture  # noqa: F401 (the gateway fixture)
+from tests.sms_gateway import (  # noqa: F401 (the fixtures)
+    ANDINA,
+    COMPANY_PHONE,
+    NEW_ACCOUNT,
+    OTHER_PHONE,
+    gateway_fixture,
+    sms_app_fixture,
+    sms_client_fixture,
+    sms_settings,
+)
 
 
 @pytest.fixture
-def sms_settings() -> dict:
-    """More [sms] settings for a test (it parametrizes this name to change them)."""
-    return {}
-
-
-@pytest.fixture
-async def client(config, aiohttp_client, gateway, sms_settings):
-    from server.demo import install_demo
-
-    sms = SmsConfig(backend="http", url=gateway.url, backoff_s=0, **sms_settings)
-    app = create_app(replace(config, sms=sms))
-    app.on_startup.append(install_demo)
-    return await aiohttp_client(app)
+def client(sms_client):
+    return sms_client
 
 
 async def _emails_step(client) -> str:
@@ -171,3 +166,73 @@ async def test_a_phone_not_on_file_gets_an_account_that_awaits_approval(client, 
     # The owner of the address on file learns of it.
     assert smtp.wait_for("jefe@andina.example")
     assert db_rows(config, "SELECT status, phone FROM users WHERE username = 'jjefe'") == [("pending", "+593991112233")]
+
+
+async def test_the_same_phone_written_with_or_without_plus_shares_its_hourly_codes(client, gateway):
+    for _ in range(3):
+        assert (await _send_code(client, "+593 4 000 0000")).url.path == "/register/phone/code"
+    resp = await _send_code(client, "593 4 000 0000")  # the same number, its + left out
+    assert resp.status == 429
+    assert field_errors(await resp.text())["phone"].startswith("Se enviaron demasiados códigos a este teléfono.")
+    assert len(gateway.received) == 3
+
+
+async def test_the_same_phone_typed_twice_with_dashes_or_brackets_is_taken(client, gateway):
+    resp = await _send_code(client, "+593-4-000-0000")
+    assert resp.url.path == "/register/phone/code", field_errors(await resp.text())
+    resp = await _send_code(client, "+593 (4) 000-0000", confirm="+593-4-000 0000")
+    assert resp.url.path == "/register/phone/code", field_errors(await resp.text())
+    assert len(gateway.texts_to(COMPANY_PHONE)) == 2
+
+
+async def test_the_chosen_address_stays_chosen_after_an_error(client, gateway):
+    page = await _emails_step(client)
+    data = {"tax_id": ANDINA, "email_index": "1", "phone": "+593 99 111 2233", "phone_confirm": "+593 99 111 2234"}
+    resp = await client.post("/register/phone", data={**hidden_fields(page), **data})
+    assert resp.status == 400
+    page = await resp.text()
+    assert '<input type="radio" name="email_index" value="1" checked>' in page
+    assert '<input type="radio" name="email_index" value="0">' in page
+
+
+async def test_a_company_with_no_address_on_file_is_told_to_write_to_us_not_asked_to_choose(client, gateway, config):
+    with sqlite3.connect(config.db_path) as conn:
+        conn.execute("UPDATE companies SET emails = '[]' WHERE tax_id = ?", (ANDINA,))
+    page = await _emails_step(client)
+    assert alert_text(page) == (
+        "No tenemos ninguna dirección de correo registrada para esta empresa. "
+        "Escriba a soporte@terminal.example para que un agente le ayude a terminar su registro."
+    )
+    assert 'name="email_index"' not in page and 'name="phone"' not in page and 'id="submit"' not in page
+    # A hand-made post of step 2 gets the same answer, and no code.
+    data = {"tax_id": ANDINA, "email_index": "0", "phone": COMPANY_PHONE, "phone_confirm": COMPANY_PHONE}
+    resp = await client.post("/register/phone", data={**hidden_fields(page), **data})
+    page = await resp.text()
+    assert "Ingrese un número" not in page and "soporte@terminal.example" in alert_text(page)
+    assert gateway.received == []
+
+
+async def test_the_chosen_address_hears_of_an_account_made_active_at_once(client, gateway, smtp):
+    await _send_code(client)
+    resp = await _finish(client, gateway.code_for(COMPANY_PHONE))
+    assert alert_text(await resp.text()) == "Su cuenta está lista. Ya puede ingresar."
+    mail = smtp.wait_for("jefe@andina.example", "una cuenta nueva usa su dirección de correo")
+    body = mail.get_content()
+    assert "usuario jjefe" in body and "terminado en 0000" in body and "Ya puede usarse." in body
+    assert "Si no fue usted, escriba de inmediato a soporte@terminal.example" in body
+
+
+async def test_after_ten_wrong_codes_in_a_day_the_page_says_so_and_sends_no_more(client, gateway):
+    for _ in range(2):  # two requests, each ended by its five misses
+        await _send_code(client)
+        code = gateway.code_for(COMPANY_PHONE)
+        for _ in range(5):
+            resp = await _finish(client, f"{(int(code) + 1) % 10_000:04d}")
+    assert resp.url.path == "/register/phone"
+    resp = await _send_code(client)
+    assert resp.status == 429
+    assert alert_text(await resp.text()) == (
+        "Se ingresaron demasiados códigos incorrectos para este teléfono o empresa hoy. Intente de nuevo "
+        "mañana, o regístrese con un enlace enviado a su correo."
+    )
+    assert len(gateway.received) == 2

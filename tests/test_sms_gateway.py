@@ -16,8 +16,8 @@ import pytest
 
 from server.app import create_app
 from server.config import ConfigError, SmsConfig, load_config
-from tests.helpers import api_error, api_human, count
-from tests.sms_gateway import ANDINA, COMPANY_PHONE, NEW_ACCOUNT, gateway_fixture  # noqa: F401 (the gateway fixture)
+from tests.helpers import api_error, count
+from tests.sms_gateway import COMPANY_PHONE, NEW_ACCOUNT, gateway_fixture, request_code  # noqa: F401 (the gateway fixture)
 
 
 async def _app_client(config, aiohttp_client, **sms):
@@ -28,16 +28,11 @@ async def _app_client(config, aiohttp_client, **sms):
     return await aiohttp_client(app)
 
 
-async def _request_code(client, phone: str = COMPANY_PHONE, lang: str = "es"):
-    body = {"tax_id": ANDINA, "email_index": 1, "phone": phone, **(await api_human(client))}
-    return await client.post(f"/api/v1/registration/phone?lang={lang}", json=body)
-
-
 async def test_the_code_reaches_the_gateway_with_its_bearer_token_and_completes_the_registration(
     config, aiohttp_client, gateway
 ):
     client = await _app_client(config, aiohttp_client, url=gateway.url, auth="bearer", token="gw-secret-1")
-    resp = await _request_code(client)
+    resp = await request_code(client)
     assert resp.status == 200, await resp.text()
     token = (await resp.json())["request_token"]
 
@@ -65,7 +60,7 @@ async def test_basic_auth_and_a_gateway_shaped_body_template(config, aiohttp_cli
         password='p"w:1',
         body_template=template,
     )
-    assert (await _request_code(client, lang="en")).status == 200
+    assert (await request_code(client, lang="en")).status == 200
 
     [sms] = gateway.received
     scheme, credentials = sms.headers["Authorization"].split()
@@ -83,7 +78,7 @@ async def test_a_5xx_and_a_timeout_are_retried_and_the_log_never_holds_the_code(
     gateway.answer(500)
     gateway.answer(200, delay=2)  # slower than timeout_s: given up, tried again
     with caplog.at_level(logging.INFO, logger="server.sms"):
-        resp = await _request_code(client)
+        resp = await request_code(client)
     assert resp.status == 200, await resp.text()
     assert len(gateway.received) == 3
     code = gateway.code_for(COMPANY_PHONE)
@@ -102,7 +97,7 @@ async def test_a_refusing_gateway_gives_a_clear_error_is_not_retried_and_leaves_
     client = await _app_client(config, aiohttp_client, url=gateway.url, auth="bearer", token="revoked", backoff_s=0)
     gateway.answer(401)
     with caplog.at_level(logging.INFO, logger="server.sms"):
-        resp = await _request_code(client)
+        resp = await request_code(client)
     assert resp.status == 503
     error = await api_error(resp)
     assert error["code"] == "sms_not_sent"
@@ -113,15 +108,15 @@ async def test_a_refusing_gateway_gives_a_clear_error_is_not_retried_and_leaves_
 
     # The failed send did not use up the phone's texts for the hour: the limit is still three.
     for _ in range(3):
-        assert (await _request_code(client)).status == 200
-    assert (await api_error(await _request_code(client)))["code"] == "too_many_codes"
+        assert (await request_code(client)).status == 200
+    assert (await api_error(await request_code(client)))["code"] == "too_many_codes"
 
 
 async def test_a_gateway_that_stays_down_is_tried_retries_plus_one_times(config, aiohttp_client, gateway):
     client = await _app_client(config, aiohttp_client, url=gateway.url, retries=1, backoff_s=0)
     for _ in range(2):
         gateway.answer(503)
-    resp = await _request_code(client, lang="en")
+    resp = await request_code(client, lang="en")
     assert resp.status == 503
     assert (await api_error(resp))["message"] == "The text message could not be sent. Try again in a few minutes."
     assert len(gateway.received) == 2
@@ -131,7 +126,7 @@ async def test_an_unreachable_gateway_is_a_clear_error(config, aiohttp_client):
     from tests.mailbox import free_port
 
     client = await _app_client(config, aiohttp_client, url=f"http://127.0.0.1:{free_port()}/send", backoff_s=0)
-    resp = await _request_code(client)
+    resp = await request_code(client)
     assert resp.status == 503 and (await api_error(resp))["code"] == "sms_not_sent"
 
 

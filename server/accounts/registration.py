@@ -6,6 +6,7 @@ write functions run inside one transaction, so a raised error leaves nothing beh
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 from collections.abc import Mapping
@@ -36,6 +37,9 @@ Db = sqlite_utils.Database
 PHONE_CODE_MINUTES = 15
 MAX_CODES_PER_PHONE_PER_HOUR = 3
 MAX_CODE_ATTEMPTS = 5
+#: Wrong codes one phone, or one company, may have entered in 24 hours, however many codes it asked
+#: for: with 5 misses per code and 3 codes an hour, a 4-digit code would otherwise fall in days.
+MAX_CODE_MISSES_PER_DAY = 10
 
 
 CODE_EXPIRED = Msg("The confirmation code has expired; request a new one.")
@@ -44,7 +48,8 @@ CODE_SPENT = Msg("The code was entered wrong too many times; request a new one."
 
 class TooManyCodes(Exception):
     """This phone, or this client address, was sent too many codes lately (each text costs money and
-    pesters its owner); ``per`` says which: "phone" or "address"."""
+    pesters its owner), or too many wrong codes were entered for this phone or company today;
+    ``per`` says which: "phone", "address" or "misses"."""
 
     def __init__(self, per: str) -> None:
         super().__init__(per)
@@ -108,7 +113,7 @@ def validate_prospect(data: Mapping[str, Any]) -> dict[str, Any]:
         "phone": forms.phone(data, "phone", errors),
     }
     forms.confirmation(data, "email_confirm", values["email"], errors, Msg("The e-mail addresses do not match."))
-    forms.confirmation(data, "phone_confirm", values["phone"], errors, Msg("The phone numbers do not match."))
+    forms.phone_confirmation(data, "phone_confirm", values["phone"], errors)
     errors.raise_if_any()
     return values
 
@@ -168,12 +173,44 @@ def start_existing_registration(db: Db, tax_id: str, index: int, now: float) -> 
     return email, token
 
 
-def _check_code_limits(db: Db, phone: str, address: str, address_limit: int, now: float) -> None:
-    """Refuse a code beyond the phone's hourly limit, or the client address's (0: no address limit)."""
+def code_limit_address(address: str) -> str:
+    """The client address as the limit of codes counts it: an IPv4 address as it is, an IPv6 one as
+    its /64 network (one subscriber's line gets a whole /64, so a script could take a new address
+    for every request)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return address
+    if ip.ipv4_mapped is not None:  # an IPv4 client on a dual-stack socket
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((ip, 64), strict=False))
+
+
+def _check_misses(db: Db, phone_digits: str, company_id: int, now: float) -> None:
+    """Refuse once the phone, or the company, has had MAX_CODE_MISSES_PER_DAY wrong codes in 24 hours."""
+    # A request expires PHONE_CODE_MINUTES after it was made, so these sum the last 24 hours' requests.
+    since = now - 86_400 + PHONE_CODE_MINUTES * 60
+    summed = (
+        "SELECT COALESCE(SUM(attempts), 0) FROM one_time_tokens "
+        "WHERE purpose = 'phone_registration' AND expires_at > ? AND "
+    )
+    for column, value in (("phone_digits", phone_digits), ("company_id", company_id)):
+        if scalar(db, summed + column + " = ?", (since, value)) >= MAX_CODE_MISSES_PER_DAY:
+            raise TooManyCodes("misses")
+
+
+def _check_code_limits(
+    db: Db, phone_digits: str, company_id: int, address: str, address_limit: int, now: float
+) -> None:
+    """Refuse a code beyond the phone's hourly limit, the client address's (0: no address limit), or
+    once the phone or the company has had too many wrong codes today."""
+    _check_misses(db, phone_digits, company_id, now)
     # A code's request expires PHONE_CODE_MINUTES after it was made, so these count the last hour's.
     since = now - 3600 + PHONE_CODE_MINUTES * 60
     counted = "SELECT COUNT(*) FROM one_time_tokens WHERE purpose = 'phone_registration' AND expires_at > ? AND "
-    if scalar(db, counted + "phone = ?", (since, phone)) >= MAX_CODES_PER_PHONE_PER_HOUR:
+    if scalar(db, counted + "phone_digits = ?", (since, phone_digits)) >= MAX_CODES_PER_PHONE_PER_HOUR:
         raise TooManyCodes("phone")
     if address_limit and scalar(db, counted + "address = ?", (since, address)) >= address_limit:
         raise TooManyCodes("address")
@@ -184,9 +221,11 @@ def start_phone_registration(
 ) -> tuple[str, str, str]:
     """Mobile flow: choose an e-mail on file and a phone; returns (request token, 4-digit code, email).
 
-    ``address`` is the client's, counted against ``address_limit`` codes an hour (0: not limited)."""
+    ``address`` is the client's, counted (by its /64 for IPv6) against ``address_limit`` codes an
+    hour (0: not limited). The phone is counted by its digits, however it was written."""
     company_id, email = _chosen_email(db, tax_id, index)
-    _check_code_limits(db, phone, address, address_limit, now)
+    digits = forms.phone_digits(phone)
+    _check_code_limits(db, digits, company_id, code_limit_address(address), address_limit, now)
     code = f"{secrets.randbelow(10_000):04d}"
     token = one_time_token(
         db,
@@ -198,7 +237,10 @@ def start_phone_registration(
         phone=phone,
         code=code,
     )
-    db.execute("UPDATE one_time_tokens SET address = ? WHERE token_hash = ?", (address, token_hash(token)))
+    db.execute(
+        "UPDATE one_time_tokens SET address = ?, phone_digits = ? WHERE token_hash = ?",
+        (code_limit_address(address), digits, token_hash(token)),
+    )
     audit(db, "registration.code_sent", now=now, company_id=company_id, address=address)
     return token, code, email
 
@@ -227,8 +269,10 @@ def code_attempts_left(db: Db, token: str, now: float) -> int:
 
 def check_phone_code(db: Db, token: str, code: str, now: float) -> dict[str, Any] | None:
     """The registration request if ``code`` matches, else None after counting the attempt (so a
-    4-digit code cannot be brute-forced: the request dies after a few misses)."""
+    4-digit code cannot be brute-forced: the request dies after a few misses, and the phone and the
+    company take only so many a day, over all their requests: ``TooManyCodes("misses")``)."""
     record = phone_registration(db, token, now)
+    _check_misses(db, record["phone_digits"], record["company_id"], now)
     if not (len(code) == 4 and code.isdigit() and secrets.compare_digest(token_hash(code), record["code_hash"])):
         db.execute("UPDATE one_time_tokens SET attempts = attempts + 1 WHERE token_hash = ?", (record["token_hash"],))
         return None
@@ -247,14 +291,10 @@ def validate_finish(data: Mapping[str, Any], password_min: int, email: str) -> d
     return values
 
 
-def _digits(phone: str) -> str:
-    return "".join(c for c in phone if c.isdigit())
-
-
 def phone_is_on_file(db: Db, company_id: int, phone: str) -> bool:
     """True when ``phone`` is the company's phone in the billing registry (formatting aside)."""
     on_file = scalar(db, "SELECT phone FROM companies WHERE id = ? AND in_registry = 1", (company_id,)) or ""
-    return bool(_digits(on_file)) and _digits(on_file) == _digits(phone)
+    return bool(forms.phone_digits(on_file)) and forms.phone_digits(on_file) == forms.phone_digits(phone)
 
 
 def finish_existing_registration(

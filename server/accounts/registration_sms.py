@@ -6,6 +6,7 @@ The rules and the SQL are in :mod:`server.accounts.registration`; this joins the
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -13,41 +14,57 @@ from typing import Any
 from aiohttp import web
 
 from server.accounts import registration
-from server.accounts.common import mail_registration_received
+from server.accounts.registration import TooManyCodes
 from server.forms import FieldErrors, ValidationFailed
-from server.i18n import Msg, render
-from server.security import hash_password
-from server.web import CONFIG, DB, SMS, client_address, lang_of
+from server.i18n import N_, Msg, render
+from server.security import hash_password_off_loop
+from server.web import CONFIG, DB, MAILER, SMS, ApiError, client_address, lang_of
 
 TOO_MANY_CODES = Msg("Too many codes were sent to this phone. Try again in an hour.")
 TOO_MANY_FROM_ADDRESS = Msg("Too many codes were requested from your network. Try again in an hour.")
 SMS_NOT_SENT = Msg("The text message could not be sent. Try again in a few minutes.")
 WRONG_CODE = Msg("The confirmation code is not correct.")
 ENTER_CODE = Msg("Enter the 4 digits of the code we texted you.")
+TOO_MANY_MISSES = Msg(
+    "Too many wrong codes were entered for this phone or company today. Try again tomorrow, "
+    "or register with a link sent to your e-mail."
+)
+
+
+def _too_many_misses() -> ApiError:
+    return ApiError(429, "too_many_codes", TOO_MANY_MISSES)
 
 
 async def text_registration_code(request: web.Request, tax_id: str, email_index: int, phone: str) -> str:
     """Start the registration and text its code to ``phone``; returns the request's token.
 
-    Raises ``UnknownTaxId``, ``ValidationFailed`` (``email_index``), ``TooManyCodes`` or ``SmsNotSent``;
-    a message the gateway did not take leaves no request behind (it would count against the phone).
+    Raises ``UnknownTaxId``, ``ValidationFailed`` (``email_index``), ``TooManyCodes`` (per phone or
+    address), ``ApiError`` 429 (too many wrong codes today) or ``SmsNotSent``; a message that did not
+    leave, for whatever reason, leaves no request behind (it would count against the phone).
     """
     db = request.app[DB]
-    token, code, _email = await db.write(
-        registration.start_phone_registration,
-        tax_id,
-        email_index,
-        phone,
-        time.time(),
-        address=client_address(request),
-        address_limit=request.app[CONFIG].sms.max_codes_per_address_per_hour,
-    )
+    try:
+        token, code, _email = await db.write(
+            registration.start_phone_registration,
+            tax_id,
+            email_index,
+            phone,
+            time.time(),
+            address=client_address(request),
+            address_limit=request.app[CONFIG].sms.max_codes_per_address_per_hour,
+        )
+    except TooManyCodes as exc:
+        if exc.per == "misses":
+            raise _too_many_misses() from None
+        raise
     text = render(lang_of(request), Msg("Your Portgate confirmation code is %(code)s", {"code": code}))
+    sent = False
     try:
         await request.app[SMS].send(phone, text)
-    except Exception:
-        await db.write(registration.drop_phone_registration, token)
-        raise
+        sent = True
+    finally:
+        if not sent:  # a refusal, or the request cancelled mid-send (a client gone, a shutdown)
+            await asyncio.shield(db.write(registration.drop_phone_registration, token))
     return token
 
 
@@ -72,7 +89,10 @@ async def finish_phone_registration(
     except ValidationFailed as exc:
         errors.update(exc.errors)
     errors.raise_if_any()
-    record = await db.write(registration.check_phone_code, token, code, now)
+    try:
+        record = await db.write(registration.check_phone_code, token, code, now)
+    except TooManyCodes:
+        raise _too_many_misses() from None
     if record is None:
         raise ValidationFailed({"code": WRONG_CODE})
     proven = await db.read(registration.phone_is_on_file, record["company_id"], record["phone"])
@@ -80,13 +100,41 @@ async def finish_phone_registration(
         registration.finish_existing_registration,
         record,
         clean,
-        hash_password(clean["password"]),
+        await hash_password_off_loop(clean["password"]),
         lang_of(request),
         now,
         record["phone"],
         proven=proven,
     )
-    if user["status"] == "pending":
-        # The real owner of the address on file learns of it, and can object.
-        await mail_registration_received(request, user, lang_of(request))
+    # Active or not, the owner of the address on file learns of the account, and can object.
+    await _mail_new_account(request, user, record["phone"])
     return user
+
+
+NEW_ACCOUNT_SUBJECT = Msg("Portgate: a new account uses your e-mail address")
+NEW_ACCOUNT_BODY = N_(
+    "Hello,\n\nA Portgate account for %(company)s was created with this e-mail address (user name "
+    "%(username)s, name %(name)s), confirmed with a code texted to the phone ending in %(phone_end)s. "
+    "%(status)s\n\nIf it was not you, write to %(support)s at once so that we can close it.\n\n"
+    "This message was sent automatically; please do not reply."
+)
+ACCOUNT_ACTIVE = Msg("It can be used at once.")
+ACCOUNT_PENDING = Msg("It awaits approval (within 24 hours); we will write to you when it is approved.")
+
+
+async def _mail_new_account(request: web.Request, user: Mapping[str, Any], phone: str) -> None:
+    """Tell the chosen address of its new account, in the registrant's language: the code proved a
+    phone, not the mailbox, so its owner must hear of it whether the account is active or pending."""
+    lang = lang_of(request)
+    body = Msg(
+        NEW_ACCOUNT_BODY,
+        {
+            "company": user["company_name"],
+            "username": user["username"],
+            "name": user["full_name"],
+            "phone_end": phone[-4:],
+            "status": ACCOUNT_ACTIVE if user["status"] == "active" else ACCOUNT_PENDING,
+            "support": request.app[CONFIG].support_email,
+        },
+    )
+    await request.app[MAILER].send(user["email"], render(lang, NEW_ACCOUNT_SUBJECT), render(lang, body))

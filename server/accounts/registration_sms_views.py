@@ -20,6 +20,7 @@ from server.accounts.registration_sms import (
     SMS_NOT_SENT,
     TOO_MANY_CODES,
     TOO_MANY_FROM_ADDRESS,
+    TOO_MANY_MISSES,
     WRONG_CODE,
     finish_phone_registration,
     text_registration_code,
@@ -29,7 +30,7 @@ from server.flash import redirect_with_flash, render_with_flash
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import Msg
 from server.sms import SmsNotSent
-from server.web import DB, read_cookie, set_cookie
+from server.web import CONFIG, DB, ApiError, read_cookie, set_cookie
 
 routes = web.RouteTableDef()
 
@@ -60,18 +61,33 @@ async def phone_submit(request: web.Request) -> web.Response:
     emails = await request.app[DB].read(registration.masked_emails, tax)
     if emails is None:
         return _start_page(request, 400, values=typed, errors={"tax_id": tax_id_unknown_message(request)})
-    typed = {"tax_id": tax, "phone": str(form.get("phone", ""))[:30], "phone_confirm": ""}
+    typed = {
+        "tax_id": tax,
+        "email_index": str(form.get("email_index", ""))[:3],  # the choice stays checked after an error
+        "phone": str(form.get("phone", ""))[:30],
+        "phone_confirm": "",
+    }
     shown: dict[str, Any] = {"values": typed, "emails": emails}
+    if not emails:  # nothing on file to choose: only an agent can help (the page says how to reach one)
+        return _start_page(request, values={"tax_id": tax}, no_emails=_no_emails_message(request))
     if "email_index" not in form and "phone" not in form:
         return _start_page(request, **shown)
     index = forms.integer(form, "email_index", errors, minimum=0, maximum=len(emails) - 1)
     phone = forms.phone(form, "phone", errors)
-    forms.confirmation(form, "phone_confirm", phone, errors, Msg("The phone numbers do not match."))
+    forms.phone_confirmation(form, "phone_confirm", phone, errors)
     if errors or index is None:
         return _start_page(request, 400, errors=errors, **shown)
     if not await human_passed(request, form):
         return _start_page(request, 400, notice=NOT_A_ROBOT, **shown)
     return await _send_code(request, tax, index, phone, shown)
+
+
+def _no_emails_message(request: web.Request) -> Msg:
+    return Msg(
+        "We have no e-mail address on file for this company. Write to %(email)s so that an agent can "
+        "help you finish your registration.",
+        {"email": request.app[CONFIG].support_email},
+    )
 
 
 async def _send_code(request: web.Request, tax: str, index: int, phone: str, shown: dict[str, Any]) -> web.Response:
@@ -88,6 +104,8 @@ async def _send_code(request: web.Request, tax: str, index: int, phone: str, sho
         return _start_page(request, 429, errors={"phone": TOO_MANY_CODES}, **shown)
     except SmsNotSent:
         return _start_page(request, 503, notice=SMS_NOT_SENT, **shown)
+    except ApiError as exc:  # too many wrong codes for this phone or company today
+        return _start_page(request, exc.status, notice=exc.message, **shown)
     sent = Msg("We have sent a 4-digit code by SMS to %(phone)s.", {"phone": phone})
     response = redirect_with_flash(request, "/register/phone/code", sent)
     max_age = registration.PHONE_CODE_MINUTES * 60
@@ -122,6 +140,8 @@ async def code_submit(request: web.Request) -> web.Response:
     code = str(form.get("code", "")).strip()[:10]
     try:
         user = await finish_phone_registration(request, token, code, form)
+    except ApiError:  # too many wrong codes for this phone or company today
+        raise redirect_with_flash(request, "/register/phone", TOO_MANY_MISSES) from None
     except ValidationFailed as exc:
         if exc.errors.get("code") == registration.CODE_EXPIRED:
             raise redirect_with_flash(request, "/register/phone", registration.CODE_EXPIRED) from None
