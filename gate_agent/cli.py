@@ -83,7 +83,11 @@ def add_decode_command(commands: argparse._SubParsersAction) -> None:
         "--backend",
         choices=("auto", "zxing", "pyzbar"),
         default="auto",
-        help="decoder to use (default: auto = zxing-cpp if installed, else pyzbar)",
+        help=(
+            "decoder to use (default: auto = the gate's own pipeline: zxing-cpp, then its targeted "
+            "passes, all of them on a miss, as the gate runs them over the frames of one sighting; "
+            "pyzbar alone if zxing-cpp is not installed)"
+        ),
     )
     parser.add_argument(
         "--json",
@@ -100,7 +104,7 @@ def add_decode_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--harder",
         action="store_true",
-        help="always run the decoder's slower pass (inverted, rotated, upscaled) on a miss",
+        help="zxing or pyzbar alone: always run the decoder's slower pass (the pipeline always runs every pass)",
     )
     parser.add_argument(
         "--all-formats",
@@ -116,19 +120,32 @@ def add_decode_command(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run_decode)
 
 
+def _decode_command_decoder(args: argparse.Namespace):
+    """The decoder the gate would use for this backend.
+
+    The gate's pipeline runs every pass on a frame it has not read: live, its time budget spreads
+    them over the frames of a sighting, and a file's frame stands for that sighting. It counts only
+    ticket-shaped codes (no keys here to check signatures), unless --all-formats asks for any text.
+    """
+    from gate_agent.scanner.decoders import DEFAULT_FORMATS, get_decoder
+    from gate_agent.scanner.pipeline import FramePipeline, accept_any
+
+    formats = None if args.all_formats else DEFAULT_FORMATS
+    decoder = get_decoder(args.backend, roi=args.roi, harder=args.harder, formats=formats)
+    if isinstance(decoder, FramePipeline):
+        decoder.budget_ms = None
+        if args.all_formats:
+            decoder.verify = accept_any
+    return decoder
+
+
 def run_decode(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from gate_agent.scanner.decoders import DEFAULT_FORMATS, get_decoder
     from gate_agent.scanner.files import UnreadableFile, decode_file
 
     try:
-        decoder = get_decoder(
-            args.backend,
-            roi=args.roi,
-            harder=args.harder,
-            formats=None if args.all_formats else DEFAULT_FORMATS,
-        )
+        decoder = _decode_command_decoder(args)
     except ImportError as error:
         print(f"error: the {args.backend} decoder is not installed: {error}", file=sys.stderr)
         return EXIT_FAILURE

@@ -8,9 +8,10 @@ import subprocess
 import sys
 
 import cv2
+import numpy as np
 import pytest
 
-from bench.photos import write_video
+from bench.photos import make_empty_photo, render_qr, write_video
 from gate_agent.cli import build_parser, main
 from tests.scanner_fixtures import ticket_photos
 
@@ -82,6 +83,42 @@ def test_human_output_names_the_code_and_the_time(ticket_image, capsys, backend)
     assert f"{path} frame 0:" in output
     assert " ms " in output
     assert code in output
+
+
+@pytest.fixture
+def far_ticket_image(tmp_path):
+    """A ticket's QR code about 50 px wide on a desk: too far for zxing-cpp alone."""
+    code = ticket_photos()[0][0]
+    qr = cv2.resize(render_qr(code, module_px=1).astype(np.float32), None, fx=1.2, fy=1.2)
+    frame = cv2.cvtColor(make_empty_photo((640, 480), 0, "easy"), cv2.COLOR_BGR2GRAY).astype(np.float32)
+    frame[200 : 200 + qr.shape[0], 300 : 300 + qr.shape[1]] = qr * 0.8 + 30
+    path = tmp_path / "far.png"
+    cv2.imwrite(str(path), cv2.GaussianBlur(frame, (0, 0), 0.5).astype(np.uint8))
+    return code, path
+
+
+def test_decode_reads_with_the_gates_own_pipeline(far_ticket_image, capsys):
+    code, path = far_ticket_image
+
+    assert main(["decode", "--backend", "zxing", "--json", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["codes"] == []
+
+    assert main(["decode", "--json", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["codes"] == [code]
+
+
+def test_all_formats_shows_text_that_is_no_ticket(tmp_path, capsys):
+    path = tmp_path / "poster.png"
+    cv2.imwrite(
+        str(path),
+        cv2.copyMakeBorder(render_qr("https://example.com/menu", 6), 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=255),
+    )
+
+    assert main(["decode", str(path)]) == 0
+    assert "no code found" in capsys.readouterr().out  # the gate would not take it for a ticket
+
+    assert main(["decode", "--all-formats", str(path)]) == 0
+    assert "https://example.com/menu" in capsys.readouterr().out
 
 
 def test_frame_without_code_is_reported_as_such(tmp_path, capsys):

@@ -24,6 +24,7 @@ import numpy as np
 from gate_agent.scanner import OnCode, ScannedCode
 from gate_agent.scanner._threads import deliver, join_thread
 from gate_agent.scanner.decoders import Decoder, crop_to_roi, default_decoder, validate_roi
+from gate_agent.scanner.pipeline import FramePipeline
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +118,10 @@ class CameraSource:
     `loop_file`); an image is decoded once (or at 25 fps with `loop_file`).
     `frame_interval_s` > 0 caps the decode rate to spare the CPU of a small gate box.
 
-    The same ticket held under the camera is reported on every frame that shows it; put a
-    `Deduplicator` in front of the decision.
+    With the frame pipeline (the default decoder), consecutive frames work together: each frame
+    goes to it with its capture time, and its second passes pick up where the last frame's budget
+    ran out. Each frame is decoded once. The same ticket held under the camera is reported on
+    every frame that reads it; put a `Deduplicator` in front of the decision.
     """
 
     def __init__(
@@ -324,7 +327,11 @@ class CameraSource:
 
     def _decode_frame(self, frame: np.ndarray, captured_at: float, on_code: OnCode) -> None:
         try:
-            codes = self.decoder.decode(crop_to_roi(frame, self.roi))
+            cropped = crop_to_roi(frame, self.roi)
+            if isinstance(self.decoder, FramePipeline):
+                codes = self.decoder.read(cropped, captured_at)
+            else:
+                codes = self.decoder.decode(cropped)
         except Exception:
             self.decode_errors += 1
             if self.decode_errors == 1:  # a broken setting would repeat on every frame

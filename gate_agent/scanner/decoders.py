@@ -1,9 +1,9 @@
-"""Turn camera frames into code strings with zxing-cpp or pyzbar.
+"""Turn camera frames into code strings: one library each (zxing-cpp or pyzbar), or the pipeline.
 
-Both decoders make a cheap pass tuned for the gate's own tickets (QR or Code 128,
-dark on light) and only pay for a harder pass when the frame seems to hold a code
-the cheap pass could not read. Most kiosk frames show no ticket at all, so the cost
-of an empty frame is what bounds the CPU load of a gate.
+The single-library decoders make a cheap pass tuned for the gate's own tickets (QR or Code 128,
+dark on light) and a harder pass whenever the cheap one reads nothing. The gate itself uses
+`auto`: the frame pipeline (`gate_agent.scanner.pipeline`), which runs zxing-cpp and then
+targeted second passes within a time budget, and counts only verified codes as reads.
 """
 
 from __future__ import annotations
@@ -14,6 +14,11 @@ from typing import Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from gate_agent.scanner.passes import scale as _scale
+from gate_agent.scanner.passes import sharpen as _sharpen
+from gate_agent.scanner.passes import unique_texts as _unique_texts
+from gate_agent.scanner.passes import zxing_formats
+
 Roi = tuple[int, int, int, int]
 """Region of interest (x, y, width, height) in pixels of the full frame."""
 
@@ -23,12 +28,6 @@ BACKENDS = ("auto", "zxing", "pyzbar")
 # Frames wider than this are halved before pyzbar sees them (see PyzbarDecoder).
 PYZBAR_MAX_WIDTH = 960
 
-# Edge-density heuristic used to decide whether a harder pass is worth its cost:
-# QR modules give a dense patch of edges; plain surfaces, lines and card borders do not.
-_HEURISTIC_WIDTH = 320
-_HEURISTIC_EDGE_CONTRAST = 40
-_HEURISTIC_WINDOW = 15
-_HEURISTIC_MIN_DENSITY = 0.85
 # The zxing harder pass upscales frames up to this width to find very small QR modules.
 _UPSCALE_MAX_WIDTH = 960
 
@@ -83,14 +82,6 @@ def to_grayscale(frame: np.ndarray) -> np.ndarray:
     raise ValueError(f"cannot decode a frame of shape {frame.shape}")
 
 
-def _scale(gray: np.ndarray, factor: float) -> np.ndarray:
-    if factor == 1.0:
-        return gray
-    # Area averaging when shrinking keeps thin modules from aliasing away.
-    interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC
-    return cv2.resize(gray, None, fx=factor, fy=factor, interpolation=interpolation)
-
-
 def _validate_downscale(downscale: float) -> float:
     if isinstance(downscale, bool) or not isinstance(downscale, int | float):
         raise ValueError(f"downscale must be a number in (0, 1], not {downscale!r}")
@@ -99,41 +90,15 @@ def _validate_downscale(downscale: float) -> float:
     return float(downscale)
 
 
-def looks_code_like(gray: np.ndarray) -> bool:
-    """Cheap check (~0.2 ms) for a patch dense with edges, as a QR code or barcode makes."""
-    height, width = gray.shape[:2]
-    if width > _HEURISTIC_WIDTH:
-        gray = _scale(gray, _HEURISTIC_WIDTH / width)
-    gradient = cv2.morphologyEx(gray, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
-    edges = (gradient > _HEURISTIC_EDGE_CONTRAST).astype(np.float32)
-    density = cv2.blur(edges, (_HEURISTIC_WINDOW, _HEURISTIC_WINDOW))
-    return float(density.max()) >= _HEURISTIC_MIN_DENSITY
-
-
-def _unique_texts(texts: list[str]) -> list[str]:
-    """Stripped, non-empty texts without repeats, in the order found."""
-    seen: dict[str, None] = {}
-    for text in texts:
-        text = text.strip()
-        if text:
-            seen.setdefault(text, None)
-    return list(seen)
-
-
-def _sharpen(gray: np.ndarray) -> np.ndarray:
-    blurred = cv2.GaussianBlur(gray, (0, 0), 2.0)
-    return cv2.addWeighted(gray, 1.8, blurred, -0.8, 0)
-
-
 class ZxingDecoder:
     """zxing-cpp: fast, and the better reader of blurred, tilted or small codes.
 
     The cheap pass looks only for the configured formats at full size, without the
     inverted search, the downscaled copies or the 90-degree search for linear codes (QR
     is found at any angle anyway). The harder pass (all of those, then for frames up to
-    960 px wide a sharpened 2x copy, for QR modules too small to detect) runs only when the cheap pass found nothing and
-    zxing saw a symbol it could not decode, or the frame has a code-like patch, or
-    `harder=True`. "qrcode" means the standard (model 2) QR only, not Micro QR or rMQR.
+    960 px wide a sharpened 2x copy, for QR modules too small to detect) runs whenever the
+    cheap pass reads nothing: no guess about the frame may skip a pass that would read it.
+    "qrcode" means the standard (model 2) QR only, not Micro QR or rMQR.
     `formats=None` reads every symbology zxing knows; `formats=("qrcode",)` halves the
     cheap pass when a gate has no Code 128 to read.
     """
@@ -159,7 +124,7 @@ class ZxingDecoder:
             self._formats = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.AllReadable)
             self._reads_qr = True
         else:
-            parsed_formats = _zxing_formats(zxingcpp, formats)
+            parsed_formats = zxing_formats(zxingcpp, formats)
             self._formats = zxingcpp.BarcodeFormats(parsed_formats)
             self._reads_qr = zxingcpp.BarcodeFormat.QRCodeModel2 in parsed_formats
         self.harder_passes = 0  # diagnostics: how often the expensive path ran
@@ -174,14 +139,10 @@ class ZxingDecoder:
             try_invert=False,
             try_downscale=False,
             text_mode=zxing.TextMode.Plain,
-            return_errors=True,
         )
-        texts = _unique_texts([result.text for result in results if result.valid])
+        texts = _unique_texts([result.text for result in results])
         if texts:
             return texts
-        unreadable_symbol = bool(results)  # only invalid results were returned
-        if not (self.harder or unreadable_symbol or looks_code_like(gray)):
-            return []
         self.harder_passes += 1
         return self._decode_harder(gray)
 
@@ -212,35 +173,15 @@ class ZxingDecoder:
         return _unique_texts([result.text for result in results])
 
 
-def _zxing_formats(zxingcpp, formats: Sequence[str]) -> list:
-    """The zxing formats for a list of format names."""
-    if isinstance(formats, str) or not formats:
-        raise ValueError(f"formats must be a non-empty list of format names, not {formats!r}")
-    parsed = []
-    for name in formats:
-        if name.replace(" ", "").lower() == "qrcode":
-            # zxing's "QRCode" is the whole family, Micro QR and rMQR included; those tiny
-            # symbols turn up in print and noise (a hard photo read "03816" from its text).
-            # Printed tickets carry a standard (model 2) QR code.
-            parsed.append(zxingcpp.BarcodeFormat.QRCodeModel2)
-            continue
-        try:
-            parsed.append(zxingcpp.barcode_format_from_str(name))
-        except ValueError:
-            raise ValueError(f"unknown barcode format {name!r} for zxing") from None
-    return parsed
-
-
 class PyzbarDecoder:
     """pyzbar (zbar): the fallback when zxing-cpp is not installed.
 
     Frames are converted to grayscale first because pyzbar reads only the first channel
     of a colour image (the blue one for OpenCV frames). Frames wider than 960 px are
     halved by default (`downscale=None`), which makes zbar about 3x faster on them. When
-    that finds nothing but the frame looks code-like (or `harder=True`), the full-size
-    frame is tried too, since halving loses codes whose modules are already small; a frame
-    that was not reduced is tried again sharpened instead. `harder=True` also tries the
-    inverted image (light-on-dark codes).
+    that finds nothing, the full-size frame is tried too, since halving loses codes whose
+    modules are already small; a frame that was not reduced is tried again sharpened
+    instead. `harder=True` also tries the inverted image (light-on-dark codes).
     """
 
     name = "pyzbar"
@@ -275,8 +216,6 @@ class PyzbarDecoder:
         texts = self._read(scaled)
         if texts:
             return texts
-        if not (self.harder or looks_code_like(scaled)):
-            return []
         self.harder_passes += 1
         if factor < 1:
             texts = self._read(gray)
@@ -317,14 +256,20 @@ def zxing_available() -> bool:
 
 
 def default_decoder(**settings) -> Decoder:
-    """zxing-cpp when it is installed, otherwise pyzbar; settings go to the decoder."""
+    """The frame pipeline when zxing-cpp is installed, otherwise pyzbar; settings go to the decoder.
+
+    The pipeline takes `roi`, `formats` and `harder` like the others, and `verify` and
+    `budget_ms` of its own (see `FramePipeline`); it has no `downscale`.
+    """
     if zxing_available():
-        return ZxingDecoder(**settings)
+        from gate_agent.scanner.pipeline import FramePipeline
+
+        return FramePipeline(**settings)
     return PyzbarDecoder(**settings)
 
 
 def get_decoder(name: str, **settings) -> Decoder:
-    """The decoder for a backend name: "zxing", "pyzbar" or "auto" (the best installed)."""
+    """The decoder for a backend name: "zxing", "pyzbar" or "auto" (the pipeline: the best installed)."""
     if name == "auto":
         return default_decoder(**settings)
     if name == "zxing":

@@ -1,0 +1,277 @@
+"""The decoding passes the frame pipeline chooses from: one image treatment and one library each.
+
+Each pass takes the grayscale frame (and what earlier passes learnt about it, a `FrameContext`)
+and returns the texts its library read, verified or not: the pipeline alone decides what counts
+as a read. Every pass is aimed at a condition the plain zxing-cpp pass loses, and each earns its
+place in `pipeline.SECOND_PASSES` by what it adds on the photo benchmark (`bench.camera_decode`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+Box = tuple[int, int, int, int]
+"""x, y, width, height in pixels of the frame."""
+
+# The texture locator works on a copy this wide: enough to see a 40-px code's texture.
+_LOCATOR_WIDTH = 320
+# Crops are brought to about this many px on their long side before a crop pass reads them.
+_CROP_SIDE = 400
+
+
+@dataclass
+class FrameContext:
+    """One frame as the passes see it, and what the passes found out about it so far."""
+
+    gray: np.ndarray
+    # Boxes of symbols zxing located but could not decode: where a targeted pass should look first.
+    hints: list[Box] = field(default_factory=list)
+    _region: Box | None = None
+
+    @property
+    def region(self) -> Box:
+        """Where the code most likely is: a zxing hint, else the densest fine texture in the frame."""
+        if self._region is None:
+            self._region = self.hints[0] if self.hints else locate_texture(self.gray)
+        return self._region
+
+    def crop(self) -> np.ndarray:
+        x, y, width, height = self.region
+        return self.gray[y : y + height, x : x + width]
+
+
+def locate_texture(gray: np.ndarray) -> Box:
+    """The box around the densest patch of sharp, local edges (a code's modules), with a margin.
+
+    Edges are measured against the local range of brightness, so a faded or underexposed code
+    counts as much as a crisp one, and a smooth background or a single line does not. This only
+    says where targeted passes look first; it never decides that a frame holds no code.
+    """
+    height, width = gray.shape
+    factor = min(1.0, _LOCATOR_WIDTH / width)
+    small = scale(gray, factor)
+    kernel = np.ones((3, 3), np.uint8)
+    gradient = cv2.morphologyEx(small, cv2.MORPH_GRADIENT, kernel).astype(np.float32)
+    window = np.ones((9, 9), np.uint8)
+    local_range = cv2.dilate(small, window).astype(np.float32) - cv2.erode(small, window)
+    edges = (gradient > 0.5 * np.maximum(local_range, 8)).astype(np.float32)
+    density = cv2.blur(edges, (11, 11))
+    _low, peak, _at_low, (peak_x, peak_y) = cv2.minMaxLoc(density)
+    mask = (density > 0.7 * peak).astype(np.uint8)
+    _count, labels, stats, _centroids = cv2.connectedComponentsWithStats(mask)
+    x, y, box_w, box_h, _area = stats[labels[peak_y, peak_x]]
+    centre_x, centre_y = (x + box_w / 2) / factor, (y + box_h / 2) / factor
+    side = max(box_w, box_h) / factor * 1.3 + 24
+    return _clip_box(centre_x, centre_y, side, width, height)
+
+
+def _clip_box(centre_x: float, centre_y: float, side: float, width: int, height: int) -> Box:
+    x0, y0 = int(max(0, centre_x - side / 2)), int(max(0, centre_y - side / 2))
+    x1, y1 = int(min(width, centre_x + side / 2)), int(min(height, centre_y + side / 2))
+    return (x0, y0, max(1, x1 - x0), max(1, y1 - y0))
+
+
+def fit_crop(crop: np.ndarray, side: int = _CROP_SIDE) -> np.ndarray:
+    """The crop scaled to about `side` px on its long side (up to 4x; small codes need the pixels)."""
+    factor = min(4.0, side / max(crop.shape))
+    return scale(crop, factor) if abs(factor - 1) > 0.15 else crop
+
+
+def unique_texts(texts: Sequence[str]) -> list[str]:
+    """Stripped, non-empty texts without repeats, in the order found."""
+    seen: dict[str, None] = {}
+    for text in texts:
+        text = text.strip()
+        if text:
+            seen.setdefault(text, None)
+    return list(seen)
+
+
+def scale(gray: np.ndarray, factor: float) -> np.ndarray:
+    if factor == 1.0:
+        return gray
+    # Area averaging when shrinking keeps thin modules from aliasing away.
+    interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC
+    return cv2.resize(gray, None, fx=factor, fy=factor, interpolation=interpolation)
+
+
+def sharpen(gray: np.ndarray, amount: float = 0.8, sigma: float = 2.0) -> np.ndarray:
+    blurred = cv2.GaussianBlur(gray, (0, 0), sigma)
+    return cv2.addWeighted(gray, 1 + amount, blurred, -amount, 0)
+
+
+def flatten_light(gray: np.ndarray) -> np.ndarray:
+    """The frame divided by its own low-frequency light, stretched to the full range.
+
+    Faded ink on white paper becomes dark-on-white again, and a shadow or a lighting gradient
+    across the code stops deciding which modules a binariser calls dark.
+    """
+    background = cv2.blur(gray, (31, 31))
+    ratio = cv2.divide(gray, background, scale=200)
+    return cv2.normalize(ratio, None, 0, 255, cv2.NORM_MINMAX)
+
+
+class Zxing:
+    """zxing-cpp with the options every pass shares."""
+
+    def __init__(self, formats: Sequence[str] | None) -> None:
+        import zxingcpp
+
+        self.lib = zxingcpp
+        if formats is None:
+            self.formats = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.AllReadable)
+        else:
+            self.formats = zxingcpp.BarcodeFormats(zxing_formats(zxingcpp, formats))
+
+    def read(self, image: np.ndarray) -> list[str]:
+        """A treated image as it is, light-on-dark codes too (a dark-mode screen stays one after any treatment)."""
+        results = self.lib.read_barcodes(
+            image,
+            formats=self.formats,
+            try_rotate=False,
+            try_invert=True,
+            try_downscale=False,
+            text_mode=self.lib.TextMode.Plain,
+        )
+        return unique_texts([result.text for result in results])
+
+    def read_with_hints(self, context: FrameContext) -> list[str]:
+        """The first pass: the frame as it is, light-on-dark too; failed symbols left as hints."""
+        zxing = self.lib
+        results = zxing.read_barcodes(
+            context.gray,
+            formats=self.formats,
+            try_rotate=False,
+            try_invert=True,
+            try_downscale=True,
+            text_mode=zxing.TextMode.Plain,
+            return_errors=True,
+        )
+        height, width = context.gray.shape
+        for result in results:
+            if not result.valid:
+                corners = result.position
+                points = (corners.top_left, corners.top_right, corners.bottom_right, corners.bottom_left)
+                xs, ys = [p.x for p in points], [p.y for p in points]
+                side = max(max(xs) - min(xs), max(ys) - min(ys)) * 1.4 + 24
+                context.hints.append(_clip_box(sum(xs) / 4, sum(ys) / 4, side, width, height))
+        return unique_texts([result.text for result in results if result.valid])
+
+
+def zxing_formats(zxingcpp, formats: Sequence[str]) -> list:
+    """The zxing formats for a list of format names."""
+    if isinstance(formats, str) or not formats:
+        raise ValueError(f"formats must be a non-empty list of format names, not {formats!r}")
+    parsed = []
+    for name in formats:
+        if name.replace(" ", "").lower() == "qrcode":
+            # zxing's "QRCode" is the whole family, Micro QR and rMQR included; those tiny
+            # symbols turn up in print and noise (a hard photo read "03816" from its text).
+            # Printed tickets carry a standard (model 2) QR code.
+            parsed.append(zxingcpp.BarcodeFormat.QRCodeModel2)
+            continue
+        try:
+            parsed.append(zxingcpp.barcode_format_from_str(name))
+        except ValueError:
+            raise ValueError(f"unknown barcode format {name!r} for zxing") from None
+    return parsed
+
+
+Pass = Callable[[FrameContext], list[str]]
+
+
+def _pad(gray: np.ndarray) -> np.ndarray:
+    """The frame inside a border of paper white: a code cut by the frame's edge gets back the
+    quiet zone zxing's detector needs around its finder patterns."""
+    border = max(16, gray.shape[0] // 12)
+    white = int(np.percentile(gray[:: max(1, gray.shape[0] // 64), :: max(1, gray.shape[1] // 64)], 95))
+    return cv2.copyMakeBorder(gray, border, border, border, border, cv2.BORDER_CONSTANT, value=white)
+
+
+def _pass_table(zxing: Zxing) -> dict[str, Pass]:
+    """Every pass by name; what each reads that the first pass misses is from bench.camera_decode."""
+    clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
+    crop_clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4))
+    wechat = _wechat_reader()
+
+    def adaptive(gray: np.ndarray, block: int = 31) -> np.ndarray:
+        return cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY, block, 5)
+
+    def otsu(gray: np.ndarray) -> np.ndarray:
+        return cv2.threshold(cv2.GaussianBlur(gray, (0, 0), 1.0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[1]
+
+    return {
+        # The code's region, brought to ~400 px and thresholded once for all: creases, faded
+        # toner, moire on phone screens, tilt, motion, far codes.
+        "crop_otsu": lambda c: zxing.read(otsu(fit_crop(c.crop()))),
+        # ...thresholded against its neighbourhood: glare, dark-mode screens, defocus, far codes.
+        "crop_adaptive": lambda c: zxing.read(adaptive(fit_crop(c.crop()))),
+        # The frame in a paper-white border: a code cut by the frame's edge (diagonal, corner out).
+        "pad": lambda c: zxing.read(_pad(c.gray)),
+        # Half size with the light flattened: large codes under glare or on a bright screen.
+        "half": lambda c: zxing.read(flatten_light(scale(c.gray, 0.5))),
+        "crop_clahe": lambda c: zxing.read(crop_clahe.apply(fit_crop(c.crop()))),
+        "crop_sharp_adaptive": lambda c: zxing.read(adaptive(fit_crop(sharpen(c.crop())))),
+        "clahe": lambda c: zxing.read(clahe.apply(c.gray)),
+        "upscale": lambda c: zxing.read(scale(sharpen(c.gray), 2.0)),
+        # Measured and left out of SECOND_PASSES (see there): kept to be measured again.
+        "wechat": lambda c: wechat(c.gray),
+        "crop_wechat": lambda c: wechat(fit_crop(c.crop())),
+    }
+
+
+def _wechat_reader() -> Callable[[np.ndarray], list[str]]:
+    factory = getattr(cv2, "wechat_qrcode_WeChatQRCode", None)
+    if factory is None:  # OpenCV without its contrib modules
+        return lambda gray: []
+    # Without its CNN model files: the classic finder-pattern search and several binarisers,
+    # which read faded print and a partly covered finder pattern better than zxing does.
+    detector = factory()
+
+    def read(gray: np.ndarray) -> list[str]:
+        texts, _points = detector.detectAndDecode(gray)
+        return unique_texts(list(texts))
+
+    return read
+
+
+def build(formats: Sequence[str] | None, second_passes: Sequence[str] | None) -> tuple[Pass, list[tuple[str, Pass]]]:
+    """The first pass and the named second passes, in order (default: `SECOND_PASSES`)."""
+    zxing = Zxing(formats)
+    table = _pass_table(zxing)
+    names = SECOND_PASSES if second_passes is None else second_passes
+    unknown = [name for name in names if name not in table]
+    if unknown:
+        raise ValueError(f"unknown decoding passes {unknown}; choose from {sorted(table)}")
+    return zxing.read_with_hints, [(name, table[name]) for name in names]
+
+
+#: What each pass costs before it is first timed, in ms per megapixel on one core of a 2020s x86 box
+#: (the pipeline then follows its measured cost): enough to keep a slow pass out of a full frame.
+PRIOR_MS_PER_MEGAPIXEL = {
+    "zxing": 2.0,
+    "crop_otsu": 2.5,
+    "crop_adaptive": 3.5,
+    "pad": 2.0,
+    "half": 1.0,
+    "crop_clahe": 3.5,
+    "crop_sharp_adaptive": 4.0,
+    "clahe": 5.0,
+    "upscale": 10.0,
+    "wechat": 300.0,
+    "crop_wechat": 40.0,
+}
+
+#: The second passes in the order they run: on bench.camera_decode's development frames (seed 2, 460 frames,
+#: every condition and severity at 640x480 and 1280x720), each is the pass that read the most frames
+#: none before it read, per ms. The first pass read 310; these add 18, 12, 12, 2, 2, 1, 1 and 1 (359,
+#: where raw zxing-cpp reads 311 and OpenCV's WeChat reader 323); together they cost about 20 ms of one
+#: core on a 1280x720 frame. Left out, measured: WeChat's reader (+8, but a frame it cannot read costs it
+#: 60-260 ms, 100-600 ms at worst, so no budget holds it), on the code's region only (+4, 25-115 ms on a
+#: miss), pyzbar (nothing the passes here do not read, 8-22 ms), median denoising, light flattening,
+#: adaptive thresholds of the whole frame and other block sizes (nothing more).
+SECOND_PASSES = ("crop_otsu", "crop_adaptive", "pad", "half", "crop_clahe", "crop_sharp_adaptive", "clahe", "upscale")

@@ -1,0 +1,196 @@
+"""The gate's decoding pipeline: zxing-cpp first, then targeted second passes within a time budget.
+
+    from gate_agent.scanner.pipeline import FramePipeline
+
+    pipeline = FramePipeline(verify=lambda text: parse_code(text, keys).valid)
+    for frame, captured_at in camera:  # BGR, BGRA or grayscale uint8 frames, in order
+        code = pipeline.feed(frame, captured_at)  # a verified code, or None
+
+Each frame first goes through zxing-cpp as it is (light-on-dark codes included), then through
+second passes, each a treatment and a library aimed at a condition the first pass loses (see
+`SECOND_PASSES` for the order and why each is there), until one reads a code or the frame's
+time budget (`budget_ms`) is spent. A pass starts only when its measured cost still fits, so a
+frame stays within about the budget and the live camera never lags.
+
+Consecutive frames work together rather than each starting over: a ticket held up to the camera
+shows in 15-50 frames, so when the budget runs out the next frame picks up the second passes where
+this one stopped, and a pass that just read a code goes first again. Each frame is decoded once;
+a code is reported the first time it verifies (no second sighting is needed: a verified signature
+cannot be a misread).
+
+A library's text is a read only if `verify` accepts it: at the gate, a signature that verifies
+with the kiosk's keys or a known short code (the agent passes that check in); by default, text
+shaped like a ticket code. Unverified text never ends the search of a frame, so a misread or a
+foreign QR code in view cannot hide the ticket's own code behind it.
+
+`decode(frame)` is the same for callers that want the `Decoder` interface (the codes read in one
+frame, as a list).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from gate_agent.scanner import passes
+from gate_agent.scanner.decoders import crop_to_roi, to_grayscale, validate_roi
+from gate_core.codes import VerifyKey, normalize_code, normalize_short_code, parse_code
+
+Verify = Callable[[str], bool]
+
+#: Per-frame budget of the live camera, ms: within 1/15 s per 1280x720 frame on one Pi-class core.
+LIVE_BUDGET_MS = 40.0
+_COST_WEIGHT = 0.2  # how fast a pass's cost estimate follows its latest timing
+_FIRST_TIMING_CAP = 4.0  # a pass's first timing counts for at most this many times its prior
+#: A pause between frames this long (s) starts the second passes from the top again: what follows is
+#: a new sighting (a camera back after a reconnect, a gate decoding one frame in N), not the same one.
+NEW_SIGHTING_AFTER_S = 1.0
+
+
+def well_formed_code(text: str) -> bool:
+    """Text shaped like a ticket code (full or short); the check when no keys are at hand."""
+    return normalize_code(text) is not None or normalize_short_code(text) is not None
+
+
+def signed_code_verifier(
+    keys: Callable[[], Mapping[int, VerifyKey]], known_short_code: Callable[[str], bool] | None = None
+) -> Verify:
+    """The gate's check: a full code whose signature verifies with the kiosk's current keys, or
+    (when `known_short_code` is given) a short code the kiosk's cache knows.
+
+    `keys` is called on every check, so keys the kiosk syncs later count at once.
+    """
+
+    def verify(text: str) -> bool:
+        if parse_code(text, keys()).valid:
+            return True
+        short = normalize_short_code(text)
+        return short is not None and known_short_code is not None and known_short_code(short)
+
+    return verify
+
+
+def accept_any(text: str) -> bool:
+    """Every text counts (the decode tool's --all-formats): nothing to verify against."""
+    return True
+
+
+class FramePipeline:
+    """Reads codes from consecutive frames of one camera; see the module docstring."""
+
+    name = "pipeline"
+
+    def __init__(
+        self,
+        *,
+        verify: Verify = well_formed_code,
+        budget_ms: float | None = LIVE_BUDGET_MS,
+        roi: Sequence[int] | None = None,
+        formats: Sequence[str] | None = ("qrcode",),
+        harder: bool = False,
+        second_passes: Sequence[str] | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if budget_ms is not None and not budget_ms > 0:
+            raise ValueError(f"budget_ms must be a positive number of milliseconds, not {budget_ms!r}")
+        self.verify = verify
+        # harder: every pass on every frame, whatever it costs (the decode tool's --harder).
+        self.budget_ms = None if harder else budget_ms
+        self.roi = validate_roi(roi)
+        self._first, self._second = passes.build(formats, second_passes)
+        self._clock = clock
+        self._cost_ms: dict[str, float] = {}
+        self._cursor = 0
+        self._last_frame_at: float | None = None
+        # Diagnostics: frames decoded, and how many each pass read (the first pass is "zxing").
+        self.frames = 0
+        self.reads_by_pass: dict[str, int] = {}
+        self.harder_passes = 0  # frames that went on to the second passes
+
+    def feed(self, frame: np.ndarray, now: float) -> str | None:
+        """The first verified code in this frame (`now`: its capture time, in seconds), or None."""
+        codes = self.read(frame, now)
+        return codes[0] if codes else None
+
+    def decode(self, frame: np.ndarray) -> list[str]:
+        """The verified codes in this frame (the `Decoder` interface), captured now."""
+        return self.read(frame, time.monotonic())
+
+    def read(self, frame: np.ndarray, now: float) -> list[str]:
+        """The verified codes the first reading pass found in this frame, captured at `now` (s)."""
+        started = self._clock()
+        gray = to_grayscale(crop_to_roi(frame, self.roi))
+        context = passes.FrameContext(gray)
+        if self._last_frame_at is None or not 0 <= now - self._last_frame_at < NEW_SIGHTING_AFTER_S:
+            self._cursor = 0
+        self._last_frame_at = now
+        self.frames += 1
+        codes = self._run("zxing", self._first, context)
+        if not codes:
+            self.harder_passes += 1
+            codes = self._second_passes(context, started)
+        return codes
+
+    def _second_passes(self, context: passes.FrameContext, started: float) -> list[str]:
+        """Second passes from the cursor on, in turn, while their cost fits the frame's budget."""
+        count, start = len(self._second), self._cursor
+        tried = 0
+        for offset in range(count):
+            index = (start + offset) % count
+            name, run = self._second[index]
+            if self._too_slow(name, context):
+                continue  # no frame at this size has the time for it
+            if not self._fits(name, context, started, first_in_frame=tried == 0):
+                break  # its turn comes first in the next frame
+            tried += 1
+            codes = self._run(name, run, context)
+            if codes:
+                self._cursor = 0  # the next ticket starts with the passes that read most
+                return codes
+            self._cursor = (index + 1) % count
+        return []
+
+    def _too_slow(self, name: str, context: passes.FrameContext) -> bool:
+        if self.budget_ms is None:
+            return False
+        return self._cost("zxing", context) + self._cost(name, context) > self.budget_ms
+
+    def _cost(self, name: str, context: passes.FrameContext) -> float:
+        """The pass's expected ms on this frame: as measured, or its prior until it has run."""
+        cost = self._cost_ms.get(name)
+        if cost is None:
+            return passes.PRIOR_MS_PER_MEGAPIXEL[name] * context.gray.size / 1e6
+        return cost
+
+    def _fits(self, name: str, context: passes.FrameContext, started: float, *, first_in_frame: bool) -> bool:
+        """Whether the pass's expected cost fits what is left of this frame's budget."""
+        if self.budget_ms is None or first_in_frame:
+            # Not too slow for a frame (checked before), so the first one always runs: every frame
+            # moves the turn on, whatever its first pass cost.
+            return True
+        return (self._clock() - started) * 1000 + self._cost(name, context) <= self.budget_ms
+
+    def _run(self, name: str, run: passes.Pass, context: passes.FrameContext) -> list[str]:
+        started = self._clock()
+        texts = run(context)
+        self._learn_cost(name, (self._clock() - started) * 1000, context)
+        codes = [text for text in texts if self.verify(text)]
+        if codes:
+            self.reads_by_pass[name] = self.reads_by_pass.get(name, 0) + 1
+        return codes
+
+    def _learn_cost(self, name: str, elapsed_ms: float, context: passes.FrameContext) -> None:
+        """Follow the pass's timings, but let one slow frame (the box busy with something else) at
+        most double the estimate: a pass judged too slow for any frame is never timed again."""
+        previous = self._cost_ms.get(name)
+        if previous is None:
+            # Priors are for a fast x86 core; a Pi-class core may be several times slower.
+            previous = elapsed_ms = min(elapsed_ms, _FIRST_TIMING_CAP * self._cost(name, context))
+        elapsed_ms = min(elapsed_ms, 2 * previous)
+        self._cost_ms[name] = previous + _COST_WEIGHT * (elapsed_ms - previous)
+
+    def cost_estimates_ms(self) -> dict[str, float]:
+        """What each pass has been costing per frame (ms), for diagnostics and the benchmark."""
+        return {name: round(cost, 2) for name, cost in self._cost_ms.items()}
