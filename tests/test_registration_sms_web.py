@@ -163,8 +163,9 @@ async def test_a_phone_not_on_file_gets_an_account_that_awaits_approval(client, 
     resp = await _finish(client, gateway.code_for(OTHER_PHONE))
     assert resp.url.path == "/login"
     assert "espera aprobación" in alert_text(await resp.text())
-    # The owner of the address on file learns of it.
-    assert smtp.wait_for("jefe@andina.example")
+    # The owner of the address on file learns of it, and whom to tell if it was not them.
+    body = smtp.wait_for("jefe@andina.example", "registro recibido").get_content()
+    assert "Espera aprobación (dentro de 24 horas)" in body and "Si no fue usted, escriba de inmediato" in body
     assert db_rows(config, "SELECT status, phone FROM users WHERE username = 'jjefe'") == [("pending", "+593991112233")]
 
 

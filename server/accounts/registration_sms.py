@@ -112,6 +112,7 @@ async def finish_phone_registration(
 
 
 NEW_ACCOUNT_SUBJECT = Msg("Portgate: a new account uses your e-mail address")
+PENDING_ACCOUNT_SUBJECT = Msg("Portgate: registration received")  # as for every account that awaits approval
 NEW_ACCOUNT_BODY = N_(
     "Hello,\n\nA Portgate account for %(company)s was created with this e-mail address (user name "
     "%(username)s, name %(name)s), confirmed with a code texted to the phone ending in %(phone_end)s. "
@@ -137,4 +138,5 @@ async def _mail_new_account(request: web.Request, user: Mapping[str, Any], phone
             "support": request.app[CONFIG].support_email,
         },
     )
-    await request.app[MAILER].send(user["email"], render(lang, NEW_ACCOUNT_SUBJECT), render(lang, body))
+    subject = NEW_ACCOUNT_SUBJECT if user["status"] == "active" else PENDING_ACCOUNT_SUBJECT
+    await request.app[MAILER].send(user["email"], render(lang, subject), render(lang, body))
