@@ -1,4 +1,5 @@
-// Runs in the page. A tap target is what a finger hits: a checkbox's or radio's label when it has one.
+// Runs in the page. A tap target is what a finger hits (44 px wide and high at least): a checkbox's or
+// radio's label when it has one.
 // Links inside a sentence (display: inline, with text around them) are the documented exception: the
 // sentence is their context, and making them 44 px tall would tear the paragraph apart.
 // Called as (limits) => problems, with limits = {MIN_TAP, MAX_HEADER}; returns sentences.
@@ -46,8 +47,8 @@
     const [left, right] = window_of(target);
     if (box.left < left - 1 || box.right > right + 1)
       problems.push(`${name(el)} is cut off: ${Math.round(box.left)}..${Math.round(box.right)} px of ${Math.round(left)}..${Math.round(right)}`);
-    if (box.height < MIN_TAP && !inSentence(el))
-      problems.push(`${name(el)} is a ${Math.round(box.height)} px tall tap target`);
+    if (!inSentence(el) && (box.height < MIN_TAP || box.width < MIN_TAP))
+      problems.push(`${name(el)} is a ${Math.round(box.width)} x ${Math.round(box.height)} px tap target`);
   }
   // A table shown as cards: each cell carries its column's name, the same the table's header says.
   for (const table of document.querySelectorAll("table.list")) {

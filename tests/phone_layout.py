@@ -2,7 +2,7 @@
 
 ``layout_problems(page)`` returns a list of sentences, empty when the page is fine: it scrolls
 sideways, a button or link is cut off by the screen or by its scroll box, a tap target is lower
-than 44 px, the header eats the screen, a card lost a column's name. Screenshots go to
+than 44 px or narrower, the header eats the screen, a card lost a column's name. Screenshots go to
 ``test-artifacts/phone/<width>/<name>.png`` (git-ignored) so a person can look at every screen.
 """
 
