@@ -53,7 +53,7 @@ async def test_a_kiosk_that_cannot_save_lets_the_server_decide_or_refuses_and_re
     await sync.pull()
     await login(client, "supervisor", language="en")
     page = await (await client.get("/gate/kiosks")).text()
-    assert re.search(r'<tr data-kiosk="\d+"[^>]*>\s*<td>Garita Llena</td>.*?storage-fault', page, re.S)
+    assert re.search(r'<tr data-kiosk="\d+"[^>]*>\s*<td[^>]*>Garita Llena</td>.*?storage-fault', page, re.S)
 
     # Online, the server decides and records a scan the kiosk could not save.
     verdict = await agent.handle_code(online_one["code"])

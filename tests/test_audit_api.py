@@ -99,17 +99,17 @@ async def test_the_audit_page_pages_past_two_hundred_events_and_filters_by_user_
         record(config, "test.bulk", datetime(2026, 1, 1, 12, tzinfo=UTC).replace(minute=n % 60))
     await login(client, "admin")
     page = await (await client.get("/admin/audit", params={"event": "test.bulk"})).text()
-    assert page.count("<td>test.bulk</td>") == 50
+    assert len(re.findall(r"<td[^>]*>test.bulk</td>", page)) == 50
     pages = 1
     while next_url := re.search(r'<a href="([^"]+)" id="next-page">', page):
         page = await (await client.get(next_url[1].replace("&amp;", "&"))).text()
         pages += 1
-        assert page.count("<td>test.bulk</td>") == (30 if pages == 5 else 50)
+        assert len(re.findall(r"<td[^>]*>test.bulk</td>", page)) == (30 if pages == 5 else 50)
     assert pages == 5, "the page stops at 200 events"
 
     page = await (await client.get("/admin/audit", params={"username": "admin"})).text()
-    users = re.findall(r'<tr data-event="\d+"><td>[^<]*</td><td>[^<]*</td><td>([^<]*)</td>', page)
-    assert users and set(users) == {"admin"} and "<td>login.ok</td>" in page
+    users = re.findall(r'<tr data-event="\d+"><td[^>]*>[^<]*</td><td[^>]*>[^<]*</td><td[^>]*>([^<]*)</td>', page)
+    assert users and set(users) == {"admin"} and re.search(r"<td[^>]*>login.ok</td>", page)
     resp = await client.get("/admin/audit", params={"username": "nadie", "from": "ayer"})
     text = await resp.text()
     assert resp.status == 400 and 'data-field="username"' in text and 'data-field="from"' in text

@@ -10,6 +10,7 @@ kept under test-artifacts/phone/<width>/ for review.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
@@ -17,10 +18,15 @@ from playwright.sync_api import expect
 from server.demo import DEMO_PASSWORD
 from tests.browser import answer_human_check
 from tests.phone_layout import MIN_TAP, PHONES, layout_problems, screenshot
+from tests.phone_support import portal_api, printed_ticket
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 DEVICES = pytest.mark.parametrize("device", sorted(PHONES))
+ANDINA_NAME = "Exportadora Andina S.A."
+ANDINA_TAX_ID = "0991234567001"
+#: The mobile phone each device registers with (a code is texted to it: by the demo's log sender).
+DEVICE_PHONES = {"iphone-390": "+593 99 390 0390", "android-360": "+593 99 360 0360"}
 #: The widest screen that gets the phone layout: a small tablet held upright.
 TABLET = {"tablet-768": {"viewport": {"width": 768, "height": 1024}, "is_mobile": True, "has_touch": True}}
 
@@ -94,6 +100,8 @@ def walk_gate_tickets(walk: Walk) -> None:
     walk.check("generated")
     walk.follow("print-list", "#view-tickets")
     expect(page.locator("#tickets a.on-phone").first).to_have_attribute("href", re.compile(r"^/tickets/\d+/phone$"))
+    walk.follow("ticket-on-phone", "#tickets a.on-phone")  # its phone page: the back link, the share form
+    page.go_back()
     walk.follow("delete", "#tickets a.delete")
     page.locator("#confirm-delete").tap()
     expect(page).to_have_url(re.compile(r"deleted="))
@@ -154,9 +162,35 @@ def test_every_customer_page_fits_a_phone(open_page, device, login):
         assert {"support-ticket", "company-users"} <= set(walk.seen)
 
 
+def driver_links(live_server) -> tuple[str, str]:
+    """The paths of a live driver link to a ticket of Andina's, and of one its company revoked."""
+    api = portal_api(live_server.url, "andina", ANDINA_NAME)
+    base = f"/api/v1/tickets/{printed_ticket(live_server.data_dir)}/share-links"
+    live, dead = api("POST", base), api("POST", base)
+    api("DELETE", f"{base}/{dead['id']}")
+    return urlsplit(live["url"]).path, urlsplit(dead["url"]).path
+
+
+def ask_for_a_texted_code(walk: Walk, phone: str) -> None:
+    """Registration by phone as far as its code page: the RFC, an e-mail on file, the phone typed twice."""
+    page = walk.page
+    walk.visit("register-phone", "/register/phone")
+    page.fill("#f-tax_id", ANDINA_TAX_ID)
+    page.locator("#submit").tap()
+    page.locator("label.profile-option").first.tap()
+    page.fill("#f-phone", phone)
+    page.fill("#f-phone_confirm", phone)
+    answer_human_check(page)
+    walk.check("register-phone-email-and-phone")
+    page.locator("#submit").tap()
+    expect(page).to_have_url(re.compile(r"/register/phone/code$"))
+    walk.check("register-phone-code")
+
+
 @DEVICES
-def test_signed_out_pages_fit_a_phone(open_page, device):
+def test_signed_out_pages_fit_a_phone(open_page, device, live_server):
     walk = Walk(open_page(device), device, "visitor")
+    link, dead_link = driver_links(live_server)
     for name, path in (
         ("login", "/login"),
         ("forgot", "/password/forgot"),
@@ -164,8 +198,14 @@ def test_signed_out_pages_fit_a_phone(open_page, device):
         ("register", "/register"),
         ("register-customer", "/register/customer"),
         ("register-prospect", "/register/prospect"),
+        ("install-app", "/app/install"),
+        ("offline", "/app/offline"),
+        ("driver-link", link),
+        ("driver-link-dead", dead_link),
     ):
         walk.visit(name, path)
+    expect(walk.page.locator("#reason")).to_be_visible()  # the dead link's page, answered 410
+    ask_for_a_texted_code(walk, DEVICE_PHONES[device])
     assert walk.problems == [], "\n".join(walk.problems)
 
 
@@ -175,22 +215,82 @@ def tap_height(locator) -> float:
 
 STAFF_PAGES = {
     # demo user: the terminal's lists a staff member may check from a phone
-    "admin": ("/admin/users", "/admin/licences", "/helpdesk/console"),
+    "admin": (
+        "/admin/users",
+        "/admin/licences",
+        "/helpdesk/console",
+        "/admin/registrations",
+        "/admin/integrations",
+        "/admin/audit",
+        "/admin/mail",
+        "/gate/kiosks",
+        "/gate/scans",
+        "/gate/conflicts",
+    ),
     "facturacion": ("/billing/purchases", "/billing/companies"),
     "operaciones": ("/ops/services", "/ops/itineraries"),
 }
 
 
+def register_an_account(page) -> None:
+    """Someone registers on the portal, so the administrator has a registration to decide on."""
+    page.goto("/register")
+    for name, value in (
+        ("full_name", "Lucía Torres"),
+        ("username", "ltorres.phone"),
+        ("email", "lucia.phone@andina.example"),
+        ("email_confirm", "lucia.phone@andina.example"),
+        ("tax_id", ANDINA_TAX_ID),
+        ("phone", "+593 99 123 4567"),
+        ("password", "Puerto2026seguro"),
+        ("password_confirm", "Puerto2026seguro"),
+    ):
+        page.fill(f"#f-{name}", value)
+    answer_human_check(page)
+    page.locator("#submit").tap()
+    expect(page).not_to_have_url(re.compile(r"/register$"))
+
+
+def add_a_kiosk_and_a_token(page) -> None:
+    """The administrator adds a kiosk and an integration token, so those lists have a row each."""
+    page.goto("/gate/kiosks")
+    page.fill("#f-name", "Garita Teléfono")
+    page.locator("#new-kiosk button[type=submit]").tap()
+    expect(page).to_have_url(re.compile(r"/gate/kiosks/\d+/enrol-code$"))  # its code, shown once
+    page.goto("/admin/integrations")
+    page.fill("#f-name", "ERP del teléfono")
+    page.select_option("#f-role", index=1)
+    page.locator("#create-token").tap()
+    expect(page.locator("#tokens tbody tr[data-token]").first).to_be_visible()
+
+
 @pytest.mark.parametrize("login", sorted(STAFF_PAGES))
 def test_the_staff_lists_fit_a_phone_too(open_page, login):
     page = open_page("iphone-390")
+    if login == "admin":
+        register_an_account(page)
     sign_in(page, login, "Terminal Portuaria Demo", "")
+    if login == "admin":
+        add_a_kiosk_and_a_token(page)
     walk = Walk(page, "iphone-390", login)
     for path in STAFF_PAGES[login]:
         walk.visit(path.strip("/").replace("/", "-"), path)
     if login == "admin":
         walk.follow("user", "#users a")
+        # Lists that have rows now, each row a card whose cells carry their column's name (checked above).
+        for rows in ("#registrations", "#tokens", "#audit", "#kiosks"):
+            walk.page.goto(STAFF_LIST_PAGES[rows])
+            expect(walk.page.locator(f"{rows} tbody tr").first).to_have_css("display", "block")
+            assert walk.page.locator(f"{rows} tbody td[data-label]").count() > 0, rows
     assert walk.problems == [], "\n".join(walk.problems)
+
+
+STAFF_LIST_PAGES = {
+    "#registrations": "/admin/registrations",
+    "#tokens": "/admin/integrations",
+    "#audit": "/admin/audit",
+    "#kiosks": "/gate/kiosks",
+}
 
 
 @DEVICES

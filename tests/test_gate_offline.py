@@ -150,7 +150,7 @@ async def test_pending_uploads_reach_the_kiosk_list(client):
     await login(client, "supervisor", language="en")
     page = await (await client.get("/gate/kiosks")).text()
     row = re.search(rf'<tr data-kiosk="{kiosk["kiosk_id"]}"[^>]*>(.*?)</tr>', page, re.S)[1]
-    assert '<td class="pending">17</td>' in row and "Online" in row
+    assert re.search(r'<td class="pending"[^>]*>17</td>', row) and "Online" in row
 
 
 async def test_a_long_backlog_is_recorded_whole_and_in_order_across_transactions(client, config):
@@ -303,5 +303,5 @@ async def test_the_earlier_scan_is_the_first_use_whichever_kiosk_uploads_first(c
     await login(client, "supervisor", language="en")
     page = await (await client.get("/gate/conflicts")).text()
     row = re.search(r'<tr data-conflict="\d+" data-kind="double_accept"[^>]*>(.*?)</tr>', page, re.S)[1]
-    cells = re.findall(r"<td>(.*?)</td>", row, re.S)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
     assert "Puerta Sur" in cells[4] and "Puerta Norte" in cells[5]  # first use, second acceptance
