@@ -19,10 +19,10 @@ import sys
 from bench.camera_conditions import cells
 from bench.camera_decode import HELD_OUT_SEEDS, Tally, frames, readers
 from bench.ticket_prints import ticket_pool
-from server.tickets.pdf import QR_STYLE, QrStyle, box_scale, module_mm, qr_symbol, sheet_cells
+from server.tickets.pdf import QrStyle, box_scale, module_mm, qr_symbol, sheet_cells
 
 CANDIDATES: dict[str, QrStyle] = {
-    "35 mm M (v6), today": QR_STYLE,
+    "35 mm M (v6), before": QrStyle(),
     "35 mm L (v5)": QrStyle(error="l"),
     "35 mm Q (v7)": QrStyle(error="q"),
     "40 mm M (v6)": QrStyle(size=40.0, quiet=4.0),

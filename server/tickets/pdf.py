@@ -59,7 +59,11 @@ class QrStyle:
     mode: str | None = None
 
 
-QR_STYLE = QrStyle()
+#: The printed design, chosen on the photo benchmark (python -m bench.ticket_design; docs/performance.md): a 44 mm
+#: QR (39.5 mm six to a sheet, 79 mm alone on a page) at level M, version 6, four modules of clear space. Over
+#: today's 35 mm it read 9 points more of the benchmark's frames; level L read as well with less to spare for
+#: thumbs, creases and toner gaps, and Q or byte mode make the modules smaller.
+QR_STYLE = QrStyle(size=44.0, quiet=4.0)
 
 
 @dataclass(frozen=True)
