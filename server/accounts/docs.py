@@ -192,8 +192,8 @@ def _document_registration(docs: ApiDocs) -> None:
         "/api/v1/registration/phone",
         "post",
         "Existing customer (mobile): send a 4-digit code by SMS (valid 15 minutes; at most 3 codes per phone, and "
-        "[sms] max_codes_per_address_per_hour per client address, an hour: 429 `too_many_codes`; 503 `sms_not_sent` "
-        "when the SMS gateway did not take it)",
+        "[sms] max_codes_per_address_per_hour per client address, an hour, or after 10 wrong codes for the phone or "
+        "company in 24 hours: 429 `too_many_codes`; 503 `sms_not_sent` when the SMS gateway did not take it)",
         auth=False,
         tag="accounts",
         errors=(400, 404, 429, 503),
@@ -204,10 +204,12 @@ def _document_registration(docs: ApiDocs) -> None:
         "/api/v1/registration/complete",
         "post",
         "Existing customer (mobile): code + password → account (active when the phone is the company's on file, "
-        "else awaiting approval); after 5 wrong codes the request is spent: ask for a new code",
+        "else awaiting approval); after 5 wrong codes the request is spent: ask for a new code; after 10 wrong "
+        "codes for the phone or company in 24 hours, every request is refused: 429 `too_many_codes`",
         auth=False,
         tag="accounts",
         status=201,
+        errors=(400, 429),
         body=obj(request_token=S, code=S, full_name=S, username=S, password=S, password_confirm=S),
         response=obj(user_id=I, username=S, email=S, status=S),
     )
