@@ -133,8 +133,6 @@ class Config(Settings):
     demo: bool = False
     log_level: Annotated[str, OneOf(_LOG_LEVELS, ignore_case=True)] = "INFO"
     db_readers: Annotated[int, Between(1, 64)] = 4
-    #: Server processes sharing the port (see ``server.workers``); 1 runs everything in one process.
-    workers: Annotated[int, Between(1, 64)] = 1
     mail: MailConfig = field(default_factory=MailConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     helpdesk: HelpdeskConfig = field(default_factory=HelpdeskConfig)
