@@ -71,7 +71,7 @@ def load_secret(config: Config) -> str:
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     """Open the database, HTTP client and senders at start; close them at shutdown."""
     config = app[CONFIG]
-    db = Database(config.db_path, readers=config.db_readers)
+    db = Database(config.db_url, readers=config.db_readers, pool_size=config.db_pool_size)
     db.migrate()
     app[DB] = db
     session = aiohttp.ClientSession()

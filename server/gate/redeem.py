@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import hmac
 import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
-
-import sqlite_utils
+from typing import cast
 
 from gate_core.clock import utc_iso
 from gate_core.codes import (
@@ -34,9 +32,10 @@ from gate_core.codes import (
 from gate_core.decision import GateConfig, ItineraryWindow, PriorUse, TicketFacts, Verdict, decide
 from gate_core.facts import TicketRecord, itinerary_window, ticket_facts
 from gate_core.reasons import Reason
+from server.sql import Connection, IntegrityError, Row
 from server.tickets.service import KeyRing, code_check, next_seq
 
-Db = sqlite_utils.Database
+Db = Connection
 
 MAX_STORED_CODE = 200
 # Conflict kinds: a truck went through that the server's record says should not have.
@@ -151,7 +150,7 @@ def claim_code(text: str, keys: KeyRing) -> ClaimedCode | tuple[str, ParsedCode 
     return read_code(text, keys)
 
 
-Facts = sqlite3.Row  # a row of _FACTS_SQL, its columns by name
+Facts = Row  # a row of _FACTS_SQL, its columns by name
 
 
 def _confirmed(
@@ -197,9 +196,7 @@ _FACTS_BY_SHORT_CODE_SQL = _FACTS_SQL.replace("WHERE t.id = ?", "WHERE t.short_c
 
 
 def _facts_row(db: Db, sql: str, key: int | str) -> Facts | None:
-    cursor = db.conn.cursor()
-    cursor.row_factory = sqlite3.Row
-    return cursor.execute(sql, (key,)).fetchone()
+    return cast(Facts | None, db.execute(sql, (key,)).fetchone())
 
 
 _ITINERARY_SQL = "SELECT vessel, voyage, valid_from, valid_until FROM itineraries WHERE id = ?"
@@ -225,20 +222,33 @@ class TransactionCache:
         back is only a gap, which cursors allow.
         """
         if self._last_seq is None:
-            self._last_seq = db.conn.execute("SELECT value FROM sync_counter WHERE id = 1").fetchone()[0]
+            self.hold_gate(db)
+        assert self._last_seq is not None
         self._last_seq += 1
         return self._last_seq
 
+    def hold_gate(self, db: Db) -> None:
+        """Read the sync counter, on PostgreSQL locking its row until COMMIT.
+
+        Every transaction that records scans (redeems, offline uploads, on any node) takes this
+        lock first, so they run one after another, each deciding on the uses and scan ids the ones
+        before it committed: single use and scan-id idempotency hold across nodes as they do in
+        SQLite's one writer. Its numbers are then also handed out in commit order, which a kiosk's
+        sync cursor needs.
+        """
+        sql = f"SELECT value FROM sync_counter WHERE id = 1{db.dialect.for_update}"
+        self._last_seq = db.execute(sql).fetchone()[0]
+
     def save_seq(self, db: Db) -> None:
         if self._last_seq is not None:
-            db.conn.execute("UPDATE sync_counter SET value = ? WHERE id = 1", (self._last_seq,))
+            db.execute("UPDATE sync_counter SET value = ? WHERE id = 1", (self._last_seq,))
 
 
 def _itinerary(db: Db, itinerary_id: int, cache: TransactionCache) -> tuple[str, ItineraryWindow | None]:
     found = cache.itineraries.get(itinerary_id)
     if found is not None:
         return found
-    row = db.conn.execute(_ITINERARY_SQL, (itinerary_id,)).fetchone()
+    row = db.execute(_ITINERARY_SQL, (itinerary_id,)).fetchone()
     if row is None:
         found = ("", None)
     else:
@@ -259,7 +269,7 @@ def _service_names(db: Db, services: str, lang: str, cache: TransactionCache) ->
     if service_ids:
         column = "name_en" if lang == "en" else "name_es"
         names = dict(
-            db.conn.execute(
+            db.execute(
                 f"SELECT id, {column} FROM services WHERE id IN ({','.join('?' * len(service_ids))})", service_ids
             ).fetchall()
         )
@@ -270,7 +280,7 @@ def _service_names(db: Db, services: str, lang: str, cache: TransactionCache) ->
 def _kiosk_active(db: Db, kiosk_id: int, cache: TransactionCache) -> bool:
     found = cache.kiosk_active.get(kiosk_id)
     if found is None:
-        status = db.conn.execute("SELECT status FROM kiosks WHERE id = ?", (kiosk_id,)).fetchone()
+        status = db.execute("SELECT status FROM kiosks WHERE id = ?", (kiosk_id,)).fetchone()
         found = cache.kiosk_active[kiosk_id] = status is not None and status[0] == "active"
     return found
 
@@ -321,13 +331,13 @@ def facts_for_code(db: Db, text: str, keys: KeyRing, lang: str = "es") -> tuple[
     return parsed, look_up(db, parsed, lang, read=read)
 
 
-class AlreadyUsed(sqlite3.IntegrityError):
+class AlreadyUsed(IntegrityError):
     """A second use of one ticket reached the database (decide() should have refused it)."""
 
 
 def _record_use(db: Db, ticket_id: int, scan_id: str, kiosk_id: int, used_at: str, seq: int | None = None) -> None:
     seq = next_seq(db) if seq is None else seq
-    changed = db.conn.execute(
+    changed = db.execute(
         "UPDATE tickets SET used_at = ?, used_scan_id = ?, used_kiosk_id = ?, used_seq = ? "
         "WHERE id = ? AND used_at IS NULL",
         (used_at, scan_id, kiosk_id, seq, ticket_id),
@@ -351,7 +361,7 @@ def insert_scan(
     local_reason: Reason | None = None,
 ) -> None:
     """Log a scan with the server's reason and, for an offline one, the kiosk's (``local_reason``)."""
-    db.conn.execute(
+    db.execute(
         "INSERT INTO scans (scan_id, kiosk_id, ticket_id, company_id, code, scanned_at, received_at, mode, accepted, "
         "reason, local_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
@@ -407,9 +417,9 @@ def redeem_scan(
     """
     own_cache = cache is None
     cache = cache or TransactionCache()
-    existing = db.conn.execute(
-        "SELECT kiosk_id, accepted, reason, code FROM scans WHERE scan_id = ?", (scan_id,)
-    ).fetchone()
+    if own_cache and db.dialect.for_update:
+        cache.hold_gate(db)
+    existing = db.execute("SELECT kiosk_id, accepted, reason, code FROM scans WHERE scan_id = ?", (scan_id,)).fetchone()
     if existing is not None:
         if existing[0] != kiosk_id:
             raise ScanIdTaken(scan_id)
@@ -436,18 +446,20 @@ def redeem_batch(db: Db, calls: list[tuple]) -> list[tuple[Verdict, bool] | Exce
     place; the others commit together (see ``server.gate.batching``).
     """
     cache = TransactionCache()
+    if db.dialect.for_update:
+        cache.hold_gate(db)
     outcomes: list[tuple[Verdict, bool] | Exception] = []
     for args in calls:
-        db.conn.execute("SAVEPOINT redeem")
+        db.execute("SAVEPOINT redeem")
         try:
             outcomes.append(redeem_scan(db, *args, cache=cache))
         except Exception as exc:  # noqa: BLE001 - handed to that redeem's caller
-            if not db.conn.in_transaction:
+            if not db.in_transaction:
                 # SQLite undid the whole transaction itself (a full disk does that): the batch
                 # fails as one, and every redeem in it gets this error (503 storage_unavailable).
                 raise
-            db.conn.execute("ROLLBACK TO redeem")
+            db.execute("ROLLBACK TO redeem")
             outcomes.append(exc)
-        db.conn.execute("RELEASE redeem")
+        db.execute("RELEASE redeem")
     cache.save_seq(db)
     return outcomes

@@ -23,6 +23,7 @@ from server.gate.redeem import (
     OVERRODE_REFUSAL,
     Db,
     ScanInput,
+    TransactionCache,
     insert_scan,
     look_up,
     resolve_code,
@@ -111,7 +112,7 @@ def _scanned_before(db: Db, scan_id: str, other_scan_id: str) -> bool:
     Upload order (the log's id) breaks a tie; a use whose scan is not in the log came first.
     """
     first, second = (
-        db.conn.execute("SELECT scanned_at, id FROM scans WHERE scan_id = ?", (s,)).fetchone()
+        db.execute("SELECT scanned_at, id FROM scans WHERE scan_id = ?", (s,)).fetchone()
         for s in (scan_id, other_scan_id)
     )
     if first is None or second is None:
@@ -121,8 +122,8 @@ def _scanned_before(db: Db, scan_id: str, other_scan_id: str) -> bool:
 
 def _move_use(db: Db, ticket_id: int, scan_id: str, kiosk_id: int) -> None:
     """Make scan ``scan_id`` the ticket's use (at its scan time), whether or not another scan held it."""
-    scanned_at = db.conn.execute("SELECT scanned_at FROM scans WHERE scan_id = ?", (scan_id,)).fetchone()[0]
-    db.conn.execute(
+    scanned_at = db.execute("SELECT scanned_at FROM scans WHERE scan_id = ?", (scan_id,)).fetchone()[0]
+    db.execute(
         "UPDATE tickets SET used_at = ?, used_scan_id = ?, used_kiosk_id = ?, used_seq = ? WHERE id = ?",
         (scanned_at, scan_id, kiosk_id, next_seq(db), ticket_id),
     )
@@ -136,7 +137,7 @@ def _insert_conflict(
     db: Db, ticket_id: int, kind: str, first: str, second: str, created: str, reported_by: str | None = None
 ) -> None:
     """Record a conflict; ``reported_by`` is the scan whose upload found it (the second, unless reordered)."""
-    db.conn.execute(
+    db.execute(
         "INSERT INTO conflicts (ticket_id, kind, first_scan_id, second_scan_id, created_at, reported_scan_id) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         (ticket_id, kind, first, second, created, reported_by or second),
@@ -145,17 +146,17 @@ def _insert_conflict(
 
 def _offline_result(db: Db, scan_id: str) -> dict[str, Any]:
     """The server's outcome for a recorded scan, derived from what is stored (so re-uploads agree)."""
-    accepted, reason, ticket_id = db.conn.execute(
+    accepted, reason, ticket_id = db.execute(
         "SELECT accepted, reason, ticket_id FROM scans WHERE scan_id = ?", (scan_id,)
     ).fetchone()
-    conflict = db.conn.execute(
+    conflict = db.execute(
         "SELECT id, kind FROM conflicts WHERE reported_scan_id = ? ORDER BY id LIMIT 1", (scan_id,)
     ).fetchone()
     if conflict is not None:
         return _result(scan_id, "conflict", reason, conflict[1])
     # An accept that was the ticket's use when it was reported stays "use_recorded", even once an
     # earlier scan reported later has taken the first place in a conflict.
-    used = db.conn.execute(
+    used = db.execute(
         "SELECT 1 FROM tickets WHERE id = ? AND used_scan_id = ? UNION ALL "
         "SELECT 1 FROM conflicts WHERE first_scan_id = ? OR second_scan_id = ?",
         (ticket_id, scan_id, scan_id, scan_id),
@@ -173,14 +174,14 @@ def _report_of_a_known_scan(
     what the kiosk did, and the entry is a conflict the supervisor sees.
     """
     scan_id = item.scan.scan_id
-    recorded = db.conn.execute("SELECT accepted, ticket_id FROM scans WHERE scan_id = ?", (scan_id,)).fetchone()
+    recorded = db.execute("SELECT accepted, ticket_id FROM scans WHERE scan_id = ?", (scan_id,)).fetchone()
     if not item.accepted or recorded[0]:
         return _offline_result(db, scan_id), None
-    db.conn.execute("UPDATE scans SET accepted = 1, local_reason = ? WHERE scan_id = ?", (item.reason.value, scan_id))
+    db.execute("UPDATE scans SET accepted = 1, local_reason = ? WHERE scan_id = ?", (item.reason.value, scan_id))
     ticket_id = recorded[1]
     if ticket_id is None:
         return _offline_result(db, scan_id), None
-    itinerary_id = db.conn.execute("SELECT itinerary_id FROM tickets WHERE id = ?", (ticket_id,)).fetchone()[0]
+    itinerary_id = db.execute("SELECT itinerary_id FROM tickets WHERE id = ?", (ticket_id,)).fetchone()[0]
     lookup = look_up(db, ParsedCode.from_short(ticket_id, itinerary_id))
     assert lookup.ticket is not None  # the log's ticket id names a ticket (tickets are never removed)
     _kind, changed = _local_accept(
@@ -196,8 +197,10 @@ def record_offline_scans(
     received = utc_iso(now)
     results: list[dict[str, Any]] = []
     used: list[int] = []
+    if db.dialect.for_update:
+        TransactionCache().hold_gate(db)  # one upload or redeem at a time across nodes (see there)
     for item in items:
-        owner = db.conn.execute("SELECT kiosk_id FROM scans WHERE scan_id = ?", (item.scan.scan_id,)).fetchone()
+        owner = db.execute("SELECT kiosk_id FROM scans WHERE scan_id = ?", (item.scan.scan_id,)).fetchone()
         if owner is not None and owner[0] != kiosk_id:
             results.append(
                 {

@@ -17,8 +17,6 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-import sqlite_utils
-
 from gate_core.clock import utc_iso
 from server import forms
 from server.accounts.audit import audit
@@ -26,9 +24,10 @@ from server.db import one, scalar
 from server.forms import FieldErrors
 from server.helpdesk.paging import contains
 from server.i18n import Msg
+from server.sql import Connection
 from server.tickets.paging import FIRST_PAGE, PAGE_SIZE, Keyset, Page, keyset_page
 
-Db = sqlite_utils.Database
+Db = Connection
 
 FINGERPRINT_RE = re.compile(r"^[A-Za-z0-9:._/+=-]{4,128}$")
 SERIAL_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{5,63}$")
@@ -246,7 +245,7 @@ def activate_machine(
     else:
         machine_id = db.execute(
             "INSERT INTO machines (serial_id, name, fingerprint, active, activated_at, last_seen_at, activated_by) "
-            "VALUES (?, ?, ?, 1, ?, ?, ?)",
+            "VALUES (?, ?, ?, 1, ?, ?, ?) RETURNING id",
             (
                 serial_id,
                 values["name"],
@@ -255,7 +254,7 @@ def activate_machine(
                 utc_iso(now, "seconds"),
                 actor_id,
             ),
-        ).lastrowid
+        ).fetchone()[0]
     audit(
         db,
         "machine.activated",
@@ -369,9 +368,9 @@ def activate_kiosk_machine(db: Db, kiosk_id: int, name: str, fingerprint: str, n
     _check_free_slot(db, serial)
     machine_id = db.execute(
         "INSERT INTO machines (serial_id, name, fingerprint, active, activated_at, last_seen_at, kiosk_id) "
-        "VALUES (?, ?, ?, 1, ?, ?, ?)",
+        "VALUES (?, ?, ?, 1, ?, ?, ?) RETURNING id",
         (serial["id"], name, fingerprint or "-", utc_iso(now, "seconds"), utc_iso(now, "seconds"), kiosk_id),
-    ).lastrowid
+    ).fetchone()[0]
     audit(db, "machine.activated", now=now, company_id=serial["company_id"], detail=f"{serial['serial']} kiosk {name}")
     return get_machine(db, None, serial["id"], cast(int, machine_id))  # type: ignore[return-value]
 
@@ -513,8 +512,8 @@ def save_serial(db: Db, values: Mapping[str, Any], actor_id: int | None, now: da
     else:
         serial_id = db.execute(
             "INSERT INTO serials (company_id, serial, system, description, valid_until, suspended, max_machines, "
-            "max_open_tickets, updated_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "max_open_tickets, updated_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (*params, utc_iso(now, "seconds")),
-        ).lastrowid
+        ).fetchone()[0]
     audit(db, "serial.saved", now=now, user_id=actor_id, company_id=company_id, detail=serial)
     return serial_id

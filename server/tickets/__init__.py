@@ -8,10 +8,10 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import sqlite_utils
 from aiohttp import web
 
 from server.openapi import API_DOCS
+from server.sql import Connection
 from server.tickets.service import KeyRing, ensure_signing_key, load_keys
 from server.web import DB
 
@@ -28,7 +28,7 @@ TICKET_LISTENERS = web.AppKey("ticket_listeners", list)
 KEYS_CHECK_SECONDS = 0.5
 
 
-def keys_version(db: sqlite_utils.Database) -> tuple:
+def keys_version(db: Connection) -> tuple:
     """Something that changes whenever a signing key is added, retired or removed."""
     return db.execute("SELECT COUNT(*), MAX(key_id), COUNT(retired_at) FROM signing_keys").fetchone()
 

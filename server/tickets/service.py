@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any, cast
 
-import sqlite_utils
-
 from gate_core.clock import utc_iso
 from gate_core.codes import SigningKey, VerifyKey, issue_code, new_short_code
 from server import forms
@@ -26,9 +24,10 @@ from server.csv_import import validated_rows
 from server.db import one, scalar
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import Msg
+from server.sql import Connection
 from server.timefmt import NoSuchLocalTime, read_local
 
-Db = sqlite_utils.Database
+Db = Connection
 MAX_GENERATE = 10_000
 
 
@@ -187,7 +186,7 @@ def save_itinerary(
     else:
         itinerary_id = db.execute(
             "INSERT INTO itineraries (vessel, voyage, eta, etd, valid_from, valid_until, berth, sync_seq, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 values["vessel"],
                 values["voyage"],
@@ -199,9 +198,9 @@ def save_itinerary(
                 seq,
                 stored_at(now),
             ),
-        ).lastrowid
+        ).fetchone()[0]
     audit(db, "itinerary.saved", now=now, user_id=actor_id, detail=f"{values['vessel']} {values['voyage']}")
-    return cast(int, itinerary_id)  # an INSERT always sets lastrowid
+    return cast(int, itinerary_id)
 
 
 def parse_itineraries_csv(text: str, zone: tzinfo = UTC) -> list[dict[str, Any]]:
@@ -249,9 +248,9 @@ def save_service(db: Db, values: dict[str, Any], actor_id: int | None = None, *,
         service_id = existing
     else:
         service_id = db.execute(
-            "INSERT INTO services (code, name_es, name_en) VALUES (?, ?, ?)",
+            "INSERT INTO services (code, name_es, name_en) VALUES (?, ?, ?) RETURNING id",
             (values["code"], values["name_es"], values["name_en"]),
-        ).lastrowid
+        ).fetchone()[0]
     audit(db, "service.saved", now=now, user_id=actor_id, detail=values["code"])
     return service_id
 
@@ -297,9 +296,10 @@ def record_purchase(db: Db, values: dict[str, Any], actor_id: int | None = None,
     ):
         raise ValidationFailed({"reference": Msg("This company already has a purchase with this reference.")})
     purchase_id = db.execute(
-        "INSERT INTO purchases (company_id, quantity, reference, recorded_by, recorded_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO purchases (company_id, quantity, reference, recorded_by, recorded_at) "
+        "VALUES (?, ?, ?, ?, ?) RETURNING id",
         (values["company_id"], values["quantity"], values["reference"], actor_id, stored_at(now)),
-    ).lastrowid
+    ).fetchone()[0]
     audit(
         db,
         "purchase.recorded",
@@ -308,7 +308,7 @@ def record_purchase(db: Db, values: dict[str, Any], actor_id: int | None = None,
         company_id=values["company_id"],
         detail=f"{values['quantity']} {values['reference']}",
     )
-    return cast(int, purchase_id)  # an INSERT always sets lastrowid
+    return cast(int, purchase_id)
 
 
 def confirm_purchase(db: Db, purchase_id: int, actor_id: int | None = None, *, now: datetime) -> dict[str, Any]:
@@ -392,9 +392,9 @@ def generate_tickets(
     created = stored_at(now)
     generation_id = db.execute(
         "INSERT INTO generations (transaction_no, company_id, itinerary_id, quantity, services, created_by, "
-        "created_at) VALUES ('', ?, ?, ?, ?, ?, ?)",
+        "created_at) VALUES ('', ?, ?, ?, ?, ?, ?) RETURNING id",
         (company_id, itinerary["id"], quantity, json.dumps(values["services"]), user_id, created),
-    ).lastrowid
+    ).fetchone()[0]
     transaction_no = f"TX{now.astimezone(UTC):%Y%m%d}-{generation_id:06d}"
     db.execute("UPDATE generations SET transaction_no = ? WHERE id = ?", (transaction_no, generation_id))
     first_seq = next_seq(db, quantity)
@@ -403,7 +403,7 @@ def generate_tickets(
         rows.append(
             (company_id, generation_id, itinerary["id"], keys.current, _unique_short_code(db), first_seq + i, created)
         )
-    db.conn.executemany(
+    db.executemany(
         "INSERT INTO tickets (company_id, generation_id, itinerary_id, key_id, short_code, sync_seq, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         rows,
