@@ -14,7 +14,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from server import accounts, gate, helpdesk, mail_outbox, openapi, tickets, timefmt
+from server import accounts, gate, helpdesk, mail_outbox, notify, openapi, tickets, timefmt
 from server.config import Config
 from server.db import Database
 from server.human_check import BuiltinHumanCheck, HostedCaptcha
@@ -122,6 +122,7 @@ def create_app(config: Config) -> web.Application:
     app[MENU] = Menu(*BASE_ENTRIES)
     app[API_DOCS] = ApiDocs()
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(notify.listener_ctx)  # before the areas that subscribe to other nodes' changes
     mail_outbox.setup(app)  # after the database's context: mail is queued in it and delivered by its job
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static", HERE / "static", name="static")

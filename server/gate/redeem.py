@@ -32,6 +32,7 @@ from gate_core.codes import (
 from gate_core.decision import GateConfig, ItineraryWindow, PriorUse, TicketFacts, Verdict, decide
 from gate_core.facts import TicketRecord, itinerary_window, ticket_facts
 from gate_core.reasons import Reason
+from server.notify import TICKETS, announce
 from server.sql import Connection, IntegrityError, Row
 from server.tickets.service import KeyRing, code_check, next_seq
 
@@ -242,6 +243,7 @@ class TransactionCache:
     def save_seq(self, db: Db) -> None:
         if self._last_seq is not None:
             db.execute("UPDATE sync_counter SET value = ? WHERE id = 1", (self._last_seq,))
+            announce(db, TICKETS)  # other nodes' live hubs push the uses when this transaction commits
 
 
 def _itinerary(db: Db, itinerary_id: int, cache: TransactionCache) -> tuple[str, ItineraryWindow | None]:

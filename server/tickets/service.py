@@ -24,6 +24,7 @@ from server.csv_import import validated_rows
 from server.db import one, scalar
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import Msg
+from server.notify import KEYS, TICKETS, announce
 from server.sql import Connection
 from server.timefmt import NoSuchLocalTime, read_local
 
@@ -48,6 +49,7 @@ def stored_at(now: datetime) -> str:
 def next_seq(db: Db, count: int = 1) -> int:
     """Reserve ``count`` sync sequence numbers; returns the first. Runs inside the write transaction."""
     db.execute("UPDATE sync_counter SET value = value + ? WHERE id = 1", (count,))
+    announce(db, TICKETS)  # other nodes' live hubs push the change when this transaction commits
     return scalar(db, "SELECT value FROM sync_counter WHERE id = 1") - count + 1
 
 
@@ -77,6 +79,7 @@ def rotate_signing_key(db: Db, now: datetime) -> int:
         (key_id, key.private_bytes(), key.public_key().public_bytes(), stored_at(now)),
     )
     next_seq(db)  # kiosks learn the new public key on their next sync
+    announce(db, KEYS)  # other nodes load it when this transaction commits
     return key_id
 
 
