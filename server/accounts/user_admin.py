@@ -103,7 +103,7 @@ def _user_filters(query: UserQuery) -> tuple[list[str], list[Any]]:
     if query.role or query.company_id is not None:
         where.append(
             "EXISTS (SELECT 1 FROM profiles p WHERE p.user_id = u.id AND (? = '' OR p.role = ?) "
-            "AND (? IS NULL OR p.company_id = ?))"
+            "AND (CAST(? AS BIGINT) IS NULL OR p.company_id = ?))"
         )
         params += [query.role, query.role, query.company_id, query.company_id]
     return where, params

@@ -118,7 +118,7 @@ def systems_of(db: Db, company_id: int | None) -> list[str]:
     return [
         row[0]
         for row in db.execute(
-            "SELECT DISTINCT system FROM serials WHERE (? IS NULL OR company_id = ?) ORDER BY system",
+            "SELECT DISTINCT system FROM serials WHERE (CAST(? AS BIGINT) IS NULL OR company_id = ?) ORDER BY system",
             (company_id, company_id),
         ).fetchall()
     ]
@@ -126,7 +126,9 @@ def systems_of(db: Db, company_id: int | None) -> list[str]:
 
 def get_serial(db: Db, company_id: int | None, serial_id: int, today: date) -> dict[str, Any] | None:
     row = one(
-        db, _SERIAL_SELECT + " WHERE s.id = ? AND (? IS NULL OR s.company_id = ?)", (serial_id, company_id, company_id)
+        db,
+        _SERIAL_SELECT + " WHERE s.id = ? AND (CAST(? AS BIGINT) IS NULL OR s.company_id = ?)",
+        (serial_id, company_id, company_id),
     )
     return _decorate(row, today) if row else None
 
@@ -143,7 +145,8 @@ def list_machines(db: Db, serial_id: int, *, active: bool | None = None) -> list
     return list(
         db.query(
             f"SELECT {_MACHINE_COLUMNS} FROM machines m LEFT JOIN kiosks k ON k.id = m.kiosk_id "
-            "WHERE m.serial_id = ? AND (? IS NULL OR m.active = ?) ORDER BY m.active DESC, m.activated_at, m.id",
+            "WHERE m.serial_id = ? AND (CAST(? AS BIGINT) IS NULL OR m.active = ?) "
+            "ORDER BY m.active DESC, m.activated_at, m.id",
             (serial_id, None if active is None else int(active), None if active is None else int(active)),
         )
     )
@@ -154,7 +157,7 @@ def get_machine(db: Db, company_id: int | None, serial_id: int, machine_id: int)
         db,
         f"SELECT {_MACHINE_COLUMNS}, s.serial, s.system, s.company_id FROM machines m "
         "JOIN serials s ON s.id = m.serial_id LEFT JOIN kiosks k ON k.id = m.kiosk_id "
-        "WHERE m.id = ? AND m.serial_id = ? AND (? IS NULL OR s.company_id = ?)",
+        "WHERE m.id = ? AND m.serial_id = ? AND (CAST(? AS BIGINT) IS NULL OR s.company_id = ?)",
         (machine_id, serial_id, company_id, company_id),
     )
 
@@ -196,7 +199,7 @@ def _serial_for_update(db: Db, company_id: int | None, serial_id: int) -> dict[s
     serial = one(
         db,
         "SELECT id, company_id, serial, system, valid_until, suspended, max_machines FROM serials "
-        "WHERE id = ? AND (? IS NULL OR company_id = ?)",
+        "WHERE id = ? AND (CAST(? AS BIGINT) IS NULL OR company_id = ?)",
         (serial_id, company_id, company_id),
     )
     if serial is None:

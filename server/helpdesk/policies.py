@@ -64,7 +64,9 @@ def policies_page(
 
 def get_policy(db: Db, company_id: int | None, policy_id: int, today: date) -> dict[str, Any] | None:
     row = one(
-        db, _POLICY_SELECT + " WHERE p.id = ? AND (? IS NULL OR s.company_id = ?)", (policy_id, company_id, company_id)
+        db,
+        _POLICY_SELECT + " WHERE p.id = ? AND (CAST(? AS BIGINT) IS NULL OR s.company_id = ?)",
+        (policy_id, company_id, company_id),
     )
     return _decorate(row, today) if row else None
 

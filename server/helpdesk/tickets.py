@@ -238,7 +238,9 @@ _TICKET_SELECT = """
 
 def get_ticket(db: Db, company_id: int | None, ticket_id: int) -> dict[str, Any] | None:
     return one(
-        db, _TICKET_SELECT + " WHERE t.id = ? AND (? IS NULL OR t.company_id = ?)", (ticket_id, company_id, company_id)
+        db,
+        _TICKET_SELECT + " WHERE t.id = ? AND (CAST(? AS BIGINT) IS NULL OR t.company_id = ?)",
+        (ticket_id, company_id, company_id),
     )
 
 
@@ -308,7 +310,8 @@ def get_attachment(db: Db, company_id: int | None, attachment_id: int) -> dict[s
     return one(
         db,
         "SELECT f.id, f.ticket_id, f.stored_name, f.original_name, f.content_type, f.size FROM service_attachments f "
-        "JOIN service_tickets t ON t.id = f.ticket_id WHERE f.id = ? AND (? IS NULL OR t.company_id = ?)",
+        "JOIN service_tickets t ON t.id = f.ticket_id "
+        "WHERE f.id = ? AND (CAST(? AS BIGINT) IS NULL OR t.company_id = ?)",
         (attachment_id, company_id, company_id),
     )
 

@@ -327,7 +327,7 @@ def confirm_purchase(db: Db, purchase_id: int, actor_id: int | None = None, *, n
     )
     db.execute(
         "INSERT INTO balances (company_id, confirmed) VALUES (?, ?) ON CONFLICT (company_id) "
-        "DO UPDATE SET confirmed = confirmed + excluded.confirmed",
+        "DO UPDATE SET confirmed = balances.confirmed + excluded.confirmed",
         (purchase["company_id"], purchase["quantity"]),
     )
     audit(
