@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", help="TOML settings file (default: $PORTGATE_CONFIG)")
     parser.add_argument("--data-dir", help="folder for the SQLite file, mail and keys (created if missing)")
+    parser.add_argument(
+        "--database-url", help="sqlite:///path/portgate.db or postgresql://… (default: portgate.db in the data dir)"
+    )
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8080)")
     parser.add_argument("--demo", action="store_true", help="load demo companies, users and itineraries")
@@ -82,7 +85,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args))
     try:
         config = load_config(
-            args.config, data_dir=args.data_dir, host=args.host, port=args.port, demo=True if args.demo else None
+            args.config,
+            data_dir=args.data_dir,
+            database_url=args.database_url,
+            host=args.host,
+            port=args.port,
+            demo=True if args.demo else None,
         )
     except ConfigError as exc:
         print(f"portgate-server: configuration error: {exc}", file=sys.stderr)
