@@ -12,11 +12,12 @@ rolls it back). Where the engines' SQL differs, it differs in :mod:`server.sql`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import functools
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -178,6 +179,26 @@ def scalar(db: Connection, sql: str, params: Any = ()) -> Any:
     """First column of the first row, or None."""
     row = db.execute(sql, params).fetchone()
     return row[0] if row else None
+
+
+@contextlib.contextmanager
+def direct_connection(url: str | Path) -> Iterator[Any]:
+    """One connection outside the façade (command-line tools, seeders, tests), in autocommit; closed after.
+
+    The same connection classes the engines use, so the same SQL runs; ``db.execute(db.dialect.begin)``
+    … ``COMMIT`` makes a transaction.
+    """
+    if is_postgresql(str(url)):
+        from server.db_postgres import connect_direct
+
+        with connect_direct(str(url)) as pg:
+            yield pg
+        return
+    db = connect(url)
+    try:
+        yield db
+    finally:
+        db.close()
 
 
 def connect(path: str | Path) -> Any:

@@ -15,6 +15,7 @@ own (a multi-host URL with ``target_session_attrs=read-write`` finds the new pri
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -108,6 +109,14 @@ class PgConnection:
         self.conn.close()
 
 
+@contextlib.contextmanager
+def connect_direct(url: str) -> Iterator[PgConnection]:
+    """A connection of its own (not pooled), in autocommit, configured as the pool's are."""
+    with psycopg.connect(url, autocommit=True) as raw:
+        configure(raw)
+        yield PgConnection(raw)
+
+
 def _unavailable(exc: psycopg.Error) -> Exception:
     """A lost or unreachable server (and a pool with no connection to lend) is "busy": 503, retry."""
     if is_storage_failure(exc):
@@ -143,13 +152,12 @@ class PostgresDatabase(Database):
         """Apply pending migrations, under an advisory lock so concurrent starts migrate once."""
         from server.migrations import apply_migrations
 
-        with psycopg.connect(self._url, autocommit=True) as conn:
-            configure(conn)
-            conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        with connect_direct(self._url) as db:
+            db.execute("SELECT pg_advisory_lock(?)", (MIGRATION_LOCK,))
             try:
-                return apply_migrations(PgConnection(conn))
+                return apply_migrations(db)
             finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+                db.execute("SELECT pg_advisory_unlock(?)", (MIGRATION_LOCK,))
 
     def _run_read(self, fn: Callable[[Any], T]) -> T:
         try:

@@ -8,14 +8,9 @@ Each statement commits on its own (autocommit), as the tests' ``sqlite3.connect`
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any
 
-import psycopg
-
-from server.db import is_postgresql, sqlite_path
-from server.db_postgres import PgConnection, configure
-from server.db_sqlite import connect as sqlite_connect
+from server.db import direct_connection, is_postgresql
 from server.sql import Connection
 
 
@@ -24,20 +19,9 @@ def url_of(config_or_url: Any) -> str:
     return config_or_url if isinstance(config_or_url, str) else str(getattr(config_or_url, "db_url", config_or_url))
 
 
-@contextlib.contextmanager
-def open_db(config_or_url: Any) -> Iterator[Connection]:
+def open_db(config_or_url: Any) -> contextlib.AbstractContextManager[Connection]:
     """A connection in autocommit; closed at the end of the block."""
-    url = url_of(config_or_url)
-    if is_postgresql(url):
-        with psycopg.connect(url, autocommit=True) as raw:
-            configure(raw)
-            yield PgConnection(raw)
-        return
-    db = sqlite_connect(sqlite_path(url))
-    try:
-        yield db
-    finally:
-        db.close()
+    return direct_connection(url_of(config_or_url))
 
 
 def db_rows(config_or_url: Any, sql: str, params: Any = ()) -> list[tuple]:

@@ -5,22 +5,20 @@ neither shifts nor repeats a row of the next page."""
 from __future__ import annotations
 
 import re
-import sqlite3
 from datetime import date
-from pathlib import Path
 
 import pytest
 
 from server.helpdesk import licences
 from server.tickets.paging import Keyset
+from tests.dbaccess import db_execute, db_rows
 from tests.helpdesk_support import ANDINA, ANDINA_PORTAL_SERIAL, company_id, open_ticket, policy_of, token_as
 from tests.helpers import login
 from tests.test_registry_api_plans import page_plan, query_plans
 
 
 def _write(config, sql: str, params: tuple = ()) -> None:
-    with sqlite3.connect(Path(config.data_dir) / "portgate.db") as conn:
-        conn.execute(sql, params)
+    db_execute(config, sql, params)
 
 
 def add_tickets(config, like_ticket: int, count: int) -> None:
@@ -119,8 +117,7 @@ async def test_the_customers_tickets_and_the_console_show_every_ticket_past_the_
 
 
 def _all_ticket_ids(config, company: int) -> list[int]:
-    with sqlite3.connect(Path(config.data_dir) / "portgate.db") as conn:
-        return [r[0] for r in conn.execute("SELECT id FROM service_tickets WHERE company_id = ?", (company,))]
+    return [r[0] for r in db_rows(config, "SELECT id FROM service_tickets WHERE company_id = ?", (company,))]
 
 
 async def test_a_ticket_opened_between_two_page_loads_does_not_shift_the_next_page(client, config):
@@ -155,6 +152,8 @@ async def test_the_licence_api_pages_serials_and_policies_with_next_after(client
     assert len(set(serials)) == len(serials) == 520 and len(set(policies)) == len(policies) == 520
 
 
+# SQLite only: the plan asserted is SQLite's EXPLAIN QUERY PLAN.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_a_companys_serials_page_is_read_through_its_index(client, config):
     andina = company_id(config, ANDINA)
     for at in (Keyset(), Keyset(after=10_000)):
