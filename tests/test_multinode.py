@@ -30,6 +30,7 @@ import pytest
 from gate_core.wire import CLOSE_REVOKED
 from server.db import Database, scalar
 from server.human_check import BuiltinHumanCheck
+from server.jobs import SKIPPED, JobLocks
 from server.tickets.service import (
     code_for,
     confirm_purchase,
@@ -384,6 +385,42 @@ async def test_a_human_check_token_works_once_whichever_node_checks_it(site):
     finally:
         first.close()
         second.close()
+
+
+async def test_a_scheduled_job_runs_on_one_node_at_a_time_and_passes_on_when_that_node_dies(site):
+    node_a, node_b = JobLocks(site.database_url), JobLocks(site.database_url)
+    running, finish = asyncio.Event(), asyncio.Event()
+
+    async def long_pass() -> str:
+        running.set()
+        await finish.wait()
+        return "a delivered"
+
+    async def quick_pass() -> str:
+        return "b delivered"
+
+    try:
+        first = asyncio.create_task(node_a.run("mail_outbox", long_pass))
+        await running.wait()
+        assert await node_b.run("mail_outbox", quick_pass) is SKIPPED  # node A is delivering
+        assert await node_b.run("another_job", quick_pass) == "b delivered"  # one lock per job
+        finish.set()
+        assert await first == "a delivered"
+        assert await node_b.run("mail_outbox", quick_pass) == "b delivered"  # A's turn ended
+
+        # A node that dies mid-pass (its connection gone) leaves the job to the others.
+        running.clear()
+        finish.clear()
+        stuck = asyncio.create_task(node_a.run("mail_outbox", long_pass))
+        await running.wait()
+        assert await node_b.run("mail_outbox", quick_pass) is SKIPPED
+        await node_a.close()  # as the node's process ending closes its connection
+        assert await node_b.run("mail_outbox", quick_pass) == "b delivered"
+        finish.set()
+        await stuck
+    finally:
+        await node_a.close()
+        await node_b.close()
 
 
 # --- real agents through HAProxy ------------------------------------------------------------------
