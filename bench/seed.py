@@ -176,7 +176,7 @@ def _seed_rows(
                 "INSERT INTO companies (tax_id, name, emails, kind, created_at) VALUES (?, ?, ?, 'customer', ?) "
                 "RETURNING id",
                 (f"B{run}{i:07d}", f"Bench Cargo {run}-{i} S.A.", json.dumps([f"c{i}@bench.example"]), stamp),
-            ).lastrowid
+            ).fetchone()[0]
         )
     counter = conn.execute("SELECT value FROM sync_counter WHERE id = 1").fetchone()[0]
     itinerary_ids = []
@@ -196,7 +196,7 @@ def _seed_rows(
                     counter,
                     stamp,
                 ),
-            ).lastrowid
+            ).fetchone()[0]
         )
     service_id = conn.execute(
         "INSERT INTO services (code, name_es, name_en) VALUES (?, 'Contenedor', 'Container') "
@@ -232,7 +232,7 @@ def _seed_rows(
                 "INSERT INTO generations (transaction_no, company_id, itinerary_id, quantity, services, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (f"TXB{run}-{generation:07d}", company_id, itinerary_id, size, json.dumps([service_id]), stamp),
-            ).lastrowid
+            ).fetchone()[0]
             for code in _short_codes(size, taken):
                 counter += 1
                 rows.append(
