@@ -1,6 +1,7 @@
 """Online-redeem benchmark: 50 concurrent kiosk clients against the real server and its database.
 
-    python -m bench.redeem [--database-url URL] [--n 20000] [--clients 50] [--replays 0.05] [--tickets 200000]
+    python -m bench.redeem [--database-url URL] [--nodes 1] [--n 20000] [--clients 50] [--replays 0.05]
+                           [--tickets 200000]
 
 Seeds ``--tickets`` printed tickets, starts the real server as a subprocess, enrols kiosks, and
 from a separate load-generator process sends ``--n`` redeems of distinct valid codes plus
@@ -11,13 +12,16 @@ request by the client. double-accepts counts tickets accepted more than once, fr
 and from the database; it must be 0. ``--database-url``: ``sqlite:///path/portgate.db`` (by
 default a new file in a temp dir) or ``postgresql://…`` (an empty database). Targets on the
 2-core box, server and load generator together: SQLite ≥ 2000 req/s, p99 ≤ 40 ms; the last line
-reads ``redeem[<engine>]: <N> req/s, p99 <X> ms, double-accepts <K>``.
+reads ``redeem[<engine>]: <N> req/s, p99 <X> ms, double-accepts <K>``. ``--nodes N`` (PostgreSQL
+only) runs N server processes on the database behind HAProxy, configured as
+``systemd/haproxy.cfg.example`` ships (target with 2: ≥ 1500 req/s, p99 ≤ 50 ms).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -210,9 +214,14 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--replays", type=float, default=0.05, help="share of replayed codes (default 0.05)")
     parser.add_argument("--tickets", type=int, default=200_000, help="tickets in the database (default 200,000)")
     parser.add_argument("--seed", type=int, default=1, help="random seed for the request order")
+    parser.add_argument(
+        "--nodes", type=int, default=1, help="server processes behind HAProxy (PostgreSQL only; default 1)"
+    )
     args = parser.parse_args(argv)
     if args.n < 400:
         parser.error("--n must be at least 400")
+    if args.nodes < 1 or (args.nodes > 1 and not is_postgresql(args.database_url)):
+        parser.error("--nodes above 1 needs --database-url postgresql://… (SQLite is one process)")
     return args
 
 
@@ -241,6 +250,22 @@ def _measure(base: str, servers: list, tokens: list[str], warm_up: list[str], pl
     return results, seconds, (server_cpu, generator_cpu)
 
 
+@contextlib.contextmanager
+def _servers(data_dir: Path, database_url: str, nodes: int):  # noqa: ANN202
+    """``nodes`` server processes on the database; with more than one, HAProxy in front: (base URL, processes)."""
+    with contextlib.ExitStack() as stack:
+        started = [stack.enter_context(server_process(data_dir, database_url=database_url)) for _ in range(nodes)]
+        if nodes == 1:
+            yield started[0][0], [started[0][1]]
+            return
+        from tests.haproxy import Balancer  # the shipped example's settings, on free loopback ports
+
+        ports = {f"node{i + 1}": int(base.rsplit(":", 1)[1]) for i, (base, _process) in enumerate(started)}
+        balancer = Balancer(data_dir.parent / "haproxy", ports).start()
+        stack.callback(balancer.stop)
+        yield balancer.url, [process for _base, process in started]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     rng = random.Random(args.seed)
@@ -249,9 +274,9 @@ def main(argv: list[str] | None = None) -> int:
         database_url = args.database_url or f"sqlite://{data_dir.absolute() / 'portgate.db'}"
         engine = "postgresql" if is_postgresql(database_url) else "sqlite"
         warm_up, plan = _seed(args, database_url, rng)
-        with server_process(data_dir, database_url=database_url) as (base, server):
+        with _servers(data_dir, database_url, args.nodes) as (base, servers):
             tokens = [enrol_kiosk(base, database_url, f"bench-kiosk-{i}") for i in range(KIOSKS)]
-            results, seconds, cpu = _measure(base, [server], tokens, warm_up, plan, args.clients)
+            results, seconds, cpu = _measure(base, servers, tokens, warm_up, plan, args.clients)
         in_db = _double_accepts_in_db(database_url)
     _report(args, engine, results, seconds, cpu, in_db)
     return 0
