@@ -35,7 +35,7 @@ T = TypeVar("T")
 #: ``pg_advisory_lock`` key held while migrating, so nodes starting together migrate once.
 MIGRATION_LOCK = 0x706F_7274_6761_7465 & 0x7FFF_FFFF_FFFF_FFFF  # "portgate"
 #: How long a request waits for a pooled connection before it is answered 503.
-POOL_TIMEOUT_SECONDS = 10.0
+POOL_TIMEOUT_SECONDS = 5.0
 
 
 class PgIntegrityError(IntegrityError):

@@ -33,10 +33,11 @@ import psycopg
 from tests.mailbox import free_port
 
 SUPERUSER = "portgate"
-#: Settings for a cluster nobody keeps: no durability, small, quick to start.
+#: Settings for a cluster nobody keeps: nothing forced to disk (a test's "crash" kills the server,
+#: not the machine, so what it wrote is still in the kernel's cache); a COMMIT is in the log when it
+#: returns (``synchronous_commit`` stays on: the crash tests count on that).
 TEST_SETTINGS = {
     "fsync": "off",
-    "synchronous_commit": "off",
     "full_page_writes": "off",
     "max_connections": "200",
     "shared_buffers": "64MB",
@@ -172,6 +173,18 @@ class PgCluster:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        self._wait_group_gone()
+
+    def _wait_group_gone(self, timeout: float = 10.0) -> None:
+        """Until every process of the server is gone: a backend still exiting holds the shared
+        memory, and a new postmaster would refuse the data directory."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
 
     def stop(self, remove: bool = True) -> None:
         """Fast shutdown (every client disconnected), then remove the temp dir."""
