@@ -132,6 +132,52 @@ class PgCluster:
         finally:
             os.close(log)
 
+    def start_standby(self) -> PgCluster:
+        """A streaming standby of this cluster: ``pg_basebackup -R`` into a new temp dir, started on a
+        free port (read-only until :meth:`promote`). Make commits wait for it with :meth:`wait_for_standby`."""
+        base = Path(tempfile.mkdtemp(prefix="portgate-pg-standby-"))
+        base.chmod(0o755)
+        _give_to_runner(base)
+        (base / "run").mkdir()
+        _give_to_runner(base / "run")
+        binaries = bin_dir()
+        subprocess.run(
+            [
+                *_run_as(),
+                str(binaries / "pg_basebackup"),
+                "-D",
+                str(base / "data"),
+                "-R",
+                "-X",
+                "stream",
+                "--checkpoint=fast",
+            ]
+            + ["-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER, "--no-sync"],
+            check=True,
+            capture_output=True,
+        )
+        standby = type(self)(base, free_port(), None)  # type: ignore[arg-type]
+        standby.proc = standby._launch(binaries, TEST_SETTINGS)
+        standby.wait_ready()
+        return standby
+
+    def wait_for_standby(self, timeout: float = 30.0) -> None:
+        """Once a standby streams: every later COMMIT returns only when the standby has it on disk
+        (synchronous replication), so a failover loses no acknowledged commit."""
+        deadline = time.monotonic() + timeout
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            while not conn.execute("SELECT 1 FROM pg_stat_replication WHERE state = 'streaming'").fetchone():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("no standby streams from this cluster")
+                time.sleep(0.1)
+            conn.execute("ALTER SYSTEM SET synchronous_standby_names = '*'")
+            conn.execute("SELECT pg_reload_conf()")
+
+    def promote(self) -> None:
+        """Make this standby the primary (``pg_promote``): it accepts writes once this returns."""
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            conn.execute("SELECT pg_promote(wait => true)")
+
     def restart(self) -> None:
         """Start the server again on the same data and port (after :meth:`kill` or :meth:`stop`)."""
         self.proc = self._launch(bin_dir(), TEST_SETTINGS)
