@@ -22,7 +22,8 @@ import psycopg
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: Returned by :meth:`JobLocks.run` when another node holds the job's lock (it runs it there).
+#: Returned by :meth:`JobLocks.run` when another node holds the job's lock (it runs it there), or
+#: when the database cannot be reached.
 SKIPPED = object()
 
 
@@ -44,9 +45,16 @@ class JobLocks:
         if self._url is None:
             return await job()
         key = lock_key(name)
-        conn = await self._connection()
-        cursor = await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
-        row = await cursor.fetchone()
+        try:
+            conn = await self._connection()
+            cursor = await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+            row = await cursor.fetchone()
+        except psycopg.OperationalError as exc:
+            # The database is unreachable (restarting, failing over): nobody runs this pass; the
+            # next one connects again (with a multi-host URL, to whichever host accepts writes).
+            log.warning("job %s skipped: %s", name, exc)
+            await self.close()
+            return SKIPPED
         if not (row and row[0]):
             return SKIPPED
         try:
