@@ -25,9 +25,12 @@ def open_db(config_or_url: Any) -> contextlib.AbstractContextManager[Connection]
 
 
 def db_rows(config_or_url: Any, sql: str, params: Any = ()) -> list[tuple]:
-    """Every row of a query, as plain tuples."""
+    """Every row of a query, as plain tuples (PostgreSQL's booleans stay True/False, equal to 1/0)."""
     with open_db(config_or_url) as db:
-        return [tuple(row) for row in db.execute(sql, params).fetchall()]
+        cursor = db.execute(sql, params)
+        if cursor.description is None:  # an UPDATE or DELETE (tests run those through here too)
+            return []
+        return [tuple(row) for row in cursor.fetchall()]
 
 
 def db_value(config_or_url: Any, sql: str, params: Any = ()) -> Any:

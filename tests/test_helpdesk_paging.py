@@ -5,6 +5,7 @@ neither shifts nor repeats a row of the next page."""
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import date
 
 import pytest
@@ -28,10 +29,10 @@ def add_tickets(config, like_ticket: int, count: int) -> None:
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
         "INSERT INTO service_tickets (seq, number, company_id, policy_id, serial_id, system, area, subject, email, "
         "phone, contact_hours, description, status, language, reply_token, created_by, created_at, updated_at) "
-        "SELECT (SELECT MAX(seq) FROM service_tickets) + i, 'S_OLD_' || hex(randomblob(8)), company_id, policy_id, "
-        "serial_id, system, area, 'Copia ' || i, email, phone, contact_hours, description, 'closed', language, "
-        "hex(randomblob(16)), created_by, created_at, updated_at FROM service_tickets, n WHERE id = ?",
-        (count, like_ticket),
+        "SELECT (SELECT MAX(seq) FROM service_tickets) + i, 'S_OLD_' || ((SELECT MAX(seq) FROM service_tickets) + i), "
+        "company_id, policy_id, serial_id, system, area, 'Copia ' || i, email, phone, contact_hours, description, "
+        "'closed', language, ? || i, created_by, created_at, updated_at FROM service_tickets, n WHERE id = ?",
+        (count, secrets.token_hex(8), like_ticket),
     )
 
 
@@ -41,10 +42,10 @@ def add_serials(config, like_serial: str, count: int) -> None:
         config,
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
         "INSERT INTO serials (company_id, serial, system, description, valid_until, suspended, max_machines, "
-        "max_open_tickets, created_at, updated_at) SELECT company_id, 'COPY-' || i || '-' || hex(randomblob(4)), "
+        "max_open_tickets, created_at, updated_at) SELECT company_id, 'COPY-' || i || '-' || ?, "
         "system, description, valid_until, suspended, max_machines, max_open_tickets, created_at, updated_at "
         "FROM serials, n WHERE serial = ?",
-        (count, like_serial),
+        (count, secrets.token_hex(4), like_serial),
     )
     _write(
         config,

@@ -117,7 +117,7 @@ async def test_print_selected_tickets_reprints_included(client, config, tmp_path
     assert_each_ticket_inside_its_cell(images, 4, [t["code"] for t in tickets[:3]])  # in order of number
     counts = db_rows(
         config,
-        "SELECT id, print_count, printed_at IS NOT NULL FROM tickets WHERE id IN (?, ?, ?, ?)",
+        "SELECT id, print_count, printed_at IS NOT NULL FROM tickets WHERE id IN (?, ?, ?, ?) ORDER BY id",
         (first, second, third, tickets[3]["id"]),
     )
     assert counts == [(first, 2, 1), (second, 1, 1), (third, 1, 1), (tickets[3]["id"], 0, 0)]
