@@ -2,12 +2,14 @@
 
 The configuration is the shipped example's (``systemd/haproxy.cfg.example``): its ``defaults``,
 ``frontend`` and ``backend`` sections, with the frontend on a free loopback port and one ``server``
-line per node. Only ``global`` is the test's own: no chroot, no user switch, no daemon, no stats
-socket under /run, so it runs as any user and dies with the test (``-db``: in the foreground).
+line per node. Only ``global`` is the test's own: no chroot, no daemon, no stats socket under /run,
+so any user can start it (started by root, it drops to ``nobody``), and it dies with the test
+(``-db``: in the foreground).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
@@ -20,7 +22,7 @@ from tests.mailbox import free_port
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "systemd" / "haproxy.cfg.example"
 
-_GLOBAL = "global\n    maxconn 2000\n\n"
+_GLOBAL = "global\n    maxconn 2000\n"
 
 
 def available() -> bool:
@@ -35,7 +37,9 @@ def config_for(port: int, nodes: dict[str, int]) -> str:
     body = re.sub(r"(?m)^    bind .*$", f"    bind 127.0.0.1:{port}", body)
     body = re.sub(r"(?m)^    server .*\n", "", body)
     servers = "".join(f"    server {name} 127.0.0.1:{node_port} check\n" for name, node_port in nodes.items())
-    return _GLOBAL + body.rstrip("\n") + "\n" + servers
+    # Started by root (CI containers), it binds its port and then runs as nobody, as a packaged one would.
+    dropped = "    user nobody\n    group nogroup\n" if os.getuid() == 0 else ""
+    return _GLOBAL + dropped + "\n" + body.rstrip("\n") + "\n" + servers
 
 
 class Balancer:
