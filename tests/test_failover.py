@@ -11,16 +11,18 @@ on their own and that every scan is recorded exactly once.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any
 
+import aiohttp
 import psycopg
 import pytest
 
 from tests import haproxy, pgcluster
 from tests.stack import KioskScreen, PortalUser, wait_until
 from tests.test_agent_e2e import enrolled_agent, gate_cache_deleted
-from tests.test_multinode import Node, Site, cached, make_tickets, short_codes
+from tests.test_multinode import Node, Site, cached, enrol_kiosk, make_tickets, next_ticket_row, short_codes
 
 pytestmark = [
     pytest.mark.timeout(300),
@@ -92,14 +94,22 @@ async def test_the_nodes_reconnect_to_a_promoted_standby_and_the_kiosks_lose_and
             await wait_until(lambda: all(row[3] for row in gate.outbox()), timeout=90, interval=0.5)
             await screen.wait_status(lambda s: s["online"], timeout=30)
 
-            # And the nodes hear each other again: a deletion reaches the kiosk live, through the new primary.
-            customer = PortalUser(site.url)
-            try:
-                await customer.login("andina", company="Exportadora Andina S.A.")
-                resp = await customer.post(f"/tickets/{spare['id']}/delete")
-                assert resp.status == 200, await resp.text()
-            finally:
-                await customer.close()
+            # And the nodes hear each other again, through the new primary: a deletion made on one node
+            # reaches the kiosk live, and a socket held on the other node too.
+            listener = await enrol_kiosk(site.url, f"Escucha-F-{uuid.uuid4().hex[:4]}")
+            node1, node2 = site.nodes
+            async with aiohttp.ClientSession(headers=listener["headers"]) as session:
+                ws = await session.ws_connect(f"{node2.url}/api/v1/gate/live")
+                assert json.loads((await ws.receive(timeout=5)).data)["type"] == "hello"
+                customer = PortalUser(node1.url)
+                try:
+                    await customer.login("andina", company="Exportadora Andina S.A.")
+                    resp = await customer.post(f"/tickets/{spare['id']}/delete")
+                    assert resp.status == 200, await resp.text()
+                finally:
+                    await customer.close()
+                assert (await next_ticket_row(ws, spare["id"], timeout=1.0))["deleted"] == 1
+                await ws.close()
             await wait_until(lambda: gate_cache_deleted(gate, spare["id"]), timeout=5, interval=0.05)
     finally:
         gate.stop()
