@@ -42,6 +42,11 @@ class Dialect:
         """``column`` in a condition SQLite must not answer through an index (a unary ``+``); PostgreSQL plans alone."""
         return f"+{column}" if self is SQLITE else column
 
+    def nocase_key(self, column: str) -> str:
+        """``column`` on the left of a keyset comparison with ``nocase('?')``: SQLite takes the collation
+        from the right-hand side (and then reads its NOCASE index from there); PostgreSQL compares lower()s."""
+        return column if self is SQLITE else f"lower({column})"
+
     def nocase(self, expression: str) -> str:
         """``expression`` compared and ordered without regard to case, as the search indexes are built."""
         return f"{expression} COLLATE NOCASE" if self is SQLITE else f"lower({expression})"

@@ -179,7 +179,7 @@ def companies_page(db: Db, query: RegistryQuery) -> tuple[list[dict[str, Any]], 
         if last is None:
             return [], None
         # The collation on the right-hand side is what lets SQLite read the name index from there.
-        where.append(f"({db.dialect.nocase('name')}, id) > ({db.dialect.nocase('?')}, ?)")
+        where.append(f"({db.dialect.nocase_key('name')}, id) > ({db.dialect.nocase('?')}, ?)")
         params += [last["name"], last["id"]]
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     sql = f"{_COLUMNS}{clause} ORDER BY {db.dialect.nocase('name')}, id LIMIT ?"
