@@ -35,6 +35,10 @@ from server.db import Database, DatabaseBusy
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 200
+#: Runs of a batch that PostgreSQL fails as a deadlock or serialization victim, before answering 503.
+LOCK_RACE_ATTEMPTS = 3
+#: SQLSTATEs of a transaction rolled back for another's sake: serialization failure, deadlock.
+_LOCK_RACES = frozenset({"40001", "40P01"})
 #: Threads that check the signatures of offline uploads' codes (many at once, off the loop).
 CODE_CHECK_THREADS = 2
 
@@ -99,14 +103,24 @@ class GroupCommit:
 
     async def _on_writer_thread(self, calls: list[tuple]) -> list[Any]:
         """The batch on the writer thread: always on PostgreSQL (its commit waits on the network), and on
-        SQLite when another process holds its lock (the thread waits for it, up to the busy timeout)."""
-        try:
-            return await self._db.write(self._batch_fn, calls)
-        except DatabaseBusy as exc:
-            return [exc] * len(calls)  # answered 503: the kiosk retries with the same scan id
-        except Exception as exc:  # noqa: BLE001 - the whole transaction failed: tell everyone
-            log.exception("a redeem batch failed")
-            return [exc] * len(calls)
+        SQLite when another process holds its lock (the thread waits for it, up to the busy timeout).
+
+        A batch PostgreSQL chose to fail for another transaction's sake (a deadlock: say a staff
+        deletion holds the sync counter and waits for a ticket the batch locked) wrote nothing, and
+        runs again at once: the kiosk never sees it.
+        """
+        for attempt in range(1, LOCK_RACE_ATTEMPTS + 1):
+            try:
+                return await self._db.write(self._batch_fn, calls)
+            except DatabaseBusy as exc:
+                if attempt < LOCK_RACE_ATTEMPTS and _lost_a_lock_race(exc):
+                    log.info("a redeem batch lost a lock race (%s); running it again", exc.__cause__)
+                    continue
+                return [exc] * len(calls)  # answered 503: the kiosk retries with the same scan id
+            except Exception as exc:  # noqa: BLE001 - the whole transaction failed: tell everyone
+                log.exception("a redeem batch failed")
+                return [exc] * len(calls)
+        raise AssertionError("unreachable: the last attempt returns")
 
     async def close(self) -> None:
         """Wait for queued calls to be written (at shutdown, before the database closes)."""
@@ -117,3 +131,8 @@ class GroupCommit:
 
 REDEEMS = web.AppKey("gate_redeems", GroupCommit)
 CODE_CHECKS = web.AppKey("gate_code_checks", ThreadPoolExecutor)
+
+
+def _lost_a_lock_race(exc: DatabaseBusy) -> bool:
+    """Whether PostgreSQL rolled the transaction back for another's sake (nothing written; safe to run again)."""
+    return getattr(exc.__cause__, "sqlstate", None) in _LOCK_RACES

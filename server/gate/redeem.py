@@ -1,7 +1,8 @@
 """Redeeming scans online (atomic single use), and the lookups uploads share (``server.gate.uploads``).
 
 Both run inside one write transaction on the database's single writer thread, so "is it used?"
-and "mark it used" can never interleave with another redeem or with a deletion. The rules are
+and "mark it used" can never interleave with another redeem or with a deletion (across nodes
+on PostgreSQL, the ticket's row lock sees to it: see :func:`redeem_batch`). The rules are
 not here: :func:`gate_core.decision.decide` is the one copy, shared with the kiosks; this module
 only looks up the facts it needs and records the outcome.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
@@ -32,7 +34,6 @@ from gate_core.codes import (
 from gate_core.decision import GateConfig, ItineraryWindow, PriorUse, TicketFacts, Verdict, decide
 from gate_core.facts import TicketRecord, itinerary_window, ticket_facts
 from gate_core.reasons import Reason
-from server.notify import TICKETS, announce
 from server.sql import Connection, IntegrityError, Row
 from server.tickets.service import KeyRing, code_check, next_seq
 
@@ -155,7 +156,7 @@ Facts = Row  # a row of _FACTS_SQL, its columns by name
 
 
 def _confirmed(
-    db: Db, claim: ClaimedCode | tuple[str, ParsedCode | None], keys: KeyRing
+    db: Db, claim: ClaimedCode | tuple[str, ParsedCode | None], keys: KeyRing, cache: TransactionCache
 ) -> tuple[str, ParsedCode, Facts | None]:
     """:func:`read_code`'s answer for a claimed code, and the claimed ticket's facts row when read.
 
@@ -165,7 +166,7 @@ def _confirmed(
     """
     if not isinstance(claim, ClaimedCode):
         return claim[0], *resolve_code(db, *claim)
-    row = _facts_row(db, _FACTS_SQL, claim.ticket_id)
+    row = cache.facts_row(db, claim.ticket_id)
     check = row["code_check"] if row is not None else None
     if check is not None and hmac.compare_digest(check, code_check(claim.text)):
         parsed = ParsedCode(CodeStatus.VALID, claim.ticket_id, claim.itinerary_id, claim.key_id, claim.text)
@@ -200,50 +201,88 @@ def _facts_row(db: Db, sql: str, key: int | str) -> Facts | None:
     return cast(Facts | None, db.execute(sql, (key,)).fetchone())
 
 
+_SCAN_SQL = "SELECT scan_id, kiosk_id, accepted, reason, code FROM scans WHERE scan_id"
 _ITINERARY_SQL = "SELECT vessel, voyage, valid_from, valid_until FROM itineraries WHERE id = ?"
 
 
 class TransactionCache:
-    """Lookups that cannot change while one write transaction runs (nothing in it writes them).
+    """What one write transaction of redeems (or of an offline upload) reads once and writes last.
 
-    A batch of redeems shares one, so its itineraries, service names and kiosk statuses are read
-    once per batch instead of once per scan.
+    Lookups that nothing in the transaction writes (itineraries, service names, kiosk statuses)
+    are read once per batch instead of once per scan. :meth:`lock_tickets` reads the facts of
+    every ticket the batch names in one statement (on PostgreSQL locking those rows), and
+    :meth:`note_use` / :meth:`number_uses` hand the uses their sync numbers at the end.
     """
 
     def __init__(self) -> None:
         self.itineraries: dict[int, tuple[str, ItineraryWindow | None]] = {}
         self.services: dict[tuple[str, str], tuple[tuple[int, ...], dict[int, str]]] = {}
         self.kiosk_active: dict[int, bool] = {}
-        self._last_seq: int | None = None
+        self._facts: dict[int, Facts] = {}
+        self._scans: dict[str, Row] = {}
+        self._unrecorded: set[str] = set()
+        self._used: dict[int, None] = {}  # ticket ids whose use this transaction set, in order
 
-    def take_seq(self, db: Db) -> int:
-        """The next sync sequence number (as ``next_seq``); the counter is written once, by :meth:`save_seq`.
+    def lock_tickets(self, db: Db, ticket_ids: Iterable[int], short_codes: Iterable[str] = ()) -> None:
+        """Read the named tickets' facts at once; on PostgreSQL lock their rows, in id order, until COMMIT.
 
-        Nothing else writes in this transaction, and a number left unused by a redeem that rolled
-        back is only a gap, which cursors allow.
+        Only transactions that touch one of these tickets wait for each other; taking the locks
+        in one statement, ordered by id, means two nodes' batches cannot deadlock on them.
         """
-        if self._last_seq is None:
-            self.hold_gate(db)
-        assert self._last_seq is not None
-        self._last_seq += 1
-        return self._last_seq
+        ids, shorts = sorted(set(ticket_ids)), sorted(set(short_codes))
+        where = [f"t.id IN ({','.join('?' * len(ids))})"] if ids else []
+        where += [f"t.short_code IN ({','.join('?' * len(shorts))})"] if shorts else []
+        if not where:
+            return
+        lock = f"{db.dialect.for_update} OF t" if db.dialect.for_update else ""
+        sql = _FACTS_SQL.replace("t.id = ?", " OR ".join(where)) + f" ORDER BY t.id{lock}"
+        self._facts = {row["ticket_id"]: row for row in db.execute(sql, (*ids, *shorts)).fetchall()}
 
-    def hold_gate(self, db: Db) -> None:
-        """Read the sync counter, on PostgreSQL locking its row until COMMIT.
+    def read_scans(self, db: Db, scan_ids: Iterable[str]) -> None:
+        """Read which of these scan ids are recorded, at once; after :meth:`lock_tickets` (see :func:`redeem_batch`)."""
+        wanted = sorted(set(scan_ids))
+        if not wanted:
+            return
+        sql = f"{_SCAN_SQL} IN ({','.join('?' * len(wanted))})"
+        self._scans = {row[0]: row for row in db.execute(sql, wanted).fetchall()}
+        self._unrecorded = set(wanted) - set(self._scans)
 
-        Every transaction that records scans (redeems, offline uploads, on any node) takes this
-        lock first, so they run one after another, each deciding on the uses and scan ids the ones
-        before it committed: single use and scan-id idempotency hold across nodes as they do in
-        SQLite's one writer. Its numbers are then also handed out in commit order, which a kiosk's
-        sync cursor needs.
+    def facts_row(self, db: Db, ticket_id: int) -> Facts | None:
+        """A ticket's facts row: the one :meth:`lock_tickets` read, once (a second scan of it reads again)."""
+        row = self._facts.pop(ticket_id, None)
+        return row if row is not None else _facts_row(db, _FACTS_SQL, ticket_id)
+
+    def recorded_scan(self, db: Db, scan_id: str) -> Row | None:
+        """(scan_id, kiosk_id, accepted, reason, code) of a recorded scan, or None."""
+        if scan_id in self._unrecorded:
+            return None
+        found = self._scans.get(scan_id)
+        if found is not None:
+            return found
+        return cast(Row | None, db.execute(f"{_SCAN_SQL} = ?", (scan_id,)).fetchone())
+
+    def note_scan(self, scan_id: str) -> None:
+        """A scan this transaction recorded: a second redeem of its id in the batch must find it."""
+        self._unrecorded.discard(scan_id)
+
+    def note_use(self, ticket_id: int) -> None:
+        self._used[ticket_id] = None
+
+    def number_uses(self, db: Db) -> None:
+        """Give the uses set in this transaction their sync numbers, in one reservation, just before COMMIT.
+
+        The counter's row is locked from here to COMMIT (on PostgreSQL), so numbers become visible
+        in the order they were handed out, which a kiosk's sync cursor needs; the rest of the
+        transaction never waits for another node's batch on it.
         """
-        sql = f"SELECT value FROM sync_counter WHERE id = 1{db.dialect.for_update}"
-        self._last_seq = db.execute(sql).fetchone()[0]
-
-    def save_seq(self, db: Db) -> None:
-        if self._last_seq is not None:
-            db.execute("UPDATE sync_counter SET value = ? WHERE id = 1", (self._last_seq,))
-            announce(db, TICKETS)  # other nodes' live hubs push the uses when this transaction commits
+        if not self._used:
+            return
+        first = next_seq(db, len(self._used))
+        db.executemany(
+            "UPDATE tickets SET used_seq = ? WHERE id = ?",
+            [(first + offset, ticket_id) for offset, ticket_id in enumerate(self._used)],
+        )
+        self._used.clear()
 
 
 def _itinerary(db: Db, itinerary_id: int, cache: TransactionCache) -> tuple[str, ItineraryWindow | None]:
@@ -304,7 +343,7 @@ def look_up(
     cache = cache or TransactionCache()
     label, window = _itinerary(db, code.itinerary_id, cache)
     row = read if read is not None and read["ticket_id"] == code.ticket_id else None
-    row = row or _facts_row(db, _FACTS_SQL, code.ticket_id)
+    row = row or cache.facts_row(db, code.ticket_id)
     if row is None:
         return Lookup(window=window)
     if row["itinerary_id"] != code.itinerary_id:
@@ -337,13 +376,13 @@ class AlreadyUsed(IntegrityError):
     """A second use of one ticket reached the database (decide() should have refused it)."""
 
 
-def _record_use(db: Db, ticket_id: int, scan_id: str, kiosk_id: int, used_at: str, seq: int | None = None) -> None:
-    seq = next_seq(db) if seq is None else seq
+def _record_use(db: Db, ticket_id: int, scan_id: str, kiosk_id: int, used_at: str, cache: TransactionCache) -> None:
+    """Use the ticket; its sync number comes at the end of the transaction (:meth:`TransactionCache.number_uses`)."""
     changed = db.execute(
-        "UPDATE tickets SET used_at = ?, used_scan_id = ?, used_kiosk_id = ?, used_seq = ? "
-        "WHERE id = ? AND used_at IS NULL",
-        (used_at, scan_id, kiosk_id, seq, ticket_id),
+        "UPDATE tickets SET used_at = ?, used_scan_id = ?, used_kiosk_id = ? WHERE id = ? AND used_at IS NULL",
+        (used_at, scan_id, kiosk_id, ticket_id),
     ).rowcount
+    cache.note_use(ticket_id)
     # Whatever happened above, a used ticket is never used again: this is the database's word
     # (the redeem's savepoint undoes it), decide() has already refused such a scan.
     if changed != 1:
@@ -409,24 +448,20 @@ def redeem_scan(
     now: datetime,
     lang: str = "es",
     *,
-    cache: TransactionCache | None = None,
+    cache: TransactionCache,
 ) -> tuple[Verdict, bool]:
     """Decide an online scan and, when accepted, use the ticket; returns (verdict, newly used).
 
-    ``claim`` is :func:`claim_code`'s answer for the scanned text. Idempotent by scan id: the "seen it?" lookup runs in
-    the same write transaction as the insert, so a retry (to any worker process) returns the
-    first verdict and changes nothing.
+    ``claim`` is :func:`claim_code`'s answer for the scanned text. Runs inside
+    :func:`redeem_batch`, which has locked the ticket and read the scan ids. Idempotent by scan
+    id: a retry (to any node) returns the first verdict and changes nothing.
     """
-    own_cache = cache is None
-    cache = cache or TransactionCache()
-    if own_cache and db.dialect.for_update:
-        cache.hold_gate(db)
-    existing = db.execute("SELECT kiosk_id, accepted, reason, code FROM scans WHERE scan_id = ?", (scan_id,)).fetchone()
+    existing = cache.recorded_scan(db, scan_id)
     if existing is not None:
-        if existing[0] != kiosk_id:
+        if existing["kiosk_id"] != kiosk_id:
             raise ScanIdTaken(scan_id)
-        return _replayed_verdict(db, existing[1], existing[2], existing[3], keys, lang), False
-    text, code, read = _confirmed(db, claim, keys)
+        return _replayed_verdict(db, existing["accepted"], existing["reason"], existing["code"], keys, lang), False
+    text, code, read = _confirmed(db, claim, keys, cache)
     scan = ScanInput(scan_id, text, code, scanned_at)
     lookup = look_up(db, code, lang, cache, read)
     gate = GateConfig(kiosk_revoked=not _kiosk_active(db, kiosk_id, cache), allowed_itineraries=allowed_itineraries)
@@ -434,34 +469,93 @@ def redeem_scan(
     received = utc_iso(now)
     if verdict.accepted:
         assert verdict.ticket_id is not None
-        _record_use(db, verdict.ticket_id, scan.scan_id, kiosk_id, received, cache.take_seq(db))
+        _record_use(db, verdict.ticket_id, scan.scan_id, kiosk_id, received, cache)
     insert_scan(db, scan, kiosk_id, lookup, code.ticket_id, received, "online", verdict.accepted, verdict.reason)
-    if own_cache:
-        cache.save_seq(db)
+    cache.note_scan(scan_id)
     return verdict, verdict.accepted
+
+
+def _named_tickets(claims: Iterable[ClaimedCode | tuple[str, ParsedCode | None]]) -> tuple[list[int], list[str]]:
+    """The ticket ids and the short codes that scanned codes name (for :meth:`TransactionCache.lock_tickets`)."""
+    ids: list[int] = []
+    shorts: list[str] = []
+    for claim in claims:
+        if isinstance(claim, ClaimedCode):
+            ids.append(claim.ticket_id)
+        elif claim[1] is None:
+            shorts.append(claim[0])
+        elif claim[1].ticket_id is not None:  # a full code of a key the server no longer signs with
+            ids.append(claim[1].ticket_id)
+    return ids, shorts
+
+
+class _RedeemFailed(Exception):
+    def __init__(self, index: int, error: Exception) -> None:
+        super().__init__(index, error)
+        self.index, self.error = index, error
+
+
+_AGAIN: Exception = Exception("run again")  # a failed redeem given a second run (see redeem_batch)
 
 
 def redeem_batch(db: Db, calls: list[tuple]) -> list[tuple[Verdict, bool] | Exception]:
     """:func:`redeem_scan` for each call's arguments, one after another in this one transaction.
 
-    Each runs in its own savepoint, so a failure undoes that redeem only and is returned in its
-    place; the others commit together (see ``server.gate.batching``).
+    Locking (what makes single use and scan-id idempotency hold across nodes on PostgreSQL): the
+    batch first locks the rows of every ticket its codes name, in id order, in one statement, and
+    only then reads which scan ids are recorded. Two redeems of one code, on any nodes, name one
+    ticket, so the later transaction waits for the earlier's COMMIT and then (READ COMMITTED:
+    each statement sees what committed before it) finds its use and its scan id: a retried
+    scan id gets the first answer, a second truck ``already_used``. Redeems of other tickets do
+    not wait. A scan id whose code names no ticket (forged, unknown) is kept unique by the scans
+    table: the second insert waits for the first transaction and fails; that redeem runs again
+    and replays the first answer. The sync counter is locked only at the end
+    (:meth:`TransactionCache.number_uses`), so commits stay in sync-number order.
+
+    A redeem that fails is undone by rolling back to the batch's savepoint and running the
+    others again without it (failures are rare; a savepoint per redeem costs two round trips
+    each on PostgreSQL); its exception is returned in its place.
     """
-    cache = TransactionCache()
-    if db.dialect.for_update:
-        cache.hold_gate(db)
+    failed: dict[int, Exception] = {}
+    db.execute("SAVEPOINT redeems")
+    while True:
+        cache = TransactionCache()
+        try:
+            outcomes = _redeem_each(db, calls, cache, failed)
+        except _RedeemFailed as failure:
+            if not db.in_transaction or getattr(failure.error, "sqlstate", None):
+                # SQLite undid the whole transaction itself (a full disk does that), or PostgreSQL
+                # failed it (a deadlock, a lost connection; its constraint errors come as
+                # IntegrityError): the batch fails as one, retried or answered 503 (batching).
+                raise failure.error from None
+            db.execute("ROLLBACK TO redeems")
+            # An integrity error is another transaction's scan id or use, committed meanwhile:
+            # a second run finds it. Anything else, or a second failure, is that redeem's answer.
+            again = isinstance(failure.error, IntegrityError) and failure.index not in failed
+            failed[failure.index] = _AGAIN if again else failure.error
+            continue
+        cache.number_uses(db)
+        db.execute("RELEASE redeems")
+        return outcomes
+
+
+def _redeem_each(
+    db: Db, calls: list[tuple], cache: TransactionCache, failed: dict[int, Exception]
+) -> list[tuple[Verdict, bool] | Exception]:
+    """One run of :func:`redeem_batch`'s redeems; raises :class:`_RedeemFailed` at the first that fails."""
+    runs = [args for index, args in enumerate(calls) if failed.get(index, _AGAIN) is _AGAIN]
+    cache.lock_tickets(db, *_named_tickets(args[2] for args in runs))
+    cache.read_scans(db, (args[1] for args in runs))
     outcomes: list[tuple[Verdict, bool] | Exception] = []
-    for args in calls:
-        db.execute("SAVEPOINT redeem")
+    for index, args in enumerate(calls):
+        error = failed.get(index, _AGAIN)
+        if error is not _AGAIN:
+            outcomes.append(error)
+            continue
         try:
             outcomes.append(redeem_scan(db, *args, cache=cache))
-        except Exception as exc:  # noqa: BLE001 - handed to that redeem's caller
-            if not db.in_transaction:
-                # SQLite undid the whole transaction itself (a full disk does that): the batch
-                # fails as one, and every redeem in it gets this error (503 storage_unavailable).
-                raise
-            db.execute("ROLLBACK TO redeem")
+        except ScanIdTaken as exc:  # found before anything was written: no need to undo
             outcomes.append(exc)
-        db.execute("RELEASE redeem")
-    cache.save_seq(db)
+        except Exception as exc:  # noqa: BLE001 - handed to that redeem's caller
+            raise _RedeemFailed(index, exc) from exc
     return outcomes

@@ -47,10 +47,15 @@ def stored_at(now: datetime) -> str:
 
 
 def next_seq(db: Db, count: int = 1) -> int:
-    """Reserve ``count`` sync sequence numbers; returns the first. Runs inside the write transaction."""
-    db.execute("UPDATE sync_counter SET value = value + ? WHERE id = 1", (count,))
+    """Reserve ``count`` sync sequence numbers; returns the first. Runs inside the write transaction.
+
+    On PostgreSQL the counter's row stays locked until COMMIT, so numbers become visible in the
+    order they were handed out (what a kiosk's sync cursor needs): take them as late in the
+    transaction as the caller can (the gate's redeems take theirs just before COMMIT).
+    """
+    last = scalar(db, "UPDATE sync_counter SET value = value + ? WHERE id = 1 RETURNING value", (count,))
     announce(db, TICKETS)  # other nodes' live hubs push the change when this transaction commits
-    return scalar(db, "SELECT value FROM sync_counter WHERE id = 1") - count + 1
+    return last - count + 1
 
 
 # --- signing keys -----------------------------------------------------------------------------
