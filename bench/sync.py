@@ -21,21 +21,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import gzip
 import json
+import os
 import random
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 
 from bench.seed import seed_tickets
-from bench.server_process import enrol_kiosk, running_server
+from bench.server_process import cpu_seconds, enrol_kiosk, server_process
 from server.db import direct_connection, is_postgresql
 
 ROUNDS = 3
@@ -83,30 +85,61 @@ def _use_some(database_url: str, ticket_ids: list[int]) -> None:
     _numbered_update(database_url, "UPDATE tickets SET used_at = ?, used_seq = ? WHERE id = ?", ticket_ids)
 
 
+def _vacuum_analyze(database_url: str) -> None:
+    """What autovacuum does within a minute of a bulk load (statistics for the planner, dead rows of
+    the uses' updates gone): measured before it, the sync would measure a state that lasts a minute."""
+    with direct_connection(database_url) as db:
+        db.execute("VACUUM ANALYZE tickets")
+
+
 @contextlib.contextmanager
-def database(given: str, data_dir: Path) -> Iterator[str]:
-    """The URL to seed and serve: as given, a temp SQLite file, or a throwaway cluster's database."""
+def database(given: str, data_dir: Path) -> Iterator[tuple[str, Callable[[], float] | None]]:
+    """The URL to seed and serve: as given, a temp SQLite file, or a throwaway cluster's database;
+    with the throwaway cluster, a function giving the CPU time its processes used so far."""
     if given and given.rstrip(":/") not in ("postgresql", "postgres"):
-        yield given
+        yield given, None
         return
     if not given:
-        yield f"sqlite://{data_dir.absolute() / 'portgate.db'}"
+        yield f"sqlite://{data_dir.absolute() / 'portgate.db'}", None
         return
     from tests.pgcluster import PgCluster  # Debian's binaries; only when asked for
 
     cluster = PgCluster.start()  # its own temp dir, which the cluster's user can reach
     try:
-        yield cluster.create_database("bench_sync")
+        yield cluster.create_database("bench_sync"), functools.partial(_tree_cpu, cluster.proc.pid)
     finally:
         cluster.stop()
 
 
-async def _measure(base: str, token: str, db_url: str, args: argparse.Namespace, unused: list[int]) -> dict:
+def _tree_cpu(root: int) -> float:
+    """CPU seconds of a process and its descendants, with the children they reaped (PostgreSQL's
+    backends are its postmaster's children: those that ended count in its reaped children's time)."""
+    stats = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            stats[int(stat.parent.name)] = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+    children: dict[int, list[int]] = {}
+    for pid, fields in stats.items():
+        children.setdefault(int(fields[1]), []).append(pid)
+    ticks, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            ticks += sum(int(value) for value in stats[pid][11:15])  # utime, stime, cutime, cstime
+        todo.extend(children.get(pid, []))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+async def _measure(base: str, token: str, db_url: str, args: argparse.Namespace, unused: list[int], cpu) -> dict:  # noqa: ANN001
     timeout = aiohttp.ClientTimeout(total=600)
     async with aiohttp.ClientSession(auto_decompress=False, timeout=timeout) as session:
+        cpu_before = cpu()
         started = time.perf_counter()
         tickets, wire, pages, cursor = await _sync(session, base, token, 0, args.page)
         full_seconds = time.perf_counter() - started
+        full_cpu = [after - before for after, before in zip(cpu(), cpu_before, strict=True)]
         deltas = []
         untouched = unused  # in random order already
         for round_ in range(ROUNDS):
@@ -117,7 +150,14 @@ async def _measure(base: str, token: str, db_url: str, args: argparse.Namespace,
             deltas.append((time.perf_counter() - started) * 1000)
             if seen != len(changed):
                 raise SystemExit(f"delta returned {seen} tickets, expected {len(changed)}")
-    return {"tickets": tickets, "wire": wire, "pages": pages, "full_s": full_seconds, "deltas_ms": deltas}
+    return {
+        "tickets": tickets,
+        "wire": wire,
+        "pages": pages,
+        "full_s": full_seconds,
+        "full_cpu": full_cpu,
+        "deltas_ms": deltas,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--n must leave at least {args.changes * ROUNDS} unused tickets")
     with (
         tempfile.TemporaryDirectory(prefix="pg-bench-sync-") as tmp,
-        database(args.database_url, Path(tmp) / "data") as url,
+        database(args.database_url, Path(tmp) / "data") as (url, database_cpu),
     ):
         engine = "postgresql" if is_postgresql(url) else "sqlite"
         data_dir = Path(tmp) / "data"
@@ -149,13 +189,19 @@ def main(argv: list[str] | None = None) -> int:
         used = int(len(ids) * args.used)
         started = time.perf_counter()
         _use_some(url, ids[:used])  # in random order, after printing: as uses come at the gate
+        if engine == "postgresql":
+            _vacuum_analyze(url)
         print(
             f"seeded {args.n} tickets in {seeded.seconds:.1f} s, {used} used in {time.perf_counter() - started:.1f} s",
             file=sys.stderr,
         )
-        with running_server(data_dir, database_url=url if engine == "postgresql" else "") as base:
+        with server_process(data_dir, database_url=url) as (base, server):
             token = enrol_kiosk(base, url, "bench-sync")
-            result = asyncio.run(_measure(base, token, url, args, ids[used:]))
+
+            def cpu() -> tuple[float, float, float]:
+                return cpu_seconds(server), database_cpu() if database_cpu else 0.0, time.process_time()
+
+            result = asyncio.run(_measure(base, token, url, args, ids[used:], cpu))
     if result["tickets"] != args.n:
         raise SystemExit(f"full sync returned {result['tickets']} tickets, expected {args.n}")
     per_ticket = result["wire"] / result["tickets"]
@@ -163,6 +209,13 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"full sync: {result['pages']} pages, {result['wire'] / 1e6:.1f} MB on the wire; "
         f"delta rounds (ms): {', '.join(f'{d:.1f}' for d in result['deltas_ms'])}"
+    )
+    server_cpu, db_cpu, client_cpu = result["full_cpu"]
+    in_database = f", database {db_cpu:.1f} s" if database_cpu else ""
+    # Wall time depends on what else runs on the box; the CPU a full sync costs does not.
+    print(
+        f"full sync CPU: server {server_cpu:.1f} s{in_database}, client {client_cpu:.1f} s; "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
     print(
         f"sync[{engine}]: full {result['tickets']} tickets {result['full_s']:.1f} s, {per_ticket:.0f} bytes/ticket, "
