@@ -151,6 +151,9 @@ def keys_looked_at_rarely(monkeypatch):
     monkeypatch.setattr(server.tickets, "KEYS_CHECK_SECONDS", 3600)
 
 
+# SQLite only: on PostgreSQL a rotation reaches every node's key ring through NOTIFY with its commit, so no
+# node is left not knowing a key the database has (the situation this test sets up by hand).
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_tickets_signed_with_a_key_another_worker_just_rotated_in_list_and_print(keys_looked_at_rarely, client):
     app = client.server.app
     db = app[DB]
