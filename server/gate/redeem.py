@@ -19,7 +19,6 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
 
 from gate_core.clock import utc_iso
 from gate_core.codes import (
@@ -34,8 +33,16 @@ from gate_core.codes import (
 from gate_core.decision import GateConfig, ItineraryWindow, PriorUse, TicketFacts, Verdict, decide
 from gate_core.facts import TicketRecord, itinerary_window, ticket_facts
 from gate_core.reasons import Reason
-from server.sql import Connection, IntegrityError, Row
-from server.tickets.service import KeyRing, code_check, next_seq
+from server.gate.transaction_cache import (
+    FACTS_BY_SHORT_CODE_SQL,
+    INSERT_SCAN_SQL,
+    Facts,
+    RecordedScan,
+    TransactionCache,
+    facts_row_by,
+)
+from server.sql import Connection, IntegrityError
+from server.tickets.service import KeyRing, code_check
 
 Db = Connection
 
@@ -152,9 +159,6 @@ def claim_code(text: str, keys: KeyRing) -> ClaimedCode | tuple[str, ParsedCode 
     return read_code(text, keys)
 
 
-Facts = Row  # a row of _FACTS_SQL, its columns by name
-
-
 def _confirmed(
     db: Db, claim: ClaimedCode | tuple[str, ParsedCode | None], keys: KeyRing, cache: TransactionCache
 ) -> tuple[str, ParsedCode, Facts | None]:
@@ -181,108 +185,13 @@ def resolve_code(db: Db, text: str, parsed: ParsedCode | None) -> tuple[ParsedCo
     with its ticket's facts in the same read (handed to :func:`look_up` so it does not read them again)."""
     if parsed is not None:
         return parsed, None
-    row = _facts_row(db, _FACTS_BY_SHORT_CODE_SQL, text)
+    row = facts_row_by(db, FACTS_BY_SHORT_CODE_SQL, text)
     if row is None:
         return ParsedCode.unknown_short(text), None
     return ParsedCode.from_short(row["ticket_id"], row["itinerary_id"], text=text), row
 
 
-_FACTS_SQL = (
-    "SELECT t.id AS ticket_id, t.itinerary_id, t.company_id, t.printed_at IS NOT NULL AS printed, "
-    "t.deleted_at IS NOT NULL AS deleted, c.name AS company_name, g.services, t.used_at, t.used_scan_id, "
-    "k.name AS used_kiosk_name, t.code_check "
-    "FROM tickets t JOIN companies c ON c.id = t.company_id JOIN generations g ON g.id = t.generation_id "
-    "LEFT JOIN kiosks k ON k.id = t.used_kiosk_id WHERE t.id = ?"
-)
-_FACTS_BY_SHORT_CODE_SQL = _FACTS_SQL.replace("WHERE t.id = ?", "WHERE t.short_code = ?")
-
-
-def _facts_row(db: Db, sql: str, key: int | str) -> Facts | None:
-    return cast(Facts | None, db.execute(sql, (key,)).fetchone())
-
-
-_SCAN_SQL = "SELECT scan_id, kiosk_id, accepted, reason, code FROM scans WHERE scan_id"
 _ITINERARY_SQL = "SELECT vessel, voyage, valid_from, valid_until FROM itineraries WHERE id = ?"
-
-
-class TransactionCache:
-    """What one write transaction of redeems (or of an offline upload) reads once and writes last.
-
-    Lookups that nothing in the transaction writes (itineraries, service names, kiosk statuses)
-    are read once per batch instead of once per scan. :meth:`lock_tickets` reads the facts of
-    every ticket the batch names in one statement (on PostgreSQL locking those rows), and
-    :meth:`note_use` / :meth:`number_uses` hand the uses their sync numbers at the end.
-    """
-
-    def __init__(self) -> None:
-        self.itineraries: dict[int, tuple[str, ItineraryWindow | None]] = {}
-        self.services: dict[tuple[str, str], tuple[tuple[int, ...], dict[int, str]]] = {}
-        self.kiosk_active: dict[int, bool] = {}
-        self._facts: dict[int, Facts] = {}
-        self._scans: dict[str, Row] = {}
-        self._unrecorded: set[str] = set()
-        self._used: dict[int, None] = {}  # ticket ids whose use this transaction set, in order
-
-    def lock_tickets(self, db: Db, ticket_ids: Iterable[int], short_codes: Iterable[str] = ()) -> None:
-        """Read the named tickets' facts at once; on PostgreSQL lock their rows, in id order, until COMMIT.
-
-        Only transactions that touch one of these tickets wait for each other; taking the locks
-        in one statement, ordered by id, means two nodes' batches cannot deadlock on them.
-        """
-        ids, shorts = sorted(set(ticket_ids)), sorted(set(short_codes))
-        where = [f"t.id IN ({','.join('?' * len(ids))})"] if ids else []
-        where += [f"t.short_code IN ({','.join('?' * len(shorts))})"] if shorts else []
-        if not where:
-            return
-        lock = f"{db.dialect.for_update} OF t" if db.dialect.for_update else ""
-        sql = _FACTS_SQL.replace("t.id = ?", " OR ".join(where)) + f" ORDER BY t.id{lock}"
-        self._facts = {row["ticket_id"]: row for row in db.execute(sql, (*ids, *shorts)).fetchall()}
-
-    def read_scans(self, db: Db, scan_ids: Iterable[str]) -> None:
-        """Read which of these scan ids are recorded, at once; after :meth:`lock_tickets` (see :func:`redeem_batch`)."""
-        wanted = sorted(set(scan_ids))
-        if not wanted:
-            return
-        sql = f"{_SCAN_SQL} IN ({','.join('?' * len(wanted))})"
-        self._scans = {row[0]: row for row in db.execute(sql, wanted).fetchall()}
-        self._unrecorded = set(wanted) - set(self._scans)
-
-    def facts_row(self, db: Db, ticket_id: int) -> Facts | None:
-        """A ticket's facts row: the one :meth:`lock_tickets` read, once (a second scan of it reads again)."""
-        row = self._facts.pop(ticket_id, None)
-        return row if row is not None else _facts_row(db, _FACTS_SQL, ticket_id)
-
-    def recorded_scan(self, db: Db, scan_id: str) -> Row | None:
-        """(scan_id, kiosk_id, accepted, reason, code) of a recorded scan, or None."""
-        if scan_id in self._unrecorded:
-            return None
-        found = self._scans.get(scan_id)
-        if found is not None:
-            return found
-        return cast(Row | None, db.execute(f"{_SCAN_SQL} = ?", (scan_id,)).fetchone())
-
-    def note_scan(self, scan_id: str) -> None:
-        """A scan this transaction recorded: a second redeem of its id in the batch must find it."""
-        self._unrecorded.discard(scan_id)
-
-    def note_use(self, ticket_id: int) -> None:
-        self._used[ticket_id] = None
-
-    def number_uses(self, db: Db) -> None:
-        """Give the uses set in this transaction their sync numbers, in one reservation, just before COMMIT.
-
-        The counter's row is locked from here to COMMIT (on PostgreSQL), so numbers become visible
-        in the order they were handed out, which a kiosk's sync cursor needs; the rest of the
-        transaction never waits for another node's batch on it.
-        """
-        if not self._used:
-            return
-        first = next_seq(db, len(self._used))
-        db.executemany(
-            "UPDATE tickets SET used_seq = ? WHERE id = ?",
-            [(first + offset, ticket_id) for offset, ticket_id in enumerate(self._used)],
-        )
-        self._used.clear()
 
 
 def _itinerary(db: Db, itinerary_id: int, cache: TransactionCache) -> tuple[str, ItineraryWindow | None]:
@@ -376,17 +285,23 @@ class AlreadyUsed(IntegrityError):
     """A second use of one ticket reached the database (decide() should have refused it)."""
 
 
-def _record_use(db: Db, ticket_id: int, scan_id: str, kiosk_id: int, used_at: str, cache: TransactionCache) -> None:
-    """Use the ticket; its sync number comes at the end of the transaction (:meth:`TransactionCache.number_uses`)."""
+def _record_use(
+    db: Db, ticket_id: int, scan_id: str, kiosk_id: int, used_at: str, cache: TransactionCache | None = None
+) -> None:
+    """Use the ticket; its sync number comes at the end of the batch (:meth:`TransactionCache.number_uses`),
+    or at once when there is no batch (``cache`` None)."""
     changed = db.execute(
         "UPDATE tickets SET used_at = ?, used_scan_id = ?, used_kiosk_id = ? WHERE id = ? AND used_at IS NULL",
         (used_at, scan_id, kiosk_id, ticket_id),
     ).rowcount
-    cache.note_use(ticket_id)
     # Whatever happened above, a used ticket is never used again: this is the database's word
-    # (the redeem's savepoint undoes it), decide() has already refused such a scan.
+    # (the batch's savepoint undoes it), decide() has already refused such a scan.
     if changed != 1:
         raise AlreadyUsed(f"ticket {ticket_id} is already used or does not exist")
+    numbering = cache or TransactionCache()
+    numbering.note_use(ticket_id)
+    if cache is None:
+        numbering.number_uses(db)
 
 
 def insert_scan(
@@ -403,21 +318,35 @@ def insert_scan(
 ) -> None:
     """Log a scan with the server's reason and, for an offline one, the kiosk's (``local_reason``)."""
     db.execute(
-        "INSERT INTO scans (scan_id, kiosk_id, ticket_id, company_id, code, scanned_at, received_at, mode, accepted, "
-        "reason, local_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            scan.scan_id,
-            kiosk_id,
-            ticket_id if lookup.ticket else None,
-            lookup.company_id,
-            scan.code,
-            utc_iso(scan.scanned_at),
-            received_at,
-            mode,
-            int(accepted),
-            reason.value,
-            local_reason.value if local_reason else None,
-        ),
+        INSERT_SCAN_SQL,
+        scan_values(scan, kiosk_id, lookup, ticket_id, received_at, mode, accepted, reason, local_reason),
+    )
+
+
+def scan_values(
+    scan: ScanInput,
+    kiosk_id: int,
+    lookup: Lookup,
+    ticket_id: int | None,
+    received_at: str,
+    mode: str,
+    accepted: bool,
+    reason: Reason,
+    local_reason: Reason | None = None,
+) -> tuple:
+    """The values :data:`INSERT_SCAN_SQL` stores for a scan (see :func:`insert_scan`)."""
+    return (
+        scan.scan_id,
+        kiosk_id,
+        ticket_id if lookup.ticket else None,
+        lookup.company_id,
+        scan.code,
+        utc_iso(scan.scanned_at),
+        received_at,
+        mode,
+        int(accepted),
+        reason.value,
+        local_reason.value if local_reason else None,
     )
 
 
@@ -458,9 +387,10 @@ def redeem_scan(
     """
     existing = cache.recorded_scan(db, scan_id)
     if existing is not None:
-        if existing["kiosk_id"] != kiosk_id:
+        _scan_id, owner, accepted, reason, code_text = existing
+        if owner != kiosk_id:
             raise ScanIdTaken(scan_id)
-        return _replayed_verdict(db, existing["accepted"], existing["reason"], existing["code"], keys, lang), False
+        return _replayed_verdict(db, accepted, reason, code_text, keys, lang), False
     text, code, read = _confirmed(db, claim, keys, cache)
     scan = ScanInput(scan_id, text, code, scanned_at)
     lookup = look_up(db, code, lang, cache, read)
@@ -470,8 +400,8 @@ def redeem_scan(
     if verdict.accepted:
         assert verdict.ticket_id is not None
         _record_use(db, verdict.ticket_id, scan.scan_id, kiosk_id, received, cache)
-    insert_scan(db, scan, kiosk_id, lookup, code.ticket_id, received, "online", verdict.accepted, verdict.reason)
-    cache.note_scan(scan_id)
+    values = scan_values(scan, kiosk_id, lookup, code.ticket_id, received, "online", verdict.accepted, verdict.reason)
+    cache.log_scan(db, values, RecordedScan(scan_id, kiosk_id, int(verdict.accepted), verdict.reason.value, text))
     return verdict, verdict.accepted
 
 
@@ -514,14 +444,25 @@ def redeem_batch(db: Db, calls: list[tuple]) -> list[tuple[Verdict, bool] | Exce
 
     A redeem that fails is undone by rolling back to the batch's savepoint and running the
     others again without it (failures are rare; a savepoint per redeem costs two round trips
-    each on PostgreSQL); its exception is returned in its place.
+    each on PostgreSQL); its exception is returned in its place. The scans are logged in one
+    statement at the end; when that fails, the batch runs again logging each at once.
     """
     failed: dict[int, Exception] = {}
+    scans_at_end = True
     db.execute("SAVEPOINT redeems")
     while True:
-        cache = TransactionCache()
+        cache = TransactionCache(scans_at_end)
         try:
             outcomes = _redeem_each(db, calls, cache, failed)
+            cache.write_scans(db)
+        except IntegrityError:
+            # A scan id of the batch recorded meanwhile by another node (its code names no ticket,
+            # so no lock kept them apart): again, logging each scan at once, to find which.
+            if not db.in_transaction:
+                raise
+            db.execute("ROLLBACK TO redeems")
+            scans_at_end = False
+            continue
         except _RedeemFailed as failure:
             if not db.in_transaction or getattr(failure.error, "sqlstate", None):
                 # SQLite undid the whole transaction itself (a full disk does that), or PostgreSQL
