@@ -304,23 +304,9 @@ def _record_use(
         numbering.number_uses(db)
 
 
-def insert_scan(
-    db: Db,
-    scan: ScanInput,
-    kiosk_id: int,
-    lookup: Lookup,
-    ticket_id: int | None,
-    received_at: str,
-    mode: str,
-    accepted: bool,
-    reason: Reason,
-    local_reason: Reason | None = None,
-) -> None:
-    """Log a scan with the server's reason and, for an offline one, the kiosk's (``local_reason``)."""
-    db.execute(
-        INSERT_SCAN_SQL,
-        scan_values(scan, kiosk_id, lookup, ticket_id, received_at, mode, accepted, reason, local_reason),
-    )
+def insert_scan(db: Db, values: tuple) -> None:
+    """Log a scan: :func:`scan_values`' row."""
+    db.execute(INSERT_SCAN_SQL, values)
 
 
 def scan_values(
@@ -334,7 +320,7 @@ def scan_values(
     reason: Reason,
     local_reason: Reason | None = None,
 ) -> tuple:
-    """The values :data:`INSERT_SCAN_SQL` stores for a scan (see :func:`insert_scan`)."""
+    """A scan's row in the log, with the server's reason and, for an offline one, the kiosk's (``local_reason``)."""
     return (
         scan.scan_id,
         kiosk_id,

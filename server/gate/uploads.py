@@ -9,6 +9,7 @@ Runs in one write transaction per chunk, on the database's single writer thread 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,7 @@ from server.gate.redeem import (
     insert_scan,
     look_up,
     resolve_code,
+    scan_values,
 )
 
 
@@ -50,14 +52,15 @@ def _record_offline(
     scan = item.scan
     code, read = resolve_code(db, scan.code, scan.parsed)
     lookup = look_up(db, code, cache=cache, read=read)
+    offline_row = functools.partial(scan_values, scan, kiosk_id, lookup, code.ticket_id, received, "offline")
     if not item.accepted:
-        insert_scan(db, scan, kiosk_id, lookup, code.ticket_id, received, "offline", False, item.reason, item.reason)
+        insert_scan(db, offline_row(False, item.reason, item.reason))
         return _result(scan.scan_id, "logged", item.reason), None
     # The truck has passed: what would the server have said at that moment?
     verdict = decide(
         code, lookup.ticket, lookup.prior_use, lookup.window, scan.scanned_at, GateConfig(allowed_itineraries=allowed)
     )
-    insert_scan(db, scan, kiosk_id, lookup, code.ticket_id, received, "offline", True, verdict.reason, item.reason)
+    insert_scan(db, offline_row(True, verdict.reason, item.reason))
     ticket = lookup.ticket
     if ticket is None:
         # Forged or unknown: the log row is the record; there is no ticket to use.
