@@ -4,10 +4,10 @@ redeeming against a real server process, and whole tables read for comparison on
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -20,14 +20,10 @@ from tests.stack import ROOT, PortalUser, ServerProcess
 USE_COLUMNS = ("used_at", "used_scan_id", "used_kiosk_id", "used_seq")
 
 
-def command(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def command(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """``portgate-server ARGS`` as an operator runs it (a process of its own)."""
     return subprocess.run(
-        [sys.executable, "-m", "server.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
+        [sys.executable, "-m", "server.cli", *args], cwd=ROOT, input=stdin, capture_output=True, text=True
     )
 
 
@@ -71,3 +67,10 @@ def table_names(url: Any) -> list[str]:
 def table(url: Any, name: str, columns: str = "*") -> list[tuple]:
     """Every row of a table, in a fixed order whatever the engine returned them in."""
     return sorted(db_rows(url, f"SELECT {columns} FROM {name}"), key=repr)
+
+
+def assert_same_tables(copy: str | Path, original: str | Path) -> None:
+    names = [name for name in table_names(original) if name != "_migrations"]
+    assert names and names == [name for name in table_names(copy) if name != "_migrations"]
+    for name in names:
+        assert table(copy, name) == table(original, name), name

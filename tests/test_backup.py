@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from server.backup_postgres import ToolError, find_tool, invocation
-from tests.backup_support import USE_COLUMNS, command, enrolled_kiosk, redeem, redeem_forever, table
+from tests.backup_support import USE_COLUMNS, assert_same_tables, command, enrolled_kiosk, redeem, redeem_forever, table
 from tests.dbaccess import db_rows, open_db
 from tests.stack import ServerProcess
 
@@ -167,3 +167,38 @@ def test_a_backup_of_an_unreachable_database_is_refused_without_showing_its_pass
     result = command("backup", "--data-dir", str(tmp_path), "--database-url", url, "--to", str(tmp_path / "b.tar"))
     assert result.returncode == 3 and "Traceback" not in result.stderr, result.stderr
     assert "s3cret" not in result.stderr + result.stdout and not (tmp_path / "b.tar").exists()
+
+
+def test_a_sqlite_backup_restores_into_postgresql(tmp_path, pg_cluster):
+    """The way from a small install's nightly file to PostgreSQL: the restore copies it in (copy-db)."""
+    small = tmp_path / "small"
+    made = command(
+        "init",
+        "--data-dir",
+        str(small),
+        "--operator-name",
+        "Terminal del Sur S.A.",
+        "--operator-tax-id",
+        "0990001234001",
+        "--admin-login",
+        "jefe",
+        "--admin-email",
+        "jefe@tps.example",
+        "--password-stdin",
+        stdin="Muelle2026seguro\n",
+    )
+    assert made.returncode == 0, made.stderr
+    backup_file = tmp_path / "small.tar"
+    assert command("backup", "--data-dir", str(small), "--to", str(backup_file)).returncode == 0
+    name = f"from_sqlite_{uuid.uuid4().hex[:8]}"
+    target = pg_cluster.create_database(name)
+    try:
+        restore = ["restore", "--data-dir", str(tmp_path / "big"), "--database-url", target, "--from", str(backup_file)]
+        result = command(*restore)
+        assert result.returncode == 0, result.stderr
+        assert "1 users" in result.stdout
+        assert_same_tables(target, small / "portgate.db")
+        refused = command(*restore)
+        assert refused.returncode == 3 and "not empty" in refused.stderr
+    finally:
+        pg_cluster.drop_database(name)

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.backup_support import command, enrolled_kiosk, redeem, table, table_names
+from tests.backup_support import assert_same_tables, command, enrolled_kiosk, redeem
 from tests.dbaccess import db_rows, db_value
 from tests.helpdesk_support import ANDINA, new_serial, png_bytes, ticket_body, token_as
 from tests.stack import PortalUser, ServerProcess
@@ -56,13 +56,6 @@ def without_relative_times(answer: Any) -> Any:
     if isinstance(answer, list):
         return [without_relative_times(item) for item in answer]
     return answer
-
-
-def assert_same_tables(copy: str | Path, original: str | Path) -> None:
-    names = [name for name in table_names(original) if name != "_migrations"]
-    assert names and names == [name for name in table_names(copy) if name != "_migrations"]
-    for name in names:
-        assert table(copy, name) == table(original, name), name
 
 
 async def test_a_live_sqlite_install_copied_to_postgresql_serves_the_same_answers(tmp_path, pg_cluster):
