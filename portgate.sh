@@ -46,7 +46,7 @@ case "${1:-}" in
         exec .venv/bin/python -m server.demo_stack "${@:2}"
         ;;
     test)
-        apt_install python3-venv libzbar0 chromium fonts-liberation poppler-utils
+        apt_install python3-venv libzbar0 chromium fonts-liberation poppler-utils postgresql haproxy
         setup_venv "[test]"
         exec .venv/bin/python -m pytest -n 2 -p no:cacheprovider "${@:2}"
         ;;

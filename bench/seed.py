@@ -1,7 +1,10 @@
 """Fast seeding of a Portgate database with many gate tickets, for the benchmarks.
 
     from bench.seed import seed_tickets
-    result = seed_tickets(db_path, 1_000_000, companies=50, itineraries=20)
+    result = seed_tickets(db_path_or_url, 1_000_000, companies=50, itineraries=20)
+
+``seed_tickets``, ``ensure_gate_licence`` and ``signed_codes`` take a SQLite path or any
+``database_url`` (``postgresql://…`` too); the registry and staff-list seeders are SQLite's.
 
 Rows are consistent with the schema and with what the service layer writes (companies,
 confirmed purchases and balances, open itineraries, generations, printed tickets with unique
@@ -24,10 +27,12 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import server.app  # noqa: F401, I001 - loads the areas in the app's order (accounts -> gate -> tickets is a cycle otherwise)
 from gate_core.codes import SigningKey, issue_code
-from server.db import Database, connect
+from server.db import Database, connect, direct_connection
+from server.sql import POSTGRESQL, Connection
 from server.tickets.service import KeyRing, code_check, code_for, ensure_signing_key, load_keys
 
 TICKETS_PER_GENERATION = 1000
@@ -61,9 +66,8 @@ def ensure_gate_licence(db_path: str | Path, machines: int = 100) -> None:
     """An operator company with a licence serial for gate kiosks, so benchmark kiosks can enrol."""
     from server.helpdesk import licences
 
-    db = connect(db_path)
-    try:
-        db.execute("BEGIN IMMEDIATE")
+    with direct_connection(db_path) as db:
+        db.execute(db.dialect.begin)
         now = datetime.now(UTC)
         if licences.gate_serial(db, now.date()) is None:
             operator = db.execute("SELECT id FROM companies WHERE kind = 'operator' ORDER BY id").fetchone()
@@ -72,9 +76,9 @@ def ensure_gate_licence(db_path: str | Path, machines: int = 100) -> None:
                 if operator
                 else db.execute(
                     "INSERT INTO companies (tax_id, name, kind, created_at) VALUES ('B-OPERATOR', "
-                    "'Bench Terminal', 'operator', ?)",
+                    "'Bench Terminal', 'operator', ?) RETURNING id",
                     (now.isoformat(timespec="seconds"),),
-                ).lastrowid
+                ).fetchone()[0]
             )
             values = {
                 "company_id": operator_id,
@@ -88,8 +92,6 @@ def ensure_gate_licence(db_path: str | Path, machines: int = 100) -> None:
             }
             licences.save_serial(db, values, None, now)
         db.execute("COMMIT")
-    finally:
-        db.conn.close()
 
 
 def _short_codes(n: int, taken: set[str]) -> list[str]:
@@ -108,7 +110,7 @@ def _code_checks(job: tuple[int, bytes, list[tuple[int, int]]]) -> list[bytes]:
     return [code_check(issue_code(key, ticket_id, itinerary_id)) for ticket_id, itinerary_id in tickets]
 
 
-def _insert_tickets(conn: sqlite3.Connection, rows: list[tuple], pool, private_key: bytes) -> None:  # noqa: ANN001
+def _insert_tickets(conn: Connection, rows: list[tuple], pool, private_key: bytes) -> None:  # noqa: ANN001
     """Insert ticket rows; printed ones get their code's digest, computed by ``pool``."""
     printed = [(row[0], row[3]) for row in rows if row[6] is not None]
     checks: dict[int, bytes] = {}
@@ -138,129 +140,136 @@ def seed_tickets(
     started = time.perf_counter()
     migrate(db_path)
     now = now or datetime.now(UTC)
+    with direct_connection(db_path) as conn:
+        if conn.dialect is not POSTGRESQL:
+            conn.execute("PRAGMA synchronous=OFF")
+            conn.execute("PRAGMA cache_size=-200000")
+        pool = multiprocessing.get_context("spawn").Pool(os.cpu_count() or 1)
+        conn.execute(conn.dialect.begin)
+        try:
+            result = _seed_rows(conn, n, pool, companies, itineraries, printed, now)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        finally:
+            pool.terminate()
+        conn.execute("COMMIT")
+        if conn.dialect is not POSTGRESQL:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    first_id, last_id, itinerary_ids, company_ids = result
+    return SeedResult(first_id, last_id, itinerary_ids, company_ids, time.perf_counter() - started)
+
+
+def _seed_rows(
+    conn: Connection, n: int, pool: Any, companies: int, itineraries: int, printed: bool, now: datetime
+) -> tuple[int, int, list[int], list[int]]:
+    """The rows of :func:`seed_tickets`, inside its transaction."""
     stamp = now.isoformat(timespec="seconds")
     run = secrets.token_hex(3)
-    db = connect(db_path)
-    conn: sqlite3.Connection = db.conn
-    conn.execute("PRAGMA synchronous=OFF")
-    conn.execute("PRAGMA cache_size=-200000")
-    pool = multiprocessing.get_context("spawn").Pool(os.cpu_count() or 1)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        key_id, private_key = conn.execute(
-            "SELECT key_id, private_key FROM signing_keys WHERE retired_at IS NULL ORDER BY key_id DESC LIMIT 1"
-        ).fetchone()
-        company_ids = []
-        for i in range(companies):
-            company_ids.append(
-                conn.execute(
-                    "INSERT INTO companies (tax_id, name, emails, kind, created_at) VALUES (?, ?, ?, 'customer', ?)",
-                    (f"B{run}{i:07d}", f"Bench Cargo {run}-{i} S.A.", json.dumps([f"c{i}@bench.example"]), stamp),
-                ).lastrowid
-            )
-        counter = conn.execute("SELECT value FROM sync_counter WHERE id = 1").fetchone()[0]
-        itinerary_ids = []
-        for i in range(itineraries):
-            counter += 1
-            itinerary_ids.append(
-                conn.execute(
-                    "INSERT INTO itineraries (vessel, voyage, eta, etd, valid_from, valid_until, berth, sync_seq, "
-                    "created_at) VALUES (?, ?, ?, ?, ?, ?, 'B1', ?, ?)",
+    key_id, private_key = conn.execute(
+        "SELECT key_id, private_key FROM signing_keys WHERE retired_at IS NULL ORDER BY key_id DESC LIMIT 1"
+    ).fetchone()
+    company_ids = []
+    for i in range(companies):
+        company_ids.append(
+            conn.execute(
+                "INSERT INTO companies (tax_id, name, emails, kind, created_at) VALUES (?, ?, ?, 'customer', ?) "
+                "RETURNING id",
+                (f"B{run}{i:07d}", f"Bench Cargo {run}-{i} S.A.", json.dumps([f"c{i}@bench.example"]), stamp),
+            ).fetchone()[0]
+        )
+    counter = conn.execute("SELECT value FROM sync_counter WHERE id = 1").fetchone()[0]
+    itinerary_ids = []
+    for i in range(itineraries):
+        counter += 1
+        itinerary_ids.append(
+            conn.execute(
+                "INSERT INTO itineraries (vessel, voyage, eta, etd, valid_from, valid_until, berth, sync_seq, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, 'B1', ?, ?) RETURNING id",
+                (
+                    f"BENCH VESSEL {i}",
+                    f"{run}-{i}",
+                    _iso(now),
+                    _iso(now + timedelta(days=2)),
+                    _iso(now - timedelta(days=1)),
+                    _iso(now + timedelta(days=30)),
+                    counter,
+                    stamp,
+                ),
+            ).fetchone()[0]
+        )
+    service_id = conn.execute(
+        "INSERT INTO services (code, name_es, name_en) VALUES (?, 'Contenedor', 'Container') "
+        "ON CONFLICT (code) DO UPDATE SET active = 1 RETURNING id",
+        ("BENCH",),
+    ).fetchone()[0]
+    per_company = [n // companies + (1 if i < n % companies else 0) for i in range(companies)]
+    for company_id, quantity in zip(company_ids, per_company, strict=True):
+        if not quantity:
+            continue
+        conn.execute(
+            "INSERT INTO purchases (company_id, quantity, reference, status, recorded_at, confirmed_at) "
+            "VALUES (?, ?, ?, 'confirmed', ?, ?)",
+            (company_id, quantity, f"BENCH-{run}", stamp, stamp),
+        )
+        conn.execute(
+            "INSERT INTO balances (company_id, confirmed, active_tickets) VALUES (?, ?, ?)",
+            (company_id, quantity, quantity),
+        )
+    taken = {r[0] for r in conn.execute("SELECT short_code FROM tickets")}
+    first_id = (conn.execute("SELECT MAX(id) FROM tickets").fetchone()[0] or 0) + 1
+    rows: list[tuple] = []
+    ticket_id = first_id
+    generation = 0
+    printed_at = stamp if printed else None
+    for company_id, quantity in zip(company_ids, per_company, strict=True):
+        done = 0
+        while done < quantity:
+            size = min(TICKETS_PER_GENERATION, quantity - done)
+            itinerary_id = itinerary_ids[generation % len(itinerary_ids)]
+            generation += 1
+            generation_id = conn.execute(
+                "INSERT INTO generations (transaction_no, company_id, itinerary_id, quantity, services, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (f"TXB{run}-{generation:07d}", company_id, itinerary_id, size, json.dumps([service_id]), stamp),
+            ).fetchone()[0]
+            for code in _short_codes(size, taken):
+                counter += 1
+                rows.append(
                     (
-                        f"BENCH VESSEL {i}",
-                        f"{run}-{i}",
-                        _iso(now),
-                        _iso(now + timedelta(days=2)),
-                        _iso(now - timedelta(days=1)),
-                        _iso(now + timedelta(days=30)),
+                        ticket_id,
+                        company_id,
+                        generation_id,
+                        itinerary_id,
+                        key_id,
+                        code,
+                        printed_at,
+                        int(printed),
                         counter,
                         stamp,
-                    ),
-                ).lastrowid
-            )
-        service_id = conn.execute(
-            "INSERT INTO services (code, name_es, name_en) VALUES (?, 'Contenedor', 'Container') "
-            "ON CONFLICT (code) DO UPDATE SET active = 1 RETURNING id",
-            ("BENCH",),
-        ).fetchone()[0]
-        per_company = [n // companies + (1 if i < n % companies else 0) for i in range(companies)]
-        for company_id, quantity in zip(company_ids, per_company, strict=True):
-            if not quantity:
-                continue
-            conn.execute(
-                "INSERT INTO purchases (company_id, quantity, reference, status, recorded_at, confirmed_at) "
-                "VALUES (?, ?, ?, 'confirmed', ?, ?)",
-                (company_id, quantity, f"BENCH-{run}", stamp, stamp),
-            )
-            conn.execute(
-                "INSERT INTO balances (company_id, confirmed, active_tickets) VALUES (?, ?, ?)",
-                (company_id, quantity, quantity),
-            )
-        taken = {r[0] for r in conn.execute("SELECT short_code FROM tickets")}
-        first_id = (conn.execute("SELECT MAX(id) FROM tickets").fetchone()[0] or 0) + 1
-        rows: list[tuple] = []
-        ticket_id = first_id
-        generation = 0
-        printed_at = stamp if printed else None
-        for company_id, quantity in zip(company_ids, per_company, strict=True):
-            done = 0
-            while done < quantity:
-                size = min(TICKETS_PER_GENERATION, quantity - done)
-                itinerary_id = itinerary_ids[generation % len(itinerary_ids)]
-                generation += 1
-                generation_id = conn.execute(
-                    "INSERT INTO generations (transaction_no, company_id, itinerary_id, quantity, services, "
-                    "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (f"TXB{run}-{generation:07d}", company_id, itinerary_id, size, json.dumps([service_id]), stamp),
-                ).lastrowid
-                for code in _short_codes(size, taken):
-                    counter += 1
-                    rows.append(
-                        (
-                            ticket_id,
-                            company_id,
-                            generation_id,
-                            itinerary_id,
-                            key_id,
-                            code,
-                            printed_at,
-                            int(printed),
-                            counter,
-                            stamp,
-                        )
                     )
-                    ticket_id += 1
-                done += size
-                if len(rows) >= _INSERT_CHUNK:
-                    _insert_tickets(conn, rows, pool, private_key)
-                    rows = []
-        _insert_tickets(conn, rows, pool, private_key)
-        conn.execute("UPDATE sync_counter SET value = ? WHERE id = 1", (counter,))
-    except BaseException:
-        conn.execute("ROLLBACK")
-        conn.close()
-        raise
-    finally:
-        pool.terminate()
-    conn.execute("COMMIT")
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
-    return SeedResult(first_id, ticket_id - 1, itinerary_ids, company_ids, time.perf_counter() - started)
+                )
+                ticket_id += 1
+            done += size
+            if len(rows) >= _INSERT_CHUNK:
+                _insert_tickets(conn, rows, pool, private_key)
+                rows = []
+    _insert_tickets(conn, rows, pool, private_key)
+    conn.execute("UPDATE sync_counter SET value = ? WHERE id = 1", (counter,))
+    if conn.dialect is POSTGRESQL:  # explicit ids leave the identity behind: the next INSERT would collide
+        conn.execute("SELECT setval(pg_get_serial_sequence('tickets', 'id'), ?)", (ticket_id - 1,))
+    return first_id, ticket_id - 1, itinerary_ids, company_ids
 
 
 def signing_keys(db_path: str | Path) -> KeyRing:
-    db = connect(db_path)
-    try:
+    with direct_connection(db_path) as db:
         return load_keys(db)
-    finally:
-        db.conn.close()
 
 
 def signed_codes(db_path: str | Path, ticket_ids: list[int]) -> dict[int, str]:
     """The full (signed) codes of some seeded tickets, as printed on them."""
     keys = signing_keys(db_path)
-    db = connect(db_path)
-    try:
+    with direct_connection(db_path) as db:
         codes = {}
         for start in range(0, len(ticket_ids), 500):
             chunk = ticket_ids[start : start + 500]
@@ -268,8 +277,6 @@ def signed_codes(db_path: str | Path, ticket_ids: list[int]) -> dict[int, str]:
             for row in db.query(f"SELECT id, itinerary_id, key_id FROM tickets WHERE id IN ({marks})", chunk):
                 codes[row["id"]] = code_for(keys, row)
         return codes
-    finally:
-        db.conn.close()
 
 
 def seed_registry(

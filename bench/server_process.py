@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.seed import ensure_gate_licence
-from server.db import connect
+from server.db import direct_connection
 from server.gate.kiosks import create_kiosk
 
 
@@ -26,9 +26,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(data_dir: str | Path, *, timeout: float = 60.0, workers: int = 1) -> Iterator[str]:
+def running_server(data_dir: str | Path, *, timeout: float = 60.0, database_url: str = "") -> Iterator[str]:
     """Start the server on a free loopback port with ``data_dir``; yields its base URL."""
-    with server_process(data_dir, timeout=timeout, workers=workers) as (base, _process):
+    with server_process(data_dir, timeout=timeout, database_url=database_url) as (base, _process):
         yield base
 
 
@@ -37,30 +37,24 @@ def _process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def worker_pids(process: subprocess.Popen) -> list[int]:
-    """The server's worker processes (its children; none when it runs as one process)."""
-    try:
-        return [int(pid) for pid in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
 def cpu_seconds(process: subprocess.Popen) -> float:
-    """CPU time (user + system, all threads) the server and its workers have used so far (Linux)."""
-    total = _process_cpu(process.pid)
-    for pid in worker_pids(process):
-        with contextlib.suppress(OSError):
-            total += _process_cpu(pid)
-    return total
+    """CPU time (user + system, all threads) the server process has used so far (Linux)."""
+    return _process_cpu(process.pid)
 
 
 @contextlib.contextmanager
 def server_process(
-    data_dir: str | Path, *, timeout: float = 60.0, workers: int = 1
+    data_dir: str | Path, *, timeout: float = 60.0, database_url: str = "", port: int | None = None
 ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Like :func:`running_server`, also yielding the process (to read its CPU time)."""
-    port = free_port()
+    """Like :func:`running_server`, also yielding the process (to read its CPU time).
+
+    ``database_url`` empty: the SQLite file under ``data_dir``. Several processes on one PostgreSQL
+    database are several calls with the same URL (each its own port).
+    """
+    port = port or free_port()
     env = {**os.environ, "PORTGATE_LOG_LEVEL": "WARNING", "PORTGATE_SECURITY__SECRET_KEY": "bench-secret"}
+    if database_url:
+        env["PORTGATE_DATABASE_URL"] = database_url
     process = subprocess.Popen(
         [
             sys.executable,
@@ -72,8 +66,6 @@ def server_process(
             "127.0.0.1",
             "--port",
             str(port),
-            "--workers",
-            str(workers),
         ],
         env=env,
     )
@@ -104,16 +96,14 @@ def server_process(
 def enrol_kiosk(base: str, db_path: str | Path, name: str) -> str:
     """Create a kiosk as a supervisor would and enrol it through the API; returns its token.
 
-    The database gets an operator licence serial for gate kiosks first if it has none.
+    ``db_path``: the SQLite file or any database URL. The database gets an operator licence serial
+    for gate kiosks first if it has none.
     """
     ensure_gate_licence(db_path)
-    db = connect(db_path)
-    try:
-        db.execute("BEGIN IMMEDIATE")
+    with direct_connection(db_path) as db:
+        db.execute(db.dialect.begin)
         _kiosk_id, code = create_kiosk(db, {"name": name, "gate": "bench"}, None, datetime.now(UTC))
         db.execute("COMMIT")
-    finally:
-        db.conn.close()
     request = urllib.request.Request(
         f"{base}/api/v1/gate/enrol",
         data=json.dumps({"enrol_code": code, "fingerprint": "bench", "agent_version": "bench"}).encode(),

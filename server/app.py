@@ -14,7 +14,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from server import accounts, gate, helpdesk, mail_outbox, metrics, openapi, pwa, tickets, timefmt
+from server import accounts, gate, helpdesk, mail_outbox, metrics, notify, openapi, pwa, tickets, timefmt
 from server.config import Config
 from server.db import Database
 from server.human_check import BuiltinHumanCheck, HostedCaptcha
@@ -71,7 +71,7 @@ def load_secret(config: Config) -> str:
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     """Open the database, HTTP client and senders at start; close them at shutdown."""
     config = app[CONFIG]
-    db = Database(config.db_path, readers=config.db_readers)
+    db = Database(config.db_url, readers=config.db_readers, pool_size=config.db_pool_size)
     db.migrate()
     app[DB] = db
     session = aiohttp.ClientSession()
@@ -122,6 +122,7 @@ def create_app(config: Config) -> web.Application:
     app[MENU] = Menu(*BASE_ENTRIES)
     app[API_DOCS] = ApiDocs()
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(notify.listener_ctx)  # before the areas that subscribe to other nodes' changes
     mail_outbox.setup(app)  # after the database's context: mail is queued in it and delivered by its job
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static", HERE / "static", name="static")

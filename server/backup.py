@@ -1,10 +1,15 @@
-"""Backups of a running installation and their restore into an empty one.
+"""Backups of a running installation and their restore into an empty one, on either engine.
 
-A backup is one tar file holding a consistent copy of the database (SQLite's online backup API in
-one step: a single read snapshot, taken while the server keeps serving and writing), the
-helpdesk's attachment files, copied after the snapshot so that every file a copied row names is
-there (a file is written before the row that names it), and the secret key that signs links in
-e-mails. The database holds the keys that sign ticket codes: keep backups as private as the server.
+A backup is one tar file holding a consistent copy of the database, the helpdesk's attachment
+files, copied after the database's snapshot so that every file a copied row names is there (a
+file is written before the row that names it), and the secret key that signs links in e-mails.
+The copy is SQLite's online backup API in one step (one read snapshot, taken while the server
+keeps serving and writing: ``portgate.db`` in the tar), or on PostgreSQL ``pg_dump``'s custom
+format inside one snapshot (``portgate.dump``; see server.backup_postgres). The database holds
+the keys that sign ticket codes: keep backups as private as the server.
+
+A restore goes into an empty database of the configured engine. A SQLite backup restores into
+PostgreSQL too (through server.copy_db); a PostgreSQL dump restores only into PostgreSQL.
 """
 
 from __future__ import annotations
@@ -17,7 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from server import backup_postgres, copy_db
+from server.db import direct_connection, is_postgresql, sqlite_path
+from server.migrations import apply_migrations
+
 DATABASE = "portgate.db"
+#: A PostgreSQL backup's database: ``pg_dump --format=custom``.
+DUMP = "portgate.dump"
 ATTACHMENTS = "attachments"
 SECRET = "secret.key"
 PREFIX = "portgate-"
@@ -37,18 +48,26 @@ class BackupSummary:
     attachments: int
 
 
-def backup(data_dir: Path, target: Path) -> BackupSummary:
-    """Write a backup of the installation in ``data_dir`` to ``target`` (which must not exist)."""
-    source = data_dir / DATABASE
-    if not source.exists():
-        raise BackupError(f"no database at {source}")
+def backup(data_dir: Path, target: Path, database_url: str = "") -> BackupSummary:
+    """Write a backup of the installation (``data_dir``, and its database: ``database_url``, by
+    default the SQLite file in ``data_dir``) to ``target``, which must not exist."""
     if target.exists():
         raise BackupError(f"{target} already exists; choose a new name")
+    url = database_url or str(data_dir / DATABASE)
+    if not is_postgresql(url) and not sqlite_path(url).exists():
+        raise BackupError(f"no database at {sqlite_path(url)}")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".portgate-backup-") as work:
-        copy = Path(work) / DATABASE
-        _snapshot(source, copy)
-        tickets, users = _check(copy)
+        if is_postgresql(url):
+            copy = Path(work) / DUMP
+            try:
+                tickets, users = backup_postgres.dump(url, copy)
+            except backup_postgres.ToolError as exc:
+                raise BackupError(str(exc)) from exc
+        else:
+            copy = Path(work) / DATABASE
+            _snapshot(sqlite_path(url), copy)
+            tickets, users = _check(copy)
         partial = Path(work) / "backup.tar"
         attachments = _write_tar(partial, copy, data_dir)
         _durable_rename(partial, target)
@@ -86,7 +105,7 @@ def _write_tar(partial: Path, database: Path, data_dir: Path) -> int:
     count = 0
     attachments = data_dir / ATTACHMENTS
     with tarfile.open(partial, "w") as tar:
-        tar.add(database, arcname=DATABASE)
+        tar.add(database, arcname=database.name)
         if (data_dir / SECRET).is_file():
             tar.add(data_dir / SECRET, arcname=SECRET)
         if attachments.is_dir():
@@ -122,17 +141,18 @@ def prune(folder: Path, keep: int) -> list[Path]:
     return gone
 
 
-def restore(source: Path, data_dir: Path) -> BackupSummary:
-    """Restore a backup into ``data_dir``, which must hold no database yet (an empty installation)."""
-    target = data_dir / DATABASE
-    if target.exists() and target.stat().st_size > 0:
-        raise BackupError(f"{target} already exists; restore only into an empty data folder")
+def restore(source: Path, data_dir: Path, database_url: str = "") -> BackupSummary:
+    """Restore a backup into ``data_dir`` and its database (``database_url``, by default the SQLite
+    file in ``data_dir``), which must be empty: no SQLite file yet, or a PostgreSQL database with
+    no data (the empty schema a first start creates is replaced)."""
+    url = database_url or str(data_dir / DATABASE)
+    _refuse_unless_empty(url)
     if not source.is_file():
         raise BackupError(f"no backup at {source}")
     data_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=data_dir, prefix=".portgate-restore-") as work:
         members = _extract(source, Path(work))
-        tickets, users = _check(Path(work) / DATABASE)
+        tickets, users = _restore_database(Path(work), members, url)
         attachments = [m for m in members if m.startswith(f"{ATTACHMENTS}/")]
         if attachments:
             (data_dir / ATTACHMENTS).mkdir(exist_ok=True)
@@ -140,8 +160,49 @@ def restore(source: Path, data_dir: Path) -> BackupSummary:
                 os.replace(Path(work) / name, data_dir / name)
         if SECRET in members and not (data_dir / SECRET).exists():
             os.replace(Path(work) / SECRET, data_dir / SECRET)
-        _durable_rename(Path(work) / DATABASE, target)
     return BackupSummary(source, source.stat().st_size, tickets, users, len(attachments))
+
+
+def _refuse_unless_empty(url: str) -> None:
+    if not is_postgresql(url):
+        target = sqlite_path(url)
+        if target.exists() and target.stat().st_size > 0:
+            raise BackupError(f"{target} already exists; restore only into an empty data folder")
+        return
+    try:
+        with direct_connection(url) as db:
+            copy_db.refuse_unless_empty(db, "the database")
+    except copy_db.CopyError as exc:
+        raise BackupError(str(exc)) from exc
+
+
+def _restore_database(work: Path, members: list[str], url: str) -> tuple[int, int]:
+    """The backup's database into ``url``: a dump with pg_restore, a SQLite file as the file itself
+    (or, into PostgreSQL, through copy-db); returns (tickets, users)."""
+    if DUMP in members:
+        if not is_postgresql(url):
+            raise BackupError(
+                "this backup holds a PostgreSQL dump: restore it into PostgreSQL (database_url), "
+                "then copy-db moves it to SQLite if you want"
+            )
+        try:
+            with direct_connection(url) as db:
+                has_schema = bool(copy_db.tables(db))
+            return backup_postgres.restore(work / DUMP, url, replace_empty_schema=has_schema)
+        except backup_postgres.ToolError as exc:
+            raise BackupError(str(exc)) from exc
+    counts = _check(work / DATABASE)
+    if is_postgresql(url):
+        with direct_connection(work / DATABASE) as db:
+            apply_migrations(db)  # an older backup's schema brought up to this version's first (a copy of it)
+        try:
+            copy_db.copy_database(f"sqlite://{(work / DATABASE).absolute()}", url)
+        except copy_db.CopyError as exc:
+            raise BackupError(str(exc)) from exc
+        return counts
+    sqlite_path(url).parent.mkdir(parents=True, exist_ok=True)
+    _durable_rename(work / DATABASE, sqlite_path(url))
+    return counts
 
 
 def _extract(source: Path, work: Path) -> list[str]:
@@ -150,8 +211,10 @@ def _extract(source: Path, work: Path) -> list[str]:
         with tarfile.open(source, "r") as tar:
             members = tar.getmembers()
             names = [m.name for m in members]
-            allowed = all(m.isfile() and (m.name in (DATABASE, SECRET) or _is_attachment(m.name)) for m in members)
-            if DATABASE not in names or not allowed:
+            allowed = all(
+                m.isfile() and (m.name in (DATABASE, DUMP, SECRET) or _is_attachment(m.name)) for m in members
+            )
+            if (DATABASE in names) == (DUMP in names) or not allowed:
                 raise BackupError(f"{source} is not a Portgate backup")
             tar.extractall(work, filter="data")
     except (tarfile.TarError, OSError) as exc:

@@ -11,6 +11,8 @@ import functools
 import ipaddress
 import json
 import os
+import re
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -49,6 +51,46 @@ def _known_zone(name: str) -> str | None:
     except (ZoneInfoNotFoundError, ValueError, OSError):
         return f"unknown time zone {name[:60]!r} (an IANA name such as America/Guayaquil or UTC)"
     return None
+
+
+_DB_SCHEMES = ("sqlite", "postgresql", "postgres")
+_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:[0-9]{1,5})?$")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``: safe for logs and error messages."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    user, _, hosts = parts.netloc.rpartition("@")
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user.partition(':')[0]}:***@{hosts}"))
+
+
+def _postgres_url_problem(parts: urllib.parse.SplitResult) -> str | None:
+    hosts = parts.netloc.rpartition("@")[2]
+    if not hosts or not all(_HOST_PORT.match(host) for host in hosts.split(",")):
+        return "names no host, or a host:port that is not one (host1:5432,host2:5432 for several)"
+    if any(int(port) > 65535 for port in re.findall(r":([0-9]+)(?=,|$)", hosts)):
+        return "has a port above 65535"
+    if not parts.path.strip("/"):
+        return "names no database (postgresql://user@host:5432/portgate)"
+    return None
+
+
+def _database_url(value: str) -> str | None:
+    """Why ``value`` is not a database URL Portgate can open, or None. The password is never shown."""
+    if not value:
+        return None  # the default: <data_dir>/portgate.db
+    parts = urllib.parse.urlsplit(value)
+    shown = repr(redact_url(value))[:80]
+    if parts.scheme not in _DB_SCHEMES:
+        return f"must start with sqlite:/// or postgresql://, got {shown}"
+    if parts.scheme == "sqlite":
+        if parts.netloc or not parts.path or parts.path.endswith("/"):
+            return f"must be sqlite:///path/to/portgate.db (three slashes, then the file), got {shown}"
+        return None
+    why = _postgres_url_problem(parts)
+    return f"{why}: {shown}" if why else None
 
 
 @dataclass(frozen=True)
@@ -213,9 +255,12 @@ class Config(Settings):
     support_email: str = "soporte@portgate.local"
     demo: bool = False
     log_level: Annotated[str, OneOf(_LOG_LEVELS, ignore_case=True)] = "INFO"
+    #: ``sqlite:///path/portgate.db`` or ``postgresql://user:pass@host1:5432,host2:5432/db?…``; empty
+    #: means ``sqlite:///<data_dir>/portgate.db``.
+    database_url: Annotated[str, _database_url] = ""
     db_readers: Annotated[int, Between(1, 64)] = 4
-    #: Server processes sharing the port (see ``server.workers``); 1 runs everything in one process.
-    workers: Annotated[int, Between(1, 64)] = 1
+    #: PostgreSQL: connections each server process keeps at most (readers and the writer share them).
+    db_pool_size: Annotated[int, Between(2, 200)] = 8
     mail: MailConfig = field(default_factory=MailConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     helpdesk: HelpdeskConfig = field(default_factory=HelpdeskConfig)
@@ -238,7 +283,15 @@ class Config(Settings):
         return Path(self.data_dir)
 
     @property
+    def db_url(self) -> str:
+        """:attr:`database_url`, or the SQLite file under :attr:`data_dir` when it is not set."""
+        return self.database_url or f"sqlite://{self.data_path.absolute() / 'portgate.db'}"
+
+    @property
     def db_path(self) -> Path:
+        """The SQLite file (for SQLite-only tools; meaningless on PostgreSQL)."""
+        if self.database_url.startswith("sqlite:///"):
+            return Path(self.database_url.removeprefix("sqlite://"))
         return self.data_path / "portgate.db"
 
     @property

@@ -53,16 +53,16 @@ def seed_accounts(db: Any, now: datetime) -> bool:
     for tax_id, name, kind, emails in COMPANIES:
         ids[tax_id] = db.execute(
             "INSERT INTO companies (tax_id, name, emails, phone, kind, in_registry, created_at) "
-            "VALUES (?, ?, ?, '+593 4 000 0000', ?, 1, ?)",
+            "VALUES (?, ?, ?, '+593 4 000 0000', ?, 1, ?) RETURNING id",
             (tax_id, name, json.dumps(emails), kind, stored_time(now)),
-        ).lastrowid
+        ).fetchone()[0]
     password_hash = hash_password(DEMO_PASSWORD)
     for username, full_name, email, profiles in USERS:
         user_id = db.execute(
             "INSERT INTO users (username, email, full_name, phone, password_hash, status, language, created_at) "
-            "VALUES (?, ?, ?, '+593990000000', ?, 'active', 'es', ?)",
+            "VALUES (?, ?, ?, '+593990000000', ?, 'active', 'es', ?) RETURNING id",
             (username, email, full_name, password_hash, stored_time(now)),
-        ).lastrowid
+        ).fetchone()[0]
         for tax_id, role in profiles:
             db.execute(
                 "INSERT INTO profiles (user_id, company_id, role) VALUES (?, ?, ?)", (user_id, ids[tax_id], role)

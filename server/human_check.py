@@ -19,10 +19,10 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 import aiohttp
-import sqlite_utils
 
 from server.db import Database
 from server.security import sign, signature_ok
+from server.sql import Connection
 
 CHALLENGE_SECONDS = 15 * 60
 
@@ -35,10 +35,12 @@ class HumanCheck(Protocol):
         """True when the submitted form proves a human; each builtin token works once."""
 
 
-def claim_nonce(db: sqlite_utils.Database, nonce: str, expires_at: float, now: float) -> bool:
+def claim_nonce(db: Connection, nonce: str, expires_at: float, now: float) -> bool:
     """Record a token's nonce as used; False when any process already did. Forgets expired ones."""
     db.execute("DELETE FROM used_nonces WHERE expires_at < ?", (now,))
-    cursor = db.execute("INSERT OR IGNORE INTO used_nonces (nonce, expires_at) VALUES (?, ?)", (nonce, expires_at))
+    cursor = db.execute(
+        "INSERT INTO used_nonces (nonce, expires_at) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING", (nonce, expires_at)
+    )
     return cursor.rowcount == 1
 
 

@@ -94,7 +94,7 @@ def run_init(args: argparse.Namespace) -> int:
 def _set_up(config, values, now: datetime) -> int:  # noqa: ANN001 - a server.config.Config
     from server.db import Database
 
-    db = Database(config.db_path, readers=1)
+    db = Database(config.db_url, readers=1)
     try:
         db.migrate()
         made = db.write_sync(set_up, values, now)

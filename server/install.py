@@ -90,7 +90,7 @@ def set_up(db: Any, values: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     stamp = utc_iso(now, "seconds")
     company_id = db.execute(
         "INSERT INTO companies (tax_id, name, emails, phone, kind, in_registry, created_at) "
-        "VALUES (?, ?, ?, ?, 'operator', 1, ?)",
+        "VALUES (?, ?, ?, ?, 'operator', 1, ?) RETURNING id",
         (
             values["operator_tax_id"],
             values["operator_name"],
@@ -98,12 +98,12 @@ def set_up(db: Any, values: Mapping[str, Any], now: datetime) -> dict[str, Any]:
             values["operator_phone"],
             stamp,
         ),
-    ).lastrowid
+    ).fetchone()[0]
     user_id = db.execute(
         "INSERT INTO users (username, email, full_name, phone, password_hash, status, language, created_at) "
-        "VALUES (?, ?, ?, '', ?, 'active', 'es', ?)",
+        "VALUES (?, ?, ?, '', ?, 'active', 'es', ?) RETURNING id",
         (values["admin_login"], values["admin_email"], values["admin_name"], hash_password(values["password"]), stamp),
-    ).lastrowid
+    ).fetchone()[0]
     db.execute("INSERT INTO profiles (user_id, company_id, role) VALUES (?, ?, 'admin')", (user_id, company_id))
     serial_id = licences.save_serial(
         db,

@@ -2,10 +2,12 @@
 
 ``Mailer.send`` queues a message here right after the change that caused it was saved, and
 returns: a mail server that is down, slow or refusing never fails the request. Each server
-process runs a delivery job (owned by a cleanup context) that claims due messages in a write
-transaction — so two worker processes never send the same one — hands them to the mailer, and
-on failure retries with growing pauses; after ``MAX_ATTEMPTS`` a message is marked failed. The
-administrator's page lists what waits or failed, with the last error, and retries one now.
+node runs a delivery job (owned by a cleanup context); on PostgreSQL a pass runs on one node at
+a time (``server.jobs``: an advisory lock), so the others do not poll for nothing. A pass claims
+due messages in a write transaction — so two nodes never send the same one, even if a node that
+lost its lock connection runs on — hands them to the mailer, and on failure retries with growing
+pauses; after ``MAX_ATTEMPTS`` a message is marked failed. The administrator's page lists what
+waits or failed, with the last error, and retries one now.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from aiohttp import web
 
 from server.db import Database, scalar
 from server.i18n import N_
+from server.jobs import JobLocks
 from server.mail import DELIVERY_ERRORS, Mailer
 from server.menu import MENU, MenuEntry
 from server.web import DB, MAILER, not_found, path_id, render_page, require
@@ -71,9 +74,10 @@ def retry_delay(attempts: int) -> float:
 def queue_message(db: Any, message: EmailMessage, now: float) -> int:
     """Add ``message`` to the outbox, due at once; inside the caller's write transaction."""
     return db.execute(
-        "INSERT INTO mail_outbox (recipient, subject, message, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO mail_outbox (recipient, subject, message, next_attempt_at, created_at) "
+        "VALUES (?, ?, ?, ?, ?) RETURNING id",
         (str(message["To"]), str(message["Subject"]), bytes(message), now, now),
-    ).lastrowid
+    ).fetchone()[0]
 
 
 def has_due(db: Any, now: float) -> bool:
@@ -187,6 +191,8 @@ class MailOutbox:
         self._job: asyncio.Task[None] | None = None
         self._ready = threading.Event()
         self._stopping = False
+        #: Whose turn it is to deliver, among nodes sharing a PostgreSQL database.
+        self._jobs = JobLocks(db.url if db.dialect_name == "postgresql" else None)
         self._thread = threading.Thread(target=asyncio.run, args=(self._run(),), name="mail-outbox", daemon=True)
 
     async def queue(self, message: EmailMessage) -> None:
@@ -225,15 +231,18 @@ class MailOutbox:
         self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
         self._job = asyncio.current_task()
         self._ready.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._deliver_forever()
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._deliver_forever()
+        finally:
+            await self._jobs.close()
 
     async def _deliver_forever(self) -> None:
         assert self._wake is not None
         while not self._stopping:
             self._wake.clear()
             try:
-                await self.deliver_due(time.time())
+                await self._jobs.run("mail_outbox", lambda: self.deliver_due(time.time()))
             except Exception:  # noqa: BLE001 - the job must outlive a busy or failing database
                 log.exception("mail outbox: delivery pass failed")
             with contextlib.suppress(TimeoutError):

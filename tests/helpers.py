@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import html
 import re
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 from server.demo import DEMO_PASSWORD
+from tests.dbaccess import db_rows
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 QUESTION_RE = re.compile(r'data-question="(\d+) \+ (\d+)"')
@@ -81,11 +80,6 @@ async def choose_profile(client, profile: str) -> None:
     )
     assert match, page
     await client.post("/profiles", data={**hidden, "profile_id": match[1]})
-
-
-def db_rows(config, sql: str, params: tuple = ()) -> list[tuple]:
-    with sqlite3.connect(Path(config.data_dir) / "portgate.db") as conn:
-        return conn.execute(sql, params).fetchall()
 
 
 def count(config, table: str) -> int:

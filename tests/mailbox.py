@@ -7,12 +7,13 @@ import asyncio
 import email
 import email.policy
 import socket
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
+
+from tests.dbaccess import open_db
 
 
 def free_port() -> int:
@@ -57,9 +58,8 @@ class Mailbox:
 
 def outbox(config) -> list[dict[str, Any]]:
     """The app's undelivered mail (``mail_outbox`` rows), oldest first."""
-    with sqlite3.connect(config.db_path) as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(row) for row in conn.execute("SELECT * FROM mail_outbox ORDER BY id")]
+    with open_db(config) as db:
+        return list(db.query("SELECT * FROM mail_outbox ORDER BY id"))
 
 
 async def wait_for_outbox(

@@ -19,6 +19,7 @@ import aiohttp
 
 from server.demo import DEMO_PASSWORD
 from tests.conftest import free_port
+from tests.dbaccess import db_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,10 +37,15 @@ def _wait_http(url: str, timeout: float = 30.0) -> None:
 
 
 class ServerProcess:
-    """The real server with demo data on a loopback port; restartable on the same data."""
+    """The real server with demo data on a loopback port; restartable on the same data.
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    ``database_url`` (the ``database_url`` fixture's value): empty for the SQLite file under
+    ``data_dir``, or a PostgreSQL database, handed to the process in ``PORTGATE_DATABASE_URL``.
+    """
+
+    def __init__(self, data_dir: Path, port: int | None = None, database_url: str = "") -> None:
         self.data_dir = data_dir
+        self.database_url = database_url
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -47,6 +53,8 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         env = {**os.environ, "PORTGATE_SECURITY__SECRET_KEY": "e2e-secret", "PORTGATE_MAIL__BACKEND": "folder"}
+        if self.database_url:
+            env["PORTGATE_DATABASE_URL"] = self.database_url
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [
@@ -77,10 +85,7 @@ class ServerProcess:
                 self.proc.wait()
 
     def db_rows(self, sql: str, params: tuple = ()) -> list[tuple]:
-        import sqlite3
-
-        with sqlite3.connect(self.data_dir / "portgate.db", timeout=10) as conn:
-            return conn.execute(sql, params).fetchall()
+        return db_rows(self.database_url or self.data_dir / "portgate.db", sql, params)
 
 
 class AgentProcess:

@@ -16,8 +16,8 @@ pytestmark = [pytest.mark.timeout(180)]
 
 
 @pytest.fixture
-async def server(tmp_path):
-    proc = ServerProcess(tmp_path / "server").start()
+async def server(tmp_path, database_url):
+    proc = ServerProcess(tmp_path / "server", database_url=database_url).start()
     yield proc
     proc.stop()
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
-import sqlite_utils
 
 from server.accounts.audit import audit
+from tests.dbaccess import open_db
 from tests.helpers import api_error, api_token, bearer, db_rows, login
 
 AUDIT = "/api/v1/admin/audit"
@@ -26,10 +25,10 @@ def config(config):
 
 def record(config, event: str, at: datetime, **who: int) -> None:
     """An event written by the areas' own ``audit`` at a chosen time, as a past day would have left it."""
-    db = sqlite_utils.Database(Path(config.data_dir) / "portgate.db")
-    with db.conn:
+    with open_db(config) as db:
+        db.execute(db.dialect.begin)
         audit(db, event, now=at, detail="test", **who)
-    db.close()
+        db.execute("COMMIT")
 
 
 async def add_company(client, auth, n: int) -> int:

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sqlite3
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import aiohttp
 import pytest
 
 from server.i18n import translate
 from server.timefmt import relative
+from tests.dbaccess import db_execute
 from tests.helpdesk_support import (
     ANDINA,
     PACIFICO,
@@ -336,8 +335,7 @@ async def test_created_is_shown_as_relative_time_in_both_languages(client, confi
     serial = await new_serial(client, admin, config, ANDINA)
     ticket = await (await open_ticket(client, andina, serial["policy_id"], "tiempo@andina.example")).json()
     twenty_hours_ago = (datetime.now(UTC) - timedelta(hours=20, minutes=5)).isoformat(timespec="seconds")
-    with sqlite3.connect(Path(config.data_dir) / "portgate.db") as conn:
-        conn.execute("UPDATE service_tickets SET created_at = ? WHERE id = ?", (twenty_hours_ago, ticket["id"]))
+    db_execute(config, "UPDATE service_tickets SET created_at = ? WHERE id = ?", (twenty_hours_ago, ticket["id"]))
     await login(client, "andina", language=lang, profile="Exportadora Andina S.A.")
     page = await (await client.get("/helpdesk/tickets")).text()
     row = re.search(rf'<tr data-ticket="{ticket["id"]}".*?<td class="created"[^>]*>([^<]+)</td>', page, re.S)[1]

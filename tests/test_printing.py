@@ -20,6 +20,7 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from gate_agent.scanner.decoders import default_decoder
 from gate_core.codes import human_readable
+from tests.dbaccess import db_execute
 from tests.gate_support import PACIFICO_TAX_ID, enrol_kiosk, make_tickets, scan
 from tests.helpers import api_error, bearer, db_rows, field_errors, get_form, login
 from tests.helpers import api_token as portal_token
@@ -116,7 +117,7 @@ async def test_print_selected_tickets_reprints_included(client, config, tmp_path
     assert_each_ticket_inside_its_cell(images, 4, [t["code"] for t in tickets[:3]])  # in order of number
     counts = db_rows(
         config,
-        "SELECT id, print_count, printed_at IS NOT NULL FROM tickets WHERE id IN (?, ?, ?, ?)",
+        "SELECT id, print_count, printed_at IS NOT NULL FROM tickets WHERE id IN (?, ?, ?, ?) ORDER BY id",
         (first, second, third, tickets[3]["id"]),
     )
     assert counts == [(first, 2, 1), (second, 1, 1), (third, 1, 1), (tickets[3]["id"], 0, 0)]
@@ -125,14 +126,12 @@ async def test_print_selected_tickets_reprints_included(client, config, tmp_path
 async def test_a_used_or_deleted_ticket_refuses_the_whole_print_and_is_named(client, config):
     itinerary_id, tickets = await unprinted_for_pacifico(client, 4)
     ids = [t["id"] for t in tickets]
-    db_path = Path(config.data_dir) / "portgate.db"
-    import sqlite3
-
-    with sqlite3.connect(db_path) as conn:
-        conn.execute(
-            "UPDATE tickets SET printed_at = '2026-11-20T09:00', used_at = '2026-11-20T10:00' WHERE id = ?", (ids[1],)
-        )
-        conn.execute("UPDATE tickets SET deleted_at = '2026-11-20T10:00' WHERE id = ?", (ids[3],))
+    db_execute(
+        config,
+        "UPDATE tickets SET printed_at = '2026-11-20T09:00', used_at = '2026-11-20T10:00' WHERE id = ?",
+        (ids[1],),
+    )
+    db_execute(config, "UPDATE tickets SET deleted_at = '2026-11-20T10:00' WHERE id = ?", (ids[3],))
     status, page, _kind = await print_from_page(client, itinerary_id, which="selected", ticket=ids[:3])
     assert status == 409
     assert f"ya fueron usados en la garita y no se pueden imprimir: #{ids[1]}. No se imprimió nada." in page

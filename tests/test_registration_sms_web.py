@@ -7,10 +7,9 @@ real SMTP; the gateway is the only stand-in (no SMS network here).
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
+from tests.dbaccess import db_execute
 from tests.helpers import alert_text, db_rows, field_errors, get_form, hidden_fields, login, submit
 from tests.sms_gateway import (  # noqa: F401 (the fixtures)
     ANDINA,
@@ -114,8 +113,7 @@ async def test_the_code_expires(client, gateway, config):
     await _send_code(client)
     code = gateway.code_for(COMPANY_PHONE)
     # Fifteen minutes pass (the stored expiry is moved back rather than waiting).
-    with sqlite3.connect(config.db_path) as conn:
-        conn.execute("UPDATE one_time_tokens SET expires_at = expires_at - 900 WHERE purpose = 'phone_registration'")
+    db_execute(config, "UPDATE one_time_tokens SET expires_at = expires_at - 900 WHERE purpose = 'phone_registration'")
     resp = await _finish(client, code)
     assert resp.url.path == "/register/phone"
     assert alert_text(await resp.text()) == "El código de confirmación expiró; solicite uno nuevo."
@@ -197,8 +195,7 @@ async def test_the_chosen_address_stays_chosen_after_an_error(client, gateway):
 
 
 async def test_a_company_with_no_address_on_file_is_told_to_write_to_us_not_asked_to_choose(client, gateway, config):
-    with sqlite3.connect(config.db_path) as conn:
-        conn.execute("UPDATE companies SET emails = '[]' WHERE tax_id = ?", (ANDINA,))
+    db_execute(config, "UPDATE companies SET emails = '[]' WHERE tax_id = ?", (ANDINA,))
     page = await _emails_step(client)
     assert alert_text(page) == (
         "No tenemos ninguna dirección de correo registrada para esta empresa. "

@@ -4,17 +4,20 @@ every row. Each list's own query runs on the real, migrated database and SQLite'
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import sqlite_utils
+import pytest
 
 from server.accounts import audit, registry, user_admin
+from server.db import connect
+
+# SQLite only: the plans asserted are SQLite's (EXPLAIN QUERY PLAN); PostgreSQL plans by its own statistics.
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 def query_plans(config, list_page: Callable[..., Any], *args: Any) -> list[str]:
     """SQLite's plan (EXPLAIN QUERY PLAN) for each SELECT that ``list_page(db, *args)`` runs."""
-    db = sqlite_utils.Database(Path(config.data_dir) / "portgate.db")
+    db = connect(config.db_path)
     statements: list[str] = []
     db.conn.set_trace_callback(statements.append)  # each statement with its values bound
     try:

@@ -13,6 +13,7 @@ import pytest
 from pyzbar import pyzbar
 
 from gate_core.codes import parse_code
+from tests.dbaccess import db_execute
 from tests.helpers import alert_text, count, db_rows, field_errors, get_form, login
 
 
@@ -156,11 +157,7 @@ async def test_delete_unused_returns_one_to_balance_and_used_ticket_is_locked(cl
     assert f'data-ticket="{ids[0]}"' not in await (await client.get(f"/tickets/itinerary/{itinerary_id}")).text()
 
     # A ticket used at the gate: no print, no delete.
-    db_path = Path(config.data_dir) / "portgate.db"
-    import sqlite3
-
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("UPDATE tickets SET used_at = '2026-11-20T10:00' WHERE id = ?", (int(ids[1]),))
+    db_execute(config, "UPDATE tickets SET used_at = '2026-11-20T10:00' WHERE id = ?", (int(ids[1]),))
     for path in (f"/tickets/{ids[1]}/print", f"/tickets/{ids[1]}/delete"):
         resp = await client.post(path, data=hidden)
         assert resp.status == 409

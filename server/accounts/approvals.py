@@ -1,6 +1,6 @@
 """Approvals: an administrator accepts or refuses the accounts that await it.
 
-Every function takes a ``sqlite_utils.Database`` and runs on a DB thread (see ``server.db``).
+Every function takes a connection (``server.sql.Connection``) and runs on a DB thread (see ``server.db``).
 """
 
 from __future__ import annotations
@@ -8,16 +8,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import sqlite_utils
-
 from server import forms
 from server.accounts.audit import audit, stored_time
 from server.accounts.users import role_problem
 from server.db import one
 from server.forms import FieldErrors
 from server.i18n import Msg
+from server.sql import Connection
 
-Db = sqlite_utils.Database
+Db = Connection
 
 
 def pending_registrations(db: Db) -> list[dict[str, Any]]:
@@ -25,7 +24,8 @@ def pending_registrations(db: Db) -> list[dict[str, Any]]:
     return list(
         db.query(
             "SELECT u.id, u.username, u.email, u.full_name, u.phone, u.created_at, c.name AS company_name, "
-            "c.id AS company_id, c.tax_id, c.kind AS company_kind, group_concat(p.role) AS roles FROM users u "
+            f"c.id AS company_id, c.tax_id, c.kind AS company_kind, "
+            f"{db.dialect.string_agg('p.role')} AS roles FROM users u "
             "JOIN profiles p ON p.user_id = u.id JOIN companies c ON c.id = p.company_id "
             "WHERE u.status = 'pending' GROUP BY u.id, c.id ORDER BY u.created_at, u.id LIMIT 200"
         )
@@ -61,7 +61,7 @@ def _replace_profiles(db: Db, user_id: int, profiles: list[tuple[int, str]]) -> 
             errors.add("profiles", problem)
     errors.raise_if_any()
     db.execute("DELETE FROM profiles WHERE user_id = ?", (user_id,))
-    db.conn.executemany(
+    db.executemany(
         "INSERT INTO profiles (user_id, company_id, role) VALUES (?, ?, ?)",
         [(user_id, company_id, role) for company_id, role in profiles],
     )

@@ -7,16 +7,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-import sqlite_utils
-
 from gate_core.clock import utc_iso
 from server import forms
 from server.accounts.list_query import PAGE_SIZE, optional_id, page_size, rows_and_cursor
 from server.db import scalar
 from server.forms import FieldErrors, optional_day
 from server.i18n import Msg
+from server.sql import Connection
 
-Db = sqlite_utils.Database
+Db = Connection
 
 
 def stored_time(now: float | datetime) -> str:

@@ -4,15 +4,13 @@ A token acts with one staff role at its creator's company and on the creator's a
 when it is revoked or when the creator's account is no longer active. Only its hash is kept; the
 token itself is shown once, at creation. Every use is written to the audit log.
 
-Every function takes a ``sqlite_utils.Database`` and runs on a DB thread (see ``server.db``).
+Every function takes a connection (``server.sql.Connection``) and runs on a DB thread (see ``server.db``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-
-import sqlite_utils
 
 from server import forms
 from server.accounts.audit import audit, stored_time
@@ -21,8 +19,9 @@ from server.db import one
 from server.forms import FieldErrors
 from server.i18n import Msg
 from server.security import new_token, token_hash
+from server.sql import Connection
 
-Db = sqlite_utils.Database
+Db = Connection
 
 #: What a token starts with, so the API tells it from a session or a kiosk token without a lookup.
 TOKEN_PREFIX = "pgi_"
@@ -51,7 +50,7 @@ def create_token(
     token_id = new_row_id(
         db.execute(
             "INSERT INTO integration_tokens (name, role, company_id, token_hash, created_by, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             (fields["name"], fields["role"], company_id, token_hash(token), creator_id, stored_time(now)),
         )
     )

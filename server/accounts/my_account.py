@@ -3,7 +3,7 @@
 A new e-mail takes effect only once its owner opens the link mailed to it (a typo, or someone at an
 unlocked screen, must not move the account's password resets to another mailbox).
 
-Every function takes a ``sqlite_utils.Database`` and runs on a DB thread (see ``server.db``).
+Every function takes a connection (``server.sql.Connection``) and runs on a DB thread (see ``server.db``).
 """
 
 from __future__ import annotations
@@ -11,16 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import sqlite_utils
-
 from server import forms
 from server.accounts.audit import audit
 from server.accounts.users import one_time_token, token_record
 from server.db import one, scalar
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import LANGUAGES, Msg
+from server.sql import Connection
 
-Db = sqlite_utils.Database
+Db = Connection
 
 #: How long the link that confirms a new e-mail works.
 CONFIRM_EMAIL_HOURS = 24

@@ -1,14 +1,12 @@
 """Passwords: changed by their owner, or chosen through an e-mailed reset or set-password link.
 
-Every function takes a ``sqlite_utils.Database`` and runs on a DB thread (see ``server.db``).
+Every function takes a connection (``server.sql.Connection``) and runs on a DB thread (see ``server.db``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-
-import sqlite_utils
 
 from server import forms
 from server.accounts.audit import audit
@@ -17,8 +15,9 @@ from server.db import one
 from server.forms import FieldErrors
 from server.i18n import Msg
 from server.security import password_problem, verify_password
+from server.sql import Connection
 
-Db = sqlite_utils.Database
+Db = Connection
 
 #: The e-mailed links that let whoever holds them choose the account's password.
 PASSWORD_LINKS = ("reset_password", "set_password")

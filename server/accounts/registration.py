@@ -1,6 +1,6 @@
 """Registration: self-registration by tax id, an existing customer's link or texted code, a prospect.
 
-Every function takes a ``sqlite_utils.Database`` and runs on a DB thread (see ``server.db``);
+Every function takes a connection (``server.sql.Connection``) and runs on a DB thread (see ``server.db``);
 write functions run inside one transaction, so a raised error leaves nothing behind.
 """
 
@@ -11,8 +11,6 @@ import json
 import secrets
 from collections.abc import Mapping
 from typing import Any
-
-import sqlite_utils
 
 from server import forms
 from server.accounts.audit import audit, stored_time
@@ -31,8 +29,9 @@ from server.db import one, scalar
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import Msg
 from server.security import token_hash
+from server.sql import Connection
 
-Db = sqlite_utils.Database
+Db = Connection
 
 PHONE_CODE_MINUTES = 15
 MAX_CODES_PER_PHONE_PER_HOUR = 3
@@ -129,7 +128,7 @@ def register_prospect(db: Db, values: dict[str, Any], language: str, now: float)
     company_id = new_row_id(
         db.execute(
             "INSERT INTO companies (tax_id, name, emails, phone, kind, in_registry, created_at) "
-            "VALUES (?, ?, ?, ?, 'prospect', 0, ?)",
+            "VALUES (?, ?, ?, ?, 'prospect', 0, ?) RETURNING id",
             (
                 values["tax_id"],
                 values["company_name"],

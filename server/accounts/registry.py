@@ -1,6 +1,6 @@
 """The billing registry: the companies (by tax id) that may register, kept by billing clerks.
 
-Every function takes a ``sqlite_utils.Database`` and runs on a DB thread (see ``server.db``);
+Every function takes a connection (``server.sql.Connection``) and runs on a DB thread (see ``server.db``);
 write functions run inside one transaction, so a raised error leaves nothing behind.
 """
 
@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
-
 from server import forms
 from server.accounts.audit import audit, stored_time
 from server.accounts.list_query import PAGE_SIZE, optional_id, page_size, rows_and_cursor
@@ -21,8 +19,9 @@ from server.csv_import import validated_rows
 from server.db import one, scalar
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import Msg
+from server.sql import Connection
 
-Db = sqlite_utils.Database
+Db = Connection
 
 
 @dataclass
@@ -67,7 +66,7 @@ def _upsert_company(db: Db, fields: dict[str, Any], actor_id: int | None, now: f
         company_id = new_row_id(
             db.execute(
                 "INSERT INTO companies (tax_id, name, emails, phone, kind, in_registry, created_at) "
-                "VALUES (?, ?, ?, ?, 'customer', 1, ?)",
+                "VALUES (?, ?, ?, ?, 'customer', 1, ?) RETURNING id",
                 (fields["tax_id"], fields["name"], json.dumps(fields["emails"]), fields["phone"], stored_time(now)),
             )
         )
@@ -108,7 +107,10 @@ def _make_customer(db: Db, company_id: int) -> None:
     """A prospect the billing registry now lists is a customer: its people get the gate-ticket pages."""
     db.execute("UPDATE companies SET kind = 'customer' WHERE id = ?", (company_id,))
     db.execute(
-        "UPDATE OR IGNORE profiles SET role = 'customer' WHERE company_id = ? AND role = 'prospect'", (company_id,)
+        "UPDATE profiles SET role = 'customer' WHERE company_id = ? AND role = 'prospect' AND NOT EXISTS "
+        "(SELECT 1 FROM profiles c WHERE c.user_id = profiles.user_id AND c.company_id = profiles.company_id "
+        "AND c.role = 'customer')",
+        (company_id,),
     )
     db.execute("DELETE FROM profiles WHERE company_id = ? AND role = 'prospect'", (company_id,))  # had both
 
@@ -177,10 +179,10 @@ def companies_page(db: Db, query: RegistryQuery) -> tuple[list[dict[str, Any]], 
         if last is None:
             return [], None
         # The collation on the right-hand side is what lets SQLite read the name index from there.
-        where.append("(name, id) > (? COLLATE NOCASE, ?)")
+        where.append(f"({db.dialect.nocase_key('name')}, id) > ({db.dialect.nocase('?')}, ?)")
         params += [last["name"], last["id"]]
     clause = f" WHERE {' AND '.join(where)}" if where else ""
-    sql = f"{_COLUMNS}{clause} ORDER BY name COLLATE NOCASE, id LIMIT ?"
+    sql = f"{_COLUMNS}{clause} ORDER BY {db.dialect.nocase('name')}, id LIMIT ?"
     return rows_and_cursor([_company_row(r) for r in db.query(sql, [*params, query.limit + 1])], query.limit)
 
 

@@ -1,6 +1,6 @@
 """Signing in: credentials with throttling per account and per address, sessions, profiles, language.
 
-Every function takes a ``sqlite_utils.Database`` and runs on a DB thread (see ``server.db``).
+Every function takes a connection (``server.sql.Connection``) and runs on a DB thread (see ``server.db``).
 """
 
 from __future__ import annotations
@@ -9,15 +9,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlite_utils
-
 from server.accounts.audit import audit
 from server.config import SecurityConfig
 from server.db import one, scalar
 from server.forms import TAX_ID_RE, mask_email
 from server.security import new_token, token_hash, verify_password
+from server.sql import Connection
 
-Db = sqlite_utils.Database
+Db = Connection
 
 #: How long failures under an unknown name are remembered after the last one (when no lock runs).
 UNKNOWN_LOGIN_MEMORY_SECONDS = 86400

@@ -1,6 +1,6 @@
 """User administration: an administrator finds, creates, enables and disables accounts and grants profiles.
 
-Every function takes a ``sqlite_utils.Database`` and runs on a DB thread (see ``server.db``); writes
+Every function takes a connection (``server.sql.Connection``) and runs on a DB thread (see ``server.db``); writes
 run inside one transaction and check everything before changing anything, so a refusal writes nothing.
 Refusals the rules make are :class:`~server.accounts.users.Refused` with a stable code.
 """
@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import sqlite_utils
 
 from server import forms
 from server.accounts.audit import audit
@@ -28,8 +26,9 @@ from server.accounts.users import (
 from server.db import one, scalar
 from server.forms import FieldErrors
 from server.i18n import Msg
+from server.sql import Connection
 
-Db = sqlite_utils.Database
+Db = Connection
 
 NOT_FOUND = Refused("not_found", Msg("Not found."))
 
@@ -104,7 +103,7 @@ def _user_filters(query: UserQuery) -> tuple[list[str], list[Any]]:
     if query.role or query.company_id is not None:
         where.append(
             "EXISTS (SELECT 1 FROM profiles p WHERE p.user_id = u.id AND (? = '' OR p.role = ?) "
-            "AND (? IS NULL OR p.company_id = ?))"
+            "AND (CAST(? AS BIGINT) IS NULL OR p.company_id = ?))"
         )
         params += [query.role, query.role, query.company_id, query.company_id]
     return where, params
@@ -239,8 +238,9 @@ def grant_profile(db: Db, user_id: int, values: Mapping[str, Any], actor_id: int
     errors.raise_if_any()
     assert company is not None
     profile_id = db.execute(
-        "INSERT INTO profiles (user_id, company_id, role) VALUES (?, ?, ?)", (user_id, company["id"], values["role"])
-    ).lastrowid
+        "INSERT INTO profiles (user_id, company_id, role) VALUES (?, ?, ?) RETURNING id",
+        (user_id, company["id"], values["role"]),
+    ).fetchone()[0]
     detail = f"{user['username']} {values['role']} at {company['tax_id']}"
     audit(db, "profile.granted", now=now, user_id=actor_id, company_id=company["id"], detail=detail)
     return {"id": profile_id, "role": values["role"], "company_id": company["id"], "company_name": company["name"]}

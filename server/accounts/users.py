@@ -1,16 +1,13 @@
 """Accounts and their one-time links: what registration, passwords and company users share.
 
-Every function takes a ``sqlite_utils.Database`` and runs on a DB thread (see ``server.db``);
+Every function takes a connection (``server.sql.Connection``) and runs on a DB thread (see ``server.db``);
 write functions run inside one transaction, so a raised error leaves nothing behind.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from typing import Any, cast
-
-import sqlite_utils
 
 from server import forms
 from server.accounts.audit import stored_time
@@ -18,9 +15,10 @@ from server.db import one, scalar
 from server.forms import FieldErrors
 from server.i18n import Msg
 from server.security import new_token, token_hash
+from server.sql import Connection, Cursor
 from server.web import STAFF_ROLES
 
-Db = sqlite_utils.Database
+Db = Connection
 
 ROLE_LABELS = {
     "customer": Msg("Customer"),
@@ -104,7 +102,7 @@ def create_user(
     user_id = new_row_id(
         db.execute(
             "INSERT INTO users (username, email, full_name, phone, password_hash, status, language, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 person["username"],
                 person["email"],
@@ -117,15 +115,15 @@ def create_user(
             ),
         )
     )
-    db.conn.executemany(
+    db.executemany(
         "INSERT INTO profiles (user_id, company_id, role) VALUES (?, ?, ?)", [(user_id, company_id, r) for r in roles]
     )
     return user_id
 
 
-def new_row_id(cursor: sqlite3.Cursor) -> int:
-    """The id of the row an INSERT just added (an INSERT into a rowid table always sets one)."""
-    return cast(int, cursor.lastrowid)
+def new_row_id(cursor: Cursor) -> int:
+    """The id of the row an ``INSERT … RETURNING id`` just added."""
+    return cast(int, cursor.fetchone()[0])
 
 
 def invite_user(

@@ -4,8 +4,8 @@
 cache and live hub (owned by a cleanup context), and a ticket listener so that prints and
 deletions made in the customer portal reach the kiosks within a second.
 
-With several worker processes each has its own kiosk cache and live hub; they stay in step
-through the database (see ``kiosks`` and ``live``).
+With several nodes (PostgreSQL) each has its own kiosk cache and live hub; they stay in step
+through the database and its announcements (see ``kiosks``, ``live`` and ``server.notify``).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from server.gate.kiosks import KIOSKS, KioskRegistry
 from server.gate.live import LIVE, live_ctx
 from server.i18n import N_
 from server.menu import MENU, MenuEntry
+from server.notify import KIOSKS as KIOSKS_CHANNEL
+from server.notify import LISTENER
 from server.openapi import API_DOCS
 from server.tickets import TICKET_LISTENERS
 from server.web import DB
@@ -32,9 +34,6 @@ from server.web import DB
 log = logging.getLogger(__name__)
 
 LIVENESS_FLUSH_SECONDS = 5.0
-#: How often a worker looks at the shared "kiosk revoked" counter between requests, so that a
-#: kiosk revoked through another worker loses its live socket here too even if it sends nothing.
-KIOSK_CHECK_SECONDS = 0.25
 
 
 async def _flush_liveness(app: web.Application) -> None:
@@ -42,7 +41,7 @@ async def _flush_liveness(app: web.Application) -> None:
     while True:
         await asyncio.sleep(LIVENESS_FLUSH_SECONDS)
         # A kiosk listening on a socket is alive even when it sends nothing; saving that lets the
-        # supervisor page of any worker show it online, not only the page of this socket's worker.
+        # supervisor page of any node show it online, not only the page of this socket's node.
         states = registry.live_state()
         now = time.time()
         for kiosk_id in app[LIVE].connected_kiosks:
@@ -55,27 +54,38 @@ async def _flush_liveness(app: web.Application) -> None:
             log.exception("could not save kiosk liveness")
 
 
-async def _follow_kiosks(registry: KioskRegistry) -> None:
-    """Apply revocations made by other worker processes even to kiosks that are only listening."""
-    while True:
-        await asyncio.sleep(KIOSK_CHECK_SECONDS)
+def _catch_up_kiosks(registry: KioskRegistry) -> None:
+    """After the listener reconnects: revocations announced meanwhile were not heard, so re-read."""
+
+    async def catch_up() -> None:
         try:
             await registry.catch_up()
-        except Exception:  # noqa: BLE001 - try again next time; requests catch up by themselves
+        except Exception:  # noqa: BLE001 - requests read the status themselves anyway
             log.exception("could not re-read the kiosks")
+
+    task = asyncio.get_running_loop().create_task(catch_up())
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+
+
+_BACKGROUND: set[asyncio.Task] = set()
 
 
 async def kiosks_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The kiosk token cache, the task that saves kiosks' last-seen times, and the revocation follower."""
-    registry = KioskRegistry(app[DB])
+    """The kiosk token cache, following revocations other nodes announce."""
+    db = app[DB]
+    registry = KioskRegistry(db, shared=db.dialect_name == "postgresql")
     app[KIOSKS] = registry
+    listener = app[LISTENER]
+    listener.subscribe(KIOSKS_CHANNEL, registry.revoked_elsewhere)
+    listener.on_reconnect(lambda: _catch_up_kiosks(registry))
     yield
     await registry.flush()
 
 
 async def kiosk_tasks_ctx(app: web.Application) -> AsyncIterator[None]:
     """Background work on the kiosk cache (started after the live hub, which it reads)."""
-    tasks = [asyncio.create_task(_flush_liveness(app)), asyncio.create_task(_follow_kiosks(app[KIOSKS]))]
+    tasks = [asyncio.create_task(_flush_liveness(app))]
     yield
     for task in tasks:
         task.cancel()

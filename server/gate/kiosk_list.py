@@ -14,17 +14,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
-
 from server import forms
 from server.db import scalar
 from server.forms import FieldErrors
 from server.i18n import Msg
+from server.sql import Connection
 
-Db = sqlite_utils.Database
+Db = Connection
 
 PAGE_SIZE = 50
 KIOSK_STATUSES = ("current", "pending", "active", "revoked")
+#: Revoked kiosks list last (an integer: PostgreSQL does not compare a boolean with the cursor's 0/1).
+_REVOKED_LAST = "CASE WHEN k.status = 'revoked' THEN 1 ELSE 0 END"
 _STATUS_WHERE = {
     "current": "k.status != 'revoked'",
     "pending": "k.status = 'pending'",
@@ -104,13 +105,15 @@ def list_kiosks(
     if filters.status:
         where.append(_STATUS_WHERE[filters.status])
     if filters.search:
-        where.append("(instr(lower(k.name), lower(?)) > 0 OR instr(lower(k.gate), lower(?)) > 0)")
-        params += [filters.search, filters.search]
+        from server.tickets.paging import contains  # the tickets package imports the gate's as it loads
+
+        where.append("(lower(k.name) LIKE ? ESCAPE '\\' OR lower(k.gate) LIKE ? ESCAPE '\\')")
+        params += [contains(filters.search.lower())] * 2
     if after is not None:
-        where.append("((k.status = 'revoked'), k.name, k.id) > (?, ?, ?)")
+        where.append(f"({_REVOKED_LAST}, k.name, k.id) > (?, ?, ?)")
         params += [int(after.revoked), after.name, after.kiosk_id]
     sql = _KIOSK_COLUMNS + (f"WHERE {' AND '.join(where)} " if where else "")
-    rows = list(db.query(sql + "ORDER BY (k.status = 'revoked'), k.name, k.id LIMIT ?", [*params, limit]))
+    rows = list(db.query(sql + f"ORDER BY {_REVOKED_LAST}, k.name, k.id LIMIT ?", [*params, limit]))
     return _with_sync_lag(db, rows, synced_to or {})
 
 

@@ -1,30 +1,29 @@
 """Kiosks: creation by a supervisor, enrolment with a one-time code, bearer-token auth, revocation.
 
-Kiosk tokens are stored hashed. The hot path (every redeem) must not touch the database to
-authenticate, so :class:`KioskRegistry` keeps ``token hash → KioskState`` in memory; revoking
-marks the cached state at once, and the redeem transaction re-checks the status in the database,
-so no scan can be accepted for a kiosk after its revocation committed.
+Kiosk tokens are stored hashed. :class:`KioskRegistry` keeps ``token hash → KioskState`` in
+memory: the kiosk's liveness (last seen, pending uploads, sync cursor) gathered between flushes,
+and, on SQLite, its status too, so a request authenticates without touching the database; revoking
+marks the cached state at once. The redeem transaction re-checks the status in the database in
+any case, so no scan is accepted for a kiosk after its revocation committed.
 
-Each server worker process has its own cache. A revocation bumps the database's shared
-``kiosks`` change counter after its commit; every worker compares that counter on each request
-(a memory read) and re-reads its cached kiosks before answering when it moved, so the kiosk's
-next call is refused whichever worker takes it. A revocation written to the database some other
-way (by hand, in SQL) does not bump it: the redeem transaction still refuses the kiosk's scans,
-and the caches learn it at the next bump or restart.
+On PostgreSQL other nodes serve the same kiosks and may revoke one. A message alone (``NOTIFY``)
+could arrive after the kiosk's next request, so each request reads the token's row instead (one
+indexed read; ``bench.redeem`` measures it), and a revocation made elsewhere is refused from the
+kiosk's very next request on, whichever node takes it. The revoking transaction also announces it
+(``server.notify.KIOSKS``), so every node closes the kiosk's live socket at once, even one the
+kiosk only listens on.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-import sqlite_utils
 from aiohttp import web
 
 from gate_core.clock import utc_iso
@@ -34,10 +33,13 @@ from server.db import Database, one, scalar
 from server.forms import FieldErrors, ValidationFailed
 from server.helpdesk import licences
 from server.i18n import Msg
+from server.notify import KIOSKS as KIOSKS_CHANNEL
+from server.notify import announce
 from server.security import token_hash
+from server.sql import Connection
 from server.web import ApiError
 
-Db = sqlite_utils.Database
+Db = Connection
 
 TOKEN_PREFIX = "pgk_"
 ENROL_CODE_HOURS = 24
@@ -101,7 +103,7 @@ def create_kiosk(db: Db, values: dict[str, Any], actor_id: int | None, now: date
     code = new_enrol_code()
     kiosk_id = db.execute(
         "INSERT INTO kiosks (name, gate, status, enrol_code_hash, enrol_expires_at, created_at, allowed_itineraries) "
-        "VALUES (?, ?, 'pending', ?, ?, ?, ?)",
+        "VALUES (?, ?, 'pending', ?, ?, ?, ?) RETURNING id",
         (
             values["name"],
             values.get("gate", ""),
@@ -110,9 +112,9 @@ def create_kiosk(db: Db, values: dict[str, Any], actor_id: int | None, now: date
             utc_iso(now),
             json.dumps(allowed) if allowed else None,
         ),
-    ).lastrowid
+    ).fetchone()[0]
     audit(db, "kiosk.created", now=now, user_id=actor_id, detail=values["name"])
-    return cast(int, kiosk_id), code  # an INSERT always sets lastrowid
+    return int(kiosk_id), code
 
 
 def renew_enrol_code(db: Db, kiosk_id: int, actor_id: int | None, now: datetime) -> tuple[str, str]:
@@ -146,6 +148,7 @@ def revoke_kiosk(db: Db, kiosk_id: int, actor_id: int | None, now: datetime) -> 
         )
         licences.release_kiosk_machine(db, kiosk_id, actor_id, now)  # its licence slot is free again
         audit(db, "kiosk.revoked", now=now, user_id=actor_id, detail=kiosk["name"])
+        announce(db, KIOSKS_CHANNEL, str(kiosk_id))  # other nodes close its live socket
     return kiosk
 
 
@@ -242,31 +245,32 @@ def save_liveness(db: Db, updates: list[tuple[str, int | None, int | None, bool 
     (None keeps).
 
     Last seen and the sync cursor only move forward (an enrolment starts the cursor again), so the
-    workers' flushes may come in any order: one that heard of the kiosk earlier never undoes another.
+    nodes' flushes may come in any order: one that heard of the kiosk earlier never undoes another.
     """
-    db.conn.executemany(
-        "UPDATE kiosks SET last_seen_at = MAX(COALESCE(last_seen_at, ''), ?), "
-        "pending_uploads = COALESCE(?, pending_uploads), last_sync_seq = MAX(last_sync_seq, COALESCE(?, 0)), "
+    greatest = db.dialect.greatest
+    db.executemany(
+        f"UPDATE kiosks SET last_seen_at = {greatest}(COALESCE(last_seen_at, ''), ?), "
+        f"pending_uploads = COALESCE(?, pending_uploads), last_sync_seq = {greatest}(last_sync_seq, COALESCE(?, 0)), "
         "storage_fault = COALESCE(?, storage_fault) WHERE id = ?",
         updates,
     )
 
 
-#: The shared change counter (``Database.changes``) that revocations bump.
-CHANGES = "kiosks"
-
-
 class KioskRegistry:
-    """In-memory cache of authenticated kiosks, keyed by token hash."""
+    """In-memory cache of authenticated kiosks, keyed by token hash.
 
-    def __init__(self, db: Database) -> None:
+    ``shared``: other nodes write the same database (PostgreSQL), so the status is read again on
+    every request rather than trusted from memory.
+    """
+
+    def __init__(self, db: Database, *, shared: bool = False) -> None:
         self._db = db
+        self._shared = shared
         self._by_hash: dict[str, KioskState] = {}
         #: Called with a kiosk id when it is revoked (the live hub closes its socket).
         self.revoke_listeners: list[Callable[[int], None]] = []
-        self._changes = db.changes
-        self._seen_change = self._changes.get(CHANGES)
-        self._refresh_lock = asyncio.Lock()
+        #: Revocations this process has applied: a read that began before one may be stale.
+        self._revocations = 0
 
     async def authenticate(self, request: web.Request, *, allow_query_token: bool = False) -> KioskState:
         """The kiosk behind the request's bearer token; 401 for none/unknown, 403 ``revoked_kiosk``."""
@@ -276,20 +280,20 @@ class KioskRegistry:
             token = request.query.get("token", "")
         if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
             raise ApiError(401, "unauthorized", Msg("A kiosk token is required."))
-        if self._changes.get(CHANGES) != self._seen_change:
-            await self.catch_up()
         thash = token_hash(token)
         state = self._by_hash.get(thash)
-        if state is None:
+        if state is None or (self._shared and not state.revoked):
             row = await self._load(thash)
             if row is None:
+                self._by_hash.pop(thash, None)  # no kiosk holds this token any more
                 raise ApiError(401, "unauthorized", Msg("A kiosk token is required."))
-            state = self._by_hash.setdefault(
-                thash,
-                KioskState(row["id"], row["name"], row["gate"], row["status"], _allowed(row["allowed_itineraries"])),
-            )
+            state = self._apply(thash, row)
         if state.revoked:
             raise ApiError(403, "revoked_kiosk", Msg("This kiosk has been revoked."))
+        self._note_request(state, request)
+        return state
+
+    def _note_request(self, state: KioskState, request: web.Request) -> None:
         state.last_seen = time.time()
         pending = request.headers.get("X-Pending-Uploads") or request.query.get("pending_uploads")
         if pending is not None:
@@ -298,45 +302,46 @@ class KioskRegistry:
         if storage in ("ok", "fault"):
             state.storage_fault = storage == "fault"
         state.dirty = True
-        return state
 
     async def _load(self, thash: str) -> dict[str, Any] | None:
-        """A kiosk's row, read again if a revocation was signalled during the read (it may be stale)."""
+        """A kiosk's row, read again if this process revoked a kiosk during the read (it may be stale)."""
         while True:
-            mark = self._changes.get(CHANGES)
+            mark = self._revocations
             row = await self._db.read(_load_kiosk_by_token, thash)
-            if self._changes.get(CHANGES) == mark:
+            if self._revocations == mark:
                 return row
 
-    async def catch_up(self) -> None:
-        """Re-read the cached kiosks if any process signalled a revocation since the last re-read."""
-        async with self._refresh_lock:
-            if self._changes.get(CHANGES) != self._seen_change:
-                await self._refresh()
+    def _apply(self, thash: str, row: Mapping[str, Any]) -> KioskState:
+        """The cached state for ``thash``, created or brought up to date from its row."""
+        state = self._by_hash.get(thash)
+        if state is None:
+            state = self._by_hash[thash] = KioskState(
+                row["id"], row["name"], row["gate"], row["status"], _allowed(row["allowed_itineraries"])
+            )
+            return state
+        state.name, state.gate = row["name"], row["gate"]
+        state.allowed_itineraries = _allowed(row["allowed_itineraries"])
+        if row["status"] == "revoked" and not state.revoked:
+            self._mark_revoked(state.id)  # revoked elsewhere: its sockets here close too
+        elif not state.revoked:
+            state.status = row["status"]  # revocation is final, whatever a stale read says
+        return state
 
-    async def _refresh(self) -> None:
-        # The counter is read before the rows: a revocation committed after this read bumps it
-        # again, so the next request re-reads once more.
-        mark = self._changes.get(CHANGES)
+    async def catch_up(self) -> None:
+        """Re-read every cached kiosk (after this node may have missed announcements)."""
         hashes = list(self._by_hash)
         rows = await self._db.read(_load_kiosks_by_tokens, hashes) if hashes else {}
         for thash in hashes:
-            state = self._by_hash.get(thash)
-            if state is None:
-                continue
             row = rows.get(thash)
             if row is None:
-                del self._by_hash[thash]  # no kiosk holds this token any more: next use reads the database
-                continue
-            state.name, state.gate = row["name"], row["gate"]
-            state.allowed_itineraries = _allowed(row["allowed_itineraries"])
-            if row["status"] == "revoked" and not state.revoked:
-                state.status = "revoked"
-                for listener in self.revoke_listeners:
-                    listener(state.id)
-            elif not state.revoked:
-                state.status = row["status"]  # revocation is final, whatever a stale read says
-        self._seen_change = mark
+                self._by_hash.pop(thash, None)  # no kiosk holds this token any more: next use reads the database
+            elif thash in self._by_hash:
+                self._apply(thash, row)
+
+    def revoked_elsewhere(self, payload: str) -> None:
+        """Another node announced a revocation (``server.notify.KIOSKS``, payload: the kiosk id)."""
+        if payload.isdigit():
+            self._mark_revoked(int(payload))
 
     @staticmethod
     def note_pending(state: KioskState, value: Any) -> None:
@@ -360,14 +365,18 @@ class KioskRegistry:
         state.dirty = True
 
     def revoke(self, kiosk_id: int) -> None:
-        """Refuse the kiosk from its very next request on, in every worker process.
+        """Refuse the kiosk from its very next request on (call after ``revoke_kiosk`` committed).
 
-        Call after ``revoke_kiosk`` committed: the other workers re-read when they see the bump.
+        Other nodes read the status on each request, and close its sockets when they hear the
+        transaction's announcement.
         """
+        self._mark_revoked(kiosk_id)
+
+    def _mark_revoked(self, kiosk_id: int) -> None:
+        self._revocations += 1
         for state in self._by_hash.values():
             if state.id == kiosk_id:
                 state.status = "revoked"
-        self._changes.bump(CHANGES)
         for listener in self.revoke_listeners:
             listener(kiosk_id)
 
@@ -395,7 +404,7 @@ class KioskRegistry:
                 state.dirty = True
             raise
         for state, (_seen, _pending, cursor, fault, _id) in zip(flushed, updates, strict=True):
-            # Saved: written once, not again with every later flush (another worker may hear newer).
+            # Saved: written once, not again with every later flush (another node may hear newer).
             if state.synced_to == cursor:
                 state.synced_to = None
             if state.storage_fault is fault:

@@ -4,11 +4,14 @@ Changes are coalesced for a moment and pushed as one message with the tickets' c
 rows (the same form as delta sync), so a burst of redeems costs one database read, not one per
 scan. Delta sync stays the source of truth: a kiosk that misses a push catches up by cursor.
 
-Each server worker process holds only its own sockets, and the fast path above only hears of
-changes made in its own process. So while it has sockets, each hub also polls for tickets whose
-sync number moved since its last poll (a change by any process, any path) every quarter second
-and queues them like the fast path does. One loop sends everything and remembers which version
-(sync number) of each ticket it sent, so a change heard both ways goes out once.
+The fast path above (:meth:`LiveHub.notify`) hears of changes made through this node's own
+requests. The follow loop hears of every other change (another node, a tool, any path): while the
+hub has sockets, it reads the tickets whose sync number moved past its cursor and queues them like
+the fast path does. On PostgreSQL it runs when another node's transaction announces a change
+(``server.notify.TICKETS``: ``LISTEN/NOTIFY``, delivered at that commit, so within milliseconds)
+and after the node's listener reconnects; on SQLite, the one process, it looks every quarter
+second for what changed outside its requests. One loop sends everything and remembers which
+version (sync number) of each ticket it sent, so a change heard both ways goes out once.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import sqlite_utils
 from aiohttp import WSCloseCode, web
 
 from gate_core.clock import utc_iso
@@ -28,20 +30,23 @@ from gate_core.wire import CLOSE_REVOKED, LIVE_HELLO, LIVE_TICKETS, TICKET_COLUM
 from server.db import Database
 from server.gate.kiosks import KIOSKS
 from server.gate.sync import changed_rows, current_seq, ticket_changes
+from server.notify import LISTENER, TICKETS
+from server.sql import Connection
 
 log = logging.getLogger(__name__)
 # Where a pushed ticket row (a sync page's plain tuple) keeps its id and its change number.
 _ID, _SEQ = TICKET_COLUMNS.index("id"), TICKET_COLUMNS.index("seq")
 
 COALESCE_SECONDS = 0.05
+#: How often the follow loop looks for changes when nothing announces them (SQLite).
 POLL_SECONDS = 0.25
-#: More changes than this since the last poll (a bulk generation, say) are left to delta sync.
+#: More changes than this since the last look (a bulk generation, say) are left to delta sync.
 POLL_MAX_TICKETS = 2000
 PING_SECONDS = 15.0
 SEND_TIMEOUT = 5.0
 
 
-def changed_since(db: sqlite_utils.Database, seq: int, limit: int = POLL_MAX_TICKETS) -> tuple[int, list[tuple]]:
+def changed_since(db: Connection, seq: int, limit: int = POLL_MAX_TICKETS) -> tuple[int, list[tuple]]:
     """(new cursor, [(ticket id, sync number)] changed after ``seq``); nothing when over ``limit``.
 
     Writes commit one at a time, each with higher sequence numbers than the last, so once a
@@ -56,8 +61,11 @@ def changed_since(db: sqlite_utils.Database, seq: int, limit: int = POLL_MAX_TIC
 class LiveHub:
     """The set of connected kiosk sockets and the task that pushes changes to them."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, announced: bool = False) -> None:
         self._db = db
+        #: Changes are announced (PostgreSQL's NOTIFY): follow them instead of looking every POLL_SECONDS.
+        self._announced = announced
+        self._changed = asyncio.Event()
         self._sockets: dict[web.WebSocketResponse, int] = {}
         self._pending: set[int] = set()
         self._wake = asyncio.Event()
@@ -76,7 +84,7 @@ class LiveHub:
         self._tasks = [
             asyncio.create_task(self._push_loop()),
             asyncio.create_task(self._ping_loop()),
-            asyncio.create_task(self._poll_loop()),
+            asyncio.create_task(self._follow_loop()),
         ]
 
     async def stop(self) -> None:
@@ -88,6 +96,10 @@ class LiveHub:
         for ws in list(self._sockets):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
         self._sockets.clear()
+
+    def changed_elsewhere(self, _payload: str = "") -> None:
+        """Something changed that this node's requests did not do (an announcement, a reconnect)."""
+        self._changed.set()
 
     def notify(self, ticket_ids: list[int]) -> None:
         """Queue tickets whose change kiosks must hear about (cheap: called on the redeem path)."""
@@ -148,9 +160,20 @@ class LiveHub:
             changes["tickets"], changes["seq"] = fresh, fresh[-1][_SEQ]
             await self._broadcast(json.dumps({"type": LIVE_TICKETS, **changes}, separators=(",", ":")))
 
-    async def _poll_loop(self) -> None:
+    async def _next_change(self) -> None:
+        if self._announced:
+            await self._changed.wait()
+            # Under a stream of redeems on other nodes every transaction announces: what they
+            # announce in this moment is read once, not once per announcement.
+            await asyncio.sleep(COALESCE_SECONDS)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), POLL_SECONDS)
+        self._changed.clear()
+
+    async def _follow_loop(self) -> None:
         while True:
-            await asyncio.sleep(POLL_SECONDS)
+            await self._next_change()
             if not self._sockets:
                 self._cursor = None
                 self._sent.clear()
@@ -159,12 +182,12 @@ class LiveHub:
                 continue  # set by the next hello
             try:
                 cursor, rows = await self._db.read(changed_since, self._cursor)
-            except Exception:  # noqa: BLE001 - the poll must outlive one failed read
-                log.exception("live poll failed; kiosks will catch up by delta sync")
+            except Exception:  # noqa: BLE001 - the loop must outlive one failed read
+                log.exception("live follow failed; kiosks will catch up by delta sync")
                 continue
             self._cursor = max(cursor, self._cursor or 0)
             unsent = [ticket_id for ticket_id, seq in rows if self._sent.get(ticket_id, -1) < seq]
-            # A version at or below the cursor is never polled again; only the fast path could
+            # A version at or below the cursor is never read again; only the fast path could
             # hear of it again, and then a repeat is harmless.
             self._sent = {ticket_id: seq for ticket_id, seq in self._sent.items() if seq > self._cursor}
             if unsent:
@@ -185,9 +208,13 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     """Own the hub for the app's lifetime; every socket is closed at shutdown."""
     from server.web import DB
 
-    hub = LiveHub(app[DB])
+    db = app[DB]
+    hub = LiveHub(db, announced=db.dialect_name == "postgresql")
     app[LIVE] = hub
     app[KIOSKS].revoke_listeners.append(hub.kiosk_revoked)
+    listener = app[LISTENER]
+    listener.subscribe(TICKETS, hub.changed_elsewhere)
+    listener.on_reconnect(hub.changed_elsewhere)  # what was announced meanwhile: caught up by cursor
     hub.start()
     yield
     await hub.stop()

@@ -1,7 +1,8 @@
 """Redeeming scans online (atomic single use), and the lookups uploads share (``server.gate.uploads``).
 
 Both run inside one write transaction on the database's single writer thread, so "is it used?"
-and "mark it used" can never interleave with another redeem or with a deletion. The rules are
+and "mark it used" can never interleave with another redeem or with a deletion (across nodes
+on PostgreSQL, the ticket's row lock sees to it: see :func:`redeem_batch`). The rules are
 not here: :func:`gate_core.decision.decide` is the one copy, shared with the kiosks; this module
 only looks up the facts it needs and records the outcome.
 
@@ -15,11 +16,9 @@ from __future__ import annotations
 
 import hmac
 import json
-import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-
-import sqlite_utils
 
 from gate_core.clock import utc_iso
 from gate_core.codes import (
@@ -34,9 +33,18 @@ from gate_core.codes import (
 from gate_core.decision import GateConfig, ItineraryWindow, PriorUse, TicketFacts, Verdict, decide
 from gate_core.facts import TicketRecord, itinerary_window, ticket_facts
 from gate_core.reasons import Reason
-from server.tickets.service import KeyRing, code_check, next_seq
+from server.gate.transaction_cache import (
+    FACTS_BY_SHORT_CODE_SQL,
+    INSERT_SCAN_SQL,
+    Facts,
+    RecordedScan,
+    TransactionCache,
+    facts_row_by,
+)
+from server.sql import Connection, IntegrityError
+from server.tickets.service import KeyRing, code_check
 
-Db = sqlite_utils.Database
+Db = Connection
 
 MAX_STORED_CODE = 200
 # Conflict kinds: a truck went through that the server's record says should not have.
@@ -151,11 +159,8 @@ def claim_code(text: str, keys: KeyRing) -> ClaimedCode | tuple[str, ParsedCode 
     return read_code(text, keys)
 
 
-Facts = sqlite3.Row  # a row of _FACTS_SQL, its columns by name
-
-
 def _confirmed(
-    db: Db, claim: ClaimedCode | tuple[str, ParsedCode | None], keys: KeyRing
+    db: Db, claim: ClaimedCode | tuple[str, ParsedCode | None], keys: KeyRing, cache: TransactionCache
 ) -> tuple[str, ParsedCode, Facts | None]:
     """:func:`read_code`'s answer for a claimed code, and the claimed ticket's facts row when read.
 
@@ -165,7 +170,7 @@ def _confirmed(
     """
     if not isinstance(claim, ClaimedCode):
         return claim[0], *resolve_code(db, *claim)
-    row = _facts_row(db, _FACTS_SQL, claim.ticket_id)
+    row = cache.facts_row(db, claim.ticket_id)
     check = row["code_check"] if row is not None else None
     if check is not None and hmac.compare_digest(check, code_check(claim.text)):
         parsed = ParsedCode(CodeStatus.VALID, claim.ticket_id, claim.itinerary_id, claim.key_id, claim.text)
@@ -180,65 +185,20 @@ def resolve_code(db: Db, text: str, parsed: ParsedCode | None) -> tuple[ParsedCo
     with its ticket's facts in the same read (handed to :func:`look_up` so it does not read them again)."""
     if parsed is not None:
         return parsed, None
-    row = _facts_row(db, _FACTS_BY_SHORT_CODE_SQL, text)
+    row = facts_row_by(db, FACTS_BY_SHORT_CODE_SQL, text)
     if row is None:
         return ParsedCode.unknown_short(text), None
     return ParsedCode.from_short(row["ticket_id"], row["itinerary_id"], text=text), row
 
 
-_FACTS_SQL = (
-    "SELECT t.id AS ticket_id, t.itinerary_id, t.company_id, t.printed_at IS NOT NULL AS printed, "
-    "t.deleted_at IS NOT NULL AS deleted, c.name AS company_name, g.services, t.used_at, t.used_scan_id, "
-    "k.name AS used_kiosk_name, t.code_check "
-    "FROM tickets t JOIN companies c ON c.id = t.company_id JOIN generations g ON g.id = t.generation_id "
-    "LEFT JOIN kiosks k ON k.id = t.used_kiosk_id WHERE t.id = ?"
-)
-_FACTS_BY_SHORT_CODE_SQL = _FACTS_SQL.replace("WHERE t.id = ?", "WHERE t.short_code = ?")
-
-
-def _facts_row(db: Db, sql: str, key: int | str) -> Facts | None:
-    cursor = db.conn.cursor()
-    cursor.row_factory = sqlite3.Row
-    return cursor.execute(sql, (key,)).fetchone()
-
-
 _ITINERARY_SQL = "SELECT vessel, voyage, valid_from, valid_until FROM itineraries WHERE id = ?"
-
-
-class TransactionCache:
-    """Lookups that cannot change while one write transaction runs (nothing in it writes them).
-
-    A batch of redeems shares one, so its itineraries, service names and kiosk statuses are read
-    once per batch instead of once per scan.
-    """
-
-    def __init__(self) -> None:
-        self.itineraries: dict[int, tuple[str, ItineraryWindow | None]] = {}
-        self.services: dict[tuple[str, str], tuple[tuple[int, ...], dict[int, str]]] = {}
-        self.kiosk_active: dict[int, bool] = {}
-        self._last_seq: int | None = None
-
-    def take_seq(self, db: Db) -> int:
-        """The next sync sequence number (as ``next_seq``); the counter is written once, by :meth:`save_seq`.
-
-        Nothing else writes in this transaction, and a number left unused by a redeem that rolled
-        back is only a gap, which cursors allow.
-        """
-        if self._last_seq is None:
-            self._last_seq = db.conn.execute("SELECT value FROM sync_counter WHERE id = 1").fetchone()[0]
-        self._last_seq += 1
-        return self._last_seq
-
-    def save_seq(self, db: Db) -> None:
-        if self._last_seq is not None:
-            db.conn.execute("UPDATE sync_counter SET value = ? WHERE id = 1", (self._last_seq,))
 
 
 def _itinerary(db: Db, itinerary_id: int, cache: TransactionCache) -> tuple[str, ItineraryWindow | None]:
     found = cache.itineraries.get(itinerary_id)
     if found is not None:
         return found
-    row = db.conn.execute(_ITINERARY_SQL, (itinerary_id,)).fetchone()
+    row = db.execute(_ITINERARY_SQL, (itinerary_id,)).fetchone()
     if row is None:
         found = ("", None)
     else:
@@ -259,7 +219,7 @@ def _service_names(db: Db, services: str, lang: str, cache: TransactionCache) ->
     if service_ids:
         column = "name_en" if lang == "en" else "name_es"
         names = dict(
-            db.conn.execute(
+            db.execute(
                 f"SELECT id, {column} FROM services WHERE id IN ({','.join('?' * len(service_ids))})", service_ids
             ).fetchall()
         )
@@ -270,7 +230,7 @@ def _service_names(db: Db, services: str, lang: str, cache: TransactionCache) ->
 def _kiosk_active(db: Db, kiosk_id: int, cache: TransactionCache) -> bool:
     found = cache.kiosk_active.get(kiosk_id)
     if found is None:
-        status = db.conn.execute("SELECT status FROM kiosks WHERE id = ?", (kiosk_id,)).fetchone()
+        status = db.execute("SELECT status FROM kiosks WHERE id = ?", (kiosk_id,)).fetchone()
         found = cache.kiosk_active[kiosk_id] = status is not None and status[0] == "active"
     return found
 
@@ -292,7 +252,7 @@ def look_up(
     cache = cache or TransactionCache()
     label, window = _itinerary(db, code.itinerary_id, cache)
     row = read if read is not None and read["ticket_id"] == code.ticket_id else None
-    row = row or _facts_row(db, _FACTS_SQL, code.ticket_id)
+    row = row or cache.facts_row(db, code.ticket_id)
     if row is None:
         return Lookup(window=window)
     if row["itinerary_id"] != code.itinerary_id:
@@ -321,25 +281,35 @@ def facts_for_code(db: Db, text: str, keys: KeyRing, lang: str = "es") -> tuple[
     return parsed, look_up(db, parsed, lang, read=read)
 
 
-class AlreadyUsed(sqlite3.IntegrityError):
+class AlreadyUsed(IntegrityError):
     """A second use of one ticket reached the database (decide() should have refused it)."""
 
 
-def _record_use(db: Db, ticket_id: int, scan_id: str, kiosk_id: int, used_at: str, seq: int | None = None) -> None:
-    seq = next_seq(db) if seq is None else seq
-    changed = db.conn.execute(
-        "UPDATE tickets SET used_at = ?, used_scan_id = ?, used_kiosk_id = ?, used_seq = ? "
-        "WHERE id = ? AND used_at IS NULL",
-        (used_at, scan_id, kiosk_id, seq, ticket_id),
+def _record_use(
+    db: Db, ticket_id: int, scan_id: str, kiosk_id: int, used_at: str, cache: TransactionCache | None = None
+) -> None:
+    """Use the ticket; its sync number comes at the end of the batch (:meth:`TransactionCache.number_uses`),
+    or at once when there is no batch (``cache`` None)."""
+    changed = db.execute(
+        "UPDATE tickets SET used_at = ?, used_scan_id = ?, used_kiosk_id = ? WHERE id = ? AND used_at IS NULL",
+        (used_at, scan_id, kiosk_id, ticket_id),
     ).rowcount
     # Whatever happened above, a used ticket is never used again: this is the database's word
-    # (the redeem's savepoint undoes it), decide() has already refused such a scan.
+    # (the batch's savepoint undoes it), decide() has already refused such a scan.
     if changed != 1:
         raise AlreadyUsed(f"ticket {ticket_id} is already used or does not exist")
+    numbering = cache or TransactionCache()
+    numbering.note_use(ticket_id)
+    if cache is None:
+        numbering.number_uses(db)
 
 
-def insert_scan(
-    db: Db,
+def insert_scan(db: Db, values: tuple) -> None:
+    """Log a scan: :func:`scan_values`' row."""
+    db.execute(INSERT_SCAN_SQL, values)
+
+
+def scan_values(
     scan: ScanInput,
     kiosk_id: int,
     lookup: Lookup,
@@ -349,24 +319,20 @@ def insert_scan(
     accepted: bool,
     reason: Reason,
     local_reason: Reason | None = None,
-) -> None:
-    """Log a scan with the server's reason and, for an offline one, the kiosk's (``local_reason``)."""
-    db.conn.execute(
-        "INSERT INTO scans (scan_id, kiosk_id, ticket_id, company_id, code, scanned_at, received_at, mode, accepted, "
-        "reason, local_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            scan.scan_id,
-            kiosk_id,
-            ticket_id if lookup.ticket else None,
-            lookup.company_id,
-            scan.code,
-            utc_iso(scan.scanned_at),
-            received_at,
-            mode,
-            int(accepted),
-            reason.value,
-            local_reason.value if local_reason else None,
-        ),
+) -> tuple:
+    """A scan's row in the log, with the server's reason and, for an offline one, the kiosk's (``local_reason``)."""
+    return (
+        scan.scan_id,
+        kiosk_id,
+        ticket_id if lookup.ticket else None,
+        lookup.company_id,
+        scan.code,
+        utc_iso(scan.scanned_at),
+        received_at,
+        mode,
+        int(accepted),
+        reason.value,
+        local_reason.value if local_reason else None,
     )
 
 
@@ -397,24 +363,21 @@ def redeem_scan(
     now: datetime,
     lang: str = "es",
     *,
-    cache: TransactionCache | None = None,
+    cache: TransactionCache,
 ) -> tuple[Verdict, bool]:
     """Decide an online scan and, when accepted, use the ticket; returns (verdict, newly used).
 
-    ``claim`` is :func:`claim_code`'s answer for the scanned text. Idempotent by scan id: the "seen it?" lookup runs in
-    the same write transaction as the insert, so a retry (to any worker process) returns the
-    first verdict and changes nothing.
+    ``claim`` is :func:`claim_code`'s answer for the scanned text. Runs inside
+    :func:`redeem_batch`, which has locked the ticket and read the scan ids. Idempotent by scan
+    id: a retry (to any node) returns the first verdict and changes nothing.
     """
-    own_cache = cache is None
-    cache = cache or TransactionCache()
-    existing = db.conn.execute(
-        "SELECT kiosk_id, accepted, reason, code FROM scans WHERE scan_id = ?", (scan_id,)
-    ).fetchone()
+    existing = cache.recorded_scan(db, scan_id)
     if existing is not None:
-        if existing[0] != kiosk_id:
+        _scan_id, owner, accepted, reason, code_text = existing
+        if owner != kiosk_id:
             raise ScanIdTaken(scan_id)
-        return _replayed_verdict(db, existing[1], existing[2], existing[3], keys, lang), False
-    text, code, read = _confirmed(db, claim, keys)
+        return _replayed_verdict(db, accepted, reason, code_text, keys, lang), False
+    text, code, read = _confirmed(db, claim, keys, cache)
     scan = ScanInput(scan_id, text, code, scanned_at)
     lookup = look_up(db, code, lang, cache, read)
     gate = GateConfig(kiosk_revoked=not _kiosk_active(db, kiosk_id, cache), allowed_itineraries=allowed_itineraries)
@@ -422,32 +385,104 @@ def redeem_scan(
     received = utc_iso(now)
     if verdict.accepted:
         assert verdict.ticket_id is not None
-        _record_use(db, verdict.ticket_id, scan.scan_id, kiosk_id, received, cache.take_seq(db))
-    insert_scan(db, scan, kiosk_id, lookup, code.ticket_id, received, "online", verdict.accepted, verdict.reason)
-    if own_cache:
-        cache.save_seq(db)
+        _record_use(db, verdict.ticket_id, scan.scan_id, kiosk_id, received, cache)
+    values = scan_values(scan, kiosk_id, lookup, code.ticket_id, received, "online", verdict.accepted, verdict.reason)
+    cache.log_scan(db, values, RecordedScan(scan_id, kiosk_id, int(verdict.accepted), verdict.reason.value, text))
     return verdict, verdict.accepted
+
+
+def _named_tickets(claims: Iterable[ClaimedCode | tuple[str, ParsedCode | None]]) -> tuple[list[int], list[str]]:
+    """The ticket ids and the short codes that scanned codes name (for :meth:`TransactionCache.lock_tickets`)."""
+    ids: list[int] = []
+    shorts: list[str] = []
+    for claim in claims:
+        if isinstance(claim, ClaimedCode):
+            ids.append(claim.ticket_id)
+        elif claim[1] is None:
+            shorts.append(claim[0])
+        elif claim[1].ticket_id is not None:  # a full code of a key the server no longer signs with
+            ids.append(claim[1].ticket_id)
+    return ids, shorts
+
+
+class _RedeemFailed(Exception):
+    def __init__(self, index: int, error: Exception) -> None:
+        super().__init__(index, error)
+        self.index, self.error = index, error
+
+
+_AGAIN: Exception = Exception("run again")  # a failed redeem given a second run (see redeem_batch)
 
 
 def redeem_batch(db: Db, calls: list[tuple]) -> list[tuple[Verdict, bool] | Exception]:
     """:func:`redeem_scan` for each call's arguments, one after another in this one transaction.
 
-    Each runs in its own savepoint, so a failure undoes that redeem only and is returned in its
-    place; the others commit together (see ``server.gate.batching``).
+    Locking (what makes single use and scan-id idempotency hold across nodes on PostgreSQL): the
+    batch first locks the rows of every ticket its codes name, in id order, in one statement, and
+    only then reads which scan ids are recorded. Two redeems of one code, on any nodes, name one
+    ticket, so the later transaction waits for the earlier's COMMIT and then (READ COMMITTED:
+    each statement sees what committed before it) finds its use and its scan id: a retried
+    scan id gets the first answer, a second truck ``already_used``. Redeems of other tickets do
+    not wait. A scan id whose code names no ticket (forged, unknown) is kept unique by the scans
+    table: the second insert waits for the first transaction and fails; that redeem runs again
+    and replays the first answer. The sync counter is locked only at the end
+    (:meth:`TransactionCache.number_uses`), so commits stay in sync-number order.
+
+    A redeem that fails is undone by rolling back to the batch's savepoint and running the
+    others again without it (failures are rare; a savepoint per redeem costs two round trips
+    each on PostgreSQL); its exception is returned in its place. The scans are logged in one
+    statement at the end; when that fails, the batch runs again logging each at once.
     """
-    cache = TransactionCache()
+    failed: dict[int, Exception] = {}
+    scans_at_end = True
+    db.execute("SAVEPOINT redeems")
+    while True:
+        cache = TransactionCache(scans_at_end)
+        try:
+            outcomes = _redeem_each(db, calls, cache, failed)
+            cache.write_scans(db)
+        except IntegrityError:
+            # A scan id of the batch recorded meanwhile by another node (its code names no ticket,
+            # so no lock kept them apart): again, logging each scan at once, to find which.
+            if not db.in_transaction:
+                raise
+            db.execute("ROLLBACK TO redeems")
+            scans_at_end = False
+            continue
+        except _RedeemFailed as failure:
+            if not db.in_transaction or getattr(failure.error, "sqlstate", None):
+                # SQLite undid the whole transaction itself (a full disk does that), or PostgreSQL
+                # failed it (a deadlock, a lost connection; its constraint errors come as
+                # IntegrityError): the batch fails as one, retried or answered 503 (batching).
+                raise failure.error from None
+            db.execute("ROLLBACK TO redeems")
+            # An integrity error is another transaction's scan id or use, committed meanwhile:
+            # a second run finds it. Anything else, or a second failure, is that redeem's answer.
+            again = isinstance(failure.error, IntegrityError) and failure.index not in failed
+            failed[failure.index] = _AGAIN if again else failure.error
+            continue
+        cache.number_uses(db)
+        db.execute("RELEASE redeems")
+        return outcomes
+
+
+def _redeem_each(
+    db: Db, calls: list[tuple], cache: TransactionCache, failed: dict[int, Exception]
+) -> list[tuple[Verdict, bool] | Exception]:
+    """One run of :func:`redeem_batch`'s redeems; raises :class:`_RedeemFailed` at the first that fails."""
+    runs = [args for index, args in enumerate(calls) if failed.get(index, _AGAIN) is _AGAIN]
+    cache.lock_tickets(db, *_named_tickets(args[2] for args in runs))
+    cache.read_scans(db, (args[1] for args in runs))
     outcomes: list[tuple[Verdict, bool] | Exception] = []
-    for args in calls:
-        db.conn.execute("SAVEPOINT redeem")
+    for index, args in enumerate(calls):
+        error = failed.get(index, _AGAIN)
+        if error is not _AGAIN:
+            outcomes.append(error)
+            continue
         try:
             outcomes.append(redeem_scan(db, *args, cache=cache))
-        except Exception as exc:  # noqa: BLE001 - handed to that redeem's caller
-            if not db.conn.in_transaction:
-                # SQLite undid the whole transaction itself (a full disk does that): the batch
-                # fails as one, and every redeem in it gets this error (503 storage_unavailable).
-                raise
-            db.conn.execute("ROLLBACK TO redeem")
+        except ScanIdTaken as exc:  # found before anything was written: no need to undo
             outcomes.append(exc)
-        db.conn.execute("RELEASE redeem")
-    cache.save_seq(db)
+        except Exception as exc:  # noqa: BLE001 - handed to that redeem's caller
+            raise _RedeemFailed(index, exc) from exc
     return outcomes

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-import sqlite_utils
-
 from gate_core.clock import utc_iso
 from gate_core.codes import VerifyKey, normalize_code, normalize_short_code, parse_code
 from gate_core.reasons import DECISION_REASONS
@@ -23,8 +21,9 @@ from server.db import one, scalar
 from server.forms import FieldErrors
 from server.gate.redeem import CONFLICT_KINDS
 from server.i18n import Msg
+from server.sql import Connection
 
-Db = sqlite_utils.Database
+Db = Connection
 
 PAGE_SIZE = 50
 MIN_CODE_PREFIX = 4

@@ -19,27 +19,29 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import sqlite_utils
-
 from gate_core.wire import TICKET_COLUMNS
 from server.db import scalar
+from server.sql import POSTGRESQL, SQLITE, Connection
 
-Db = sqlite_utils.Database
+Db = Connection
 
 DEFAULT_PAGE = 50_000
 MAX_PAGE = 100_000
 _IN_CHUNK = 500
 
 _TICKET_COLUMNS = (
-    "t.id, t.itinerary_id, t.company_id, t.generation_id, t.printed_at IS NOT NULL, "
-    "t.deleted_at IS NOT NULL, t.short_code, t.used_at, t.used_kiosk_id, t.used_scan_id"
-)
+    "t.id, t.itinerary_id, t.company_id, t.generation_id, CASE WHEN t.printed_at IS NULL THEN 0 ELSE 1 END, "
+    "CASE WHEN t.deleted_at IS NULL THEN 0 ELSE 1 END, t.short_code, t.used_at, t.used_kiosk_id, t.used_scan_id"
+)  # 0/1, not a truth value: PostgreSQL's would be JSON true/false
 # Where a row's values are (rows stay plain tuples: a first sync is a million of them).
 _ITINERARY, _COMPANY, _GENERATION, _USED_BY, _SEQ = (
     TICKET_COLUMNS.index(name) for name in ("itinerary_id", "company_id", "generation_id", "used_by", "seq")
 )
 #: A ticket's row with its latest change number.
-_TICKET_SELECT = f"SELECT {_TICKET_COLUMNS}, max(t.sync_seq, coalesce(t.used_seq, 0)) FROM tickets t "
+_TICKET_SELECT = {
+    dialect: f"SELECT {_TICKET_COLUMNS}, {dialect.greatest}(t.sync_seq, coalesce(t.used_seq, 0)) FROM tickets t "
+    for dialect in (SQLITE, POSTGRESQL)
+}
 
 
 def _changed_query(columns: str) -> str:
@@ -64,7 +66,7 @@ def changed_rows(db: Db, cursor: int, limit: int, *, ids_only: bool = False) -> 
     """Tickets changed after ``cursor``, each once, in the order of their latest numbers (each
     row's last item), at most ``limit``. ``ids_only``: (id, number)."""
     sql = _CHANGED_IDS if ids_only else _CHANGED_ROWS
-    return db.conn.execute(sql, {"cursor": cursor, "limit": limit}).fetchall()
+    return db.execute(sql, {"cursor": cursor, "limit": limit}).fetchall()
 
 
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
@@ -77,7 +79,7 @@ def _by_ids(db: Db, sql: str, ids: Iterable[int]) -> list[tuple]:
     wanted = sorted(set(ids))
     rows: list[tuple] = []
     for chunk in _chunks(wanted):
-        rows.extend(db.conn.execute(sql.format(",".join("?" * len(chunk))), tuple(chunk)).fetchall())
+        rows.extend(db.execute(sql.format(",".join("?" * len(chunk))), tuple(chunk)).fetchall())
     return rows
 
 
@@ -85,7 +87,7 @@ def public_keys(db: Db) -> dict[str, str]:
     """key id → base64 of the raw 32-byte Ed25519 public key, for every key that ever signed."""
     return {
         str(key_id): base64.b64encode(raw).decode("ascii")
-        for key_id, raw in db.conn.execute("SELECT key_id, public_key FROM signing_keys ORDER BY key_id")
+        for key_id, raw in db.execute("SELECT key_id, public_key FROM signing_keys ORDER BY key_id")
     }
 
 
@@ -124,7 +126,7 @@ def _lookups(db: Db, tickets: Sequence[Sequence[Any]], itinerary_ids: Iterable[i
 
 def sync_page(db: Db, cursor: int, limit: int) -> dict[str, Any]:
     """Tickets changed after ``cursor`` (at most ``limit``), their lookups, keys and the next cursor."""
-    db.execute("BEGIN")  # one snapshot: the counter and the rows must agree
+    db.execute(db.dialect.begin_snapshot)  # one snapshot: the counter and the rows must agree
     try:
         counter = scalar(db, "SELECT value FROM sync_counter WHERE id = 1") or 0
         rows = changed_rows(db, cursor, limit + 1)
@@ -133,7 +135,7 @@ def sync_page(db: Db, cursor: int, limit: int) -> dict[str, Any]:
         next_cursor = tickets[-1][_SEQ] if has_more else max(counter, cursor)
         changed_itineraries = [
             r[0]
-            for r in db.conn.execute(
+            for r in db.execute(
                 "SELECT id FROM itineraries WHERE sync_seq > ? AND sync_seq <= ?", (cursor, next_cursor)
             )
         ]
@@ -152,7 +154,7 @@ def sync_page(db: Db, cursor: int, limit: int) -> dict[str, Any]:
 
 def ticket_changes(db: Db, ticket_ids: Iterable[int]) -> dict[str, Any]:
     """The current compact rows of some tickets and their lookups (what the live channel pushes)."""
-    tickets = _by_ids(db, _TICKET_SELECT + "WHERE t.id IN ({})", ticket_ids)
+    tickets = _by_ids(db, _TICKET_SELECT[db.dialect] + "WHERE t.id IN ({})", ticket_ids)
     tickets.sort(key=lambda row: row[_SEQ])
     return {
         "columns": TICKET_COLUMNS,

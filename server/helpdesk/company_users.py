@@ -12,15 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import sqlite_utils
-
 from server.accounts.audit import audit
 from server.accounts.users import Refused, check_unique, invite_user, validate_person
 from server.db import one, scalar
 from server.forms import FieldErrors
 from server.i18n import Msg
+from server.sql import Connection
 
-Db = sqlite_utils.Database
+Db = Connection
 
 #: The profiles a customer administrator may give; staff roles are the terminal's business.
 ASSIGNABLE_ROLES = ("customer", "customer_admin")
@@ -31,7 +30,8 @@ NOT_FOUND = Refused("not_found", Msg("Not found."))
 def list_users(db: Db, company_id: int) -> list[dict[str, Any]]:
     """The company's users with their profiles at this company."""
     rows = db.query(
-        "SELECT u.id, u.username, u.email, u.full_name, u.status, u.created_at, group_concat(p.role, ',') AS roles "
+        f"SELECT u.id, u.username, u.email, u.full_name, u.status, u.created_at, "
+        f"{db.dialect.string_agg('p.role')} AS roles "
         "FROM users u JOIN profiles p ON p.user_id = u.id WHERE p.company_id = ? GROUP BY u.id ORDER BY u.full_name",
         (company_id,),
     )
@@ -120,8 +120,9 @@ def set_roles(db: Db, company_id: int, user_id: int, roles: list[str], actor_id:
         f"DELETE FROM profiles WHERE user_id = ? AND company_id = ? AND role NOT IN ({marks})",
         (user_id, company_id, *roles),
     )
-    db.conn.executemany(
-        "INSERT OR IGNORE INTO profiles (user_id, company_id, role) VALUES (?, ?, ?)",
+    db.executemany(
+        "INSERT INTO profiles (user_id, company_id, role) VALUES (?, ?, ?) "
+        "ON CONFLICT (user_id, company_id, role) DO NOTHING",
         [(user_id, company_id, role) for role in roles],
     )
     audit(

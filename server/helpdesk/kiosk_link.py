@@ -11,14 +11,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
 from aiohttp import web
 
 from server.helpdesk import licences
+from server.sql import Connection
 
 
 def deactivate_machine(
-    db: sqlite_utils.Database,
+    db: Connection,
     company_id: int | None,
     serial_id: int,
     machine_id: int,

@@ -17,8 +17,6 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-import sqlite_utils
-
 from gate_core.clock import utc_iso
 from server import forms
 from server.accounts.audit import audit
@@ -26,9 +24,10 @@ from server.db import one, scalar
 from server.forms import FieldErrors
 from server.helpdesk.paging import contains
 from server.i18n import Msg
+from server.sql import Connection
 from server.tickets.paging import FIRST_PAGE, PAGE_SIZE, Keyset, Page, keyset_page
 
-Db = sqlite_utils.Database
+Db = Connection
 
 FINGERPRINT_RE = re.compile(r"^[A-Za-z0-9:._/+=-]{4,128}$")
 SERIAL_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{5,63}$")
@@ -119,7 +118,7 @@ def systems_of(db: Db, company_id: int | None) -> list[str]:
     return [
         row[0]
         for row in db.execute(
-            "SELECT DISTINCT system FROM serials WHERE (? IS NULL OR company_id = ?) ORDER BY system",
+            "SELECT DISTINCT system FROM serials WHERE (CAST(? AS BIGINT) IS NULL OR company_id = ?) ORDER BY system",
             (company_id, company_id),
         ).fetchall()
     ]
@@ -127,7 +126,9 @@ def systems_of(db: Db, company_id: int | None) -> list[str]:
 
 def get_serial(db: Db, company_id: int | None, serial_id: int, today: date) -> dict[str, Any] | None:
     row = one(
-        db, _SERIAL_SELECT + " WHERE s.id = ? AND (? IS NULL OR s.company_id = ?)", (serial_id, company_id, company_id)
+        db,
+        _SERIAL_SELECT + " WHERE s.id = ? AND (CAST(? AS BIGINT) IS NULL OR s.company_id = ?)",
+        (serial_id, company_id, company_id),
     )
     return _decorate(row, today) if row else None
 
@@ -144,7 +145,8 @@ def list_machines(db: Db, serial_id: int, *, active: bool | None = None) -> list
     return list(
         db.query(
             f"SELECT {_MACHINE_COLUMNS} FROM machines m LEFT JOIN kiosks k ON k.id = m.kiosk_id "
-            "WHERE m.serial_id = ? AND (? IS NULL OR m.active = ?) ORDER BY m.active DESC, m.activated_at, m.id",
+            "WHERE m.serial_id = ? AND (CAST(? AS BIGINT) IS NULL OR m.active = ?) "
+            "ORDER BY m.active DESC, m.activated_at, m.id",
             (serial_id, None if active is None else int(active), None if active is None else int(active)),
         )
     )
@@ -155,7 +157,7 @@ def get_machine(db: Db, company_id: int | None, serial_id: int, machine_id: int)
         db,
         f"SELECT {_MACHINE_COLUMNS}, s.serial, s.system, s.company_id FROM machines m "
         "JOIN serials s ON s.id = m.serial_id LEFT JOIN kiosks k ON k.id = m.kiosk_id "
-        "WHERE m.id = ? AND m.serial_id = ? AND (? IS NULL OR s.company_id = ?)",
+        "WHERE m.id = ? AND m.serial_id = ? AND (CAST(? AS BIGINT) IS NULL OR s.company_id = ?)",
         (machine_id, serial_id, company_id, company_id),
     )
 
@@ -197,7 +199,7 @@ def _serial_for_update(db: Db, company_id: int | None, serial_id: int) -> dict[s
     serial = one(
         db,
         "SELECT id, company_id, serial, system, valid_until, suspended, max_machines FROM serials "
-        "WHERE id = ? AND (? IS NULL OR company_id = ?)",
+        "WHERE id = ? AND (CAST(? AS BIGINT) IS NULL OR company_id = ?)",
         (serial_id, company_id, company_id),
     )
     if serial is None:
@@ -246,7 +248,7 @@ def activate_machine(
     else:
         machine_id = db.execute(
             "INSERT INTO machines (serial_id, name, fingerprint, active, activated_at, last_seen_at, activated_by) "
-            "VALUES (?, ?, ?, 1, ?, ?, ?)",
+            "VALUES (?, ?, ?, 1, ?, ?, ?) RETURNING id",
             (
                 serial_id,
                 values["name"],
@@ -255,7 +257,7 @@ def activate_machine(
                 utc_iso(now, "seconds"),
                 actor_id,
             ),
-        ).lastrowid
+        ).fetchone()[0]
     audit(
         db,
         "machine.activated",
@@ -369,9 +371,9 @@ def activate_kiosk_machine(db: Db, kiosk_id: int, name: str, fingerprint: str, n
     _check_free_slot(db, serial)
     machine_id = db.execute(
         "INSERT INTO machines (serial_id, name, fingerprint, active, activated_at, last_seen_at, kiosk_id) "
-        "VALUES (?, ?, ?, 1, ?, ?, ?)",
+        "VALUES (?, ?, ?, 1, ?, ?, ?) RETURNING id",
         (serial["id"], name, fingerprint or "-", utc_iso(now, "seconds"), utc_iso(now, "seconds"), kiosk_id),
-    ).lastrowid
+    ).fetchone()[0]
     audit(db, "machine.activated", now=now, company_id=serial["company_id"], detail=f"{serial['serial']} kiosk {name}")
     return get_machine(db, None, serial["id"], cast(int, machine_id))  # type: ignore[return-value]
 
@@ -513,8 +515,8 @@ def save_serial(db: Db, values: Mapping[str, Any], actor_id: int | None, now: da
     else:
         serial_id = db.execute(
             "INSERT INTO serials (company_id, serial, system, description, valid_until, suspended, max_machines, "
-            "max_open_tickets, updated_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "max_open_tickets, updated_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (*params, utc_iso(now, "seconds")),
-        ).lastrowid
+        ).fetchone()[0]
     audit(db, "serial.saved", now=now, user_id=actor_id, company_id=company_id, detail=serial)
     return serial_id

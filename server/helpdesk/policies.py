@@ -7,8 +7,6 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import Any, cast
 
-import sqlite_utils
-
 from gate_core.clock import utc_iso
 from server import forms
 from server.accounts.audit import audit
@@ -17,9 +15,10 @@ from server.forms import FieldErrors
 from server.helpdesk.licences import _date, days_left, serial_conditions, serial_status
 from server.helpdesk.paging import contains
 from server.i18n import Msg
+from server.sql import Connection
 from server.tickets.paging import FIRST_PAGE, PAGE_SIZE, Keyset, Page, keyset_page
 
-Db = sqlite_utils.Database
+Db = Connection
 
 _POLICY_SELECT = """
     SELECT p.id, p.number, p.description, p.registered_on, p.valid_until, p.serial_id, s.serial, s.system,
@@ -65,7 +64,9 @@ def policies_page(
 
 def get_policy(db: Db, company_id: int | None, policy_id: int, today: date) -> dict[str, Any] | None:
     row = one(
-        db, _POLICY_SELECT + " WHERE p.id = ? AND (? IS NULL OR s.company_id = ?)", (policy_id, company_id, company_id)
+        db,
+        _POLICY_SELECT + " WHERE p.id = ? AND (CAST(? AS BIGINT) IS NULL OR s.company_id = ?)",
+        (policy_id, company_id, company_id),
     )
     return _decorate(row, today) if row else None
 
@@ -119,7 +120,7 @@ def save_policy(db: Db, values: Mapping[str, Any], actor_id: int | None, now: da
     errors.raise_if_any()
     policy_id = db.execute(
         "INSERT INTO policies (serial_id, number, description, registered_on, valid_until, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         (
             serial_id,
             values["number"],
@@ -128,6 +129,6 @@ def save_policy(db: Db, values: Mapping[str, Any], actor_id: int | None, now: da
             values["valid_until"],
             utc_iso(now, "seconds"),
         ),
-    ).lastrowid
+    ).fetchone()[0]
     audit(db, "policy.saved", now=now, user_id=actor_id, company_id=company_id, detail=values["number"])
-    return cast(int, policy_id)  # an INSERT always sets lastrowid
+    return cast(int, policy_id)

@@ -18,8 +18,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-import sqlite_utils
-
 from gate_core.clock import utc_iso
 from server import forms
 from server.accounts.audit import audit
@@ -29,10 +27,11 @@ from server.helpdesk.attachments import StoredFile
 from server.helpdesk.paging import contains
 from server.helpdesk.policies import get_policy
 from server.i18n import Msg
+from server.sql import Connection
 from server.tickets.paging import FIRST_PAGE, PAGE_SIZE, Keyset, Page, keyset_page
 from server.web import PORTAL_CUSTOMER_ROLES
 
-Db = sqlite_utils.Database
+Db = Connection
 
 STATUSES = ("open", "waiting_customer", "closed", "cancelled")
 OPEN_STATUSES = ("open", "waiting_customer")
@@ -178,7 +177,7 @@ def _insert_ticket(
     ticket_id = db.execute(
         "INSERT INTO service_tickets (seq, number, company_id, policy_id, serial_id, system, area, subject, email, "
         "phone, contact_hours, description, status, language, reply_token, created_by, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?) RETURNING id",
         (
             seq,
             number,
@@ -198,8 +197,8 @@ def _insert_ticket(
             utc_iso(now, "seconds"),
             utc_iso(now, "seconds"),
         ),
-    ).lastrowid
-    return cast(int, ticket_id)  # an INSERT always sets lastrowid
+    ).fetchone()[0]
+    return cast(int, ticket_id)
 
 
 def _record_files(
@@ -239,7 +238,9 @@ _TICKET_SELECT = """
 
 def get_ticket(db: Db, company_id: int | None, ticket_id: int) -> dict[str, Any] | None:
     return one(
-        db, _TICKET_SELECT + " WHERE t.id = ? AND (? IS NULL OR t.company_id = ?)", (ticket_id, company_id, company_id)
+        db,
+        _TICKET_SELECT + " WHERE t.id = ? AND (CAST(? AS BIGINT) IS NULL OR t.company_id = ?)",
+        (ticket_id, company_id, company_id),
     )
 
 
@@ -309,7 +310,8 @@ def get_attachment(db: Db, company_id: int | None, attachment_id: int) -> dict[s
     return one(
         db,
         "SELECT f.id, f.ticket_id, f.stored_name, f.original_name, f.content_type, f.size FROM service_attachments f "
-        "JOIN service_tickets t ON t.id = f.ticket_id WHERE f.id = ? AND (? IS NULL OR t.company_id = ?)",
+        "JOIN service_tickets t ON t.id = f.ticket_id "
+        "WHERE f.id = ? AND (CAST(? AS BIGINT) IS NULL OR t.company_id = ?)",
         (attachment_id, company_id, company_id),
     )
 
@@ -364,9 +366,9 @@ def add_reply(
         raise HelpdeskError("duplicate_message", Msg("This message was already added to the ticket."))
     reply_id = db.execute(
         "INSERT INTO service_replies (ticket_id, author_role, user_id, author_name, body, via, message_id, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (ticket_id, role, author.get("id"), author["full_name"], body, via, message_id, utc_iso(now, "seconds")),
-    ).lastrowid
+    ).fetchone()[0]
     _record_files(db, ticket_id, reply_id, files, author.get("id"), now)
     status = "waiting_customer" if role == "agent" else "open"
     db.execute(

@@ -2,7 +2,9 @@
 
 Each migration is a function registered with ``@migration(N)``; never edit one that has shipped,
 add the next number instead (in the newest module below, or a new one imported at the end of this
-file). SQL is kept to what SQLite and PostgreSQL both accept where possible.
+file). Migrations are written once, in SQLite's words; :func:`script` hands each statement to
+:func:`server.sql.ddl`, which swaps in PostgreSQL's types (the one place the DDL differs). New
+numbers: 50–54 for the engine work of issue 15.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import sqlite_utils
+from server.sql import Connection, ddl
 
-Migration = Callable[[sqlite_utils.Database], None]
+Migration = Callable[[Connection], None]
 MIGRATIONS: dict[int, Migration] = {}
 
 
@@ -26,15 +28,16 @@ def migration(number: int) -> Callable[[Migration], Migration]:
     return register
 
 
-def apply_migrations(db: sqlite_utils.Database) -> list[int]:
-    db.execute("CREATE TABLE IF NOT EXISTS _migrations (number INTEGER PRIMARY KEY, name TEXT, applied_at REAL)")
+def apply_migrations(db: Connection) -> list[int]:
+    """Apply the migrations ``_migrations`` does not list, each in its own transaction."""
+    script(db, "CREATE TABLE IF NOT EXISTS _migrations (number INTEGER PRIMARY KEY, name TEXT, applied_at REAL)")
     done = {row[0] for row in db.execute("SELECT number FROM _migrations").fetchall()}
     applied = []
     for number in sorted(MIGRATIONS):
         if number in done:
             continue
         fn = MIGRATIONS[number]
-        db.execute("BEGIN IMMEDIATE")
+        db.execute(db.dialect.begin)
         try:
             fn(db)
             db.execute(
@@ -49,11 +52,11 @@ def apply_migrations(db: sqlite_utils.Database) -> list[int]:
     return applied
 
 
-def script(db: sqlite_utils.Database, sql: str) -> None:
-    """Run the statements of ``sql`` one by one (inside the migration's transaction)."""
+def script(db: Connection, sql: str) -> None:
+    """Run the statements of ``sql`` one by one (inside the migration's transaction), in ``db``'s dialect."""
     for statement in sql.split(";"):
         if statement.strip():
-            db.execute(statement)
+            db.execute(ddl(statement, db.dialect))
 
 
 # The migrations register themselves on import, in number order across these modules.

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite_utils
-
 from server.migrations import migration, script
+from server.sql import Connection
 
 
 @migration(1)
-def accounts(db: sqlite_utils.Database) -> None:
+def accounts(db: Connection) -> None:
     script(
         db,
         """
@@ -88,7 +87,7 @@ def accounts(db: sqlite_utils.Database) -> None:
 
 
 @migration(2)
-def gate_tickets(db: sqlite_utils.Database) -> None:
+def gate_tickets(db: Connection) -> None:
     """Catalogue, purchases, tickets and the kiosk protocol's tables.
 
     ``sync_seq`` columns take values from the single ``sync_counter`` row, bumped on every change a
@@ -231,7 +230,7 @@ def gate_tickets(db: sqlite_utils.Database) -> None:
 
 
 @migration(3)
-def gate_protocol(db: sqlite_utils.Database) -> None:
+def gate_protocol(db: Connection) -> None:
     """Per-kiosk itinerary restriction and the indexes the kiosk protocol and scan log need.
 
     The scan log is paged by ``id`` (keyset) under each filter. Every index on ``scans`` costs

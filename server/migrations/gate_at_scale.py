@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite_utils
-
 from server.migrations import migration, script
+from server.sql import Connection
 
 
 @migration(10)
-def licences(db: sqlite_utils.Database) -> None:
+def licences(db: Connection) -> None:
     """Licence serials per company, the machines activated on them, and support policies.
 
     A machine row is kept when deactivated (history, reactivation); ``machine_deactivations`` is
@@ -71,7 +70,7 @@ def licences(db: sqlite_utils.Database) -> None:
 
 
 @migration(11)
-def service_tickets(db: sqlite_utils.Database) -> None:
+def service_tickets(db: Connection) -> None:
     """Helpdesk service tickets, their reply thread and attachments.
 
     ``seq`` comes from the single ``service_ticket_counter`` row, bumped inside the creating
@@ -144,7 +143,7 @@ def service_tickets(db: sqlite_utils.Database) -> None:
 
 
 @migration(20)
-def used_human_check_nonces(db: sqlite_utils.Database) -> None:
+def used_human_check_nonces(db: Connection) -> None:
     """Single use of the builtin human check's tokens across server worker processes.
 
     A token's nonce is claimed by inserting it; the primary key refuses a second claim from any
@@ -163,7 +162,7 @@ def used_human_check_nonces(db: sqlite_utils.Database) -> None:
 
 
 @migration(21)
-def ticket_code_checks(db: sqlite_utils.Database) -> None:
+def ticket_code_checks(db: Connection) -> None:
     """A digest of each printed ticket's code, so an online redeem recognises it without Ed25519.
 
     Set when a ticket is printed (``server.tickets.service.code_check``); tickets printed before
@@ -173,7 +172,7 @@ def ticket_code_checks(db: sqlite_utils.Database) -> None:
 
 
 @migration(22)
-def uses_on_tickets(db: sqlite_utils.Database) -> None:
+def uses_on_tickets(db: Connection) -> None:
     """A ticket's use lives on its own row: ``used_at`` was already there; the scan and kiosk join it.
 
     A redeem then changes one row of ``tickets`` instead of that row plus a row of another table
@@ -199,13 +198,13 @@ def uses_on_tickets(db: sqlite_utils.Database) -> None:
 
 
 @migration(23)
-def kiosk_storage_fault(db: sqlite_utils.Database) -> None:
+def kiosk_storage_fault(db: Connection) -> None:
     """Whether a kiosk last said it cannot save scans (its disk full or failing): the supervisor's list shows it."""
     script(db, "ALTER TABLE kiosks ADD COLUMN storage_fault INTEGER NOT NULL DEFAULT 0")
 
 
 @migration(24)
-def ticket_use_numbers(db: sqlite_utils.Database) -> None:
+def ticket_use_numbers(db: Connection) -> None:
     """A use takes its sync number in ``used_seq`` instead of moving the ticket's ``sync_seq``.
 
     ``sync_seq`` is indexed: changing it moves the ticket's index entry, a write to a page as

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite_utils
-
 from server.migrations import migration, script
+from server.sql import Connection
 
 
 @migration(32)
-def helpdesk_paging_indexes(db: sqlite_utils.Database) -> None:
+def helpdesk_paging_indexes(db: Connection) -> None:
     """A company's serials newest first, read a page at a time from the index instead of sorting them all.
 
     Service tickets already have theirs (``service_tickets_company``, ``service_tickets_queue``), and a

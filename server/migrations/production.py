@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite_utils
-
 from server.migrations import migration, script
+from server.sql import Connection
 
 
 @migration(27)
-def conflict_reporters(db: sqlite_utils.Database) -> None:
+def conflict_reporters(db: Connection) -> None:
     """Which scan's upload found each conflict, apart from which scan came first and second.
 
     A conflict's first and second scans are ordered by the scans' own times, so the scan whose
@@ -26,7 +25,7 @@ def conflict_reporters(db: sqlite_utils.Database) -> None:
 
 
 @migration(25)
-def mail_outbox(db: sqlite_utils.Database) -> None:
+def mail_outbox(db: Connection) -> None:
     """Outgoing mail waits in a table until the mail server takes it (``server.mail_outbox``).
 
     A change and the mail it causes are saved together; the delivery job of any worker process
@@ -55,7 +54,7 @@ def mail_outbox(db: sqlite_utils.Database) -> None:
 
 
 @migration(26)
-def unknown_login_failures(db: sqlite_utils.Database) -> None:
+def unknown_login_failures(db: Connection) -> None:
     """Failed sign-ins under names that belong to no account, counted and locked like an account's.
 
     A user's failures and lock live on ``users``; without the same for unknown names, "this account
@@ -77,7 +76,7 @@ def unknown_login_failures(db: sqlite_utils.Database) -> None:
 
 
 @migration(28)
-def purchases_at_port_scale(db: sqlite_utils.Database) -> None:
+def purchases_at_port_scale(db: Connection) -> None:
     """Payment details, void and correction of purchases; the indexes of the staff lists' order and search.
 
     A purchase is ``pending``, ``confirmed`` (its quantity is in the company's balance) or ``voided``;
@@ -121,7 +120,7 @@ def purchases_at_port_scale(db: sqlite_utils.Database) -> None:
 
 
 @migration(31)
-def integration_tokens_and_login_choices(db: sqlite_utils.Database) -> None:
+def integration_tokens_and_login_choices(db: Connection) -> None:
     """Integration tokens, the choice of account after a sign-in by tax id, and the prospect role.
 
     An integration token (an ERP, the bank's reconciliation) acts with one role at the creator's
@@ -159,7 +158,7 @@ def integration_tokens_and_login_choices(db: sqlite_utils.Database) -> None:
 
 
 @migration(30)
-def staff_lists_order_indexes(db: sqlite_utils.Database) -> None:
+def staff_lists_order_indexes(db: Connection) -> None:
     """Indexes for the administrator's user list and the audit log's company filter.
 
     The user list reads users by ``(lower(full_name), id)`` a page at a time; without this index each

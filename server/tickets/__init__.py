@@ -8,10 +8,12 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import sqlite_utils
 from aiohttp import web
 
+from server.notify import KEYS as KEYS_CHANNEL
+from server.notify import LISTENER
 from server.openapi import API_DOCS
+from server.sql import Connection
 from server.tickets.service import KeyRing, ensure_signing_key, load_keys
 from server.web import DB
 
@@ -23,20 +25,25 @@ KEYS = web.AppKey("keys", KeyRing)
 #: Async callables called with ticket ids after a change kiosks must learn at once (print, delete, use).
 TICKET_LISTENERS = web.AppKey("ticket_listeners", list)
 
-#: How often each worker process checks whether the signing keys changed (a rotation made by any
-#: process, or by a tool, reaches every worker within this).
+#: On SQLite, how often the process checks whether the signing keys changed (a rotation made by a
+#: tool reaches it within this). On PostgreSQL a rotation is announced (``server.notify.KEYS``).
 KEYS_CHECK_SECONDS = 0.5
 
 
-def keys_version(db: sqlite_utils.Database) -> tuple:
+def keys_version(db: Connection) -> tuple:
     """Something that changes whenever a signing key is added, retired or removed."""
     return db.execute("SELECT COUNT(*), MAX(key_id), COUNT(retired_at) FROM signing_keys").fetchone()
 
 
-async def _follow_keys(app: web.Application, version: tuple) -> None:
+async def _follow_keys(app: web.Application, version: tuple, announced: asyncio.Event | None) -> None:
+    """Reload the keys when they changed: when told (``announced``, PostgreSQL), else every few moments."""
     db = app[DB]
     while True:
-        await asyncio.sleep(KEYS_CHECK_SECONDS)
+        if announced is None:
+            await asyncio.sleep(KEYS_CHECK_SECONDS)
+        else:
+            await announced.wait()
+            announced.clear()
         try:
             current = await db.read(keys_version)
             if current != version:
@@ -52,7 +59,13 @@ async def keys_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[DB].write(ensure_signing_key, datetime.now(UTC))
     version = await app[DB].read(keys_version)  # before the keys: a rotation in between is seen
     app[KEYS] = await app[DB].read(load_keys)
-    task = asyncio.create_task(_follow_keys(app, version))
+    announced = None
+    if app[DB].dialect_name == "postgresql":
+        announced = asyncio.Event()
+        app[LISTENER].subscribe(KEYS_CHANNEL, lambda _payload: announced.set())
+        app[LISTENER].on_reconnect(announced.set)  # a rotation announced meanwhile was not heard
+        announced.set()  # one check now: a rotation announced before this subscribed went unheard
+    task = asyncio.create_task(_follow_keys(app, version, announced))
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

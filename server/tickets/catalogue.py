@@ -11,16 +11,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
 from server.accounts.audit import audit
 from server.db import one, scalar
 from server.forms import ValidationFailed
 from server.i18n import Msg
+from server.sql import Connection
 from server.tickets.paging import FIRST_PAGE, Keyset, Page, keyset_page, starts_with
 from server.tickets.service import TicketError, next_seq, save_itinerary
 
-Db = sqlite_utils.Database
+Db = Connection
 
 #: A list's status filter → its condition on ``active``.
 ACTIVE_FILTERS = {"open": "active = 1", "closed": "active = 0"}

@@ -10,13 +10,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlite_utils
-
 from server.db import one
+from server.sql import Connection
 from server.tickets.paging import FIRST_PAGE, Keyset, Page, starts_with
 from server.tickets.purchases import purchases_page
 
-Db = sqlite_utils.Database
+Db = Connection
 #: Itineraries offered at once; more are found by typing the start of their vessel or voyage.
 ITINERARY_CHOICES = 20
 #: The longest search kept (a vessel or voyage prefix is short; more only costs the index).

@@ -10,9 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
-
 from server.forms import parse_id
+from server.sql import Connection
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -43,7 +42,7 @@ class Page:
 
 
 def keyset_page(
-    db: sqlite_utils.Database,
+    db: Connection,
     select: str,
     conditions: Sequence[str],
     params: Sequence[Any],
@@ -68,6 +67,11 @@ def keyset_page(
         rows.reverse()
         return Page(rows, rows[-1]["id"] if rows else None, rows[0]["id"] if more and rows else None)
     return Page(rows, rows[-1]["id"] if more else None, rows[0]["id"] if at.after and rows else None)
+
+
+def contains(term: str) -> str:
+    """A ``LIKE ? ESCAPE '\\'`` pattern matching text that contains ``term`` (its ``%`` and ``_`` literal)."""
+    return "%" + starts_with(term)
 
 
 def starts_with(term: str) -> str:

@@ -11,18 +11,17 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-import sqlite_utils
-
 from server import forms
 from server.accounts.audit import audit
 from server.csv_import import bad_lines, checked_rows
 from server.db import one, scalar
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import Msg
+from server.sql import Connection
 from server.tickets.paging import FIRST_PAGE, Keyset, Page, keyset_page, starts_with
 from server.tickets.service import TicketError, balance, confirm_purchase, record_purchase, stored_at
 
-Db = sqlite_utils.Database
+Db = Connection
 STATUSES = ("pending", "confirmed", "voided")
 MAX_QUANTITY = 100_000
 
@@ -81,9 +80,10 @@ def _search(db: Db, search: str) -> tuple[str, list[Any]]:
         listed = ",".join("?" * len(companies)) or "NULL"
         return f"(p.company_id IN ({listed}) OR p.reference LIKE ? ESCAPE '\\')", [*companies, pattern]
     # The unary + keeps SQLite from answering through those indexes, so it walks purchases by id.
+    company_id, reference = db.dialect.no_index("p.company_id"), db.dialect.no_index("p.reference")
     return (
-        "(+p.company_id IN (SELECT id FROM companies WHERE name LIKE ? ESCAPE '\\' OR tax_id LIKE ? ESCAPE '\\') "
-        "OR +p.reference LIKE ? ESCAPE '\\')",
+        f"({company_id} IN (SELECT id FROM companies WHERE name LIKE ? ESCAPE '\\' OR tax_id LIKE ? ESCAPE '\\') "
+        f"OR {reference} LIKE ? ESCAPE '\\')",
         [pattern, pattern, pattern],
     )
 
@@ -101,8 +101,8 @@ def company_choices(db: Db, search: str, limit: int = 10) -> list[dict[str, Any]
     # One query per index, each read in that index's order, so a one-letter search stops after ``limit``.
     for column in ("name", "tax_id"):
         for row in db.query(
-            f"SELECT id, name, tax_id FROM companies WHERE in_registry = 1 AND {column} LIKE ? ESCAPE '\\' "
-            f"ORDER BY {column} COLLATE NOCASE LIMIT ?",
+            f"SELECT id, name, tax_id FROM companies WHERE in_registry = 1 AND {column} LIKE ? "
+            f"ESCAPE '\\' ORDER BY {db.dialect.nocase(column)} LIMIT ?",
             (pattern, limit),
         ):
             found.setdefault(row["id"], row)

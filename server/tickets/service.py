@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any, cast
 
-import sqlite_utils
-
 from gate_core.clock import utc_iso
 from gate_core.codes import SigningKey, VerifyKey, issue_code, new_short_code
 from server import forms
@@ -26,9 +24,11 @@ from server.csv_import import validated_rows
 from server.db import one, scalar
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import Msg
+from server.notify import KEYS, TICKETS, announce
+from server.sql import Connection
 from server.timefmt import NoSuchLocalTime, read_local
 
-Db = sqlite_utils.Database
+Db = Connection
 MAX_GENERATE = 10_000
 
 
@@ -47,9 +47,15 @@ def stored_at(now: datetime) -> str:
 
 
 def next_seq(db: Db, count: int = 1) -> int:
-    """Reserve ``count`` sync sequence numbers; returns the first. Runs inside the write transaction."""
-    db.execute("UPDATE sync_counter SET value = value + ? WHERE id = 1", (count,))
-    return scalar(db, "SELECT value FROM sync_counter WHERE id = 1") - count + 1
+    """Reserve ``count`` sync sequence numbers; returns the first. Runs inside the write transaction.
+
+    On PostgreSQL the counter's row stays locked until COMMIT, so numbers become visible in the
+    order they were handed out (what a kiosk's sync cursor needs): take them as late in the
+    transaction as the caller can (the gate's redeems take theirs just before COMMIT).
+    """
+    last = scalar(db, "UPDATE sync_counter SET value = value + ? WHERE id = 1 RETURNING value", (count,))
+    announce(db, TICKETS)  # other nodes' live hubs push the change when this transaction commits
+    return last - count + 1
 
 
 # --- signing keys -----------------------------------------------------------------------------
@@ -78,6 +84,7 @@ def rotate_signing_key(db: Db, now: datetime) -> int:
         (key_id, key.private_bytes(), key.public_key().public_bytes(), stored_at(now)),
     )
     next_seq(db)  # kiosks learn the new public key on their next sync
+    announce(db, KEYS)  # other nodes load it when this transaction commits
     return key_id
 
 
@@ -193,7 +200,7 @@ def save_itinerary(
     else:
         itinerary_id = db.execute(
             "INSERT INTO itineraries (vessel, voyage, eta, etd, valid_from, valid_until, berth, sync_seq, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 values["vessel"],
                 values["voyage"],
@@ -205,9 +212,9 @@ def save_itinerary(
                 seq,
                 stored_at(now),
             ),
-        ).lastrowid
+        ).fetchone()[0]
     audit(db, "itinerary.saved", now=now, user_id=actor_id, detail=f"{values['vessel']} {values['voyage']}")
-    return cast(int, itinerary_id)  # an INSERT always sets lastrowid
+    return cast(int, itinerary_id)
 
 
 def parse_itineraries_csv(text: str, zone: tzinfo = UTC) -> list[dict[str, Any]]:
@@ -255,9 +262,9 @@ def save_service(db: Db, values: dict[str, Any], actor_id: int | None = None, *,
         service_id = existing
     else:
         service_id = db.execute(
-            "INSERT INTO services (code, name_es, name_en) VALUES (?, ?, ?)",
+            "INSERT INTO services (code, name_es, name_en) VALUES (?, ?, ?) RETURNING id",
             (values["code"], values["name_es"], values["name_en"]),
-        ).lastrowid
+        ).fetchone()[0]
     audit(db, "service.saved", now=now, user_id=actor_id, detail=values["code"])
     return service_id
 
@@ -303,9 +310,10 @@ def record_purchase(db: Db, values: dict[str, Any], actor_id: int | None = None,
     ):
         raise ValidationFailed({"reference": Msg("This company already has a purchase with this reference.")})
     purchase_id = db.execute(
-        "INSERT INTO purchases (company_id, quantity, reference, recorded_by, recorded_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO purchases (company_id, quantity, reference, recorded_by, recorded_at) "
+        "VALUES (?, ?, ?, ?, ?) RETURNING id",
         (values["company_id"], values["quantity"], values["reference"], actor_id, stored_at(now)),
-    ).lastrowid
+    ).fetchone()[0]
     audit(
         db,
         "purchase.recorded",
@@ -314,7 +322,7 @@ def record_purchase(db: Db, values: dict[str, Any], actor_id: int | None = None,
         company_id=values["company_id"],
         detail=f"{values['quantity']} {values['reference']}",
     )
-    return cast(int, purchase_id)  # an INSERT always sets lastrowid
+    return cast(int, purchase_id)
 
 
 def confirm_purchase(db: Db, purchase_id: int, actor_id: int | None = None, *, now: datetime) -> dict[str, Any]:
@@ -330,7 +338,7 @@ def confirm_purchase(db: Db, purchase_id: int, actor_id: int | None = None, *, n
     )
     db.execute(
         "INSERT INTO balances (company_id, confirmed) VALUES (?, ?) ON CONFLICT (company_id) "
-        "DO UPDATE SET confirmed = confirmed + excluded.confirmed",
+        "DO UPDATE SET confirmed = balances.confirmed + excluded.confirmed",
         (purchase["company_id"], purchase["quantity"]),
     )
     audit(
@@ -398,9 +406,9 @@ def generate_tickets(
     created = stored_at(now)
     generation_id = db.execute(
         "INSERT INTO generations (transaction_no, company_id, itinerary_id, quantity, services, created_by, "
-        "created_at) VALUES ('', ?, ?, ?, ?, ?, ?)",
+        "created_at) VALUES ('', ?, ?, ?, ?, ?, ?) RETURNING id",
         (company_id, itinerary["id"], quantity, json.dumps(values["services"]), user_id, created),
-    ).lastrowid
+    ).fetchone()[0]
     transaction_no = f"TX{now.astimezone(UTC):%Y%m%d}-{generation_id:06d}"
     db.execute("UPDATE generations SET transaction_no = ? WHERE id = ?", (transaction_no, generation_id))
     first_seq = next_seq(db, quantity)
@@ -409,7 +417,7 @@ def generate_tickets(
         rows.append(
             (company_id, generation_id, itinerary["id"], keys.current, _unique_short_code(db), first_seq + i, created)
         )
-    db.conn.executemany(
+    db.executemany(
         "INSERT INTO tickets (company_id, generation_id, itinerary_id, key_id, short_code, sync_seq, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         rows,

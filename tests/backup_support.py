@@ -1,0 +1,76 @@
+"""What the backup, restore and copy-db tests share: the real commands, a kiosk enrolled and
+redeeming against a real server process, and whole tables read for comparison on either engine."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from server.copy_db import tables
+from tests.dbaccess import db_rows, open_db
+from tests.stack import ROOT, PortalUser, ServerProcess
+
+#: Columns of a ticket a redeem writes (the rest never change while kiosks redeem).
+USE_COLUMNS = ("used_at", "used_scan_id", "used_kiosk_id", "used_seq")
+
+
+def command(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``portgate-server ARGS`` as an operator runs it (a process of its own)."""
+    return subprocess.run(
+        [sys.executable, "-m", "server.cli", *args], cwd=ROOT, input=stdin, capture_output=True, text=True
+    )
+
+
+async def enrolled_kiosk(server: ServerProcess, name: str = "Garita Respaldo") -> dict[str, str]:
+    """A kiosk created by the demo supervisor and enrolled through the API: its Authorization header."""
+    supervisor = PortalUser(server.url)
+    try:
+        await supervisor.login("supervisor")
+        code = await supervisor.create_kiosk(name)
+        resp = await supervisor.session.post(
+            "/api/v1/gate/enrol", json={"enrol_code": code, "fingerprint": "backup-test", "agent_version": "t"}
+        )
+        assert resp.status == 201, await resp.text()
+        return {"Authorization": f"Bearer {(await resp.json())['token']}"}
+    finally:
+        await supervisor.close()
+
+
+async def redeem(kiosk: aiohttp.ClientSession, code: str) -> dict[str, Any]:
+    body = {"scan_id": uuid.uuid4().hex, "code": code, "scanned_at": "2026-12-06T12:00:00Z"}
+    async with kiosk.post("/api/v1/gate/redeem", json=body) as resp:
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+
+async def redeem_forever(url: str, headers: dict[str, str], codes: list[str], stop: asyncio.Event) -> int:
+    """Kiosk traffic: a redeem after another (each writes a scan, the first of each code a use)."""
+    sent = 0
+    async with aiohttp.ClientSession(base_url=url, headers=headers) as kiosk:
+        while not stop.is_set():
+            await redeem(kiosk, codes[sent % len(codes)])
+            sent += 1
+    return sent
+
+
+def table_names(url: Any) -> list[str]:
+    with open_db(url) as db:
+        return sorted(tables(db))
+
+
+def table(url: Any, name: str, columns: str = "*") -> list[tuple]:
+    """Every row of a table, in a fixed order whatever the engine returned them in."""
+    return sorted(db_rows(url, f"SELECT {columns} FROM {name}"), key=repr)
+
+
+def assert_same_tables(copy: str | Path, original: str | Path) -> None:
+    names = [name for name in table_names(original) if name != "_migrations"]
+    assert names and names == [name for name in table_names(copy) if name != "_migrations"]
+    for name in names:
+        assert table(copy, name) == table(original, name), name

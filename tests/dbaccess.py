@@ -1,0 +1,49 @@
+"""Direct database access for tests, on whichever engine the test's config names.
+
+Tests look at (and sometimes arrange) rows the app wrote, outside the app: through the same
+connection classes the server uses, so the same SQL (``?`` placeholders) runs on both engines.
+Each statement commits on its own (autocommit), as the tests' ``sqlite3.connect`` blocks did.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from server.db import direct_connection, is_postgresql
+from server.sql import Connection
+
+
+def url_of(config_or_url: Any) -> str:
+    """A test's database URL: a :class:`server.config.Config`'s ``db_url``, or a URL or path as given."""
+    return config_or_url if isinstance(config_or_url, str) else str(getattr(config_or_url, "db_url", config_or_url))
+
+
+def open_db(config_or_url: Any) -> contextlib.AbstractContextManager[Connection]:
+    """A connection in autocommit; closed at the end of the block."""
+    return direct_connection(url_of(config_or_url))
+
+
+def db_rows(config_or_url: Any, sql: str, params: Any = ()) -> list[tuple]:
+    """Every row of a query, as plain tuples (PostgreSQL's booleans stay True/False, equal to 1/0)."""
+    with open_db(config_or_url) as db:
+        cursor = db.execute(sql, params)
+        if cursor.description is None:  # an UPDATE or DELETE (tests run those through here too)
+            return []
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def db_value(config_or_url: Any, sql: str, params: Any = ()) -> Any:
+    """The first column of the first row, or None."""
+    rows = db_rows(config_or_url, sql, params)
+    return rows[0][0] if rows else None
+
+
+def db_execute(config_or_url: Any, sql: str, params: Any = ()) -> int:
+    """Run one statement (committed at once); returns the rows it changed."""
+    with open_db(config_or_url) as db:
+        return db.execute(sql, params).rowcount
+
+
+def is_pg(config_or_url: Any) -> bool:
+    return is_postgresql(url_of(config_or_url))
