@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite_utils
-
 from server.migrations import migration, script
+from server.sql import Connection
 
 
 @migration(45)
-def phone_codes_by_address(db: sqlite_utils.Database) -> None:
+def phone_codes_by_address(db: Connection) -> None:
     """Each texted registration code remembers the client address that asked for it.
 
     Counting an address's codes of the last hour stops a script from pumping paid texts to many
@@ -25,7 +24,7 @@ def phone_codes_by_address(db: sqlite_utils.Database) -> None:
 
 
 @migration(46)
-def phone_codes_by_digits(db: sqlite_utils.Database) -> None:
+def phone_codes_by_digits(db: Connection) -> None:
     """Texted registration codes are counted by the phone's digits and by company.
 
     The phone is kept as typed (less spaces and dashes), so ``+593 4 000 0000`` and ``593 4 000 0000``

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite_utils
-
 from server.migrations import migration, script
+from server.sql import Connection
 
 
 @migration(40)
-def ticket_share_links(db: sqlite_utils.Database) -> None:
+def ticket_share_links(db: Connection) -> None:
     """A customer sends one ticket to a truck driver as a bearer link: one row per link.
 
     Only the token's hash is kept (a copy of the database opens no ticket); a link dies when
