@@ -145,7 +145,10 @@ def served(tmp_path: Path) -> Iterator[ServerProcess]:
 def run_schemathesis(server: ServerProcess, config_file: Path, *filters: str) -> subprocess.CompletedProcess:
     """``schemathesis run`` over the served document, as a developer would type it."""
     command = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config_file), "--no-color", "run"]
-    command += [f"{server.url}/api/v1/openapi.json", "--checks", CHECKS, "--workers", "1", *filters]
+    # A PDF's first print starts the renderer process: on a busy two-core box that took over schemathesis'
+    # default 10 s once, reported as a network error although the answer came.
+    command += [f"{server.url}/api/v1/openapi.json", "--checks", CHECKS, "--workers", "1", "--request-timeout", "30"]
+    command += filters
     return subprocess.run(command, cwd=config_file.parent, capture_output=True, text=True, timeout=280)
 
 
