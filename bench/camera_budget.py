@@ -6,7 +6,9 @@ The frames are bench.camera_decode's photographs of real printed tickets under e
 as many frames of the counter with no ticket (what a gate camera shows most of the time). Each frame size
 gets its own pipeline, fed the frames in order at 15 fps of capture time, as the camera loop feeds it. Per
 frame: wall-clock and thread CPU ms, median, p99 and the slowest; the live target is 1/15 s per 1280x720
-frame (p99) on one core.
+frame (p99) on one core. On a box busy with other work, wall-clock time is mostly waiting for the core:
+``--cpu-clock`` makes the pipeline budget by this thread's CPU time, as it would on a core of its own,
+and the verdict is then on CPU time.
 """
 
 from __future__ import annotations
@@ -40,9 +42,10 @@ def collect(n: int, seed: int) -> dict[tuple[int, int], list[np.ndarray]]:
     return by_size
 
 
-def time_pipeline(sequence: list[np.ndarray]) -> dict[str, list[float]]:
+def time_pipeline(sequence: list[np.ndarray], cpu_clock: bool = False) -> dict[str, list[float]]:
     """Wall and CPU ms per frame of one live pipeline fed the frames in order."""
-    pipeline = FramePipeline()  # as the agent's cameras run it: QR codes, the live budget
+    # As the agent's cameras run it: QR codes, the live budget.
+    pipeline = FramePipeline(clock=time.thread_time) if cpu_clock else FramePipeline()
     wall, cpu = [], []
     for index, image in enumerate(sequence):
         started_wall, started_cpu = time.perf_counter(), time.thread_time()
@@ -60,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.camera_budget", description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help="ticket frames in all (both sizes)")
     parser.add_argument("--seed", type=int, default=1001, help="seeds >= 1000 are bench.camera_decode's held-out set")
+    parser.add_argument("--cpu-clock", action="store_true", help="budget and judge by CPU time, not wall-clock time")
     args = parser.parse_args(argv)
     if args.frames < 1:
         parser.error("--frames must be at least 1")
@@ -67,13 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{cores} core(s) for this process, OpenCV threads {cv2.getNumThreads()}", flush=True)
     worst_p99 = 0.0
     for size, sequence in sorted(collect(args.frames, args.seed).items()):
-        timings = time_pipeline(sequence)
+        timings = time_pipeline(sequence, args.cpu_clock)
         label = f"{size[0]}x{size[1]}"
         print(f"{label}: {len(sequence)} frames; wall {_figures(timings['wall'])}; cpu {_figures(timings['cpu'])}")
         if size == (1280, 720):
-            worst_p99 = float(np.percentile(timings["wall"], 99))
+            worst_p99 = float(np.percentile(timings["cpu" if args.cpu_clock else "wall"], 99))
     verdict = "within" if worst_p99 <= LIVE_TARGET_MS else "OVER"
-    print(f"budget: 1280x720 p99 {worst_p99:.1f} ms per frame on {cores} core(s), {verdict} 1/15 s")
+    clock = "CPU" if args.cpu_clock else "wall-clock"
+    print(f"budget: 1280x720 p99 {worst_p99:.1f} ms ({clock}) per frame on {cores} core(s), {verdict} 1/15 s")
     return 0 if worst_p99 <= LIVE_TARGET_MS else 1
 
 
