@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gate_agent.config import AgentConfig, ScannerConfig
 from gate_agent.runner import build_sources
+from gate_core.codes import new_short_code
 from server.app import create_app
 from tests.agent_app import started_agent
 from tests.gate_support import enrol_kiosk, make_tickets
@@ -82,7 +83,8 @@ async def test_a_kiosk_online_counts_frames_decodes_and_its_online_verdict(confi
 async def test_a_kiosk_cut_off_from_the_server_shows_the_link_down_and_its_outbox_growing(tmp_path):
     nobody = f"http://127.0.0.1:{free_port()}"
     port = free_port()
-    agent_config = camera_config(tmp_path, nobody, "PG1-SOME-TICKET-CODE", metrics_port=port)
+    # A ticket's 20-digit code (well formed: the camera counts it) that this kiosk knows nothing of.
+    agent_config = camera_config(tmp_path, nobody, new_short_code(), metrics_port=port)
 
     async with started_agent(agent_config, "pgk_token", sources=build_sources(agent_config)):
         samples = await scrape_until(port, lambda s: value(s, "portgate_agent_verdict_seconds_count", mode="offline"))
