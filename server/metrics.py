@@ -184,12 +184,19 @@ def pool_stats(db: Any) -> Mapping[str, int] | None:
     """The engine's connection-pool figures, when it offers them.
 
     An engine may define ``pool_stats() -> {"size": n, "busy": n, "waiting": n}`` (SQLite: reader threads
-    and the reads queued for them; PostgreSQL: psycopg_pool's ``pool_size``, ``pool_size -
-    pool_available`` and ``requests_waiting``). Read through ``getattr`` so an engine without it still serves
-    every other metric.
+    and the reads queued for them). The PostgreSQL engine's psycopg pool is read directly (its
+    ``get_stats()``: ``pool_max`` connections at most, ``pool_size - pool_available`` lent out,
+    ``requests_waiting``). Read through ``getattr`` so an engine with neither still serves every other metric.
     """
     stats = getattr(db, "pool_stats", None)
-    return stats() if callable(stats) else None
+    if callable(stats):
+        return stats()
+    get_stats = getattr(getattr(db, "pool", None), "get_stats", None)
+    if not callable(get_stats):
+        return None
+    pool = get_stats()
+    lent = pool.get("pool_size", 0) - pool.get("pool_available", 0)
+    return {"size": pool.get("pool_max", 0), "busy": lent, "waiting": pool.get("requests_waiting", 0)}
 
 
 def _kiosk_rows(db: Any) -> tuple[int, list[Any]]:
