@@ -1,10 +1,11 @@
 """Redeems under portal load: the gate's p99 while customers print big PDFs and a clerk imports a big CSV.
 
-    python -m bench.mixed [--clients 50] [--seconds 20] [--tickets 200000] [--pdfs 5] [--pdf-tickets 500]
-                          [--import-rows 10000] [--workers 1]
+    python -m bench.mixed [--database-url URL] [--clients 50] [--seconds 20] [--tickets 200000] [--pdfs 5]
+                          [--pdf-tickets 500] [--import-rows 10000]
 
-Seeds ``--tickets`` printed tickets (50 customer companies) into a real SQLite file and starts the real server
-(its PDF process warmed up by one print). Online redeems of distinct valid codes then run from a separate
+Seeds ``--tickets`` printed tickets (50 customer companies) into a real database (``--database-url``:
+``sqlite:///path/portgate.db``, by default a temporary file, or ``postgresql://…``) and starts one real server
+process (its PDF process warmed up by one print). Online redeems of distinct valid codes then run from a separate
 load-generator process (``bench.redeem``'s, ``--clients`` kiosk connections in flight) twice on the same
 server, ``--seconds`` each: first alone, then from the moment ``--pdfs`` customers each ask for a PDF of
 ``--pdf-tickets`` of their tickets through the API and a billing clerk posts a ``--import-rows``-row purchases
@@ -39,7 +40,7 @@ from bench.redeem import KIOSKS, WARM_UP, _load, _run
 from bench.seed import ensure_gate_licence, seed_tickets, signed_codes
 from bench.server_process import cpu_seconds, enrol_kiosk, server_process
 from server.accounts.sessions import create_session
-from server.db import connect
+from server.db import direct_connection, is_postgresql
 
 #: Redeems per load-generator round: small enough that a phase ends within ~0.5 s of its portal work.
 CHUNK = 600
@@ -82,17 +83,16 @@ def _generator(base: str, tokens: list[str], warm_up: list[str], codes: list[str
     queue.put((latencies, seconds))
 
 
-def _people(db_path: Path, customers: list[int]) -> tuple[list[str], str]:
+def _people(database_url: str, customers: list[int]) -> tuple[list[str], str]:
     """API tokens of one customer user per company in ``customers`` and of a billing clerk at the operator."""
-    ensure_gate_licence(db_path)  # the operator company, and a licence for the bench kiosks
-    db = connect(db_path)
+    ensure_gate_licence(database_url)  # the operator company, and a licence for the bench kiosks
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     people = [(f"mix-customer-{i}", company_id, "customer") for i, company_id in enumerate(customers)]
-    operator = db.execute("SELECT id FROM companies WHERE kind = 'operator' ORDER BY id").fetchone()[0]
-    people.append(("mix-clerk", operator, "billing_clerk"))
     tokens = []
-    try:
-        db.execute("BEGIN IMMEDIATE")
+    with direct_connection(database_url) as db:
+        operator = db.execute("SELECT id FROM companies WHERE kind = 'operator' ORDER BY id").fetchone()[0]
+        people.append(("mix-clerk", operator, "billing_clerk"))
+        db.execute(db.dialect.begin)
         # A clerk's file names companies by tax id, which the import reads in upper case (the seeder's are not).
         db.execute("UPDATE companies SET tax_id = upper(tax_id) WHERE kind = 'customer'")
         for username, company_id, role in people:
@@ -104,27 +104,19 @@ def _people(db_path: Path, customers: list[int]) -> tuple[list[str], str]:
             db.execute("INSERT INTO profiles (user_id, company_id, role) VALUES (?, ?, ?)", (user_id, company_id, role))
             tokens.append(create_session(db, user_id, "api", 4, time.time()))
         db.execute("COMMIT")
-    finally:
-        db.conn.close()
     return tokens[:-1], tokens[-1]
 
 
-def _tickets_of(db_path: Path, company_id: int, n: int) -> list[int]:
-    db = connect(db_path)
-    try:
+def _tickets_of(database_url: str, company_id: int, n: int) -> list[int]:
+    with direct_connection(database_url) as db:
         rows = db.execute("SELECT id FROM tickets WHERE company_id = ? ORDER BY id LIMIT ?", (company_id, n))
-        return [row[0] for row in rows]
-    finally:
-        db.conn.close()
+        return [row[0] for row in rows.fetchall()]
 
 
-def _purchases_csv(db_path: Path, rows: int) -> str:
+def _purchases_csv(database_url: str, rows: int) -> str:
     """``rows`` purchases of the seeded companies, each with its own reference, as a clerk's CSV."""
-    db = connect(db_path)
-    try:
-        tax_ids = [row[0] for row in db.execute("SELECT tax_id FROM companies WHERE kind = 'customer'")]
-    finally:
-        db.conn.close()
+    with direct_connection(database_url) as db:
+        tax_ids = [row[0] for row in db.execute("SELECT tax_id FROM companies WHERE kind = 'customer'").fetchall()]
     run = os.urandom(3).hex()
     lines = ["tax_id,quantity,reference"]
     lines += [f"{tax_ids[i % len(tax_ids)]},{1 + i % 40},MIX-{run}-{i:06d}" for i in range(rows)]
@@ -209,13 +201,15 @@ def _report(name: str, phase: Phase) -> None:
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.mixed", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database-url", default="", help="sqlite:///path or postgresql://… (default: a temp SQLite file)"
+    )
     parser.add_argument("--clients", type=int, default=50, help="kiosk connections in flight (default 50)")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each measured run (default 20)")
     parser.add_argument("--tickets", type=int, default=200_000, help="tickets in the database (default 200,000)")
     parser.add_argument("--pdfs", type=int, default=5, help="customers printing at once (default 5)")
     parser.add_argument("--pdf-tickets", type=int, default=500, help="tickets in each PDF (default 500)")
     parser.add_argument("--import-rows", type=int, default=10_000, help="rows of the purchases CSV (default 10,000)")
-    parser.add_argument("--workers", type=int, default=1, help="server worker processes (default 1)")
     parser.add_argument("--seed", type=int, default=1, help="random seed for the redeem order")
     parser.add_argument(
         "--portal-wait", type=float, default=900, help="seconds to wait for the portal work after the run (900)"
@@ -233,36 +227,37 @@ class Plan:
     runs: tuple[tuple[list[str], list[str]], tuple[list[str], list[str]]]
 
 
-def _plan(db_path: Path, args: argparse.Namespace) -> Plan:
-    seeded = seed_tickets(db_path, args.tickets, companies=COMPANIES, itineraries=20)
+def _plan(database_url: str, args: argparse.Namespace) -> Plan:
+    seeded = seed_tickets(database_url, args.tickets, companies=COMPANIES, itineraries=20)
     print(f"seeded {args.tickets} tickets in {seeded.seconds:.1f} s", file=sys.stderr)
     printing, gate = seeded.company_ids[: args.pdfs], seeded.company_ids[args.pdfs :]
-    tokens, clerk = _people(db_path, printing)
+    tokens, clerk = _people(database_url, printing)
     pairs = zip(tokens, printing, strict=True)
     # One more ticket each than printed: the first warms the PDF process up.
-    customers = [(token, _tickets_of(db_path, company, args.pdf_tickets + 1)) for token, company in pairs]
+    customers = [(token, _tickets_of(database_url, company, args.pdf_tickets + 1)) for token, company in pairs]
     # Redeems use the other companies' tickets: a print refuses a ticket used meanwhile, all or nothing.
-    gate_ids = [i for company in gate for i in _tickets_of(db_path, company, args.tickets)]
+    gate_ids = [i for company in gate for i in _tickets_of(database_url, company, args.tickets)]
     random.Random(args.seed).shuffle(gate_ids)
-    codes = signed_codes(db_path, gate_ids[:MAX_CODES])
+    codes = signed_codes(database_url, gate_ids[:MAX_CODES])
     ordered = [codes[i] for i in gate_ids[: len(codes)]]
     half = len(ordered) // 2
     runs = (
         (ordered[:WARM_UP], ordered[WARM_UP:half]),
         (ordered[half : half + WARM_UP], ordered[half + WARM_UP :]),
     )
-    return Plan(customers, clerk, _purchases_csv(db_path, args.import_rows), runs)
+    return Plan(customers, clerk, _purchases_csv(database_url, args.import_rows), runs)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     with tempfile.TemporaryDirectory(prefix="pg-bench-mixed-") as tmp:
         data_dir = Path(tmp) / "data"
-        plan = _plan(data_dir / "portgate.db", args)
+        database_url = args.database_url or f"sqlite://{data_dir.absolute() / 'portgate.db'}"
+        plan = _plan(database_url, args)
         (first_token, (first_ticket, *_)) = plan.customers[0]
         customers = [(token, ids[1:]) for token, ids in plan.customers]
-        with server_process(data_dir, workers=args.workers) as (base, server):
-            kiosks = [enrol_kiosk(base, data_dir / "portgate.db", f"mix-kiosk-{i}") for i in range(KIOSKS)]
+        with server_process(data_dir, database_url=database_url) as (base, server):
+            kiosks = [enrol_kiosk(base, database_url, f"mix-kiosk-{i}") for i in range(KIOSKS)]
             _warm_up_printing(base, first_token, first_ticket)
             context = multiprocessing.get_context("spawn")
             quiet, _ = _phase(context, server, (base, kiosks, *plan.runs[0], args.clients), args.seconds)
@@ -281,18 +276,18 @@ def main(argv: list[str] | None = None) -> int:
                 portal = []
                 print(f"the portal work was not all answered {args.portal_wait:.0f} s after the run", file=sys.stderr)
             background.shutdown(wait=False)
-    _summary(args, quiet, loaded, portal)
+    _summary(args, "postgresql" if is_postgresql(database_url) else "sqlite", quiet, loaded, portal)
     return 0
 
 
-def _summary(args: argparse.Namespace, quiet: Phase, loaded: Phase, portal: list[tuple]) -> None:
+def _summary(args: argparse.Namespace, engine: str, quiet: Phase, loaded: Phase, portal: list[tuple]) -> None:
     _report("quiet", quiet)
     _report("under portal load", loaded)
     for what, seconds, status, size in portal:
         print(f"  {what}: {seconds:.2f} s, HTTP {status}, {size / 1024:.0f} KiB")
     if any(status >= 300 for _what, _seconds, status, _size in portal):
         print("some portal work failed: the figures below are not comparable", file=sys.stderr)
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {args.workers} server process(es)")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; one server process on {engine}")
     print(
         f"mixed: redeem p99 {quiet.quantile(0.99):.1f} ms quiet, {loaded.quantile(0.99):.1f} ms under portal load "
         f"({args.pdfs}×{args.pdf_tickets}-ticket PDFs, a {args.import_rows:,}-row import); "
