@@ -461,8 +461,8 @@ def redeem_batch(db: Db, calls: list[tuple]) -> list[tuple[Verdict, bool] | Exce
             again = isinstance(failure.error, IntegrityError) and failure.index not in failed
             failed[failure.index] = _AGAIN if again else failure.error
             continue
-        cache.number_uses(db)
         db.execute("RELEASE redeems")
+        cache.number_uses(db)  # last: the counter stays locked from here to COMMIT
         return outcomes
 
 

@@ -53,8 +53,8 @@ def next_seq(db: Db, count: int = 1) -> int:
     order they were handed out (what a kiosk's sync cursor needs): take them as late in the
     transaction as the caller can (the gate's redeems take theirs just before COMMIT).
     """
-    last = scalar(db, "UPDATE sync_counter SET value = value + ? WHERE id = 1 RETURNING value", (count,))
     announce(db, TICKETS)  # other nodes' live hubs push the change when this transaction commits
+    last = scalar(db, "UPDATE sync_counter SET value = value + ? WHERE id = 1 RETURNING value", (count,))
     return last - count + 1
 
 
