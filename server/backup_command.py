@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+
+import psycopg
 
 from server.backup import BackupError, backup, backup_name, prune, restore
 from server.config import Config, ConfigError, load_config, redact_url
@@ -13,6 +16,9 @@ from server.copy_db import CopyError, copy_database
 
 #: Exit statuses: bad options or settings, and a backup or restore that could not be done.
 BAD_VALUE, REFUSED = 2, 3
+#: What a backup, restore or copy can fail with and the operator can act on: the message is shown,
+#: not a traceback (a database unreachable, a disk full…; no message of these names a password).
+FAILURES = (BackupError, CopyError, OSError, sqlite3.Error, psycopg.Error)
 
 
 def _data_options(command: argparse.ArgumentParser) -> None:
@@ -80,7 +86,7 @@ def run_backup(args: argparse.Namespace) -> int:
     target = Path(args.to) if args.to else Path(args.to_dir) / backup_name(datetime.now(UTC))
     try:
         made = backup(config.data_path, target, config.database_url)
-    except (BackupError, OSError) as exc:
+    except FAILURES as exc:
         print(f"portgate-server backup: {exc}", file=sys.stderr)
         return REFUSED
     print(
@@ -99,7 +105,7 @@ def run_restore(args: argparse.Namespace) -> int:
         return BAD_VALUE
     try:
         made = restore(Path(args.source), config.data_path, config.database_url)
-    except (BackupError, OSError) as exc:
+    except FAILURES as exc:
         print(f"portgate-server restore: {exc}", file=sys.stderr)
         return REFUSED
     print(
@@ -120,7 +126,7 @@ def run_copy_db(args: argparse.Namespace) -> int:
 
     try:
         made = copy_database(args.source, args.target, progress=progress)
-    except (CopyError, BackupError, OSError) as exc:
+    except FAILURES as exc:
         print(f"portgate-server copy-db: {exc}", file=sys.stderr)
         return REFUSED
     print(

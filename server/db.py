@@ -168,6 +168,16 @@ def bind_after_db(fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str,
     return fn(db, *args, **kwargs)
 
 
+def lock_for_update(db: Connection, sql: str, params: Any = ()) -> None:
+    """Lock the rows ``sql`` (a plain SELECT) reads until COMMIT, on PostgreSQL.
+
+    For a read that decides a write: another node's transaction deciding on the same rows waits
+    for this one and then sees what it wrote. SQLite's write transactions run one at a time anyway.
+    """
+    if db.dialect.for_update:
+        db.execute(sql + db.dialect.for_update, params)
+
+
 def one(db: Connection, sql: str, params: Any = ()) -> dict[str, Any] | None:
     """First row of a query as a dict, or None."""
     for row in db.query(sql, params):

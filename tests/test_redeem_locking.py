@@ -18,7 +18,7 @@ from server.app import create_app
 from server.db import direct_connection
 from server.demo import install_demo
 from tests.dbaccess import db_rows
-from tests.gate_support import enrol_kiosk, make_tickets, redeem
+from tests.gate_support import enrol_kiosk, make_tickets, now, redeem, scan
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -132,3 +132,39 @@ async def test_many_redeems_over_two_nodes_accept_each_ticket_once_and_a_pulling
     assert seen == winners  # every use reached the pulling kiosk, with its winning scan
     numbers = db_rows(config, "SELECT used_seq FROM tickets WHERE used_seq IS NOT NULL")
     assert len({number for (number,) in numbers}) == len(tickets)
+
+
+async def test_a_scan_id_another_transaction_is_recording_gets_its_answer_once_committed_never_an_error(
+    config, aiohttp_client
+):
+    """A code that names no ticket has no row to lock: the scans table keeps its scan id unique.
+
+    Another node's transaction is recording the scan (the kiosk's retry reached both): this node's
+    batch waits for it, and answers as it did instead of failing.
+    """
+    _first_app, node_a, _node_b = await _two_nodes(config, aiohttp_client)
+    gate = await enrol_kiosk(node_a, "Puerta 1")
+    text = "NOT-A-TICKET-1234"
+    learnt = await redeem(node_a, gate, text)  # what the server says of such a code
+    assert not learnt["accepted"]
+    scan_id, at = str(uuid.uuid4()), now().isoformat()
+
+    with direct_connection(config.db_url) as other_node:
+        other_node.execute("BEGIN")
+        other_node.execute(
+            "INSERT INTO scans (scan_id, kiosk_id, code, scanned_at, received_at, mode, accepted, reason) "
+            "VALUES (?, ?, ?, ?, ?, 'online', 0, ?)",
+            (scan_id, gate["kiosk_id"], text, at, at, learnt["reason"]),
+        )
+        answer = asyncio.ensure_future(
+            node_a.post("/api/v1/gate/redeem", json=scan(text, scan_id), headers=gate["headers"])
+        )
+        await asyncio.sleep(1.0)
+        assert not answer.done()  # the batch's insert waits for the other transaction
+        other_node.execute("COMMIT")
+
+    resp = await asyncio.wait_for(answer, PROMPT_SECONDS)
+    assert resp.status == 200, await resp.text()
+    verdict = await resp.json()
+    assert (verdict["scan_id"], verdict["accepted"], verdict["reason"]) == (scan_id, False, learnt["reason"])
+    assert db_rows(config, "SELECT COUNT(*) FROM scans WHERE scan_id = ?", (scan_id,)) == [(1,)]

@@ -31,7 +31,7 @@ from gate_core.codes import (
     parse_code,
 )
 from gate_core.decision import GateConfig, ItineraryWindow, PriorUse, TicketFacts, Verdict, decide
-from gate_core.facts import TicketRecord, itinerary_window, ticket_facts
+from gate_core.facts import TicketRecord, ticket_facts
 from gate_core.reasons import Reason
 from server.gate.transaction_cache import (
     FACTS_BY_SHORT_CODE_SQL,
@@ -191,21 +191,11 @@ def resolve_code(db: Db, text: str, parsed: ParsedCode | None) -> tuple[ParsedCo
     return ParsedCode.from_short(row["ticket_id"], row["itinerary_id"], text=text), row
 
 
-_ITINERARY_SQL = "SELECT vessel, voyage, valid_from, valid_until FROM itineraries WHERE id = ?"
-
-
 def _itinerary(db: Db, itinerary_id: int, cache: TransactionCache) -> tuple[str, ItineraryWindow | None]:
     found = cache.itineraries.get(itinerary_id)
-    if found is not None:
-        return found
-    row = db.execute(_ITINERARY_SQL, (itinerary_id,)).fetchone()
-    if row is None:
-        found = ("", None)
-    else:
-        vessel, voyage, valid_from, valid_until = row
-        start, end = datetime.fromisoformat(valid_from), datetime.fromisoformat(valid_until)
-        found = (f"{vessel} {voyage}", itinerary_window(itinerary_id, start, end))
-    cache.itineraries[itinerary_id] = found
+    if found is None:
+        cache.read_itineraries(db, [itinerary_id])
+        found = cache.itineraries[itinerary_id]
     return found
 
 
@@ -230,8 +220,8 @@ def _service_names(db: Db, services: str, lang: str, cache: TransactionCache) ->
 def _kiosk_active(db: Db, kiosk_id: int, cache: TransactionCache) -> bool:
     found = cache.kiosk_active.get(kiosk_id)
     if found is None:
-        status = db.execute("SELECT status FROM kiosks WHERE id = ?", (kiosk_id,)).fetchone()
-        found = cache.kiosk_active[kiosk_id] = status is not None and status[0] == "active"
+        cache.read_kiosks(db, [kiosk_id])
+        found = cache.kiosk_active[kiosk_id]
     return found
 
 
@@ -461,8 +451,8 @@ def redeem_batch(db: Db, calls: list[tuple]) -> list[tuple[Verdict, bool] | Exce
             again = isinstance(failure.error, IntegrityError) and failure.index not in failed
             failed[failure.index] = _AGAIN if again else failure.error
             continue
-        cache.number_uses(db)
         db.execute("RELEASE redeems")
+        cache.number_uses(db)  # last: the counter stays locked from here to COMMIT
         return outcomes
 
 
@@ -473,6 +463,7 @@ def _redeem_each(
     runs = [args for index, args in enumerate(calls) if failed.get(index, _AGAIN) is _AGAIN]
     cache.lock_tickets(db, *_named_tickets(args[2] for args in runs))
     cache.read_scans(db, (args[1] for args in runs))
+    cache.read_kiosks(db, (args[0] for args in runs))
     outcomes: list[tuple[Verdict, bool] | Exception] = []
     for index, args in enumerate(calls):
         error = failed.get(index, _AGAIN)

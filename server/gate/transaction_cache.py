@@ -7,9 +7,11 @@ in id order, on PostgreSQL), the scan ids after, the sync counter just before CO
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import NamedTuple, cast
 
 from gate_core.decision import ItineraryWindow
+from gate_core.facts import itinerary_window
 from server.sql import Connection, Row
 from server.tickets.service import next_seq
 
@@ -30,6 +32,7 @@ def facts_row_by(db: Db, sql: str, key: int | str) -> Facts | None:
     return cast(Facts | None, db.execute(sql, (key,)).fetchone())
 
 
+_ITINERARIES_SQL = "SELECT id, vessel, voyage, valid_from, valid_until FROM itineraries WHERE id IN"
 SCAN_SQL = "SELECT scan_id, kiosk_id, accepted, reason, code FROM scans WHERE scan_id"
 
 
@@ -84,6 +87,29 @@ class TransactionCache:
         lock = f"{db.dialect.for_update} OF t" if db.dialect.for_update else ""
         sql = FACTS_SQL.replace("t.id = ?", " OR ".join(where)) + f" ORDER BY t.id{lock}"
         self._facts = {row["ticket_id"]: row for row in db.execute(sql, (*ids, *shorts)).fetchall()}
+        self.read_itineraries(db, {*(row["itinerary_id"] for row in self._facts.values())})
+
+    def read_itineraries(self, db: Db, itinerary_ids: Iterable[int]) -> None:
+        """Itineraries' labels and windows into :attr:`itineraries`, those not there yet, in one statement."""
+        wanted = sorted(set(itinerary_ids) - set(self.itineraries))
+        if not wanted:
+            return
+        sql = f"{_ITINERARIES_SQL} ({','.join('?' * len(wanted))})"
+        for itinerary_id, vessel, voyage, valid_from, valid_until in db.execute(sql, wanted).fetchall():
+            start, end = datetime.fromisoformat(valid_from), datetime.fromisoformat(valid_until)
+            self.itineraries[itinerary_id] = (f"{vessel} {voyage}", itinerary_window(itinerary_id, start, end))
+        for missing in set(wanted) - set(self.itineraries):
+            self.itineraries[missing] = ("", None)
+
+    def read_kiosks(self, db: Db, kiosk_ids: Iterable[int]) -> None:
+        """Whether these kiosks are active, into :attr:`kiosk_active`, in one statement (a revocation
+        committed before it refuses the batch's redeems, whatever a node's cache says)."""
+        wanted = sorted(set(kiosk_ids) - set(self.kiosk_active))
+        if not wanted:
+            return
+        sql = f"SELECT id, status FROM kiosks WHERE id IN ({','.join('?' * len(wanted))})"
+        statuses = dict(db.execute(sql, wanted).fetchall())
+        self.kiosk_active.update({kiosk_id: statuses.get(kiosk_id) == "active" for kiosk_id in wanted})
 
     def read_scans(self, db: Db, scan_ids: Iterable[str]) -> None:
         """Read which of these scan ids are recorded, at once; after :meth:`lock_tickets` (see :func:`redeem_batch`)."""

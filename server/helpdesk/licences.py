@@ -199,7 +199,7 @@ def _serial_for_update(db: Db, company_id: int | None, serial_id: int) -> dict[s
     serial = one(
         db,
         "SELECT id, company_id, serial, system, valid_until, suspended, max_machines FROM serials "
-        "WHERE id = ? AND (CAST(? AS BIGINT) IS NULL OR company_id = ?)",
+        f"WHERE id = ? AND (CAST(? AS BIGINT) IS NULL OR company_id = ?){db.dialect.for_update}",
         (serial_id, company_id, company_id),
     )
     if serial is None:

@@ -21,7 +21,7 @@ from typing import Any, cast
 from gate_core.clock import utc_iso
 from server import forms
 from server.accounts.audit import audit
-from server.db import one, scalar
+from server.db import lock_for_update, one, scalar
 from server.forms import FieldErrors
 from server.helpdesk.attachments import StoredFile
 from server.helpdesk.paging import contains
@@ -327,6 +327,7 @@ def validate_reply(data: Mapping[str, Any]) -> str:
 
 
 def _ticket_for_update(db: Db, company_id: int | None, ticket_id: int) -> dict[str, Any]:
+    lock_for_update(db, "SELECT id FROM service_tickets WHERE id = ?", (ticket_id,))  # its status decides the change
     ticket = get_ticket(db, company_id, ticket_id)
     if ticket is None:
         raise HelpdeskError("not_found", Msg("Not found."))

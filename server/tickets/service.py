@@ -21,7 +21,7 @@ from gate_core.codes import SigningKey, VerifyKey, issue_code, new_short_code
 from server import forms
 from server.accounts.audit import audit
 from server.csv_import import validated_rows
-from server.db import one, scalar
+from server.db import lock_for_update, one, scalar
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import Msg
 from server.notify import KEYS, TICKETS, announce
@@ -53,8 +53,8 @@ def next_seq(db: Db, count: int = 1) -> int:
     order they were handed out (what a kiosk's sync cursor needs): take them as late in the
     transaction as the caller can (the gate's redeems take theirs just before COMMIT).
     """
-    last = scalar(db, "UPDATE sync_counter SET value = value + ? WHERE id = 1 RETURNING value", (count,))
     announce(db, TICKETS)  # other nodes' live hubs push the change when this transaction commits
+    last = scalar(db, "UPDATE sync_counter SET value = value + ? WHERE id = 1 RETURNING value", (count,))
     return last - count + 1
 
 
@@ -327,7 +327,7 @@ def record_purchase(db: Db, values: dict[str, Any], actor_id: int | None = None,
 
 def confirm_purchase(db: Db, purchase_id: int, actor_id: int | None = None, *, now: datetime) -> dict[str, Any]:
     """Payment confirmed at the bank: the purchased quantity joins the company's balance (once)."""
-    purchase = one(db, "SELECT * FROM purchases WHERE id = ?", (purchase_id,))
+    purchase = one(db, f"SELECT * FROM purchases WHERE id = ?{db.dialect.for_update}", (purchase_id,))
     if purchase is None:
         raise TicketError("not_found", Msg("Not found."))
     if purchase["status"] == "confirmed":
@@ -398,6 +398,7 @@ def generate_tickets(
     )
     if found != len(values["services"]):
         raise ValidationFailed({"services": Msg("Choose services from the list.")})
+    lock_for_update(db, "SELECT company_id FROM balances WHERE company_id = ?", (company_id,))  # one spend at a time
     current = balance(db, company_id)
     if quantity > current.available:
         raise ValidationFailed(
