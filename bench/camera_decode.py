@@ -130,7 +130,9 @@ def measure(n: int, seed: int, pool_size: int, sizes_per_cell: int = 2) -> dict:
     table: dict = {}
     by_frame_size: dict = {}
     overall = {name: Tally() for name in decoders}
-    for frame in frames(n, seed, pool, sizes_per_cell):
+    for done, frame in enumerate(frames(n, seed, pool, sizes_per_cell), 1):
+        if done % 49 == 0:
+            print(f"  {done}/{n} frames", file=sys.stderr, flush=True)
         row = table.setdefault((frame.condition, frame.severity), {name: Tally() for name in decoders})
         by_size = by_frame_size.setdefault(frame.size, {name: Tally() for name in decoders})
         for name, reader in decoders.items():

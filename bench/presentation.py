@@ -29,7 +29,7 @@ import numpy as np
 
 from bench.camera_conditions import CONDITIONS, SIZES, draw_shot
 from bench.camera_decode import HELD_OUT_SEEDS
-from bench.camera_model import Shot, aim, photograph
+from bench.camera_model import REFERENCE_QR_MM, Shot, aim, photograph
 from bench.camera_scene import SCREEN_QR_MM, project
 from bench.ticket_prints import PrintedTicket, ticket_pool
 from gate_core.codes import keyring, parse_code
@@ -141,6 +141,10 @@ def run_sequence(scene: Presentation, ticket: PrintedTicket, seed: int) -> dict:
         return text == ticket.short_code or parse_code(text, keys).valid
 
     _name, feed = live_decoder(verify)
+    # A person holds a big ticket (one to a page) further away, so its code fits in the frame where it settles.
+    side = SCREEN_QR_MM if scene.shot.screen else ticket.qr_mm[2]
+    fitting = 0.7 * min(scene.shot.size) * REFERENCE_QR_MM / side
+    scene = replace(scene, shot=replace(scene.shot, code_px=min(scene.shot.code_px, fitting)))
     frames = int(DURATION_S * scene.fps)
     presented = next((i for i in range(frames) if _code_in_view(scene, ticket, i)), frames) / scene.fps
     clock, last, decoded, false_reads = 0.0, -1, 0, 0
