@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from server import forms
-from server.db import scalar
+from server.db import lock_for_update, scalar
 from server.forms import FieldErrors
 from server.i18n import Msg
 from server.tickets import KEYS, tickets_changed
@@ -141,8 +141,14 @@ def print_tickets(
 def _tickets_of(db: svc.Db, company_id: int, ticket_ids: list[int]) -> list[dict[str, Any]]:
     """The company's tickets among ``ticket_ids``, with their generation's transaction and services."""
     rows: list[dict[str, Any]] = []
-    for start in range(0, len(ticket_ids), 500):  # well under SQLite's limit of bound parameters
-        chunk = ticket_ids[start : start + 500]
+    ordered = sorted(ticket_ids)  # locked in id order, as redeems lock them: no deadlock with a redeem batch
+    for start in range(0, len(ordered), 500):  # well under SQLite's limit of bound parameters
+        chunk = ordered[start : start + 500]
+        lock_for_update(
+            db,
+            f"SELECT id FROM tickets WHERE company_id = ? AND id IN ({','.join('?' * len(chunk))}) ORDER BY id",
+            (company_id, *chunk),
+        )
         rows += db.query(
             "SELECT t.*, g.transaction_no, g.services FROM tickets t JOIN generations g ON g.id = t.generation_id "
             f"WHERE t.company_id = ? AND t.id IN ({','.join('?' * len(chunk))})",

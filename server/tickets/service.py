@@ -519,6 +519,13 @@ def get_ticket(db: Db, company_id: int, ticket_id: int) -> dict[str, Any] | None
 
 
 def _live_ticket(db: Db, company_id: int, ticket_id: int) -> dict[str, Any]:
+    """The ticket a print or delete is about to change, locked first on PostgreSQL.
+
+    Its row is locked before the sync counter (``next_seq``), in the order redeems lock them: a
+    delete racing a redeem of the same ticket waits for it and then sees its use, and the two never
+    deadlock.
+    """
+    lock_for_update(db, "SELECT id FROM tickets WHERE id = ? AND company_id = ?", (ticket_id, company_id))
     ticket = get_ticket(db, company_id, ticket_id)
     if ticket is None or ticket["deleted_at"]:
         raise TicketError("not_found", Msg("Not found."))
