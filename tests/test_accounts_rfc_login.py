@@ -41,7 +41,7 @@ async def test_a_tax_id_shared_by_several_accounts_asks_which_one_masked(client,
     choices = CHOICES_RE.findall(page)
     assert [masked for _i, masked in choices] == ["an**** · c***a@a****a.example", "ag**** · m***a@a*****a.example"]
     for clear in ("andina", "agente", "carla@andina.example", "marta@agencia.example", "Carla", "Marta"):
-        assert clear not in page.split("<main>", 1)[1]
+        assert clear not in page.split("<main", 1)[1]
     assert not db_rows(config, "SELECT 1 FROM sessions")
 
     hidden = {k: v for k, v in re.findall(r'name="(csrf_token|choice_token|next|language)" value="([^"]*)"', page)}
