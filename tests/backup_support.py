@@ -69,8 +69,19 @@ def table(url: Any, name: str, columns: str = "*") -> list[tuple]:
     return sorted(db_rows(url, f"SELECT {columns} FROM {name}"), key=repr)
 
 
-def assert_same_tables(copy: str | Path, original: str | Path) -> None:
+#: A kiosk's liveness, which its server flushes now and then (and when it stops): on a source that
+#: was still serving after the copy, these move on; everything else must be as copied.
+KIOSK_LIVENESS = ("last_seen_at", "pending_uploads", "last_sync_seq", "storage_fault")
+
+
+def assert_same_tables(copy: str | Path, original: str | Path, *, source_served_on: bool = False) -> None:
+    """Every table holds the same rows; ``source_served_on``: the kiosks' liveness columns aside."""
     names = [name for name in table_names(original) if name != "_migrations"]
     assert names and names == [name for name in table_names(copy) if name != "_migrations"]
     for name in names:
-        assert table(copy, name) == table(original, name), name
+        columns = "*"
+        if source_served_on and name == "kiosks":
+            with open_db(original) as db:
+                every = [d[0] for d in db.execute("SELECT * FROM kiosks WHERE 1 = 0").description]
+            columns = ", ".join(c for c in every if c not in KIOSK_LIVENESS)
+        assert table(copy, name, columns) == table(original, name, columns), name

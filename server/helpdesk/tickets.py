@@ -134,6 +134,9 @@ def _policy_open_to_tickets(db: Db, company_id: int, values: Mapping[str, Any], 
 
 
 def _refuse_a_second_open_ticket(db: Db, company_id: int, policy: Mapping[str, Any], email: str) -> None:
+    # The serial's open tickets decide this one: on PostgreSQL, concurrent openings on one serial (other
+    # writer threads, other nodes) wait here and then count what the one before them committed.
+    lock_for_update(db, "SELECT id FROM serials WHERE id = ?", (policy["serial_id"],))
     existing = one(
         db,
         f"SELECT id, number FROM service_tickets WHERE company_id = ? AND system = ? AND email = ? "
