@@ -20,7 +20,7 @@ from typing import Any, cast
 from gate_core.clock import utc_iso
 from server import forms
 from server.accounts.audit import audit
-from server.db import one, scalar
+from server.db import lock_for_update, one, scalar
 from server.forms import FieldErrors
 from server.helpdesk.paging import contains
 from server.i18n import Msg
@@ -303,6 +303,8 @@ def deactivate_machine(
     quota: DeactivationQuota,
 ) -> dict[str, Any]:
     """Deactivate a machine (its slot frees at once), within the serial's deactivation quota."""
+    # The serial's recent deactivations decide this one: concurrent ones (PostgreSQL) wait and then count it.
+    lock_for_update(db, "SELECT id FROM serials WHERE id = ?", (serial_id,))
     machine = get_machine(db, company_id, serial_id, machine_id)
     if machine is None:
         raise LicenceError("not_found", Msg("Not found."))
