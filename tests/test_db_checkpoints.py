@@ -64,6 +64,6 @@ def test_under_writes_that_never_pause_the_log_still_starts_over(tmp_path, monke
         # header a new checkpoint sequence number), so it never held all 80 MB. How far past the 2 MB
         # mark it gets between two starts depends on how fast this box writes meanwhile.
         assert len(starts) >= 3, starts
-        assert largest < 70_000_000
+        assert largest < 80_000_000  # all 80 MB in the log would be more (each 2 KiB page has a frame header)
     finally:
         database.close()
