@@ -15,6 +15,7 @@ from server.tickets import KEYS, customer_lists, printing, tickets_changed
 from server.tickets import service as svc
 from server.tickets.paging import MAX_PAGE_SIZE
 from server.tickets.pdf import PER_SHEET
+from server.tickets.printing import print_one
 from server.tickets.views import CUSTOMER, _int, print_and_render, ticket_error
 from server.web import DB, ApiError, int_param, json_body, lang_of, not_found, path_id, require
 
@@ -158,14 +159,7 @@ async def api_print(request: web.Request) -> web.Response:
     ticket_id = path_id(request, "ticket_id")
     if request.query.get("format") == "pdf":
         return await print_and_render(request, p, ticket_id)
-    try:
-        row = await request.app[DB].write(
-            svc.print_ticket, p.company_id, ticket_id, p.user_id, request.app[KEYS], now=datetime.now(UTC)
-        )
-    except svc.TicketError as exc:
-        raise ticket_error(exc) from None
-    if row["first_print"]:
-        await tickets_changed(request.app, [ticket_id])
+    row = await print_one(request, p, ticket_id)
     return web.json_response(_ticket_json(row, reveal=True))
 
 

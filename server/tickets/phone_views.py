@@ -19,9 +19,9 @@ from server.flash import FLASH_COOKIE, render_with_flash
 from server.i18n import N_
 from server.openapi import NULLABLE_S, ApiDocs, I, S, obj, path_param
 from server.pwa import CACHE_HEADER, request_cache_key
-from server.tickets import KEYS, share, tickets_changed
+from server.tickets import KEYS, share
 from server.tickets import service as svc
-from server.tickets.printing import display_code, ticket_error
+from server.tickets.printing import display_code, print_one
 from server.web import CUSTOMER_ROLES, DB, not_found, path_id, require
 
 routes = web.RouteTableDef()
@@ -126,19 +126,7 @@ async def show_on_phone(request: web.Request) -> web.Response:
     """Reveal a ticket not printed yet on the phone: as printing does, it is marked printed for the kiosks."""
     principal = require(request, *CUSTOMER_ROLES)
     ticket_id = path_id(request, "ticket_id")
-    try:
-        ticket = await request.app[DB].write(
-            svc.print_ticket,
-            principal.company_id,
-            ticket_id,
-            principal.user_id,
-            request.app[KEYS],
-            now=datetime.now(UTC),
-        )
-    except svc.TicketError as exc:
-        raise ticket_error(exc) from None
-    if ticket["first_print"]:
-        await tickets_changed(request.app, [ticket_id])
+    await print_one(request, principal, ticket_id)
     raise web.HTTPSeeOther(f"/tickets/{ticket_id}/phone")
 
 

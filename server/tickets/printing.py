@@ -228,16 +228,37 @@ async def print_as_pdf(
         )
     except svc.TicketError as exc:
         raise ticket_error(exc) from None
+    await _announce_first_prints(app, tickets)
     return await pdf_response(request, principal, tickets, per_sheet, lang)
+
+
+async def print_one(request: web.Request, principal: Principal, ticket_id: int) -> dict[str, Any]:
+    """Mark one ticket printed (the page, the API, the phone); a first print is pushed to the kiosks."""
+    try:
+        ticket = await request.app[DB].write(
+            svc.print_ticket,
+            principal.company_id,
+            ticket_id,
+            principal.user_id,
+            request.app[KEYS],
+            now=datetime.now(UTC),
+        )
+    except svc.TicketError as exc:
+        raise ticket_error(exc) from None
+    await _announce_first_prints(request.app, [ticket])
+    return ticket
+
+
+async def _announce_first_prints(app: web.Application, tickets: list[dict[str, Any]]) -> None:
+    first_prints = [t["id"] for t in tickets if t["first_print"]]
+    if first_prints:
+        await tickets_changed(app, first_prints)
 
 
 async def pdf_response(
     request: web.Request, principal: Principal, tickets: list[dict[str, Any]], per_sheet: int, lang: str
 ) -> web.Response:
-    """Tell the kiosks about first prints, and answer the marked ``tickets`` as a PDF download."""
-    first_prints = [t["id"] for t in tickets if t["first_print"]]
-    if first_prints:
-        await tickets_changed(request.app, first_prints)
+    """Answer the marked ``tickets`` as a PDF download."""
     printable = await printable_tickets(request.app, principal, tickets, lang)
     pdf = await render_pdf(request.app, printable, lang, per_sheet)
     ids = [t["id"] for t in tickets]

@@ -220,17 +220,7 @@ async def print_many(request: web.Request) -> web.Response:
 
 async def print_and_render(request: web.Request, principal: Principal, ticket_id: int) -> web.Response:
     """Mark one ticket printed and answer its PDF; shared by the page and the API."""
-    try:
-        ticket = await request.app[DB].write(
-            svc.print_ticket,
-            principal.company_id,
-            ticket_id,
-            principal.user_id,
-            request.app[KEYS],
-            now=datetime.now(UTC),
-        )
-    except svc.TicketError as exc:
-        raise ticket_error(exc) from None
+    ticket = await printing.print_one(request, principal, ticket_id)
     return await printing.pdf_response(request, principal, [ticket], 1, lang_of(request))
 
 
