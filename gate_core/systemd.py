@@ -37,12 +37,6 @@ def notify_ready() -> None:
         asyncio.get_running_loop().create_task(_watchdog(interval))
 
 
-def forget_notify_socket() -> None:
-    """Stop this process (a worker whose parent speaks to systemd) from sending any sd_notify."""
-    for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
-        os.environ.pop(name, None)
-
-
 async def _watchdog(interval: float) -> None:
     """Ping systemd while the event loop is alive; a stuck loop stops pinging and gets restarted."""
     while True:

@@ -16,7 +16,6 @@ import contextlib
 import errno
 import functools
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -70,25 +69,6 @@ def sqlite_path(url: str | Path) -> Path:
     return Path(text.removeprefix("sqlite://")) if text.startswith("sqlite://") else Path(text)
 
 
-class ChangeCounters:
-    """This process's "this changed" counters for caches (a kiosk revoked, say).
-
-    A write that changes something a cache holds bumps a counter after its commit; the cache
-    compares it on its hot path and re-reads when it moved.
-    """
-
-    def __init__(self) -> None:
-        self._values: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def get(self, name: str) -> int:
-        return self._values.get(name, 0)
-
-    def bump(self, name: str) -> None:
-        with self._lock:
-            self._values[name] = self._values.get(name, 0) + 1
-
-
 class Database:
     """The engine-neutral façade; ``Database(url_or_path, readers=…, pool_size=…)`` opens the right engine."""
 
@@ -108,10 +88,6 @@ class Database:
         from server.db_sqlite import SqliteDatabase
 
         return super().__new__(SqliteDatabase)
-
-    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
-        #: Change counters for caches (see :class:`ChangeCounters`).
-        self.changes = ChangeCounters()
 
     @property
     def url(self) -> str:
