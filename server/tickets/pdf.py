@@ -9,6 +9,7 @@ element has its own band of the box, so nothing overlaps and nothing leaves the 
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -112,8 +113,10 @@ def qr_symbol(text: str, style: QrStyle = QR_STYLE) -> segno.QRCode:
     return segno.make(text, error=style.error, mode=mode, micro=False, boost_error=style.boost_error)
 
 
+@functools.cache
 def module_mm(style: QrStyle = QR_STYLE) -> float:
-    """The side of one QR module on the ticket box, mm."""
+    """The side of one QR module on the ticket box, mm (once per style: every code has the same length, so
+    one symbol size, and encoding a sample costs as much as a ticket's own QR)."""
     return style.size / qr_symbol(_CODE_SHAPE, style).symbol_size(border=0)[0]
 
 
