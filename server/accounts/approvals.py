@@ -77,8 +77,13 @@ def decide_registration(
 ) -> dict[str, Any] | None:
     """Activate (with ``profiles`` when chosen) or reject a pending account (approving a prospect puts its
     company in the registry); None when it is not pending (already decided, or no such account)."""
+    # Locked on PostgreSQL: a decision on another node waits, then finds the account decided (its
+    # row no longer pending), so two staff deciding at once give one outcome, one mail, one entry.
     user = one(
-        db, "SELECT id, email, full_name, username, language FROM users WHERE id = ? AND status = 'pending'", (user_id,)
+        db,
+        "SELECT id, email, full_name, username, language FROM users WHERE id = ? AND status = 'pending'"
+        + db.dialect.for_update,
+        (user_id,),
     )
     if user is None:
         return None
