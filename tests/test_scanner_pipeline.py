@@ -124,6 +124,28 @@ def test_a_wrongly_signed_code_is_never_a_read():
     assert FramePipeline().feed(frame, now=0.0) == forged
 
 
+def test_a_forged_code_is_reported_once_no_verified_code_has_come_for_half_a_second():
+    """The agent's pipeline (`unverified_after_s`): a forged ticket still reaches the lane, to be refused as
+    forged, but only after the sighting had its chance to show a ticket that verifies."""
+    forged = ticket(6, key=FORGER_KEY)
+    frame = grey_photo(forged, seed=3, difficulty="easy")
+    pipeline = FramePipeline(verify=gate_verifier(), unverified_after_s=0.5)
+    reported = {round(index / 15, 3): pipeline.feed(frame, now=index / 15) for index in range(12)}
+    assert [now for now, code in reported.items() if code] == [0.533]  # the first frame 0.5 s on
+    assert reported[0.533] == forged
+    # Without `unverified_after_s` (the decode tool, the benchmark) it is never a read.
+    assert FramePipeline(verify=gate_verifier()).read(frame, now=0.0) == []
+
+
+def test_a_forged_code_is_not_reported_when_the_ticket_shows_within_half_a_second():
+    forged, genuine = ticket(7, key=FORGER_KEY), ticket(7)
+    pipeline = FramePipeline(verify=gate_verifier(), unverified_after_s=0.5)
+    frames = [grey_photo(forged, seed=4, difficulty="easy")] * 4 + [grey_photo(genuine, seed=4, difficulty="easy")]
+    assert [pipeline.feed(frame, now=index / 15) for index, frame in enumerate(frames)] == [None] * 4 + [genuine]
+    # A still image decoded alone is a sighting of its own: its forged code is reported at once.
+    assert pipeline.decode(frames[0]) == [forged]
+
+
 def test_a_code_that_does_not_verify_does_not_hide_the_ticket_beside_it():
     forged, genuine = ticket(5, key=FORGER_KEY), ticket(5)
     frame = np.full((480, 900), 235, np.uint8)

@@ -30,6 +30,8 @@ class FrameContext:
     gray: np.ndarray
     # Boxes of symbols zxing located but could not decode: where a targeted pass should look first.
     hints: list[Box] = field(default_factory=list)
+    # Texts read so far that are shaped like a ticket code but did not verify (forged, or an unknown key).
+    unverified: list[str] = field(default_factory=list)
     _region: Box | None = None
 
     @property

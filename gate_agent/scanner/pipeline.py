@@ -23,6 +23,11 @@ with the kiosk's keys or a known short code (the agent passes that check in); by
 shaped like a ticket code. Unverified text never ends the search of a frame, so a misread or a
 foreign QR code in view cannot hide the ticket's own code behind it.
 
+A forged ticket, or one signed by a key the kiosk has not synced yet, must still reach the lane
+(as "firma inválida", or decided once the key arrives) rather than be silently ignored: with
+`unverified_after_s` set, text shaped like a ticket code that does not verify is held back, and
+reported once that long has passed in the sighting without a verified code.
+
 `decode(frame)` is the same for callers that want the `Decoder` interface (the codes read in one
 frame, as a list).
 """
@@ -30,15 +35,15 @@ frame, as a list).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from gate_agent.scanner import passes
 from gate_agent.scanner.decoders import crop_to_roi, to_grayscale, validate_roi
-from gate_core.codes import VerifyKey, normalize_code, normalize_short_code, parse_code
+from gate_agent.scanner.verify import UNVERIFIED_AFTER_S, Verify, accept_any, signed_code_verifier, well_formed_code
 
-Verify = Callable[[str], bool]
+__all__ = ["UNVERIFIED_AFTER_S", "FramePipeline", "Verify", "accept_any", "signed_code_verifier", "well_formed_code"]
 
 #: Per-frame budget of the live camera, ms: within 1/15 s per 1280x720 frame on one Pi-class core.
 LIVE_BUDGET_MS = 40.0
@@ -47,34 +52,6 @@ _FIRST_TIMING_CAP = 4.0  # a pass's first timing counts for at most this many ti
 #: A pause between frames this long (s) starts the second passes from the top again: what follows is
 #: a new sighting (a camera back after a reconnect, a gate decoding one frame in N), not the same one.
 NEW_SIGHTING_AFTER_S = 1.0
-
-
-def well_formed_code(text: str) -> bool:
-    """Text shaped like a ticket code (full or short); the check when no keys are at hand."""
-    return normalize_code(text) is not None or normalize_short_code(text) is not None
-
-
-def signed_code_verifier(
-    keys: Callable[[], Mapping[int, VerifyKey]], known_short_code: Callable[[str], bool] | None = None
-) -> Verify:
-    """The gate's check: a full code whose signature verifies with the kiosk's current keys, or
-    (when `known_short_code` is given) a short code the kiosk's cache knows.
-
-    `keys` is called on every check, so keys the kiosk syncs later count at once.
-    """
-
-    def verify(text: str) -> bool:
-        if parse_code(text, keys()).valid:
-            return True
-        short = normalize_short_code(text)
-        return short is not None and known_short_code is not None and known_short_code(short)
-
-    return verify
-
-
-def accept_any(text: str) -> bool:
-    """Every text counts (the decode tool's --all-formats): nothing to verify against."""
-    return True
 
 
 class FramePipeline:
@@ -92,6 +69,7 @@ class FramePipeline:
         harder: bool = False,
         second_passes: Sequence[str] | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        unverified_after_s: float | None = None,
     ) -> None:
         if budget_ms is not None and not budget_ms > 0:
             raise ValueError(f"budget_ms must be a positive number of milliseconds, not {budget_ms!r}")
@@ -104,6 +82,9 @@ class FramePipeline:
         self._cost_ms: dict[str, float] = {}
         self._cursor = 0
         self._last_frame_at: float | None = None
+        # None: unverified text is never reported; else how long it waits for a verified code.
+        self.unverified_after_s = unverified_after_s
+        self._held: tuple[str, float] | None = None  # a well-formed code that did not verify, first seen at
         # Diagnostics: frames decoded, and how many each pass read (the first pass is "zxing").
         self.frames = 0
         self.reads_by_pass: dict[str, int] = {}
@@ -115,23 +96,52 @@ class FramePipeline:
         return codes[0] if codes else None
 
     def decode(self, frame: np.ndarray) -> list[str]:
-        """The verified codes in this frame (the `Decoder` interface), captured now."""
-        return self.read(frame, time.monotonic())
+        """The verified codes in this frame (the `Decoder` interface), captured now.
+
+        The frame is a sighting of its own (a still image, a replayed file): when unverified codes
+        are reported at all, one found here is reported at once if nothing in the frame verified.
+        """
+        codes = self._read(frame, time.monotonic())
+        if codes[0] or self.unverified_after_s is None:
+            return codes[0]
+        self._held = None
+        return codes[1][:1]
 
     def read(self, frame: np.ndarray, now: float) -> list[str]:
-        """The verified codes the first reading pass found in this frame, captured at `now` (s)."""
+        """The verified codes the first reading pass found in this frame, captured at `now` (s); or a
+        held-back unverified code whose wait is over (see `unverified_after_s`)."""
+        codes, unverified = self._read(frame, now)
+        if codes:
+            self._held = None
+            return codes
+        return self._held_back(unverified, now)
+
+    def _read(self, frame: np.ndarray, now: float) -> tuple[list[str], list[str]]:
+        """The verified codes of this frame's first reading pass, and the well-formed texts that did not verify."""
         started = self._clock()
         gray = to_grayscale(crop_to_roi(frame, self.roi))
         context = passes.FrameContext(gray)
         if self._last_frame_at is None or not 0 <= now - self._last_frame_at < NEW_SIGHTING_AFTER_S:
             self._cursor = 0
+            self._held = None
         self._last_frame_at = now
         self.frames += 1
         codes = self._run("zxing", self._first, context)
         if not codes:
             self.harder_passes += 1
             codes = self._second_passes(context, started)
-        return codes
+        return codes, context.unverified
+
+    def _held_back(self, unverified: list[str], now: float) -> list[str]:
+        """The held unverified code once it has waited `unverified_after_s` in this sighting, else nothing."""
+        if self.unverified_after_s is None:
+            return []
+        if self._held is None and unverified:
+            self._held = (unverified[0], now)
+        if self._held is not None and now - self._held[1] >= self.unverified_after_s:
+            text, self._held = self._held[0], None
+            return [text]
+        return []
 
     def _second_passes(self, context: passes.FrameContext, started: float) -> list[str]:
         """Second passes from the cursor on, in turn, while their cost fits the frame's budget."""
@@ -177,6 +187,7 @@ class FramePipeline:
         texts = run(context)
         self._learn_cost(name, (self._clock() - started) * 1000, context)
         codes = [text for text in texts if self.verify(text)]
+        context.unverified.extend(text for text in texts if text not in codes and well_formed_code(text))
         if codes:
             self.reads_by_pass[name] = self.reads_by_pass.get(name, 0) + 1
         return codes
