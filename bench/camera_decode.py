@@ -9,6 +9,10 @@ model (bench/camera_model.py) under every gate condition of bench/camera_conditi
 pyzbar, OpenCV's QRCodeDetector and OpenCV's WeChat QR reader (no CNN model files). A read counts when a decoder
 returns the ticket's code (or its short code, also printed on it); any other text is a false read.
 
+Times are this thread's CPU ms, with OpenCV on one thread, and the pipeline's per-frame budget follows the same
+clock (``FramePipeline(clock=time.thread_time)``): on a box busy with other work, wall-clock time is mostly
+waiting for a core, and a wall-clock budget would make the read rate depend on that load.
+
 Seeds: the camera model and the conditions were developed on seeds below 1000; seeds from 1000 up are held out
 (never looked at while tuning) and are the figures to quote.
 """
@@ -73,7 +77,8 @@ def readers() -> dict[str, Reader]:
     import zxingcpp
     from pyzbar import pyzbar
 
-    portgate = default_decoder()
+    # The live budget, spent in this thread's CPU time (see the module docstring).
+    portgate = default_decoder(clock=time.thread_time)
     opencv = cv2.QRCodeDetector()
     found: dict[str, Reader] = {
         "portgate": portgate.decode,
@@ -115,9 +120,10 @@ class Tally:
 
 
 def _timed(reader: Reader, image: np.ndarray) -> tuple[list[str], float]:
-    started = time.perf_counter()
+    """The reader's texts and its CPU ms in this thread (OpenCV is kept to this thread: see `main`)."""
+    started = time.thread_time()
     texts = reader(image)
-    return texts, (time.perf_counter() - started) * 1000
+    return texts, (time.thread_time() - started) * 1000
 
 
 def measure(n: int, seed: int, pool_size: int, sizes_per_cell: int = 2) -> dict:
@@ -162,7 +168,7 @@ def format_report(results: dict) -> str:
         cells_text = "".join(f"{_percent(row[name].rate):>11}" for name in names)
         lines.append(f"{f'{size[0]}x{size[1]}':18}{row['portgate'].frames:>5}{cells_text}")
     lines.append("")
-    lines.append(f"{'decoder':12}{'read %':>8}{'false':>7}{'median ms':>11}{'p99 ms':>9}")
+    lines.append(f"{'decoder':12}{'read %':>8}{'false':>7}{'median ms':>11}{'p99 ms':>9}  (CPU ms)")
     for name in names:
         tally = results["overall"][name]
         lines.append(
@@ -198,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     if n < 1:
         parser.error("--frames must be at least 1")
     split = "held-out" if args.seed >= HELD_OUT_SEEDS else "development"
+    cv2.setNumThreads(1)  # all of a decode's CPU time is then this thread's, which `_timed` measures
     print(f"{n} frames, seed {args.seed} ({split} seeds), real ticket PDFs through bench.camera_model", flush=True)
+    print("times are CPU ms of one thread; portgate's 40 ms budget is spent in this thread's CPU time", flush=True)
     results = measure(n, args.seed, _POOL["quick" if args.quick else "default"], sizes_per_cell=1 if args.quick else 2)
     print(format_report(results))
     return 0
