@@ -65,7 +65,12 @@ def test_a_sign_in_is_logged_at_the_time_of_the_request(db):
     user = registration.register_user(db, REGISTRANT, hash_password(REGISTRANT["password"]), "es", SAVED.timestamp())
     approvals.decide_registration(db, 1, user["id"], True, SAVED.timestamp())
 
-    outcome = sessions.login_check(db, "ltorres", "Puerto2026seguro", "192.0.2.7", DECIDED.timestamp(), LIMITS)
+    when = DECIDED.timestamp()
+    verified = sessions.check_passwords(
+        sessions.hashes_to_check(db, "ltorres", "192.0.2.7", when, LIMITS), "Puerto2026seguro"
+    )
+    session = sessions.NewSession("web", 1)
+    outcome = sessions.login_check(db, "ltorres", verified, "192.0.2.7", when, LIMITS, session)
 
     assert outcome.status == "ok"
     newest = recent_audit(db, 1)[0]

@@ -12,11 +12,13 @@ from server.accounts import passwords, registration, sessions
 from server.accounts.common import (
     NOT_A_ROBOT,
     RESET_SENT,
+    change_own_password,
     human_passed,
     login_refusal,
     register_and_notify,
     register_prospect_and_notify,
     require_person,
+    sign_in,
     start_password_reset,
     tax_id_unknown_message,
 )
@@ -31,7 +33,6 @@ from server.accounts.registration_sms import (
 from server.accounts.users import ROLE_LABELS, UnknownTaxId
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import Msg, pick_language, render
-from server.security import hash_password_off_loop
 from server.sms import SmsNotSent
 from server.web import (
     CONFIG,
@@ -69,10 +70,7 @@ async def api_login(request: web.Request) -> web.Response:
         errors.add("password", forms.REQUIRED)
     errors.raise_if_any()
     await _require_human(request, body)
-    limits = sessions.LoginLimits.of(request.app[CONFIG].security)
-    outcome = await request.app[DB].write(
-        sessions.login_check, login, password[:256], client_address(request), time.time(), limits
-    )
+    outcome = await sign_in(request, login, password[:256], _api_session(request, body))
     if outcome.status == "choose":
         accounts = [{"index": i, "masked": masked} for i, masked in enumerate(outcome.choices)]
         return web.json_response({"choice_token": outcome.choice_token, "accounts": accounts})
@@ -89,9 +87,15 @@ async def api_login_choose(request: web.Request) -> web.Response:
     typed = forms.text(body, "login", errors, max_len=254, required=index is None)
     errors.raise_if_any()
     outcome = await request.app[DB].write(
-        sessions.choose_login, token, index, typed, client_address(request), time.time()
+        sessions.choose_login, token, index, typed, client_address(request), time.time(), _api_session(request, body)
     )
     return await _session_or_refusal(request, outcome, body)
+
+
+def _api_session(request: web.Request, body: dict[str, Any]) -> sessions.NewSession:
+    """The API session a sign-in opens; a ``language`` in the body becomes the account's."""
+    language = pick_language(str(body.get("language", "")), default="") or None
+    return sessions.NewSession("api", request.app[CONFIG].security.session_hours, language)
 
 
 #: The status of each refused sign-in.
@@ -115,13 +119,10 @@ async def _session_or_refusal(
         status = _REFUSAL_STATUS.get(outcome.status, 429)
         raise ApiError(status, outcome.status, login_refusal(outcome, security.login_lock_minutes, now))
     language = pick_language(str(body.get("language", "")), default=outcome.user["language"])
-    token = await request.app[DB].write(
-        sessions.create_session, outcome.user["id"], "api", security.session_hours, now, language
-    )
     profiles = await request.app[DB].read(sessions.profiles_of, outcome.user["id"])
     return web.json_response(
         {
-            "token": token,
+            "token": outcome.session_token,
             "expires_in": security.session_hours * 3600,
             "profiles": [_profile_json(p, language) for p in profiles],
         }
@@ -189,7 +190,8 @@ async def change_password(request: web.Request) -> web.Response:
     p = require_person(request, profile=False)
     body = await json_body(request)
     errors = FieldErrors()
-    current = body.get("current_password") if isinstance(body.get("current_password"), str) else ""
+    given = body.get("current_password")
+    current = given if isinstance(given, str) else ""
     if not current:
         errors.add("current_password", forms.REQUIRED)
     try:
@@ -199,10 +201,7 @@ async def change_password(request: web.Request) -> web.Response:
     except ValidationFailed as exc:
         errors.update(exc.errors)
     errors.raise_if_any()
-    ok = await request.app[DB].write(
-        passwords.change_password, p.user_id, current, await hash_password_off_loop(new), p.session_hash, time.time()
-    )
-    if not ok:
+    if not await change_own_password(request, p, current, new):
         raise ApiError(
             400,
             "invalid",

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
-from server.accounts import passwords, registration
+from server.accounts import passwords, registration, sessions
 from server.accounts.registration import register_user
-from server.accounts.sessions import LoginOutcome
+from server.accounts.sessions import LoginOutcome, NewSession
 from server.accounts.users import token_record
 from server.i18n import N_, Msg, translate
-from server.security import hash_password_off_loop
+from server.security import hash_password_off_loop, verify_password
 from server.web import (
     CONFIG,
     DB,
@@ -152,6 +153,49 @@ async def human_passed(request: web.Request, fields: Mapping[str, Any]) -> bool:
     or a hosted captcha's response); a repeated form field counts by its first value."""
     answers = {name: str(fields.get(name, "")) for name in fields}
     return await request.app[HUMAN_CHECK].verify(answers, client_address(request))
+
+
+#: How often a sign-in checks the password again when the account's hash changed during the check.
+SIGN_IN_ROUNDS = 3
+
+
+async def sign_in(request: web.Request, login: str, password: str, session: NewSession) -> LoginOutcome:
+    """Check credentials with throttling and, when proven, open ``session`` (page or API).
+
+    The password checks (argon2, slow on purpose) run on a thread outside any transaction: inside
+    the write they held every other write meanwhile (on SQLite, every gate's redeem). The write
+    that decides reads the accounts again, locked, and the password is checked again if a hash
+    changed in between, so a sign-in racing a password change or a deactivation decides on the new state.
+    """
+    db = request.app[DB]
+    limits = sessions.LoginLimits.of(request.app[CONFIG].security)
+    address, now = client_address(request), time.time()
+    for _round in range(SIGN_IN_ROUNDS):
+        hashes = await db.read(sessions.hashes_to_check, login, address, now, limits)
+        verified = await asyncio.to_thread(sessions.check_passwords, hashes, password)
+        try:
+            return await db.write(sessions.login_check, login, verified, address, now, limits, session)
+        except sessions.StaleCheck:
+            continue
+    return LoginOutcome("wrong_credentials")  # the password kept changing under it: try again later
+
+
+async def change_own_password(request: web.Request, principal: Principal, current: str, new: str) -> bool:
+    """The owner's change of password (page or API); False when ``current`` is not their password.
+
+    As for a sign-in, the password is checked (argon2) outside the transaction, and again if the
+    account's hash changed meanwhile (a reset link used at the same moment).
+    """
+    db = request.app[DB]
+    new_hash = await hash_password_off_loop(new)
+    for _round in range(SIGN_IN_ROUNDS):
+        checked = await db.read(passwords.password_hash_of, principal.user_id)
+        if checked is None or not await asyncio.to_thread(verify_password, checked, current):
+            return False
+        now = time.time()
+        if await db.write(passwords.change_password, principal.user_id, checked, new_hash, principal.session_hash, now):
+            return True
+    return False
 
 
 def login_refusal(outcome: LoginOutcome, lock_minutes: int, now: float) -> Msg:

@@ -11,6 +11,7 @@ from server.accounts import passwords
 from server.accounts.common import (
     NOT_A_ROBOT,
     RESET_SENT,
+    change_own_password,
     human_challenge,
     human_passed,
     invalid_link,
@@ -49,11 +50,7 @@ async def password_submit(request: web.Request) -> web.Response:
         errors.update(exc.errors)
     if errors:
         return page(request, "accounts/password.html", {"errors": errors}, 400)
-    new_hash = await hash_password_off_loop(new)
-    ok = await request.app[DB].write(
-        passwords.change_password, principal.user_id, current, new_hash, principal.session_hash, time.time()
-    )
-    if not ok:
+    if not await change_own_password(request, principal, current, new):
         wrong = {"current_password": Msg("The current password is not correct.")}
         return page(request, "accounts/password.html", {"errors": wrong}, 400)
     raise redirect_with_flash(request, "/password", Msg("Your password has been changed."))

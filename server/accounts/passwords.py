@@ -11,10 +11,10 @@ from typing import Any
 from server import forms
 from server.accounts.audit import audit
 from server.accounts.users import one_time_token
-from server.db import one
+from server.db import one, scalar
 from server.forms import FieldErrors
 from server.i18n import Msg
-from server.security import password_problem, verify_password
+from server.security import password_problem
 from server.sql import Connection
 
 Db = Connection
@@ -48,10 +48,14 @@ def validate_new_password(data: Mapping[str, Any], minimum: int, username: str, 
     return str(data["new_password"])
 
 
-def change_password(db: Db, user_id: int, current: str, new_hash: str, keep_session: str, now: float) -> bool:
-    """The owner's change, which needs the current password; False when it is wrong."""
-    user = one(db, "SELECT password_hash FROM users WHERE id = ?", (user_id,))
-    if not user or not verify_password(user["password_hash"], current):
+def password_hash_of(db: Db, user_id: int) -> str | None:
+    return scalar(db, "SELECT password_hash FROM users WHERE id = ?", (user_id,))
+
+
+def change_password(db: Db, user_id: int, checked_hash: str, new_hash: str, keep_session: str, now: float) -> bool:
+    """The owner's change, once the current password was checked against ``checked_hash`` (beforehand,
+    outside the transaction: argon2 is slow); False when the account's hash changed since."""
+    if scalar(db, "SELECT password_hash FROM users WHERE id = ?" + db.dialect.for_update, (user_id,)) != checked_hash:
         return False
     set_password_hash(db, user_id, new_hash, now)
     # Other sessions (a stolen cookie, another device) end with the old password.

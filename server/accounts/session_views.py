@@ -9,7 +9,16 @@ from urllib.parse import quote
 from aiohttp import web
 
 from server.accounts import sessions
-from server.accounts.common import NOT_A_ROBOT, human_challenge, human_passed, login_refusal, page, safe_next
+from server.accounts.common import (
+    NOT_A_ROBOT,
+    human_challenge,
+    human_passed,
+    login_refusal,
+    page,
+    safe_next,
+    sign_in,
+)
+from server.accounts.sessions import NewSession
 from server.accounts.users import ROLE_LABELS
 from server.flash import render_with_flash
 from server.forms import FieldErrors
@@ -79,10 +88,8 @@ async def login_submit(request: web.Request) -> web.Response:
         return _login_page(request, 400, errors=errors, **shown)
     if not await human_passed(request, form):
         return _login_page(request, 400, notice=NOT_A_ROBOT, **shown)
-    limits = sessions.LoginLimits.of(request.app[CONFIG].security)
-    outcome = await request.app[DB].write(
-        sessions.login_check, login, password, client_address(request), time.time(), limits
-    )
+    security = request.app[CONFIG].security
+    outcome = await sign_in(request, login, password, NewSession("web", security.session_hours, lang))
     if outcome.status == "choose":
         return _login_page(request, choice=outcome, **shown)
     return await _signed_in_or_refused(request, outcome, lang, shown)
@@ -103,6 +110,7 @@ async def login_choose(request: web.Request) -> web.Response:
         str(form.get("typed_login", ""))[:254],
         client_address(request),
         time.time(),
+        NewSession("web", request.app[CONFIG].security.session_hours, lang),
     )
     shown: dict[str, Any] = {"values": {"language": lang}, "next": str(form.get("next", ""))}
     return await _signed_in_or_refused(request, outcome, lang, shown)
@@ -117,11 +125,8 @@ async def _signed_in_or_refused(
     if outcome.user is None:
         status = 429 if outcome.status in ("locked", "address_throttled") else 401
         return _login_page(request, status, notice=login_refusal(outcome, security.login_lock_minutes, now), **shown)
-    token = await request.app[DB].write(
-        sessions.create_session, outcome.user["id"], "web", security.session_hours, now, lang
-    )
     response = web.HTTPFound(f"/profiles?next={quote(safe_next(shown['next']))}")
-    set_cookie(request, response, SESSION_COOKIE, token, max_age=security.session_hours * 3600)
+    set_cookie(request, response, SESSION_COOKIE, outcome.session_token, max_age=security.session_hours * 3600)
     set_cookie(request, response, LANG_COOKIE, lang, max_age=365 * 86400)
     raise response
 

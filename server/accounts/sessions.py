@@ -6,6 +6,7 @@ Every function takes a connection (``server.sql.Connection``) and runs on a DB t
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,17 @@ class LoginOutcome:
     #: ``choose``: the token of the choice and the masked identities to choose among, in its order.
     choice_token: str = ""
     choices: list[str] = field(default_factory=list)
+    #: ``ok``: the session opened, in the transaction that decided the sign-in.
+    session_token: str = ""
+
+
+@dataclass(frozen=True)
+class NewSession:
+    """The session a proven sign-in opens: ``web`` or ``api``, for ``hours``; ``language`` becomes the user's."""
+
+    kind: str
+    hours: int
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,69 +66,137 @@ class LoginLimits:
         )
 
 
-def login_check(db: Db, login: str, password: str, address: str, now: float, limits: LoginLimits) -> LoginOutcome:
-    """Verify credentials (a user name, an e-mail or the company's tax id) with throttling per account
-    and per address; records the outcome."""
+class StaleCheck(Exception):
+    """A password hash changed between its check and the write deciding on it: check again."""
+
+
+#: The typed password against each hash a sign-in decides on (None: a name no account has).
+Verified = Mapping[str | None, bool]
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """What a sign-in is decided on: read before any password is checked, and read again (locked) to decide."""
+
+    refusal: LoginOutcome | None = None
+    user: dict[str, Any] | None = None
+    #: A sign-in by tax id: the company's accounts, oldest first.
+    accounts: list[dict[str, Any]] = field(default_factory=list)
+    #: Failures and lock of the account, or of the unknown name or tax id.
+    counter: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _attempt(db: Db, login: str, address: str, now: float, limits: LoginLimits, lock: str = "") -> _Attempt:
+    """The refusal decided before any password check, or the accounts the password is checked against.
+
+    ``lock`` (``db.dialect.for_update`` when deciding) locks the accounts read until COMMIT, so a
+    password change or a deactivation on another node waits for the sign-in, or the sign-in for it.
+    """
     window_start = now - limits.lock_minutes * 60
     recent = scalar(db, "SELECT COUNT(*) FROM login_failures WHERE address = ? AND at > ?", (address, window_start))
     if recent >= limits.max_address:
-        audit(db, "login.address_throttled", now=now, address=address)
-        return LoginOutcome("address_throttled")
-    user = one(db, "SELECT * FROM users WHERE lower(username) = lower(?) OR email = lower(?)", (login, login))
-    if user is None and (accounts := _accounts_of_tax_id(db, login)):
-        return _tax_id_login(db, login, password, accounts, address, now, limits)
+        return _Attempt(LoginOutcome("address_throttled"))
+    user = one(db, "SELECT * FROM users WHERE lower(username) = lower(?) OR email = lower(?)" + lock, (login, login))
+    accounts = _accounts_of_tax_id(db, login, lock) if user is None else []
     # An unknown name is counted and locked exactly like an account: the answers never tell them apart.
     counter = user or _unknown_login(db, login, now)
     if counter["locked_until"] > now:
-        return LoginOutcome("locked", locked_until=counter["locked_until"])
-    if not verify_password(user["password_hash"] if user else None, password):
-        return _count_failure(db, login, user, counter["failed_logins"] + 1, address, now, limits)
-    if user is None:  # verify_password never accepts a missing hash; this tells the type checker
+        return _Attempt(LoginOutcome("locked", locked_until=counter["locked_until"]))
+    if len(accounts) > MAX_ACCOUNTS_PER_TAX_ID:
+        return _Attempt(LoginOutcome("too_many_accounts"))
+    return _Attempt(None, user, accounts, counter)
+
+
+def hashes_to_check(db: Db, login: str, address: str, now: float, limits: LoginLimits) -> list[str | None]:
+    """(A read.) The password hashes a sign-in will decide on; none when it is refused before any check."""
+    attempt = _attempt(db, login, address, now, limits)
+    if attempt.refusal:
+        return []
+    if attempt.accounts:
+        return [u["password_hash"] for u in attempt.accounts if u["locked_until"] <= now]
+    return [attempt.user["password_hash"] if attempt.user else None]
+
+
+def check_passwords(hashes: list[str | None], password: str) -> dict[str | None, bool]:
+    """``password`` against each hash: argon2, slow on purpose, so on a thread and outside any transaction.
+
+    A missing hash (a name no account has) is checked against a dummy one, which takes as long.
+    """
+    return {password_hash: verify_password(password_hash, password) for password_hash in hashes}
+
+
+def login_check(
+    db: Db, login: str, verified: Verified, address: str, now: float, limits: LoginLimits, session: NewSession
+) -> LoginOutcome:
+    """Decide a sign-in (a user name, an e-mail or the company's tax id) on the password checks made
+    beforehand, with throttling per account and per address; records the outcome and, when proven,
+    opens ``session``. Raises :class:`StaleCheck` when a hash it decides on was not checked (changed since)."""
+    _forget_unknown_logins(db, now)
+    attempt = _attempt(db, login, address, now, limits, lock=db.dialect.for_update)
+    if attempt.refusal:
+        if attempt.refusal.status == "address_throttled":
+            audit(db, "login.address_throttled", now=now, address=address)
+        return attempt.refusal
+
+    def matches(password_hash: str | None) -> bool:
+        if password_hash not in verified:
+            raise StaleCheck
+        return verified[password_hash]
+
+    if attempt.accounts:
+        return _tax_id_login(db, login, attempt, matches, address, now, limits, session)
+    user = attempt.user
+    if not matches(user["password_hash"] if user else None):
+        return _count_failure(db, login, user, attempt.counter["failed_logins"] + 1, address, now, limits)
+    if user is None:  # a missing hash never matches; this tells the type checker
         return LoginOutcome("wrong_credentials")
-    return _proven(db, user, address, now)
+    return _proven(db, user, address, now, session)
 
 
-def _proven(db: Db, user: dict[str, Any], address: str, now: float) -> LoginOutcome:
-    """The outcome for an account whose password was proven: signed in, or why not."""
+def _proven(db: Db, user: dict[str, Any], address: str, now: float, session: NewSession) -> LoginOutcome:
+    """The outcome for an account whose password was proven: signed in (a new session), or why not."""
     if user["status"] in ("pending", "rejected", "disabled"):
         return LoginOutcome("pending" if user["status"] == "pending" else "rejected")
     db.execute("UPDATE users SET failed_logins = 0, locked_until = 0 WHERE id = ?", (user["id"],))
     audit(db, "login.ok", now=now, user_id=user["id"], address=address)
-    return LoginOutcome("ok", user=user)
+    token = create_session(db, user["id"], session.kind, session.hours, now, session.language)
+    return LoginOutcome("ok", user=user, session_token=token)
 
 
-def _accounts_of_tax_id(db: Db, login: str) -> list[dict[str, Any]]:
+def _accounts_of_tax_id(db: Db, login: str, lock: str = "") -> list[dict[str, Any]]:
     """The accounts with a profile at the company whose tax id (RUC/RFC) is ``login``, oldest first."""
     if not TAX_ID_RE.match(login):
         return []
     return list(
         db.query(
             "SELECT * FROM users WHERE id IN (SELECT p.user_id FROM profiles p JOIN companies c "
-            "ON c.id = p.company_id WHERE c.tax_id = ?) ORDER BY id LIMIT ?",
+            "ON c.id = p.company_id WHERE c.tax_id = ?) ORDER BY id LIMIT ?" + lock,
             (login.upper(), MAX_ACCOUNTS_PER_TAX_ID + 1),
         )
     )
 
 
 def _tax_id_login(
-    db: Db, login: str, password: str, accounts: list[dict[str, Any]], address: str, now: float, limits: LoginLimits
+    db: Db,
+    login: str,
+    attempt: _Attempt,
+    matches: Callable[[str | None], bool],
+    address: str,
+    now: float,
+    limits: LoginLimits,
+    session: NewSession,
 ) -> LoginOutcome:
     """Sign in by tax id: the password picks the account among the company's.
 
     Failures count against the tax id (as against an unknown name), so guessing across a company's
     accounts is throttled as one. Nothing about the accounts is told before a password matched.
     """
-    counter = _unknown_login(db, login, now)
-    if counter["locked_until"] > now:
-        return LoginOutcome("locked", locked_until=counter["locked_until"])
-    if len(accounts) > MAX_ACCOUNTS_PER_TAX_ID:
-        return LoginOutcome("too_many_accounts")
-    matched = [u for u in accounts if u["locked_until"] <= now and verify_password(u["password_hash"], password)]
+    matched = [u for u in attempt.accounts if u["locked_until"] <= now and matches(u["password_hash"])]
     if not matched:
-        return _count_failure(db, login, None, counter["failed_logins"] + 1, address, now, limits)
+        return _count_failure(db, login, None, attempt.counter["failed_logins"] + 1, address, now, limits)
     active = [u for u in matched if u["status"] == "active"]
     if len(active) <= 1:
-        return _proven(db, (active or matched)[0], address, now)
+        return _proven(db, (active or matched)[0], address, now, session)
     token = new_token()
     db.execute(
         "INSERT INTO login_choices (token_hash, user_ids, expires_at) VALUES (?, ?, ?)",
@@ -131,7 +211,9 @@ def _masked_identity(user: dict[str, Any]) -> str:
     return f"{user['username'][:2]}{'*' * max(1, len(user['username']) - 2)} · {mask_email(user['email'])}"
 
 
-def choose_login(db: Db, token: str, choice: int | None, typed: str, address: str, now: float) -> LoginOutcome:
+def choose_login(
+    db: Db, token: str, choice: int | None, typed: str, address: str, now: float, session: NewSession
+) -> LoginOutcome:
     """Finish a sign-in by tax id: account number ``choice`` of the open choice, or the one whose user
     name or e-mail is ``typed``. The choice is used up either way; None-like outcomes say it expired."""
     row = one(
@@ -149,10 +231,10 @@ def choose_login(db: Db, token: str, choice: int | None, typed: str, address: st
             return LoginOutcome("not_among_choices")
         chosen = picked[0]
     db.execute("DELETE FROM login_choices WHERE token_hash = ?", (token_hash(token),))
-    user = one(db, "SELECT * FROM users WHERE id = ?", (chosen,))
+    user = one(db, "SELECT * FROM users WHERE id = ?" + db.dialect.for_update, (chosen,))
     if user is None:  # deleted meanwhile
         return LoginOutcome("choice_expired")
-    return _proven(db, user, address, now)
+    return _proven(db, user, address, now, session)
 
 
 def _users(db: Db, ids: list[int]) -> list[dict[str, Any]]:
@@ -184,14 +266,23 @@ def _count_failure(
     return LoginOutcome("wrong_credentials")
 
 
-def _unknown_login(db: Db, login: str, now: float) -> dict[str, Any]:
-    """The failure count and lock of a name that belongs to no account (zero when never seen)."""
+def _unknown_login(db: Db, login: str, now: float) -> Mapping[str, Any]:
+    """The failure count and lock of a name that belongs to no account (zero when never seen or forgotten)."""
+    row = one(
+        db,
+        "SELECT failed_logins, locked_until FROM unknown_login_failures WHERE login = ? "
+        "AND (last_failure_at >= ? OR locked_until >= ?)",
+        (login.lower(), now - UNKNOWN_LOGIN_MEMORY_SECONDS, now),
+    )
+    return row or {"failed_logins": 0, "locked_until": 0.0}
+
+
+def _forget_unknown_logins(db: Db, now: float) -> None:
+    """Names no account has are remembered a day after their last failure, unless still locked."""
     db.execute(
         "DELETE FROM unknown_login_failures WHERE last_failure_at < ? AND locked_until < ?",
         (now - UNKNOWN_LOGIN_MEMORY_SECONDS, now),
     )
-    row = one(db, "SELECT failed_logins, locked_until FROM unknown_login_failures WHERE login = ?", (login.lower(),))
-    return row or {"failed_logins": 0, "locked_until": 0.0}
 
 
 def create_session(db: Db, user_id: int, kind: str, hours: int, now: float, language: str | None = None) -> str:
