@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server.forms import ValidationFailed
+from server.forms import UNSTORABLE_TEXT, ValidationFailed, storable
 from server.i18n import Joined, Msg
 
 MAX_ROWS = 50_000
@@ -104,8 +104,13 @@ def checked_rows(
         for line_no, row in enumerate(reader, start=2):
             if len(rows) + len(problems) >= MAX_ROWS:
                 raise ValidationFailed({"file": Msg("At most 50000 rows per file.")})
+            cells = {(k or "").strip(): v for k, v in row.items()}
+            # A NUL is named with its line and column, not dropped by the field's cleaning: the file is wrong there.
+            if column := next((k for k, v in cells.items() if isinstance(v, str) and not storable(v)), None):
+                problems.append((line_no, column, UNSTORABLE_TEXT))
+                continue
             try:
-                values = validate_row({(k or "").strip(): v for k, v in row.items()})
+                values = validate_row(cells)
             except ValidationFailed as exc:
                 field, msg = next(iter(exc.errors.items()))
                 problems.append((line_no, field, msg))

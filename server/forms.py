@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
@@ -20,6 +20,105 @@ USERNAME_RE = re.compile(r"^[A-Za-z0-9._-]{3,40}$")
 TAX_ID_RE = re.compile(r"^[A-Za-z0-9&Ññ-]{8,20}$")
 
 REQUIRED = Msg("This field is required.")
+
+
+#: Text no database column takes: PostgreSQL refuses a NUL in text, and a lone surrogate (JSON's
+#: ``"\ud800"``, half of a character) has no UTF-8 form for either engine's driver to send.
+_UNSTORABLE_RE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_TEXT = Msg("This text holds an invalid character (a NUL or half of a character); remove it.")
+#: Every whole-number column is 64 bits on both engines (INTEGER on SQLite, BIGINT on PostgreSQL).
+MIN_INTEGER, MAX_INTEGER = -(2**63), 2**63 - 1
+INTEGER_OUT_OF_RANGE = Msg("Enter a number from %(min)s to %(max)s.", {"min": MIN_INTEGER, "max": MAX_INTEGER})
+
+
+def storable(value: str) -> bool:
+    """False when ``value`` holds a character no text column can take (checked where input enters)."""
+    return _UNSTORABLE_RE.search(value) is None
+
+
+def unstorable_fields(pairs: Iterable[tuple[str, Any]]) -> dict[str, Msg]:
+    """Field name → why, for each text value of ``pairs`` (a query, a form) that cannot be stored."""
+    return {
+        readable_text(name): UNSTORABLE_TEXT
+        for name, value in pairs
+        if not storable(name) or (isinstance(value, str) and not storable(value))
+    }
+
+
+def unstorable_json(document: Any, *, numbers_only: bool = False) -> dict[str, Msg]:
+    """Path → why, for each string or whole number of a parsed JSON document that no column could store:
+    text with a NUL or a lone surrogate (unless ``numbers_only``), an integer beyond 64 bits.
+
+    A value in a list is named by the list (``services``), a field of an object in a list by its place
+    (``scans.3.code``). Walked with a stack, not recursion: a document nested as deep as the parser
+    allows must not overflow here.
+    """
+    problems: dict[str, Msg] = {}
+    stack: list[tuple[str, Any]] = [("", document)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if not numbers_only and not storable(value):
+                problems[path or "body"] = UNSTORABLE_TEXT
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if not MIN_INTEGER <= value <= MAX_INTEGER:
+                problems[path or "body"] = INTEGER_OUT_OF_RANGE
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                name = f"{path}.{readable_text(key)}" if path else readable_text(key)
+                if storable(key):
+                    stack.append((name, item))
+                else:
+                    problems[name] = UNSTORABLE_TEXT
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                nested = isinstance(item, dict | list)
+                stack.append((f"{path}.{index}" if path and nested else path or str(index), item))
+    return problems
+
+
+_LONG_NUMBER_RE = re.compile(r"\d{19}")
+
+
+def json_text_may_be_unstorable(text: str) -> bool:
+    """Whether a JSON text needs :func:`unstorable_json`: a NUL or a lone surrogate can only come in as a
+    ``\\u`` escape (or through an odd charset), a number past 64 bits has 19 digits or more. Most bodies,
+    every kiosk's redeem among them, are spared the walk."""
+    return not text.isascii() or "\\u" in text or _LONG_NUMBER_RE.search(text) is not None
+
+
+#: What the database says of a value it cannot take (PostgreSQL's SQLSTATE): a character it has no
+#: encoding for, a number beyond its column, text too long for its column or for an index entry.
+_REFUSED_VALUE_STATES = ("22021", "22P05", "22003", "22001", "54000")
+
+
+def is_refused_value(exc: BaseException) -> bool:
+    """True when the database (or its driver) refused a value of the request rather than failing.
+
+    The input checks keep such values out; this is what is left (a value built from several fields,
+    a path the checks do not see), answered 400 after the transaction rolled back, never a 500.
+    """
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate in _REFUSED_VALUE_STATES
+    if type(exc).__module__.startswith("psycopg") and type(exc).__name__ == "DataError":
+        return True  # psycopg refuses a NUL itself, before sending (no SQLSTATE then)
+    if isinstance(exc, UnicodeEncodeError):
+        return exc.reason == "surrogates not allowed"
+    return isinstance(exc, OverflowError) and "SQLite INTEGER" in str(exc)
+
+
+def refuse_unstorable_values(pairs: Iterable[tuple[str, Any]]) -> None:
+    """Raise :class:`ValidationFailed` naming each field of ``pairs`` (a query, a form) that cannot be stored."""
+    if problems := unstorable_fields(pairs):
+        raise ValidationFailed(problems)
+
+
+def refuse_unstorable_json(text: str, document: Any, *, numbers_only: bool = False) -> None:
+    """Raise :class:`ValidationFailed` naming each value of a JSON document (parsed from ``text``) that
+    cannot be stored."""
+    if json_text_may_be_unstorable(text) and (problems := unstorable_json(document, numbers_only=numbers_only)):
+        raise ValidationFailed(problems)
 
 
 class ValidationFailed(Exception):

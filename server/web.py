@@ -25,7 +25,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from server.config import Config
 from server.db import Database, DatabaseBusy, is_storage_failure, one
-from server.forms import ValidationFailed, parse_id
+from server.forms import ValidationFailed, is_refused_value, parse_id, refuse_unstorable_json, refuse_unstorable_values
 from server.human_check import HumanCheck
 from server.i18n import Msg, accept_language, pick_language, render, translate
 from server.mail import Mailer
@@ -137,11 +137,13 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     """The request's JSON object, or a 400 with a clear message."""
     raw = await request_bytes(request)
     try:
-        body = json.loads(raw.decode(request.charset or "utf-8"))
+        body = json.loads(text := raw.decode(request.charset or "utf-8"))
     except (ValueError, LookupError, RecursionError) as exc:  # bad JSON, bad bytes, an unknown charset
         raise ApiError(400, "invalid_json", Msg("The request body is not valid JSON.")) from exc
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", Msg("The request body must be a JSON object."))
+    # The kiosk protocol cleans its texts as scanned input instead: refusing an upload would hold its outbox.
+    refuse_unstorable_json(text, body, numbers_only=request.path.startswith(GATE_API_PREFIX))
     return body
 
 
@@ -215,13 +217,9 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
             return await _gate_api(request)
         return await handler(request)
     except ApiError as exc:
-        if is_api(request):
-            return json_error(request, exc.status, exc.code, exc.message, exc.fields)
-        return _error_page(request, exc.status, render(lang_of(request), exc.message))
+        return _failure(request, exc.status, exc.code, exc.message, exc.fields)
     except ValidationFailed as exc:
-        if is_api(request):
-            return json_error(request, 400, "invalid", Msg("Some fields are not valid."), exc.errors)
-        return _error_page(request, 400, render(lang_of(request), Msg("Some fields are not valid.")))
+        return _failure(request, 400, "invalid", Msg("Some fields are not valid."), exc.errors)
     except web.HTTPException as exc:
         if exc.status >= 400 and is_api(request):
             default_text = not exc.text or exc.text.startswith(str(exc.status)) or exc.status == 413
@@ -234,26 +232,34 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
     except DatabaseBusy:
         # Another process held the database for longer than the busy timeout: try again shortly.
         log.warning("database busy on %s %s", request.method, request.path)
-        return _unavailable(request, "busy", Msg("The server is busy; try again in a moment."), retry_after=1)
+        return _failure(request, 503, "busy", Msg("The server is busy; try again in a moment."), retry_after=1)
     except Exception as exc:
+        if is_refused_value(exc):  # the transaction rolled back: nothing of the request was written
+            log.warning("database refused a value on %s %s: %s", request.method, request.path, exc)
+            message = Msg("Some of the data sent cannot be saved; check it and send it again.")
+            return _failure(request, 400, "invalid", message)
         if is_storage_failure(exc):
             # Nothing was written (the transaction rolled back); the operator must free the disk.
             log.error("storage failure on %s %s: %s", request.method, request.path, exc)
             message = Msg("The server cannot save data right now (its storage is full or failing); try again later.")
-            return _unavailable(request, "storage_unavailable", message, retry_after=30)
+            return _failure(request, 503, "storage_unavailable", message, retry_after=30)
         log.exception("unhandled error on %s %s", request.method, request.path)
-        if is_api(request):
-            return json_error(request, 500, "internal", Msg("Internal error; it has been logged."))
-        return _error_page(request, 500, render(lang_of(request), Msg("Internal error; it has been logged.")))
+        return _failure(request, 500, "internal", Msg("Internal error; it has been logged."))
 
 
-def _unavailable(request: web.Request, code: str, message: Msg, retry_after: int) -> web.Response:
-    """A 503 (JSON under /api/, a page elsewhere) that says when to try again."""
+def _failure(
+    request: web.Request, status: int, code: str, message: str | Msg, fields: Any = None, retry_after: int = 0
+) -> web.Response:
+    """A failed request's answer: the JSON error shape under /api/, elsewhere a page that names the fields;
+    with ``retry_after`` (a 503), when to try again."""
     if is_api(request):
-        response = json_error(request, 503, code, message)
+        response = json_error(request, status, code, message, fields)
     else:
-        response = _error_page(request, 503, render(lang_of(request), message))
-    response.headers["Retry-After"] = str(retry_after)
+        lang = lang_of(request)
+        named = "".join(f" {name}: {render(lang, problem)}" for name, problem in (fields or {}).items())
+        response = _error_page(request, status, render(lang, message) + named)
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 
@@ -316,7 +322,14 @@ async def _gate_api(request: web.Request) -> web.StreamResponse:
         read_cookie(request, LANG_COOKIE),
         default=request.app[CONFIG].default_language,
     )
+    _refuse_unstorable_parameters(request)
     return await request.match_info.handler(request)
+
+
+def _refuse_unstorable_parameters(request: web.Request) -> None:
+    """No handler ever sees a query or path value it could not store (refused in the reader's language)."""
+    if request.query_string or request.match_info:
+        refuse_unstorable_values([*request.query.items(), *request.match_info.items()])
 
 
 async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -440,6 +453,7 @@ async def session_middleware(request: web.Request, handler):
         principal.language if principal else None,
         default=request.app[CONFIG].default_language,
     )
+    _refuse_unstorable_parameters(request)
     return await handler(request)
 
 
@@ -454,9 +468,11 @@ async def form_body(request: web.Request) -> Any:
     if content_coding(request):
         raise ApiError(415, "unsupported_encoding", _UNREADABLE_FORM)
     try:
-        return await request.post()
+        form = await request.post()
     except (ValueError, LookupError, HttpProcessingError, web.RequestPayloadError) as exc:
         raise ApiError(400, "bad_request", _UNREADABLE_FORM) from exc
+    refuse_unstorable_values(form.items())
+    return form
 
 
 def read_cookie(request: web.Request, name: str) -> str:
@@ -507,11 +523,13 @@ async def csrf_middleware(request: web.Request, handler):
     if request.method in ("POST", "PUT", "PATCH", "DELETE") and not is_api(request):
         principal = principal_of(request)
         expected = principal.csrf_token if principal else read_cookie(request, CSRF_COOKIE)
+        unreadable: Exception | None = None
         try:
             form = await form_body(request)
-            unreadable = None
         except (ApiError, web.HTTPException) as exc:  # checked after the token: a forged post learns nothing
             form, unreadable = {}, exc
+        except ValidationFailed as exc:  # read, but holding what cannot be stored: refused after the token too
+            form, unreadable = await request.post(), exc
         sent = form.get("csrf_token", "") if isinstance(form.get("csrf_token", ""), str) else ""
         if not expected or not same_secret(expected, sent or request.headers.get("X-CSRF-Token", "")):
             raise ApiError(403, "csrf", _CSRF_REFUSED)
