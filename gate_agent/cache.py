@@ -242,6 +242,11 @@ class AgentStore:
         return keys
 
     @property
+    def verify_keys(self) -> Mapping[int, VerifyKey]:
+        """The public keys codes are verified with (replaced whole when a sync brings new ones)."""
+        return self._keys
+
+    @property
     def ticket_count(self) -> int:
         return self._read.execute("SELECT COUNT(*) FROM tickets").fetchone()[0]
 
