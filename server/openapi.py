@@ -35,8 +35,9 @@ def _op(
             }
         },
     }
-    # A portal token acts only through a chosen profile that has the right role: 403 otherwise.
-    for code in sorted({*errors, *((401,) if auth else ()), *((403,) if auth and profile else ())}):
+    # A portal token acts only through a chosen profile that has the right role: 403 otherwise. Any request
+    # may carry a parameter no column can store (a NUL, half a character), refused with 400 where input enters.
+    for code in sorted({400, *errors, *((401,) if auth else ()), *((403,) if auth and profile else ())}):
         op["responses"][str(code)] = {"description": "Error", "content": {"application/json": {"schema": ERROR}}}
     if body:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
