@@ -1,9 +1,10 @@
 """Outgoing e-mail: built header-safe, queued in the mail outbox, delivered by SMTP (aiosmtplib)
 or as .eml files in a folder (the demo).
 
-``Mailer.send`` only queues (``server.mail_outbox``): the change that causes a mail is already
-saved, and a mail server that is down or slow must not fail it. The outbox's delivery job hands
-each message to :meth:`Mailer.deliver`, retrying with backoff.
+A change that causes a mail queues it in its own transaction (``server.mail_outbox.write_with_mail``):
+the change and its mail are kept or dropped together, and a mail server that is down or slow never
+fails the change. The outbox's delivery job hands each message to :meth:`Mailer.deliver`, retrying
+with backoff. ``Mailer.send`` is for mail that follows no change of ours.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import unicodedata
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -36,6 +38,16 @@ def header_safe(value: str) -> str:
     if value.isascii() and value.isprintable():
         return value
     return "".join(" " if unicodedata.category(ch) in _UNSAFE_IN_HEADER else ch for ch in value)
+
+
+@dataclass(frozen=True)
+class Mail:
+    """One message to send: its text already in the recipient's language."""
+
+    to: str
+    subject: str
+    body: str
+    reply_to: str | None = None
 
 
 class Outbox(Protocol):

@@ -1,7 +1,8 @@
 """The mail outbox: mail waits in the database until the mail server takes it.
 
-``Mailer.send`` queues a message here right after the change that caused it was saved, and
-returns: a mail server that is down, slow or refusing never fails the request. Each server
+A change that causes mail queues it here in its own transaction (:func:`write_with_mail`), so the
+change and its mail are kept or dropped together, and returns: a mail server that is down, slow or
+refusing never fails the request. Each server
 node runs a delivery job (owned by a cleanup context); on PostgreSQL a pass runs on one node at
 a time (``server.jobs``: an advisory lock), so the others do not poll for nothing. A pass claims
 due messages in a write transaction — so two nodes never send the same one, even if a node that
@@ -19,22 +20,23 @@ import email.policy
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from server.db import Database, scalar
 from server.i18n import N_
 from server.jobs import JobLocks
-from server.mail import DELIVERY_ERRORS, Mailer
+from server.mail import DELIVERY_ERRORS, Mail, Mailer
 from server.menu import MENU, MenuEntry
 from server.web import DB, MAILER, not_found, path_id, render_page, require
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: First pause after a failed attempt; each further failure doubles it, up to ``RETRY_MAX_SECONDS``.
 RETRY_FIRST_SECONDS = 5.0
@@ -272,6 +274,30 @@ class MailOutbox:
 
 
 MAIL_OUTBOX = web.AppKey("mail_outbox", MailOutbox)
+
+
+async def write_with_mail(
+    app: web.Application, change: Callable[..., T], *args: Any, mail: Callable[[T], Iterable[Mail]]
+) -> T:
+    """Run ``change(db, *args)`` in one write transaction that also queues the messages ``mail(result)`` composes.
+
+    Queued in the change's own transaction: a change that rolls back sends nothing, and a message
+    that cannot be queued undoes its change (queued apart, either could go without the other).
+    ``mail`` runs inside the transaction, so it only composes. The delivery job is woken after COMMIT.
+    """
+    mailer = app[MAILER]
+
+    def change_and_queue(db: Any, *args: Any) -> T:
+        result = change(db, *args)
+        now = time.time()
+        for item in mail(result):
+            queue_message(db, mailer.build(item.to, item.subject, item.body, reply_to=item.reply_to), now)
+        return result
+
+    result = await app[DB].write(change_and_queue, *args)
+    if (outbox := app.get(MAIL_OUTBOX)) is not None:
+        outbox.wake()
+    return result
 
 
 async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:

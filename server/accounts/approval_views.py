@@ -12,11 +12,14 @@ from typing import Any
 from aiohttp import web
 
 from server.accounts import approvals
-from server.accounts.common import page, send_mail
+from server.accounts.common import account_mail, page
 from server.accounts.user_admin_views import done_message, redirect_done
 from server.accounts.users import ROLE_LABELS
+from server.config import Config
 from server.forms import ValidationFailed, parse_id
 from server.i18n import N_, Msg
+from server.mail import Mail
+from server.mail_outbox import write_with_mail
 from server.web import CONFIG, DB, ApiError, Principal, form_body, require
 
 routes = web.RouteTableDef()
@@ -52,12 +55,19 @@ async def decide(
     request: web.Request, principal: Principal, user_id: int, approve: bool, values: dict[str, Any]
 ) -> dict[str, Any]:
     """Record the decision and mail it with the note; shared with the API."""
-    user = await request.app[DB].write(
-        approvals.decide_registration, principal.user_id, user_id, approve, time.time(), values["profiles"]
+    config = request.app[CONFIG]
+    user = await write_with_mail(
+        request.app,
+        approvals.decide_registration,
+        principal.user_id,
+        user_id,
+        approve,
+        time.time(),
+        values["profiles"],
+        mail=lambda user: [decision_mail(config, user, approve, values["note"])] if user else [],
     )
     if user is None:
         raise ApiError(404, "not_found", ALREADY_DECIDED)
-    await _mail_decision(request, user, approve, values["note"])
     return user
 
 
@@ -112,9 +122,8 @@ async def reject(request: web.Request) -> web.Response:
     raise redirect_done("/admin/registrations", "rejected")
 
 
-async def _mail_decision(request: web.Request, user: dict[str, Any], approved: bool, note: str) -> None:
+def decision_mail(config: Config, user: dict[str, Any], approved: bool, note: str) -> Mail:
     """Tell the registrant, in their language, whether they can now sign in, with the administrator's note."""
-    config = request.app[CONFIG]
     params = {"name": user["full_name"], "note": note}
     if approved:
         subject = N_("Portgate: your account is approved")
@@ -124,7 +133,7 @@ async def _mail_decision(request: web.Request, user: dict[str, Any], approved: b
         subject = N_("Portgate: your registration was not approved")
         body = BODIES[False, bool(note)]
         params["email"] = config.support_email
-    await send_mail(request, user["email"], user["language"], subject, body, params)
+    return account_mail(user["email"], user["language"], subject, body, params)
 
 
 #: (approved, with a note) → the mail's text; each is one message to translate whole.

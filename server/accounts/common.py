@@ -14,12 +14,13 @@ from server.accounts.registration import register_user
 from server.accounts.sessions import LoginOutcome, NewSession
 from server.accounts.users import token_record
 from server.i18n import N_, Msg, translate
+from server.mail import Mail
+from server.mail_outbox import write_with_mail
 from server.security import hash_password_off_loop, verify_password
 from server.web import (
     CONFIG,
     DB,
     HUMAN_CHECK,
-    MAILER,
     ApiError,
     Principal,
     client_address,
@@ -57,13 +58,13 @@ def safe_next(value: str | None) -> str:
     return "/home"
 
 
-async def send_mail(request: web.Request, to: str, lang: str, subject: str, body: str, params: dict[str, Any]) -> None:
-    await request.app[MAILER].send(to, translate(lang, subject) % params, translate(lang, body) % params)
+def account_mail(to: str, lang: str, subject: str, body: str, params: dict[str, Any]) -> Mail:
+    """A mail about an account, in ``lang``: queue it with its change (``write_with_mail``)."""
+    return Mail(to, translate(lang, subject) % params, translate(lang, body) % params)
 
 
-async def mail_registration_received(request: web.Request, user: dict[str, Any], lang: str) -> None:
-    await send_mail(
-        request,
+def registration_received(user: dict[str, Any], lang: str) -> Mail:
+    return account_mail(
         user["email"],
         lang,
         N_("Portgate: registration received"),
@@ -84,49 +85,57 @@ async def register_and_notify(request: web.Request, clean: dict[str, Any]) -> di
     """
     lang = lang_of(request)
     password_hash = await hash_password_off_loop(clean["password"])
-    user = await request.app[DB].write(register_user, clean, password_hash, lang, time.time(), client_address(request))
-    await mail_registration_received(request, user, lang)
-    return user
+    return await write_with_mail(
+        request.app,
+        register_user,
+        clean,
+        password_hash,
+        lang,
+        time.time(),
+        client_address(request),
+        mail=lambda user: [registration_received(user, lang)],
+    )
 
 
 async def register_prospect_and_notify(request: web.Request, clean: dict[str, Any]) -> dict[str, Any]:
     """A prospect's registration (page or API): the pending account, and the mail with its user name
     and the link to choose a password. Raises ``ValidationFailed`` for a tax id or e-mail on file."""
     lang = lang_of(request)
-    user, token = await request.app[DB].write(registration.register_prospect, clean, lang, time.time())
-    link = f"{request.app[CONFIG].public_url}/password/set?token={token}"
-    await send_mail(
-        request,
-        user["email"],
-        lang,
-        N_("Portgate: registration received"),
-        N_(
+    public_url = request.app[CONFIG].public_url
+
+    def mail(registered: tuple[dict[str, Any], str]) -> list[Mail]:
+        user, token = registered
+        link = f"{public_url}/password/set?token={token}"
+        body = N_(
             "Hello %(name)s,\n\nYour registration was received. Your user name is %(username)s; choose "
             "your password here (valid for 72 hours):\n%(link)s\n\nYour account awaits approval, "
             "which takes up to 24 hours."
-        ),
-        {"name": user["contact"], "username": user["username"], "link": link},
+        )
+        params = {"name": user["contact"], "username": user["username"], "link": link}
+        return [account_mail(user["email"], lang, N_("Portgate: registration received"), body, params)]
+
+    user, _token = await write_with_mail(
+        request.app, registration.register_prospect, clean, lang, time.time(), mail=mail
     )
     return user
 
 
 async def start_password_reset(request: web.Request, email: str) -> None:
     """Mail a reset link when ``email`` belongs to an active account; the caller answers the same either way."""
-    found = await request.app[DB].write(passwords.start_password_reset, email, time.time())
-    if not found:
-        return
-    user, token = found
-    await send_mail(
-        request,
-        email,
-        user["language"],
-        N_("Portgate: reset your password"),
-        N_(
+    public_url = request.app[CONFIG].public_url
+
+    def mail(found: tuple[dict[str, Any], str] | None) -> list[Mail]:
+        if found is None:
+            return []
+        user, token = found
+        body = N_(
             "Hello %(name)s,\n\nTo choose a new password open this link (valid for one hour):\n"
             "%(link)s\n\nIf you did not ask for it, ignore this message."
-        ),
-        {"name": user["full_name"], "link": f"{request.app[CONFIG].public_url}/password/reset?token={token}"},
-    )
+        )
+        params = {"name": user["full_name"], "link": f"{public_url}/password/reset?token={token}"}
+        return [account_mail(email, user["language"], N_("Portgate: reset your password"), body, params)]
+
+    await write_with_mail(request.app, passwords.start_password_reset, email, time.time(), mail=mail)
 
 
 #: The same answer whether or not the address has an account: nobody learns who has one.

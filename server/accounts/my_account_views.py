@@ -9,10 +9,12 @@ from typing import Any
 from aiohttp import web
 
 from server.accounts import my_account
-from server.accounts.common import page, require_person, send_mail
+from server.accounts.common import account_mail, page, require_person
 from server.flash import redirect_with_flash, render_with_flash
 from server.forms import ValidationFailed
 from server.i18n import LANGUAGES, N_, Msg
+from server.mail import Mail
+from server.mail_outbox import write_with_mail
 from server.web import CONFIG, DB, LANG_COOKIE, Principal, form_body, set_cookie
 
 routes = web.RouteTableDef()
@@ -25,24 +27,23 @@ async def save_account(request: web.Request, principal: Principal, data: Mapping
     """Check and save the fields (page or API), mailing a confirmation link to a new e-mail; returns what
     was saved. Raises ``ValidationFailed`` with one message per bad field."""
     values = my_account.validate_account(data)
-    token = await request.app[DB].write(my_account.update_account, principal.user_id, values, time.time())
-    if token:
-        await send_mail(
-            request,
-            values["email"],
-            values["language"],
-            N_("Portgate: confirm your new e-mail"),
-            N_(
-                "Hello %(name)s,\n\nTo make %(email)s the e-mail of your Portgate account open this link "
-                "(valid for 24 hours):\n%(link)s\n\nUntil then your account keeps its current e-mail. "
-                "If you did not ask for it, ignore this message."
-            ),
-            {
-                "name": values["full_name"],
-                "email": values["email"],
-                "link": f"{request.app[CONFIG].public_url}/account/email/confirm?token={token}",
-            },
+    confirm_url = f"{request.app[CONFIG].public_url}/account/email/confirm"
+
+    def mail(token: str | None) -> list[Mail]:
+        if not token:
+            return []
+        body = N_(
+            "Hello %(name)s,\n\nTo make %(email)s the e-mail of your Portgate account open this link "
+            "(valid for 24 hours):\n%(link)s\n\nUntil then your account keeps its current e-mail. "
+            "If you did not ask for it, ignore this message."
         )
+        params = {"name": values["full_name"], "email": values["email"], "link": f"{confirm_url}?token={token}"}
+        subject = N_("Portgate: confirm your new e-mail")
+        return [account_mail(values["email"], values["language"], subject, body, params)]
+
+    token = await write_with_mail(
+        request.app, my_account.update_account, principal.user_id, values, time.time(), mail=mail
+    )
     return {**values, "email_confirmation_sent": "yes" if token else ""}
 
 

@@ -7,6 +7,7 @@ The rules and the SQL are in :mod:`server.accounts.registration`; this joins the
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -17,8 +18,10 @@ from server.accounts import registration
 from server.accounts.registration import TooManyCodes
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import N_, Msg, render
+from server.mail import Mail
+from server.mail_outbox import write_with_mail
 from server.security import hash_password_off_loop
-from server.web import CONFIG, DB, MAILER, SMS, ApiError, client_address, lang_of
+from server.web import CONFIG, DB, SMS, ApiError, client_address, lang_of
 
 TOO_MANY_CODES = Msg("Too many codes were sent to this phone. Try again in an hour.")
 TOO_MANY_FROM_ADDRESS = Msg("Too many codes were requested from your network. Try again in an hour.")
@@ -96,19 +99,20 @@ async def finish_phone_registration(
     if record is None:
         raise ValidationFailed({"code": WRONG_CODE})
     proven = await db.read(registration.phone_is_on_file, record["company_id"], record["phone"])
-    user = await db.write(
-        registration.finish_existing_registration,
+    password_hash, lang = await hash_password_off_loop(clean["password"]), lang_of(request)
+    support = request.app[CONFIG].support_email
+    return await write_with_mail(
+        request.app,
+        functools.partial(registration.finish_existing_registration, proven=proven),
         record,
         clean,
-        await hash_password_off_loop(clean["password"]),
-        lang_of(request),
+        password_hash,
+        lang,
         now,
         record["phone"],
-        proven=proven,
+        # Active or not, the owner of the address on file learns of the account, and can object.
+        mail=lambda user: [_new_account_mail(user, record["phone"], lang, support)],
     )
-    # Active or not, the owner of the address on file learns of the account, and can object.
-    await _mail_new_account(request, user, record["phone"])
-    return user
 
 
 NEW_ACCOUNT_SUBJECT = Msg("Portgate: a new account uses your e-mail address")
@@ -123,10 +127,9 @@ ACCOUNT_ACTIVE = Msg("It can be used at once.")
 ACCOUNT_PENDING = Msg("It awaits approval (within 24 hours); we will write to you when it is approved.")
 
 
-async def _mail_new_account(request: web.Request, user: Mapping[str, Any], phone: str) -> None:
+def _new_account_mail(user: Mapping[str, Any], phone: str, lang: str, support: str) -> Mail:
     """Tell the chosen address of its new account, in the registrant's language: the code proved a
     phone, not the mailbox, so its owner must hear of it whether the account is active or pending."""
-    lang = lang_of(request)
     body = Msg(
         NEW_ACCOUNT_BODY,
         {
@@ -135,8 +138,8 @@ async def _mail_new_account(request: web.Request, user: Mapping[str, Any], phone
             "name": user["full_name"],
             "phone_end": phone[-4:],
             "status": ACCOUNT_ACTIVE if user["status"] == "active" else ACCOUNT_PENDING,
-            "support": request.app[CONFIG].support_email,
+            "support": support,
         },
     )
     subject = NEW_ACCOUNT_SUBJECT if user["status"] == "active" else PENDING_ACCOUNT_SUBJECT
-    await request.app[MAILER].send(user["email"], render(lang, subject), render(lang, body))
+    return Mail(user["email"], render(lang, subject), render(lang, body))

@@ -12,19 +12,21 @@ from server import forms
 from server.accounts import registration
 from server.accounts.common import (
     NOT_A_ROBOT,
+    account_mail,
     human_challenge,
     human_passed,
     link_record,
     page,
     register_and_notify,
     register_prospect_and_notify,
-    send_mail,
     tax_id_unknown_message,
 )
 from server.accounts.users import UnknownTaxId
 from server.flash import redirect_with_flash
 from server.forms import FieldErrors, ValidationFailed
 from server.i18n import N_, Msg
+from server.mail import Mail
+from server.mail_outbox import write_with_mail
 from server.security import hash_password_off_loop
 from server.web import CONFIG, DB, lang_of
 
@@ -127,17 +129,23 @@ async def customer_submit(request: web.Request) -> web.Response:
         return _form_page(request, CUSTOMER, 400, errors=errors, **shown)
     if not await human_passed(request, form):
         return _form_page(request, CUSTOMER, 400, notice=NOT_A_ROBOT, **shown)
-    address, token = await request.app[DB].write(registration.start_existing_registration, tax, index, time.time())
-    await _mail_finish_link(request, address, f"{request.app[CONFIG].public_url}/register/finish?token={token}")
+    finish_url, lang = f"{request.app[CONFIG].public_url}/register/finish", lang_of(request)
+    await write_with_mail(
+        request.app,
+        registration.start_existing_registration,
+        tax,
+        index,
+        time.time(),
+        mail=lambda started: [_finish_link_mail(started[0], lang, f"{finish_url}?token={started[1]}")],
+    )
     sent = Msg("We have sent a link to %(email)s to finish your registration.", {"email": emails[index]})
     raise redirect_with_flash(request, "/login", sent)
 
 
-async def _mail_finish_link(request: web.Request, address: str, link: str) -> None:
-    await send_mail(
-        request,
+def _finish_link_mail(address: str, lang: str, link: str) -> Mail:
+    return account_mail(
         address,
-        lang_of(request),
+        lang,
         N_("Portgate: finish your registration"),
         N_(
             "Hello,\n\nTo finish creating your Portgate account open this link (valid for 24 hours):\n"

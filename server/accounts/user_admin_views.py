@@ -14,11 +14,13 @@ from aiohttp import web
 
 from server import forms
 from server.accounts import passwords, user_admin
-from server.accounts.common import page, send_mail
+from server.accounts.common import account_mail, page
 from server.accounts.users import ROLE_LABELS, USER_STATUSES, Refused
 from server.db import scalar
 from server.forms import ValidationFailed
 from server.i18n import N_, Msg
+from server.mail import Mail
+from server.mail_outbox import write_with_mail
 from server.web import CONFIG, DB, ApiError, Principal, form_body, lang_of, not_found, path_id, require
 
 routes = web.RouteTableDef()
@@ -74,12 +76,11 @@ async def apply_change(request: web.Request, principal: Principal, change: Any, 
         raise refusal_error(exc) from None
 
 
-async def mail_new_account(
+def new_account_mail(
     request: web.Request, user: dict[str, Any], inviter: Principal, company_name: str, token: str
-) -> None:
+) -> Mail:
     """Tell a person someone created a user for them, with the link to choose a password (72 hours)."""
-    await send_mail(
-        request,
+    return account_mail(
         user["email"],
         lang_of(request),
         N_("Portgate: your user for %(company)s"),
@@ -100,10 +101,15 @@ async def mail_new_account(
 async def create_and_invite(request: web.Request, principal: Principal, data: Any, roles: list[Any]) -> dict[str, Any]:
     """Validate, create the account with its profiles and mail its set-password link; shared with the API."""
     values = user_admin.validate_new_user(data, roles)
-    user, token = await request.app[DB].write(
-        user_admin.create_user, values, principal.user_id, time.time(), lang_of(request)
+    user, _token = await write_with_mail(
+        request.app,
+        user_admin.create_user,
+        values,
+        principal.user_id,
+        time.time(),
+        lang_of(request),
+        mail=lambda created: [new_account_mail(request, created[0], principal, created[0]["company_name"], created[1])],
     )
-    await mail_new_account(request, user, principal, user["company_name"], token)
     return user
 
 
@@ -112,21 +118,21 @@ async def send_reset_link(request: web.Request, user_id: int) -> None:
     user = await request.app[DB].read(user_admin.user_detail, user_id)
     if user is None:
         raise not_found()
-    found = await request.app[DB].write(passwords.start_password_reset, user["email"], time.time())
-    if found is None:
-        raise ApiError(409, "not_active", Msg("Only an active account can receive a password link."))
-    _user, token = found
-    await send_mail(
-        request,
-        user["email"],
-        user["language"],
-        N_("Portgate: choose a new password"),
-        N_(
+    public_url = request.app[CONFIG].public_url
+
+    def mail(found: tuple[dict[str, Any], str] | None) -> list[Mail]:
+        if found is None:
+            return []
+        body = N_(
             "Hello %(name)s,\n\nThe terminal's administrator sent you a link to choose a new password "
             "(valid for one hour):\n%(link)s"
-        ),
-        {"name": user["full_name"], "link": f"{request.app[CONFIG].public_url}/password/reset?token={token}"},
-    )
+        )
+        params = {"name": user["full_name"], "link": f"{public_url}/password/reset?token={found[1]}"}
+        return [account_mail(user["email"], user["language"], N_("Portgate: choose a new password"), body, params)]
+
+    found = await write_with_mail(request.app, passwords.start_password_reset, user["email"], time.time(), mail=mail)
+    if found is None:
+        raise ApiError(409, "not_active", Msg("Only an active account can receive a password link."))
 
 
 # --- the list -----------------------------------------------------------------------------------

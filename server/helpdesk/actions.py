@@ -1,4 +1,4 @@
-"""Ticket actions shared by the pages and the JSON API: check, store files, write, then e-mail.
+"""Ticket actions shared by the pages and the JSON API: check, store files, write and queue the e-mail.
 
 Attachments are written to disk before the transaction that records them and removed again if that
 transaction refuses or fails, so a refused request leaves neither a file nor a row behind.
@@ -7,7 +7,8 @@ transaction refuses or fails, so a refused request leaves neither a file nor a r
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -17,7 +18,9 @@ from server.helpdesk import attachments, notify, tickets
 from server.helpdesk.attachments import StoredFile, Upload
 from server.helpdesk.common import STAFF, now, ticket_scope
 from server.helpdesk.settings import HELPDESK_SETTINGS
-from server.web import DB, Principal, terminal_now
+from server.mail import Mail
+from server.mail_outbox import write_with_mail
+from server.web import Principal, terminal_now
 
 
 def _checked_files(app: web.Application, files: list[tuple[str, bytes]], errors: FieldErrors) -> list[Upload]:
@@ -28,13 +31,15 @@ def _checked_files(app: web.Application, files: list[tuple[str, bytes]], errors:
         return []
 
 
-async def _write_with_files(app: web.Application, uploads: list[Upload], write: Any, *args: Any, **kwargs: Any) -> Any:
-    """Store ``uploads``, then run the write function with them; undo the files if it raises."""
+async def _write_with_files(
+    app: web.Application, uploads: list[Upload], write: Any, *args: Any, mail: Callable[[Any], list[Mail]]
+) -> Any:
+    """Store ``uploads``, then run the write function with them, queuing its ``mail``; undo the files if it raises."""
     directory = app[HELPDESK_SETTINGS].attachments_dir
     stored: list[StoredFile] = await asyncio.to_thread(attachments.store, directory, uploads) if uploads else []
     try:
         # A policy valid until today is valid all the terminal's day.
-        return await app[DB].write(write, *args, stored, terminal_now(app), **kwargs)
+        return await write_with_mail(app, write, *args, stored, terminal_now(app), mail=mail)
     except BaseException:
         if stored:
             await asyncio.to_thread(attachments.remove, directory, [s.stored_name for s in stored])
@@ -56,11 +61,15 @@ async def create_ticket(
         errors.update(exc.errors)
     uploads = _checked_files(app, files, errors)
     errors.raise_if_any()
-    ticket = await _write_with_files(
-        app, uploads, tickets.open_ticket, principal.company_id, author_of(principal), values
+    return await _write_with_files(
+        app,
+        uploads,
+        tickets.open_ticket,
+        principal.company_id,
+        author_of(principal),
+        values,
+        mail=lambda ticket: [notify.ticket_opened_mail(app, ticket)],
     )
-    await notify.mail_ticket_opened(app, ticket)
-    return ticket
 
 
 async def reply(
@@ -81,25 +90,31 @@ async def reply(
     uploads = _checked_files(app, files, errors)
     errors.raise_if_any()
     role = "agent" if principal.role in STAFF else "customer"
-    result = await _write_with_files(
+
+    def mail(result: dict[str, Any]) -> list[Mail]:
+        return [notify.agent_reply_mail(app, result["ticket"], principal.full_name, body)] if role == "agent" else []
+
+    return await _write_with_files(
         app,
         uploads,
-        tickets.add_reply,
+        functools.partial(tickets.add_reply, via=via),
         ticket_scope(principal),
         ticket_id,
         author_of(principal),
         role,
         body,
-        via=via,
+        mail=mail,
     )
-    if role == "agent":
-        await notify.mail_agent_reply(app, result["ticket"], principal.full_name, body)
-    return result
 
 
 async def finish(app: web.Application, principal: Principal, ticket_id: int, status: str) -> dict[str, Any]:
     """Close or cancel; closing e-mails the customer an invitation to rate."""
-    ticket = await app[DB].write(tickets.finish, ticket_id, principal.user_id, status, now())
-    if status == "closed":
-        await notify.mail_ticket_closed(app, ticket)
-    return ticket
+    return await write_with_mail(
+        app,
+        tickets.finish,
+        ticket_id,
+        principal.user_id,
+        status,
+        now(),
+        mail=lambda ticket: [notify.ticket_closed_mail(app, ticket)] if status == "closed" else [],
+    )

@@ -2,7 +2,8 @@
 
 Each message goes to the ticket's follow-up address in the ticket's language, with the number in
 brackets in the subject and ``Reply-To: <support>+<token>@…``, so the customer's reply by e-mail
-lands in the thread (see ``server.helpdesk.inbound``).
+lands in the thread (see ``server.helpdesk.inbound``). Each is composed inside the transaction of
+the change it tells of and queued there (``server.mail_outbox.write_with_mail``).
 """
 
 from __future__ import annotations
@@ -14,16 +15,15 @@ from aiohttp import web
 
 from server.helpdesk.settings import AREA_LABELS, HELPDESK_SETTINGS
 from server.i18n import N_, translate
-from server.web import CONFIG, MAILER
+from server.mail import Mail
+from server.web import CONFIG
 
 
 def area_label(lang: str, area: str) -> str:
     return translate(lang, AREA_LABELS[area]) if area in AREA_LABELS else area
 
 
-async def _send(
-    app: web.Application, ticket: Mapping[str, Any], subject: str, body: str, extra: dict[str, Any]
-) -> None:
+def _mail(app: web.Application, ticket: Mapping[str, Any], subject: str, body: str, extra: dict[str, Any]) -> Mail:
     lang = ticket["language"]
     params = {
         "number": ticket["number"],
@@ -36,7 +36,7 @@ async def _send(
     footer = ""
     if ticket["status"] in ("open", "waiting_customer"):
         footer = "\n\n" + translate(lang, N_("To add to the ticket, reply to this message or use the link above."))
-    await app[MAILER].send(
+    return Mail(
         ticket["email"],
         f"[{ticket['number']}] " + translate(lang, subject) % params,
         translate(lang, body) % params + footer,
@@ -44,8 +44,8 @@ async def _send(
     )
 
 
-async def mail_ticket_opened(app: web.Application, ticket: Mapping[str, Any]) -> None:
-    await _send(
+def ticket_opened_mail(app: web.Application, ticket: Mapping[str, Any]) -> Mail:
+    return _mail(
         app,
         ticket,
         N_("Portgate: service ticket received: %(subject)s"),
@@ -57,8 +57,8 @@ async def mail_ticket_opened(app: web.Application, ticket: Mapping[str, Any]) ->
     )
 
 
-async def mail_agent_reply(app: web.Application, ticket: Mapping[str, Any], author: str, body: str) -> None:
-    await _send(
+def agent_reply_mail(app: web.Application, ticket: Mapping[str, Any], author: str, body: str) -> Mail:
+    return _mail(
         app,
         ticket,
         N_("Portgate: new reply to your service ticket: %(subject)s"),
@@ -70,8 +70,8 @@ async def mail_agent_reply(app: web.Application, ticket: Mapping[str, Any], auth
     )
 
 
-async def mail_ticket_closed(app: web.Application, ticket: Mapping[str, Any]) -> None:
-    await _send(
+def ticket_closed_mail(app: web.Application, ticket: Mapping[str, Any]) -> Mail:
+    return _mail(
         app,
         ticket,
         N_("Portgate: your service ticket was closed: %(subject)s"),

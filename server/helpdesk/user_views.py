@@ -14,7 +14,7 @@ from aiohttp import web
 from server.accounts.user_admin_views import (
     confirm_page,
     done_message,
-    mail_new_account,
+    new_account_mail,
     redirect_done,
     refusal_error,
 )
@@ -23,6 +23,7 @@ from server.forms import ValidationFailed
 from server.helpdesk import company_users
 from server.helpdesk.common import hd_page
 from server.i18n import Msg
+from server.mail_outbox import write_with_mail
 from server.web import DB, Principal, form_body, lang_of, path_id, require
 
 routes = web.RouteTableDef()
@@ -39,10 +40,17 @@ DONE = {
 async def add_company_user(request: web.Request, principal: Principal, data: Any, roles: list[str]) -> dict[str, Any]:
     """Validate, create, and e-mail the new user a link to choose a password; shared with the API."""
     values = company_users.validate_user(data, roles)
-    user, token = await request.app[DB].write(
-        company_users.add_user, principal.company_id, values, principal.user_id, time.time(), lang_of(request)
+    company_name = principal.company_name or ""
+    user, _token = await write_with_mail(
+        request.app,
+        company_users.add_user,
+        principal.company_id,
+        values,
+        principal.user_id,
+        time.time(),
+        lang_of(request),
+        mail=lambda added: [new_account_mail(request, added[0], principal, company_name, added[1])],
     )
-    await mail_new_account(request, user, principal, principal.company_name or "", token)
     return user
 
 
