@@ -73,7 +73,7 @@ def test_a_small_far_code_is_read_where_plain_zxing_reads_nothing(seed):
     assert plain_zxing(frame) == []
     pipeline = FramePipeline(verify=gate_verifier(), budget_ms=None)  # whatever else keeps this box busy
     assert pipeline.feed(frame, now=0.0) == code
-    assert list(pipeline.reads_by_pass) == ["crop_adaptive"]  # its region, enlarged and thresholded
+    assert list(pipeline.reads_by_pass) == ["crop_gamma"]  # its region, enlarged, darkened and thresholded
 
 
 @pytest.mark.parametrize("seed", [1, 2, 5])
@@ -83,7 +83,7 @@ def test_a_night_frame_is_read_where_plain_zxing_reads_nothing(seed):
     assert plain_zxing(frame) == []
     pipeline = FramePipeline(verify=gate_verifier(), budget_ms=None)
     assert pipeline.feed(frame, now=0.0) == code
-    assert list(pipeline.reads_by_pass) == ["crop_otsu"]
+    assert "zxing" not in pipeline.reads_by_pass  # a second pass: the frame's light evened out or thresholded
 
 
 @pytest.fixture(scope="module")
@@ -177,14 +177,15 @@ def test_consecutive_frames_take_turns_at_the_second_passes():
     def pipeline() -> FramePipeline:
         return FramePipeline(verify=gate_verifier(), budget_ms=one_pass, clock=SteppingClock())
 
-    assert SECOND_PASSES.index("crop_adaptive") == 1  # the pass that reads this frame: second in turn
+    turn = SECOND_PASSES.index("crop_gamma")  # the pass that reads this frame (see the small-code test)
     shared = pipeline()
-    assert [shared.feed(frame, now=index / 15) for index in range(2)] == [None, code]
-    assert [pipeline().feed(frame, now=0.0) for _ in range(3)] == [None] * 3  # each frame starting over
+    assert [shared.feed(frame, now=index / 15) for index in range(turn + 1)] == [None] * turn + [code]
+    assert [pipeline().feed(frame, now=0.0) for _ in range(turn + 1)] == [None] * (turn + 1)  # each starting over
 
     # After a pause longer than a sighting, the next frame starts from the top again.
     paused = pipeline()
-    assert [paused.feed(frame, now) for now in (0.0, 5.0, 5.0 + 1 / 15)] == [None, None, code]
+    times = [0.0] + [5.0 + index / 15 for index in range(turn + 1)]
+    assert [paused.feed(frame, now) for now in times] == [None] * (turn + 1) + [code]
 
 
 def test_each_frame_keeps_within_its_budget():
@@ -211,9 +212,12 @@ def test_each_frame_keeps_within_its_budget():
 
 def test_every_second_pass_gets_its_turn_over_consecutive_frames():
     frame = cv2.cvtColor(make_empty_photo((640, 480), 1, "normal"), cv2.COLOR_BGR2GRAY)
-    two_passes = 7.0  # with each pass taking 1 ms: the first pass and two second passes per frame
+    # With each pass taking 1 ms: the first pass and two second passes per frame, and time enough for
+    # WeChat's reader before it was first timed (it is given 6 ms of a 640x480 frame).
+    two_passes = 8.0
     pipeline = FramePipeline(budget_ms=two_passes, clock=SteppingClock())
-    frames = len(SECOND_PASSES) // 2 + 1  # a slower pass may wait for the next frame's whole budget
+    # A slower pass may wait for the next frame's whole budget, and WeChat's runs only first in a frame.
+    frames = len(SECOND_PASSES) // 2 + 2
     for index in range(frames):
         pipeline.feed(frame, now=index / 15)
     assert set(pipeline.cost_estimates_ms()) == {"zxing", *SECOND_PASSES}
