@@ -134,8 +134,9 @@ def toml_inline(value: object) -> str:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path / "data").start()
+def served(tmp_path: Path, database_url: str) -> Iterator[ServerProcess]:
+    """The demo server on each engine (``database_url``: SQLite's file, or a fresh PostgreSQL database)."""
+    server = ServerProcess(tmp_path / "data", database_url=database_url).start()
     try:
         yield server
     finally:
