@@ -3,6 +3,9 @@
 ``tests/conftest.py`` imports the fixtures, so any test module can ask for them. Nothing here is
 faked: the server is started with ``python -m server.cli --demo`` exactly as an operator would,
 and sends its mail over SMTP to an aiosmtpd server whose inbox the tests read.
+
+A module's server runs on each engine in turn (``live_database_url``: SQLite's file, then a fresh
+PostgreSQL database for the module), except the modules in :data:`SQLITE_ONLY`, each with its reason.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
+from tests.conftest import ENGINES, fresh_database
 from tests.mailbox import Mailbox, free_port
 
 CHROMIUM = "/usr/bin/chromium"
@@ -41,9 +45,41 @@ class RunningServer:
     data_dir: Path
     log: Path
     process: subprocess.Popen
+    #: ``""``: the SQLite file under ``data_dir``.
+    database_url: str = ""
+
+    @property
+    def db_url(self) -> str:
+        """Its database, for ``tests.dbaccess`` (the tests' reads of what the server wrote)."""
+        return self.database_url or str(self.data_dir / "portgate.db")
 
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+#: Browser modules whose server stays on SQLite, and why: what they test is what the browser shows and does
+#: with pages the engine does not change (layout, the offline worker, the lane screen), and each module on
+#: PostgreSQL is one more demo server and Chromium run (measured with -n 2 on this box; see the report).
+SQLITE_ONLY = {
+    "tests.test_browser_phone_layout": "page layout at phone sizes: the same HTML from either engine",
+    "tests.test_browser_pwa": "the service worker and the browser's offline storage, not the server's",
+    "tests.test_scanner_phone_screen": "the kiosk's camera reading a phone screen; the server only shows a ticket",
+}
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def live_database_url(request) -> Iterator[str]:
+    """The database of a module's demo server: ``""`` (SQLite's file under its data dir) or a fresh
+    PostgreSQL database kept for the module."""
+    if request.param == "sqlite":
+        yield ""
+        return
+    if reason := SQLITE_ONLY.get(request.module.__name__):
+        pytest.skip(f"SQLite only: {reason}")
+    cluster = request.getfixturevalue("pg_cluster")
+    name, url = fresh_database(cluster)
+    yield url
+    cluster.drop_database(name)
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +109,9 @@ def wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = 30.
 
 
 @contextlib.contextmanager
-def demo_server(data_dir: Path, smtp_port: int, **extra_env: str) -> Iterator[RunningServer]:
-    """``python -m server.cli --demo`` on a free port, mailing through the SMTP server on ``smtp_port``."""
+def demo_server(data_dir: Path, smtp_port: int, database_url: str = "", **extra_env: str) -> Iterator[RunningServer]:
+    """``python -m server.cli --demo`` on a free port, mailing through the SMTP server on ``smtp_port``,
+    on SQLite (``database_url`` empty) or the PostgreSQL database ``database_url`` names."""
     port = free_port()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     log = data_dir.parent / f"server-{port}.log"
@@ -85,6 +122,7 @@ def demo_server(data_dir: Path, smtp_port: int, **extra_env: str) -> Iterator[Ru
         PORTGATE_MAIL__PORT=str(smtp_port),
         PORTGATE_SECURITY__SECRET_KEY="x",
         PORTGATE_SUPPORT_EMAIL="soporte@terminal.example",
+        **({"PORTGATE_DATABASE_URL": database_url} if database_url else {}),
         **extra_env,
     )
     with log.open("wb") as out:
@@ -95,7 +133,7 @@ def demo_server(data_dir: Path, smtp_port: int, **extra_env: str) -> Iterator[Ru
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    server = RunningServer(f"http://127.0.0.1:{port}", data_dir, log, process)
+    server = RunningServer(f"http://127.0.0.1:{port}", data_dir, log, process, database_url)
     try:
         wait_until_healthy(server.url, process)
     except RuntimeError as exc:
@@ -114,9 +152,9 @@ def demo_server(data_dir: Path, smtp_port: int, **extra_env: str) -> Iterator[Ru
 
 
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory, browser_smtp) -> Iterator[RunningServer]:
-    """The demo server for a module's browser tests."""
-    with demo_server(tmp_path_factory.mktemp("live") / "data", browser_smtp.port) as server:
+def live_server(tmp_path_factory, browser_smtp, live_database_url) -> Iterator[RunningServer]:
+    """The demo server for a module's browser tests, on each engine in turn."""
+    with demo_server(tmp_path_factory.mktemp("live") / "data", browser_smtp.port, live_database_url) as server:
         yield server
 
 

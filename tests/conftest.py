@@ -100,4 +100,4 @@ def with_security(config: Config, **changes) -> Config:
 
 
 # Browser-test fixtures (real server process, module-wide SMTP, Chromium) live in tests/browser.py.
-from tests.browser import browser_smtp, chromium, live_server, new_page  # noqa: E402, F401
+from tests.browser import browser_smtp, chromium, live_database_url, live_server, new_page  # noqa: E402, F401

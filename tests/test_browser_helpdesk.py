@@ -27,11 +27,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
 
 @pytest.fixture(scope="module")
-def helpdesk_server(tmp_path_factory, browser_smtp) -> Iterator[tuple[RunningServer, int]]:
-    """The demo server, also receiving replies by e-mail on its inbound SMTP port."""
+def helpdesk_server(tmp_path_factory, browser_smtp, live_database_url) -> Iterator[tuple[RunningServer, int]]:
+    """The demo server on each engine, also receiving replies by e-mail on its inbound SMTP port."""
     inbound = free_port()
     data_dir = tmp_path_factory.mktemp("helpdesk") / "data"
-    with demo_server(data_dir, browser_smtp.port, PORTGATE_HELPDESK__INBOUND_SMTP_PORT=str(inbound)) as server:
+    inbound_port = {"PORTGATE_HELPDESK__INBOUND_SMTP_PORT": str(inbound)}
+    with demo_server(data_dir, browser_smtp.port, live_database_url, **inbound_port) as server:
         yield server, inbound
 
 
