@@ -7,7 +7,6 @@ import json
 import re
 import subprocess
 import urllib.request
-from pathlib import Path
 
 import cv2
 import pytest
@@ -15,6 +14,7 @@ from pyzbar import pyzbar
 
 from gate_agent.scanner.manual import MAX_CODE_LENGTH
 from tests.browser import answer_human_check
+from tests.dbaccess import db_value
 from tests.stack import AgentProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
@@ -115,7 +115,7 @@ def test_kiosk_screen_shows_the_verdict_of_a_typed_code(new_page, live_server, c
     assert agent.enrol(enrol_code).returncode == 0
     agent.start()
     try:
-        short = printed_short_code(Path(live_server.data_dir) / "portgate.db")
+        short = printed_short_code(live_server.db_url)
         assert short is not None, "the demo data has printed tickets"
         # What the gate staff types (or a keyboard-wedge scanner types into the focused field), on
         # the small kiosk display and on a full-HD one: a printed ticket, the same ticket again, a
@@ -150,12 +150,9 @@ def test_kiosk_screen_shows_the_verdict_of_a_typed_code(new_page, live_server, c
         agent.stop()
 
 
-def printed_short_code(db: Path) -> str | None:
-    import sqlite3
-
-    with sqlite3.connect(db) as conn:
-        row = conn.execute(
-            "SELECT short_code FROM tickets WHERE printed_at IS NOT NULL AND used_at IS NULL "
-            "AND deleted_at IS NULL ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-    return row[0] if row else None
+def printed_short_code(db_url: str) -> str | None:
+    return db_value(
+        db_url,
+        "SELECT short_code FROM tickets WHERE printed_at IS NOT NULL AND used_at IS NULL "
+        "AND deleted_at IS NULL ORDER BY id DESC LIMIT 1",
+    )

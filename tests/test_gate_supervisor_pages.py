@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import re
-import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -161,6 +160,4 @@ def test_in_a_browser_refresh_and_back_never_repeat_a_kiosk_action(new_page, liv
     assert "dado de baja" in page.locator(".alert-success").inner_text()
     page.reload()
     assert page.locator(".alert-success").count() == 0
-    with sqlite3.connect(live_server.data_dir / "portgate.db") as conn:
-        rows = conn.execute("SELECT status FROM kiosks WHERE name = 'Garita Navegador'").fetchall()
-    assert rows == [("revoked",)]
+    assert db_rows(live_server.db_url, "SELECT status FROM kiosks WHERE name = 'Garita Navegador'") == [("revoked",)]
