@@ -154,8 +154,8 @@ class FramePipeline:
                 continue  # no frame at this size has the time for it
             if not self._fits(name, context, started, first_in_frame=tried == 0):
                 break  # its turn comes first in the next frame
-            if tried and name in passes.RUN_ALONE:
-                break  # likewise: it only runs first
+            if tried and name in passes.RUN_ALONE and self.budget_ms is not None:
+                break  # likewise: within a budget it only runs first
             tried += 1
             codes = self._run(name, run, context)
             if codes:
