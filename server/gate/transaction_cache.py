@@ -68,6 +68,7 @@ class TransactionCache:
         self.itineraries: dict[int, tuple[str, ItineraryWindow | None]] = {}
         self.services: dict[tuple[str, str], tuple[tuple[int, ...], dict[int, str]]] = {}
         self.kiosk_active: dict[int, bool] = {}
+        self.kiosk_tokens: dict[int, str | None] = {}
         self._facts: dict[int, Facts] = {}
         self._scans: dict[str, tuple] = {}
         self._unrecorded: set[str] = set()
@@ -102,14 +103,18 @@ class TransactionCache:
             self.itineraries[missing] = ("", None)
 
     def read_kiosks(self, db: Db, kiosk_ids: Iterable[int]) -> None:
-        """Whether these kiosks are active, into :attr:`kiosk_active`, in one statement (a revocation
-        committed before it refuses the batch's redeems, whatever a node's cache says)."""
+        """Whether these kiosks are active, into :attr:`kiosk_active`, and their token hashes, into
+        :attr:`kiosk_tokens`, in one statement (a revocation or an enrolment committed before it refuses
+        the batch's redeems, whatever a node's cache says)."""
         wanted = sorted(set(kiosk_ids) - set(self.kiosk_active))
         if not wanted:
             return
-        sql = f"SELECT id, status FROM kiosks WHERE id IN ({','.join('?' * len(wanted))})"
-        statuses = dict(db.execute(sql, wanted).fetchall())
-        self.kiosk_active.update({kiosk_id: statuses.get(kiosk_id) == "active" for kiosk_id in wanted})
+        sql = f"SELECT id, status, token_hash FROM kiosks WHERE id IN ({','.join('?' * len(wanted))})"
+        rows = {row[0]: row for row in db.execute(sql, wanted).fetchall()}
+        for kiosk_id in wanted:
+            row = rows.get(kiosk_id)
+            self.kiosk_active[kiosk_id] = row is not None and row[1] == "active"
+            self.kiosk_tokens[kiosk_id] = row[2] if row is not None else None
 
     def read_scans(self, db: Db, scan_ids: Iterable[str]) -> None:
         """Read which of these scan ids are recorded, at once; after :meth:`lock_tickets` (see :func:`redeem_batch`)."""
