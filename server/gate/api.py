@@ -222,7 +222,8 @@ def _encode_json(value: Any, gzipped: bool) -> tuple[bytes, bool]:
 
 @routes.post("/api/v1/gate/redeem")
 async def redeem_online(request: web.Request) -> web.Response:
-    kiosk = await _kiosk(request)
+    registry = request.app[KIOSKS]
+    kiosk = await registry.authenticate(request, checked_in_write=True)
     body = await json_body(request)
     errors = FieldErrors()
     scan_id, text, scanned_at = _scan_fields(body, errors)
@@ -232,10 +233,20 @@ async def redeem_online(request: web.Request) -> web.Response:
     now = _now()
     try:
         verdict, used = await request.app[REDEEMS](
-            kiosk.id, scan_id, claim, scanned_at or now, keys, kiosk.allowed_itineraries, now, lang_of(request)
+            kiosk.id,
+            scan_id,
+            claim,
+            scanned_at or now,
+            keys,
+            kiosk.allowed_itineraries,
+            now,
+            lang_of(request),
+            kiosk.token_hash if registry.checks_in_write else None,
         )
     except redeem.ScanIdTaken:
         raise ApiError(409, "scan_id_taken", Msg("This scan id was already used by another kiosk.")) from None
+    except redeem.KioskRefused as refused:
+        raise registry.refused_in_write(kiosk, refused.revoked) from None
     if used:
         request.app[LIVE].notify([verdict.ticket_id])
     metrics.observe_redeem(request, verdict)

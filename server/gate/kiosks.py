@@ -8,10 +8,12 @@ any case, so no scan is accepted for a kiosk after its revocation committed.
 
 On PostgreSQL other nodes serve the same kiosks and may revoke one. A message alone (``NOTIFY``)
 could arrive after the kiosk's next request, so each request reads the token's row instead (one
-indexed read; ``bench.redeem`` measures it), and a revocation made elsewhere is refused from the
-kiosk's very next request on, whichever node takes it. The revoking transaction also announces it
-(``server.notify.KIOSKS``), so every node closes the kiosk's live socket at once, even one the
-kiosk only listens on.
+indexed read), and a revocation made elsewhere is refused from the kiosk's very next request on,
+whichever node takes it. An online redeem skips that read for a kiosk it knows: its own
+transaction checks the token and the status (:func:`server.gate.redeem.redeem_scan`), which
+took a redeem's server CPU from ~540 to 330–400 µs (``bench.redeem``, two nodes, busy box).
+The revoking transaction also announces it (``server.notify.KIOSKS``), so every node closes the
+kiosk's live socket at once, even one the kiosk only listens on.
 """
 
 from __future__ import annotations
@@ -212,6 +214,8 @@ class KioskState:
     #: What it last said of its storage (``X-Kiosk-Storage``), not saved yet: True when it cannot save scans.
     storage_fault: bool | None = None
     dirty: bool = False
+    #: The hash of the token it authenticated with (a redeem's transaction checks it is still the kiosk's).
+    token_hash: str = ""
 
     @property
     def revoked(self) -> bool:
@@ -272,8 +276,19 @@ class KioskRegistry:
         #: Revocations this process has applied: a read that began before one may be stale.
         self._revocations = 0
 
-    async def authenticate(self, request: web.Request, *, allow_query_token: bool = False) -> KioskState:
-        """The kiosk behind the request's bearer token; 401 for none/unknown, 403 ``revoked_kiosk``."""
+    @property
+    def checks_in_write(self) -> bool:
+        """Whether a write that trusts this cache must check the kiosk's token itself (see :meth:`authenticate`)."""
+        return self._shared
+
+    async def authenticate(
+        self, request: web.Request, *, allow_query_token: bool = False, checked_in_write: bool = False
+    ) -> KioskState:
+        """The kiosk behind the request's bearer token; 401 for none/unknown, 403 ``revoked_kiosk``.
+
+        ``checked_in_write``: the request's own transaction checks the token and the status (an
+        online redeem, when :attr:`checks_in_write`), so a kiosk known here is not read again first.
+        """
         auth = request.headers.get("Authorization", "")
         token = auth[7:].strip() if auth.startswith("Bearer ") else ""
         if not token and allow_query_token:
@@ -282,7 +297,7 @@ class KioskRegistry:
             raise ApiError(401, "unauthorized", Msg("A kiosk token is required."))
         thash = token_hash(token)
         state = self._by_hash.get(thash)
-        if state is None or (self._shared and not state.revoked):
+        if state is None or (self._shared and not state.revoked and not checked_in_write):
             row = await self._load(thash)
             if row is None:
                 self._by_hash.pop(thash, None)  # no kiosk holds this token any more
@@ -315,9 +330,9 @@ class KioskRegistry:
         """The cached state for ``thash``, created or brought up to date from its row."""
         state = self._by_hash.get(thash)
         if state is None:
-            state = self._by_hash[thash] = KioskState(
-                row["id"], row["name"], row["gate"], row["status"], _allowed(row["allowed_itineraries"])
-            )
+            allowed = _allowed(row["allowed_itineraries"])
+            state = KioskState(row["id"], row["name"], row["gate"], row["status"], allowed, token_hash=thash)
+            self._by_hash[thash] = state
             return state
         state.name, state.gate = row["name"], row["gate"]
         state.allowed_itineraries = _allowed(row["allowed_itineraries"])
@@ -337,6 +352,15 @@ class KioskRegistry:
                 self._by_hash.pop(thash, None)  # no kiosk holds this token any more: next use reads the database
             elif thash in self._by_hash:
                 self._apply(thash, row)
+
+    def refused_in_write(self, state: KioskState, revoked: bool) -> ApiError:
+        """What to answer when a write found the token no longer the kiosk's: revoked (403), or replaced by
+        a new enrolment (401); this cache learns it too."""
+        if revoked:
+            self._mark_revoked(state.id)
+            return ApiError(403, "revoked_kiosk", Msg("This kiosk has been revoked."))
+        self._by_hash.pop(state.token_hash, None)
+        return ApiError(401, "unauthorized", Msg("A kiosk token is required."))
 
     def revoked_elsewhere(self, payload: str) -> None:
         """Another node announced a revocation (``server.notify.KIOSKS``, payload: the kiosk id)."""

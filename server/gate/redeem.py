@@ -64,6 +64,14 @@ class ScanIdTaken(Exception):
     """The scan id is already recorded for another kiosk (kiosks must make unique ids)."""
 
 
+class KioskRefused(Exception):
+    """The token a redeem came with is no longer its kiosk's, as committed: revoked, or replaced by an enrolment."""
+
+    def __init__(self, revoked: bool) -> None:
+        super().__init__("revoked" if revoked else "replaced")
+        self.revoked = revoked
+
+
 @dataclass(frozen=True)
 class ScanInput:
     """A scan as received: ``code`` is what the log keeps; ``parsed`` is None for a short code."""
@@ -225,6 +233,14 @@ def _kiosk_active(db: Db, kiosk_id: int, cache: TransactionCache) -> bool:
     return found
 
 
+def _check_kiosk_token(db: Db, kiosk_id: int, token_hash: str, cache: TransactionCache) -> None:
+    """For a kiosk a node authenticated from its cache: still active, and the token still its own."""
+    if not _kiosk_active(db, kiosk_id, cache):
+        raise KioskRefused(revoked=True)
+    if cache.kiosk_tokens.get(kiosk_id) != token_hash:
+        raise KioskRefused(revoked=False)
+
+
 def look_up(
     db: Db,
     code: ParsedCode,
@@ -352,6 +368,7 @@ def redeem_scan(
     allowed_itineraries: frozenset[int] | None,
     now: datetime,
     lang: str = "es",
+    kiosk_token: str | None = None,
     *,
     cache: TransactionCache,
 ) -> tuple[Verdict, bool]:
@@ -359,8 +376,11 @@ def redeem_scan(
 
     ``claim`` is :func:`claim_code`'s answer for the scanned text. Runs inside
     :func:`redeem_batch`, which has locked the ticket and read the scan ids. Idempotent by scan
-    id: a retry (to any node) returns the first verdict and changes nothing.
+    id: a retry (to any node) returns the first verdict and changes nothing. ``kiosk_token``: the
+    hash of the token the kiosk came with, when no read checked it (raises :class:`KioskRefused`).
     """
+    if kiosk_token is not None:
+        _check_kiosk_token(db, kiosk_id, kiosk_token, cache)
     existing = cache.recorded_scan(db, scan_id)
     if existing is not None:
         _scan_id, owner, accepted, reason, code_text = existing
@@ -472,7 +492,7 @@ def _redeem_each(
             continue
         try:
             outcomes.append(redeem_scan(db, *args, cache=cache))
-        except ScanIdTaken as exc:  # found before anything was written: no need to undo
+        except (ScanIdTaken, KioskRefused) as exc:  # found before anything was written: no need to undo
             outcomes.append(exc)
         except Exception as exc:  # noqa: BLE001 - handed to that redeem's caller
             raise _RedeemFailed(index, exc) from exc
