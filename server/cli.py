@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import signal
+import sqlite3
 import sys
 
 from aiohttp import web
@@ -20,7 +22,8 @@ from gate_core.logs import setup_logging
 from gate_core.systemd import notify, notify_ready
 from server.app import create_app
 from server.backup_command import add_backup_commands
-from server.config import Config, ConfigError, load_config
+from server.config import Config, ConfigError, load_config, redact_url
+from server.db import DatabaseBusy, is_postgresql
 from server.init_command import add_init_command
 
 log = logging.getLogger("portgate.server")
@@ -103,7 +106,35 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"portgate-server: cannot start: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        problem = database_problem(exc, config)
+        if problem is None:
+            raise
+        print(f"portgate-server: cannot start: {problem}", file=sys.stderr)
+        return 1
     return 0
+
+
+def database_problem(exc: BaseException, config: Config) -> str | None:
+    """What an operator needs to read when the database stops the server at start, or None when ``exc`` is not
+    the database's: which database (its password hidden), the engine's own words, and where to look."""
+    cause: BaseException | None = exc
+    while cause is not None and not _from_database(cause):
+        cause = cause.__cause__ or cause.__context__
+    if cause is None:
+        return None
+    why = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    where = redact_url(config.db_url)
+    if is_postgresql(config.db_url):
+        hint = "is PostgreSQL running, and are the host, port, user, password and database in database_url right?"
+    else:
+        hint = f"can the user running the server ({getpass.getuser()}) write that file and its folder?"
+    return f"the database {where} cannot be used: {why}; {hint}"
+
+
+def _from_database(exc: BaseException) -> bool:
+    library = type(exc).__module__.split(".")[0]
+    return isinstance(exc, sqlite3.Error | DatabaseBusy) or library in ("psycopg", "psycopg_pool")
 
 
 if __name__ == "__main__":

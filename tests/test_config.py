@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -225,6 +226,29 @@ def test_server_with_a_bad_environment_value_exits_2(tmp_path):
     assert result.returncode == 2
     assert "configuration error: mail.port: expected a whole number, got 'lots'" in result.stderr
     assert "PORTGATE_MAIL__PORT" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_server_whose_database_file_cannot_be_opened_stops_with_one_readable_line(tmp_path):
+    (tmp_path / "data" / "portgate.db").mkdir(parents=True)  # in the way of the file, as a wrong owner would be
+    result = _run_server("--data-dir", str(tmp_path / "data"), "--port", "1")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith(f"portgate-server: cannot start: the database sqlite://{tmp_path / 'data'}/portgate.db")
+    assert "unable to open database file" in message and "write that file and its folder" in message
+
+
+def test_a_server_that_cannot_reach_postgresql_says_so_without_its_password(tmp_path):
+    with socket.socket() as closed:  # a loopback port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    url = f"postgresql://portgate:s3cret-pw@127.0.0.1:{port}/portgate"
+    result = _run_server("--data-dir", str(tmp_path / "data"), "--database-url", url, "--port", "1")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and "s3cret-pw" not in result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith(f"portgate-server: cannot start: the database postgresql://portgate:***@127.0.0.1:{port}")
+    assert "Connection refused" in message and "is PostgreSQL running" in message
 
 
 def test_server_help_lists_every_option():
