@@ -232,7 +232,7 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
     except DatabaseBusy:
         # Another process held the database for longer than the busy timeout: try again shortly.
         log.warning("database busy on %s %s", request.method, request.path)
-        return _failure(request, 503, "busy", Msg("The server is busy; try again in a moment."), retry_after=1)
+        return _unavailable(request, "busy", Msg("The server is busy; try again in a moment."), retry_after=1)
     except Exception as exc:
         if is_refused_value(exc):  # the transaction rolled back: nothing of the request was written
             log.warning("database refused a value on %s %s: %s", request.method, request.path, exc)
@@ -242,24 +242,23 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
             # Nothing was written (the transaction rolled back); the operator must free the disk.
             log.error("storage failure on %s %s: %s", request.method, request.path, exc)
             message = Msg("The server cannot save data right now (its storage is full or failing); try again later.")
-            return _failure(request, 503, "storage_unavailable", message, retry_after=30)
+            return _unavailable(request, "storage_unavailable", message, retry_after=30)
         log.exception("unhandled error on %s %s", request.method, request.path)
         return _failure(request, 500, "internal", Msg("Internal error; it has been logged."))
 
 
-def _failure(
-    request: web.Request, status: int, code: str, message: str | Msg, fields: Any = None, retry_after: int = 0
-) -> web.Response:
-    """A failed request's answer: the JSON error shape under /api/, elsewhere a page that names the fields;
-    with ``retry_after`` (a 503), when to try again."""
+def _failure(request: web.Request, status: int, code: str, message: str | Msg, fields: Any = None) -> web.Response:
+    """A failed request's answer: the JSON error shape under /api/, elsewhere a page that names the fields."""
     if is_api(request):
-        response = json_error(request, status, code, message, fields)
-    else:
-        lang = lang_of(request)
-        named = "".join(f" {name}: {render(lang, problem)}" for name, problem in (fields or {}).items())
-        response = _error_page(request, status, render(lang, message) + named)
-    if retry_after:
-        response.headers["Retry-After"] = str(retry_after)
+        return json_error(request, status, code, message, fields)
+    named = "".join(f" {name}: {render(lang_of(request), problem)}" for name, problem in (fields or {}).items())
+    return _error_page(request, status, render(lang_of(request), message) + named)
+
+
+def _unavailable(request: web.Request, code: str, message: Msg, retry_after: int) -> web.Response:
+    """A 503 that says when to try again."""
+    response = _failure(request, 503, code, message)
+    response.headers["Retry-After"] = str(retry_after)
     return response
 
 
