@@ -154,7 +154,8 @@ class GateAgent:
             if exc.code != "revoked_kiosk":
                 log.warning("server refused the redeem request: %s", exc)
                 return local
-            await self.mark_revoked()
+            if not await self.mark_revoked():
+                return local  # enrolled again meanwhile: the outbox sends it with the new token
             verdict = Verdict(accepted=False, reason=Reason.REVOKED_KIOSK)
         else:
             try:
@@ -186,8 +187,9 @@ class GateAgent:
             "mode": mode,
         }
 
-    async def mark_revoked(self) -> None:
-        await mark_revoked(self.status, self.store, self.writer)
+    async def mark_revoked(self) -> bool:
+        """Whether the kiosk is now revoked (False: the box was enrolled again and the client took its token)."""
+        return await mark_revoked(self.status, self.store, self.writer, self.client)
 
     # --- screen -------------------------------------------------------------------------------
     async def broadcast(self, message: dict[str, Any]) -> None:

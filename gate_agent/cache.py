@@ -171,6 +171,18 @@ class AgentStore:
                 [(k, str(v)) for k, v in values.items()],
             )
 
+    def revoke_token(self, token: str) -> str | None:
+        """Remember that the server refused ``token``: this kiosk is revoked, unless the box was enrolled again
+        meanwhile (``portgate-agent enrol`` while the agent ran), when the newer token is returned untouched."""
+        with self._transaction() as w:
+            row = w.execute("SELECT value FROM meta WHERE key = 'token'").fetchone()
+            if row and row[0] and row[0] != token:
+                return row[0]
+            w.execute(
+                "INSERT INTO meta (key, value) VALUES ('revoked', '1') ON CONFLICT(key) DO UPDATE SET value = '1'"
+            )
+            return None
+
     @property
     def cursor(self) -> int:
         return int(self.get_meta("cursor", "0") or 0)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gate_agent.cache import AgentStore, StoreWriter
+from gate_agent.sync.client import GateClient
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +44,25 @@ class AgentStatus:
         return {"X-Kiosk-Storage": "fault" if self.storage_fault else "ok"}
 
 
-async def mark_revoked(status: AgentStatus, store: AgentStore, writer: StoreWriter) -> None:
-    """The server no longer accepts this kiosk: refuse from now on, and remember it across restarts."""
-    status.revoked = True
-    status.online = False
+async def mark_revoked(status: AgentStatus, store: AgentStore, writer: StoreWriter, client: GateClient) -> bool:
+    """The server no longer accepts the client's token: refuse from now on, and remember it across restarts
+    (True). Unless the box was enrolled again while the agent ran: then the client takes the new token and
+    the kiosk carries on (False), rather than writing "revoked" over its new enrolment."""
     try:
-        await writer(store.set_meta, {"revoked": "1"})
+        newer = await writer(store.revoke_token, client.token or "")
     except (sqlite3.Error, OSError):
         # Refused from now on all the same; after a restart the server says it again.
         log.exception("could not save that this kiosk is revoked")
+        newer = None
+    if newer:
+        log.warning("the server refused this kiosk's old token; it was enrolled again since: using the new one")
+        client.token = newer
+        status.revoked = False
+        status.kiosk_name = store.get_meta("kiosk_name", "") or ""
+        return False
+    status.revoked = True
+    status.online = False
+    return True
 
 
 @dataclass

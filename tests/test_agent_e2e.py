@@ -212,6 +212,34 @@ async def test_serial_reader_through_a_pty_reaches_the_kiosk_screen(server, tmp_
         os.close(slave)
 
 
+async def test_a_revoked_kiosk_enrolled_again_while_its_agent_runs_carries_on(server, tmp_path):
+    """The box of a revoked kiosk gets a new enrolment while its agent keeps running (the operator did not stop
+    it): the agent's next refusal must not write "revoked" over the new enrolment; it takes the new token."""
+    gate = await enrolled_agent(server, tmp_path, "Garita-Old", sync_interval_s=1)
+    gate.start()
+    supervisor = PortalUser(server.url)
+    try:
+        await supervisor.login("supervisor")
+        old_id = server.db_rows("SELECT id FROM kiosks WHERE name = 'Garita-Old'")[0][0]
+        async with KioskScreen(gate) as screen:
+            await screen.wait_status(lambda s: s["online"])
+            assert (await supervisor.post(f"/gate/kiosks/{old_id}/revoke")).status == 200
+            await screen.wait_status(lambda s: s["revoked"], timeout=10)
+            code = await supervisor.create_kiosk("Garita-New")
+            result = await asyncio.to_thread(gate.enrol, code)
+            assert result.returncode == 0, result.stderr
+            status = await screen.wait_status(lambda s: s["online"] and not s["revoked"], timeout=15)
+            assert status["kiosk"] == "Garita-New"
+        gate.stop()  # and after a restart, still the new kiosk: nothing wrote "revoked" over it
+        gate.start()
+        async with KioskScreen(gate) as screen:
+            status = await screen.wait_status(lambda s: s["online"], timeout=15)
+            assert not status["revoked"]
+    finally:
+        await supervisor.close()
+        gate.stop()
+
+
 async def test_revoked_kiosk_is_cut_off(server, tmp_path):
     gate = await enrolled_agent(server, tmp_path, "Garita-R")
     gate.start()

@@ -255,9 +255,9 @@ class SyncService:
                     if kind == LIVE_TICKETS and message.get("tickets"):
                         await self._apply_push(message)
                     elif kind == LIVE_REVOKED:
-                        await mark_revoked(self.status, self.store, self.writer)
-                        await self.announce()
-                        return
+                        if await self._cut_off():
+                            return
+                        break  # enrolled again meanwhile: reconnect with the new token
             except ServerError as exc:
                 await self._server_error(exc)
             except Unreachable as exc:
@@ -287,10 +287,18 @@ class SyncService:
         # portal's 401/403 page says nothing about the kiosk and is logged like any other error.
         if exc.code in ("revoked_kiosk", "unauthorized"):
             log.error("the server no longer accepts this kiosk: %s", exc)
-            await mark_revoked(self.status, self.store, self.writer)
-            await self.announce()
+            await self._cut_off()
         else:
             log.warning("server error: %s", exc)
+
+    async def _cut_off(self) -> bool:
+        """The server refused this kiosk's token: revoked (True), unless the box was enrolled again while the
+        agent ran, when it carries on with the new token and its live channel comes back (False)."""
+        revoked = await mark_revoked(self.status, self.store, self.writer, self.client)
+        if not revoked and self._live_task is not None and self._live_task.done():
+            self._live_task = asyncio.get_running_loop().create_task(self.live_loop())
+        await self.announce()
+        return revoked
 
     async def _set_online(self, online: bool, why: str = "") -> None:
         status = self.status
