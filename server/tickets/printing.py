@@ -23,6 +23,7 @@ from server import forms
 from server.db import lock_for_update, scalar
 from server.forms import FieldErrors
 from server.i18n import Msg
+from server.renderer_process import start_helper_process
 from server.tickets import KEYS, tickets_changed
 from server.tickets import service as svc
 from server.tickets.pdf import PER_SHEET, PrintableTicket, render_tickets_pdf
@@ -50,8 +51,8 @@ class PdfRenderer:
             self._pool = ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=os.nice,
-                initargs=(PDF_NICENESS,),
+                initializer=start_helper_process,
+                initargs=(os.getpid(), PDF_NICENESS),
             )
         return self._pool
 
