@@ -3,7 +3,8 @@
 PostgreSQL only (SQLite's writes run one at a time). Each node has several writer threads, and
 a sign-in counted its failure from the account's row read without a lock: concurrent guesses
 all read the same count and each wrote it plus one, so the account never locked and a guesser
-got as many tries as it could send at once. The decision reads the row locked now.
+got as many tries as it could send at once. The decision reads the row locked now (a tax id's
+accounts too), and a name without an account counts by one atomic increment.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import asyncio
 import pytest
 
 from server.app import create_app
+from server.demo import install_demo
 from tests.conftest import with_security
 from tests.dbaccess import db_rows
+from tests.helpdesk_support import ANDINA
 from tests.helpers import api_login
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -23,19 +26,21 @@ GUESSES = 12
 LIMIT = 5
 
 
-async def test_guesses_sent_at_once_to_two_nodes_lock_the_account_at_the_limit(config, aiohttp_client):
-    from server.demo import install_demo
-
-    config = with_security(config, login_max_failures_per_account=LIMIT, login_max_failures_per_address=100)
+async def _guesses_at_once(config, aiohttp_client, login: str):  # noqa: ANN001, ANN202
+    """Two nodes, and ``GUESSES`` wrong passwords for ``login`` sent to them at once: (the nodes, the statuses)."""
     first_app = create_app(config)
     first_app.on_startup.append(install_demo)
     nodes = [await aiohttp_client(first_app), await aiohttp_client(create_app(config))]
-
-    answers = await asyncio.gather(*(api_login(nodes[n % 2], "pacifico", f"Adivina{n}2026") for n in range(GUESSES)))
-
+    answers = await asyncio.gather(*(api_login(nodes[n % 2], login, f"Adivina{n}2026") for n in range(GUESSES)))
     statuses = [answer.status for answer in answers]
     assert statuses.count(401) == LIMIT - 1, statuses  # wrong, wrong, …, then the guess that locks it
     assert statuses.count(429) == GUESSES - LIMIT + 1, statuses
+    return nodes
+
+
+async def test_guesses_sent_at_once_to_two_nodes_lock_the_account_at_the_limit(config, aiohttp_client):
+    config = with_security(config, login_max_failures_per_account=LIMIT, login_max_failures_per_address=100)
+    nodes = await _guesses_at_once(config, aiohttp_client, "pacifico")
     counted = db_rows(
         config,
         "SELECT COUNT(*) FROM audit_log a JOIN users u ON u.id = a.user_id "
@@ -44,3 +49,17 @@ async def test_guesses_sent_at_once_to_two_nodes_lock_the_account_at_the_limit(c
     assert counted == [(LIMIT,)]
     # Locked: even the right password is refused now.
     assert (await api_login(nodes[0], "pacifico")).status == 429
+
+
+async def test_guesses_at_a_name_no_account_has_lock_it_at_the_same_limit(config, aiohttp_client):
+    """Locked like an account (the answers must not tell which names exist), though it has no row to lock
+    before its first failure: its count is one atomic increment. A tax id counts the same way."""
+    config = with_security(config, login_max_failures_per_account=LIMIT, login_max_failures_per_address=100)
+    await _guesses_at_once(config, aiohttp_client, "nadie")
+    assert db_rows(config, "SELECT failed_logins, locked_until > 0 FROM unknown_login_failures") == [(0, True)]
+
+
+async def test_guesses_at_a_tax_id_sent_at_once_to_two_nodes_lock_it_at_the_limit(config, aiohttp_client):
+    config = with_security(config, login_max_failures_per_account=LIMIT, login_max_failures_per_address=100)
+    nodes = await _guesses_at_once(config, aiohttp_client, ANDINA)
+    assert (await api_login(nodes[1], ANDINA)).status == 429

@@ -244,8 +244,15 @@ def _users(db: Db, ids: list[int]) -> list[dict[str, Any]]:
 def _count_failure(
     db: Db, login: str, user: dict[str, Any] | None, failures: int, address: str, now: float, limits: LoginLimits
 ) -> LoginOutcome:
-    """Record a wrong password for the address and the account (or unknown name); lock it at the limit."""
+    """Record a wrong password for the address and the account (or unknown name); lock it at the limit.
+
+    ``failures`` counts this one for an account, whose row the decision holds locked; an unknown
+    name (or a tax id) has no row to lock before its first failure, so its count is taken from the
+    counter's own atomic increment instead.
+    """
     db.execute("INSERT INTO login_failures (address, at) VALUES (?, ?)", (address, now))
+    if user is None:
+        failures = _count_unknown_failure(db, login, now)
     locked_until = now + limits.lock_minutes * 60 if failures >= limits.max_account else 0
     failures = 0 if locked_until else failures
     if user:
@@ -254,16 +261,29 @@ def _count_failure(
         )
         event = "login.locked" if locked_until else "login.failed"
         audit(db, event, now=now, user_id=user["id"], address=address)
-    else:
+    elif locked_until:
         db.execute(
-            "INSERT INTO unknown_login_failures (login, failed_logins, locked_until, last_failure_at) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (login) DO UPDATE SET failed_logins = excluded.failed_logins, "
-            "locked_until = excluded.locked_until, last_failure_at = excluded.last_failure_at",
-            (login.lower(), failures, locked_until, now),
+            "UPDATE unknown_login_failures SET failed_logins = 0, locked_until = ? WHERE login = ?",
+            (locked_until, login.lower()),
         )
     if locked_until:
         return LoginOutcome("locked", locked_until=locked_until)
     return LoginOutcome("wrong_credentials")
+
+
+def _count_unknown_failure(db: Db, login: str, now: float) -> int:
+    """One more failure for a name no account has (or a tax id): the count after it.
+
+    One statement, so concurrent failures (several nodes, several writer threads) each count:
+    PostgreSQL's upsert waits for another transaction's row and adds to what it committed.
+    """
+    return db.execute(
+        "INSERT INTO unknown_login_failures (login, failed_logins, locked_until, last_failure_at) "
+        "VALUES (?, 1, 0, ?) ON CONFLICT (login) DO UPDATE SET "
+        "failed_logins = unknown_login_failures.failed_logins + 1, last_failure_at = excluded.last_failure_at "
+        "RETURNING failed_logins",
+        (login.lower(), now),
+    ).fetchone()[0]
 
 
 def _unknown_login(db: Db, login: str, now: float) -> Mapping[str, Any]:
