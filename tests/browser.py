@@ -154,6 +154,7 @@ def demo_server(data_dir: Path, smtp_port: int, database_url: str = "", **extra_
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory, browser_smtp, live_database_url) -> Iterator[RunningServer]:
     """The demo server for a module's browser tests, on each engine in turn."""
+    browser_smtp.messages.clear()  # the module's server on the other engine mailed here too
     with demo_server(tmp_path_factory.mktemp("live") / "data", browser_smtp.port, live_database_url) as server:
         yield server
 

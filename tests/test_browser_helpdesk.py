@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 def helpdesk_server(tmp_path_factory, browser_smtp, live_database_url) -> Iterator[tuple[RunningServer, int]]:
     """The demo server on each engine, also receiving replies by e-mail on its inbound SMTP port."""
     inbound = free_port()
+    browser_smtp.messages.clear()  # the module's server on the other engine mailed here too
     data_dir = tmp_path_factory.mktemp("helpdesk") / "data"
     inbound_port = {"PORTGATE_HELPDESK__INBOUND_SMTP_PORT": str(inbound)}
     with demo_server(data_dir, browser_smtp.port, live_database_url, **inbound_port) as server:
