@@ -46,6 +46,8 @@ class BackupSummary:
     tickets: int
     users: int
     attachments: int
+    #: A restore kept the data folder's own secret.key, which differs from the backup's.
+    secret_kept: bool = False
 
 
 def backup(data_dir: Path, target: Path, database_url: str = "") -> BackupSummary:
@@ -104,6 +106,9 @@ def _check(copy: Path) -> tuple[int, int]:
 def _write_tar(partial: Path, database: Path, data_dir: Path) -> int:
     count = 0
     attachments = data_dir / ATTACHMENTS
+    # The backup holds the signing keys and the secret key: only the owner may read it, whatever the umask.
+    partial.touch(mode=0o600)
+    partial.chmod(0o600)
     with tarfile.open(partial, "w") as tar:
         tar.add(database, arcname=database.name)
         if (data_dir / SECRET).is_file():
@@ -158,9 +163,12 @@ def restore(source: Path, data_dir: Path, database_url: str = "") -> BackupSumma
             (data_dir / ATTACHMENTS).mkdir(exist_ok=True)
             for name in attachments:
                 os.replace(Path(work) / name, data_dir / name)
-        if SECRET in members and not (data_dir / SECRET).exists():
+        secret_kept = SECRET in members and (data_dir / SECRET).exists()
+        if secret_kept:
+            secret_kept = (data_dir / SECRET).read_bytes() != (Path(work) / SECRET).read_bytes()
+        elif SECRET in members:
             os.replace(Path(work) / SECRET, data_dir / SECRET)
-    return BackupSummary(source, source.stat().st_size, tickets, users, len(attachments))
+    return BackupSummary(source, source.stat().st_size, tickets, users, len(attachments), secret_kept)
 
 
 def _refuse_unless_empty(url: str) -> None:
@@ -216,7 +224,9 @@ def _extract(source: Path, work: Path) -> list[str]:
             )
             if (DATABASE in names) == (DUMP in names) or not allowed:
                 raise BackupError(f"{source} is not a Portgate backup")
-            tar.extractall(work, filter="data")
+            # The members are checked above; the "data" filter too where this Python has it (3.11.4 and
+            # later; Debian 12 ships 3.11.2).
+            tar.extractall(work, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
     except (tarfile.TarError, OSError) as exc:
         raise BackupError(f"{source} cannot be read as a Portgate backup: {exc}") from exc
     return names

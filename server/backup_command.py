@@ -112,6 +112,13 @@ def run_restore(args: argparse.Namespace) -> int:
         f"portgate-server: restored {made.path} into {redact_url(config.db_url)}: {made.tickets} tickets, "
         f"{made.users} users, {made.attachments} attachments; start the server now"
     )
+    if made.secret_kept:
+        print(
+            f"portgate-server: kept the secret.key already in {config.data_path}, which differs from the backup's: "
+            "links mailed before the backup (password set-up, e-mail confirmation) will not open; to keep them, "
+            "stop the server and put the backup's secret.key in its place (tar -xf BACKUP secret.key)",
+            file=sys.stderr,
+        )
     return 0
 
 

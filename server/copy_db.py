@@ -69,9 +69,13 @@ def seeded_tables() -> set[str]:
         return {name for name in tables(db) if db.execute(f'SELECT 1 FROM "{name}" LIMIT 1').fetchone()}
 
 
+#: What a server's first start writes before anyone uses it: its signing keys (a restore or copy replaces them).
+FIRST_START_TABLES = {"signing_keys"}
+
+
 def data_tables(db: Connection) -> list[str]:
     """The tables of ``db`` that hold something a fresh installation would not: empty means none."""
-    ignore = seeded_tables() | {BOOKKEEPING}
+    ignore = seeded_tables() | FIRST_START_TABLES | {BOOKKEEPING}
     names = sorted(tables(db) - ignore)
     return [name for name in names if db.execute(f'SELECT 1 FROM "{name}" LIMIT 1').fetchone()]
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -16,7 +18,9 @@ import pytest
 from server.backup_postgres import ToolError, find_tool, invocation
 from tests.backup_support import USE_COLUMNS, assert_same_tables, command, enrolled_kiosk, redeem, redeem_forever, table
 from tests.dbaccess import db_rows, open_db
-from tests.stack import ServerProcess
+from tests.mailbox import free_port
+from tests.stack import ROOT, ServerProcess
+from tests.stack import _wait_http as wait_http
 
 pytestmark = [pytest.mark.timeout(180)]
 
@@ -202,3 +206,47 @@ def test_a_sqlite_backup_restores_into_postgresql(tmp_path, pg_cluster):
         assert refused.returncode == 3 and "not empty" in refused.stderr
     finally:
         pg_cluster.drop_database(name)
+
+
+def test_a_restore_into_a_database_a_server_started_on_replaces_its_first_keys_and_says_which_secret_it_kept(
+    tmp_path, pg_cluster
+):
+    """An operator starts the new PostgreSQL node once (it writes its signing keys), then restores the nightly
+    backup there: the restore goes through, and a secret.key of the node's own that differs from the backup's
+    is named rather than kept in silence. The backup itself is readable by its owner only."""
+    small = tmp_path / "small"
+    made = command(
+        "init", "--data-dir", str(small), "--operator-name", "Terminal del Sur S.A.", "--operator-tax-id",
+        "0990001234001", "--admin-login", "jefe", "--admin-email", "jefe@tps.example", "--password-stdin",
+        stdin="Muelle2026seguro\n",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    first_start(small, f"sqlite://{small / 'portgate.db'}")  # it makes its secret.key
+    backup_file = tmp_path / "small.tar"
+    assert command("backup", "--data-dir", str(small), "--to", str(backup_file)).returncode == 0
+    assert backup_file.stat().st_mode & 0o777 == 0o600
+    name = f"started_{uuid.uuid4().hex[:8]}"
+    target = pg_cluster.create_database(name)
+    node = tmp_path / "node"
+    try:
+        first_start(node, target)
+        assert db_rows(target, "SELECT COUNT(*) FROM signing_keys")[0][0] >= 1
+        (node / "secret.key").write_text("the node's own secret\n")
+        result = command("restore", "--data-dir", str(node), "--database-url", target, "--from", str(backup_file))
+        assert result.returncode == 0, result.stderr
+        assert "kept the secret.key already in" in result.stderr and "will not open" in result.stderr
+        assert_same_tables(target, small / "portgate.db")
+    finally:
+        pg_cluster.drop_database(name)
+
+
+def first_start(data_dir: Path, url: str) -> None:
+    """A new node started once on ``url`` (no demo data) until it answers, then stopped."""
+    port = free_port()
+    argv = [sys.executable, "-m", "server.cli", "--data-dir", str(data_dir), "--database-url", url, "--port", str(port)]
+    node = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+    finally:
+        node.terminate()
+        node.wait(30)
