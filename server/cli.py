@@ -61,10 +61,12 @@ async def _serve(config: Config) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     runner = web.AppRunner(app, shutdown_timeout=10)
-    await runner.setup()
     try:
+        # In the try: a start-up that fails half way (a database down, a port taken) closes what it opened.
+        await runner.setup()
         await web.TCPSite(runner, config.host, config.port).start()
-        log.info("listening on %s", config.public_url)
+        # The address it listens on; base_url (the links it writes) may be a balancer's.
+        log.info("listening on http://%s:%s (links: %s)", config.host, config.port, config.public_url)
         notify_ready()  # readiness, then watchdog pings while the event loop runs
         await stop.wait()
         notify("STOPPING=1")

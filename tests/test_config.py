@@ -249,6 +249,22 @@ def test_a_server_that_cannot_reach_postgresql_says_so_without_its_password(tmp_
     message = result.stderr.strip().splitlines()[-1]
     assert message.startswith(f"portgate-server: cannot start: the database postgresql://portgate:***@127.0.0.1:{port}")
     assert "Connection refused" in message and "is PostgreSQL running" in message
+    assert "Unclosed" not in result.stderr  # what start-up had opened is closed
+
+
+def test_a_server_whose_mail_port_is_taken_says_which_and_closes_what_it_had_opened(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        smtp_port = taken.getsockname()[1]
+        env = {"PORTGATE_HELPDESK__INBOUND_SMTP_PORT": str(smtp_port)}
+        with socket.socket() as free:  # the server's own port: free
+            free.bind(("127.0.0.1", 0))
+            port = free.getsockname()[1]
+        result = _run_server("--data-dir", str(tmp_path / "data"), "--port", str(port), env=env)
+    assert result.returncode == 1, result.stderr
+    assert "portgate-server: cannot start: [Errno 98]" in result.stderr and str(smtp_port) in result.stderr
+    assert "Unclosed" not in result.stderr and "Traceback" not in result.stderr
 
 
 def test_server_help_lists_every_option():
