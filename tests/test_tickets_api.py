@@ -60,6 +60,7 @@ async def test_generate_list_print_delete_through_the_api(client, config):
     assert first["printed"] is False and first["code"] is None
     printed = await (await client.post(f"/api/v1/tickets/{first['id']}/print", headers=headers)).json()
     assert printed["printed"] and printed["code"].startswith("PG1") and len(printed["short_code"]) == 20
+    assert printed["print_count"] == 1  # the answer counts the print it made
     # Masked, the code is the short code that prints, with only its last four digits showing.
     assert first["display_code"] == "••••• ••••• ••••• •" + printed["short_code"][-4:]
     assert printed["display_code"].replace(" ", "") == printed["short_code"]

@@ -571,7 +571,8 @@ def mark_printed(
     if first:
         audit(db, "ticket.printed", now=now, user_id=user_id, company_id=ticket["company_id"], detail=str(ticket["id"]))
     printed_at = ticket["printed_at"] or printed_now
-    return {**ticket, "printed_at": printed_at, "sync_seq": seq, "first_print": first, "code": code}
+    changed = {"printed_at": printed_at, "print_count": ticket["print_count"] + 1, "sync_seq": seq}
+    return {**ticket, **changed, "first_print": first, "code": code}
 
 
 def delete_ticket(
