@@ -118,6 +118,8 @@ async def test_a_new_staff_user_is_refused_field_by_field_then_created_and_sets_
     assert "<title>Laura Garita · Users · Portgate</title>" in page
 
     mail = smtp.wait_for("laura@terminal.example")
+    # A company name ending in "S.A." reads as one sentence, not "S.A.. Your user name".
+    assert ", of Terminal Portuaria Demo S.A., created" in mail.get_content() and ".." not in mail.get_content()
     path = re.search(r"/password/set\?token=\S+", mail.get_content())[0]
     client.session.cookie_jar.clear()
     _page, hidden = await get_form(client, path)

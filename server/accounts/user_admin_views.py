@@ -85,7 +85,7 @@ def new_account_mail(
         lang_of(request),
         N_("Portgate: your user for %(company)s"),
         N_(
-            "Hello %(name)s,\n\n%(admin)s created a Portgate user for you at %(company)s. Your user name is "
+            "Hello %(name)s,\n\n%(admin)s, of %(company)s, created a Portgate user for you. Your user name is "
             "%(username)s; choose your password here (valid for 72 hours):\n%(link)s"
         ),
         {
