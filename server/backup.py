@@ -9,7 +9,8 @@ format inside one snapshot (``portgate.dump``; see server.backup_postgres). The 
 the keys that sign ticket codes: keep backups as private as the server.
 
 A restore goes into an empty database of the configured engine. A SQLite backup restores into
-PostgreSQL too (through server.copy_db); a PostgreSQL dump restores only into PostgreSQL.
+PostgreSQL too (through server.copy_db); a PostgreSQL dump restores only into PostgreSQL. Every
+restore gives the database a new sync epoch, so kiosks start their sync over (server.gate.sync).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from server import backup_postgres, copy_db
 from server.db import direct_connection, is_postgresql, sqlite_path
+from server.gate.sync import renew_epoch
 from server.migrations import apply_migrations
 
 DATABASE = "portgate.db"
@@ -196,21 +198,34 @@ def _restore_database(work: Path, members: list[str], url: str) -> tuple[int, in
         try:
             with direct_connection(url) as db:
                 has_schema = bool(copy_db.tables(db))
-            return backup_postgres.restore(work / DUMP, url, replace_empty_schema=has_schema)
+            counts = backup_postgres.restore(work / DUMP, url, replace_empty_schema=has_schema)
         except backup_postgres.ToolError as exc:
             raise BackupError(str(exc)) from exc
+        _new_sync_epoch(url)  # (pg_restore has committed: a failure here is said, as any other)
+        return counts
     counts = _check(work / DATABASE)
     if is_postgresql(url):
         with direct_connection(work / DATABASE) as db:
             apply_migrations(db)  # an older backup's schema brought up to this version's first (a copy of it)
+        _new_sync_epoch(work / DATABASE)  # in the copy, so it goes in with the rows
         try:
             copy_db.copy_database(f"sqlite://{(work / DATABASE).absolute()}", url)
         except copy_db.CopyError as exc:
             raise BackupError(str(exc)) from exc
         return counts
+    _new_sync_epoch(work / DATABASE)  # before the file is in place: never a restored file without it
     sqlite_path(url).parent.mkdir(parents=True, exist_ok=True)
     _durable_rename(work / DATABASE, sqlite_path(url))
     return counts
+
+
+def _new_sync_epoch(url: str | Path) -> None:
+    """A new sync epoch for the restored database: the kiosks that synced after the backup hold
+    cursors past its counter, so they must drop their cached tickets and sync from 0 (server.gate.sync).
+    A backup older than the epoch has no epoch table: the server's first start makes one, new too."""
+    with direct_connection(url) as db:
+        if "sync_epoch" in copy_db.tables(db):
+            renew_epoch(db)
 
 
 def _extract(source: Path, work: Path) -> list[str]:
@@ -226,7 +241,10 @@ def _extract(source: Path, work: Path) -> list[str]:
                 raise BackupError(f"{source} is not a Portgate backup")
             # The members are checked above; the "data" filter too where this Python has it (3.11.4 and
             # later; Debian 12 ships 3.11.2).
-            tar.extractall(work, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(work, filter="data")
+            else:
+                tar.extractall(work)  # noqa: S202 - every member was checked just above
     except (tarfile.TarError, OSError) as exc:
         raise BackupError(f"{source} cannot be read as a Portgate backup: {exc}") from exc
     return names
