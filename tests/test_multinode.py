@@ -538,3 +538,14 @@ async def test_killing_a_node_mid_traffic_loses_no_scan_and_kiosks_reconnect_thr
     ) == [(2 * per_gate, 2 * per_gate)]
     scans = site.rows("SELECT COUNT(*), SUM(accepted) FROM scans WHERE ticket_id = ANY(%s)", (ids,))
     assert scans == [(2 * per_gate, 2 * per_gate)]  # each scan once: retries of one scan id are one scan
+
+
+async def test_the_balancer_keeps_metrics_for_the_monitoring_system(site):
+    """The shipped HAProxy config refuses /metrics from outside, however it is spelt; the nodes still answer it
+    on their own addresses, where the monitoring system scrapes them."""
+    async with aiohttp.ClientSession() as session:
+        for path in ("/metrics", "/%6detrics", "/METRICS", "/metrics?x=1"):
+            async with session.get(f"{site.url}{path}") as resp:
+                assert resp.status == 403, path
+        async with session.get(f"{site.url}/healthz") as resp:
+            assert resp.status == 200
