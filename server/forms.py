@@ -6,6 +6,7 @@ A service collects every field's problem in a :class:`FieldErrors` and raises
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -77,16 +78,6 @@ def unstorable_json(document: Any, *, numbers_only: bool = False) -> dict[str, M
     return problems
 
 
-_LONG_NUMBER_RE = re.compile(r"\d{19}")
-
-
-def json_text_may_be_unstorable(text: str) -> bool:
-    """Whether a JSON text needs :func:`unstorable_json`: a NUL or a lone surrogate can only come in as a
-    ``\\u`` escape (or through an odd charset), a number past 64 bits has 19 digits or more. Most bodies,
-    every kiosk's redeem among them, are spared the walk."""
-    return not text.isascii() or "\\u" in text or _LONG_NUMBER_RE.search(text) is not None
-
-
 #: What the database says of a value it cannot take (PostgreSQL's SQLSTATE): a character it has no
 #: encoding for, a number beyond its column, text too long for its column or for an index entry.
 _REFUSED_VALUE_STATES = ("22021", "22P05", "22003", "22001", "54000")
@@ -114,11 +105,36 @@ def refuse_unstorable_values(pairs: Iterable[tuple[str, Any]]) -> None:
         raise ValidationFailed(problems)
 
 
-def refuse_unstorable_json(text: str, document: Any, *, numbers_only: bool = False) -> None:
-    """Raise :class:`ValidationFailed` naming each value of a JSON document (parsed from ``text``) that
-    cannot be stored."""
-    if json_text_may_be_unstorable(text) and (problems := unstorable_json(document, numbers_only=numbers_only)):
+class _LongNumber(Exception):
+    """A whole number of 19 digits or more: it may be past 64 bits."""
+
+
+def _whole_number(literal: str) -> int:
+    if len(literal.lstrip("-")) > 18:
+        raise _LongNumber
+    return int(literal)
+
+
+#: Parses as ``json.loads`` does (one decoder, made once), stopping at a number that may be past 64 bits.
+_DECODER = json.JSONDecoder(parse_int=_whole_number)
+
+
+def load_storable_json(text: str, *, numbers_only: bool = False) -> Any:
+    """``json.loads(text)`` (``ValueError`` when it is not JSON), raising :class:`ValidationFailed` that names
+    each value no column can store (see :func:`unstorable_json`).
+
+    The document is walked only when it may hold one: a NUL or a lone surrogate comes in as a ``\\u``
+    escape (or, non-ASCII, through an odd charset), a long number stops the first parse. Most bodies, every
+    kiosk's redeem among them, are spared the walk (as costly as the parse itself).
+    """
+    try:
+        document, long_number = _DECODER.decode(text), False
+    except _LongNumber:
+        document, long_number = json.loads(text), True
+    texts = not numbers_only and ("\\u" in text or not text.isascii())
+    if (long_number or texts) and (problems := unstorable_json(document, numbers_only=not texts)):
         raise ValidationFailed(problems)
+    return document
 
 
 class ValidationFailed(Exception):

@@ -7,7 +7,6 @@ by it, so one company never sees another's objects.
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import time
@@ -25,7 +24,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from server.config import Config
 from server.db import Database, DatabaseBusy, is_storage_failure, one
-from server.forms import ValidationFailed, is_refused_value, parse_id, refuse_unstorable_json, refuse_unstorable_values
+from server.forms import ValidationFailed, is_refused_value, load_storable_json, parse_id, refuse_unstorable_values
 from server.human_check import HumanCheck
 from server.i18n import Msg, accept_language, pick_language, render, translate
 from server.mail import Mailer
@@ -137,13 +136,14 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     """The request's JSON object, or a 400 with a clear message."""
     raw = await request_bytes(request)
     try:
-        body = json.loads(text := raw.decode(request.charset or "utf-8"))
+        # What no column can store is refused here, for every handler; the kiosk protocol cleans its texts as
+        # scanned input instead (refusing an upload would hold a kiosk's outbox), only its numbers are checked.
+        gate = request.path.startswith(GATE_API_PREFIX)
+        body = load_storable_json(raw.decode(request.charset or "utf-8"), numbers_only=gate)
     except (ValueError, LookupError, RecursionError) as exc:  # bad JSON, bad bytes, an unknown charset
         raise ApiError(400, "invalid_json", Msg("The request body is not valid JSON.")) from exc
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", Msg("The request body must be a JSON object."))
-    # The kiosk protocol cleans its texts as scanned input instead: refusing an upload would hold its outbox.
-    refuse_unstorable_json(text, body, numbers_only=request.path.startswith(GATE_API_PREFIX))
     return body
 
 
