@@ -68,6 +68,10 @@ _UPSERT_TICKET = (
     + ", ".join(f"{name} = excluded.{name}" for name in TICKET_COLUMNS if name != "id")
     + " WHERE excluded.seq >= tickets.seq"
 )
+_SET_META = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+#: What the server sends (and sends again after a restore): the ticket cache, its lookups and the keys.
+#: Not the outbox nor the local uses: scans not yet uploaded must still go, and still count here.
+_SERVER_DATA = ("tickets", "companies", "generations", "services", "itineraries", "kiosks", "keys")
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -166,10 +170,7 @@ class AgentStore:
 
     def set_meta(self, values: Mapping[str, Any]) -> None:
         with self._transaction() as w:
-            w.executemany(
-                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [(k, str(v)) for k, v in values.items()],
-            )
+            w.executemany(_SET_META, [(k, str(v)) for k, v in values.items()])
 
     def revoke_token(self, token: str) -> str | None:
         """Remember that the server refused ``token``: this kiosk is revoked, unless the box was enrolled again
@@ -186,6 +187,21 @@ class AgentStore:
     @property
     def cursor(self) -> int:
         return int(self.get_meta("cursor", "0") or 0)
+
+    @property
+    def sync_epoch(self) -> str | None:
+        """The server's sync epoch the cursor counts in (None before the first sync that brought one)."""
+        return self.get_meta("sync_epoch")
+
+    def start_over(self, epoch: str) -> None:
+        """The server's database was restored (a new ``epoch``): forget what it sent, with the cursor back
+        to 0, in ONE transaction, so a kiosk stopped half-way holds either its old cache or none. The
+        outbox and the local uses stay: those scans still go to the server and still count here."""
+        with self._transaction() as w:
+            for table in _SERVER_DATA:
+                w.execute(f"DELETE FROM {table}")
+            w.executemany(_SET_META, [("cursor", "0"), ("sync_epoch", epoch)])
+        self._keys = self._load_keys()
 
     # --- applying server data -----------------------------------------------------------------
     def apply_changes(self, page: Mapping[str, Any], *, advance_cursor: bool) -> int:

@@ -32,7 +32,7 @@ TICKET_COLUMNS: Final = TicketRow._fields
 OPTIONAL_TICKET_COLUMNS: Final = frozenset({"used_scan_id"})
 
 # Live channel (/api/v1/gate/live) message types, server → kiosk.
-LIVE_HELLO: Final = "hello"  # first message of every connection: {"type", "seq", "server_time"}
+LIVE_HELLO: Final = "hello"  # first message of every connection: {"type", "seq", "epoch", "server_time"}
 LIVE_TICKETS: Final = "tickets"  # changed tickets, as a sync page without cursor or has_more
 LIVE_REVOKED: Final = "revoked"  # the kiosk was revoked: stop
 

@@ -9,6 +9,11 @@ each identity sequence is set past the largest id copied, so new rows get fresh 
 The source is read inside one read transaction: one consistent snapshot while its server keeps
 serving (on SQLite, writers go on in WAL mode; what they commit after the snapshot is not
 copied, so stop the server, or switch kiosks over, once the copy is done).
+
+The copy keeps the sync counter, every row's sync numbers and the sync epoch (server.gate.sync):
+it is the source's state exactly, so a kiosk's cursor and cache stay right against it, and a new
+epoch would only make every kiosk download every ticket again. A restore, which puts an OLDER
+state back, is what gives a new epoch (server.backup: in the backup's copy, before it comes through here).
 """
 
 from __future__ import annotations

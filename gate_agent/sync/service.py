@@ -24,7 +24,7 @@ from gate_agent.config import AgentConfig
 from gate_agent.status import AgentStatus, Announce, ServerClock, mark_revoked
 from gate_agent.sync.client import GateClient, ServerError, Unreachable
 from gate_agent.sync.page import BadSyncData, checked_itineraries, checked_page
-from gate_core.wire import LIVE_REVOKED, LIVE_TICKETS
+from gate_core.wire import LIVE_HELLO, LIVE_REVOKED, LIVE_TICKETS
 
 log = logging.getLogger(__name__)
 UPLOAD_BATCH = 200
@@ -33,6 +33,10 @@ APPLY_PART = 5000
 #: Seconds between attempts to reopen the live channel (±25 %): a kiosk catches up within about
 #: this long of its link's return.
 LIVE_RETRY_S = 1.0
+
+
+#: The longest sync epoch taken as one (the server's are 32 hex digits).
+MAX_EPOCH = 100
 
 
 #: Statuses with which the server refuses an upload for what is in it (not for the moment).
@@ -140,6 +144,8 @@ class SyncService:
         sent = time.time()
         page = await self.client.sync_page(self.store.cursor, pending_uploads=self.store.pending_count())
         received = time.time()
+        if await self._start_over_on_new_epoch(page.get("epoch")):
+            return 0, True  # the page counted from a cursor of the old epoch: ask again, from 0
         # Checked whole (a bad page stores nothing), then stored in parts: the scans at the gate
         # record their outbox entries between the parts, not after a whole big page.
         checked = await asyncio.to_thread(checked_page, page)
@@ -149,6 +155,25 @@ class SyncService:
             applied += await self.writer(store_part)
         self._observe_time(page, sent, received)
         return applied, bool(page.get("has_more"))
+
+    async def _start_over_on_new_epoch(self, epoch: Any) -> bool:
+        """Whether the server brings a sync epoch other than the stored one, when the cache is dropped
+        (the outbox and local uses kept) and the cursor goes back to 0: the server was restored from a
+        backup, so its counter may be behind this kiosk's cursor and the kiosk would never hear of what
+        changes next. The first epoch a kiosk sees is just stored; a server sending none (older than
+        epochs) changes nothing."""
+        if not isinstance(epoch, str) or not epoch or len(epoch) > MAX_EPOCH:
+            return False
+        stored = self.store.sync_epoch
+        if stored == epoch:
+            return False
+        if stored is None:
+            await self.writer(self.store.set_meta, {"sync_epoch": epoch})
+            return False
+        log.warning("the server's data was restored from a backup: syncing everything again (epoch %s)", epoch)
+        await self.writer(self.store.start_over, epoch)
+        self.status.tickets = 0
+        return True
 
     def _observe_time(self, page: dict[str, Any], sent: float, received: float) -> None:
         server_time = page.get("server_time")
@@ -247,7 +272,10 @@ class SyncService:
                 caught_up = False
                 async for message in self.client.live():
                     if not caught_up:
-                        # The first message (the server's hello) says the channel is up.
+                        # The first message (the server's hello) says the channel is up, in which epoch.
+                        if isinstance(message, dict) and message.get("type") == LIVE_HELLO:
+                            async with self._pull_lock:  # not while a pull stores pages of the old epoch
+                                await self._start_over_on_new_epoch(message.get("epoch"))
                         if not await self._catch_up():
                             break  # not caught up: reconnect and try again rather than trust the channel
                         caught_up = True

@@ -122,6 +122,12 @@ def _document_sync(docs: ApiDocs) -> None:
             keys={"type": "object", "additionalProperties": S},
             cursor=I,
             has_more=B,
+            epoch={
+                "type": "string",
+                "description": "the database's sync epoch: cursors count within it. A restore from a backup "
+                "gives a new one; a kiosk whose stored epoch differs drops its cached tickets (not its "
+                "unsent scans) and syncs again from cursor 0",
+            },
             server_time=TIME,
             **LOOKUPS,
         ),

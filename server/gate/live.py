@@ -29,7 +29,7 @@ from gate_core.clock import utc_iso
 from gate_core.wire import CLOSE_REVOKED, LIVE_HELLO, LIVE_TICKETS, TICKET_COLUMNS
 from server.db import Database
 from server.gate.kiosks import KIOSKS
-from server.gate.sync import changed_rows, current_seq, ticket_changes
+from server.gate.sync import changed_rows, current_seq, sync_state, ticket_changes
 from server.notify import LISTENER, TICKETS
 from server.sql import Connection
 
@@ -108,8 +108,9 @@ class LiveHub:
             self._wake.set()
 
     async def hello(self, ws: web.WebSocketResponse, kiosk_id: int) -> None:
-        seq = await self._db.read(current_seq)
-        await ws.send_str(json.dumps({"type": LIVE_HELLO, "seq": seq, "server_time": utc_iso(datetime.now(UTC))}))
+        seq, epoch = await self._db.read(sync_state)
+        hello = {"type": LIVE_HELLO, "seq": seq, "epoch": epoch, "server_time": utc_iso(datetime.now(UTC))}
+        await ws.send_str(json.dumps(hello))
         if self._cursor is None or self._cursor > seq:
             self._cursor = seq
         self._sockets[ws] = kiosk_id

@@ -7,6 +7,12 @@ cursor, in order, and resumes anywhere. Writes take turns, so numbers become vis
 cursor never skips an uncommitted change. A ticket is listed once, at the later of its two
 numbers: one printed and then used after a cursor comes at its use, with its print.
 
+Cursors count within one history of numbers, named by the database's random epoch (``sync_epoch``,
+migration 9200), which every page and the live channel's hello carry. A restore puts an older
+counter back and gives the database a new epoch (:func:`renew_epoch`): a kiosk seeing an epoch
+other than its own drops its cached tickets and syncs from 0, since its cursor may be ahead of
+numbers the restored database hands out again.
+
 A ticket travels as an array (columns in :data:`TICKET_COLUMNS`) instead of an object: keys
 would be most of the bytes. Names that many tickets share (companies, itineraries, services)
 travel once per page in lookup tables.
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -124,11 +131,29 @@ def _lookups(db: Db, tickets: Sequence[Sequence[Any]], itinerary_ids: Iterable[i
     }
 
 
+#: The counter and the epoch in one read (a LEFT JOIN: no epoch row never hides the counter).
+_STATE = "SELECT c.value, e.epoch FROM sync_counter c LEFT JOIN sync_epoch e ON e.id = 1 WHERE c.id = 1"
+
+
+def sync_state(db: Db) -> tuple[int, str]:
+    """(the latest sync number, the database's epoch)."""
+    row = db.execute(_STATE).fetchone()
+    return (row[0] or 0, row[1] or "") if row else (0, "")
+
+
+def renew_epoch(db: Db) -> str:
+    """Give the database a new epoch (after a restore): every kiosk syncs again from 0."""
+    epoch = secrets.token_hex(16)
+    db.execute("UPDATE sync_epoch SET epoch = ? WHERE id = 1", (epoch,))
+    return epoch
+
+
 def sync_page(db: Db, cursor: int, limit: int) -> dict[str, Any]:
-    """Tickets changed after ``cursor`` (at most ``limit``), their lookups, keys and the next cursor."""
+    """Tickets changed after ``cursor`` (at most ``limit``), their lookups, keys, the next cursor and the
+    epoch the cursor counts in."""
     db.execute(db.dialect.begin_snapshot)  # one snapshot: the counter and the rows must agree
     try:
-        counter = scalar(db, "SELECT value FROM sync_counter WHERE id = 1") or 0
+        counter, epoch = sync_state(db)
         rows = changed_rows(db, cursor, limit + 1)
         has_more = len(rows) > limit
         tickets = rows[:limit]  # tuples serialise as JSON arrays; no copying of a big page
@@ -146,6 +171,7 @@ def sync_page(db: Db, cursor: int, limit: int) -> dict[str, Any]:
             "keys": public_keys(db),
             "cursor": next_cursor,
             "has_more": has_more,
+            "epoch": epoch,
         }
     finally:
         db.execute("COMMIT")

@@ -67,4 +67,5 @@ from server.migrations import (  # noqa: E402,F401
     production,
     registration_sms,
     share_links,
+    sync_epoch,
 )
