@@ -201,7 +201,7 @@ def test_a_sqlite_backup_restores_into_postgresql(tmp_path, pg_cluster):
         result = command(*restore)
         assert result.returncode == 0, result.stderr
         assert "1 users" in result.stdout
-        assert_same_tables(target, small / "portgate.db")
+        assert_same_tables(target, small / "portgate.db", restored=True)
         refused = command(*restore)
         assert refused.returncode == 3 and "not empty" in refused.stderr
     finally:
@@ -235,7 +235,7 @@ def test_a_restore_into_a_database_a_server_started_on_replaces_its_first_keys_a
         result = command("restore", "--data-dir", str(node), "--database-url", target, "--from", str(backup_file))
         assert result.returncode == 0, result.stderr
         assert "kept the secret.key already in" in result.stderr and "will not open" in result.stderr
-        assert_same_tables(target, small / "portgate.db")
+        assert_same_tables(target, small / "portgate.db", restored=True)
     finally:
         pg_cluster.drop_database(name)
 
