@@ -22,6 +22,7 @@ from server.i18n import render
 from server.mail import Mailer
 from server.menu import BASE_ENTRIES, MENU, Menu
 from server.openapi import API_DOCS, ApiDocs
+from server.proxies import client_behind_proxy
 from server.sms import sms_sender
 from server.tickets import api as tickets_api
 from server.tickets import views as tickets_views
@@ -97,8 +98,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def create_app(config: Config) -> web.Application:
+    proxies = config.security.proxy_networks
+    behind_proxy = [client_behind_proxy(proxies)] if proxies else []
     app = web.Application(
-        middlewares=[error_middleware, session_middleware, csrf_middleware],
+        middlewares=[*behind_proxy, error_middleware, session_middleware, csrf_middleware],
         client_max_size=30 * 1024 * 1024,
         # Request bodies are decoded by ``server.web.request_bytes``: with aiohttp decoding them, a coding
         # it lacks (br, zstd) was refused in plain text before our error shape, a false gzip body was a 500.

@@ -112,6 +112,24 @@ _CAPTCHA_URLS = {
 }
 
 
+def _networks(text: str) -> str | None:
+    """Why ``text`` is not a comma-separated list of addresses or CIDR networks, or None."""
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            return f"must be addresses or networks such as 10.0.0.0/8, separated by commas, got {part[:60]!r}"
+    return None
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(text: str) -> tuple[Network, ...]:
+    """A comma-separated list of addresses or networks (checked by ``_networks`` when the settings are read)."""
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip())
+
+
 @dataclass(frozen=True)
 class SecurityConfig(Settings):
     #: HMAC secret for human checks and signed links; generated into the data dir when empty.
@@ -129,6 +147,13 @@ class SecurityConfig(Settings):
     hosted_captcha_site_key: str = ""
     #: The provider's widget script (e.g. https://www.google.com/recaptcha/api.js); allowed by the CSP.
     hosted_captcha_script: str = ""
+    #: Reverse proxies (HAProxy, nginx) whose X-Forwarded-For names the client (CIDR, comma-separated); empty:
+    #: none, every address is the connection's own (see server.proxies).
+    trusted_proxies: Annotated[str, _networks] = ""
+
+    @property
+    def proxy_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     def check(self, prefix: str) -> None:
         """A hosted human check needs its provider's URL, secret and site key; the builtin one none."""
@@ -210,16 +235,6 @@ class SmsConfig(Settings):
                 raise ConfigError(f"{prefix}{name}: not used when {prefix}auth = '{self.auth}'; remove it")
 
 
-def _networks(text: str) -> str | None:
-    """Why ``text`` is not a comma-separated list of addresses or CIDR networks, or None."""
-    for part in filter(None, (piece.strip() for piece in text.split(","))):
-        try:
-            ipaddress.ip_network(part, strict=False)
-        except ValueError:
-            return f"must be addresses or networks such as 10.0.0.0/8, separated by commas, got {part[:60]!r}"
-    return None
-
-
 @dataclass(frozen=True)
 class MetricsConfig(Settings):
     """``[metrics]``: the Prometheus endpoint ``/metrics`` (see ``server.metrics``); off unless enabled."""
@@ -236,9 +251,9 @@ class MetricsConfig(Settings):
             raise ConfigError(f"{prefix}allow: set it or {prefix}token when {prefix}enabled = true")
 
     @property
-    def networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    def networks(self) -> tuple[Network, ...]:
         """:attr:`allow` parsed (checked when the settings are read)."""
-        return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in self.allow.split(",") if part.strip())
+        return parse_networks(self.allow)
 
 
 @dataclass(frozen=True)
