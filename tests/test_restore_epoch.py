@@ -164,3 +164,47 @@ async def test_after_a_restore_the_kiosk_syncs_again_and_refuses_offline_what_th
         (offline_scan_id,)
     ]
     assert "restored from a backup: syncing everything again" in agent.log.read_text()
+
+
+async def test_a_kiosk_running_through_the_restore_drops_what_only_the_lost_changes_said(
+    tmp_path, database_url, restored_target
+):
+    """The kiosk stays on while the server is restored: once its link is back it starts over, so a
+    ticket printed only after the backup (not printed in the restored state) is refused offline, and
+    one deleted only after the backup passes again."""
+    live = ServerProcess(tmp_path / "live", database_url=database_url).start()
+    agent = await enrolled_agent(live, tmp_path / "kiosk")
+    (deleted_after_backup, *_rest), (printed_after, short_printed_after) = andina_tickets(live)
+    backup_file = tmp_path / "nightly.tar"
+    restored_dir, restored_url = restored_target
+    restored = ServerProcess(restored_dir, port=live.port, database_url=restored_url)
+    agent.start()
+    try:
+        async with KioskScreen(agent) as screen:
+            await screen.wait_status(lambda s: s["online"], timeout=30)
+            made = command(
+                "backup", "--data-dir", str(live.data_dir), *database_options(database_url), "--to", str(backup_file)
+            )
+            assert made.returncode == 0, made.stderr
+            await as_andina(live, ("print", printed_after), ("delete", deleted_after_backup[0]))
+            counter = live.db_rows("SELECT value FROM sync_counter")[0][0]
+            await wait_until(lambda: cached_cursor(agent) >= counter, timeout=30)
+            live.stop()
+            await screen.wait_status(lambda s: not s["online"], timeout=30)
+            result = command(
+                "restore", "--data-dir", str(restored_dir), *database_options(restored_url), "--from", str(backup_file)
+            )
+            assert result.returncode == 0, result.stderr
+            restored.start()
+            await screen.wait_status(lambda s: s["online"], timeout=30)  # online once its catch-up pull is done
+            restored.stop()
+            await screen.wait_status(lambda s: not s["online"], timeout=30)
+            not_printed = await verdict(screen, short_printed_after)
+            assert not not_printed["accepted"] and not_printed["reason"] == "not_printed"
+            valid_again = await verdict(screen, deleted_after_backup[1])
+            assert valid_again["accepted"] and valid_again["mode"] == "offline"
+    finally:
+        agent.stop()
+        restored.stop()
+        live.stop()
+    assert "the server's data was restored from a backup: syncing everything again" in agent.log.read_text()
