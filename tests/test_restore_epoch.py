@@ -90,6 +90,19 @@ def cached_cursor(agent: AgentProcess) -> int:
     return int(kiosk_cache(agent, "SELECT value FROM meta WHERE key = 'cursor'")[0][0])
 
 
+async def back_up_then_print_and_delete(
+    live: ServerProcess, agent: AgentProcess, backup_file: Path, printed: int, deleted: int
+) -> None:
+    """The nightly backup, then (after it) a ticket printed and one deleted: the kiosk syncs them."""
+    made = command(
+        "backup", "--data-dir", str(live.data_dir), *database_options(live.database_url), "--to", str(backup_file)
+    )
+    assert made.returncode == 0, made.stderr
+    await as_andina(live, ("print", printed), ("delete", deleted))
+    counter = live.db_rows("SELECT value FROM sync_counter")[0][0]
+    await wait_until(lambda: cached_cursor(agent) >= counter, timeout=30)
+
+
 async def verdict(screen: KioskScreen, code: str) -> dict:
     await screen.type_code(code)
     return await screen.next_verdict(timeout=20)
@@ -108,15 +121,9 @@ async def test_after_a_restore_the_kiosk_syncs_again_and_refuses_offline_what_th
     try:
         async with KioskScreen(agent) as screen:
             await screen.wait_status(lambda s: s["online"], timeout=30)
-            made = command(
-                "backup", "--data-dir", str(live.data_dir), *database_options(database_url), "--to", str(backup_file)
-            )
-            assert made.returncode == 0, made.stderr
             # After the backup: a ticket printed, one deleted, one used at this gate; the kiosk syncs them.
-            await as_andina(live, ("print", printed_after), ("delete", valid_then_deleted[0]))
+            await back_up_then_print_and_delete(live, agent, backup_file, printed_after, valid_then_deleted[0])
             assert (await verdict(screen, used[1]))["accepted"]
-            counter = live.db_rows("SELECT value FROM sync_counter")[0][0]
-            await wait_until(lambda: cached_cursor(agent) >= counter, timeout=30)
             assert kiosk_cache(agent, "SELECT deleted FROM tickets WHERE id = ?", (valid_then_deleted[0],)) == [(1,)]
 
             live.stop()
@@ -182,13 +189,7 @@ async def test_a_kiosk_running_through_the_restore_drops_what_only_the_lost_chan
     try:
         async with KioskScreen(agent) as screen:
             await screen.wait_status(lambda s: s["online"], timeout=30)
-            made = command(
-                "backup", "--data-dir", str(live.data_dir), *database_options(database_url), "--to", str(backup_file)
-            )
-            assert made.returncode == 0, made.stderr
-            await as_andina(live, ("print", printed_after), ("delete", deleted_after_backup[0]))
-            counter = live.db_rows("SELECT value FROM sync_counter")[0][0]
-            await wait_until(lambda: cached_cursor(agent) >= counter, timeout=30)
+            await back_up_then_print_and_delete(live, agent, backup_file, printed_after, deleted_after_backup[0])
             live.stop()
             await screen.wait_status(lambda s: not s["online"], timeout=30)
             result = command(
