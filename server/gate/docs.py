@@ -184,7 +184,7 @@ def _document_live(docs: ApiDocs) -> None:
         "/api/v1/gate/live",
         "get",
         "WebSocket live channel (the token may also be `?token=`). The server sends "
-        '`{"type":"hello","seq"}`, then `{"type":"tickets","seq","columns","tickets",...lookups}` within a '
+        '`{"type":"hello","seq","epoch"}`, then `{"type":"tickets","seq","columns","tickets",...lookups}` within a '
         'second of each use, print or delete, and `{"type":"ping","server_time"}`. A kiosk may send '
         '`{"pending_uploads": n}`. Closed with code 4003 when the kiosk is revoked. ' + KIOSK_AUTH,
         tag=TAG,
