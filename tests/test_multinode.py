@@ -549,3 +549,28 @@ async def test_the_balancer_keeps_metrics_for_the_monitoring_system(site):
                 assert resp.status == 403, path
         async with session.get(f"{site.url}/healthz") as resp:
             assert resp.status == 200
+
+
+async def test_a_kiosk_connected_to_one_node_shows_connected_in_the_other_nodes_kiosk_list(site):
+    """The supervisor's kiosk list may be answered by either node; the kiosk's live channel is on one."""
+    from tests.helpers import api_token, bearer
+
+    kiosk = await enrol_kiosk(site.url, f"Puerta C-{uuid.uuid4().hex[:4]}")
+    node1, node2 = site.nodes
+    async with aiohttp.ClientSession(base_url=node2.url) as staff:
+        headers = bearer(await api_token(staff, "supervisor"))
+
+        async def connected_on_node2() -> bool:
+            async with staff.get(f"/api/v1/kiosks/{kiosk['kiosk_id']}", headers=headers) as resp:
+                assert resp.status == 200, await resp.text()
+                return (await resp.json())["connected"]
+
+        assert not await connected_on_node2()
+        async with aiohttp.ClientSession(headers=kiosk["headers"]) as session:
+            ws = await session.ws_connect(f"{node1.url}/api/v1/gate/live")
+            assert json.loads((await ws.receive(timeout=5)).data)["type"] == "hello"
+            deadline = time.monotonic() + 12  # node1 says so with its next liveness flush (every 5 s)
+            while not await connected_on_node2():
+                assert time.monotonic() < deadline, "node2 never saw the kiosk connected to node1"
+                await asyncio.sleep(0.5)
+            await ws.close()

@@ -87,7 +87,7 @@ def parse_kiosk_query(query: Mapping[str, str]) -> tuple[KioskFilters, KioskCurs
 _KIOSK_COLUMNS = (
     "SELECT k.id, k.name, k.gate, k.status, k.fingerprint, k.agent_version, k.created_at, k.enrolled_at, "
     "k.revoked_at, k.last_seen_at, k.last_sync_seq, k.pending_uploads, k.allowed_itineraries, "
-    "k.enrol_expires_at, k.storage_fault FROM kiosks k "
+    "k.enrol_expires_at, k.storage_fault, k.live_seen_at FROM kiosks k "
 )
 
 

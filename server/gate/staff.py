@@ -25,6 +25,8 @@ SUPERVISORS = ("gate_supervisor", "admin")
 
 #: A kiosk heard from within this long (or holding its live socket) shows as online.
 ONLINE_SECONDS = 60
+#: A live channel another node saw open this recently (three of its liveness flushes) counts as connected.
+LIVE_ELSEWHERE_SECONDS = 15
 
 
 def refusal(exc: kiosks.EnrolError | supervision.ConflictError) -> ApiError:
@@ -56,7 +58,9 @@ def _add_health(app: web.Application, rows: list[dict[str, Any]], now: datetime)
             row["storage_fault"] = state.storage_fault
         row["storage_fault"] = bool(row["storage_fault"])
         age = _since(row["last_seen_at"], now)
-        row["connected"] = row["id"] in connected
+        # Its live channel here, or on another node that said so lately (its liveness flush, every 5 s).
+        live_age = _since(row.pop("live_seen_at", None), now)
+        row["connected"] = row["id"] in connected or (live_age is not None and live_age <= LIVE_ELSEWHERE_SECONDS)
         row["online"] = row["status"] == "active" and (row["connected"] or (age is not None and age <= ONLINE_SECONDS))
 
 

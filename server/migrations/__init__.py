@@ -64,6 +64,7 @@ from server.migrations import (  # noqa: E402,F401
     first_schema,
     gate_at_scale,
     helpdesk_paging,
+    live_presence,
     production,
     registration_sms,
     share_links,
