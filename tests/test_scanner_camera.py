@@ -161,6 +161,19 @@ def test_source_that_cannot_be_opened_keeps_retrying_and_stops_promptly(missing)
     assert source.frames_captured == 0
 
 
+@pytest.mark.timeout(20)
+def test_a_camera_that_stays_unplugged_is_logged_once_not_at_every_retry(caplog):
+    """An unplugged camera retried all night says so once, not every 2 s (117 lines in 4 minutes before)."""
+    source = CameraSource("/dev/video97", ZxingDecoder(), reconnect_delay_s=0.02)
+    source.start(Collector())
+    try:
+        assert wait_until(lambda: source.reconnects >= 10, timeout=10)
+    finally:
+        source.stop()
+    complaints = [r for r in caplog.records if "cannot open" in r.getMessage() and r.levelname == "WARNING"]
+    assert len(complaints) == 1, [r.getMessage() for r in complaints]
+
+
 class _MjpegCamera(BaseHTTPRequestHandler):
     """A network camera whose stream breaks off after a few frames, every time."""
 

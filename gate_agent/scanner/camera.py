@@ -152,6 +152,7 @@ class CameraSource:
         self.reconnects = 0
         self.codes_found = 0
         self.decode_errors = 0
+        self._problem = ""  # the capture problem last logged ("" while it works)
 
         self._slot = LatestFrameSlot()
         self._stopping = threading.Event()
@@ -209,8 +210,11 @@ class CameraSource:
             self._slot.close()
 
     def _wait_before_retry(self, why: str) -> bool:
-        """Sleep the reconnect delay; False when stopping instead."""
-        log.warning("camera %s: %s; retrying in %.1f s", self.name, why, self.reconnect_delay_s)
+        """Sleep the reconnect delay; False when stopping instead. A problem is logged when it starts, not
+        at every retry (a camera unplugged overnight would fill the journal); its end is logged too."""
+        if why != self._problem:
+            log.warning("camera %s: %s; retrying every %.1f s", self.name, why, self.reconnect_delay_s)
+            self._problem = why
         if self._stopping.wait(self.reconnect_delay_s):
             return False
         self.reconnects += 1
@@ -266,6 +270,9 @@ class CameraSource:
                 if not self._wait_before_retry(f"cannot open {self._printable_source()}"):
                     return
                 continue
+            if self._problem:
+                log.info("camera %s: %s open again", self.name, self._printable_source())
+                self._problem = ""
             try:
                 frames = self._read_frames(capture, paced=is_file)
             finally:
