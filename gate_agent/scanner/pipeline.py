@@ -24,7 +24,7 @@ shaped like a ticket code. Unverified text never ends the search of a frame, so 
 foreign QR code in view cannot hide the ticket's own code behind it.
 
 A forged ticket, or one signed by a key the kiosk has not synced yet, must still reach the lane
-(as "firma inválida", or decided once the key arrives) rather than be silently ignored: with
+(refused as forged, or accepted by the server, which has the key) rather than be silently ignored: with
 `unverified_after_s` set, text shaped like a ticket code that does not verify is held back, and
 reported once that long has passed in the sighting without a verified code.
 
@@ -101,11 +101,11 @@ class FramePipeline:
         The frame is a sighting of its own (a still image, a replayed file): when unverified codes
         are reported at all, one found here is reported at once if nothing in the frame verified.
         """
-        codes = self._read(frame, time.monotonic())
-        if codes[0] or self.unverified_after_s is None:
-            return codes[0]
+        codes, unverified = self._read(frame, time.monotonic())
+        if codes or self.unverified_after_s is None:
+            return codes
         self._held = None
-        return codes[1][:1]
+        return unverified[:1]
 
     def read(self, frame: np.ndarray, now: float) -> list[str]:
         """The verified codes the first reading pass found in this frame, captured at `now` (s); or a
