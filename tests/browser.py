@@ -57,16 +57,9 @@ class RunningServer:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-#: Browser modules whose server stays on SQLite, and why. Each passes its pages on PostgreSQL too, but for
-#: its direct reads of the SQLite file (measured with -n 2 on a loaded box, worker time on PostgreSQL).
-SQLITE_ONLY = {
-    # 229 s more (about 2 minutes of wall time at -n 2) for page layout, the same HTML from either engine.
-    "tests.test_browser_phone_layout": "page layout at phone sizes; PostgreSQL would add about 2 minutes",
-    # 36 s more; tests/phone_support.py and the module read the SQLite file directly.
-    "tests.test_browser_pwa": "the service worker and the browser's offline storage, not the server's",
-    # 26 s more; tests/phone_support.py reads the SQLite file directly.
-    "tests.test_scanner_phone_screen": "the kiosk's camera reading a phone screen; the server only shows a ticket",
-}
+#: Browser modules whose server stays on SQLite, and why: none now (the phone layout, PWA and phone-screen modules
+#: joined the others on 2026-12-07 once their reads of the server's data went through tests.dbaccess).
+SQLITE_ONLY: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module", params=ENGINES)

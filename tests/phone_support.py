@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import sqlite3
 import urllib.request
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -17,6 +16,7 @@ from playwright.sync_api import expect
 
 from server.demo import DEMO_PASSWORD
 from tests.browser import answer_human_check
+from tests.dbaccess import db_rows
 
 
 @contextlib.asynccontextmanager
@@ -53,14 +53,14 @@ def portal_api(url: str, login: str, company: str) -> Callable[..., Any]:
     return lambda method, path, body=None: call(method, path, body, token)
 
 
-def printed_ticket(data_dir: Path, tax_id: str = "0991234567001") -> int:
-    """A printed, live ticket of a company in a running demo server (read from its own SQLite file)."""
-    with sqlite3.connect(data_dir / "portgate.db") as db:
-        return db.execute(
-            "SELECT t.id FROM tickets t JOIN companies c ON c.id = t.company_id WHERE c.tax_id = ? "
-            "AND t.printed_at IS NOT NULL AND t.deleted_at IS NULL AND t.used_at IS NULL ORDER BY t.id DESC",
-            (tax_id,),
-        ).fetchall()[0][0]
+def printed_ticket(database: str | Path, tax_id: str = "0991234567001") -> int:
+    """A printed, live ticket of a company in a running demo server (``database``: its ``db_url``)."""
+    return db_rows(
+        database,
+        "SELECT t.id FROM tickets t JOIN companies c ON c.id = t.company_id WHERE c.tax_id = ? "
+        "AND t.printed_at IS NOT NULL AND t.deleted_at IS NULL AND t.used_at IS NULL ORDER BY t.id DESC",
+        (tax_id,),
+    )[0][0]
 
 
 def sign_in_on_the_phone(page, login: str, company: str) -> None:

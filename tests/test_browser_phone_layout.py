@@ -165,7 +165,7 @@ def test_every_customer_page_fits_a_phone(open_page, device, login):
 def driver_links(live_server) -> tuple[str, str]:
     """The paths of a live driver link to a ticket of Andina's, and of one its company revoked."""
     api = portal_api(live_server.url, "andina", ANDINA_NAME)
-    base = f"/api/v1/tickets/{printed_ticket(live_server.data_dir)}/share-links"
+    base = f"/api/v1/tickets/{printed_ticket(live_server.db_url)}/share-links"
     live, dead = api("POST", base), api("POST", base)
     api("DELETE", f"{base}/{dead['id']}")
     return urlsplit(live["url"]).path, urlsplit(dead["url"]).path

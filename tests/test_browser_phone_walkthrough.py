@@ -191,7 +191,7 @@ def licences_and_policies(walk: Walk) -> None:
 
 def gate_ticket_full_screen(walk: Walk, data_dir: Path) -> None:
     page = walk.page
-    ticket_id = printed_ticket(data_dir)
+    ticket_id = printed_ticket(data_dir / "portgate.db")
     with sqlite3.connect(data_dir / "portgate.db") as db:
         [(itinerary_id,)] = db.execute("SELECT itinerary_id FROM tickets WHERE id = ?", (ticket_id,)).fetchall()
     walk.menu("/tickets")

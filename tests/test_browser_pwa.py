@@ -6,7 +6,6 @@ signing out the browser's caches hold nothing of that user. Screenshots go to te
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 from urllib.parse import urlsplit
 
@@ -14,6 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, ROOT
+from tests.dbaccess import db_value
 from tests.phone_support import portal_api, printed_ticket, sign_in_on_the_phone
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
@@ -103,7 +103,7 @@ def test_the_app_is_installable_and_its_worker_controls_the_pages(phone, live_se
 
 
 def test_the_shell_and_an_opened_ticket_work_offline_and_nothing_stays_after_sign_out(phone, live_server):
-    ticket_id = printed_ticket(live_server.data_dir)
+    ticket_id = printed_ticket(live_server.db_url)
     page = phone.pages[0]
     sign_in_on_the_phone(page, "andina", ANDINA)
     page.goto(f"/tickets/{ticket_id}/phone")
@@ -164,7 +164,7 @@ def test_the_shell_and_an_opened_ticket_work_offline_and_nothing_stays_after_sig
 
 
 def test_a_session_that_ended_without_signing_out_leaves_nothing_for_the_next_visitor(phone, live_server):
-    ticket_id = printed_ticket(live_server.data_dir)
+    ticket_id = printed_ticket(live_server.db_url)
     page = phone.pages[0]
     sign_in_on_the_phone(page, "andina", ANDINA)
     page.goto(f"/tickets/{ticket_id}/phone")
@@ -181,18 +181,19 @@ def test_a_session_that_ended_without_signing_out_leaves_nothing_for_the_next_vi
     phone.set_offline(False)
 
 
-def opens_of(data_dir, link_id: int) -> tuple[int, int]:
-    """A link's open count and its audited opens, from the running server's own SQLite file."""
-    with sqlite3.connect(data_dir / "portgate.db") as db:
-        (count,) = db.execute("SELECT open_count FROM ticket_share_links WHERE id = ?", (link_id,)).fetchone()
-        (audited,) = db.execute(
-            "SELECT COUNT(*) FROM audit_log WHERE event = 'ticket.link_opened' AND detail LIKE ?", (f"% #{link_id}",)
-        ).fetchone()
+def opens_of(database: str, link_id: int) -> tuple[int, int]:
+    """A link's open count and its audited opens, from the running server's database (its ``db_url``)."""
+    count = db_value(database, "SELECT open_count FROM ticket_share_links WHERE id = ?", (link_id,))
+    audited = db_value(
+        database,
+        "SELECT COUNT(*) FROM audit_log WHERE event = 'ticket.link_opened' AND detail LIKE ?",
+        (f"% #{link_id}",),
+    )
     return count, audited
 
 
 def test_a_drivers_page_checks_its_ticket_without_counting_opens(phone, live_server):
-    ticket_id = printed_ticket(live_server.data_dir)
+    ticket_id = printed_ticket(live_server.db_url)
     api = portal_api(live_server.url, "andina", ANDINA)
     link = api("POST", f"/api/v1/tickets/{ticket_id}/share-links")
     page = phone.pages[0]
@@ -204,7 +205,7 @@ def test_a_drivers_page_checks_its_ticket_without_counting_opens(phone, live_ser
         with page.expect_response(lambda r: r.request.headers.get("x-portgate-check") == "1") as checked:
             page.evaluate(dispatch, [target, event])
         assert checked.value.json() == {"status": "valid"}
-    assert opens_of(live_server.data_dir, link["id"]) == (1, 1)
+    assert opens_of(live_server.db_url, link["id"]) == (1, 1)
     api("DELETE", f"/api/v1/tickets/{ticket_id}/share-links/{link['id']}")
     page.evaluate("() => window.dispatchEvent(new Event('online'))")
     expect(page.locator("#status")).to_contain_text("Este enlace ya no funciona")  # it reloaded: the real open

@@ -118,7 +118,7 @@ def photograph(screenshot: np.ndarray, pose: Pose, brightness: float, seed: int)
 @pytest.fixture(scope="module")
 def shown_ticket(live_server) -> tuple[int, str]:
     """A printed ticket of Andina's and its code, as the app's API gives it."""
-    ticket_id = printed_ticket(live_server.data_dir)
+    ticket_id = printed_ticket(live_server.db_url)
     body = portal_api(live_server.url, "andina", ANDINA)("GET", f"/api/v1/tickets/{ticket_id}/phone")
     assert body["status"] == "valid"
     return ticket_id, body["code"]
