@@ -187,18 +187,22 @@ async def test_a_kiosk_running_through_the_restore_drops_what_only_the_lost_chan
     restored = ServerProcess(restored_dir, port=live.port, database_url=restored_url)
     agent.start()
     try:
+        # The lane screen's socket is open only while the test reads it: the agent closes a screen that has not
+        # answered its ping for a few seconds, and the restore's commands take longer than that.
         async with KioskScreen(agent) as screen:
             await screen.wait_status(lambda s: s["online"], timeout=30)
             await back_up_then_print_and_delete(live, agent, backup_file, printed_after, deleted_after_backup[0])
-            live.stop()
+            await asyncio.to_thread(live.stop)
             await screen.wait_status(lambda s: not s["online"], timeout=30)
-            result = command(
-                "restore", "--data-dir", str(restored_dir), *database_options(restored_url), "--from", str(backup_file)
-            )
-            assert result.returncode == 0, result.stderr
-            restored.start()
+        result = await asyncio.to_thread(
+            command,
+            "restore", "--data-dir", str(restored_dir), *database_options(restored_url), "--from", str(backup_file),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        await asyncio.to_thread(restored.start)
+        async with KioskScreen(agent) as screen:
             await screen.wait_status(lambda s: s["online"], timeout=30)  # online once its catch-up pull is done
-            restored.stop()
+            await asyncio.to_thread(restored.stop)
             await screen.wait_status(lambda s: not s["online"], timeout=30)
             not_printed = await verdict(screen, short_printed_after)
             assert not not_printed["accepted"] and not_printed["reason"] == "not_printed"
