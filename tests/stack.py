@@ -123,16 +123,32 @@ class AgentProcess:
         )
 
     def start(self) -> AgentProcess:
-        self.write_config()
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gate_agent.cli", "run", "--config", str(self.config)],
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        _wait_http(f"http://127.0.0.1:{self.ui_port}/")
-        return self
+        # free_port() only finds a port free for now: another test's process may take it before the agent binds
+        # it, and then that process answers on it. Wait for the agent's own word, and take another port if need be.
+        for _attempt in range(3):
+            self.write_config()
+            listening = re.compile(rf"kiosk screen on http://[^\s]*:{self.ui_port}/")
+            before = len(listening.findall(self._log_text()))
+            with self.log.open("ab") as out:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "gate_agent.cli", "run", "--config", str(self.config)],
+                    cwd=ROOT,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                if len(listening.findall(self._log_text())) > before:
+                    _wait_http(f"http://127.0.0.1:{self.ui_port}/")
+                    return self
+                time.sleep(0.05)
+            if self.proc.poll() is None or "address already in use" not in self._log_text()[-2000:]:
+                raise AssertionError(f"the agent did not start:\n{self._log_text()[-3000:]}")
+            self.ui_port = free_port()
+        raise AssertionError(f"the agent found no free port for its screen:\n{self._log_text()[-3000:]}")
+
+    def _log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def kill9(self) -> None:
         if self.proc and self.proc.poll() is None:
