@@ -12,10 +12,10 @@ import asyncio
 import json
 import multiprocessing
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -29,6 +29,8 @@ from server.tickets import service as svc
 from server.tickets.pdf import PER_SHEET, PrintableTicket, render_tickets_pdf
 from server.timefmt import date_time
 from server.web import CONFIG, DB, ApiError, Principal
+
+T = TypeVar("T")
 
 #: The PDF process's CPU priority below the server's: a 500-ticket PDF is seconds of CPU, and on a box with
 #: few cores the redeems (which a truck waits for) go first; a download may take longer on a busy box.
@@ -233,19 +235,20 @@ async def print_as_pdf(
     return await pdf_response(request, principal, tickets, per_sheet, lang)
 
 
-async def print_one(request: web.Request, principal: Principal, ticket_id: int) -> dict[str, Any]:
-    """Mark one ticket printed (the page, the API, the phone); a first print is pushed to the kiosks."""
+async def write_ticket(request: web.Request, principal: Principal, service: Callable[..., T], ticket_id: int) -> T:
+    """``service(db, company, ticket_id, user, keys, now=…)`` on one of the principal's company's tickets, in a
+    write; a refusal (used, deleted, not theirs) is the API's error for it."""
     try:
-        ticket = await request.app[DB].write(
-            svc.print_ticket,
-            principal.company_id,
-            ticket_id,
-            principal.user_id,
-            request.app[KEYS],
-            now=datetime.now(UTC),
+        return await request.app[DB].write(
+            service, principal.company_id, ticket_id, principal.user_id, request.app[KEYS], now=datetime.now(UTC)
         )
     except svc.TicketError as exc:
         raise ticket_error(exc) from None
+
+
+async def print_one(request: web.Request, principal: Principal, ticket_id: int) -> dict[str, Any]:
+    """Mark one ticket printed (the page, the API, the phone); a first print is pushed to the kiosks."""
+    ticket = await write_ticket(request, principal, svc.print_ticket, ticket_id)
     await _announce_first_prints(request.app, [ticket])
     return ticket
 

@@ -16,10 +16,10 @@ from aiohttp import web
 
 from server.flash import redirect_with_flash
 from server.i18n import Msg
-from server.tickets import KEYS, share, tickets_changed
 from server.tickets import service as svc
+from server.tickets import share, tickets_changed
 from server.tickets.phone_views import cacheable, is_check, phone_status, screen_context, state_answer
-from server.tickets.printing import ticket_error
+from server.tickets.printing import ticket_error, write_ticket
 from server.web import (
     CONFIG,
     CUSTOMER_ROLES,
@@ -50,17 +50,7 @@ def link_url(request: web.Request, token: str) -> str:
 
 async def _create(request: web.Request, principal: Principal, ticket_id: int) -> tuple[dict[str, Any], str]:
     """A new link to the ticket (printing it first if needed: the kiosks learn that at once)."""
-    try:
-        link, token = await request.app[DB].write(
-            share.create_link,
-            principal.company_id,
-            ticket_id,
-            principal.user_id,
-            request.app[KEYS],
-            now=datetime.now(UTC),
-        )
-    except svc.TicketError as exc:
-        raise ticket_error(exc) from None
+    link, token = await write_ticket(request, principal, share.create_link, ticket_id)
     if link.pop("first_print"):
         await tickets_changed(request.app, [ticket_id])
     return link, link_url(request, token)
