@@ -8,6 +8,7 @@ Each statement commits on its own (autocommit), as the tests' ``sqlite3.connect`
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from server.db import direct_connection, is_postgresql
@@ -47,3 +48,16 @@ def db_execute(config_or_url: Any, sql: str, params: Any = ()) -> int:
 
 def is_pg(config_or_url: Any) -> bool:
     return is_postgresql(url_of(config_or_url))
+
+
+@contextlib.contextmanager
+def row_held(config_or_url: Any, table: str, row_id: int) -> Iterator[None]:
+    """Another transaction (another node's) holding one row of ``table`` for update until the block ends
+    (on SQLite: the database's write lock)."""
+    with direct_connection(url_of(config_or_url)) as db:
+        db.execute(db.dialect.begin)
+        db.execute(f"SELECT id FROM {table} WHERE id = ?" + db.dialect.for_update, (row_id,))
+        try:
+            yield
+        finally:
+            db.execute("COMMIT")

@@ -10,30 +10,16 @@ with whichever came last.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import pytest
 
 from server.app import create_app
-from server.db import direct_connection
-from tests.dbaccess import db_rows
+from tests.dbaccess import db_rows, row_held
 from tests.helpdesk_support import token_as
 from tests.mailbox import wait_for_outbox
 from tests.test_user_admin_approvals import register
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-
-
-@contextlib.contextmanager
-def _account_row_held(config, user_id: int):  # noqa: ANN001, ANN202
-    """Another transaction holding the account's row until the block ends."""
-    with direct_connection(config.db_url) as db:
-        db.execute("BEGIN")
-        db.execute("SELECT id FROM users WHERE id = ? FOR UPDATE", (user_id,))
-        try:
-            yield
-        finally:
-            db.execute("COMMIT")
 
 
 async def _decide_on_two_nodes(config, aiohttp_client, client, first: str, second: str):  # noqa: ANN001, ANN202
@@ -42,7 +28,7 @@ async def _decide_on_two_nodes(config, aiohttp_client, client, first: str, secon
     pending = await register(client, "rosa", "rosa@andina.example")
     admin_a, admin_b = await token_as(client, "admin"), await token_as(node_b, "admin")
     url = f"/api/v1/admin/registrations/{pending}"
-    with _account_row_held(config, pending):
+    with row_held(config, "users", pending):
         decisions = [
             asyncio.ensure_future(client.post(f"{url}/{first}", json={}, headers=admin_a)),
             asyncio.ensure_future(node_b.post(f"{url}/{second}", json={}, headers=admin_b)),

@@ -9,7 +9,6 @@ with its cursor meanwhile never misses a use.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from server.app import create_app
 from server.db import direct_connection
 from server.demo import install_demo
-from tests.dbaccess import db_rows
+from tests.dbaccess import db_rows, row_held
 from tests.gate_support import enrol_kiosk, make_tickets, now, redeem, scan
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -32,18 +31,6 @@ async def _two_nodes(config, aiohttp_client):  # noqa: ANN001, ANN202
     first = await aiohttp_client(first_app)
     second = await aiohttp_client(create_app(config))
     return first_app, first, second
-
-
-@contextlib.contextmanager
-def _ticket_row_held(config, ticket_id: int):  # noqa: ANN001, ANN202
-    """Another transaction holding a ticket's row (as a staff deletion in progress would) until the block ends."""
-    with direct_connection(config.db_url) as db:
-        db.execute("BEGIN")
-        db.execute("SELECT id FROM tickets WHERE id = ? FOR UPDATE", (ticket_id,))
-        try:
-            yield
-        finally:
-            db.execute("COMMIT")
 
 
 async def _uses_pulled(client, kiosk, cursor: int) -> tuple[dict[int, str], int]:  # noqa: ANN001
@@ -63,7 +50,7 @@ async def test_a_held_ticket_stalls_only_its_own_redeems_and_its_retry_on_the_ot
     held, free = await make_tickets(first_app, 2)
     _pulled, cursor = await _uses_pulled(node_b, gate_b, 0)
 
-    with _ticket_row_held(config, held["id"]):
+    with row_held(config, "tickets", held["id"]):
         scan_id = str(uuid.uuid4())
         waiting = asyncio.ensure_future(redeem(node_a, gate_a, held["code"], scan_id))
         await asyncio.sleep(0.5)  # node A's batch is now waiting for the held row
