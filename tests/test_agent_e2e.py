@@ -212,6 +212,13 @@ async def test_serial_reader_through_a_pty_reaches_the_kiosk_screen(server, tmp_
         os.close(slave)
 
 
+async def revoke_on_the_portal(server, supervisor, screen, name: str) -> dict:  # noqa: ANN001
+    """The gate supervisor revokes kiosk ``name`` on the portal; the lane's status once the agent says revoked."""
+    kiosk_id = server.db_rows("SELECT id FROM kiosks WHERE name = ?", (name,))[0][0]
+    assert (await supervisor.post(f"/gate/kiosks/{kiosk_id}/revoke")).status == 200
+    return await screen.wait_status(lambda s: s["revoked"], timeout=10)
+
+
 async def test_a_revoked_kiosk_enrolled_again_while_its_agent_runs_carries_on(server, tmp_path):
     """The box of a revoked kiosk gets a new enrolment while its agent keeps running (the operator did not stop
     it): the agent's next refusal must not write "revoked" over the new enrolment; it takes the new token."""
@@ -220,11 +227,9 @@ async def test_a_revoked_kiosk_enrolled_again_while_its_agent_runs_carries_on(se
     supervisor = PortalUser(server.url)
     try:
         await supervisor.login("supervisor")
-        old_id = server.db_rows("SELECT id FROM kiosks WHERE name = 'Garita-Old'")[0][0]
         async with KioskScreen(gate) as screen:
             await screen.wait_status(lambda s: s["online"])
-            assert (await supervisor.post(f"/gate/kiosks/{old_id}/revoke")).status == 200
-            await screen.wait_status(lambda s: s["revoked"], timeout=10)
+            await revoke_on_the_portal(server, supervisor, screen, "Garita-Old")
             code = await supervisor.create_kiosk("Garita-New")
             result = await asyncio.to_thread(gate.enrol, code)
             assert result.returncode == 0, result.stderr
@@ -246,12 +251,9 @@ async def test_revoked_kiosk_is_cut_off(server, tmp_path):
     supervisor = PortalUser(server.url)
     try:
         await supervisor.login("supervisor")
-        kiosk_id = server.db_rows("SELECT id FROM kiosks WHERE name = 'Garita-R'")[0][0]
         async with KioskScreen(gate) as screen:
             await screen.wait_status(lambda s: s["online"])
-            resp = await supervisor.post(f"/gate/kiosks/{kiosk_id}/revoke")
-            assert resp.status == 200
-            status = await screen.wait_status(lambda s: s["revoked"], timeout=10)
+            status = await revoke_on_the_portal(server, supervisor, screen, "Garita-R")
             assert not status["online"]
             await screen.type_code("12345678901234567890")
             verdict = await screen.next_verdict()
