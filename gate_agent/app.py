@@ -13,8 +13,9 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -25,11 +26,10 @@ from gate_agent.config import AgentConfig, AgentConfigError
 from gate_agent.enrolment import ensure_enrolled
 from gate_agent.metrics import AGENT_METRICS, AgentMetrics, kiosk_state, serving_metrics
 from gate_agent.scanner import CodeSource, Deduplicator, ScannedCode
-from gate_agent.scanner.verify import signed_code_verifier
+from gate_agent.scanner.verify import UNVERIFIED_AFTER_S, signed_code_verifier
 from gate_agent.status import AgentStatus, ServerClock
 from gate_agent.sync.client import GateClient
 from gate_agent.sync.service import SyncService
-from gate_core.codes import VerifyKey
 from kiosk_ui.server import LANE_AGENT, setup_lane_screen
 
 log = logging.getLogger("portgate.agent")
@@ -48,48 +48,25 @@ CAUGHT_UP = web.AppKey("caught_up", asyncio.Event)
 SCAN_QUEUE_SIZE = 100
 
 
-class CacheCodeCheck:
-    """The camera pipeline's check of what it reads, against the kiosk's cache: a code signed with one of
-    the kiosk's keys, or a short code the cache knows. The sources are built before the cache is open, so
-    this verifies nothing until the application gives it the open store (and nothing after it closes)."""
-
-    def __init__(self) -> None:
-        self._store: AgentStore | None = None
-        self._verify = signed_code_verifier(self._keys, self._known_short_code)
-
-    def attach(self, store: AgentStore | None) -> None:
-        self._store = store
-
-    def __call__(self, text: str) -> bool:
-        return self._verify(text)
-
-    def _keys(self) -> Mapping[int, VerifyKey]:
-        store = self._store
-        return store.verify_keys if store is not None else {}
-
-    def _known_short_code(self, short_code: str) -> bool:
-        store = self._store
-        return store is not None and store.lookup_short_code(short_code) is not None
-
-
-CODE_CHECK = web.AppKey("code_check", CacheCodeCheck)
+def check_reads_against(store: AgentStore, sources: Sequence[CodeSource]) -> None:
+    """The sources' camera pipelines count a read only when it verifies against the kiosk's cache (a code signed
+    with one of its keys, or a short code it knows), and decide a code that does not (forged, or signed with a
+    key not synced yet) once no verified one has come for `UNVERIFIED_AFTER_S`. Keys a sync brings count at
+    once. Single-library decoders (and serial readers) take no check."""
+    verify = signed_code_verifier(lambda: store.verify_keys, lambda short: store.lookup_short_code(short) is not None)
+    for source in sources:
+        decoder: Any = getattr(source, "decoder", None)
+        if hasattr(decoder, "unverified_after_s"):  # the frame pipeline (not imported here: it brings OpenCV)
+            decoder.verify, decoder.unverified_after_s = verify, UNVERIFIED_AFTER_S
 
 
 def create_agent_app(
-    config: AgentConfig,
-    sources: Sequence[CodeSource] = (),
-    *,
-    keep_in_sync: bool = True,
-    code_check: CacheCodeCheck | None = None,
+    config: AgentConfig, sources: Sequence[CodeSource] = (), *, keep_in_sync: bool = True
 ) -> web.Application:
-    """The agent's application; ``keep_in_sync=False`` leaves pulling and uploading to the caller (tests).
-
-    ``code_check``: the check the sources' camera pipelines verify their reads with, given the cache here.
-    """
+    """The agent's application; ``keep_in_sync=False`` leaves pulling and uploading to the caller (tests)."""
     app = web.Application()
     app[CONFIG] = config
     app[SOURCES] = sources
-    app[CODE_CHECK] = code_check or CacheCodeCheck()
     app[CAUGHT_UP] = asyncio.Event()
     app.cleanup_ctx.extend((kiosk_store, server_client, gate_agent, agent_metrics))
     setup_lane_screen(app)
@@ -115,10 +92,9 @@ async def kiosk_store(app: web.Application) -> AsyncIterator[None]:
     try:
         await ensure_enrolled(app[CONFIG], store)
         app[STORE], app[WRITER], app[STATUS] = store, writer, AgentStatus.from_store(store)
-        app[CODE_CHECK].attach(store)
+        check_reads_against(store, app[SOURCES])
         yield
     finally:
-        app[CODE_CHECK].attach(None)
         writer.shutdown()
         store.close()
 

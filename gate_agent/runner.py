@@ -9,11 +9,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gate_agent.app import CacheCodeCheck, create_agent_app
+from gate_agent.app import create_agent_app
 from gate_agent.config import AgentConfig, AgentConfigError, ScannerConfig
 from gate_agent.enrolment import EnrolmentError
 from gate_agent.scanner import CodeSource
-from gate_agent.scanner.verify import UNVERIFIED_AFTER_S
 from gate_core.systemd import notify_ready
 
 log = logging.getLogger("portgate.agent")
@@ -29,8 +28,7 @@ async def run_agent(config: AgentConfig, stop: asyncio.Event | None = None) -> i
     Raises :class:`AgentConfigError` for scanners or a ``data_dir`` that cannot be set up,
     before anything starts.
     """
-    code_check = CacheCodeCheck()
-    runner = web.AppRunner(create_agent_app(config, build_sources(config, code_check), code_check=code_check))
+    runner = web.AppRunner(create_agent_app(config, build_sources(config)))
     stop = stop or _stop_on_signals()
     try:
         await runner.setup()
@@ -69,24 +67,22 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-def build_sources(config: AgentConfig, code_check: CacheCodeCheck | None = None) -> list[CodeSource]:
+def build_sources(config: AgentConfig) -> list[CodeSource]:
     """The configured scanners, not started yet; a source that cannot be set up is a configuration error.
 
-    With ``code_check`` (the application's, see `create_agent_app`), a camera's pipeline counts a read only
-    when it verifies against the kiosk's cache, and reports a code that does not (forged, or signed with a
-    key not synced yet) once no verified one has come for `UNVERIFIED_AFTER_S`; without it, text shaped
-    like a ticket code counts (the decode tool, tests of the sources alone).
+    A camera's pipeline counts text shaped like a ticket code until the agent's application gives it the
+    kiosk's cache to verify against (`gate_agent.app.check_reads_against`).
     """
     sources: list[CodeSource] = []
     for index, scanner in enumerate(config.scanners):
         try:
-            sources.append(_source(index, scanner, code_check))
+            sources.append(_source(index, scanner))
         except (ValueError, ImportError, OSError) as exc:
             raise AgentConfigError(f"scanner[{index}]: {exc}") from None
     return sources
 
 
-def _source(index: int, scanner: ScannerConfig, code_check: CacheCodeCheck | None) -> CodeSource:
+def _source(index: int, scanner: ScannerConfig) -> CodeSource:
     name = f"{scanner.type}{index}"
     if scanner.type == "serial":
         from gate_agent.scanner.serial_reader import SerialSource
@@ -96,10 +92,7 @@ def _source(index: int, scanner: ScannerConfig, code_check: CacheCodeCheck | Non
 
     # Cameras look for the QR only: the Code 128 short code is for 1-D handheld readers, and on a
     # photo of a print its bars are too fine to pay for (it would double the decode time).
-    checked = {}
-    if code_check is not None and scanner.backend == "auto":  # the pipeline; the single libraries take no check
-        checked = {"verify": code_check, "unverified_after_s": UNVERIFIED_AFTER_S}
-    decoder = get_decoder(scanner.backend, formats=("qrcode",), **checked)
+    decoder = get_decoder(scanner.backend, formats=("qrcode",))
     if scanner.type == "replay":
         from gate_agent.scanner.replay import ReplaySource
 

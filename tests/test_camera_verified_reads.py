@@ -14,7 +14,7 @@ import numpy as np
 from aiohttp import ClientWebSocketResponse
 from aiohttp.test_utils import TestClient, TestServer
 
-from gate_agent.app import CacheCodeCheck, create_agent_app
+from gate_agent.app import create_agent_app
 from gate_agent.config import AgentConfig, ScannerConfig
 from gate_agent.runner import build_sources
 from gate_core.codes import SigningKey, issue_code, parse_code
@@ -63,8 +63,7 @@ async def lane_verdicts(config, aiohttp_client, tmp_path, in_view: Callable[[str
         dedupe_seconds=60,
     )
     enrolled(agent_config, kiosk["token"])
-    check = CacheCodeCheck()  # as `portgate-agent run` wires it
-    agent = create_agent_app(agent_config, build_sources(agent_config, check), code_check=check)
+    agent = create_agent_app(agent_config, build_sources(agent_config))  # as `portgate-agent run` builds it
     async with TestClient(TestServer(agent)) as lane, lane.ws_connect("/ws") as screen:
         return await verdicts_for(screen, seconds), ticket["code"]
 
