@@ -51,10 +51,6 @@ async def test_guesses_sent_at_once_to_two_nodes_lock_the_account_at_the_limit(c
     assert (await api_login(nodes[0], "pacifico")).status == 429
 
 
-@pytest.mark.skip(
-    reason="flaky on PostgreSQL: the full run at e8240cc let a 5th wrong guess at an unknown name through "
-    "(5 x 401, not 4); the unknown-name count races the limit check; to be fixed in the service (session note)"
-)
 async def test_guesses_at_a_name_no_account_has_lock_it_at_the_same_limit(config, aiohttp_client):
     """Locked like an account (the answers must not tell which names exist), though it has no row to lock
     before its first failure: its count is one atomic increment. A tax id counts the same way."""

@@ -99,7 +99,7 @@ def _attempt(db: Db, login: str, address: str, now: float, limits: LoginLimits, 
     user = one(db, "SELECT * FROM users WHERE lower(username) = lower(?) OR email = lower(?)" + lock, (login, login))
     accounts = _accounts_of_tax_id(db, login, lock) if user is None else []
     # An unknown name is counted and locked exactly like an account: the answers never tell them apart.
-    counter = user or _unknown_login(db, login, now)
+    counter = user or _unknown_login(db, login, now, lock)
     if counter["locked_until"] > now:
         return _Attempt(LoginOutcome("locked", locked_until=counter["locked_until"]))
     if len(accounts) > MAX_ACCOUNTS_PER_TAX_ID:
@@ -131,7 +131,6 @@ def login_check(
     """Decide a sign-in (a user name, an e-mail or the company's tax id) on the password checks made
     beforehand, with throttling per account and per address; records the outcome and, when proven,
     opens ``session``. Raises :class:`StaleCheck` when a hash it decides on was not checked (changed since)."""
-    _forget_unknown_logins(db, now)
     attempt = _attempt(db, login, address, now, limits, lock=db.dialect.for_update)
     if attempt.refusal:
         if attempt.refusal.status == "address_throttled":
@@ -275,8 +274,10 @@ def _count_unknown_failure(db: Db, login: str, now: float) -> int:
     """One more failure for a name no account has (or a tax id): the count after it.
 
     One statement, so concurrent failures (several nodes, several writer threads) each count:
-    PostgreSQL's upsert waits for another transaction's row and adds to what it committed.
+    PostgreSQL's upsert waits for another transaction's row and adds to what it committed. Forgotten names
+    go first, so an old count is not added to (reads already ignore them).
     """
+    _forget_unknown_logins(db, now)
     return db.execute(
         "INSERT INTO unknown_login_failures (login, failed_logins, locked_until, last_failure_at) "
         "VALUES (?, 1, 0, ?) ON CONFLICT (login) DO UPDATE SET "
@@ -286,12 +287,15 @@ def _count_unknown_failure(db: Db, login: str, now: float) -> int:
     ).fetchone()[0]
 
 
-def _unknown_login(db: Db, login: str, now: float) -> Mapping[str, Any]:
-    """The failure count and lock of a name that belongs to no account (zero when never seen or forgotten)."""
+def _unknown_login(db: Db, login: str, now: float, lock: str = "") -> Mapping[str, Any]:
+    """The failure count and lock of a name that belongs to no account (zero when never seen or forgotten).
+
+    ``lock``: its row is locked until COMMIT, as an account's is, so a guess waits for the one that locks
+    the name and then sees the lock (its first failures have no row to lock; the upsert counts those)."""
     row = one(
         db,
         "SELECT failed_logins, locked_until FROM unknown_login_failures WHERE login = ? "
-        "AND (last_failure_at >= ? OR locked_until >= ?)",
+        "AND (last_failure_at >= ? OR locked_until >= ?)" + lock,
         (login.lower(), now - UNKNOWN_LOGIN_MEMORY_SECONDS, now),
     )
     return row or {"failed_logins": 0, "locked_until": 0.0}
