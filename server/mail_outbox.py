@@ -277,9 +277,10 @@ MAIL_OUTBOX = web.AppKey("mail_outbox", MailOutbox)
 
 
 async def write_with_mail(
-    app: web.Application, change: Callable[..., T], *args: Any, mail: Callable[[T], Iterable[Mail]]
+    app: web.Application, change: Callable[..., T], *args: Any, mail: Callable[[T], Iterable[Mail]], **kwargs: Any
 ) -> T:
-    """Run ``change(db, *args)`` in one write transaction that also queues the messages ``mail(result)`` composes.
+    """Run ``change(db, *args, **kwargs)`` in one write transaction that also queues the messages ``mail(result)``
+    composes.
 
     Queued in the change's own transaction: a change that rolls back sends nothing, and a message
     that cannot be queued undoes its change (queued apart, either could go without the other).
@@ -287,14 +288,14 @@ async def write_with_mail(
     """
     mailer = app[MAILER]
 
-    def change_and_queue(db: Any, *args: Any) -> T:
-        result = change(db, *args)
+    def change_and_queue(db: Any, *args: Any, **kwargs: Any) -> T:
+        result = change(db, *args, **kwargs)
         now = time.time()
         for item in mail(result):
             queue_message(db, mailer.build(item.to, item.subject, item.body, reply_to=item.reply_to), now)
         return result
 
-    result = await app[DB].write(change_and_queue, *args)
+    result = await app[DB].write(change_and_queue, *args, **kwargs)
     if (outbox := app.get(MAIL_OUTBOX)) is not None:
         outbox.wake()
     return result

@@ -48,14 +48,15 @@ def validate_new_password(data: Mapping[str, Any], minimum: int, username: str, 
     return str(data["new_password"])
 
 
-def password_hash_of(db: Db, user_id: int) -> str | None:
-    return scalar(db, "SELECT password_hash FROM users WHERE id = ?", (user_id,))
+def password_hash_of(db: Db, user_id: int, lock: str = "") -> str | None:
+    """``lock``: ``db.dialect.for_update`` to hold the account's row until COMMIT."""
+    return scalar(db, "SELECT password_hash FROM users WHERE id = ?" + lock, (user_id,))
 
 
 def change_password(db: Db, user_id: int, checked_hash: str, new_hash: str, keep_session: str, now: float) -> bool:
     """The owner's change, once the current password was checked against ``checked_hash`` (beforehand,
     outside the transaction: argon2 is slow); False when the account's hash changed since."""
-    if scalar(db, "SELECT password_hash FROM users WHERE id = ?" + db.dialect.for_update, (user_id,)) != checked_hash:
+    if password_hash_of(db, user_id, db.dialect.for_update) != checked_hash:
         return False
     set_password_hash(db, user_id, new_hash, now)
     # Other sessions (a stolen cookie, another device) end with the old password.

@@ -7,7 +7,6 @@ The rules and the SQL are in :mod:`server.accounts.registration`; this joins the
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -103,7 +102,7 @@ async def finish_phone_registration(
     support = request.app[CONFIG].support_email
     return await write_with_mail(
         request.app,
-        functools.partial(registration.finish_existing_registration, proven=proven),
+        registration.finish_existing_registration,
         record,
         clean,
         password_hash,
@@ -112,6 +111,7 @@ async def finish_phone_registration(
         record["phone"],
         # Active or not, the owner of the address on file learns of the account, and can object.
         mail=lambda user: [_new_account_mail(user, record["phone"], lang, support)],
+        proven=proven,
     )
 
 
