@@ -16,27 +16,22 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 
 from aiohttp import web
 
-from gate_core.clock import utc_iso
 from server.gate import api, docs, kiosk_views, redeem, staff_api, views
 from server.gate.batching import CODE_CHECK_THREADS, CODE_CHECKS, REDEEMS, GroupCommit
-from server.gate.kiosks import KIOSKS, KioskRegistry
+from server.gate.kiosks import KIOSKS, LIVENESS_FLUSH_SECONDS, KioskRegistry
 from server.gate.live import LIVE, live_ctx
 from server.i18n import N_
 from server.menu import MENU, MenuEntry
 from server.notify import KIOSKS as KIOSKS_CHANNEL
 from server.notify import LISTENER
 from server.openapi import API_DOCS
-from server.sql import Connection
 from server.tickets import TICKET_LISTENERS
 from server.web import DB
 
 log = logging.getLogger(__name__)
-
-LIVENESS_FLUSH_SECONDS = 5.0
 
 
 async def _flush_liveness(app: web.Application) -> None:
@@ -51,20 +46,12 @@ async def _flush_liveness(app: web.Application) -> None:
             state = states.get(kiosk_id)
             if state is not None:
                 state.last_seen, state.dirty = now, True
+        # On a shared database, where the sockets are too: for the kiosk lists other nodes answer (server.gate.staff).
+        live_here = app[LIVE].connected_kiosks if registry.checks_in_write else ()
         try:
-            await registry.flush()
-            if registry.checks_in_write and app[LIVE].connected_kiosks:  # shared database
-                # Where the sockets are, for the kiosk lists other nodes answer (server.gate.staff).
-                await app[DB].write(note_live, sorted(app[LIVE].connected_kiosks), utc_iso(datetime.now(UTC)))
+            await registry.flush(live_here)
         except Exception:  # noqa: BLE001 - keep flushing; a missed "last seen" is not worth a crash
             log.exception("could not save kiosk liveness")
-
-
-def note_live(db: Connection, kiosk_ids: list[int], now: str) -> None:
-    """These kiosks' live channels are open on this node at ``now``."""
-    for start in range(0, len(kiosk_ids), 500):
-        chunk = kiosk_ids[start : start + 500]
-        db.execute(f"UPDATE kiosks SET live_seen_at = ? WHERE id IN ({','.join('?' * len(chunk))})", (now, *chunk))
 
 
 def _catch_up_kiosks(registry: KioskRegistry) -> None:

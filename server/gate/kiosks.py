@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -198,6 +198,10 @@ def enrol_kiosk(
 # --- authentication cache ----------------------------------------------------------------------
 
 
+#: How often each node saves what it heard of its kiosks (last seen, cursors, open live channels), s.
+LIVENESS_FLUSH_SECONDS = 5.0
+
+
 @dataclass
 class KioskState:
     """What the hot path needs to know about an authenticated kiosk, plus its unsaved liveness."""
@@ -244,9 +248,9 @@ def _allowed(raw: str | None) -> frozenset[int] | None:
     return frozenset(json.loads(raw)) if raw else None
 
 
-def save_liveness(db: Db, updates: list[tuple[str, int | None, int | None, bool | None, int]]) -> None:
-    """Persist (last_seen_at, pending_uploads, last_sync_seq, storage_fault, kiosk_id) for several kiosks
-    (None keeps).
+def save_liveness(db: Db, updates: list[tuple[str, int | None, int | None, bool | None, str | None, int]]) -> None:
+    """Persist (last_seen_at, pending_uploads, last_sync_seq, storage_fault, live_seen_at, kiosk_id) for several
+    kiosks (None keeps).
 
     Last seen and the sync cursor only move forward (an enrolment starts the cursor again), so the
     nodes' flushes may come in any order: one that heard of the kiosk earlier never undoes another.
@@ -255,7 +259,7 @@ def save_liveness(db: Db, updates: list[tuple[str, int | None, int | None, bool 
     db.executemany(
         f"UPDATE kiosks SET last_seen_at = {greatest}(COALESCE(last_seen_at, ''), ?), "
         f"pending_uploads = COALESCE(?, pending_uploads), last_sync_seq = {greatest}(last_sync_seq, COALESCE(?, 0)), "
-        "storage_fault = COALESCE(?, storage_fault) WHERE id = ?",
+        "storage_fault = COALESCE(?, storage_fault), live_seen_at = COALESCE(?, live_seen_at) WHERE id = ?",
         updates,
     )
 
@@ -408,8 +412,9 @@ class KioskRegistry:
         """Cached state per kiosk id (fresher than the database for last seen and pending uploads)."""
         return {state.id: state for state in self._by_hash.values()}
 
-    async def flush(self) -> None:
-        """Write unsaved liveness (last seen, pending uploads, sync cursor) in one transaction.
+    async def flush(self, live_here: Collection[int] = ()) -> None:
+        """Write unsaved liveness (last seen, pending uploads, sync cursor) in one transaction; for the kiosks
+        in ``live_here`` (their live channel is open on this node), also that it was open when last seen.
 
         When the write fails (a full disk), those kiosks stay unsaved and the next flush tries again.
         """
@@ -418,7 +423,8 @@ class KioskRegistry:
         for state in flushed:
             state.dirty = False
             seen = utc_iso(datetime.fromtimestamp(state.last_seen, UTC)) if state.last_seen else ""
-            updates.append((seen, state.pending_uploads, state.synced_to, state.storage_fault, state.id))
+            live = seen if state.id in live_here and seen else None
+            updates.append((seen, state.pending_uploads, state.synced_to, state.storage_fault, live, state.id))
         if not updates:
             return
         try:
@@ -427,7 +433,7 @@ class KioskRegistry:
             for state in flushed:
                 state.dirty = True
             raise
-        for state, (_seen, _pending, cursor, fault, _id) in zip(flushed, updates, strict=True):
+        for state, (_seen, _pending, cursor, fault, _live, _id) in zip(flushed, updates, strict=True):
             # Saved: written once, not again with every later flush (another node may hear newer).
             if state.synced_to == cursor:
                 state.synced_to = None

@@ -16,7 +16,7 @@ from gate_core.clock import utc_iso
 from gate_core.reasons import DECISION_REASONS, Reason, reason_text
 from server.gate import kiosk_list, kiosks, supervision
 from server.gate.kiosk_list import KioskCursor, KioskFilters
-from server.gate.kiosks import KIOSKS
+from server.gate.kiosks import KIOSKS, LIVENESS_FLUSH_SECONDS
 from server.gate.live import LIVE
 from server.tickets import KEYS
 from server.web import CONFIG, DB, ApiError
@@ -26,7 +26,7 @@ SUPERVISORS = ("gate_supervisor", "admin")
 #: A kiosk heard from within this long (or holding its live socket) shows as online.
 ONLINE_SECONDS = 60
 #: A live channel another node saw open this recently (three of its liveness flushes) counts as connected.
-LIVE_ELSEWHERE_SECONDS = 15
+LIVE_ELSEWHERE_SECONDS = 3 * LIVENESS_FLUSH_SECONDS
 
 
 def refusal(exc: kiosks.EnrolError | supervision.ConflictError) -> ApiError:
