@@ -13,6 +13,7 @@ import json
 import os
 import re
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -123,6 +124,24 @@ def _networks(text: str) -> str | None:
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def parse_address(text: str | None) -> Address | None:
+    """A peer's address (an IPv4-mapped IPv6 one as IPv4), or None for a Unix socket, a name or garbage."""
+    try:
+        address = ipaddress.ip_address((text or "").strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def in_networks(address: Address | None, networks: Sequence[Network]) -> bool:
+    return address is not None and any(address in net for net in networks if net.version == address.version)
 
 
 def parse_networks(text: str) -> tuple[Network, ...]:

@@ -12,7 +12,6 @@ node's live sockets; sync lag, pending uploads and the outbox come from the data
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from gate_core.decision import Verdict
-from server.config import MetricsConfig
+from server.config import MetricsConfig, in_networks, parse_address
 from server.gate.kiosks import KIOSKS
 from server.gate.live import LIVE
 from server.gate.sync import current_seq
@@ -224,7 +223,7 @@ async def read_snapshot(app: web.Application) -> Snapshot:
 
 def _refusal(request: web.Request, settings: MetricsConfig) -> web.Response | None:
     """403 for an address outside ``allow``, 401 without the right token; None lets the scrape through."""
-    if settings.networks and not _address_allowed(request.remote, settings.networks):
+    if settings.networks and not in_networks(parse_address(request.remote), settings.networks):
         return json_error(request, 403, "forbidden", Msg("Metrics are not served to this address."))
     if settings.token:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
@@ -233,16 +232,6 @@ def _refusal(request: web.Request, settings: MetricsConfig) -> web.Response | No
             response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response
     return None
-
-
-def _address_allowed(remote: str | None, networks: tuple[Any, ...]) -> bool:
-    try:
-        address = ipaddress.ip_address(remote or "")
-    except ValueError:  # a Unix socket, or no peer address at all
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in network for network in networks if network.version == address.version)
 
 
 async def metrics_page(request: web.Request) -> web.Response:

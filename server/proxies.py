@@ -14,44 +14,27 @@ shut that direct access, and its relaxed variant believes anyone: hence this one
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from server.config import Network
-
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def _address(text: str | None) -> Address | None:
-    try:
-        address = ipaddress.ip_address((text or "").strip())
-    except ValueError:  # a Unix socket, a name, garbage
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
-def _trusted(address: Address | None, proxies: Sequence[Network]) -> bool:
-    return address is not None and any(address in net for net in proxies if net.version == address.version)
+from server.config import Network, in_networks, parse_address
 
 
 def forwarded_client(peer: str | None, forwarded_for: Sequence[str], proxies: Sequence[Network]) -> str | None:
     """The client's address when ``peer`` is a trusted proxy and ``forwarded_for`` (the header's values) names
     one; None when the peer's own address stands."""
-    if not proxies or not _trusted(_address(peer), proxies):
+    if not proxies or not in_networks(parse_address(peer), proxies):
         return None
     hops = [hop for value in forwarded_for for hop in value.split(",")]
     client = None
     for hop in reversed(hops):
-        address = _address(hop)
+        address = parse_address(hop)
         if address is None:
             break  # a hop no proxy of ours wrote: what lies left of it cannot be believed
         client = address
-        if not _trusted(address, proxies):
+        if not in_networks(address, proxies):
             break
     return str(client) if client is not None else None
 

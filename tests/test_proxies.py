@@ -53,6 +53,17 @@ async def test_without_trusted_proxies_a_forwarded_for_header_changes_nothing(co
     assert await api_login(client, "andina", DEMO_PASSWORD, OTHER) == (429, "address_throttled")
 
 
+async def test_a_forwarded_for_header_from_an_address_that_is_not_a_trusted_proxy_changes_nothing(
+    config, aiohttp_client
+):
+    """A client reaching the node directly (not through the balancer) cannot pick its address by header."""
+    config = with_security(config, trusted_proxies="10.0.0.0/8", login_max_failures_per_address=3)
+    client = await demo_client(aiohttp_client, config)  # it connects from the loopback, not from 10.x
+    for index, name in enumerate(("ghost1", "ghost2", "ghost3")):
+        assert (await api_login(client, name, "x1234567890", f"198.51.100.{index}"))[0] == 401
+    assert await api_login(client, "andina", DEMO_PASSWORD, OTHER) == (429, "address_throttled")
+
+
 @pytest.mark.parametrize(("forwarded_for", "status"), [(None, 200), (OUTSIDE, 403), ("not-an-address", 200)])
 async def test_metrics_through_a_trusted_proxy_answer_only_the_allowed_addresses(
     config, aiohttp_client, forwarded_for, status
