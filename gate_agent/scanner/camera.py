@@ -211,8 +211,8 @@ class CameraSource:
 
     def _wait_before_retry(self, why: str) -> bool:
         """Sleep the reconnect delay; False when stopping instead. A problem is logged when it starts, not
-        at every retry (a camera unplugged overnight would fill the journal); its end is logged too."""
-        if why != self._problem:
+        at every retry (a camera unplugged overnight would fill the journal), and its end once frames come."""
+        if not self._problem:
             log.warning("camera %s: %s; retrying every %.1f s", self.name, why, self.reconnect_delay_s)
             self._problem = why
         if self._stopping.wait(self.reconnect_delay_s):
@@ -270,9 +270,6 @@ class CameraSource:
                 if not self._wait_before_retry(f"cannot open {self._printable_source()}"):
                     return
                 continue
-            if self._problem:
-                log.info("camera %s: %s open again", self.name, self._printable_source())
-                self._problem = ""
             try:
                 frames = self._read_frames(capture, paced=is_file)
             finally:
@@ -299,6 +296,9 @@ class CameraSource:
             if not ok or frame is None:
                 break
             count += 1
+            if count == 1 and self._problem:  # opening is not enough: a stream may open and send nothing
+                log.info("camera %s: %s delivers frames again", self.name, self._printable_source())
+                self._problem = ""
             self.frames_captured += 1
             self._slot.put(frame, time.monotonic())
             if paced:
