@@ -179,9 +179,7 @@ class AgentStore:
             row = w.execute("SELECT value FROM meta WHERE key = 'token'").fetchone()
             if row and row[0] and row[0] != token:
                 return row[0]
-            w.execute(
-                "INSERT INTO meta (key, value) VALUES ('revoked', '1') ON CONFLICT(key) DO UPDATE SET value = '1'"
-            )
+            w.execute(_SET_META, ("revoked", "1"))
             return None
 
     @property
