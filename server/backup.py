@@ -201,7 +201,7 @@ def _restore_database(work: Path, members: list[str], url: str) -> tuple[int, in
             counts = backup_postgres.restore(work / DUMP, url, replace_empty_schema=has_schema)
         except backup_postgres.ToolError as exc:
             raise BackupError(str(exc)) from exc
-        _new_sync_epoch(url)  # (pg_restore has committed: a failure here is said, as any other)
+        _renew_after_pg_restore(url)
         return counts
     counts = _check(work / DATABASE)
     if is_postgresql(url):
@@ -226,6 +226,20 @@ def _new_sync_epoch(url: str | Path) -> None:
     with direct_connection(url) as db:
         if "sync_epoch" in copy_db.tables(db):
             renew_epoch(db)
+
+
+def _renew_after_pg_restore(url: str) -> None:
+    """The new epoch after pg_restore, which has committed by then: a failure cannot undo the restore, and the
+    restore cannot be run again (the database is no longer empty), so the message says how to finish."""
+    import psycopg
+
+    try:
+        _new_sync_epoch(url)
+    except psycopg.Error as exc:
+        raise BackupError(
+            f"the backup is restored, but the kiosks could not be told to sync again ({exc}); before starting "
+            "the server, run in psql on that database: UPDATE sync_epoch SET epoch = md5(random()::text);"
+        ) from exc
 
 
 def _extract(source: Path, work: Path) -> list[str]:
