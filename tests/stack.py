@@ -143,6 +143,7 @@ class AgentProcess:
                     return self
                 time.sleep(0.05)
             if self.proc.poll() is None or "address already in use" not in self._log_text()[-2000:]:
+                self.stop()  # not left running (holding its port and files) for the tests after
                 raise AssertionError(f"the agent did not start:\n{self._log_text()[-3000:]}")
             self.ui_port = free_port()
         raise AssertionError(f"the agent found no free port for its screen:\n{self._log_text()[-3000:]}")
