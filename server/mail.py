@@ -4,7 +4,7 @@ or as .eml files in a folder (the demo).
 A change that causes a mail queues it in its own transaction (``server.mail_outbox.write_with_mail``):
 the change and its mail are kept or dropped together, and a mail server that is down or slow never
 fails the change. The outbox's delivery job hands each message to :meth:`Mailer.deliver`, retrying
-with backoff. ``Mailer.send`` is for mail that follows no change of ours.
+with backoff.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
-from typing import Protocol
 
 import aiosmtplib
 
@@ -50,21 +49,10 @@ class Mail:
     reply_to: str | None = None
 
 
-class Outbox(Protocol):
-    """Where :meth:`Mailer.send` puts a message for later delivery."""
-
-    async def queue(self, message: EmailMessage) -> None: ...
-
-
 class Mailer:
     def __init__(self, config: MailConfig, folder: Path) -> None:
         self._config = config
         self._folder = folder
-        self._outbox: Outbox | None = None
-
-    def attach(self, outbox: Outbox | None) -> None:
-        """Queue from now on in ``outbox`` (the app's, while it runs); ``None`` delivers at once again."""
-        self._outbox = outbox
 
     def build(self, to: str, subject: str, body: str, *, reply_to: str | None = None) -> EmailMessage:
         """The message, every header value on one line whatever the subject or names contain."""
@@ -81,17 +69,6 @@ class Mailer:
                 message[name] = header_safe(value)
         message.set_content(body)
         return message
-
-    async def send(self, to: str, subject: str, body: str, *, reply_to: str | None = None) -> None:
-        """Queue one message for delivery; without an outbox (a tool) deliver it now, logging a failure."""
-        message = self.build(to, subject, body, reply_to=reply_to)
-        if self._outbox is not None:
-            await self._outbox.queue(message)
-            return
-        try:
-            await self.deliver(message)
-        except DELIVERY_ERRORS as exc:
-            log.error("mail to %s failed: %s", to, exc)
 
     async def deliver(self, message: EmailMessage) -> None:
         """Hand one message to the configured backend; raises one of ``DELIVERY_ERRORS`` on failure."""

@@ -197,10 +197,6 @@ class MailOutbox:
         self._jobs = JobLocks(db.url if db.dialect_name == "postgresql" else None)
         self._thread = threading.Thread(target=asyncio.run, args=(self._run(),), name="mail-outbox", daemon=True)
 
-    async def queue(self, message: EmailMessage) -> None:
-        await self._db.write(queue_message, message, time.time())
-        self.wake()
-
     def wake(self) -> None:
         """Look for due messages now instead of at the next poll (callable from any thread)."""
         if self._loop is not None and self._wake is not None:
@@ -306,9 +302,7 @@ async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
     outbox = MailOutbox(app[DB], app[MAILER])
     app[MAIL_OUTBOX] = outbox
     outbox.start()
-    app[MAILER].attach(outbox)
     yield
-    app[MAILER].attach(None)
     await outbox.stop()
 
 

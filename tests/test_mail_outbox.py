@@ -19,7 +19,7 @@ from server.app import create_app
 from server.config import Config, MailConfig, SecurityConfig
 from server.db import Database
 from server.demo import install_demo
-from server.mail import Mailer
+from server.mail import Mail, Mailer
 from server.mail_outbox import (
     MAX_ATTEMPTS,
     RETRY_FIRST_SECONDS,
@@ -29,8 +29,8 @@ from server.mail_outbox import (
     queue_message,
     record_failure,
     retry_now,
+    write_with_mail,
 )
-from server.web import MAILER
 from tests.helpdesk_support import ANDINA, new_serial, open_ticket, token_as
 from tests.helpers import db_rows, get_form, login
 from tests.mailbox import Mailbox, free_port, wait_for_outbox, wait_until_delivered
@@ -267,7 +267,8 @@ async def test_two_server_processes_sharing_the_database_send_each_mail_once(lat
     first_client = await aiohttp_client(first)
     second_client = await aiohttp_client(create_app(config))
     for n in range(12):
-        await first_client.app[MAILER].send(f"cliente{n}@andina.example", f"Aviso {n}", "Hola")
+        notice = Mail(f"cliente{n}@andina.example", f"Aviso {n}", "Hola")
+        await write_with_mail(first_client.app, lambda db: None, mail=lambda _, notice=notice: [notice])
     await wait_for_outbox(
         config, lambda rows: len(rows) == 12 and all(r["last_error"] for r in rows), "twelve failed attempts"
     )
