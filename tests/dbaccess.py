@@ -7,8 +7,10 @@ Each statement commits on its own (autocommit), as the tests' ``sqlite3.connect`
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from server.db import direct_connection, is_postgresql
@@ -61,3 +63,15 @@ def row_held(config_or_url: Any, table: str, row_id: int) -> Iterator[None]:
             yield
         finally:
             db.execute("COMMIT")
+
+
+async def until_lock_waiters(config_or_url: Any, count: int, running: Sequence[asyncio.Future], what: str) -> None:
+    """Until ``count`` statements wait for a lock in the database (PostgreSQL's ``pg_stat_activity``) while
+    none of ``running`` has ended: a race test's requests have all reached the row another holds."""
+    waiting_sql = (
+        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    deadline = time.monotonic() + 30
+    while db_value(config_or_url, waiting_sql) < count:
+        assert not any(f.done() for f in running) and time.monotonic() < deadline, what
+        await asyncio.sleep(0.05)

@@ -14,7 +14,7 @@ import asyncio
 import pytest
 
 from server.app import create_app
-from tests.dbaccess import db_rows, row_held
+from tests.dbaccess import db_rows, row_held, until_lock_waiters
 from tests.helpdesk_support import token_as
 from tests.mailbox import wait_for_outbox
 from tests.test_user_admin_approvals import register
@@ -33,7 +33,7 @@ async def _decide_on_two_nodes(config, aiohttp_client, client, first: str, secon
             asyncio.ensure_future(client.post(f"{url}/{first}", json={}, headers=admin_a)),
             asyncio.ensure_future(node_b.post(f"{url}/{second}", json={}, headers=admin_b)),
         ]
-        await asyncio.sleep(1.0)  # both nodes have read the account and wait for its row
+        await until_lock_waiters(config, 2, decisions, "the two decisions did not both wait for the account")
     return pending, await asyncio.gather(*decisions)
 
 

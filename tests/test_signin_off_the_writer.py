@@ -17,7 +17,7 @@ from server.accounts import passwords, registration, sessions, user_admin
 from server.db import direct_connection, scalar
 from server.security import hash_password
 from server.web import DB
-from tests.dbaccess import db_rows
+from tests.dbaccess import db_rows, until_lock_waiters
 from tests.gate_support import enrol_kiosk, make_tickets, scan
 from tests.helpdesk_support import ANDINA
 from tests.helpers import api_login
@@ -86,13 +86,7 @@ async def _until_the_sign_in_waits(config, signing_in: asyncio.Future) -> None: 
     if not config.db_url.startswith("postgresql"):
         await asyncio.sleep(1.5)
         return
-    waiting_sql = (
-        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
-    deadline = time.monotonic() + 30
-    while not db_rows(config, waiting_sql)[0][0]:
-        assert not signing_in.done() and time.monotonic() < deadline, "the sign-in never waited for the account"
-        await asyncio.sleep(0.02)
+    await until_lock_waiters(config, 1, [signing_in], "the sign-in never waited for the account")
 
 
 async def test_a_sign_in_racing_a_password_change_never_signs_in_with_the_old_password(client, config):
