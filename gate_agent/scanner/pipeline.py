@@ -52,6 +52,8 @@ _FIRST_TIMING_CAP = 4.0  # a pass's first timing counts for at most this many ti
 #: A pause between frames this long (s) starts the second passes from the top again: what follows is
 #: a new sighting (a camera back after a reconnect, a gate decoding one frame in N), not the same one.
 NEW_SIGHTING_AFTER_S = 1.0
+#: How many of a sighting's latest grid readings are read together (about a second of frames decoded).
+_SIGHTING_GRIDS = 12
 
 
 class FramePipeline:
@@ -85,6 +87,7 @@ class FramePipeline:
         # None: unverified text is never reported; else how long it waits for a verified code.
         self.unverified_after_s = unverified_after_s
         self._held: tuple[str, float] | None = None  # a well-formed code that did not verify, first seen at
+        self._grids: list[np.ndarray] = []  # the grid reader's readings in this sighting, newest last
         # Diagnostics: frames decoded, and how many each pass read (the first pass is "zxing").
         self.frames = 0
         self.reads_by_pass: dict[str, int] = {}
@@ -120,16 +123,22 @@ class FramePipeline:
         """The verified codes of this frame's first reading pass, and the well-formed texts that did not verify."""
         started = self._clock()
         gray = to_grayscale(crop_to_roi(frame, self.roi))
-        context = passes.FrameContext(gray)
         if self._last_frame_at is None or not 0 <= now - self._last_frame_at < NEW_SIGHTING_AFTER_S:
             self._cursor = 0
             self._held = None
+            self._grids = []
+        context = passes.FrameContext(gray, sighting=self._grids)
+        if self.budget_ms is not None:
+            budget_ms = self.budget_ms
+            context.time_left = lambda: budget_ms - (self._clock() - started) * 1000
         self._last_frame_at = now
         self.frames += 1
         codes = self._run("zxing", self._first, context)
         if not codes:
             self.harder_passes += 1
             codes = self._second_passes(context, started)
+        # A read ends the sighting's symbol; otherwise this frame's readings join the next frames'.
+        self._grids = [] if codes else [*self._grids, *context.grids][-_SIGHTING_GRIDS:]
         return codes, context.unverified
 
     def _held_back(self, unverified: list[str], now: float) -> list[str]:

@@ -1,0 +1,166 @@
+"""Where a QR code is, from its finder patterns, when the libraries' detectors give up: three finders
+seen, or two (a thumb over the third, a corner out of the light).
+
+A finder pattern is a dark square ring around a dark centre: in a black-and-white picture, a shape with a
+hole with a shape in it, the outer about 49/9 the area of the inner. Each pair or triple of finders of about
+the same module size, as far apart as a symbol of the version needs, gives the symbol's outer corners
+(`candidate_quads`); the grid reader (qrgrid) then fits and reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from gate_agent.scanner.qrsymbol import layout
+
+# How far the finders' centres are apart, in modules, is size - 7; the outer corner is 3.5 modules from one.
+_CENTRE_TO_CORNER = 3.5
+_MIN_AREA = 12.0  # px: a finder's centre smaller than this is noise
+_SIZE_MATCH = 0.5  # two finders' module sizes may differ by this share (tilt makes one look smaller)
+_SPACING_MATCH = 0.3  # and their distance from what the version needs by this share
+
+
+@dataclass(frozen=True)
+class Finder:
+    centre: np.ndarray  # x, y in px
+    module: float  # px
+
+
+def find_finders(gray: np.ndarray) -> list[Finder]:
+    """Finder patterns in a grey picture, under a global and a local threshold."""
+    found: list[Finder] = []
+    blurred = cv2.GaussianBlur(gray, (0, 0), 1.0)
+    _threshold, global_binary = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    block = max(15, (min(gray.shape) // 8) | 1)
+    local_binary = cv2.adaptiveThreshold(blurred, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 5)
+    for binary in (global_binary, local_binary):
+        for finder in _nested_shapes(binary):
+            if all(np.hypot(*(finder.centre - other.centre)) > 2 * other.module for other in found):
+                found.append(finder)
+    return found
+
+
+def _nested_shapes(binary: np.ndarray) -> list[Finder]:
+    contours, hierarchy = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is None:
+        return []
+    links = hierarchy[0]
+    finders = []
+    for index, (_next, _previous, child, _parent) in enumerate(links):
+        if child < 0 or links[child][2] < 0:
+            continue
+        inner = contours[links[child][2]]
+        outer_area, inner_area = cv2.contourArea(contours[index]), cv2.contourArea(inner)
+        if inner_area < _MIN_AREA or not 2.5 < outer_area / inner_area < 12:
+            continue
+        moments = cv2.moments(inner)
+        centre = np.array([moments["m10"] / moments["m00"], moments["m01"] / moments["m00"]], np.float64)
+        finders.append(Finder(centre, float(np.sqrt(outer_area)) / 7))
+    return finders
+
+
+Triple = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""Centres of the top-left, top-right and bottom-left finders."""
+
+
+@dataclass(frozen=True)
+class Quad:
+    corners: np.ndarray  # 4 x 2: the symbol's top-left, top-right, bottom-right and bottom-left outer corners
+    guessed: tuple[int, ...]  # which of them no finder vouches for (where the missing finder and no finder are)
+
+
+def candidate_quads(finders: list[Finder], version: int) -> list[Quad]:
+    """Where symbols the finders could belong to are: finder triples first, then pairs completed with the
+    third finder wherever it could be."""
+    apart = layout(version).size - 7
+    triangles = _triangles(finders, apart)
+    found: list[tuple[Triple, int | None]] = [(triple, None) for triple in triangles]
+    in_triangles = {id(f) for f in finders if any(any(f.centre is c for c in t) for t in triangles)}
+    for i, a in enumerate(finders):
+        for b in finders[i + 1 :]:
+            if id(a) in in_triangles and id(b) in in_triangles:
+                continue  # a pair of a triple already found
+            if _fits(a, b, apart):
+                found.extend(_beside(a.centre, b.centre))
+            elif _fits(a, b, apart * np.sqrt(2)):
+                found.extend((triple, 0) for triple in _across(a.centre, b.centre))
+    quads = []
+    for triple, missing in found:
+        corners = _quad(*triple, apart)
+        if corners is not None:
+            guessed = (2,) if missing is None else ((0, 1, 3)[missing], 2)
+            quads.append(Quad(corners, guessed))
+    return quads
+
+
+def _fits(a: Finder, b: Finder, modules: float) -> bool:
+    if abs(a.module - b.module) > _SIZE_MATCH * max(a.module, b.module):
+        return False
+    expected = modules * (a.module + b.module) / 2
+    return abs(np.hypot(*(a.centre - b.centre)) - expected) < _SPACING_MATCH * expected
+
+
+def _clockwise(top_left: np.ndarray, top_right: np.ndarray, bottom_left: np.ndarray) -> bool:
+    """Whether the three centres are in a symbol's order (seen from the front, y pointing down)."""
+    right, down = top_right - top_left, bottom_left - top_left
+    return bool(right[0] * down[1] - right[1] * down[0] > 0)
+
+
+def _triangles(finders: list[Finder], apart: int) -> list[Triple]:
+    """(top-left, top-right, bottom-left) centres of finder triples shaped like a symbol's."""
+    found = []
+    for i, corner in enumerate(finders):
+        others = [f for j, f in enumerate(finders) if j != i and _fits(corner, f, apart)]
+        for k, first in enumerate(others):
+            for second in others[k + 1 :]:
+                if _fits(first, second, apart * np.sqrt(2)):
+                    pair = (first.centre, second.centre)
+                    right, down = pair if _clockwise(corner.centre, *pair) else pair[::-1]
+                    found.append((corner.centre, right, down))
+    return found
+
+
+def _turned(vector: np.ndarray) -> np.ndarray:
+    return np.array([-vector[1], vector[0]], np.float64)
+
+
+def _beside(a: np.ndarray, b: np.ndarray) -> list[tuple[Triple, int]]:
+    """The four symbols two finders one side apart can belong to: the third finder next to either, on
+    either side of the line through them (the order of each triple makes it a symbol seen from the front);
+    each with the place of the finder not seen."""
+    triples: list[tuple[Triple, int]] = []
+    for corner, other in ((a, b), (b, a)):
+        side = _turned(other - corner)
+        for third in (corner + side, corner - side):
+            if _clockwise(corner, other, third):
+                triples.append(((corner, other, third), 2))
+            else:
+                triples.append(((corner, third, other), 1))
+    return triples
+
+
+def _across(a: np.ndarray, b: np.ndarray) -> list[Triple]:
+    """The two symbols two finders a diagonal apart can belong to (the top-left finder is the one missing)."""
+    middle, half = (a + b) / 2, (b - a) / 2
+    triples = []
+    for corner in (middle + _turned(half), middle - _turned(half)):
+        triples.append((corner, a, b) if _clockwise(corner, a, b) else (corner, b, a))
+    return triples
+
+
+def _quad(top_left: np.ndarray, top_right: np.ndarray, bottom_left: np.ndarray, apart: int) -> np.ndarray | None:
+    right = (top_right - top_left) / apart  # one module along a row
+    down = (bottom_left - top_left) / apart  # one module down a column
+    if abs(right[0] * down[1] - right[1] * down[0]) < 1:
+        return None
+    out = _CENTRE_TO_CORNER
+    corners = [
+        top_left - out * right - out * down,
+        top_right + out * right - out * down,
+        top_right + bottom_left - top_left + out * right + out * down,
+        bottom_left - out * right + out * down,
+    ]
+    return np.array(corners, np.float32)

@@ -1,0 +1,222 @@
+"""The modules of a located QR code, each with how sure its reading is: the grid behind `qrsymbol`.
+
+Given the four corners of a symbol roughly (from a detector), the grid is fitted to what every QR code of
+that version must show: its finder, timing and alignment patterns and the white quiet zone around it
+(OpenCV's ECC alignment over those modules only). Each module is then read from the middle of its cell,
+against the light and dark of its own neighbourhood, so glare on one side and shadow on the other do not
+decide for it; where the neighbourhood has no contrast left (burnt out by glare, covered), the module is
+unknown rather than guessed.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import cv2
+import numpy as np
+
+from gate_agent.scanner.qrsymbol import decode_modules, layout
+
+__all__ = ["TICKET_VERSIONS", "combine", "decode_modules", "decode_quad", "read_quad"]
+
+#: The QR versions Portgate prints and shows: every ticket code has the same length ("PG1" and 120 base32
+#: characters, alphanumeric at level M), so one version, 41 modules a side (tests/test_camera_grid.py).
+TICKET_VERSIONS = (6,)
+#: Pixels per module of the straightened symbol the grid is fitted and read on.
+_PX = 4
+_BORDER = 2  # modules of quiet zone kept around the symbol when straightening it
+#: Below this share of the symbol's overall contrast, a neighbourhood is too flat to read: unknown.
+_FLAT = 0.25
+_SETTLE_STEPS = (-4, -2, 0, 2, 4)  # modules
+_FLAT_TRUST = 0.05  # how far from undecided (0.5) a module in a flat neighbourhood may read
+_ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 6, 1e-4)
+
+
+def read_quad(gray: np.ndarray, corners: np.ndarray, version: int) -> np.ndarray | None:
+    """How dark each module of the version-`version` symbol whose outer corners are about `corners` (4 x 2,
+    in order around the symbol, any starting corner) reads, turned upright (see `darkness`); None when the
+    corners do not make a symbol."""
+    straight = straighten(gray, corners, version)
+    if straight is None:
+        return None
+    turn = _turns_by_fit(straight, version)[0]
+    return darkness(np.rot90(straight, turn), version)
+
+
+def decode_quad(gray: np.ndarray, corners: np.ndarray, version: int) -> str | None:
+    """The text of the symbol at `corners` (see `read_quad`), or None."""
+    grid = read_quad(gray, corners, version)
+    return None if grid is None else decode_modules(grid)
+
+
+def combine(grids: list[np.ndarray]) -> np.ndarray:
+    """One reading of a symbol seen in several frames: each module's darkness averaged over the frames
+    that could tell (sensor noise averages out, and glare or a shadow that moves uncovers what it hid)."""
+    stack = np.stack(grids)
+    told = ~np.isnan(stack)
+    total = np.where(told, stack - 0.5, 0).sum(axis=0)
+    count = told.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, 0.5 + total / count, np.nan)
+
+
+def settle_corners(gray: np.ndarray, corners: np.ndarray, version: int, guessed: tuple[int, ...]) -> np.ndarray:
+    """The corners (top-left first) with each `guessed` one (placed by the others, not by a finder: under a
+    thumb, or foreshortened by tilt) shifted to where the symbol's fixed patterns fit best, within a few
+    modules of the guess."""
+    best = np.asarray(corners, np.float32).reshape(4, 2)
+    size = layout(version).size
+    module = (np.hypot(*(best[1] - best[0])) + np.hypot(*(best[3] - best[0]))) / (2 * size)
+    for moved in guessed:
+        start, best_fit = best, -np.inf
+        for dx in _SETTLE_STEPS:
+            for dy in _SETTLE_STEPS:
+                trial = start.copy()
+                trial[moved] += np.array([dx, dy], np.float32) * module
+                fit = _fit(_centres(gray, trial, size), version)
+                if fit > best_fit:
+                    best, best_fit = trial, fit
+    return best
+
+
+def upright_fit(gray: np.ndarray, corners: np.ndarray, version: int) -> float:
+    """How well the fixed patterns show with `corners` read top-left first (see `_fit`)."""
+    size = layout(version).size
+    return _fit(_centres(gray, np.asarray(corners, np.float32).reshape(4, 2), size), version)
+
+
+def _centres(gray: np.ndarray, corners: np.ndarray, size: int) -> np.ndarray:
+    """The brightness at each module's centre (a quick look, for comparing placements)."""
+    unit = np.array([[0, 0], [size, 0], [size, size], [0, size]], np.float32)
+    homography = cv2.getPerspectiveTransform(unit, corners)
+    steps = np.arange(size, dtype=np.float32) + 0.5
+    grid = np.stack(np.meshgrid(steps, steps), axis=-1).reshape(-1, 1, 2)
+    points = cv2.perspectiveTransform(grid, homography).reshape(size, size, 2)
+    return cv2.remap(gray, points[..., 0], points[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(
+        np.float32
+    )
+
+
+def _warp(gray: np.ndarray, corners: np.ndarray, size: int) -> np.ndarray:
+    side = (size + 2 * _BORDER) * _PX
+    start, end = _BORDER * _PX, (_BORDER + size) * _PX
+    target = np.array([[start, start], [end, start], [end, end], [start, end]], np.float32)
+    homography = cv2.getPerspectiveTransform(corners, target)
+    return cv2.warpPerspective(gray, homography, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def straighten(gray: np.ndarray, corners: np.ndarray, version: int) -> np.ndarray | None:
+    """Each module's brightness, the symbol warped square (`_PX` px a module) and fitted to its fixed
+    patterns (OpenCV's ECC alignment of a homography, over the fixed modules and the quiet zone only)."""
+    size = layout(version).size
+    corners = np.asarray(corners, np.float32).reshape(4, 2)
+    if cv2.contourArea(corners) < 100:
+        return None
+    warped = _warp(gray, corners, size)
+    turn = _turns_by_fit(_cells(warped, size), version)[0]
+    template, mask = _template(version, turn)
+    try:
+        start = np.eye(3, dtype=np.float32)
+        motion = cv2.MOTION_HOMOGRAPHY
+        _score, warp = cv2.findTransformECC(template, warped.astype(np.float32), start, motion, _ECC_CRITERIA, mask, 3)
+    except cv2.error:
+        return _cells(warped, size)  # did not converge: the corners as they were given
+    side = warped.shape[0]
+    fitted = cv2.warpPerspective(
+        warped, warp, (side, side), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+    )
+    return _cells(fitted, size)
+
+
+def _cells(straight: np.ndarray, size: int) -> np.ndarray:
+    """Each module's brightness: the mean of the middle of its cell (the edges blur into the neighbours)."""
+    inner = straight[_BORDER * _PX : (_BORDER + size) * _PX, _BORDER * _PX : (_BORDER + size) * _PX].astype(np.float32)
+    cells = inner.reshape(size, _PX, size, _PX)
+    return cells[:, 1 : _PX - 1, :, 1 : _PX - 1].mean(axis=(1, 3))
+
+
+def _template(version: int, turn: int) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed patterns and quiet zone as an image (turned `turn` quarter turns), and the mask of where
+    the template says something (data modules say nothing)."""
+    fixed = layout(version).fixed
+    padded = np.pad(np.rot90(fixed, -turn), _BORDER, constant_values=0)
+    image = np.where(padded == 1, 0.0, 255.0).astype(np.float32)
+    known = (padded >= 0).astype(np.uint8)
+    scale = np.ones((_PX, _PX), np.float32)
+    return np.kron(image, scale), np.kron(known, np.ones((_PX, _PX), np.uint8))
+
+
+def _turns_by_fit(cells: np.ndarray, version: int) -> list[int]:
+    """Quarter turns of the grid, best first, by how well its fixed patterns match the finders' places."""
+    scores = [_fit(np.rot90(cells, turn), version) for turn in range(4)]
+    return [int(turn) for turn in np.argsort(scores)[::-1]]
+
+
+def _fit(cells: np.ndarray, version: int) -> float:
+    """How well the grid shows the fixed patterns upright: light modules' mean less dark ones', in spreads."""
+    dark, light = _fixed_places(version)
+    flat = cells.ravel()
+    return float(flat[light].mean() - flat[dark].mean()) / (float(flat.std()) or 1.0)
+
+
+@functools.cache
+def _fixed_places(version: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices of the modules fixed dark, and of those fixed light."""
+    fixed = layout(version).fixed.ravel()
+    return np.flatnonzero(fixed == 1), np.flatnonzero(fixed == 0)
+
+
+def darkness(cells: np.ndarray, version: int) -> np.ndarray:
+    """How dark each module reads: 0 light .. 1 dark, near 0.5 where it can hardly tell.
+
+    Each module is first measured against its neighbourhood's light and dark. Blur (defocus, motion, a far
+    code) then still mixes some of each neighbour into it: how much is learnt from the modules whose value
+    the standard fixes, and taken back out, the neighbours' values being those read the round before.
+    """
+    local_mean = cv2.blur(cells, (7, 7), borderType=cv2.BORDER_REFLECT)
+    spread = cv2.blur(np.abs(cells - local_mean), (7, 7), borderType=cv2.BORDER_REFLECT)
+    overall = float(np.mean(np.abs(cells - cells.mean()))) or 1.0
+    measured = (local_mean - cells) / np.maximum(spread, 1e-3)  # dark > 0 > light, in local spreads
+    fixed = layout(version).fixed
+    known = fixed >= 0
+    estimate = np.where(known, fixed, (measured > 0).astype(np.float32)).astype(np.float32)
+    model = _blur_model(measured, fixed)
+    if model is not None:
+        base, own, side, corner = model
+        for _round in range(3):
+            sides, corners = _neighbours(estimate)
+            value = (measured - base - side * sides - corner * corners) / own
+            estimate = np.where(known, fixed, np.clip(value, 0, 1)).astype(np.float32)
+    else:
+        estimate = np.where(known, fixed, np.clip(0.5 + measured / 4, 0, 1)).astype(np.float32)
+    result = estimate.astype(np.float64)
+    # Where the neighbourhood has next to no contrast (burnt out, covered), keep the guess but as the least
+    # sure of all: Reed-Solomon erases those codewords first.
+    flat = (spread < _FLAT * overall) & ~known
+    result[flat] = 0.5 + (result[flat] - 0.5) * _FLAT_TRUST
+    return result
+
+
+_SIDES = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], np.float32)
+_CORNERS = np.array([[1, 0, 1], [0, 0, 0], [1, 0, 1]], np.float32)
+
+
+def _neighbours(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    sides = cv2.filter2D(values, -1, _SIDES, borderType=cv2.BORDER_CONSTANT)
+    corners = cv2.filter2D(values, -1, _CORNERS, borderType=cv2.BORDER_CONSTANT)
+    return sides, corners
+
+
+def _blur_model(measured: np.ndarray, fixed: np.ndarray) -> tuple[float, float, float, float] | None:
+    """How a module's measure depends on its own value and its neighbours' (side and corner), fitted on the
+    fixed modules whose neighbours are all fixed too; None when the fit makes no sense."""
+    known = (fixed >= 0).astype(np.float32)
+    all_known = cv2.erode(known, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
+    values = fixed.astype(np.float32)
+    sides, corners = _neighbours(np.where(fixed >= 0, values, 0).astype(np.float32))
+    rows = np.column_stack([np.ones(all_known.sum()), values[all_known], sides[all_known], corners[all_known]])
+    solution, *_ = np.linalg.lstsq(rows, measured[all_known], rcond=None)
+    base, own, side, corner = (float(v) for v in solution)
+    if not own > 0.5:
+        return None
+    return base, own, side, corner

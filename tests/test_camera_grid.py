@@ -1,0 +1,121 @@
+"""The grid reader: Portgate's own reading of a located QR code's modules, unsure ones as Reed-Solomon
+erasures, found from two finder patterns when the third is covered, and read across the frames of one
+sighting. Each scene here is one that zxing-cpp and every other pass of the pipeline fail on."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import segno
+import zxingcpp
+
+from bench.photos import render_qr
+from gate_agent.scanner.passes import SECOND_PASSES
+from gate_agent.scanner.pipeline import FramePipeline, signed_code_verifier
+from gate_agent.scanner.qrgrid import TICKET_VERSIONS
+from gate_agent.scanner.qrsymbol import decode_modules, layout
+from gate_core.codes import SigningKey, issue_code, keyring
+from server.tickets.pdf import qr_symbol
+
+GATE_KEY = SigningKey.from_private_bytes(7, bytes(range(32)))
+CODE = issue_code(GATE_KEY, 1234, 42)
+PAPER = 200  # the grey of the desk around the ticket
+
+
+def verify(text: str) -> bool:
+    return signed_code_verifier(lambda: keyring([GATE_KEY.public_key()]))(text)
+
+
+def on_paper(angle: float = 12.0) -> np.ndarray:
+    """The ticket's QR (6 px a module) on white paper, turned a little, on a grey desk, slightly soft."""
+    qr = render_qr(CODE, module_px=6)
+    frame = np.full((480, 640), PAPER, np.uint8)
+    top, left = (480 - qr.shape[0]) // 2, (640 - qr.shape[1]) // 2
+    frame[top : top + qr.shape[0], left : left + qr.shape[1]] = np.clip(qr.astype(int) * 0.8 + 30, 0, 255)
+    turn = cv2.getRotationMatrix2D((320, 240), angle, 1.0)
+    return cv2.GaussianBlur(cv2.warpAffine(frame, turn, (640, 480), borderValue=PAPER), (0, 0), 0.8)
+
+
+def glare(frame: np.ndarray, centre: tuple[int, int], radius: float) -> np.ndarray:
+    """A lamp's reflection: the paper burnt white around `centre`."""
+    rows, cols = np.mgrid[: frame.shape[0], : frame.shape[1]]
+    light = 400 * np.exp(-((cols - centre[0]) ** 2 + (rows - centre[1]) ** 2) / (2 * (radius / 2) ** 2))
+    return np.clip(frame + light, 0, 255).astype(np.uint8)
+
+
+def thumb(frame: np.ndarray, centre: tuple[int, int], axes: tuple[int, int]) -> np.ndarray:
+    covered = frame.copy()
+    cv2.ellipse(covered, centre, axes, 30, 0, 360, 150, -1)
+    return cv2.GaussianBlur(covered, (0, 0), 2)
+
+
+def read_alone(frame: np.ndarray, *, grid: bool = True) -> str | None:
+    """What the pipeline reads in the frame with every pass (all of them, or all but the grid reader)."""
+    passes = SECOND_PASSES if grid else [name for name in SECOND_PASSES if name != "grid"]
+    return FramePipeline(verify=verify, budget_ms=None, second_passes=passes).feed(frame, now=0.0)
+
+
+def zxing_reads(frame: np.ndarray) -> list[str]:
+    return [result.text for result in zxingcpp.read_barcodes(frame)]
+
+
+def test_every_qr_portgate_prints_or_shows_is_a_version_the_grid_reader_knows():
+    printed = qr_symbol(CODE)
+    on_phone = segno.make(CODE, error="m", mode="alphanumeric")  # as the phone's ticket screen draws it
+    assert {printed.version, on_phone.version} <= set(TICKET_VERSIONS)
+
+
+@pytest.mark.parametrize("mask", range(8))
+def test_the_modules_of_a_ticket_qr_read_back_to_its_code(mask):
+    symbol = segno.make(CODE, error="m", mode="alphanumeric", mask=mask, boost_error=False)
+    assert decode_modules(np.array(symbol.matrix, float)) == CODE
+
+
+def test_modules_nobody_can_read_are_corrected_as_erasures():
+    darkness = np.array(qr_symbol(CODE).matrix, float)
+    darkness[12:28, 14:30] = 0.5  # a 16 x 16 patch of 256 modules, each undecided
+    assert decode_modules(darkness) == CODE
+    # As plain errors (each guessed one way), Reed-Solomon cannot correct as many.
+    guessed = darkness.copy()
+    guessed[12:28, 14:30] = 0
+    assert decode_modules(guessed) is None
+
+
+def test_random_modules_never_decode_to_a_text():
+    """No false reads: noise whose format bits are a ticket's goes all the way to Reed-Solomon, and fails."""
+    ticket = np.array(qr_symbol(CODE).matrix, float)
+    shape = layout(qr_symbol(CODE).version)
+    rng = np.random.default_rng(5)
+    decoded = 0
+    for _ in range(500):
+        noise = rng.uniform(0, 1, ticket.shape)
+        for rows, cols in zip(shape.format_rows, shape.format_cols, strict=True):
+            noise[rows, cols] = ticket[rows, cols]
+        decoded += decode_modules(noise) is not None
+    assert decoded == 0
+
+
+def test_a_ticket_under_glare_is_read_where_zxing_and_every_other_pass_read_nothing():
+    frame = glare(on_paper(), (330, 230), radius=100)
+    assert zxing_reads(frame) == []
+    assert read_alone(frame, grid=False) is None
+    assert read_alone(frame) == CODE
+
+
+def test_a_thumb_over_a_finder_pattern_is_read_from_the_other_two():
+    frame = thumb(on_paper(), (410, 160), (50, 35))  # over the top-right finder pattern
+    assert zxing_reads(frame) == []
+    assert read_alone(frame, grid=False) is None
+    assert read_alone(frame) == CODE
+
+
+def test_frames_of_one_sighting_are_read_together_when_none_reads_alone():
+    """Glare that moves as the ticket is held up hides a different part of the code in each frame."""
+    frames = [glare(on_paper(), centre, radius=120) for centre in ((290, 210), (350, 250), (310, 290))]
+    assert [read_alone(frame) for frame in frames] == [None] * 3
+    pipeline = FramePipeline(verify=verify, budget_ms=None)
+    assert [pipeline.feed(frame, now=index / 15) for index, frame in enumerate(frames[:2])] == [None, CODE]
+    # Frames more than a sighting apart are not read together.
+    apart = FramePipeline(verify=verify, budget_ms=None)
+    assert [apart.feed(frame, now=index * 5.0) for index, frame in enumerate(frames)] == [None] * 3
