@@ -4,6 +4,8 @@ sighting. Each scene here is one that zxing-cpp and every other pass of the pipe
 
 from __future__ import annotations
 
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -119,3 +121,17 @@ def test_frames_of_one_sighting_are_read_together_when_none_reads_alone():
     # Frames more than a sighting apart are not read together.
     apart = FramePipeline(verify=verify, budget_ms=None)
     assert [apart.feed(frame, now=index * 5.0) for index, frame in enumerate(frames)] == [None] * 3
+
+
+def test_a_scene_full_of_finder_like_squares_does_not_stall_the_camera():
+    """A tiled floor or a sheet of codes: hundreds of nested squares are not all tried as finder patterns."""
+    frame = np.full((480, 640), 255, np.uint8)
+    for top in range(0, 480, 40):
+        for left in range(0, 640, 40):
+            frame[top + 5 : top + 33, left + 5 : left + 33] = 0
+            frame[top + 9 : top + 29, left + 9 : left + 29] = 255
+            frame[top + 13 : top + 25, left + 13 : left + 25] = 0
+    pipeline = FramePipeline(verify=verify, budget_ms=None, second_passes=["grid"], clock=time.thread_time)
+    started = time.thread_time()
+    assert pipeline.read(frame, now=0.0) == []
+    assert time.thread_time() - started < 0.5  # it took over 3 s of CPU when every square was a finder

@@ -21,12 +21,15 @@ _CENTRE_TO_CORNER = 3.5
 _MIN_AREA = 12.0  # px: a finder's centre smaller than this is noise
 _SIZE_MATCH = 0.5  # two finders' module sizes may differ by this share (tilt makes one look smaller)
 _SPACING_MATCH = 0.3  # and their distance from what the version needs by this share
+_MOST_FINDERS = 9  # the finders considered in one picture (three codes' worth)
+_MOST_QUADS = 16  # the places they suggest, at most
 
 
 @dataclass(frozen=True)
 class Finder:
     centre: np.ndarray  # x, y in px
     module: float  # px
+    unlike: float = 0.0  # how far its areas' ratio is from a finder's 49/9 (log): 0 is a perfect one
 
 
 def find_finders(gray: np.ndarray) -> list[Finder]:
@@ -36,10 +39,14 @@ def find_finders(gray: np.ndarray) -> list[Finder]:
     _threshold, global_binary = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     block = max(15, (min(gray.shape) // 8) | 1)
     local_binary = cv2.adaptiveThreshold(blurred, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 5)
-    for binary in (global_binary, local_binary):
-        for finder in _nested_shapes(binary):
-            if all(np.hypot(*(finder.centre - other.centre)) > 2 * other.module for other in found):
-                found.append(finder)
+    shapes = _nested_shapes(global_binary) + _nested_shapes(local_binary)
+    # A scene full of nested squares (a tiled floor, a sheet of codes) must not cost a frame its budget:
+    # the likeliest few are enough for the code held up to the camera.
+    for finder in sorted(shapes, key=lambda shape: shape.unlike):
+        if all(np.hypot(*(finder.centre - other.centre)) > 2 * other.module for other in found):
+            found.append(finder)
+            if len(found) == _MOST_FINDERS:
+                break
     return found
 
 
@@ -58,7 +65,8 @@ def _nested_shapes(binary: np.ndarray) -> list[Finder]:
             continue
         moments = cv2.moments(inner)
         centre = np.array([moments["m10"] / moments["m00"], moments["m01"] / moments["m00"]], np.float64)
-        finders.append(Finder(centre, float(np.sqrt(outer_area)) / 7))
+        unlike = abs(float(np.log(outer_area / inner_area / (49 / 9))))
+        finders.append(Finder(centre, float(np.sqrt(outer_area)) / 7, unlike))
     return finders
 
 
@@ -93,7 +101,7 @@ def candidate_quads(finders: list[Finder], version: int) -> list[Quad]:
         if corners is not None:
             guessed = (2,) if missing is None else ((0, 1, 3)[missing], 2)
             quads.append(Quad(corners, guessed))
-    return quads
+    return quads[:_MOST_QUADS]
 
 
 def _fits(a: Finder, b: Finder, modules: float) -> bool:
