@@ -23,6 +23,7 @@ _SIZE_MATCH = 0.5  # two finders' module sizes may differ by this share (tilt ma
 _SPACING_MATCH = 0.3  # and their distance from what the version needs by this share
 _MOST_FINDERS = 9  # the finders considered in one picture (three codes' worth)
 _MOST_QUADS = 16  # the places they suggest, at most
+_OUTSIDE = 6  # modules a guessed corner may be past the picture's edge
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,10 @@ class Quad:
     guessed: tuple[int, ...]  # which of them no finder vouches for (where the missing finder and no finder are)
 
 
-def candidate_quads(finders: list[Finder], version: int) -> list[Quad]:
-    """Where symbols the finders could belong to are: finder triples first, then pairs completed with the
-    third finder wherever it could be."""
+def candidate_quads(finders: list[Finder], version: int, frame: tuple[int, int]) -> list[Quad]:
+    """Where symbols the finders could belong to are, in a picture of `frame` (height, width) px: finder
+    triples first, then pairs completed with the third finder wherever it could be, except where that
+    puts much of the symbol outside the picture."""
     apart = layout(version).size - 7
     triangles = _triangles(finders, apart)
     found: list[tuple[Triple, int | None]] = [(triple, None) for triple in triangles]
@@ -98,10 +100,22 @@ def candidate_quads(finders: list[Finder], version: int) -> list[Quad]:
     quads = []
     for triple, missing in found:
         corners = _quad(*triple, apart)
-        if corners is not None:
+        if corners is not None and _mostly_inside(corners, apart, frame):
             guessed = (2,) if missing is None else ((0, 1, 3)[missing], 2)
             quads.append(Quad(corners, guessed))
     return quads[:_MOST_QUADS]
+
+
+def _mostly_inside(corners: np.ndarray, apart: int, frame: tuple[int, int]) -> bool:
+    """Whether no corner is more than `_OUTSIDE` modules past the picture's edges (a code held with a
+    corner out of view still counts; a symbol guessed mostly off the picture does not)."""
+    module = float(np.hypot(*(corners[1] - corners[0]))) / (apart + 2 * _CENTRE_TO_CORNER)
+    margin = _OUTSIDE * module
+    height, width = frame
+    xs, ys = corners[:, 0], corners[:, 1]
+    return bool(
+        (xs > -margin).all() and (xs < width + margin).all() and (ys > -margin).all() and (ys < height + margin).all()
+    )
 
 
 def _fits(a: Finder, b: Finder, modules: float) -> bool:

@@ -285,10 +285,12 @@ _FINDER_WIDTH = 640  # px: finder patterns are looked for on a copy at most this
 def _finder_quads(gray: np.ndarray, version: int) -> list[np.ndarray]:
     """The symbols' corners that finder patterns in the frame suggest, best fitting first."""
     factor = min(1.0, _FINDER_WIDTH / max(gray.shape))
-    found = finders.candidate_quads(finders.find_finders(scale(gray, factor)), version)
-    # The placements that fit best as guessed get their guessed corners settled, then are ranked again.
+    small = scale(gray, factor)
+    found = finders.candidate_quads(finders.find_finders(small), version, small.shape)
+    # The placements that fit best as guessed (two finders and the timing pattern between them give four
+    # to choose from) get their guessed corners settled, then are ranked again.
     found.sort(key=lambda quad: -qrgrid.upright_fit(gray, quad.corners / factor, version))
-    settled = [qrgrid.settle_corners(gray, quad.corners / factor, version, quad.guessed) for quad in found[:3]]
+    settled = [qrgrid.settle_corners(gray, quad.corners / factor, version, quad.guessed) for quad in found[:4]]
     settled.sort(key=lambda corners: -qrgrid.upright_fit(gray, corners, version))
     return settled[:_FINDER_QUADS]
 
