@@ -172,6 +172,8 @@ def darkness(cells: np.ndarray, version: int) -> np.ndarray:
     Each module is first measured against its neighbourhood's light and dark. Blur (defocus, motion, a far
     code) then still mixes some of each neighbour into it: how much is learnt from the modules whose value
     the standard fixes, and taken back out, the neighbours' values being those read the round before.
+    (Measured on development frames with the symbols' true corners: 15-16 of 78 frames nobody reads decode
+    so, 12 on the plain measure, 13 when the one reading the fixed modules better is chosen.)
     """
     local_mean = cv2.blur(cells, (7, 7), borderType=cv2.BORDER_REFLECT)
     spread = cv2.blur(np.abs(cells - local_mean), (7, 7), borderType=cv2.BORDER_REFLECT)
@@ -179,22 +181,25 @@ def darkness(cells: np.ndarray, version: int) -> np.ndarray:
     measured = (local_mean - cells) / np.maximum(spread, 1e-3)  # dark > 0 > light, in local spreads
     fixed = layout(version).fixed
     known = fixed >= 0
-    estimate = np.where(known, fixed, (measured > 0).astype(np.float32)).astype(np.float32)
     model = _blur_model(measured, fixed)
-    if model is not None:
-        base, own, side, corner = model
-        for _round in range(3):
-            sides, corners = _neighbours(estimate)
-            value = (measured - base - side * sides - corner * corners) / own
-            estimate = np.where(known, fixed, np.clip(value, 0, 1)).astype(np.float32)
-    else:
-        estimate = np.where(known, fixed, np.clip(0.5 + measured / 4, 0, 1)).astype(np.float32)
-    result = estimate.astype(np.float64)
+    reading = np.clip(0.5 + measured / 4, 0, 1) if model is None else _unblur(measured, fixed, model)
+    result = np.where(known, fixed, reading).astype(np.float64)
     # Where the neighbourhood has next to no contrast (burnt out, covered), keep the guess but as the least
     # sure of all: Reed-Solomon erases those codewords first.
     flat = (spread < _FLAT * overall) & ~known
     result[flat] = 0.5 + (result[flat] - 0.5) * _FLAT_TRUST
     return result
+
+
+def _unblur(measured: np.ndarray, fixed: np.ndarray, model: tuple[float, float, float, float]) -> np.ndarray:
+    """Every module's darkness with its neighbours' share taken out (fixed ones read like the rest)."""
+    base, own, side, corner = model
+    known = fixed >= 0
+    value = (measured > 0).astype(np.float32)
+    for _round in range(3):
+        sides, corners = _neighbours(np.where(known, fixed, value).astype(np.float32))
+        value = np.clip((measured - base - side * sides - corner * corners) / own, 0, 1).astype(np.float32)
+    return value
 
 
 _SIDES = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], np.float32)
