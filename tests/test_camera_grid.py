@@ -29,9 +29,9 @@ def verify(text: str) -> bool:
     return signed_code_verifier(lambda: keyring([GATE_KEY.public_key()]))(text)
 
 
-def on_paper(angle: float = 12.0) -> np.ndarray:
+def on_paper(angle: float = 12.0, code: str = CODE) -> np.ndarray:
     """The ticket's QR (6 px a module) on white paper, turned a little, on a grey desk, slightly soft."""
-    qr = render_qr(CODE, module_px=6)
+    qr = render_qr(code, module_px=6)
     frame = np.full((480, 640), PAPER, np.uint8)
     top, left = (480 - qr.shape[0]) // 2, (640 - qr.shape[1]) // 2
     frame[top : top + qr.shape[0], left : left + qr.shape[1]] = np.clip(qr.astype(int) * 0.8 + 30, 0, 255)
@@ -135,3 +135,35 @@ def test_a_scene_full_of_finder_like_squares_does_not_stall_the_camera():
     started = time.thread_time()
     assert pipeline.read(frame, now=0.0) == []
     assert time.thread_time() - started < 0.5  # it took over 3 s of CPU when every square was a finder
+
+
+def test_a_ticket_under_a_thumb_is_read_within_a_second_at_the_live_budget():
+    """The live camera (a 40 ms budget of CPU a frame, the passes taking turns): a second of frames."""
+    frame = thumb(on_paper(), (410, 160), (50, 35))
+    pipeline = FramePipeline(verify=verify, clock=time.thread_time)
+    assert CODE in [pipeline.feed(frame, now=index / 15) for index in range(15)]
+
+
+def test_readings_of_two_tickets_in_one_sighting_are_not_read_together():
+    """One ticket shown after another within a second: the second's readings are combined with each
+    other, not with the first's (which would read neither)."""
+    other = issue_code(GATE_KEY, 5678, 42)
+    first = glare(on_paper(), (290, 210), radius=120)
+    second = [glare(on_paper(code=other), centre, radius=120) for centre in ((290, 210), (350, 250))]
+    pipeline = FramePipeline(verify=verify, budget_ms=None)
+    assert [pipeline.feed(frame, now=index / 15) for index, frame in enumerate([first, *second])] == [None, None, other]
+
+
+def test_a_ticket_with_damage_beyond_repair_never_reads_as_another_text():
+    """Patches of modules read wrongly, surely or not: a decode gives the ticket's code or nothing."""
+    ticket = np.array(qr_symbol(CODE).matrix, float)
+    rng = np.random.default_rng(11)
+    results = set()
+    for _ in range(400):
+        damaged = ticket.copy()
+        side = int(rng.integers(8, 20))
+        top, left = rng.integers(9, 41 - side, 2)
+        damaged[top : top + side, left : left + side] = rng.uniform(0, 1, (side, side))
+        results.add(decode_modules(damaged))
+    assert results <= {CODE, None}
+    assert results == {CODE, None}  # both happen: the damage spans what can and cannot be corrected

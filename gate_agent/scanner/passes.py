@@ -8,13 +8,15 @@ place in `pipeline.SECOND_PASSES` by what it adds on the photo benchmark (`bench
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from gate_agent.scanner import finders, qrgrid
+from gate_agent.scanner.qrsymbol import decode_modules
 
 Box = tuple[int, int, int, int]
 """x, y, width, height in pixels of the frame."""
@@ -255,29 +257,41 @@ def _pass_table(zxing: Zxing) -> dict[str, Pass]:
 def grid_reader() -> Pass:
     def read(context: FrameContext) -> list[str]:
         for version in qrgrid.TICKET_VERSIONS:
-            for tried, quad in enumerate([*context.quads, *_finder_quads(context.gray, version)][:_GRID_QUADS]):
+            for tried, quad in enumerate(itertools.islice(_grid_places(context, version), _GRID_QUADS)):
                 if tried and context.time_left() < _GRID_QUAD_MS:
                     return []
-                grid = qrgrid.read_quad(context.gray, quad, version)
-                if grid is None:
+                reading = qrgrid.read_quad(context.gray, quad, version)
+                if reading is None:
                     continue
-                text = qrgrid.decode_modules(grid)
+                text = decode_modules(reading.darkness)
                 if text is None:
                     # The same symbol in the earlier frames of this sighting, read together with this one.
-                    earlier = [seen for seen in context.sighting if seen.shape == grid.shape]
-                    text = qrgrid.decode_modules(qrgrid.combine([*earlier, grid])) if earlier else None
+                    earlier = [seen for seen in context.sighting if qrgrid.same_symbol(seen, reading.darkness)]
+                    text = decode_modules(qrgrid.combine([*earlier, reading.darkness])) if earlier else None
                 if text is not None:
                     return [text]
-                context.grids.append(grid)
+                if reading.fits >= _GRID_KEPT:
+                    context.grids.append(reading.darkness)
         return []
 
     return read
+
+
+def _grid_places(context: FrameContext, version: int) -> Iterator[np.ndarray]:
+    """Where the grid reader looks: where zxing located a symbol, then, if the frame has the time for the
+    search, where finder patterns put one."""
+    yield from context.quads
+    if context.time_left() >= 2 * _GRID_QUAD_MS:
+        yield from _finder_quads(context.gray, version)
 
 
 #: The grid reader reads at most this many places in a frame (each costs a few ms): first where zxing
 #: located a symbol, then the places the finder patterns suggest that fit best.
 _GRID_QUADS = 2
 _GRID_QUAD_MS = 8.0  # about what reading one place costs on one core of a 2020s x86 box
+#: A frame's reading joins the sighting's only if it read this share of the fixed modules right (else it
+#: is likely of something else, or misplaced).
+_GRID_KEPT = 0.85
 _FINDER_QUADS = 2
 _FINDER_WIDTH = 640  # px: finder patterns are looked for on a copy at most this wide
 
@@ -349,7 +363,7 @@ PRIOR_MS_PER_MEGAPIXEL = {
     "wechat": 300.0,
     "crop_wechat": 40.0,
     "crop_wechat_small": 20.0,
-    "grid": 15.0,
+    "grid": 20.0,
 }
 
 #: The second passes in the order they run. Measured on bench.camera_decode's development frames (seeds 2 and 3,

@@ -52,8 +52,12 @@ _FIRST_TIMING_CAP = 4.0  # a pass's first timing counts for at most this many ti
 #: A pause between frames this long (s) starts the second passes from the top again: what follows is
 #: a new sighting (a camera back after a reconnect, a gate decoding one frame in N), not the same one.
 NEW_SIGHTING_AFTER_S = 1.0
-#: How many of a sighting's latest grid readings are read together (about a second of frames decoded).
-_SIGHTING_GRIDS = 12
+#: The grid reader's readings of the last this many seconds of a sighting are read together: a ticket
+#: held up moves and turns, and a second is as long as it takes to show another.
+SIGHTING_GRID_S = 1.0
+_SIGHTING_GRIDS = 12  # and at most this many
+#: A frame smaller than this (px, either side) gets the first pass only.
+_SMALLEST_FRAME = 16
 
 
 class FramePipeline:
@@ -80,6 +84,8 @@ class FramePipeline:
         self.budget_ms = None if harder else budget_ms
         self.roi = validate_roi(roi)
         self._first, self._second = passes.build(formats, second_passes)
+        names = [name for name, _run in self._second]
+        self._grid_index = names.index("grid") if "grid" in names else None
         self._clock = clock
         self._cost_ms: dict[str, float] = {}
         self._cursor = 0
@@ -87,7 +93,8 @@ class FramePipeline:
         # None: unverified text is never reported; else how long it waits for a verified code.
         self.unverified_after_s = unverified_after_s
         self._held: tuple[str, float] | None = None  # a well-formed code that did not verify, first seen at
-        self._grids: list[np.ndarray] = []  # the grid reader's readings in this sighting, newest last
+        # The grid reader's readings in this sighting and the capture times of their frames, newest last.
+        self._grids: list[tuple[float, np.ndarray]] = []
         # Diagnostics: frames decoded, and how many each pass read (the first pass is "zxing").
         self.frames = 0
         self.reads_by_pass: dict[str, int] = {}
@@ -127,18 +134,20 @@ class FramePipeline:
             self._cursor = 0
             self._held = None
             self._grids = []
-        context = passes.FrameContext(gray, sighting=self._grids)
+        self._grids = [(seen_at, grid) for seen_at, grid in self._grids if now - seen_at < SIGHTING_GRID_S]
+        context = passes.FrameContext(gray, sighting=[grid for _seen_at, grid in self._grids])
         if self.budget_ms is not None:
             budget_ms = self.budget_ms
             context.time_left = lambda: budget_ms - (self._clock() - started) * 1000
         self._last_frame_at = now
         self.frames += 1
         codes = self._run("zxing", self._first, context)
-        if not codes:
+        if not codes and min(gray.shape) >= _SMALLEST_FRAME:  # a strip of a frame has no code to look for
             self.harder_passes += 1
             codes = self._second_passes(context, started)
         # A read ends the sighting's symbol; otherwise this frame's readings join the next frames'.
-        self._grids = [] if codes else [*self._grids, *context.grids][-_SIGHTING_GRIDS:]
+        new = [(now, grid) for grid in context.grids]
+        self._grids = [] if codes else [*self._grids, *new][-_SIGHTING_GRIDS:]
         return codes, context.unverified
 
     def _held_back(self, unverified: list[str], now: float) -> list[str]:
@@ -153,11 +162,16 @@ class FramePipeline:
         return []
 
     def _second_passes(self, context: passes.FrameContext, started: float) -> list[str]:
-        """Second passes from the cursor on, in turn, while their cost fits the frame's budget."""
+        """Second passes from the cursor on, in turn, while their cost fits the frame's budget; once the grid
+        reader has a reading of this sighting's symbol, it goes first (another frame may complete it)."""
         count, start = len(self._second), self._cursor
+        order = [(start + offset) % count for offset in range(count)]
+        ahead = self._grid_index if self._grids else None
+        if ahead is not None:
+            order.remove(ahead)
+            order.insert(0, ahead)
         tried = 0
-        for offset in range(count):
-            index = (start + offset) % count
+        for index in order:
             name, run = self._second[index]
             if self._too_slow(name, context):
                 continue  # no frame at this size has the time for it
@@ -170,7 +184,8 @@ class FramePipeline:
             if codes:
                 self._cursor = 0  # the next ticket starts with the passes that read most
                 return codes
-            self._cursor = (index + 1) % count
+            if index != ahead:
+                self._cursor = (index + 1) % count
         return []
 
     def _too_slow(self, name: str, context: passes.FrameContext) -> bool:

@@ -4,20 +4,19 @@ Given the four corners of a symbol roughly (from a detector), the grid is fitted
 that version must show: its finder, timing and alignment patterns and the white quiet zone around it
 (OpenCV's ECC alignment over those modules only). Each module is then read from the middle of its cell,
 against the light and dark of its own neighbourhood, so glare on one side and shadow on the other do not
-decide for it; where the neighbourhood has no contrast left (burnt out by glare, covered), the module is
-unknown rather than guessed.
+decide for it; where the neighbourhood has no contrast left (burnt out by glare, covered), the module's
+guess is kept as the least sure of all, for Reed-Solomon to erase first.
 """
 
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
-from gate_agent.scanner.qrsymbol import decode_modules, layout
-
-__all__ = ["TICKET_VERSIONS", "combine", "decode_modules", "decode_quad", "read_quad"]
+from gate_agent.scanner.qrsymbol import layout
 
 #: The QR versions Portgate prints and shows: every ticket code has the same length ("PG1" and 120 base32
 #: characters, alphanumeric at level M), so one version, 41 modules a side (tests/test_camera_grid.py).
@@ -32,32 +31,45 @@ _FLAT_TRUST = 0.05  # how far from undecided (0.5) a module in a flat neighbourh
 _ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 6, 1e-4)
 
 
-def read_quad(gray: np.ndarray, corners: np.ndarray, version: int) -> np.ndarray | None:
+class Reading(NamedTuple):
+    """A symbol's modules as read in one frame."""
+
+    darkness: np.ndarray  # 0 light .. 1 dark, turned upright
+    fits: float  # the share of the fixed modules (finders, timing, alignment) read as they are
+
+
+def read_quad(gray: np.ndarray, corners: np.ndarray, version: int) -> Reading | None:
     """How dark each module of the version-`version` symbol whose outer corners are about `corners` (4 x 2,
-    in order around the symbol, any starting corner) reads, turned upright (see `darkness`); None when the
-    corners do not make a symbol."""
+    in order around the symbol, any starting corner) reads (see `darkness`); None when the corners do not
+    make a symbol."""
     straight = straighten(gray, corners, version)
     if straight is None:
         return None
-    turn = _turns_by_fit(straight, version)[0]
-    return darkness(np.rot90(straight, turn), version)
+    cells, turn = straight
+    return darkness(np.rot90(cells, turn), version)
 
 
-def decode_quad(gray: np.ndarray, corners: np.ndarray, version: int) -> str | None:
-    """The text of the symbol at `corners` (see `read_quad`), or None."""
-    grid = read_quad(gray, corners, version)
-    return None if grid is None else decode_modules(grid)
+#: Two readings are of the same symbol when, of the modules both read surely, this share agree.
+_SAME_SYMBOL = 0.8
+_SURE = 0.3  # how far from undecided (0.5) a module's darkness is when read surely
 
 
-def combine(grids: list[np.ndarray]) -> np.ndarray:
-    """One reading of a symbol seen in several frames: each module's darkness averaged over the frames
-    that could tell (sensor noise averages out, and glare or a shadow that moves uncovers what it hid)."""
-    stack = np.stack(grids)
-    told = ~np.isnan(stack)
-    total = np.where(told, stack - 0.5, 0).sum(axis=0)
-    count = told.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, 0.5 + total / count, np.nan)
+def same_symbol(one: np.ndarray, other: np.ndarray) -> bool:
+    """Whether two readings (darkness) are of the same symbol: a sighting may show two tickets in turn."""
+    if one.shape != other.shape:
+        return False
+    both = (np.abs(one - 0.5) > _SURE) & (np.abs(other - 0.5) > _SURE)
+    if both.sum() < one.size // 8:
+        return False
+    return float(((one[both] > 0.5) == (other[both] > 0.5)).mean()) >= _SAME_SYMBOL
+
+
+def combine(readings: list[np.ndarray]) -> np.ndarray:
+    """One reading of a symbol seen in several frames: each module's evidence added up over the frames, so
+    a module read surely in one frame and burnt out in the others stays sure, sensor noise averages out,
+    and glare or a shadow that moves uncovers what it hid."""
+    evidence = np.sum([reading - 0.5 for reading in readings], axis=0)
+    return np.clip(0.5 + evidence, 0, 1)
 
 
 def settle_corners(gray: np.ndarray, corners: np.ndarray, version: int, guessed: tuple[int, ...]) -> np.ndarray:
@@ -105,27 +117,28 @@ def _warp(gray: np.ndarray, corners: np.ndarray, size: int) -> np.ndarray:
     return cv2.warpPerspective(gray, homography, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def straighten(gray: np.ndarray, corners: np.ndarray, version: int) -> np.ndarray | None:
+def straighten(gray: np.ndarray, corners: np.ndarray, version: int) -> tuple[np.ndarray, int] | None:
     """Each module's brightness, the symbol warped square (`_PX` px a module) and fitted to its fixed
-    patterns (OpenCV's ECC alignment of a homography, over the fixed modules and the quiet zone only)."""
+    patterns (OpenCV's ECC alignment of a homography, over the fixed modules and the quiet zone only),
+    and the quarter turns that bring it upright."""
     size = layout(version).size
     corners = np.asarray(corners, np.float32).reshape(4, 2)
     if cv2.contourArea(corners) < 100:
         return None
     warped = _warp(gray, corners, size)
-    turn = _turns_by_fit(_cells(warped, size), version)[0]
+    turn = _upright_turn(_cells(warped, size), version)
     template, mask = _template(version, turn)
     try:
         start = np.eye(3, dtype=np.float32)
         motion = cv2.MOTION_HOMOGRAPHY
         _score, warp = cv2.findTransformECC(template, warped.astype(np.float32), start, motion, _ECC_CRITERIA, mask, 3)
     except cv2.error:
-        return _cells(warped, size)  # did not converge: the corners as they were given
+        return _cells(warped, size), turn  # did not converge: the corners as they were given
     side = warped.shape[0]
     fitted = cv2.warpPerspective(
         warped, warp, (side, side), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
     )
-    return _cells(fitted, size)
+    return _cells(fitted, size), turn
 
 
 def _cells(straight: np.ndarray, size: int) -> np.ndarray:
@@ -146,10 +159,9 @@ def _template(version: int, turn: int) -> tuple[np.ndarray, np.ndarray]:
     return np.kron(image, scale), np.kron(known, np.ones((_PX, _PX), np.uint8))
 
 
-def _turns_by_fit(cells: np.ndarray, version: int) -> list[int]:
-    """Quarter turns of the grid, best first, by how well its fixed patterns match the finders' places."""
-    scores = [_fit(np.rot90(cells, turn), version) for turn in range(4)]
-    return [int(turn) for turn in np.argsort(scores)[::-1]]
+def _upright_turn(cells: np.ndarray, version: int) -> int:
+    """The quarter turns that put the grid's fixed patterns where the finders go."""
+    return int(np.argmax([_fit(np.rot90(cells, turn), version) for turn in range(4)]))
 
 
 def _fit(cells: np.ndarray, version: int) -> float:
@@ -166,8 +178,9 @@ def _fixed_places(version: int) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(fixed == 1), np.flatnonzero(fixed == 0)
 
 
-def darkness(cells: np.ndarray, version: int) -> np.ndarray:
-    """How dark each module reads: 0 light .. 1 dark, near 0.5 where it can hardly tell.
+def darkness(cells: np.ndarray, version: int) -> Reading:
+    """How dark each module reads: 0 light .. 1 dark, near 0.5 where it can hardly tell; with how many of
+    the fixed modules read as they are (then set to what they are).
 
     Each module is first measured against its neighbourhood's light and dark. Blur (defocus, motion, a far
     code) then still mixes some of each neighbour into it: how much is learnt from the modules whose value
@@ -183,12 +196,13 @@ def darkness(cells: np.ndarray, version: int) -> np.ndarray:
     known = fixed >= 0
     model = _blur_model(measured, fixed)
     reading = np.clip(0.5 + measured / 4, 0, 1) if model is None else _unblur(measured, fixed, model)
+    fits = float(((reading[known] > 0.5) == (fixed[known] == 1)).mean())
     result = np.where(known, fixed, reading).astype(np.float64)
     # Where the neighbourhood has next to no contrast (burnt out, covered), keep the guess but as the least
     # sure of all: Reed-Solomon erases those codewords first.
     flat = (spread < _FLAT * overall) & ~known
     result[flat] = 0.5 + (result[flat] - 0.5) * _FLAT_TRUST
-    return result
+    return Reading(result, fits)
 
 
 def _unblur(measured: np.ndarray, fixed: np.ndarray, model: tuple[float, float, float, float]) -> np.ndarray:
