@@ -167,3 +167,19 @@ def test_a_ticket_with_damage_beyond_repair_never_reads_as_another_text():
         results.add(decode_modules(damaged))
     assert results <= {CODE, None}
     assert results == {CODE, None}  # both happen: the damage spans what can and cannot be corrected
+
+
+def test_a_symbol_the_grid_reader_keeps_failing_on_does_not_starve_the_other_passes():
+    """A code the grid reader finds and keeps readings of, but cannot decode (here its data is scrambled):
+    it goes first only every other frame, so the passes that run only first in a frame (WeChat's) still
+    get their turns."""
+    symbol = np.array(qr_symbol(CODE).matrix, np.uint8)
+    data = layout(qr_symbol(CODE).version).fixed < 0
+    symbol[data] = np.random.default_rng(3).integers(0, 2, int(data.sum()))
+    qr = np.kron(np.pad(1 - symbol, 4, constant_values=1) * 255, np.ones((6, 6), np.uint8)).astype(np.uint8)
+    frame = np.full((480, 640), 235, np.uint8)
+    frame[60 : 60 + qr.shape[0], 150 : 150 + qr.shape[1]] = qr
+    pipeline = FramePipeline(verify=verify, clock=time.thread_time)
+    assert [pipeline.feed(frame, now=index / 15) for index in range(40)] == [None] * 40
+    assert pipeline.reads_by_pass == {}
+    assert "crop_wechat_small" in pipeline.cost_estimates_ms()
