@@ -183,3 +183,14 @@ def test_a_symbol_the_grid_reader_keeps_failing_on_does_not_starve_the_other_pas
     assert [pipeline.feed(frame, now=index / 15) for index in range(40)] == [None] * 40
     assert pipeline.reads_by_pass == {}
     assert "crop_wechat_small" in pipeline.cost_estimates_ms()
+
+
+@pytest.mark.parametrize("damage", ["thumb", "glare"])
+def test_a_phone_in_dark_mode_is_read_under_a_thumb_or_glare(damage):
+    """Light modules on a black screen: the grid reader reads the symbol inverted, as zxing's try_invert
+    does, and keeps what it does for printed tickets."""
+    screen = 255 - on_paper()
+    frame = thumb(screen, (410, 160), (50, 35)) if damage == "thumb" else glare(screen, (330, 230), radius=100)
+    assert zxing_reads(frame) == []
+    assert read_alone(frame, grid=False) is None
+    assert read_alone(frame) == CODE

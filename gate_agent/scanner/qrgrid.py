@@ -26,7 +26,9 @@ _PX = 4
 _BORDER = 2  # modules of quiet zone kept around the symbol when straightening it
 #: Below this share of the symbol's overall contrast, a neighbourhood is too flat to read: unknown.
 _FLAT = 0.25
-_SETTLE_STEPS = (-4, -2, 0, 2, 4)  # modules
+_SETTLE_FIRST_STEP, _SETTLE_LAST_STEP = 2.0, 0.25  # modules
+_SETTLE_ROUNDS = 12  # at most, each trying every guessed corner four ways
+_DIRECTIONS = np.array([[1, 0], [-1, 0], [0, 1], [0, -1]], np.float32)
 _FLAT_TRUST = 0.05  # how far from undecided (0.5) a module in a flat neighbourhood may read
 _ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 6, 1e-4)
 
@@ -74,27 +76,32 @@ def combine(readings: list[np.ndarray]) -> np.ndarray:
 
 def settle_corners(gray: np.ndarray, corners: np.ndarray, version: int, guessed: tuple[int, ...]) -> np.ndarray:
     """The corners (top-left first) with each `guessed` one (placed by the others, not by a finder: under a
-    thumb, or foreshortened by tilt) shifted to where the symbol's fixed patterns fit best, within a few
-    modules of the guess."""
+    thumb, or foreshortened by tilt) moved to where the symbol's fixed patterns fit best: a pattern search,
+    each guessed corner stepped in turn while that improves the fit, the step halved when none does."""
     best = np.asarray(corners, np.float32).reshape(4, 2)
     size = layout(version).size
-    module = (np.hypot(*(best[1] - best[0])) + np.hypot(*(best[3] - best[0]))) / (2 * size)
-    for moved in guessed:
-        start, best_fit = best, -np.inf
-        for dx in _SETTLE_STEPS:
-            for dy in _SETTLE_STEPS:
-                trial = start.copy()
-                trial[moved] += np.array([dx, dy], np.float32) * module
-                fit = _fit(_centres(gray, trial, size), version)
+    module = float(np.hypot(*(best[1] - best[0])) + np.hypot(*(best[3] - best[0]))) / (2 * size)
+    best_fit = abs(_fit(_centres(gray, best, size), version))
+    step, rounds = _SETTLE_FIRST_STEP, 0
+    while step >= _SETTLE_LAST_STEP and rounds < _SETTLE_ROUNDS:
+        rounds += 1
+        moved = False
+        for corner in guessed:
+            for direction in _DIRECTIONS:
+                trial = best.copy()
+                trial[corner] += direction * step * module
+                fit = abs(_fit(_centres(gray, trial, size), version))  # a dark-mode screen's fits negative
                 if fit > best_fit:
-                    best, best_fit = trial, fit
+                    best, best_fit, moved = trial, fit, True
+        if not moved:
+            step /= 2
     return best
 
 
 def upright_fit(gray: np.ndarray, corners: np.ndarray, version: int) -> float:
     """How well the fixed patterns show with `corners` read top-left first (see `_fit`)."""
     size = layout(version).size
-    return _fit(_centres(gray, np.asarray(corners, np.float32).reshape(4, 2), size), version)
+    return abs(_fit(_centres(gray, np.asarray(corners, np.float32).reshape(4, 2), size), version))
 
 
 def _centres(gray: np.ndarray, corners: np.ndarray, size: int) -> np.ndarray:
@@ -126,7 +133,9 @@ def straighten(gray: np.ndarray, corners: np.ndarray, version: int) -> tuple[np.
     if cv2.contourArea(corners) < 100:
         return None
     warped = _warp(gray, corners, size)
-    turn = _upright_turn(_cells(warped, size), version)
+    turn, light_on_dark = _upright_turn(_cells(warped, size), version)
+    if light_on_dark:  # a dark-mode screen: read as if printed
+        warped = 255 - warped
     template, mask = _template(version, turn)
     try:
         start = np.eye(3, dtype=np.float32)
@@ -159,9 +168,12 @@ def _template(version: int, turn: int) -> tuple[np.ndarray, np.ndarray]:
     return np.kron(image, scale), np.kron(known, np.ones((_PX, _PX), np.uint8))
 
 
-def _upright_turn(cells: np.ndarray, version: int) -> int:
-    """The quarter turns that put the grid's fixed patterns where the finders go."""
-    return int(np.argmax([_fit(np.rot90(cells, turn), version) for turn in range(4)]))
+def _upright_turn(cells: np.ndarray, version: int) -> tuple[int, bool]:
+    """The quarter turns that put the grid's fixed patterns where the finders go, and whether the symbol
+    is light on dark (a phone in dark mode)."""
+    fits = [_fit(np.rot90(cells, turn), version) for turn in range(4)]
+    turn = int(np.argmax(np.abs(fits)))
+    return turn, fits[turn] < 0
 
 
 def _fit(cells: np.ndarray, version: int) -> float:
