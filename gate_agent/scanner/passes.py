@@ -376,14 +376,19 @@ PRIOR_MS_PER_MEGAPIXEL = {
 #: 83.9 % and 82.4 %), at a p99 of 40 ms a frame (27 before; slowest 54). Every pass of every library together
 #: reads 85.7 % and 84.7 %: what is left (far codes of 1.5 px modules, a thumb over a finder pattern, the worst
 #: glare, motion, defocus and creases) no treatment here reads.
-#: Left out, measured: WeChat's reader on the whole frame (60-260 ms on a frame it cannot read), on the region
-#: at 200-400 px (+1-2 frames, up to 120 ms); the Code 128 short code (neither zxing-cpp nor pyzbar read it in any
-#: of the 265 frames); pyzbar on the region (+1); a second candidate region and a finer texture locator (+0-1);
-#: median, erosion or dilation before thresholding, stretching the region for tilt, blurring moire (nothing).
+#: Left out, measured: OpenCV's QRCodeDetector on the region at ~400 px (of the libraries it reads glare best on
+#: some seeds: 6 of the 137 frames zxing's first pass misses on seed 2, 6.7 ms each; in the pipeline 83.9 % and
+#: 83.1 % against 84.5 % and 83.5 % without it, its time coming out of other passes'); WeChat's reader on the
+#: whole frame (60-260 ms on a frame it cannot read), on the region at 200-400 px (+1-2 frames, up to 120 ms);
+#: the Code 128 short code (neither zxing-cpp nor pyzbar read it in any of the 265 frames); pyzbar on the region
+#: (+1); a second candidate region and a finer texture locator (+0-1); median, erosion or dilation before
+#: thresholding, stretching the region for tilt, blurring moire (nothing).
 #: The grid reader (qrgrid: modules read against their neighbourhood, unsure codewords erased, finders found
-#: two out of three, the sighting's frames read together) goes past that union: on seeds 2 and 3 it reads 6-8
-#: and 3-5 frames nobody else did (thumbs over a finder, glare, creases, tilt; median 4-5 ms, up to ~35), and
-#: the pipeline goes from 84.1 % and 83.1 % to 84.9-85.5 % and 83.1-83.5 %, at a p99 of 44-57 ms a frame.
+#: two out of three, the sighting's frames read together) goes past that union: on seeds 2 and 3 it reads 3-8
+#: frames of each that nobody else did (thumbs over a finder, glare, creases, tilt; median 2-5 ms, up to ~35),
+#: and the pipeline goes from 84.1 % and 83.1 % to 84.5-85.5 % and 83.1-83.5 %, at a p99 of 41-43 ms a frame
+#: (runs differ by a few frames). Placed earlier (after pad) it reads more frames, most of which later passes
+#: read anyway: 85.5 % and 82.9 %.
 SECOND_PASSES = (
     "crop_plain",
     "crop_up",
