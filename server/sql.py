@@ -33,6 +33,10 @@ class Dialect:
     #: so another node's transaction waits instead of deciding on the same old value. SQLite's
     #: transactions run one at a time anyway.
     for_update: str
+    #: Run inside a write transaction, holds a lock on a text key until COMMIT (its one parameter): for a
+    #: decision that counts rows no row lock covers, such as the sign-in failures of one address.
+    #: SQLite's write transactions run one at a time anyway.
+    key_lock: str = ""
 
     def string_agg(self, expression: str) -> str:
         """The comma-joined values of ``expression`` in a group (SQLite 3.40 has no ``string_agg``)."""
@@ -54,7 +58,13 @@ class Dialect:
 
 SQLITE = Dialect("sqlite", "BEGIN IMMEDIATE", "BEGIN", "max", "min", "")
 POSTGRESQL = Dialect(
-    "postgresql", "BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "greatest", "least", " FOR UPDATE"
+    "postgresql",
+    "BEGIN",
+    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    "greatest",
+    "least",
+    " FOR UPDATE",
+    "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
 )
 
 #: The engine-neutral integrity error (a unique or check constraint refused a write): SQLite's own

@@ -10,13 +10,16 @@ accounts too), and a name without an account counts by one atomic increment.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 
 import pytest
 
 from server.app import create_app
+from server.db import direct_connection
 from server.demo import install_demo
 from tests.conftest import with_security
-from tests.dbaccess import db_rows
+from tests.dbaccess import db_rows, until_lock_waiters, url_of
 from tests.helpdesk_support import ANDINA
 from tests.helpers import api_login
 
@@ -63,3 +66,34 @@ async def test_guesses_at_a_tax_id_sent_at_once_to_two_nodes_lock_it_at_the_limi
     config = with_security(config, login_max_failures_per_account=LIMIT, login_max_failures_per_address=100)
     nodes = await _guesses_at_once(config, aiohttp_client, ANDINA)
     assert (await api_login(nodes[1], ANDINA)).status == 429
+
+
+@contextlib.contextmanager
+def failures_table_held(config) -> Iterator[None]:  # noqa: ANN001
+    """Another transaction holding the address failures' table against writes (not reads) until the block
+    ends: sign-ins that decide meanwhile count the failures, then wait to add theirs."""
+    with direct_connection(url_of(config)) as db:
+        db.execute("BEGIN")
+        db.execute("LOCK TABLE login_failures IN SHARE MODE")
+        try:
+            yield
+        finally:
+            db.execute("COMMIT")
+
+
+async def test_the_last_guess_an_address_has_left_is_not_given_to_two_nodes_at_once(config, aiohttp_client):
+    """One address guessing at a different name each time: with one failure left before its limit, two
+    guesses decided at once on two nodes used to both count the same failures and both get through.
+    The address's failures are now counted in turn: one more guess, and the other is refused."""
+    config = with_security(config, login_max_failures_per_account=100, login_max_failures_per_address=LIMIT)
+    first_app = create_app(config)
+    first_app.on_startup.append(install_demo)
+    nodes = [await aiohttp_client(first_app), await aiohttp_client(create_app(config))]
+    for n in range(LIMIT - 1):
+        assert (await api_login(nodes[0], f"nadie{n}", "Adivina2026")).status == 401
+    with failures_table_held(config):
+        guesses = [asyncio.ensure_future(api_login(node, f"otro{n}", "Adivina2026")) for n, node in enumerate(nodes)]
+        await until_lock_waiters(config, 2, guesses, "the two guesses did not both wait to record their failure")
+    statuses = sorted(answer.status for answer in await asyncio.gather(*guesses))
+    assert statuses == [401, 429]
+    assert db_rows(config, "SELECT COUNT(*) FROM login_failures") == [(LIMIT,)]

@@ -93,6 +93,10 @@ def _attempt(db: Db, login: str, address: str, now: float, limits: LoginLimits, 
     password change or a deactivation on another node waits for the sign-in, or the sign-in for it.
     """
     window_start = now - limits.lock_minutes * 60
+    if lock and db.dialect.key_lock:
+        # The address's failures are counted, then one is added: sign-ins from one address decide in turn,
+        # or concurrent guesses on other nodes would all count the same failures and pass the limit.
+        db.execute(db.dialect.key_lock, (f"sign-in address {address}",))
     recent = scalar(db, "SELECT COUNT(*) FROM login_failures WHERE address = ? AND at > ?", (address, window_start))
     if recent >= limits.max_address:
         return _Attempt(LoginOutcome("address_throttled"))
