@@ -194,3 +194,13 @@ def test_a_phone_in_dark_mode_is_read_under_a_thumb_or_glare(damage):
     assert zxing_reads(frame) == []
     assert read_alone(frame, grid=False) is None
     assert read_alone(frame) == CODE
+
+
+def test_frames_that_all_saw_the_same_glare_do_not_outvote_the_frame_where_it_moved():
+    """A ticket held still under a lamp for half a second, then tilted: the eight alike frames' evidence
+    would outweigh the one that shows the hidden part, so the newest two are also read on their own."""
+    still, moved = glare(on_paper(), (290, 220), radius=140), glare(on_paper(), (350, 250), radius=140)
+    assert read_alone(still) is None and read_alone(moved) is None
+    pipeline = FramePipeline(verify=verify, budget_ms=None)
+    frames = [still] * 8 + [moved]
+    assert [pipeline.feed(frame, now=index / 15) for index, frame in enumerate(frames)] == [None] * 8 + [CODE]

@@ -40,9 +40,9 @@ def find_finders(gray: np.ndarray) -> list[Finder]:
     _threshold, global_binary = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     block = max(15, (min(gray.shape) // 8) | 1)
     local_binary = cv2.adaptiveThreshold(blurred, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 5)
-    # Dark finders on a printed ticket; light ones on a phone in dark mode.
-    binaries = (global_binary, local_binary, 255 - global_binary, 255 - local_binary)
-    shapes = [shape for binary in binaries for shape in _nested_shapes(binary)]
+    shapes = _nested_shapes(global_binary) + _nested_shapes(local_binary)
+    if len(shapes) < 2:  # light finders, on a phone in dark mode
+        shapes += _nested_shapes(255 - global_binary) + _nested_shapes(255 - local_binary)
     # A scene full of nested squares (a tiled floor, a sheet of codes) must not cost a frame its budget:
     # the likeliest few are enough for the code held up to the camera.
     for finder in sorted(shapes, key=lambda shape: shape.unlike):

@@ -36,13 +36,16 @@ class FrameContext:
     hints: list[Box] = field(default_factory=list)
     # ...and their corners (4 x 2, in order around the symbol), for the grid reader.
     quads: list[np.ndarray] = field(default_factory=list)
-    # The grid reader's readings of the symbol in this sighting's earlier frames (the pipeline keeps them),
-    # and those of this frame, which it adds to them.
+    # The grid reader's readings in this sighting's earlier frames (the pipeline keeps them; a sighting may
+    # show more than one symbol), and those of this frame, which it adds to them.
     sighting: list[np.ndarray] = field(default_factory=list)
     grids: list[np.ndarray] = field(default_factory=list)
     # What is left of the frame's time budget, ms (the pipeline's clock): a pass that tries several
     # places in turn stops when the next would not fit.
     time_left: Callable[[], float] = lambda: float("inf")
+    # The pipeline's check of a read (a signature, a known short code): a pass that tries several places
+    # goes on past a code that fails it.
+    verify: Callable[[str], bool] = lambda _text: True
     # Texts read so far that are shaped like a ticket code but did not verify (forged, or an unknown key).
     unverified: list[str] = field(default_factory=list)
     _region: Box | None = None
@@ -256,25 +259,38 @@ def _pass_table(zxing: Zxing) -> dict[str, Pass]:
 
 def grid_reader() -> Pass:
     def read(context: FrameContext) -> list[str]:
+        unverified: list[str] = []
         for version in qrgrid.TICKET_VERSIONS:
             for tried, quad in enumerate(itertools.islice(_grid_places(context, version), _GRID_QUADS)):
                 if tried and context.time_left() < _GRID_QUAD_MS:
-                    return []
+                    break
                 reading = qrgrid.read_quad(context.gray, quad, version)
-                if reading is None:
-                    continue
-                text = decode_modules(reading.darkness)
-                if text is None:
-                    # The same symbol in the earlier frames of this sighting, read together with this one.
-                    earlier = [seen for seen in context.sighting if qrgrid.same_symbol(seen, reading.darkness)]
-                    text = decode_modules(qrgrid.combine([*earlier, reading.darkness])) if earlier else None
-                if text is not None:
+                text = None if reading is None else _decode_in_sighting(reading, context.sighting)
+                if text is not None and context.verify(text):
                     return [text]
-                if reading.fits >= _GRID_KEPT:
+                if text is not None:
+                    unverified.append(text)  # another code in view: the ticket may be at the next place
+                elif reading is not None and reading.fits >= _GRID_KEPT:
                     context.grids.append(reading.darkness)
-        return []
+        return unverified
 
     return read
+
+
+def _decode_in_sighting(reading: qrgrid.Reading, sighting: list[np.ndarray]) -> str | None:
+    """The text of this frame's reading alone, else read together with the sighting's earlier readings of
+    the same symbol (all of them, then the newest alone: frames that all saw the same can outvote a clear
+    one). A reading that fits the fixed patterns badly is likely misplaced: it is read alone."""
+    text = decode_modules(reading.darkness)
+    if text is not None or reading.fits < _GRID_KEPT:
+        return text
+    earlier = [seen for seen in sighting if qrgrid.same_symbol(seen, reading.darkness)]
+    candidates = [earlier, earlier[-1:]] if len(earlier) > 1 else [earlier] if earlier else []
+    for together in candidates:
+        text = decode_modules(qrgrid.combine([*together, reading.darkness]))
+        if text is not None:
+            return text
+    return None
 
 
 def _grid_places(context: FrameContext, version: int) -> Iterator[np.ndarray]:
@@ -282,7 +298,7 @@ def _grid_places(context: FrameContext, version: int) -> Iterator[np.ndarray]:
     search, where finder patterns put one."""
     yield from context.quads
     if context.time_left() >= 2 * _GRID_QUAD_MS:
-        yield from _finder_quads(context.gray, version)
+        yield from _finder_quads(context, version)
 
 
 #: The grid reader reads at most this many places in a frame (each costs a few ms): first where zxing
@@ -293,18 +309,22 @@ _GRID_QUAD_MS = 8.0  # about what reading one place costs on one core of a 2020s
 #: is likely of something else, or misplaced).
 _GRID_KEPT = 0.85
 _FINDER_QUADS = 2
+_SETTLED = 3  # the best-fitting placements whose guessed corners are settled (two finders suggest four)
 _FINDER_WIDTH = 640  # px: finder patterns are looked for on a copy at most this wide
 
 
-def _finder_quads(gray: np.ndarray, version: int) -> list[np.ndarray]:
+def _finder_quads(context: FrameContext, version: int) -> list[np.ndarray]:
     """The symbols' corners that finder patterns in the frame suggest, best fitting first."""
+    gray = context.gray
     factor = min(1.0, _FINDER_WIDTH / max(gray.shape))
     small = scale(gray, factor)
     found = finders.candidate_quads(finders.find_finders(small), version, small.shape)
+    if context.time_left() < _GRID_QUAD_MS:
+        return []  # no time left to settle the corners and read one
     # The placements that fit best as guessed (two finders and the timing pattern between them give four
     # to choose from) get their guessed corners settled, then are ranked again.
     found.sort(key=lambda quad: -qrgrid.upright_fit(gray, quad.corners / factor, version))
-    settled = [qrgrid.settle_corners(gray, quad.corners / factor, version, quad.guessed) for quad in found[:4]]
+    settled = [qrgrid.settle_corners(gray, q.corners / factor, version, q.guessed) for q in found[:_SETTLED]]
     settled.sort(key=lambda corners: -qrgrid.upright_fit(gray, corners, version))
     return settled[:_FINDER_QUADS]
 

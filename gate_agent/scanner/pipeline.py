@@ -135,7 +135,7 @@ class FramePipeline:
             self._held = None
             self._grids = []
         self._grids = [(seen_at, grid) for seen_at, grid in self._grids if now - seen_at < SIGHTING_GRID_S]
-        context = passes.FrameContext(gray, sighting=[grid for _seen_at, grid in self._grids])
+        context = passes.FrameContext(gray, sighting=[grid for _seen_at, grid in self._grids], verify=self.verify)
         if self.budget_ms is not None:
             budget_ms = self.budget_ms
             context.time_left = lambda: budget_ms - (self._clock() - started) * 1000

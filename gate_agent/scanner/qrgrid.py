@@ -16,7 +16,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from gate_agent.scanner.qrsymbol import layout
+from gate_agent.scanner.qrsymbol import layout, version_of
 
 #: The QR versions Portgate prints and shows: every ticket code has the same length ("PG1" and 120 base32
 #: characters, alphanumeric at level M), so one version, 41 modules a side (tests/test_camera_grid.py).
@@ -24,7 +24,8 @@ TICKET_VERSIONS = (6,)
 #: Pixels per module of the straightened symbol the grid is fitted and read on.
 _PX = 4
 _BORDER = 2  # modules of quiet zone kept around the symbol when straightening it
-#: Below this share of the symbol's overall contrast, a neighbourhood is too flat to read: unknown.
+#: Below this share of the symbol's overall contrast, a neighbourhood is too flat to read: its guess is kept
+#: as the least sure of all.
 _FLAT = 0.25
 _SETTLE_FIRST_STEP, _SETTLE_LAST_STEP = 2.0, 0.25  # modules
 _SETTLE_ROUNDS = 12  # at most, each trying every guessed corner four ways
@@ -51,25 +52,29 @@ def read_quad(gray: np.ndarray, corners: np.ndarray, version: int) -> Reading | 
     return darkness(np.rot90(cells, turn), version)
 
 
-#: Two readings are of the same symbol when, of the modules both read surely, this share agree.
+#: Two readings are of the same symbol when, of the data modules both read surely (at least an eighth of
+#: them), this share agree. The fixed modules say nothing: every symbol of a version has the same.
 _SAME_SYMBOL = 0.8
 _SURE = 0.3  # how far from undecided (0.5) a module's darkness is when read surely
 
 
 def same_symbol(one: np.ndarray, other: np.ndarray) -> bool:
     """Whether two readings (darkness) are of the same symbol: a sighting may show two tickets in turn."""
-    if one.shape != other.shape:
+    version = version_of(one.shape[0])
+    if one.shape != other.shape or version is None:
         return False
-    both = (np.abs(one - 0.5) > _SURE) & (np.abs(other - 0.5) > _SURE)
-    if both.sum() < one.size // 8:
+    data = layout(version).fixed < 0
+    both = data & (np.abs(one - 0.5) > _SURE) & (np.abs(other - 0.5) > _SURE)
+    if both.sum() < data.sum() // 8:
         return False
     return float(((one[both] > 0.5) == (other[both] > 0.5)).mean()) >= _SAME_SYMBOL
 
 
 def combine(readings: list[np.ndarray]) -> np.ndarray:
     """One reading of a symbol seen in several frames: each module's evidence added up over the frames, so
-    a module read surely in one frame and burnt out in the others stays sure, sensor noise averages out,
-    and glare or a shadow that moves uncovers what it hid."""
+    a module read surely in one frame and burnt out in the others stays sure, and glare or a shadow that
+    moves uncovers what it hid. (Frames that all saw the same thing can outvote one clear one: the grid
+    reader also tries the newest two alone.)"""
     evidence = np.sum([reading - 0.5 for reading in readings], axis=0)
     return np.clip(0.5 + evidence, 0, 1)
 
