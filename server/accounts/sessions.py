@@ -90,16 +90,20 @@ def _attempt(db: Db, login: str, address: str, now: float, limits: LoginLimits, 
     """The refusal decided before any password check, or the accounts the password is checked against.
 
     ``lock`` (``db.dialect.for_update`` when deciding) locks the accounts read until COMMIT, so a
-    password change or a deactivation on another node waits for the sign-in, or the sign-in for it.
+    password change or a deactivation on another node waits for the sign-in, or the sign-in for it; and
+    the decisions for one address take turns (``db.dialect.key_lock``).
     """
-    window_start = now - limits.lock_minutes * 60
-    if lock and db.dialect.key_lock:
-        # The address's failures are counted, then one is added: sign-ins from one address decide in turn,
-        # or concurrent guesses on other nodes would all count the same failures and pass the limit.
-        db.execute(db.dialect.key_lock, (f"sign-in address {address}",))
-    recent = scalar(db, "SELECT COUNT(*) FROM login_failures WHERE address = ? AND at > ?", (address, window_start))
-    if recent >= limits.max_address:
+    if _address_over_limit(db, address, now, limits):
         return _Attempt(LoginOutcome("address_throttled"))
+    if lock and db.dialect.key_lock:
+        # The address's failures are counted, then one is added: sign-ins from one address decide in turn
+        # (on PostgreSQL; SQLite's writes take turns anyway), or concurrent guesses on other nodes would all
+        # count the same failures and pass the limit. Counted again once in turn: a write transaction
+        # reads committed rows statement by statement (READ COMMITTED), so it sees the failures added
+        # by the decisions before it. (An address already over its limit was refused without waiting.)
+        db.execute(db.dialect.key_lock, (f"sign-in address {address}",))
+        if _address_over_limit(db, address, now, limits):
+            return _Attempt(LoginOutcome("address_throttled"))
     user = one(db, "SELECT * FROM users WHERE lower(username) = lower(?) OR email = lower(?)" + lock, (login, login))
     accounts = _accounts_of_tax_id(db, login, lock) if user is None else []
     # An unknown name is counted and locked exactly like an account: the answers never tell them apart.
@@ -109,6 +113,12 @@ def _attempt(db: Db, login: str, address: str, now: float, limits: LoginLimits, 
     if len(accounts) > MAX_ACCOUNTS_PER_TAX_ID:
         return _Attempt(LoginOutcome("too_many_accounts"))
     return _Attempt(None, user, accounts, counter)
+
+
+def _address_over_limit(db: Db, address: str, now: float, limits: LoginLimits) -> bool:
+    window_start = now - limits.lock_minutes * 60
+    recent = scalar(db, "SELECT COUNT(*) FROM login_failures WHERE address = ? AND at > ?", (address, window_start))
+    return recent >= limits.max_address
 
 
 def hashes_to_check(db: Db, login: str, address: str, now: float, limits: LoginLimits) -> list[str | None]:
