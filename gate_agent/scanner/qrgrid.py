@@ -11,6 +11,7 @@ guess is kept as the least sure of all, for Reed-Solomon to erase first.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import NamedTuple
 
 import cv2
@@ -29,6 +30,8 @@ _BORDER = 2  # modules of quiet zone kept around the symbol when straightening i
 _FLAT = 0.25
 _SETTLE_FIRST_STEP, _SETTLE_LAST_STEP = 2.0, 0.25  # modules
 _SETTLE_ROUNDS = 12  # at most, each trying every guessed corner four ways
+_ALIGN_FIRST_STEP, _ALIGN_LAST_STEP = 0.25, 0.06  # modules: then aligned on every module, less than one away
+_ALIGN_ROUNDS = 8
 _DIRECTIONS = np.array([[1, 0], [-1, 0], [0, 1], [0, -1]], np.float32)
 _FLAT_TRUST = 0.05  # how far from undecided (0.5) a module in a flat neighbourhood may read
 _ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 6, 1e-4)
@@ -48,8 +51,12 @@ def read_quad(gray: np.ndarray, corners: np.ndarray, version: int) -> Reading | 
     straight = straighten(gray, corners, version)
     if straight is None:
         return None
-    cells, turn = straight
-    return darkness(np.rot90(cells, turn), version)
+    (fitted, given), turn = straight
+    grids = (fitted,) if fitted is given else (fitted, given)
+    readings = [darkness(np.rot90(cells, turn), version) for cells in grids]
+    # The fit to the fixed patterns can drift off when much of them is burnt out or covered: the grid as
+    # given is then read instead, whichever shows the fixed modules better.
+    return max(readings, key=lambda reading: reading.fits)
 
 
 #: Two readings are of the same symbol when, of the data modules both read surely (at least an eighth of
@@ -81,26 +88,59 @@ def combine(readings: list[np.ndarray]) -> np.ndarray:
 
 def settle_corners(gray: np.ndarray, corners: np.ndarray, version: int, guessed: tuple[int, ...]) -> np.ndarray:
     """The corners (top-left first) with each `guessed` one (placed by the others, not by a finder: under a
-    thumb, or foreshortened by tilt) moved to where the symbol's fixed patterns fit best: a pattern search,
-    each guessed corner stepped in turn while that improves the fit, the step halved when none does."""
+    thumb, or foreshortened by tilt) moved to where the symbol's fixed patterns fit best, then nudged (less
+    than a module) to where the middles of all its modules stand out most from their neighbourhood: every
+    module, data too, says where the grid is, so a corner the fixed patterns place only roughly lands on its
+    cells."""
     best = np.asarray(corners, np.float32).reshape(4, 2)
     size = layout(version).size
     module = float(np.hypot(*(best[1] - best[0])) + np.hypot(*(best[3] - best[0]))) / (2 * size)
-    best_fit = abs(_fit(_centres(gray, best, size), version))
-    step, rounds = _SETTLE_FIRST_STEP, 0
-    while step >= _SETTLE_LAST_STEP and rounds < _SETTLE_ROUNDS:
+
+    def fixed_fit(trial: np.ndarray) -> float:
+        return abs(_fit(_centres(gray, trial, size), version))  # a dark-mode screen's fits negative
+
+    def module_contrast(trial: np.ndarray) -> float:
+        return _module_contrast(gray, trial, size)
+
+    best = _pattern_search(best, guessed, fixed_fit, module, _SETTLE_FIRST_STEP, _SETTLE_LAST_STEP, _SETTLE_ROUNDS)
+    return _pattern_search(best, guessed, module_contrast, module, _ALIGN_FIRST_STEP, _ALIGN_LAST_STEP, _ALIGN_ROUNDS)
+
+
+def _pattern_search(
+    corners: np.ndarray,
+    movable: tuple[int, ...],
+    score: Callable[[np.ndarray], float],
+    module: float,
+    first_step: float,
+    last_step: float,
+    most_rounds: int,
+) -> np.ndarray:
+    """The corners with each `movable` one stepped in turn (four ways, `first_step` modules) while that raises
+    the score, the step halved when none does, down to `last_step`, in at most `most_rounds` rounds."""
+    best, best_score = corners, score(corners)
+    step, rounds = first_step, 0
+    while step >= last_step and rounds < most_rounds:
         rounds += 1
         moved = False
-        for corner in guessed:
+        for corner in movable:
             for direction in _DIRECTIONS:
                 trial = best.copy()
                 trial[corner] += direction * step * module
-                fit = abs(_fit(_centres(gray, trial, size), version))  # a dark-mode screen's fits negative
-                if fit > best_fit:
-                    best, best_fit, moved = trial, fit, True
+                trial_score = score(trial)
+                if trial_score > best_score:
+                    best, best_score, moved = trial, trial_score, True
         if not moved:
             step /= 2
     return best
+
+
+def _module_contrast(gray: np.ndarray, corners: np.ndarray, size: int) -> float:
+    """How far the modules' middles stand from their 3 x 3 neighbourhood's mean, in spreads: highest when the
+    grid's cells sit on the modules (between two modules, a sample is a mix of both)."""
+    centres = _centres(gray, corners, size)
+    neighbourhood = cv2.blur(centres, (3, 3), borderType=cv2.BORDER_REFLECT)
+    _mean, spread = cv2.meanStdDev(centres)
+    return float(cv2.norm(centres, neighbourhood, cv2.NORM_L1)) / centres.size / (float(spread[0, 0]) or 1.0)
 
 
 def upright_fit(gray: np.ndarray, corners: np.ndarray, version: int) -> float:
@@ -111,14 +151,20 @@ def upright_fit(gray: np.ndarray, corners: np.ndarray, version: int) -> float:
 
 def _centres(gray: np.ndarray, corners: np.ndarray, size: int) -> np.ndarray:
     """The brightness at each module's centre (a quick look, for comparing placements)."""
-    unit = np.array([[0, 0], [size, 0], [size, size], [0, size]], np.float32)
+    unit, grid = _unit_grid(size)
     homography = cv2.getPerspectiveTransform(unit, corners)
-    steps = np.arange(size, dtype=np.float32) + 0.5
-    grid = np.stack(np.meshgrid(steps, steps), axis=-1).reshape(-1, 1, 2)
     points = cv2.perspectiveTransform(grid, homography).reshape(size, size, 2)
     return cv2.remap(gray, points[..., 0], points[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(
         np.float32
     )
+
+
+@functools.cache
+def _unit_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The symbol's corners and its modules' centres, in modules."""
+    unit = np.array([[0, 0], [size, 0], [size, size], [0, size]], np.float32)
+    steps = np.arange(size, dtype=np.float32) + 0.5
+    return unit, np.stack(np.meshgrid(steps, steps), axis=-1).reshape(-1, 1, 2)
 
 
 def _warp(gray: np.ndarray, corners: np.ndarray, size: int) -> np.ndarray:
@@ -129,10 +175,10 @@ def _warp(gray: np.ndarray, corners: np.ndarray, size: int) -> np.ndarray:
     return cv2.warpPerspective(gray, homography, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def straighten(gray: np.ndarray, corners: np.ndarray, version: int) -> tuple[np.ndarray, int] | None:
+def straighten(gray: np.ndarray, corners: np.ndarray, version: int) -> tuple[tuple[np.ndarray, np.ndarray], int] | None:
     """Each module's brightness, the symbol warped square (`_PX` px a module) and fitted to its fixed
-    patterns (OpenCV's ECC alignment of a homography, over the fixed modules and the quiet zone only),
-    and the quarter turns that bring it upright."""
+    patterns (OpenCV's ECC alignment of a homography, over the fixed modules and the quiet zone only), the
+    same as the corners were given, and the quarter turns that bring it upright."""
     size = layout(version).size
     corners = np.asarray(corners, np.float32).reshape(4, 2)
     if cv2.contourArea(corners) < 100:
@@ -142,17 +188,18 @@ def straighten(gray: np.ndarray, corners: np.ndarray, version: int) -> tuple[np.
     if light_on_dark:  # a dark-mode screen: read as if printed
         warped = 255 - warped
     template, mask = _template(version, turn)
+    given = _cells(warped, size)
     try:
         start = np.eye(3, dtype=np.float32)
         motion = cv2.MOTION_HOMOGRAPHY
         _score, warp = cv2.findTransformECC(template, warped.astype(np.float32), start, motion, _ECC_CRITERIA, mask, 3)
     except cv2.error:
-        return _cells(warped, size), turn  # did not converge: the corners as they were given
+        return (given, given), turn  # did not converge: the corners as they were given
     side = warped.shape[0]
     fitted = cv2.warpPerspective(
         warped, warp, (side, side), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
     )
-    return _cells(fitted, size), turn
+    return (_cells(fitted, size), given), turn
 
 
 def _cells(straight: np.ndarray, size: int) -> np.ndarray:
@@ -185,7 +232,8 @@ def _fit(cells: np.ndarray, version: int) -> float:
     """How well the grid shows the fixed patterns upright: light modules' mean less dark ones', in spreads."""
     dark, light = _fixed_places(version)
     flat = cells.ravel()
-    return float(flat[light].mean() - flat[dark].mean()) / (float(flat.std()) or 1.0)
+    _mean, spread = cv2.meanStdDev(flat)
+    return float(flat[light].mean() - flat[dark].mean()) / (float(spread[0, 0]) or 1.0)
 
 
 @functools.cache
