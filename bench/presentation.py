@@ -137,6 +137,12 @@ def _code_in_view(scene: Presentation, ticket: PrintedTicket, frame_index: int) 
     return bool((corners >= 0).all() and (corners[:, 0] < width).all() and (corners[:, 1] < height).all())
 
 
+def _widest_span(scene: Presentation) -> float:
+    """The most the code spans across the frame over the sequence, in code sides (1 upright, 1.41 diagonal)."""
+    rolls = (scene.shot_at(t).roll_deg for t in np.linspace(0, DURATION_S, 9))
+    return max(abs(math.cos(math.radians(roll))) + abs(math.sin(math.radians(roll))) for roll in rolls)
+
+
 def run_sequence(scene: Presentation, ticket: PrintedTicket, seed: int) -> dict:
     """Play one sequence into a fresh live decoder; the verdict's time after presentation, or None."""
     keys = keyring([ticket.verify_key])
@@ -146,8 +152,9 @@ def run_sequence(scene: Presentation, ticket: PrintedTicket, seed: int) -> dict:
 
     _name, feed = live_decoder(verify)
     # A person holds a big ticket (one to a page) further away, so its code fits in the frame where it settles.
+    # A code held turned spans more of the frame than its side: a diagonal one 1.4 times.
     side = SCREEN_QR_MM if scene.shot.screen else ticket.qr_mm[2]
-    fitting = 0.7 * min(scene.shot.size) * REFERENCE_QR_MM / side
+    fitting = 0.7 * min(scene.shot.size) * REFERENCE_QR_MM / (side * _widest_span(scene))
     scene = replace(scene, shot=replace(scene.shot, code_px=min(scene.shot.code_px, fitting)))
     frames = int(DURATION_S * scene.fps)
     presented = next((i for i in range(frames) if _code_in_view(scene, ticket, i)), frames) / scene.fps
