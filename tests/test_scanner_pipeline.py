@@ -126,14 +126,7 @@ REGION_PASS_SHOTS = [
 
 @pytest.mark.timeout(120)
 def test_glare_far_codes_bright_screens_and_a_thumb_over_a_finder_are_read(printed_tickets):
-    read = []
-    for condition, severity, size, seed in REGION_PASS_SHOTS:
-        printed = printed_tickets[seed % 2]
-        frame = photograph(printed, draw_shot(condition, severity, size, seed), seed)
-        verify = signed_code_verifier(lambda printed=printed: keyring([printed.verify_key]))
-        if FramePipeline(verify=verify, budget_ms=None).feed(frame, now=0.0) == printed.code:
-            read.append((condition, seed))
-    assert read == [(condition, seed) for condition, _severity, _size, seed in REGION_PASS_SHOTS]
+    assert shots_read(printed_tickets, REGION_PASS_SHOTS) == [(c, seed) for c, _, _, seed in REGION_PASS_SHOTS]
 
 
 # Development frames that only the grid reader reads, and only since its grid is aligned on every module and
@@ -147,20 +140,39 @@ GRID_ONLY_SHOTS = [
 ]
 
 
-@pytest.mark.timeout(120)
-def test_a_thumb_over_a_finder_of_a_ticket_at_an_angle_and_burnt_out_fixed_patterns_are_read(printed_tickets):
-    others = [name for name in SECOND_PASSES if name != "grid"]
-    read_by_others, read_by_grid = [], []
-    for condition, severity, size, seed in GRID_ONLY_SHOTS:
+def shots_read(printed_tickets, shots, second_passes=None) -> list[tuple[str, int]]:
+    """The (condition, seed) of the development shots the pipeline reads with these second passes, no budget."""
+    read = []
+    for condition, severity, size, seed in shots:
         printed = printed_tickets[seed % 2]
         frame = photograph(printed, draw_shot(condition, severity, size, seed), seed)
         verify = signed_code_verifier(lambda printed=printed: keyring([printed.verify_key]))
-        if FramePipeline(verify=verify, budget_ms=None, second_passes=others).feed(frame, now=0.0) == printed.code:
-            read_by_others.append((condition, seed))
-        if FramePipeline(verify=verify, budget_ms=None, second_passes=["grid"]).feed(frame, now=0.0) == printed.code:
-            read_by_grid.append((condition, seed))
-    assert read_by_others == []
-    assert read_by_grid == [(condition, seed) for condition, _severity, _size, seed in GRID_ONLY_SHOTS]
+        pipeline = FramePipeline(verify=verify, budget_ms=None, second_passes=second_passes)
+        if pipeline.feed(frame, now=0.0) == printed.code:
+            read.append((condition, seed))
+    return read
+
+
+@pytest.mark.timeout(120)
+def test_a_thumb_over_a_finder_of_a_ticket_at_an_angle_and_burnt_out_fixed_patterns_are_read(printed_tickets):
+    others = [name for name in SECOND_PASSES if name != "grid"]
+    assert shots_read(printed_tickets, GRID_ONLY_SHOTS, others) == []
+    assert shots_read(printed_tickets, GRID_ONLY_SHOTS, ["grid"]) == [(c, seed) for c, _, _, seed in GRID_ONLY_SHOTS]
+
+
+# Development frames of a defocused lens and of a night lane that no treatment before crop_deblur reads.
+BLURRED_SHOTS = [
+    ("defocus", 2, (640, 480), 14),
+    ("defocus", 3, (1280, 720), 6),
+    ("night", 2, (640, 480), 4),
+]
+
+
+@pytest.mark.timeout(120)
+def test_a_code_blurred_past_every_other_treatment_is_read_once_its_blur_is_undone(printed_tickets):
+    before = [name for name in SECOND_PASSES if name != "crop_deblur"]
+    assert shots_read(printed_tickets, BLURRED_SHOTS, before) == []
+    assert shots_read(printed_tickets, BLURRED_SHOTS) == [(c, seed) for c, _, _, seed in BLURRED_SHOTS]
 
 
 def test_a_wrongly_signed_code_is_never_a_read():
