@@ -134,6 +134,7 @@ def test_glare_far_codes_bright_screens_and_a_thumb_over_a_finder_are_read(print
 # angle (the corner the two other finders guess is a module or more off), glare burning out part of them.
 GRID_ONLY_SHOTS = [
     ("thumb", 3, (640, 480), 7),
+    ("thumb", 3, (640, 480), 25),  # the code squeezed by the tilt where the thumb is: the finders' shape says how
     ("thumb", 3, (1280, 720), 6),
     ("glare", 3, (1280, 720), 0),
     ("glare", 2, (1280, 720), 8),

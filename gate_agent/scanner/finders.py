@@ -31,6 +31,12 @@ class Finder:
     centre: np.ndarray  # x, y in px
     module: float  # px
     unlike: float = 0.0  # how far its areas' ratio is from a finder's 49/9 (log): 0 is a perfect one
+    # How one module lies in the picture: the spread (second moments) of the pattern's outer square, per
+    # module squared. A tilted code's finder is squeezed along the tilt, and so is the symbol around it.
+    shape: np.ndarray | None = None
+
+    def spread(self) -> np.ndarray:
+        return self.shape if self.shape is not None else np.eye(2) * self.module**2
 
 
 def find_finders(gray: np.ndarray) -> list[Finder]:
@@ -69,7 +75,10 @@ def _nested_shapes(binary: np.ndarray) -> list[Finder]:
         moments = cv2.moments(inner)
         centre = np.array([moments["m10"] / moments["m00"], moments["m01"] / moments["m00"]], np.float64)
         unlike = abs(float(np.log(outer_area / inner_area / (49 / 9))))
-        finders.append(Finder(centre, float(np.sqrt(outer_area)) / 7, unlike))
+        outer = cv2.moments(contours[index])
+        # The outer square's second moments, per module squared (a 7 x 7 module square's are 49/12 a side).
+        spread = np.array([[outer["mu20"], outer["mu11"]], [outer["mu11"], outer["mu02"]]]) / outer["m00"] * 12 / 49
+        finders.append(Finder(centre, float(np.sqrt(outer_area)) / 7, unlike, spread))
     return finders
 
 
@@ -96,7 +105,7 @@ def candidate_quads(finders: list[Finder], version: int, frame: tuple[int, int])
             if id(a) in in_triangles and id(b) in in_triangles:
                 continue  # a pair of a triple already found
             if _fits(a, b, apart):
-                found.extend(_beside(a.centre, b.centre))
+                found.extend(_beside(a, b))
             elif _fits(a, b, apart * np.sqrt(2)):
                 found.extend((triple, 0) for triple in _across(a.centre, b.centre))
     quads = []
@@ -151,19 +160,34 @@ def _turned(vector: np.ndarray) -> np.ndarray:
     return np.array([-vector[1], vector[0]], np.float64)
 
 
-def _beside(a: np.ndarray, b: np.ndarray) -> list[tuple[Triple, int]]:
-    """The four symbols two finders one side apart can belong to: the third finder next to either, on
-    either side of the line through them (the order of each triple makes it a symbol seen from the front);
-    each with the place of the finder not seen."""
+def _beside(a: Finder, b: Finder) -> list[tuple[Triple, int]]:
+    """The symbols two finders one side apart can belong to: the third finder next to either, on either
+    side of the line through them, square to it or foreshortened as the finder's shape says (eight in all;
+    the order of each triple makes it a symbol seen from the front); each with the place of the finder not
+    seen."""
     triples: list[tuple[Triple, int]] = []
     for corner, other in ((a, b), (b, a)):
-        side = _turned(other - corner)
-        for third in (corner + side, corner - side):
-            if _clockwise(corner, other, third):
-                triples.append(((corner, other, third), 2))
-            else:
-                triples.append(((corner, third, other), 1))
+        along = other.centre - corner.centre
+        # The symbol seen from the front, and as foreshortened the way the finder's own shape says.
+        for side in (_turned(along), _square_to(corner, along)):
+            for third in (corner.centre + side, corner.centre - side):
+                if _clockwise(corner.centre, other.centre, third):
+                    triples.append(((corner.centre, other.centre, third), 2))
+                else:
+                    triples.append(((corner.centre, third, other.centre), 1))
     return triples
+
+
+def _square_to(finder: Finder, along: np.ndarray) -> np.ndarray:
+    """The symbol's side at right angles to `along` (a side from `finder`), as the picture shows it: the
+    finder's own shape says how the symbol is foreshortened there, so a tilted symbol's other side is
+    shorter or longer than `along` and not quite square to it in the picture."""
+    values, vectors = np.linalg.eigh(finder.spread())
+    if not values.min() > 0:
+        return _turned(along)
+    root = vectors @ np.diag(np.sqrt(values)) @ vectors.T  # the module's shape, back to a square by its inverse
+    square = np.linalg.solve(root, along)  # `along` as it would be on the symbol seen from the front
+    return root @ _turned(square)
 
 
 def _across(a: np.ndarray, b: np.ndarray) -> list[Triple]:

@@ -346,9 +346,9 @@ def _finder_quads(context: FrameContext, version: int) -> list[np.ndarray]:
         return []  # no time left to settle the corners and read one
     # The placements that fit best as guessed (two finders and the timing pattern between them give four
     # to choose from) get their guessed corners settled, then are ranked again.
-    found.sort(key=lambda quad: -qrgrid.upright_fit(gray, quad.corners / factor, version))
+    found.sort(key=lambda quad: -qrgrid.placement_fit(gray, quad.corners / factor, version))
     settled = [qrgrid.settle_corners(gray, q.corners / factor, version, q.guessed) for q in found[:_SETTLED]]
-    settled.sort(key=lambda corners: -qrgrid.upright_fit(gray, corners, version))
+    settled.sort(key=lambda corners: -qrgrid.placement_fit(gray, corners, version))
     return settled[:_FINDER_QUADS]
 
 

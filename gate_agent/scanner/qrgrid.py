@@ -137,16 +137,24 @@ def _pattern_search(
 def _module_contrast(gray: np.ndarray, corners: np.ndarray, size: int) -> float:
     """How far the modules' middles stand from their 3 x 3 neighbourhood's mean, in spreads: highest when the
     grid's cells sit on the modules (between two modules, a sample is a mix of both)."""
-    centres = _centres(gray, corners, size)
+    return _contrast_of(_centres(gray, corners, size))
+
+
+def _contrast_of(centres: np.ndarray) -> float:
     neighbourhood = cv2.blur(centres, (3, 3), borderType=cv2.BORDER_REFLECT)
     _mean, spread = cv2.meanStdDev(centres)
     return float(cv2.norm(centres, neighbourhood, cv2.NORM_L1)) / centres.size / (float(spread[0, 0]) or 1.0)
 
 
-def upright_fit(gray: np.ndarray, corners: np.ndarray, version: int) -> float:
-    """How well the fixed patterns show with `corners` read top-left first (see `_fit`)."""
+def placement_fit(gray: np.ndarray, corners: np.ndarray, version: int) -> float:
+    """How likely `corners` (top-left first) are the symbol's: its fixed patterns showing where they should
+    (`_fit`), times how much its cells look like modules (`_module_contrast`). Two finders fit a
+    symbol on either side of them; the fixed patterns alone can favour the side over text or paper, where
+    the cells are not modules."""
+    corners = np.asarray(corners, np.float32).reshape(4, 2)
     size = layout(version).size
-    return abs(_fit(_centres(gray, np.asarray(corners, np.float32).reshape(4, 2), size), version))
+    centres = _centres(gray, corners, size)
+    return abs(_fit(centres, version)) * _contrast_of(centres)
 
 
 def _centres(gray: np.ndarray, corners: np.ndarray, size: int) -> np.ndarray:
