@@ -31,6 +31,36 @@ class AgentConfigError(SettingsError):
 
 
 _BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+#: The frame size asked of a local camera: enough for the printed code at arm's length, and what the
+#: decoding pipeline keeps within 1/15 s a frame on one core (docs/performance.md). "camera" asks nothing.
+DEFAULT_RESOLUTION = "1280x720"
+_SIDES = (160, 4096)  # px: a frame side outside this is a typo, not a camera
+
+
+def frame_size(value: str) -> tuple[int, int] | None:
+    """A ``scanner.resolution`` as (width, height), or None for "camera" (the camera's own default); a
+    ValueError saying why when it is neither."""
+    text = value.strip().lower()
+    if text == "camera":
+        return None
+    width, x, height = text.partition("x")
+    low, high = _SIDES
+    if x and width.isdigit() and height.isdigit() and all(low <= int(side) <= high for side in (width, height)):
+        return int(width), int(height)
+    sides = f"each {low} to {high}"
+    raise ValueError(f"must be WIDTHxHEIGHT in pixels, {sides} (such as 1280x720), or camera, got {value!r}")
+
+
+@dataclass(frozen=True)
+class FrameSize:
+    """ "WIDTHxHEIGHT" in pixels (``1280x720``), or ``camera``."""
+
+    def __call__(self, value: str) -> str | None:
+        try:
+            frame_size(value)
+        except ValueError as refused:
+            return str(refused)
+        return None
 
 
 @dataclass(frozen=True)
@@ -46,6 +76,8 @@ class ScannerConfig(Settings):
     suffix: Annotated[str, OneOf(("CR", "LF", "CRLF"))] = "CR"
     loop: bool = False
     interval_s: float = 0.0
+    #: The frame size asked of a camera on this box (an index or /dev/videoN; streams and files keep theirs).
+    resolution: Annotated[str, FrameSize()] = DEFAULT_RESOLUTION
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from gate_agent.app import create_agent_app
-from gate_agent.config import AgentConfig, AgentConfigError, ScannerConfig
+from gate_agent.config import AgentConfig, AgentConfigError, ScannerConfig, frame_size
 from gate_agent.enrolment import EnrolmentError
 from gate_agent.scanner import CodeSource
 from gate_core.systemd import notify_ready
@@ -107,4 +107,11 @@ def _source(index: int, scanner: ScannerConfig) -> CodeSource:
     from gate_agent.scanner.camera import CameraSource
 
     source: int | str = int(scanner.source) if scanner.source.isdigit() else scanner.source
-    return CameraSource(source, decoder, frame_interval_s=scanner.interval_s, loop_file=scanner.loop, name=name)
+    return CameraSource(
+        source,
+        decoder,
+        frame_interval_s=scanner.interval_s,
+        loop_file=scanner.loop,
+        name=name,
+        frame_size=frame_size(scanner.resolution),
+    )

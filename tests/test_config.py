@@ -337,6 +337,33 @@ def test_an_agent_whole_number_is_not_silently_cut(tmp_path):
         load_agent_config(environ={"PORTGATE_AGENT_ONLINE_TIMEOUT_MS": "250.9"})
 
 
+def test_a_camera_is_asked_for_1280x720_frames_unless_told_otherwise(tmp_path):
+    """The size the decoding pipeline is built and measured for; a webcam left to itself often gives 640x480,
+    where a printed code at arm's length has half the pixels a module (docs/performance.md)."""
+    from gate_agent.runner import build_sources
+
+    cameras = '[[scanner]]\ntype = "camera"\nsource = "0"\n[[scanner]]\ntype = "camera"\nsource = "1"\n'
+    for written, asked in (
+        ("", (1280, 720)),
+        ('resolution = "640x480"\n', (640, 480)),
+        ('resolution = "camera"\n', None),
+    ):
+        config = load_agent_config(write(tmp_path, cameras + written, "agent.toml"), environ={})
+        first, second = build_sources(config)
+        assert (first.frame_size, second.frame_size) == ((1280, 720), asked)
+
+
+@pytest.mark.parametrize("value", ["1280*720", "hd", "1280x", "x720", "99999x720", "1280x100", "-640x480", ""])
+def test_a_camera_resolution_that_is_not_a_frame_size_is_refused_by_name(tmp_path, value):
+    camera = f'[[scanner]]\ntype = "camera"\nsource = "0"\nresolution = "{value}"\n'
+    with pytest.raises(AgentConfigError) as caught:
+        load_agent_config(write(tmp_path, camera, "agent.toml"), environ={})
+    assert str(caught.value) == (
+        "scanner[0].resolution: must be WIDTHxHEIGHT in pixels, each 160 to 4096 (such as 1280x720), or camera, "
+        f"got {value!r}"
+    )
+
+
 def test_agent_errors_name_the_scanner_and_what_it_may_be(tmp_path):
     two = '[[scanner]]\ntype = "camera"\nsource = "0"\n[[scanner]]\ntype = "serial"\nsource = "loop://"\n'
     with pytest.raises(AgentConfigError) as caught:

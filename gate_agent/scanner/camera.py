@@ -116,7 +116,9 @@ class CameraSource:
     or stop delivering frames are released and reopened every `reconnect_delay_s`. A video
     file is played at its own frame rate and ends at its end (or starts over with
     `loop_file`); an image is decoded once (or at 25 fps with `loop_file`).
-    `frame_interval_s` > 0 caps the decode rate to spare the CPU of a small gate box.
+    `frame_interval_s` > 0 caps the decode rate to spare the CPU of a small gate box. `frame_size`
+    (width, height) is asked of a camera on this box (an index or a device path; MJPEG, so a USB 2 camera
+    can deliver it at full rate); the camera may give another size, which is logged.
 
     With the frame pipeline (the default decoder), consecutive frames work together: each frame
     goes to it with its capture time, and its second passes pick up where the last frame's budget
@@ -133,8 +135,12 @@ class CameraSource:
         frame_interval_s: float = 0.0,
         loop_file: bool = False,
         name: str = "camera",
+        frame_size: tuple[int, int] | None = None,
     ) -> None:
         self.kind = classify_source(source)
+        if frame_size is not None and not (len(frame_size) == 2 and all(int(side) > 0 for side in frame_size)):
+            raise ValueError(f"frame_size must be (width, height) in pixels, not {frame_size!r}")
+        self.frame_size = frame_size
         if not reconnect_delay_s > 0:
             raise ValueError(f"reconnect_delay_s must be positive, not {reconnect_delay_s!r}")
         if not frame_interval_s >= 0:
@@ -247,6 +253,8 @@ class CameraSource:
             capture = cv2.VideoCapture(device, backend)
             # Ask the driver to keep one buffer, so read() returns a fresh frame.
             capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+            if self.frame_size is not None and capture.isOpened():
+                self._ask_frame_size(capture, *self.frame_size)
             return capture
         if self.kind is SourceKind.STREAM:
             # Bounded waits, so an unreachable camera cannot wedge the thread for minutes.
@@ -260,6 +268,17 @@ class CameraSource:
         if not os.path.isfile(source):
             return cv2.VideoCapture()  # not opened; OpenCV would only log a warning
         return cv2.VideoCapture(str(source))
+
+    def _ask_frame_size(self, capture: cv2.VideoCapture, width: int, height: int) -> None:
+        """Ask the camera for `width` x `height` (MJPEG where it has it) and log what it gives."""
+        capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*"MJPG"))
+        capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+        capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        got = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        if got == (width, height):
+            log.info("camera %s: %dx%d frames", self.name, width, height)
+        else:
+            log.warning("camera %s: asked for %dx%d frames, the camera gives %dx%d", self.name, width, height, *got)
 
     def _capture_video(self) -> None:
         is_file = self.kind is SourceKind.VIDEO_FILE
