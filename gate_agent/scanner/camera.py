@@ -138,7 +138,7 @@ class CameraSource:
         frame_size: tuple[int, int] | None = None,
     ) -> None:
         self.kind = classify_source(source)
-        if frame_size is not None and not (len(frame_size) == 2 and all(int(side) > 0 for side in frame_size)):
+        if frame_size is not None and not (len(frame_size) == 2 and all(side > 0 for side in frame_size)):
             raise ValueError(f"frame_size must be (width, height) in pixels, not {frame_size!r}")
         self.frame_size = frame_size
         if not reconnect_delay_s > 0:

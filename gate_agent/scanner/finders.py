@@ -30,13 +30,10 @@ _OUTSIDE = 6  # modules a guessed corner may be past the picture's edge
 class Finder:
     centre: np.ndarray  # x, y in px
     module: float  # px
-    unlike: float = 0.0  # how far its areas' ratio is from a finder's 49/9 (log): 0 is a perfect one
     # How one module lies in the picture: the spread (second moments) of the pattern's outer square, per
     # module squared. A tilted code's finder is squeezed along the tilt, and so is the symbol around it.
-    shape: np.ndarray | None = None
-
-    def spread(self) -> np.ndarray:
-        return self.shape if self.shape is not None else np.eye(2) * self.module**2
+    spread: np.ndarray
+    unlike: float = 0.0  # how far its areas' ratio is from a finder's 49/9 (log): 0 is a perfect one
 
 
 def find_finders(gray: np.ndarray) -> list[Finder]:
@@ -78,7 +75,7 @@ def _nested_shapes(binary: np.ndarray) -> list[Finder]:
         outer = cv2.moments(contours[index])
         # The outer square's second moments, per module squared (a 7 x 7 module square's are 49/12 a side).
         spread = np.array([[outer["mu20"], outer["mu11"]], [outer["mu11"], outer["mu02"]]]) / outer["m00"] * 12 / 49
-        finders.append(Finder(centre, float(np.sqrt(outer_area)) / 7, unlike, spread))
+        finders.append(Finder(centre, float(np.sqrt(outer_area)) / 7, spread, unlike))
     return finders
 
 
@@ -182,7 +179,7 @@ def _square_to(finder: Finder, along: np.ndarray) -> np.ndarray:
     """The symbol's side at right angles to `along` (a side from `finder`), as the picture shows it: the
     finder's own shape says how the symbol is foreshortened there, so a tilted symbol's other side is
     shorter or longer than `along` and not quite square to it in the picture."""
-    values, vectors = np.linalg.eigh(finder.spread())
+    values, vectors = np.linalg.eigh(finder.spread)
     if not values.min() > 0:
         return _turned(along)
     root = vectors @ np.diag(np.sqrt(values)) @ vectors.T  # the module's shape, back to a square by its inverse

@@ -332,7 +332,7 @@ _GRID_QUAD_MS = 8.0  # about what reading one place costs on one core of a 2020s
 #: is likely of something else, or misplaced).
 _GRID_KEPT = 0.85
 _FINDER_QUADS = 2
-_SETTLED = 3  # the best-fitting placements whose guessed corners are settled (two finders suggest four)
+_SETTLED = 3  # the best-fitting placements whose guessed corners are settled (two finders suggest eight)
 _FINDER_WIDTH = 640  # px: finder patterns are looked for on a copy at most this wide
 
 
@@ -344,8 +344,8 @@ def _finder_quads(context: FrameContext, version: int) -> list[np.ndarray]:
     found = finders.candidate_quads(finders.find_finders(small), version, small.shape)
     if context.time_left() < _GRID_QUAD_MS:
         return []  # no time left to settle the corners and read one
-    # The placements that fit best as guessed (two finders and the timing pattern between them give four
-    # to choose from) get their guessed corners settled, then are ranked again.
+    # The placements that fit best as guessed (two finders give eight to choose from: the third on either
+    # side of either, square or foreshortened) get their guessed corners settled, then are ranked again.
     found.sort(key=lambda quad: -qrgrid.placement_fit(gray, quad.corners / factor, version))
     settled = [qrgrid.settle_corners(gray, q.corners / factor, version, q.guessed) for q in found[:_SETTLED]]
     settled.sort(key=lambda corners: -qrgrid.placement_fit(gray, corners, version))

@@ -100,7 +100,7 @@ def settle_corners(gray: np.ndarray, corners: np.ndarray, version: int, guessed:
         return abs(_fit(_centres(gray, trial, size), version))  # a dark-mode screen's fits negative
 
     def module_contrast(trial: np.ndarray) -> float:
-        return _module_contrast(gray, trial, size)
+        return _module_contrast(_centres(gray, trial, size))
 
     best = _pattern_search(best, guessed, fixed_fit, module, _SETTLE_FIRST_STEP, _SETTLE_LAST_STEP, _SETTLE_ROUNDS)
     return _pattern_search(best, guessed, module_contrast, module, _ALIGN_FIRST_STEP, _ALIGN_LAST_STEP, _ALIGN_ROUNDS)
@@ -134,13 +134,9 @@ def _pattern_search(
     return best
 
 
-def _module_contrast(gray: np.ndarray, corners: np.ndarray, size: int) -> float:
-    """How far the modules' middles stand from their 3 x 3 neighbourhood's mean, in spreads: highest when the
-    grid's cells sit on the modules (between two modules, a sample is a mix of both)."""
-    return _contrast_of(_centres(gray, corners, size))
-
-
-def _contrast_of(centres: np.ndarray) -> float:
+def _module_contrast(centres: np.ndarray) -> float:
+    """How far the modules' middles (`_centres`) stand from their 3 x 3 neighbourhood's mean, in spreads:
+    highest when the grid's cells sit on the modules (between two modules, a sample is a mix of both)."""
     neighbourhood = cv2.blur(centres, (3, 3), borderType=cv2.BORDER_REFLECT)
     _mean, spread = cv2.meanStdDev(centres)
     return float(cv2.norm(centres, neighbourhood, cv2.NORM_L1)) / centres.size / (float(spread[0, 0]) or 1.0)
@@ -154,7 +150,7 @@ def placement_fit(gray: np.ndarray, corners: np.ndarray, version: int) -> float:
     corners = np.asarray(corners, np.float32).reshape(4, 2)
     size = layout(version).size
     centres = _centres(gray, corners, size)
-    return abs(_fit(centres, version)) * _contrast_of(centres)
+    return abs(_fit(centres, version)) * _module_contrast(centres)
 
 
 def _centres(gray: np.ndarray, corners: np.ndarray, size: int) -> np.ndarray:
