@@ -286,6 +286,26 @@ def test_every_second_pass_gets_its_turn_over_consecutive_frames():
     assert set(pipeline.cost_estimates_ms()) == {"zxing", *SECOND_PASSES}
 
 
+def test_a_pass_that_runs_only_first_in_a_frame_waits_for_the_next_frame_without_holding_up_the_others():
+    frame = cv2.cvtColor(make_empty_photo((640, 480), 1, "normal"), cv2.COLOR_BGR2GRAY)
+    passes = ("crop_plain", "crop_wechat_small", "crop_gamma")
+    pipeline = FramePipeline(budget_ms=40.0, clock=SteppingClock(), second_passes=passes)
+    pipeline.feed(frame, now=0.0)
+    assert set(pipeline.cost_estimates_ms()) == {"zxing", "crop_plain", "crop_gamma"}  # WeChat's turn is next
+    pipeline.feed(frame, now=1 / 15)
+    assert "crop_wechat_small" in pipeline.cost_estimates_ms()
+
+
+def test_the_grid_reader_starts_only_with_time_for_its_finder_search_else_first_in_the_next_frame():
+    frame = cv2.cvtColor(make_empty_photo((640, 480), 1, "normal"), cv2.COLOR_BGR2GRAY)
+    # Each clock reading 1 ms on: after the first pass and crop_plain, less than the grid's 16 ms is left.
+    pipeline = FramePipeline(budget_ms=20.0, clock=SteppingClock(), second_passes=("crop_plain", "grid"))
+    pipeline.feed(frame, now=0.0)
+    assert set(pipeline.cost_estimates_ms()) == {"zxing", "crop_plain"}
+    pipeline.feed(frame, now=1 / 15)
+    assert "grid" in pipeline.cost_estimates_ms()
+
+
 @pytest.mark.timeout(30)
 def test_the_camera_decodes_each_frame_once_and_reports_each_ticket_when_it_verifies(tmp_path):
     codes = [ticket(10 + index) for index in range(3)]

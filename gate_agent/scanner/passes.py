@@ -320,7 +320,7 @@ def _grid_places(context: FrameContext, version: int) -> Iterator[np.ndarray]:
     """Where the grid reader looks: where zxing located a symbol, then, if the frame has the time for the
     search, where finder patterns put one."""
     yield from context.quads
-    if context.time_left() >= 2 * _GRID_QUAD_MS:
+    if context.time_left() >= LEAST_MS["grid"]:
         yield from _finder_quads(context, version)
 
 
@@ -356,6 +356,11 @@ def _at_most(gray: np.ndarray, side: int) -> np.ndarray:
     """The image shrunk to at most `side` px on its long side."""
     return scale(gray, side / max(gray.shape)) if max(gray.shape) > side else gray
 
+
+#: Passes that only do their work with this much of a frame's budget left (ms): the grid reader searches for
+#: finder patterns only then. The pipeline starts them only then too (else its turn comes first in the next
+#: frame), so a pass that would have done nothing does not pass its turn on.
+LEAST_MS = {"grid": 2 * _GRID_QUAD_MS}
 
 #: Passes whose cost varies tenfold from frame to frame (how many candidate patterns WeChat's reader
 #: finds): each runs only as a frame's first second pass, so one slow run never adds to others'.

@@ -165,7 +165,8 @@ class FramePipeline:
         return []
 
     def _second_passes(self, context: passes.FrameContext, started: float) -> list[str]:
-        """Second passes from the cursor on, in turn, while their cost fits the frame's budget; once the grid
+        """Second passes from the cursor on, in turn, each that its cost still fits in the frame's budget (the
+        first it skips goes first in the next frame, and the cursor waits there); once the grid
         reader has a reading of this sighting's symbol, it goes first every other frame (another frame may
         complete the reading; the frames between keep the other passes' turns, WeChat's among them, which
         only runs first in a frame)."""
@@ -175,21 +176,25 @@ class FramePipeline:
         if ahead is not None:
             order.remove(ahead)
             order.insert(0, ahead)
-        tried = 0
+        tried, waiting = 0, False
         for index in order:
             name, run = self._second[index]
             if self._too_slow(name, context):
                 continue  # no frame at this size has the time for it
             if not self._fits(name, context, started, first_in_frame=tried == 0):
-                break  # its turn comes first in the next frame
+                waiting = True  # its turn comes first in the next frame
+                continue
             if tried and name in passes.RUN_ALONE and self.budget_ms is not None:
-                break  # likewise: within a budget it only runs first
+                # Within a budget it only runs first: its turn comes first in the next frame, and this
+                # frame goes on with the passes after it.
+                waiting = True
+                continue
             tried += 1
             codes = self._run(name, run, context)
             if codes:
                 self._cursor = 0  # the next ticket starts with the passes that read most
                 return codes
-            if index != ahead:
+            if index != ahead and not waiting:
                 self._cursor = (index + 1) % count
         return []
 
@@ -211,7 +216,8 @@ class FramePipeline:
             # Not too slow for a frame (checked before), so the first one always runs: every frame
             # moves the turn on, whatever its first pass cost.
             return True
-        return (self._clock() - started) * 1000 + self._cost(name, context) <= self.budget_ms
+        needs = max(self._cost(name, context), passes.LEAST_MS.get(name, 0.0))
+        return (self._clock() - started) * 1000 + needs <= self.budget_ms
 
     def _run(self, name: str, run: passes.Pass, context: passes.FrameContext) -> list[str]:
         started = self._clock()
