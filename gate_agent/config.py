@@ -45,22 +45,19 @@ def frame_size(value: str) -> tuple[int, int] | None:
         return None
     width, x, height = text.partition("x")
     low, high = _SIDES
-    if x and width.isdigit() and height.isdigit() and all(low <= int(side) <= high for side in (width, height)):
+    if x and width.isdecimal() and height.isdecimal() and all(low <= int(side) <= high for side in (width, height)):
         return int(width), int(height)
     sides = f"each {low} to {high}"
     raise ValueError(f"must be WIDTHxHEIGHT in pixels, {sides} (such as 1280x720), or camera, got {value!r}")
 
 
-@dataclass(frozen=True)
-class FrameSize:
-    """ "WIDTHxHEIGHT" in pixels (``1280x720``), or ``camera``."""
-
-    def __call__(self, value: str) -> str | None:
-        try:
-            frame_size(value)
-        except ValueError as refused:
-            return str(refused)
-        return None
+def _refused_frame_size(value: str) -> str | None:
+    """The settings rule for ``scanner.resolution``: why `frame_size` refuses it, or None."""
+    try:
+        frame_size(value)
+    except ValueError as refused:
+        return str(refused)
+    return None
 
 
 @dataclass(frozen=True)
@@ -77,7 +74,7 @@ class ScannerConfig(Settings):
     loop: bool = False
     interval_s: float = 0.0
     #: The frame size asked of a camera on this box (an index or /dev/videoN; streams and files keep theirs).
-    resolution: Annotated[str, FrameSize()] = DEFAULT_RESOLUTION
+    resolution: Annotated[str, _refused_frame_size] = DEFAULT_RESOLUTION
 
 
 @dataclass(frozen=True)

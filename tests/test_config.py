@@ -353,7 +353,9 @@ def test_a_camera_is_asked_for_1280x720_frames_unless_told_otherwise(tmp_path):
         assert (first.frame_size, second.frame_size) == ((1280, 720), asked)
 
 
-@pytest.mark.parametrize("value", ["1280*720", "hd", "1280x", "x720", "99999x720", "1280x100", "-640x480", ""])
+@pytest.mark.parametrize(
+    "value", ["1280*720", "hd", "1280x", "x720", "99999x720", "1280x100", "-640x480", "", "1280x7\u00b20"]
+)
 def test_a_camera_resolution_that_is_not_a_frame_size_is_refused_by_name(tmp_path, value):
     camera = f'[[scanner]]\ntype = "camera"\nsource = "0"\nresolution = "{value}"\n'
     with pytest.raises(AgentConfigError) as caught:
