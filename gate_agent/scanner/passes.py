@@ -25,6 +25,9 @@ Box = tuple[int, int, int, int]
 _LOCATOR_WIDTH = 320
 # Crops are brought to about this many px on their long side before a crop pass reads them.
 _CROP_SIDE = 400
+# unskewed(): the patch is what has at least half the peak density of edges, and the code spans half the output.
+_UNSKEW_SHARE = 0.5
+_UNSKEW_MARGIN = 2.0
 
 
 @dataclass
@@ -116,11 +119,6 @@ def unskewed(gray: np.ndarray, side: int = _CROP_SIDE) -> np.ndarray | None:
     shift = np.array([side / 2, side / 2]) - linear @ centre
     matrix = np.hstack([linear, shift[:, None]]).astype(np.float32)
     return cv2.warpAffine(gray, matrix, (side, side), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-
-
-# unskewed(): the patch is what has at least half the peak density of edges, and the code spans half the output.
-_UNSKEW_SHARE = 0.5
-_UNSKEW_MARGIN = 2.0
 
 
 def _clip_box(centre_x: float, centre_y: float, side: float, width: int, height: int) -> Box:
@@ -278,6 +276,10 @@ def _pass_table(zxing: Zxing) -> dict[str, Pass]:
     def otsu(gray: np.ndarray) -> np.ndarray:
         return cv2.threshold(cv2.GaussianBlur(gray, (0, 0), 1.0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[1]
 
+    def unskew(context: FrameContext) -> list[str]:
+        square = unskewed(context.gray)
+        return [] if square is None else zxing.read(square) or zxing.read(adaptive(square))
+
     def crop_deblur(context: FrameContext) -> list[str]:
         restored = deblur(fit_crop(context.crop()))
         return zxing.read(restored) or zxing.read(adaptive(restored))
@@ -305,7 +307,7 @@ def _pass_table(zxing: Zxing) -> dict[str, Pass]:
         # The code's region brought to ~400 px and its blur undone: defocus, motion, far codes, night.
         "crop_deblur": crop_deblur,
         # The code's patch squeezed back to a square (`unskewed`): a ticket held at a steep angle.
-        "unskew": lambda c: _read_unskewed(zxing, c.gray, adaptive),
+        "unskew": unskew,
         "upscale": lambda c: zxing.read(scale(sharpen(c.gray), 2.0)),
         # Measured and left out of SECOND_PASSES (see there): kept to be measured again.
         "wechat": lambda c: wechat(c.gray),
@@ -316,13 +318,6 @@ def _pass_table(zxing: Zxing) -> dict[str, Pass]:
         # symbol but could not decode it, then where finder patterns put it (two are enough).
         "grid": grid_reader(),
     }
-
-
-def _read_unskewed(zxing: Zxing, gray: np.ndarray, threshold: Callable[[np.ndarray], np.ndarray]) -> list[str]:
-    image = unskewed(gray)
-    if image is None:
-        return []
-    return zxing.read(image) or zxing.read(threshold(image))
 
 
 def grid_reader() -> Pass:
