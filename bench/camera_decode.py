@@ -56,7 +56,7 @@ class Frame:
 
     @property
     def truth(self) -> frozenset[str]:
-        return frozenset((self.ticket.code, self.ticket.short_code))
+        return self.ticket.readings
 
 
 def frames(n: int, seed: int, pool: list[PrintedTicket], sizes: int = 2) -> Iterator[Frame]:

@@ -28,6 +28,7 @@ CANDIDATES: dict[str, QrStyle] = {
     "40 mm M (v6)": QrStyle(size=40.0, quiet=4.0),
     "44 mm M (v6)": QrStyle(size=44.0, quiet=4.0),
     "44 mm L (v5)": QrStyle(size=44.0, quiet=4.0, error="l"),
+    "44 mm M decimal (v5)": QrStyle(size=44.0, quiet=4.0, decimal=True),
 }
 # WeChat QR (the slowest by far) is left out: the design is for the gate's own pipeline and zxing-cpp.
 _READERS = ("portgate", "zxing-cpp")

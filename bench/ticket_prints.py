@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from reportlab.lib.units import mm
 
-from gate_core.codes import SHORT_CODE_DIGITS, SigningKey, VerifyKey, issue_code
+from gate_core.codes import SHORT_CODE_DIGITS, SigningKey, VerifyKey, decimal_form, issue_code
 from server.tickets.pdf import QR_STYLE, PrintableTicket, QrStyle, qr_square, qr_symbol, render_tickets_pdf, sheet_cells
 
 #: Resolution of the rasterised print (305 dpi, a laser printer's class); finer than any frame needs.
@@ -43,6 +43,12 @@ class PrintedTicket:
     @property
     def module_mm(self) -> float:
         return self.qr_mm[2] / self.modules
+
+    @property
+    def readings(self) -> frozenset[str]:
+        """Every text that is a right read of this ticket: its code in either form (the QR carries the decimal
+        one, gate_core.codes) and its short code."""
+        return frozenset((self.code, decimal_form(self.code), self.short_code))
 
 
 def _ticket(rng: np.random.Generator, key: SigningKey) -> PrintableTicket:

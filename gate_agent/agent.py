@@ -23,7 +23,7 @@ from gate_agent.cache import AgentStore, OutboxEntry, StoreWriter
 from gate_agent.config import AgentConfig
 from gate_agent.status import AgentStatus, ServerClock, mark_revoked
 from gate_agent.sync.client import GateClient, ServerError, Unreachable
-from gate_core.codes import PREFIX, mask_code
+from gate_core.codes import DECIMAL_PREFIX, PREFIX, mask_code
 from gate_core.decision import Verdict, decide
 from gate_core.reasons import Reason, reason_text
 
@@ -182,7 +182,9 @@ class GateAgent:
             "services": list(ticket.services) if ticket else [],
             "used_at": prior.used_at.isoformat() if prior else None,
             "used_where": prior.kiosk_name if prior else None,
-            "code": mask_code(text) if text.upper().startswith(PREFIX) else text[-4:].rjust(len(text), "•"),
+            "code": mask_code(text)
+            if text.upper().startswith((PREFIX, DECIMAL_PREFIX))
+            else text[-4:].rjust(len(text), "•"),
             "source": scan.source,
             "mode": mode,
         }

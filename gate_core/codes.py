@@ -9,7 +9,16 @@ A full code (printed as a QR) is ``"PG1" + base32(payload + signature)`` with no
 
 75 bytes are exactly 120 base32 characters, so every character carries five signed bits and
 changing any one of them changes the signed bytes. All characters (``A-Z``, ``2-7``) are in the
-QR alphanumeric set, which keeps the symbol small.
+QR alphanumeric set, which keeps the symbol small. This base 32 form is the code's canonical text:
+what the server stores a digest of, what scan logs show and what every parser returns.
+
+The printed QR carries the same 75 bytes in the **decimal form**, ``"PGD"`` and the bytes as one
+181-digit number (leading zeros kept; ``10**181 > 2**600``, and a number of 2**600 or more is
+malformed, so the two forms map one to one). QR numeric mode packs three digits in 10 bits, so
+the whole code fits version 5 at level M (37 modules a side) where the base 32 form needs version 6
+(41): at the same printed size each module is 11 % bigger, which is what a far or blurred camera
+frame lacks (docs/performance.md). ``normalize_code`` turns either form into the canonical one, so
+tickets printed before keep verifying and nothing past the parser sees a difference.
 
 A short code (printed as a Code 128-C barcode, or typed by hand) is 20 random decimal digits.
 It proves nothing by itself: it is looked up in the kiosk cache or on the server.
@@ -34,6 +43,9 @@ PAYLOAD_LEN = 11
 SIGNATURE_LEN = 64
 BODY_LEN = (PAYLOAD_LEN + SIGNATURE_LEN) * 8 // 5
 CODE_LEN = len(PREFIX) + BODY_LEN
+DECIMAL_PREFIX = "PGD"
+DECIMAL_DIGITS = len(str(2 ** ((PAYLOAD_LEN + SIGNATURE_LEN) * 8) - 1))
+DECIMAL_CODE_LEN = len(DECIMAL_PREFIX) + DECIMAL_DIGITS
 MAX_KEY_ID = 255
 MAX_TICKET_ID = 2**48 - 1
 MAX_ITINERARY_ID = 2**32 - 1
@@ -42,6 +54,8 @@ QR_ALPHANUMERIC = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
 
 _BODY_RE = re.compile(rf"[A-Z2-7]{{{BODY_LEN}}}")
 _SHORT_RE = re.compile(rf"[0-9]{{{SHORT_CODE_DIGITS}}}")
+_DECIMAL_RE = re.compile(rf"[0-9]{{{DECIMAL_DIGITS}}}")
+_CODE_BYTES = PAYLOAD_LEN + SIGNATURE_LEN
 # People and scanners add spaces, dashes and line ends; none of them is part of a code.
 _SEPARATORS = str.maketrans("", "", " \t\r\n\f\v-")
 # Anything longer is scanner garbage; refusing it early keeps parsing cheap.
@@ -190,13 +204,30 @@ def _normalise(text: object) -> str | None:
 
 
 def normalize_code(text: str) -> str | None:
-    """The canonical full code for ``text`` (spaces, dashes and case removed), or None."""
+    """The canonical full code for ``text`` (spaces, dashes and case removed; the decimal form turned
+    into the base 32 one), or None."""
     normalised = _normalise(text)
-    if normalised is None or len(normalised) != CODE_LEN or not normalised.startswith(PREFIX):
+    if normalised is None:
         return None
-    if not _BODY_RE.fullmatch(normalised, len(PREFIX)):
-        return None
-    return normalised
+    if len(normalised) == CODE_LEN and normalised.startswith(PREFIX):
+        return normalised if _BODY_RE.fullmatch(normalised, len(PREFIX)) else None
+    if len(normalised) == DECIMAL_CODE_LEN and normalised.startswith(DECIMAL_PREFIX):
+        if not _DECIMAL_RE.fullmatch(normalised, len(DECIMAL_PREFIX)):
+            return None
+        value = int(normalised[len(DECIMAL_PREFIX) :])
+        if value.bit_length() > _CODE_BYTES * 8:
+            return None
+        return PREFIX + base64.b32encode(value.to_bytes(_CODE_BYTES, "big")).decode("ascii")
+    return None
+
+
+def decimal_form(code: str) -> str:
+    """The decimal form of a full code (either form), what its printed or shown QR carries."""
+    full = normalize_code(code)
+    if full is None:
+        raise ValueError("not a full ticket code")
+    value = int.from_bytes(base64.b32decode(full[len(PREFIX) :]), "big")
+    return f"{DECIMAL_PREFIX}{value:0{DECIMAL_DIGITS}d}"
 
 
 def _payload(key_id: int, ticket_id: int, itinerary_id: int) -> bytes:

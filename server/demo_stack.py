@@ -132,7 +132,7 @@ def _enrol_demo_kiosk(db: Any, agent_config: Path) -> None:
 
 def _write_replay(replay: Path, codes: list[tuple[str, bool]]) -> None:
     """The QR codes, as printed, that the demo kiosk's replay scanner reads in turn like camera frames."""
-    import segno
+    from server.tickets.pdf import qr_symbol
 
     replay.mkdir(exist_ok=True)
     printed = [code for code, was_printed in codes if was_printed]
@@ -148,7 +148,7 @@ def _write_replay(replay: Path, codes: list[tuple[str, bool]]) -> None:
     for name, code in plan:
         path = replay / f"{name}.png"
         if not path.exists():
-            segno.make(code, error="m").save(str(path), scale=6, border=4)
+            qr_symbol(code).save(str(path), scale=6, border=4)
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

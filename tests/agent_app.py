@@ -8,9 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
-from gate_agent.app import create_agent_app
+from gate_agent.app import AGENT, SYNC, create_agent_app
 from gate_agent.cache import AgentStore
 from gate_agent.config import AgentConfig
+from tests.gate_support import enrol_kiosk
 
 
 def enrolled(config: AgentConfig, token: str) -> None:
@@ -32,3 +33,14 @@ async def started_agent(config: AgentConfig, token: str, **options: Any) -> Asyn
         yield runner
     finally:
         await runner.cleanup()
+
+
+@asynccontextmanager
+async def kiosk_of(client: Any, tmp_path: Any, name: str) -> AsyncIterator[tuple[Any, Any]]:
+    """A kiosk enrolled as ``name`` on the test's server, its agent started (not kept in sync on its own, and
+    patient with a slow box): its agent and sync client."""
+    enrolled_kiosk = await enrol_kiosk(client, name)
+    url = str(client.server.make_url("")).rstrip("/")
+    config = AgentConfig(server_url=url, data_dir=str(tmp_path / "agent"), online_timeout_ms=5000)
+    async with started_agent(config, enrolled_kiosk["token"], keep_in_sync=False) as runner:
+        yield runner.app[AGENT], runner.app[SYNC]

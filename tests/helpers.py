@@ -6,6 +6,7 @@ import html
 import re
 from typing import Any
 
+from gate_core.codes import normalize_code
 from server.demo import DEMO_PASSWORD
 from tests.dbaccess import db_rows
 
@@ -119,3 +120,9 @@ async def api_error(resp) -> dict[str, Any]:
     assert isinstance(error["code"], str) and isinstance(error["message"], str) and error["message"]
     assert isinstance(error["fields"], dict)
     return error
+
+
+def as_codes(texts: list[str]) -> list[str]:
+    """QR texts as the gate's parser takes them: a full code in either printed form (the QR carries the decimal
+    one) becomes its canonical base 32 text, what the server issued; anything else stays as read."""
+    return [normalize_code(text) or text for text in texts]

@@ -11,23 +11,17 @@ import re
 
 import pytest
 
-from gate_agent.app import AGENT, SYNC
 from gate_agent.cache import AgentStore
-from gate_agent.config import AgentConfig
 from gate_core.reasons import Reason, reason_text
-from tests.agent_app import started_agent
-from tests.gate_support import enrol_kiosk, limit_kiosk_pages, make_tickets
+from tests.agent_app import kiosk_of
+from tests.gate_support import limit_kiosk_pages, make_tickets
 from tests.helpers import db_rows, login
 
 
 @pytest.fixture
 async def kiosk(client, tmp_path):
-    enrolled = await enrol_kiosk(client, "Garita Llena")
-    url = str(client.server.make_url("")).rstrip("/")
-    # A slow CI box must not time out.
-    config = AgentConfig(server_url=url, data_dir=str(tmp_path / "agent"), online_timeout_ms=5000)
-    async with started_agent(config, enrolled["token"], keep_in_sync=False) as runner:
-        yield runner.app[AGENT], runner.app[SYNC]
+    async with kiosk_of(client, tmp_path, "Garita Llena") as agent_and_sync:
+        yield agent_and_sync
 
 
 def _outbox_codes(store: AgentStore) -> list[str]:

@@ -15,6 +15,7 @@ from pyzbar import pyzbar
 from gate_agent.scanner.manual import MAX_CODE_LENGTH
 from tests.browser import answer_human_check
 from tests.dbaccess import db_value
+from tests.helpers import as_codes
 from tests.stack import AgentProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
@@ -77,7 +78,7 @@ def test_generate_print_scan_the_pdf_then_delete(new_page, live_server, tmp_path
     download.value.save_as(pdf)
     subprocess.run(["pdftoppm", "-r", "150", "-gray", "-png", str(pdf), str(tmp_path / "page")], check=True)
     image = cv2.imread(str(next(tmp_path.glob("page*.png"))), cv2.IMREAD_GRAYSCALE)
-    codes = [symbol.data.decode() for symbol in pyzbar.decode(image)]
+    codes = as_codes([symbol.data.decode() for symbol in pyzbar.decode(image)])
     full_code = next(code for code in codes if code.startswith("PG1"))
     page.reload()
     assert page.locator(f"tr[data-ticket='{first_id}']").get_attribute("data-printed") == "1"

@@ -12,16 +12,19 @@ import pytest
 import segno
 import zxingcpp
 
-from bench.photos import render_qr
 from gate_agent.scanner.passes import SECOND_PASSES
 from gate_agent.scanner.pipeline import FramePipeline, signed_code_verifier
 from gate_agent.scanner.qrgrid import TICKET_VERSIONS
 from gate_agent.scanner.qrsymbol import decode_modules, layout
-from gate_core.codes import SigningKey, issue_code, keyring
-from server.tickets.pdf import qr_symbol
+from gate_core.codes import SigningKey, decimal_form, issue_code, keyring
+from server.tickets.pdf import QR_STYLE, QrStyle, qr_symbol
 
 GATE_KEY = SigningKey.from_private_bytes(7, bytes(range(32)))
 CODE = issue_code(GATE_KEY, 1234, 42)
+#: What the ticket's QR carries since the decimal form (gate_core.codes), and how tickets printed before drew it
+#: (the base 32 form), which `on_paper` draws unless told otherwise: the gate reads both.
+PRINTED = decimal_form(CODE)
+BEFORE = QrStyle(decimal=False)
 PAPER = 200  # the grey of the desk around the ticket
 
 
@@ -29,9 +32,10 @@ def verify(text: str) -> bool:
     return signed_code_verifier(lambda: keyring([GATE_KEY.public_key()]))(text)
 
 
-def on_paper(angle: float = 12.0, code: str = CODE) -> np.ndarray:
+def on_paper(angle: float = 12.0, code: str = CODE, style: QrStyle = BEFORE) -> np.ndarray:
     """The ticket's QR (6 px a module) on white paper, turned a little, on a grey desk, slightly soft."""
-    qr = render_qr(code, module_px=6)
+    modules = np.array(list(qr_symbol(code, style).matrix_iter(border=4)), bool)
+    qr = np.where(modules, 0, 255).astype(np.uint8).repeat(6, axis=0).repeat(6, axis=1)
     frame = np.full((480, 640), PAPER, np.uint8)
     top, left = (480 - qr.shape[0]) // 2, (640 - qr.shape[1]) // 2
     frame[top : top + qr.shape[0], left : left + qr.shape[1]] = np.clip(qr.astype(int) * 0.8 + 30, 0, 255)
@@ -63,9 +67,10 @@ def zxing_reads(frame: np.ndarray) -> list[str]:
 
 
 def test_every_qr_portgate_prints_or_shows_is_a_version_the_grid_reader_knows():
-    printed = qr_symbol(CODE)
-    on_phone = segno.make(CODE, error="m", mode="alphanumeric")  # as the phone's ticket screen draws it
-    assert {printed.version, on_phone.version} <= set(TICKET_VERSIONS)
+    printed = qr_symbol(CODE)  # on paper, and on the phone's ticket screen (server.tickets.phone_views)
+    before = qr_symbol(CODE, QrStyle(decimal=False))  # tickets printed before the decimal form
+    assert (printed.version, before.version) == (5, 6)
+    assert {printed.version, before.version} <= set(TICKET_VERSIONS)
 
 
 @pytest.mark.parametrize("mask", range(8))
@@ -77,7 +82,7 @@ def test_the_modules_of_a_ticket_qr_read_back_to_its_code(mask):
 def test_modules_nobody_can_read_are_corrected_as_erasures():
     darkness = np.array(qr_symbol(CODE).matrix, float)
     darkness[12:28, 14:30] = 0.5  # a 16 x 16 patch of 256 modules, each undecided
-    assert decode_modules(darkness) == CODE
+    assert decode_modules(darkness) == PRINTED
     # As plain errors (each guessed one way), Reed-Solomon cannot correct as many.
     guessed = darkness.copy()
     guessed[12:28, 14:30] = 0
@@ -105,11 +110,12 @@ def test_a_ticket_under_glare_is_read_where_zxing_and_every_other_pass_read_noth
     assert read_alone(frame) == CODE
 
 
-def test_a_thumb_over_a_finder_pattern_is_read_from_the_other_two():
-    frame = thumb(on_paper(), (410, 160), (50, 35))  # over the top-right finder pattern
+@pytest.mark.parametrize(("style", "text"), [(BEFORE, CODE), (QR_STYLE, PRINTED)], ids=["base32", "decimal"])
+def test_a_thumb_over_a_finder_pattern_is_read_from_the_other_two(style, text):
+    frame = thumb(on_paper(style=style), (410, 160), (50, 35))  # over the top-right finder pattern
     assert zxing_reads(frame) == []
     assert read_alone(frame, grid=False) is None
-    assert read_alone(frame) == CODE
+    assert read_alone(frame) == text
 
 
 def test_frames_of_one_sighting_are_read_together_when_none_reads_alone():
@@ -162,11 +168,11 @@ def test_a_ticket_with_damage_beyond_repair_never_reads_as_another_text():
     for _ in range(400):
         damaged = ticket.copy()
         side = int(rng.integers(8, 20))
-        top, left = rng.integers(9, 41 - side, 2)
+        top, left = rng.integers(9, ticket.shape[0] - side, 2)
         damaged[top : top + side, left : left + side] = rng.uniform(0, 1, (side, side))
         results.add(decode_modules(damaged))
-    assert results <= {CODE, None}
-    assert results == {CODE, None}  # both happen: the damage spans what can and cannot be corrected
+    assert results <= {PRINTED, None}
+    assert results == {PRINTED, None}  # both happen: the damage spans what can and cannot be corrected
 
 
 def test_a_symbol_the_grid_reader_keeps_failing_on_does_not_starve_the_other_passes():
@@ -185,15 +191,19 @@ def test_a_symbol_the_grid_reader_keeps_failing_on_does_not_starve_the_other_pas
     assert "crop_wechat_small" in pipeline.cost_estimates_ms()
 
 
-@pytest.mark.parametrize("damage", ["thumb", "glare"])
-def test_a_phone_in_dark_mode_is_read_under_a_thumb_or_glare(damage):
+@pytest.mark.parametrize(
+    ("damage", "style", "text"),
+    [("thumb", BEFORE, CODE), ("glare", BEFORE, CODE), ("thumb", QR_STYLE, PRINTED)],
+    ids=["thumb-base32", "glare-base32", "thumb-decimal"],
+)
+def test_a_phone_in_dark_mode_is_read_under_a_thumb_or_glare(damage, style, text):
     """Light modules on a black screen: the grid reader reads the symbol inverted, as zxing's try_invert
     does, and keeps what it does for printed tickets."""
-    screen = 255 - on_paper()
+    screen = 255 - on_paper(style=style)
     frame = thumb(screen, (410, 160), (50, 35)) if damage == "thumb" else glare(screen, (330, 230), radius=100)
     assert zxing_reads(frame) == []
     assert read_alone(frame, grid=False) is None
-    assert read_alone(frame) == CODE
+    assert read_alone(frame) == text
 
 
 def test_frames_that_all_saw_the_same_glare_do_not_outvote_the_frame_where_it_moved():

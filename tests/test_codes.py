@@ -12,6 +12,8 @@ import pytest
 
 from gate_core.codes import (
     CODE_LEN,
+    DECIMAL_CODE_LEN,
+    DECIMAL_PREFIX,
     MAX_ITINERARY_ID,
     MAX_TICKET_ID,
     PREFIX,
@@ -21,6 +23,7 @@ from gate_core.codes import (
     ParsedCode,
     SigningKey,
     VerifyKey,
+    decimal_form,
     human_readable,
     issue_code,
     keyring,
@@ -119,6 +122,61 @@ def test_code_is_short_and_qr_alphanumeric_only(code):
     assert len(code) <= 130
     assert code.startswith("PG1")
     assert set(code) <= QR_ALPHANUMERIC
+
+
+# --- the decimal form (what the printed QR carries) ------------------------------------------
+
+
+@pytest.mark.parametrize("code", SAMPLE_CODES)
+def test_the_decimal_form_parses_as_the_same_code_with_the_same_ids(code):
+    decimal = decimal_form(code)
+    assert len(decimal) == DECIMAL_CODE_LEN == 184
+    assert decimal.startswith(DECIMAL_PREFIX) and decimal[len(DECIMAL_PREFIX) :].isdigit()
+    assert decimal_form(decimal) == decimal
+    for text in (decimal, decimal.lower(), " ".join([decimal[:3], decimal[3:90], decimal[90:]]) + "\r\n"):
+        assert normalize_code(text) == code
+        assert parse_code(text, KEYS) == parse_code(code, KEYS)  # same ids, same canonical text
+
+
+def test_the_decimal_form_keeps_leading_zeros():
+    # Key id 1 leads the bytes, so the number has fewer than 181 digits and is padded with zeros.
+    decimal = decimal_form(SAMPLE_CODES[0])
+    assert decimal[len(DECIMAL_PREFIX)] == "0"
+    assert normalize_code(DECIMAL_PREFIX + decimal[len(DECIMAL_PREFIX) :].lstrip("0")) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        str(2**600),  # one past the largest 75-byte number: no code has it
+        "9" * 181,
+        "1" * 180,
+        "1" * 182,
+        "1" * 180 + "A",
+        "1" * 180 + "\u0661",  # an Arabic-Indic digit: str.isdigit() says yes, a code says no
+    ],
+)
+def test_decimal_texts_that_are_not_a_code_are_malformed(body):
+    assert normalize_code(DECIMAL_PREFIX + body) is None
+    assert parse_code(DECIMAL_PREFIX + body, KEYS).status is CodeStatus.MALFORMED
+
+
+def test_changing_any_digit_of_the_decimal_form_never_verifies():
+    decimal = decimal_form(SAMPLE_CODES[1])
+    for position in range(len(DECIMAL_PREFIX), len(decimal)):
+        digit = str((int(decimal[position]) + 7) % 10)
+        altered = decimal[:position] + digit + decimal[position + 1 :]
+        assert not parse_code(altered, KEYS).valid, position
+
+
+@pytest.mark.parametrize("text", ["", "PG1", "12345678901234567890", "hello"])
+def test_only_a_full_code_has_a_decimal_form(text):
+    with pytest.raises(ValueError, match="not a full ticket code"):
+        decimal_form(text)
+
+
+def test_the_decimal_form_is_masked_like_the_code():
+    assert mask_code(decimal_form(SAMPLE_CODES[1])) == mask_code(SAMPLE_CODES[1])
 
 
 def test_code_encodes_in_qr_alphanumeric_mode():

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from gate_core.codes import SigningKey, issue_code
+from gate_core.codes import SigningKey, decimal_form, issue_code
 from server.gate import kiosks
 from server.tickets import KEYS, tickets_changed
 from server.tickets.service import TicketError, balance, code_for, delete_ticket
@@ -221,9 +221,23 @@ async def test_bad_redeem_input_is_a_400_with_the_field_named(client):
     assert resp.status == 400
 
 
+async def test_a_ticket_is_one_ticket_in_either_form_of_its_code(client, config):
+    """The printed QR carries the decimal form; a ticket printed before carries the base 32 one. Either is
+    the same ticket: used once in one form, it is already used in the other, and the scan log keeps the code
+    as issued."""
+    kiosk = await enrol_kiosk(client, "Puerta 1")
+    (ticket,) = await make_tickets(client.server.app, 1)
+    first = await redeem(client, kiosk, decimal_form(ticket["code"]))
+    again = await redeem(client, kiosk, ticket["code"])
+    assert first["accepted"] and first["ticket_id"] == ticket["id"]
+    assert not again["accepted"] and again["reason"] == "already_used"
+    assert again["prior_use"]["scan_id"] == first["scan_id"]
+    assert db_rows(config, "SELECT DISTINCT code FROM scans") == [(ticket["code"],)]
+
+
 async def test_the_servers_fast_code_check_agrees_with_the_shared_verifier(client):
     """The server re-issues a code to check it (cheaper than verifying); it must agree with parse_code."""
-    from gate_core.codes import human_readable, parse_code
+    from gate_core.codes import decimal_form, human_readable, parse_code
     from server.gate.redeem import read_code
 
     keys = client.server.app[KEYS]
@@ -233,6 +247,8 @@ async def test_the_servers_fast_code_check_agrees_with_the_shared_verifier(clien
         for text in (
             code,
             code.lower(),
+            decimal_form(code),
+            decimal_form(code).lower(),
             human_readable(code),
             _altered(code),
             code[:-1],

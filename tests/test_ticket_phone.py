@@ -11,7 +11,7 @@ import numpy as np
 
 from gate_agent.scanner.decoders import default_decoder
 from tests.gate_support import PACIFICO_TAX_ID, enrol_kiosk, make_tickets, redeem
-from tests.helpers import api_error, get_form, login
+from tests.helpers import api_error, as_codes, get_form, login
 from tests.test_ticket_share import ANDINA, grouped, shown_code, shows_none_of
 from tests.test_tickets_api import customer
 
@@ -42,7 +42,7 @@ def decoded(page: str) -> list[str]:
     """What the kiosk's decoder reads from the page's QR, drawn at 8 px per module."""
     modules = svg_modules(page)
     frame = cv2.resize(modules, None, fx=8, fy=8, interpolation=cv2.INTER_NEAREST)
-    return default_decoder().decode(frame)
+    return as_codes(default_decoder().decode(frame))
 
 
 async def test_the_phone_shows_the_printed_tickets_qr_and_code_for_this_session_only(client):

@@ -14,7 +14,7 @@ from pyzbar import pyzbar
 
 from gate_core.codes import parse_code
 from tests.dbaccess import db_execute
-from tests.helpers import alert_text, count, db_rows, field_errors, get_form, login
+from tests.helpers import alert_text, as_codes, count, db_rows, field_errors, get_form, login
 
 
 async def balance_of(client) -> dict[str, int]:
@@ -139,7 +139,7 @@ def rasterise_and_decode(pdf: Path) -> list[str]:
     """What a camera sees: the PDF rendered at 150 dpi (pdftoppm), decoded with pyzbar."""
     subprocess.run(["pdftoppm", "-r", "150", "-gray", "-png", str(pdf), str(pdf.with_suffix(""))], check=True)
     image = cv2.imread(str(next(pdf.parent.glob(pdf.stem + "*.png"))), cv2.IMREAD_GRAYSCALE)
-    return [s.data.decode() for s in pyzbar.decode(image)]
+    return as_codes([s.data.decode() for s in pyzbar.decode(image)])
 
 
 async def test_delete_unused_returns_one_to_balance_and_used_ticket_is_locked(client, config):

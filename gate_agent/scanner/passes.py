@@ -323,18 +323,17 @@ def _pass_table(zxing: Zxing) -> dict[str, Pass]:
 def grid_reader() -> Pass:
     def read(context: FrameContext) -> list[str]:
         unverified: list[str] = []
-        for version in qrgrid.TICKET_VERSIONS:
-            for tried, quad in enumerate(itertools.islice(_grid_places(context, version), _GRID_QUADS)):
-                if tried and context.time_left() < _GRID_QUAD_MS:
-                    break
-                reading = qrgrid.read_quad(context.gray, quad, version)
-                text = None if reading is None else _decode_in_sighting(reading, context.sighting)
-                if text is not None and context.verify(text):
-                    return [text]
-                if text is not None:
-                    unverified.append(text)  # another code in view: the ticket may be at the next place
-                elif reading is not None and reading.fits >= _GRID_KEPT:
-                    context.grids.append(reading.darkness)
+        for tried, (quad, version) in enumerate(itertools.islice(_grid_places(context), _GRID_QUADS)):
+            if tried and context.time_left() < _GRID_QUAD_MS:
+                break
+            reading = qrgrid.read_quad(context.gray, quad, version)
+            text = None if reading is None else _decode_in_sighting(reading, context.sighting)
+            if text is not None and context.verify(text):
+                return [text]
+            if text is not None:
+                unverified.append(text)  # another code in view: the ticket may be at the next place
+            elif reading is not None and reading.fits >= _GRID_KEPT:
+                context.grids.append(reading.darkness)
         return unverified
 
     return read
@@ -356,12 +355,14 @@ def _decode_in_sighting(reading: qrgrid.Reading, sighting: list[np.ndarray]) -> 
     return None
 
 
-def _grid_places(context: FrameContext, version: int) -> Iterator[np.ndarray]:
-    """Where the grid reader looks: where zxing located a symbol, then, if the frame has the time for the
-    search, where finder patterns put one."""
-    yield from context.quads
+def _grid_places(context: FrameContext) -> Iterator[tuple[np.ndarray, int]]:
+    """Where the grid reader looks, with the version it reads there: where zxing located a symbol (the version
+    whose fixed patterns show best there), then, if the frame has the time for the search, where finder
+    patterns put one."""
+    for quad in context.quads:
+        yield quad, max(qrgrid.TICKET_VERSIONS, key=lambda version: qrgrid.placement_fit(context.gray, quad, version))
     if context.time_left() >= LEAST_MS["grid"]:
-        yield from _finder_quads(context, version)
+        yield from _finder_quads(context)
 
 
 #: The grid reader reads at most this many places in a frame (each costs a few ms): first where zxing
@@ -376,19 +377,21 @@ _SETTLED = 3  # the best-fitting placements whose guessed corners are settled (t
 _FINDER_WIDTH = 640  # px: finder patterns are looked for on a copy at most this wide
 
 
-def _finder_quads(context: FrameContext, version: int) -> list[np.ndarray]:
-    """The symbols' corners that finder patterns in the frame suggest, best fitting first."""
+def _finder_quads(context: FrameContext) -> list[tuple[np.ndarray, int]]:
+    """The symbols' corners (and versions) that finder patterns in the frame suggest, best fitting first."""
     gray = context.gray
     factor = min(1.0, _FINDER_WIDTH / max(gray.shape))
     small = scale(gray, factor)
-    found = finders.candidate_quads(finders.find_finders(small), version, small.shape)
+    seen = finders.find_finders(small)
+    found = [(q, v) for v in qrgrid.TICKET_VERSIONS for q in finders.candidate_quads(seen, v, small.shape)]
     if context.time_left() < _GRID_QUAD_MS:
         return []  # no time left to settle the corners and read one
     # The placements that fit best as guessed (two finders give eight to choose from: the third on either
-    # side of either, square or foreshortened) get their guessed corners settled, then are ranked again.
-    found.sort(key=lambda quad: -qrgrid.placement_fit(gray, quad.corners / factor, version))
-    settled = [qrgrid.settle_corners(gray, q.corners / factor, version, q.guessed) for q in found[:_SETTLED]]
-    settled.sort(key=lambda corners: -qrgrid.placement_fit(gray, corners, version))
+    # side of either, square or foreshortened; and each version puts them apart by its own size) get their
+    # guessed corners settled, then are ranked again.
+    found.sort(key=lambda place: -qrgrid.placement_fit(gray, place[0].corners / factor, place[1]))
+    settled = [(qrgrid.settle_corners(gray, q.corners / factor, v, q.guessed), v) for q, v in found[:_SETTLED]]
+    settled.sort(key=lambda place: -qrgrid.placement_fit(gray, *place))
     return settled[:_FINDER_QUADS]
 
 

@@ -19,9 +19,10 @@ import numpy as np
 
 from gate_agent.scanner.qrsymbol import layout, version_of
 
-#: The QR versions Portgate prints and shows: every ticket code has the same length ("PG1" and 120 base32
-#: characters, alphanumeric at level M), so one version, 41 modules a side (tests/test_camera_grid.py).
-TICKET_VERSIONS = (6,)
+#: The QR versions Portgate prints and shows (tests/test_camera_grid.py): every ticket code has the same length,
+#: so one version per form (gate_core.codes) at level M: 5 (37 modules a side) for the decimal form printed and
+#: shown now, 6 (41) for the base 32 form of tickets printed before.
+TICKET_VERSIONS = (5, 6)
 #: Pixels per module of the straightened symbol the grid is fitted and read on.
 _PX = 4
 _BORDER = 2  # modules of quiet zone kept around the symbol when straightening it

@@ -20,8 +20,9 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen import canvas
+from segno import consts
 
-from gate_core.codes import human_readable
+from gate_core.codes import DECIMAL_PREFIX, decimal_form, human_readable, normalize_code
 from server.i18n import translate
 
 #: Tickets per A4 sheet a customer may choose: one per page, or a 2 x 2 or 2 x 3 grid to cut.
@@ -49,22 +50,25 @@ _CODE_SHAPE = "PG1" + "A" * 120
 class QrStyle:
     """How the QR is drawn: its side on the ticket box (mm, quiet zone excluded), where its top sits (mm below
     the box's top edge), the clear space kept around it (in modules), its error-correction level (L, M, Q, H),
-    whether segno may raise that level when the higher one fits the same version, and its encoding mode (None:
-    the densest that holds the text). The code text never changes, only how it is drawn."""
+    whether segno may raise that level when the higher one fits the same version, and whether a full code goes
+    in its decimal form (``gate_core.codes.decimal_form``: numeric mode, version 5 at M) or its base 32 form
+    (alphanumeric, version 6). Either form verifies as the same code; only how it is drawn changes."""
 
     size: float = 35.0
     top: float = 15.5
     quiet: float = 3.4
     error: str = "m"
     boost_error: bool = True
-    mode: str | None = None
+    decimal: bool = False
 
 
 #: The printed design, chosen on the photo benchmark (python -m bench.ticket_design; docs/performance.md): a 44 mm
-#: QR (39.5 mm six to a sheet, 79 mm alone on a page) at level M, version 6, four modules of clear space. Over
-#: today's 35 mm it read 9 points more of the benchmark's frames; level L read as well with less to spare for
-#: thumbs, creases and toner gaps, and Q or byte mode make the modules smaller.
-QR_STYLE = QrStyle(size=44.0, quiet=4.0)
+#: QR (39.1 mm six to a sheet, 79 mm alone on a page) at level M, four modules of clear space, the code in its
+#: decimal form (version 5, 37 modules). Over the 35 mm code printed before, 44 mm read 9 points more of the
+#: benchmark's frames; the decimal form's bigger modules then read 3.5 points more than the base 32 form
+#: (version 6). Level L read as well as M with less to spare for thumbs, creases and toner gaps; Q or byte mode
+#: make the modules smaller.
+QR_STYLE = QrStyle(size=44.0, quiet=4.0, decimal=True)
 
 
 @dataclass(frozen=True)
@@ -108,9 +112,18 @@ def sheet_cells(per_sheet: int) -> list[Cell]:
 
 
 def qr_symbol(text: str, style: QrStyle = QR_STYLE) -> segno.QRCode:
-    """The QR symbol a ticket carries for ``text`` (a full code is all upper-case: alphanumeric mode)."""
-    mode = style.mode or ("alphanumeric" if text.isupper() else None)
-    return segno.make(text, error=style.error, mode=mode, micro=False, boost_error=style.boost_error)
+    """The QR symbol a ticket carries for ``text``: a full code in the style's form, each part in the densest
+    mode that holds it (segno keeps one mode for a whole text unless given the parts); anything else as is."""
+    content: str | list[tuple[str, int]] = text
+    full = normalize_code(text)
+    if full is not None and style.decimal:
+        digits = decimal_form(full)[len(DECIMAL_PREFIX) :]
+        content = [(DECIMAL_PREFIX, consts.MODE_ALPHANUMERIC), (digits, consts.MODE_NUMERIC)]
+    elif full is not None:
+        content = [(full, consts.MODE_ALPHANUMERIC)]
+    # segno encodes a list of (text, mode) parts as one segment each (segno.encoder.prepare_data); its type
+    # hints name only a single text.
+    return segno.make(content, error=style.error, micro=False, boost_error=style.boost_error)  # type: ignore[arg-type]
 
 
 @functools.cache

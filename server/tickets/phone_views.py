@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import segno
 from aiohttp import web
 from markupsafe import Markup
 
@@ -21,6 +20,7 @@ from server.openapi import NULLABLE_S, ApiDocs, I, S, obj, path_param
 from server.pwa import CACHE_HEADER, request_cache_key
 from server.tickets import KEYS, share
 from server.tickets import service as svc
+from server.tickets.pdf import qr_symbol
 from server.tickets.printing import display_code, print_one
 from server.web import CUSTOMER_ROLES, DB, not_found, path_id, require
 
@@ -55,7 +55,7 @@ def phone_status(ticket: dict[str, Any], now: datetime) -> str:
 
 def qr_svg(code: str) -> Markup:
     """The QR of ``code`` as inline SVG with its quiet zone, black on white, sized by its container."""
-    qr = segno.make(code, error="m", mode="alphanumeric" if code.isupper() else None)
+    qr = qr_symbol(code)  # the printed ticket's symbol: its decimal form, the biggest modules on the screen
     svg = qr.svg_inline(border=4, omitsize=True, light="#fff", dark="#000", svgclass="qr", lineclass=None)
     return Markup(svg)  # noqa: S704 - segno's own markup of a code we issued
 
