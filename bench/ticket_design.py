@@ -3,9 +3,9 @@
     python -m bench.ticket_design [--frames N] [--seed S]
 
 Every candidate prints the same tickets (same codes, same text) through server/tickets/pdf.py with another
-:class:`QrStyle`: the QR's side, its error-correction level and the clear space around it. (The mode is
-alphanumeric for all: every character of a code is in that set, and byte mode would need version 8, 49
-modules instead of 41, for the same text at level M.)
+:class:`QrStyle`: the QR's side, its error-correction level, the clear space around it, and the code's form
+in the QR: base 32 (alphanumeric mode, version 6 at M; byte mode would need version 8, 49 modules) or decimal
+(gate_core.codes: numeric mode, version 5 at M, 37 modules).
 A bigger QR pushes the bands under it down and makes the box taller, so six to a sheet print it a little
 smaller than its nominal side; the table shows the side actually printed. Each frame is the same shot
 (condition, pose, light, seed) for every candidate, so the differences are the design's.

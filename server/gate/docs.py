@@ -139,7 +139,8 @@ def _document_redeems(docs: ApiDocs) -> None:
         "/api/v1/gate/redeem",
         "post",
         "Online redeem: decide a scan and, if accepted, use the ticket atomically. Idempotent by scan_id "
-        "(a retry returns the first verdict). `code` is a full PG1 code or a 20-digit short code; a code "
+        "(a retry returns the first verdict). `code` is a full code (`PG1` and base32, or its decimal form "
+        "`PGD` and 181 digits, which ticket QRs carry) or a 20-digit short code; a code "
         "that is not valid still gets a verdict (malformed, forged, unknown…). `scan_id` is unique per scan; "
         "ids that sort by time (as the Portgate agent makes them: 12 hex digits of Unix milliseconds, then "
         "random) keep the server's scan index compact. " + KIOSK_AUTH,
