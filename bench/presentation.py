@@ -169,7 +169,7 @@ def run_sequence(scene: Presentation, ticket: PrintedTicket, seed: int) -> dict:
         texts = [text for text in feed(image, clock) if verify(text)]
         clock += time.thread_time() - started
         last, decoded = index, decoded + 1
-        false_reads += any(text not in (ticket.code, ticket.short_code) for text in texts)
+        false_reads += any(text not in ticket.readings for text in texts)
         if texts:
             verdict = max(0.0, clock - presented)
             return {"verdict_s": verdict, "decoded": decoded, "false_reads": false_reads, "presented_s": presented}
