@@ -103,11 +103,18 @@ def test_random_modules_never_decode_to_a_text():
     assert decoded == 0
 
 
-def test_a_ticket_under_glare_is_read_where_zxing_and_every_other_pass_read_nothing():
-    frame = glare(on_paper(), (330, 230), radius=100)
+@pytest.mark.parametrize(
+    ("style", "radius", "text"),
+    # The smaller version-5 symbol is more of it under the same lamp: radius 100 burns out too much of it. zxing
+    # locates it without reading it, and the grid reader picks the version whose fixed patterns fit there.
+    [(BEFORE, 100, CODE), (QR_STYLE, 90, PRINTED)],
+    ids=["base32", "decimal"],
+)
+def test_a_ticket_under_glare_is_read_where_zxing_and_every_other_pass_read_nothing(style, radius, text):
+    frame = glare(on_paper(style=style), (330, 230), radius=radius)
     assert zxing_reads(frame) == []
     assert read_alone(frame, grid=False) is None
-    assert read_alone(frame) == CODE
+    assert read_alone(frame) == text
 
 
 @pytest.mark.parametrize(("style", "text"), [(BEFORE, CODE), (QR_STYLE, PRINTED)], ids=["base32", "decimal"])

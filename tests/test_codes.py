@@ -154,11 +154,18 @@ def test_the_decimal_form_keeps_leading_zeros():
         "1" * 182,
         "1" * 180 + "A",
         "1" * 180 + "\u0661",  # an Arabic-Indic digit: str.isdigit() says yes, a code says no
+        "+" + "1" * 180,  # int() would take a sign...
+        "1" * 90 + "_" + "1" * 90,  # ...and an underscore between digits
     ],
 )
 def test_decimal_texts_that_are_not_a_code_are_malformed(body):
     assert normalize_code(DECIMAL_PREFIX + body) is None
     assert parse_code(DECIMAL_PREFIX + body, KEYS).status is CodeStatus.MALFORMED
+
+
+def test_the_largest_75_byte_number_is_a_well_formed_decimal_code():
+    largest = DECIMAL_PREFIX + str(2**600 - 1)
+    assert normalize_code(largest) == PREFIX + "7" * 120  # every bit set: base 32's last digit, 7
 
 
 def test_changing_any_digit_of_the_decimal_form_never_verifies():

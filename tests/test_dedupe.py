@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from gate_agent.scanner import Deduplicator
+from gate_core.codes import SigningKey, decimal_form, issue_code
 
 
 class FakeClock:
@@ -32,6 +33,18 @@ def test_same_code_within_the_window_is_one_scan(clock):
         clock.now += 1 / 30
         accepted += dedupe.accept("PG1AAA")
     assert accepted == 1
+
+
+def test_a_ticket_read_in_either_form_of_its_code_is_one_scan(clock):
+    """A new ticket's QR carries the decimal form; a reader (or the same ticket printed before) may give the
+    base 32 text. Within the window they are one ticket, one scan; another ticket is not held back."""
+    code = issue_code(SigningKey.from_private_bytes(1, bytes(32)), 7, 9)
+    dedupe = Deduplicator(window_s=2.0, clock=clock)
+    assert dedupe.accept(decimal_form(code))
+    clock.now += 0.5
+    assert not dedupe.accept(code)
+    assert not dedupe.accept(decimal_form(code).lower())
+    assert dedupe.accept(issue_code(SigningKey.from_private_bytes(1, bytes(32)), 8, 9))
 
 
 def test_same_code_after_the_window_counts_again(clock):

@@ -6,6 +6,7 @@ import html
 import re
 from datetime import timedelta
 
+from gate_core.codes import decimal_form
 from server.gate.kiosks import KIOSKS
 from tests.gate_support import enrol_kiosk, make_tickets, now, redeem
 from tests.helpers import db_rows, login
@@ -56,6 +57,13 @@ async def test_scan_log_shows_every_scan_and_filters_it(client):
     assert {r[0] for r in by_code} == {accepted["scan_id"], again["scan_id"]}
     by_full, _ = await _log(client, f"?code={first['code']}")
     assert {r[0] for r in by_full} == {accepted["scan_id"], again["scan_id"]}
+    by_printed, _ = await _log(client, f"?code={decimal_form(first['code'])}")  # what a phone reads off the QR
+    assert {r[0] for r in by_printed} == {accepted["scan_id"], again["scan_id"]}
+    # A forged ticket names no ticket: its scans are found by the code as logged, whichever form is searched.
+    forged_code = first["code"][:-1] + ("A" if first["code"][-1] != "A" else "B")
+    for text in (forged_code, decimal_form(forged_code)):
+        by_forged, _ = await _log(client, f"?code={text}")
+        assert [r[0] for r in by_forged] == [forged["scan_id"]], text
     by_text, _ = await _log(client, "?code=not-a")
     assert [r[0] for r in by_text] == [malformed["scan_id"]]
 
@@ -112,7 +120,8 @@ async def test_a_code_finds_every_scan_of_its_ticket_online_offline_used_or_refu
         assert resp.status == 200, await resp.text()
         return item["scan_id"]
 
-    offline_use = await upload(south, used_offline["code"])  # the truck passed while the kiosk was offline
+    # The truck passed while the kiosk was offline; it uploads the code in the form its camera read.
+    offline_use = await upload(south, decimal_form(used_offline["code"]))
     refused_after = (await redeem(client, north, used_offline["code"]))["scan_id"]
     online_use = (await redeem(client, north, used_online["code"]))["scan_id"]
     late_double = await upload(south, used_online["code"])  # a conflict: both kiosks let it through

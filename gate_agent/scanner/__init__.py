@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from gate_core.codes import normalize_code
+
 __all__ = ["CodeSource", "Deduplicator", "OnCode", "ScannedCode"]
 
 
@@ -70,7 +72,9 @@ class Deduplicator:
         self._lock = threading.Lock()  # sources call in from their own threads
 
     def accept(self, code: str, now: float | None = None) -> bool:
-        """True when `code` is a new scan; pass a scan's own read time as `now` if known."""
+        """True when `code` is a new scan; pass a scan's own read time as `now` if known. A ticket's code
+        in either form (gate_core.codes: the QR's decimal form, the base 32 text) is one code."""
+        code = normalize_code(code) or code
         with self._lock:
             if now is None:
                 now = self._clock()

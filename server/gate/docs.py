@@ -345,7 +345,11 @@ def _document_scans(docs: ApiDocs) -> None:
             query_param("reason", REASONS, "one reason code"),
             query_param("from", day, "first day, in the terminal's time zone"),
             query_param("to", day, "last day (included), in the terminal's time zone"),
-            query_param("code", S, "a full or 20-digit code (its ticket's scans), or the start of an unknown code"),
+            query_param(
+                "code",
+                S,
+                "a full code in either form or a 20-digit code (its ticket's scans), or the start of an unknown code",
+            ),
             BEFORE,
             LIMIT,
         ],

@@ -172,7 +172,8 @@ def _code_terms(db: Db, code: str, verify: Mapping[int, VerifyKey]) -> tuple[lis
     ticket_id = _ticket_for_code(db, code, verify)
     if ticket_id is not None:
         return ["s.ticket_id = ?"], [ticket_id]
-    prefix = code.upper().replace("-", "")  # as read_code() stores it
+    # As read_code() stores it: a whole code (either form) as its canonical text, else as typed.
+    prefix = normalize_code(code) or code.upper().replace("-", "")
     if len(prefix) < MIN_CODE_PREFIX:
         return None
     # A prefix range on the code index (LIKE would not use it, being case-insensitive);
