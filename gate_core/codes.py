@@ -43,8 +43,9 @@ PAYLOAD_LEN = 11
 SIGNATURE_LEN = 64
 BODY_LEN = (PAYLOAD_LEN + SIGNATURE_LEN) * 8 // 5
 CODE_LEN = len(PREFIX) + BODY_LEN
+_CODE_BYTES = PAYLOAD_LEN + SIGNATURE_LEN
 DECIMAL_PREFIX = "PGD"
-DECIMAL_DIGITS = len(str(2 ** ((PAYLOAD_LEN + SIGNATURE_LEN) * 8) - 1))
+DECIMAL_DIGITS = len(str(2 ** (_CODE_BYTES * 8) - 1))
 DECIMAL_CODE_LEN = len(DECIMAL_PREFIX) + DECIMAL_DIGITS
 MAX_KEY_ID = 255
 MAX_TICKET_ID = 2**48 - 1
@@ -55,7 +56,6 @@ QR_ALPHANUMERIC = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
 _BODY_RE = re.compile(rf"[A-Z2-7]{{{BODY_LEN}}}")
 _SHORT_RE = re.compile(rf"[0-9]{{{SHORT_CODE_DIGITS}}}")
 _DECIMAL_RE = re.compile(rf"[0-9]{{{DECIMAL_DIGITS}}}")
-_CODE_BYTES = PAYLOAD_LEN + SIGNATURE_LEN
 # People and scanners add spaces, dashes and line ends; none of them is part of a code.
 _SEPARATORS = str.maketrans("", "", " \t\r\n\f\v-")
 # Anything longer is scanner garbage; refusing it early keeps parsing cheap.
