@@ -73,7 +73,13 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     """Open the database, HTTP client and senders at start; close them at shutdown."""
     config = app[CONFIG]
     db = Database(config.db_url, readers=config.db_readers, pool_size=config.db_pool_size)
-    db.migrate()
+    try:
+        db.migrate()
+    except BaseException:
+        # Closed before the failure reaches the operator: a PostgreSQL pool left open keeps retrying in its
+        # worker threads, and their warnings followed the one-line "cannot start" message.
+        db.close()
+        raise
     app[DB] = db
     session = aiohttp.ClientSession()
     app[HTTP] = session
