@@ -24,6 +24,8 @@ _SPACING_MATCH = 0.3  # and their distance from what the version needs by this s
 _MOST_FINDERS = 9  # the finders considered in one picture (three codes' worth)
 _MOST_QUADS = 16  # the places they suggest, at most
 _OUTSIDE = 6  # modules a guessed corner may be past the picture's edge
+#: The local thresholds' neighbourhoods, as fractions of the picture's short side (1/8 and 1/16).
+_LOCAL_BLOCKS = (8, 16)
 
 
 @dataclass(frozen=True)
@@ -37,17 +39,28 @@ class Finder:
 
 
 def find_finders(gray: np.ndarray) -> list[Finder]:
-    """Finder patterns in a grey picture, dark or light, under a global and a local threshold."""
-    found: list[Finder] = []
+    """Finder patterns in a grey picture, dark or light, under a global threshold and two local ones."""
     blurred = cv2.GaussianBlur(gray, (0, 0), 1.0)
     _threshold, global_binary = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    block = max(15, (min(gray.shape) // 8) | 1)
-    local_binary = cv2.adaptiveThreshold(blurred, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 5)
-    shapes = _nested_shapes(global_binary) + _nested_shapes(local_binary)
-    if len(shapes) < 2:  # light finders, on a phone in dark mode
-        shapes += _nested_shapes(255 - global_binary) + _nested_shapes(255 - local_binary)
-    # A scene full of nested squares (a tiled floor, a sheet of codes) must not cost a frame its budget:
-    # the likeliest few are enough for the code held up to the camera.
+    # Two local thresholds: the wide one keeps a finder's ring and centre apart on a small, blurred code; the
+    # narrow one follows light that changes within a code's width (a glare beside a finder thins its centre
+    # away under the wide one's mean).
+    local_binaries = [
+        cv2.adaptiveThreshold(blurred, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 5)
+        for block in (max(15, (min(gray.shape) // divisor) | 1) for divisor in _LOCAL_BLOCKS)
+    ]
+    binaries = [global_binary, *local_binaries]
+    found = _distinct([shape for binary in binaries for shape in _nested_shapes(binary)])
+    if len(found) < 2:  # light finders, on a phone in dark mode
+        found = _distinct([*found, *(shape for binary in binaries for shape in _nested_shapes(255 - binary))])
+    return found
+
+
+def _distinct(shapes: list[Finder]) -> list[Finder]:
+    """The likeliest finders, one per place (each threshold finds the same one again). A scene full of nested
+    squares (a tiled floor, a sheet of codes) must not cost a frame its budget: the likeliest few are enough
+    for the code held up to the camera."""
+    found: list[Finder] = []
     for finder in sorted(shapes, key=lambda shape: shape.unlike):
         if all(np.hypot(*(finder.centre - other.centre)) > 2 * other.module for other in found):
             found.append(finder)
@@ -61,11 +74,12 @@ def _nested_shapes(binary: np.ndarray) -> list[Finder]:
     if hierarchy is None:
         return []
     links = hierarchy[0]
+    children = links[:, 2]
+    # A shape with a hole with a shape in it (looked up at once: a noisy picture has hundreds of contours).
+    nested = np.flatnonzero((children >= 0) & (links[np.maximum(children, 0), 2] >= 0))
     finders = []
-    for index, (_next, _previous, child, _parent) in enumerate(links):
-        if child < 0 or links[child][2] < 0:
-            continue
-        inner = contours[links[child][2]]
+    for index in nested:
+        inner = contours[links[children[index]][2]]
         outer_area, inner_area = cv2.contourArea(contours[index]), cv2.contourArea(inner)
         if inner_area < _MIN_AREA or not 2.5 < outer_area / inner_area < 12:
             continue
