@@ -76,7 +76,7 @@ def _nested_shapes(binary: np.ndarray) -> list[Finder]:
     links = hierarchy[0]
     children = links[:, 2]
     # A shape with a hole with a shape in it (looked up at once: a noisy picture has hundreds of contours).
-    nested = np.flatnonzero((children >= 0) & (links[np.maximum(children, 0), 2] >= 0))
+    nested = np.flatnonzero((children >= 0) & (links[np.maximum(children, 0), 2] >= 0)).tolist()
     finders = []
     for index in nested:
         inner = contours[links[children[index]][2]]
