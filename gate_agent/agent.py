@@ -25,7 +25,7 @@ from gate_agent.status import AgentStatus, ServerClock, mark_revoked
 from gate_agent.sync.client import GateClient, ServerError, Unreachable
 from gate_core.codes import DECIMAL_PREFIX, PREFIX, mask_code
 from gate_core.decision import Verdict, decide
-from gate_core.reasons import Reason, reason_text
+from gate_core.reasons import Advice, Reason, advice_text, reason_text
 
 __all__ = ["AgentStatus", "GateAgent", "ServerClock", "new_scan_id"]
 log = logging.getLogger(__name__)
@@ -200,6 +200,12 @@ class GateAgent:
                 await listener(message)
             except (ConnectionError, RuntimeError):
                 self.listeners.remove(listener)
+
+    async def advise(self, advice: Advice | str, source: str) -> None:
+        """Tell the screens what the driver should do with a ticket the camera sees but cannot read."""
+        advice = Advice(advice)
+        text = advice_text(advice, self.config.language)
+        await self.broadcast({"type": "advice", "advice": advice.value, "text": text, "source": source})
 
     def status_message(self) -> dict[str, Any]:
         return {

@@ -157,11 +157,16 @@ async def scanning(app: web.Application) -> AsyncIterator[None]:
         if dedupe.accept(scanned.code, scanned.read_at_monotonic):
             loop.call_soon_threadsafe(_put_latest, queue, scanned)
 
+    def on_advice(advice: str, source: str) -> None:  # called from camera threads
+        asyncio.run_coroutine_threadsafe(app[AGENT].advise(advice, source), loop)
+
     started: list[CodeSource] = []
 
     async def start_then_decide() -> None:
         await app[CAUGHT_UP].wait()
         for source in app[SOURCES]:
+            if hasattr(source, "on_advice"):  # a camera: what to tell a driver whose ticket it cannot read
+                source.on_advice = on_advice
             source.start(on_code)
             started.append(source)
         await _decide_each(app[AGENT], queue, metrics)

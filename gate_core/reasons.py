@@ -1,4 +1,4 @@
-"""Stable reason codes for gate verdicts and their gate-screen text."""
+"""Stable reason codes for gate verdicts, the camera's advice to a driver, and their gate-screen text."""
 
 from __future__ import annotations
 
@@ -56,6 +56,35 @@ REASON_TEXT: dict[Reason, dict[str, str]] = {
 
 def reason_text(reason: Reason | str, lang: str = DEFAULT_LANG) -> str:
     """Gate-screen text for a reason; unknown languages (and regions like "en-US") fall back."""
-    texts = REASON_TEXT[Reason(reason)]
+    return in_language(REASON_TEXT[Reason(reason)], lang)
+
+
+def in_language(texts: dict[str, str], lang: str = DEFAULT_LANG) -> str:
+    """The text of ``texts`` (by language) in ``lang``: its primary language ("en" of "en-US"), else the default."""
     primary = lang.split("-")[0].split("_")[0].lower() if lang else DEFAULT_LANG
     return texts.get(primary, texts[DEFAULT_LANG])
+
+
+class Advice(StrEnum):
+    """What the lane screen asks of a driver whose ticket the camera sees but cannot read
+    (gate_agent.scanner.advice says when each is given)."""
+
+    GLARE = "glare"  # a lamp's reflection burns out the code: tilt the ticket
+    UNCLEAR = "unclear"  # anything else: hold it flat and still
+
+
+ADVICE_TEXT: dict[Advice, dict[str, str]] = {
+    Advice.GLARE: {
+        "es": "Hay un reflejo sobre el código: incline un poco el ticket",
+        "en": "There is a glare on the code: tilt the ticket a little",
+    },
+    Advice.UNCLEAR: {
+        "es": "Sostenga el ticket plano y quieto frente a la cámara",
+        "en": "Hold the ticket flat and still in front of the camera",
+    },
+}
+
+
+def advice_text(advice: Advice | str, lang: str = DEFAULT_LANG) -> str:
+    """Gate-screen text for the camera's advice, in the kiosk's language."""
+    return in_language(ADVICE_TEXT[Advice(advice)], lang)

@@ -1,7 +1,8 @@
 """The kiosk screen, served by the agent on localhost and fed over a WebSocket.
 
 ``/`` is a full-screen page (no external assets) that shows each verdict big and coloured, with
-the reason in the kiosk's language; ``/ws`` pushes verdicts and status and takes hand-typed codes
+the reason in the kiosk's language; ``/ws`` pushes verdicts, status and the camera's advice (a ticket
+in view it cannot read) and takes hand-typed codes
 (a keyboard-wedge scanner types into the same field and presses Enter). ``docs/lane-screen.md``
 describes the protocol for a lane display of one's own.
 

@@ -10,9 +10,14 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import pytest
 
 from gate_agent.config import AgentConfigError, load_agent_config
+from gate_core.codes import SigningKey, issue_code
+from gate_core.reasons import advice_text
+from server.tickets.pdf import QR_STYLE
+from tests.scanner_fixtures import glare, on_paper
 from tests.stack import AgentProcess, ServerProcess
 from tests.test_browser_tickets_kiosk import create_kiosk
 
@@ -265,6 +270,35 @@ def test_hold_time_and_a_sound_per_verdict_come_from_the_kiosk_settings(lane_age
     refused_tones = panel.evaluate("window.tones")[len(accepted_tones) :]
     assert accepted_tones and refused_tones
     assert set(map(tuple, accepted_tones)).isdisjoint(map(tuple, refused_tones))  # each verdict sounds its own
+
+
+def test_a_ticket_the_camera_cannot_read_gets_advice_until_a_verdict_takes_its_place(
+    lane_agent, screens, server, tmp_path
+):
+    """The lane's camera sees a ticket under a lamp whose reflection burns out too much of its code: the screen
+    asks the driver to tilt it, under the prompt, big enough to read from the cab; a verdict covers it."""
+    picture = tmp_path / "glare.png"
+    unreadable = issue_code(SigningKey.from_private_bytes(1, bytes(range(32))), 5, 1)  # never read: any code
+    cv2.imwrite(str(picture), glare(on_paper(unreadable, style=QR_STYLE), (330, 230), radius=120))
+    agent = lane_agent("Carril-4", scanners=[{"type": "camera", "source": str(picture), "loop": True}])
+    panel = screens(agent, PANEL)
+    panel.wait_for_selector("#verdict[data-advice='glare']")
+    assert panel.locator("#verdict").get_attribute("data-state") == "idle"
+    assert panel.locator("#verdict-title").inner_text() == "Presente su ticket"
+    assert panel.locator("#verdict-reason").inner_text() == advice_text("glare", "es")
+    assert uncovered(panel, "#verdict-reason") and font_px(panel, "#verdict-reason") >= 40
+    panel.screenshot(path=tmp_path / "advice-800x480.png")
+
+    type_code(panel, printed_codes(server, 1)[0])  # the gate staff type the short code
+    panel.wait_for_selector("#verdict[data-state='accepted']")
+    assert panel.locator("#verdict").get_attribute("data-advice") is None
+    assert panel.locator("#verdict-title").inner_text() == "ACEPTADO"
+    panel.wait_for_timeout(2_500)  # advice keeps coming while the camera sees the code: the verdict stays
+    assert panel.locator("#verdict").get_attribute("data-state") == "accepted"
+    assert panel.locator("#verdict-reason").inner_text() != advice_text("glare", "es")
+
+    advice = [message for message in panel.messages if message["type"] == "advice"]
+    assert advice and all(set(message) - {"type"} == documented_fields()["advice"] for message in advice)
 
 
 @pytest.mark.parametrize(

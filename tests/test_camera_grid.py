@@ -18,36 +18,18 @@ from gate_agent.scanner.qrgrid import TICKET_VERSIONS
 from gate_agent.scanner.qrsymbol import decode_modules, layout
 from gate_core.codes import SigningKey, decimal_form, issue_code, keyring
 from server.tickets.pdf import QR_STYLE, QrStyle, qr_symbol
+from tests.scanner_fixtures import BASE32_PRINT as BEFORE
+from tests.scanner_fixtures import glare, on_paper
 
 GATE_KEY = SigningKey.from_private_bytes(7, bytes(range(32)))
 CODE = issue_code(GATE_KEY, 1234, 42)
 #: What the ticket's QR carries since the decimal form (gate_core.codes), and how tickets printed before drew it
 #: (the base 32 form), which `on_paper` draws unless told otherwise: the gate reads both.
 PRINTED = decimal_form(CODE)
-BEFORE = QrStyle(decimal=False)
-PAPER = 200  # the grey of the desk around the ticket
 
 
 def verify(text: str) -> bool:
     return signed_code_verifier(lambda: keyring([GATE_KEY.public_key()]))(text)
-
-
-def on_paper(angle: float = 12.0, code: str = CODE, style: QrStyle = BEFORE) -> np.ndarray:
-    """The ticket's QR (6 px a module) on white paper, turned a little, on a grey desk, slightly soft."""
-    modules = np.array(list(qr_symbol(code, style).matrix_iter(border=4)), bool)
-    qr = np.where(modules, 0, 255).astype(np.uint8).repeat(6, axis=0).repeat(6, axis=1)
-    frame = np.full((480, 640), PAPER, np.uint8)
-    top, left = (480 - qr.shape[0]) // 2, (640 - qr.shape[1]) // 2
-    frame[top : top + qr.shape[0], left : left + qr.shape[1]] = np.clip(qr.astype(int) * 0.8 + 30, 0, 255)
-    turn = cv2.getRotationMatrix2D((320, 240), angle, 1.0)
-    return cv2.GaussianBlur(cv2.warpAffine(frame, turn, (640, 480), borderValue=PAPER), (0, 0), 0.8)
-
-
-def glare(frame: np.ndarray, centre: tuple[int, int], radius: float) -> np.ndarray:
-    """A lamp's reflection: the paper burnt white around `centre`."""
-    rows, cols = np.mgrid[: frame.shape[0], : frame.shape[1]]
-    light = 400 * np.exp(-((cols - centre[0]) ** 2 + (rows - centre[1]) ** 2) / (2 * (radius / 2) ** 2))
-    return np.clip(frame + light, 0, 255).astype(np.uint8)
 
 
 def thumb(frame: np.ndarray, centre: tuple[int, int], axes: tuple[int, int]) -> np.ndarray:
@@ -111,7 +93,7 @@ def test_random_modules_never_decode_to_a_text():
     ids=["base32", "decimal"],
 )
 def test_a_ticket_under_glare_is_read_where_zxing_and_every_other_pass_read_nothing(style, radius, text):
-    frame = glare(on_paper(style=style), (330, 230), radius=radius)
+    frame = glare(on_paper(CODE, style=style), (330, 230), radius=radius)
     assert zxing_reads(frame) == []
     assert read_alone(frame, grid=False) is None
     assert read_alone(frame) == text
@@ -119,7 +101,7 @@ def test_a_ticket_under_glare_is_read_where_zxing_and_every_other_pass_read_noth
 
 @pytest.mark.parametrize(("style", "text"), [(BEFORE, CODE), (QR_STYLE, PRINTED)], ids=["base32", "decimal"])
 def test_a_thumb_over_a_finder_pattern_is_read_from_the_other_two(style, text):
-    frame = thumb(on_paper(style=style), (410, 160), (50, 35))  # over the top-right finder pattern
+    frame = thumb(on_paper(CODE, style=style), (410, 160), (50, 35))  # over the top-right finder pattern
     assert zxing_reads(frame) == []
     assert read_alone(frame, grid=False) is None
     assert read_alone(frame) == text
@@ -127,7 +109,7 @@ def test_a_thumb_over_a_finder_pattern_is_read_from_the_other_two(style, text):
 
 def test_frames_of_one_sighting_are_read_together_when_none_reads_alone():
     """Glare that moves as the ticket is held up hides a different part of the code in each frame."""
-    frames = [glare(on_paper(), centre, radius=120) for centre in ((290, 210), (350, 250), (310, 290))]
+    frames = [glare(on_paper(CODE), centre, radius=120) for centre in ((290, 210), (350, 250), (310, 290))]
     assert [read_alone(frame) for frame in frames] == [None] * 3
     pipeline = FramePipeline(verify=verify, budget_ms=None)
     assert [pipeline.feed(frame, now=index / 15) for index, frame in enumerate(frames[:2])] == [None, CODE]
@@ -152,7 +134,7 @@ def test_a_scene_full_of_finder_like_squares_does_not_stall_the_camera():
 
 def test_a_ticket_under_a_thumb_is_read_within_a_second_at_the_live_budget():
     """The live camera (a 40 ms budget of CPU a frame, the passes taking turns): a second of frames."""
-    frame = thumb(on_paper(), (410, 160), (50, 35))
+    frame = thumb(on_paper(CODE), (410, 160), (50, 35))
     pipeline = FramePipeline(verify=verify, clock=time.thread_time)
     assert CODE in [pipeline.feed(frame, now=index / 15) for index in range(15)]
 
@@ -161,8 +143,8 @@ def test_readings_of_two_tickets_in_one_sighting_are_not_read_together():
     """One ticket shown after another within a second: the second's readings are combined with each
     other, not with the first's (which would read neither)."""
     other = issue_code(GATE_KEY, 5678, 42)
-    first = glare(on_paper(), (290, 210), radius=120)
-    second = [glare(on_paper(code=other), centre, radius=120) for centre in ((290, 210), (350, 250))]
+    first = glare(on_paper(CODE), (290, 210), radius=120)
+    second = [glare(on_paper(other), centre, radius=120) for centre in ((290, 210), (350, 250))]
     pipeline = FramePipeline(verify=verify, budget_ms=None)
     assert [pipeline.feed(frame, now=index / 15) for index, frame in enumerate([first, *second])] == [None, None, other]
 
@@ -206,7 +188,7 @@ def test_a_symbol_the_grid_reader_keeps_failing_on_does_not_starve_the_other_pas
 def test_a_phone_in_dark_mode_is_read_under_a_thumb_or_glare(damage, style, text):
     """Light modules on a black screen: the grid reader reads the symbol inverted, as zxing's try_invert
     does, and keeps what it does for printed tickets."""
-    screen = 255 - on_paper(style=style)
+    screen = 255 - on_paper(CODE, style=style)
     frame = thumb(screen, (410, 160), (50, 35)) if damage == "thumb" else glare(screen, (330, 230), radius=100)
     assert zxing_reads(frame) == []
     assert read_alone(frame, grid=False) is None
@@ -216,7 +198,7 @@ def test_a_phone_in_dark_mode_is_read_under_a_thumb_or_glare(damage, style, text
 def test_frames_that_all_saw_the_same_glare_do_not_outvote_the_frame_where_it_moved():
     """A ticket held still under a lamp for half a second, then tilted: the eight alike frames' evidence
     would outweigh the one that shows the hidden part, so the newest two are also read on their own."""
-    still, moved = glare(on_paper(), (290, 220), radius=140), glare(on_paper(), (350, 250), radius=140)
+    still, moved = glare(on_paper(CODE), (290, 220), radius=140), glare(on_paper(CODE), (350, 250), radius=140)
     assert read_alone(still) is None and read_alone(moved) is None
     pipeline = FramePipeline(verify=verify, budget_ms=None)
     frames = [still] * 8 + [moved]

@@ -18,21 +18,23 @@ from gate_agent.app import create_agent_app
 from gate_agent.config import AgentConfig, ScannerConfig
 from gate_agent.runner import build_sources
 from gate_core.codes import SigningKey, issue_code, parse_code
+from gate_core.reasons import advice_text
 from server.app import create_app
+from server.tickets.pdf import QR_STYLE
 from tests.agent_app import enrolled
 from tests.gate_support import enrol_kiosk, make_tickets
-from tests.scanner_fixtures import plain_qr
+from tests.scanner_fixtures import glare, on_paper, plain_qr
 
 
-async def verdicts_for(ws: ClientWebSocketResponse, seconds: float) -> list[dict[str, Any]]:
-    """Every verdict the lane screen shows within ``seconds``."""
+async def shown_on(ws: ClientWebSocketResponse, seconds: float) -> list[dict[str, Any]]:
+    """Every message but the status the lane screen gets within ``seconds``: verdicts, the camera's advice."""
     deadline, shown = time.monotonic() + seconds, []
     while (remaining := deadline - time.monotonic()) > 0:
         try:
             message = await ws.receive_json(timeout=remaining)
         except TimeoutError:
             break
-        if message.get("type") == "verdict":
+        if message.get("type") != "status":
             shown.append(message)
     return shown
 
@@ -44,9 +46,9 @@ def forgery_of(code: str, ticket_id: int = 999_999) -> str:
     return issue_code(forger, ticket_id, 42)
 
 
-async def lane_verdicts(config, aiohttp_client, tmp_path, in_view: Callable[[str], list[str]], seconds: float):
-    """The verdicts a kiosk's lane shows while its camera sees the codes ``in_view(ticket's code)`` side by
-    side, and the ticket's code."""
+async def lane_screen(config, aiohttp_client, tmp_path, picture: Callable[[str], np.ndarray], seconds: float):
+    """The verdicts and advice a kiosk's lane screen gets while its camera sees ``picture(ticket's code)``,
+    and the ticket's code."""
     from server.demo import install_demo
 
     app = create_app(config)
@@ -55,7 +57,7 @@ async def lane_verdicts(config, aiohttp_client, tmp_path, in_view: Callable[[str
     kiosk = await enrol_kiosk(server)
     (ticket,) = await make_tickets(app, 1)
     image = tmp_path / "lane.png"
-    cv2.imwrite(str(image), np.hstack([plain_qr(code, canvas=(480, 480)) for code in in_view(ticket["code"])]))
+    cv2.imwrite(str(image), picture(ticket["code"]))
     agent_config = AgentConfig(
         server_url=str(server.make_url("")).rstrip("/"),
         data_dir=str(tmp_path / "kiosk"),
@@ -65,7 +67,18 @@ async def lane_verdicts(config, aiohttp_client, tmp_path, in_view: Callable[[str
     enrolled(agent_config, kiosk["token"])
     agent = create_agent_app(agent_config, build_sources(agent_config))  # as `portgate-agent run` builds it
     async with TestClient(TestServer(agent)) as lane, lane.ws_connect("/ws") as screen:
-        return await verdicts_for(screen, seconds), ticket["code"]
+        return await shown_on(screen, seconds), ticket["code"]
+
+
+async def lane_verdicts(config, aiohttp_client, tmp_path, in_view: Callable[[str], list[str]], seconds: float):
+    """The verdicts a kiosk's lane shows while its camera sees the codes ``in_view(ticket's code)`` side by
+    side, and the ticket's code."""
+
+    def side_by_side(code: str) -> np.ndarray:
+        return np.hstack([plain_qr(text, canvas=(480, 480)) for text in in_view(code)])
+
+    shown, code = await lane_screen(config, aiohttp_client, tmp_path, side_by_side, seconds)
+    return [message for message in shown if message["type"] == "verdict"], code
 
 
 def outcomes(verdicts: list[dict[str, Any]]) -> list[tuple[bool, str]]:
@@ -90,3 +103,25 @@ async def test_a_forged_code_beside_the_ticket_leaves_the_lane_to_the_ticket(con
         config, aiohttp_client, tmp_path, lambda code: [forgery_of(code), code], seconds=4
     )
     assert outcomes(verdicts) == [(True, "accepted")]
+
+
+async def test_a_ticket_the_camera_sees_under_a_glare_gets_advice_on_the_lane_screen(config, aiohttp_client, tmp_path):
+    """Held up under a lamp whose reflection burns out too much of its code, a ticket gets no verdict: the
+    screen tells the driver, in the kiosk's language, to tilt it, and keeps telling while it lasts."""
+
+    def under_glare(code: str) -> np.ndarray:
+        return glare(on_paper(code, style=QR_STYLE), (330, 230), radius=120)
+
+    shown, _code = await lane_screen(config, aiohttp_client, tmp_path, under_glare, seconds=5)
+    assert [message["type"] for message in shown if message["type"] != "advice"] == []  # no verdict
+    assert shown, "no advice reached the lane screen"
+    assert {(message["advice"], message["source"]) for message in shown} == {("glare", "camera0")}
+    assert shown[0]["text"] == advice_text("glare", "es")  # the kiosk's language (Spanish by default)
+    assert len(shown) >= 2  # again while the ticket stays unread
+
+
+async def test_a_ticket_read_at_once_gets_its_verdict_and_no_advice(config, aiohttp_client, tmp_path):
+    shown, _code = await lane_screen(
+        config, aiohttp_client, tmp_path, lambda code: on_paper(code, style=QR_STYLE), seconds=3
+    )
+    assert [(message["type"], message.get("reason")) for message in shown] == [("verdict", "accepted")]

@@ -15,7 +15,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
@@ -34,6 +34,10 @@ DEFAULT_FILE_FPS = 25.0
 _NETWORK_TIMEOUT_MS = 5000
 _SLOT_WAIT_S = 0.2
 _DEVICE_PATH = re.compile(r"^/dev/video\d+$")
+#: Advice that lasts is passed on again this often (s): a screen shows it a few seconds, then asks again.
+ADVICE_REPEAT_S = 2.0
+#: Called with the pipeline's advice (gate_agent.scanner.advice) and the camera's name.
+OnAdvice = Callable[[str, str], None]
 
 
 class SourceKind(enum.Enum):
@@ -124,6 +128,9 @@ class CameraSource:
     goes to it with its capture time, and its second passes pick up where the last frame's budget
     ran out. Each frame is decoded once. The same ticket held under the camera is reported on
     every frame that reads it; put a `Deduplicator` in front of the decision.
+
+    `on_advice`, when set before `start`, is called from the decode thread with the pipeline's advice while
+    a code in view goes unread: when the advice changes, and again every `ADVICE_REPEAT_S` while it lasts.
     """
 
     def __init__(
@@ -159,6 +166,8 @@ class CameraSource:
         self.codes_found = 0
         self.decode_errors = 0
         self._problem = ""  # the capture problem last logged ("" while it works)
+        self.on_advice: OnAdvice | None = None
+        self._advised: tuple[str, float] | None = None  # the advice last passed on, and when
 
         self._slot = LatestFrameSlot()
         self._stopping = threading.Event()
@@ -367,3 +376,16 @@ class CameraSource:
         for code in codes:
             self.codes_found += 1
             deliver(on_code, ScannedCode(code, self.name, captured_at), log)
+        if self.on_advice is not None and isinstance(self.decoder, FramePipeline):
+            self._pass_advice(self.on_advice, self.decoder.advice, captured_at)
+
+    def _pass_advice(self, on_advice: OnAdvice, advice: str | None, now: float) -> None:
+        advised = self._advised
+        if advice is None:
+            self._advised = None
+        elif advised is None or advised[0] != advice or now - advised[1] >= ADVICE_REPEAT_S:
+            self._advised = (advice, now)
+            try:
+                on_advice(advice, self.name)
+            except Exception:
+                log.exception("on_advice failed for camera %s", self.name)

@@ -39,6 +39,9 @@ class FrameContext:
     hints: list[Box] = field(default_factory=list)
     # ...and their corners (4 x 2, in order around the symbol), for the grid reader.
     quads: list[np.ndarray] = field(default_factory=list)
+    # Corners of symbols the grid reader found (their fixed patterns fit) but could not decode: with `quads`,
+    # the evidence that a code is in view though unread (gate_agent.scanner.advice).
+    symbols: list[np.ndarray] = field(default_factory=list)
     # The grid reader's readings in this sighting's earlier frames (the pipeline keeps them; a sighting may
     # show more than one symbol), and those of this frame, which it adds to them.
     sighting: list[np.ndarray] = field(default_factory=list)
@@ -334,6 +337,7 @@ def grid_reader() -> Pass:
                 unverified.append(text)  # another code in view: the ticket may be at the next place
             elif reading is not None and reading.fits >= _GRID_KEPT:
                 context.grids.append(reading.darkness)
+                context.symbols.append(quad)
         return unverified
 
     return read

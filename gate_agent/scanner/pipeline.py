@@ -39,9 +39,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from gate_agent.scanner import passes
+from gate_agent.scanner import advice, passes
 from gate_agent.scanner.decoders import crop_to_roi, to_grayscale, validate_roi
 from gate_agent.scanner.verify import UNVERIFIED_AFTER_S, Verify, accept_any, signed_code_verifier, well_formed_code
+from gate_core.reasons import Advice
 
 __all__ = ["UNVERIFIED_AFTER_S", "FramePipeline", "Verify", "accept_any", "signed_code_verifier", "well_formed_code"]
 
@@ -59,6 +60,8 @@ NEW_SIGHTING_AFTER_S = 1.0
 #: held up moves and turns, and a second is as long as it takes to show another.
 SIGHTING_GRID_S = 1.0
 _SIGHTING_GRIDS = 12  # and at most this many
+#: A code not located for this long (s) has been taken away: the advice for it ends.
+_OUT_OF_VIEW_S = 1.5
 #: A frame smaller than this (px, either side) gets the first pass only.
 _SMALLEST_FRAME = 16
 
@@ -98,6 +101,10 @@ class FramePipeline:
         self._held: tuple[str, float] | None = None  # a well-formed code that did not verify, first seen at
         # The grid reader's readings in this sighting and the capture times of their frames, newest last.
         self._grids: list[tuple[float, np.ndarray]] = []
+        # The screen's advice (gate_agent.scanner.advice) while a code in view goes unread, else None; since when
+        # a code has been in view unread, and when it was last.
+        self.advice: Advice | None = None
+        self._in_view: tuple[float, float] | None = None
         # Diagnostics: frames decoded, and how many each pass read (the first pass is "zxing").
         self.frames = 0
         self.reads_by_pass: dict[str, int] = {}
@@ -137,6 +144,7 @@ class FramePipeline:
             self._cursor = 0
             self._held = None
             self._grids = []
+            self._in_view, self.advice = None, None
         self._grids = [(seen_at, grid) for seen_at, grid in self._grids if now - seen_at < SIGHTING_GRID_S]
         context = passes.FrameContext(gray, sighting=[grid for _seen_at, grid in self._grids], verify=self.verify)
         if self.budget_ms is not None:
@@ -151,7 +159,24 @@ class FramePipeline:
         # A read ends the sighting's symbol; otherwise this frame's readings join the next frames'.
         new = [(now, grid) for grid in context.grids]
         self._grids = [] if codes else [*self._grids, *new][-_SIGHTING_GRIDS:]
+        self._advise(context, bool(codes), now)
         return codes, context.unverified
+
+    def _advise(self, context: passes.FrameContext, read: bool, now: float) -> None:
+        """Follow how long a code has been in view unread (frames between that locate none keep the count: not
+        every frame looks for one), and advise once it is `advice.ADVICE_AFTER_S`."""
+        if read:
+            self._in_view, self.advice = None, None
+            return
+        symbols = advice.located([*context.quads, *context.symbols])
+        if self._in_view is not None and now - self._in_view[1] > _OUT_OF_VIEW_S:
+            self._in_view, self.advice = None, None  # taken away: the next ticket starts afresh
+        if not symbols:
+            return
+        since = now if self._in_view is None else self._in_view[0]
+        self._in_view = (since, now)
+        if now - since >= advice.ADVICE_AFTER_S:
+            self.advice = advice.advice_for(context.gray, symbols[0])
 
     def _held_back(self, unverified: list[str], now: float) -> list[str]:
         """The held unverified code once it has waited `unverified_after_s` in this sighting, else nothing."""

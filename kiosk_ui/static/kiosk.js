@@ -67,11 +67,25 @@ function showIdle() {
   const box = $("verdict");
   box.className = "verdict idle";
   box.dataset.state = "idle";
-  delete box.dataset.reason; delete box.dataset.mode; delete box.dataset.scanId;
+  delete box.dataset.reason; delete box.dataset.mode; delete box.dataset.scanId; delete box.dataset.advice;
   $("verdict-title").textContent = label("idle");
   $("verdict-mode").hidden = true;
   $("verdict-reason").textContent = "";
   $("verdict-details").replaceChildren();
+}
+
+// While a ticket in view goes unread, the camera's advice (tilt it, hold it still) shows under the request
+// for a ticket; it comes again every two seconds while it lasts, so it fades when the ticket is taken away.
+let adviceTimer = null;
+const ADVICE_SHOWN_MS = 3000;
+
+function showAdvice(a) {
+  const box = $("verdict");
+  if (box.dataset.state !== "idle") return;  // a verdict on screen is what the driver reads
+  box.dataset.advice = a.advice;
+  $("verdict-reason").textContent = a.text;
+  clearTimeout(adviceTimer);
+  adviceTimer = setTimeout(() => { if (box.dataset.state === "idle") showIdle(); }, ADVICE_SHOWN_MS);
 }
 
 function showVerdict(v) {
@@ -80,6 +94,8 @@ function showVerdict(v) {
   const offline = v.mode !== "online";
   box.className = "verdict " + state + (offline ? " decided-offline" : "");
   box.dataset.state = state;
+  delete box.dataset.advice;
+  clearTimeout(adviceTimer);
   box.dataset.reason = v.reason;
   box.dataset.mode = v.mode;
   box.dataset.scanId = v.scan_id || "";
@@ -140,6 +156,7 @@ function connect() {
     const msg = JSON.parse(event.data);
     if (msg.type === "verdict") showVerdict(msg);
     else if (msg.type === "status") showStatus(msg);
+    else if (msg.type === "advice") showAdvice(msg);
     else if (msg.type === "input_error") $("input-error").textContent = label("err_" + msg.reason) || msg.message;
   };
   // Without the agent the screen can show no verdict at all: as offline as it gets.

@@ -1,0 +1,114 @@
+"""The lane screen's advice when the camera sees a ticket it cannot read: after a second with a code in view and
+no read, the pipeline says what the driver should do (tilt a glare away, else hold the ticket flat and still);
+never for a scene without a code, never once the code is read, and no more once the ticket is taken away. The
+camera source passes it on when it changes and while it lasts."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from bench.photos import write_video
+from gate_agent.scanner.advice import ADVICE_AFTER_S
+from gate_agent.scanner.camera import ADVICE_REPEAT_S, CameraSource
+from gate_agent.scanner.pipeline import FramePipeline, signed_code_verifier
+from gate_core.codes import SigningKey, issue_code, keyring
+from gate_core.reasons import Advice, advice_text
+from server.tickets.pdf import QR_STYLE
+from tests.scanner_fixtures import PAPER, glare, on_paper
+
+KEY = SigningKey.from_private_bytes(3, bytes(range(2, 34)))
+CODE = issue_code(KEY, 77, 5)
+FPS = 15
+
+
+def verify(text: str) -> bool:
+    return signed_code_verifier(lambda: keyring([KEY.public_key()]))(text)
+
+
+def burnt_out() -> np.ndarray:
+    """Today's print under a lamp whose reflection burns out too much of the code for any repair."""
+    return glare(on_paper(CODE, style=QR_STYLE), (330, 230), radius=120)
+
+
+def smeared() -> np.ndarray:
+    """Today's print with its middle smeared past repair (a crease, a wet thumb): nothing burnt white."""
+    frame = on_paper(CODE, style=QR_STYLE)
+    frame[180:300, 270:390] = np.random.default_rng(1).integers(40, 200, (120, 120))
+    return cv2.GaussianBlur(frame, (0, 0), 1.0)
+
+
+def advice_over(frames: list[np.ndarray], budget_ms: float | None = 50.0) -> list[tuple[float, bool, str | None]]:
+    """Each frame's time (at FPS), whether it read the ticket, and the pipeline's advice after it."""
+    pipeline = FramePipeline(verify=verify, budget_ms=budget_ms)
+    seen = []
+    for index, frame in enumerate(frames):
+        now = index / FPS
+        seen.append((now, pipeline.feed(frame, now) is not None, pipeline.advice))
+    return seen
+
+
+def test_a_glare_over_a_code_held_up_for_a_second_gets_tilt_advice():
+    seen = advice_over([burnt_out()] * (2 * FPS))
+    assert not any(read for _now, read, _advice in seen)
+    assert {advice for now, _read, advice in seen if now < ADVICE_AFTER_S} == {None}
+    assert {advice for now, _read, advice in seen if now >= ADVICE_AFTER_S + 0.2} == {Advice.GLARE}
+
+
+def test_a_code_unread_for_another_reason_gets_advice_to_hold_it_flat_and_still():
+    seen = advice_over([smeared()] * (2 * FPS))
+    assert not any(read for _now, read, _advice in seen)
+    assert {advice for now, _read, advice in seen if now >= ADVICE_AFTER_S + 0.2} == {Advice.UNCLEAR}
+
+
+def test_a_scene_without_a_code_never_gets_advice():
+    desk = np.full((480, 640), PAPER, np.uint8)
+    lamp = glare(desk, (320, 240), radius=200)  # a lamp's reflection on the empty desk
+    texture = np.random.default_rng(4).integers(0, 255, (480, 640)).astype(np.uint8)  # fine texture everywhere
+    for frame in (desk, lamp, texture):
+        assert {advice for _now, _read, advice in advice_over([frame] * (2 * FPS))} == {None}
+
+
+def test_a_ticket_read_at_once_gets_no_advice_and_a_read_ends_it():
+    clear = on_paper(CODE, style=QR_STYLE)
+    assert advice_over([clear] * FPS)[-1] == ((FPS - 1) / FPS, True, None)
+    seen = advice_over([burnt_out()] * (2 * FPS) + [clear])
+    assert seen[-2][2] == Advice.GLARE
+    assert seen[-1][1:] == (True, None)  # tilted: read, and the screen shows the verdict
+
+
+def test_advice_ends_once_the_ticket_is_taken_away():
+    desk = np.full((480, 640), PAPER, np.uint8)
+    seen = advice_over([burnt_out()] * (2 * FPS) + [desk] * (2 * FPS))
+    assert seen[2 * FPS - 1][2] == Advice.GLARE
+    assert seen[-1][2] is None
+    # ...and the next ticket held up waits its own second before any advice.
+    again = advice_over([burnt_out()] * (2 * FPS) + [desk] * (2 * FPS) + [smeared()] * 5)
+    assert {advice for _now, _read, advice in again[-5:]} == {None}
+
+
+def test_the_screen_text_of_each_advice_is_in_spanish_and_english():
+    for advice in Advice:
+        spanish, english = advice_text(advice, "es"), advice_text(advice, "en")
+        assert spanish and english and spanish != english
+    assert advice_text(Advice.GLARE, "en-GB") == advice_text(Advice.GLARE, "en")
+    assert "reflejo" in advice_text(Advice.GLARE, "es") and "tilt" in advice_text(Advice.GLARE, "en")
+
+
+def test_the_camera_passes_advice_on_when_it_comes_and_again_while_it_lasts(tmp_path):
+    """A camera (a video file played at its own rate) on a ticket under a glare for 5 s."""
+    video = write_video(tmp_path / "glare.avi", [cv2.cvtColor(burnt_out(), cv2.COLOR_GRAY2BGR)] * (5 * FPS), fps=FPS)
+    camera = CameraSource(str(video), name="camera0")
+    advised: list[tuple[str, str]] = []
+    camera.on_advice = lambda advice, source: advised.append((advice, source))
+    codes: list = []
+    camera.start(codes.append)
+    try:
+        assert camera.wait_finished(timeout=30)
+    finally:
+        camera.stop()
+    assert codes == []
+    # Once after the first second, then every ADVICE_REPEAT_S of the four seconds left.
+    assert advised[0] == (Advice.GLARE, "camera0")
+    assert set(advised) == {(Advice.GLARE, "camera0")}
+    assert 4 / ADVICE_REPEAT_S - 1 <= len(advised) <= 4 / ADVICE_REPEAT_S + 1
