@@ -158,6 +158,7 @@ async def scanning(app: web.Application) -> AsyncIterator[None]:
             loop.call_soon_threadsafe(_put_latest, queue, scanned)
 
     def on_advice(advice: str, source: str) -> None:  # called from camera threads
+        metrics.count_advice(advice, source)
         asyncio.run_coroutine_threadsafe(app[AGENT].advise(advice, source), loop)
 
     started: list[CodeSource] = []

@@ -89,6 +89,11 @@ class AgentMetrics:
             "portgate_agent_reads", "Codes read by each scanner, repeats of one code included", ["source"],
             registry=self.registry,
         )  # fmt: skip
+        self.advice = Counter(
+            "portgate_agent_advice", "Advice the lane screen got for a ticket a camera saw but could not read "
+            "(again every 2 s while it lasts): many at one lane say its lamp or camera needs moving",
+            ["source", "advice"], registry=self.registry,
+        )  # fmt: skip
         self.verdict_seconds = Histogram(
             "portgate_agent_verdict_seconds", "From a code's read to its verdict on the lane screen",
             ["mode"], buckets=VERDICT_BUCKETS, registry=self.registry,
@@ -98,6 +103,10 @@ class AgentMetrics:
     def count_read(self, scanned: ScannedCode) -> None:
         """A scanner read a code (called from its thread; counters are thread-safe)."""
         self.reads.labels(scanned.source).inc()
+
+    def count_advice(self, advice: str, source: str) -> None:
+        """A camera advised the driver (called from its thread)."""
+        self.advice.labels(source, advice).inc()
 
     def observe_verdict(self, scanned: ScannedCode, shown: dict[str, Any]) -> None:
         """The verdict for ``scanned`` is on the screen: ``online`` (the server's) or ``offline`` (the kiosk's)."""

@@ -13,12 +13,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gate_agent.config import AgentConfig, ScannerConfig
 from gate_agent.runner import build_sources
-from gate_core.codes import new_short_code
+from gate_core.codes import SigningKey, issue_code, new_short_code
 from server.app import create_app
+from server.tickets.pdf import QR_STYLE
 from tests.agent_app import started_agent
 from tests.gate_support import enrol_kiosk, make_tickets
 from tests.mailbox import free_port
-from tests.scanner_fixtures import plain_qr
+from tests.scanner_fixtures import glare, on_paper, plain_qr
 
 
 async def agent_scrape(port: int) -> dict[tuple[str, frozenset], float]:
@@ -45,10 +46,11 @@ def value(samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-def camera_config(tmp_path, server_url: str, code: str, **settings) -> AgentConfig:
-    """A kiosk whose camera sees one ticket's QR code, frame after frame (a looping still image)."""
+def camera_config(tmp_path, server_url: str, code: str, picture=plain_qr, **settings) -> AgentConfig:
+    """A kiosk whose camera sees one ticket's QR code (as ``picture`` draws it), frame after frame (a looping
+    still image)."""
     image = tmp_path / "ticket.png"
-    cv2.imwrite(str(image), plain_qr(code))
+    cv2.imwrite(str(image), picture(code))
     camera = ScannerConfig(type="camera", source=str(image), loop=True)
     return AgentConfig(
         server_url=server_url, data_dir=str(tmp_path / "kiosk"), scanners=(camera,), dedupe_seconds=60, **settings
@@ -92,3 +94,22 @@ async def test_a_kiosk_cut_off_from_the_server_shows_the_link_down_and_its_outbo
     assert value(samples, "portgate_agent_online") == 0
     assert value(samples, "portgate_agent_verdict_seconds_count", mode="offline") == 1
     assert value(samples, "portgate_agent_outbox_pending") == 1
+
+
+async def test_a_lane_whose_camera_cannot_read_a_ticket_under_a_glare_counts_its_advice(tmp_path):
+    port = free_port()
+
+    def under_glare(code: str):
+        return glare(on_paper(code, style=QR_STYLE), (330, 230), radius=120)
+
+    nobody = f"http://127.0.0.1:{free_port()}"  # the advice needs no server
+    a_ticket = issue_code(SigningKey.from_private_bytes(1, bytes(range(32))), 5, 1)  # a full code: never read here
+    agent_config = camera_config(tmp_path, nobody, a_ticket, picture=under_glare, metrics_port=port)
+    async with started_agent(agent_config, "pgk_token", sources=build_sources(agent_config)):
+        samples = await scrape_until(
+            port, lambda s: value(s, "portgate_agent_advice_total", source="camera0", advice="glare")
+        )
+
+    assert value(samples, "portgate_agent_advice_total", source="camera0", advice="glare") >= 1
+    assert value(samples, "portgate_agent_advice_total", source="camera0", advice="unclear") == 0
+    assert value(samples, "portgate_agent_reads_total", source="camera0") == 0
