@@ -199,7 +199,9 @@ class GateAgent:
             try:
                 await listener(message)
             except (ConnectionError, RuntimeError):
-                self.listeners.remove(listener)
+                # Two broadcasts (a verdict, the camera's advice) may both find the same screen gone.
+                if listener in self.listeners:
+                    self.listeners.remove(listener)
 
     async def advise(self, advice: Advice | str, source: str) -> None:
         """Tell the screens what the driver should do with a ticket the camera sees but cannot read."""

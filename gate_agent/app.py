@@ -10,6 +10,7 @@ application serves the lane screen (:mod:`kiosk_ui.server`).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import sqlite3
@@ -159,7 +160,10 @@ async def scanning(app: web.Application) -> AsyncIterator[None]:
 
     def on_advice(advice: str, source: str) -> None:  # called from camera threads
         metrics.count_advice(advice, source)
-        asyncio.run_coroutine_threadsafe(app[AGENT].advise(advice, source), loop)
+        if loop.is_closed():  # a camera thread that outlived the shutdown
+            return
+        sent = asyncio.run_coroutine_threadsafe(app[AGENT].advise(advice, source), loop)
+        sent.add_done_callback(_log_failure)
 
     started: list[CodeSource] = []
 
@@ -177,6 +181,11 @@ async def scanning(app: web.Application) -> AsyncIterator[None]:
     for source in started:
         await loop.run_in_executor(None, source.stop)
     await _cancelled(deciding)
+
+
+def _log_failure(done: concurrent.futures.Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.error("could not show the camera's advice on the screens", exc_info=done.exception())
 
 
 def _put_latest(queue: asyncio.Queue[ScannedCode], scanned: ScannedCode) -> None:

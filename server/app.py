@@ -73,25 +73,28 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     """Open the database, HTTP client and senders at start; close them at shutdown."""
     config = app[CONFIG]
     db = Database(config.db_url, readers=config.db_readers, pool_size=config.db_pool_size)
+    session: aiohttp.ClientSession | None = None
     try:
         db.migrate()
+        app[DB] = db
+        session = aiohttp.ClientSession()
+        app[HTTP] = session
+        if config.security.human_check == "hosted":
+            app[HUMAN_CHECK] = HostedCaptcha(
+                config.security.hosted_captcha_url,
+                config.security.hosted_captcha_secret,
+                config.security.hosted_captcha_site_key,
+                session,
+            )
+        else:
+            app[HUMAN_CHECK] = BuiltinHumanCheck(app[SECRET], db=db)
     except BaseException:
         # Closed before the failure reaches the operator: a PostgreSQL pool left open keeps retrying in its
         # worker threads, and their warnings followed the one-line "cannot start" message.
+        if session is not None:
+            await session.close()
         db.close()
         raise
-    app[DB] = db
-    session = aiohttp.ClientSession()
-    app[HTTP] = session
-    if config.security.human_check == "hosted":
-        app[HUMAN_CHECK] = HostedCaptcha(
-            config.security.hosted_captcha_url,
-            config.security.hosted_captcha_secret,
-            config.security.hosted_captcha_site_key,
-            session,
-        )
-    else:
-        app[HUMAN_CHECK] = BuiltinHumanCheck(app[SECRET], db=db)
     yield
     await session.close()
     db.close()

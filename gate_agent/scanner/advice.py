@@ -4,10 +4,12 @@ A verdict normally comes within a second of a ticket being held up. When it does
 left waiting in front of a silent screen: once a code has been in view for `ADVICE_AFTER_S` without a read,
 the pipeline gives advice the screen shows until a verdict comes.
 
-"In view" means a symbol was located: zxing found one it could not decode, or the grid reader found one
-whose fixed patterns fit. A code too far away for either to locate gives no advice (nothing says a code is
-there rather than any other fine texture), nor does a frame without a code: advice is never shown for a
-scene with no ticket in it.
+"In view" means the grid reader found a ticket's symbol (version 5 or 6) whose fixed patterns fit, where zxing
+located a symbol it could not decode or where finder patterns put one. A code too far away to be located gives
+no advice (nothing says a code is there rather than any other fine texture), nor does a scene without a code,
+a code that reads (a foreign QR code reads as its own text) or a ticket just read (`QUIET_AFTER_READ_S`: the
+driver is on their way). A code in view unread for longer than `ADVICE_AT_MOST_S` is no longer a driver
+trying (a damaged sticker in the camera's view): the advice stops until it is taken away.
 
 The advice (`gate_core.reasons.Advice`, with the screen's text in Spanish and English):
 
@@ -25,13 +27,19 @@ from gate_core.reasons import Advice
 
 #: How long (s) a code must be in view without a read before the screen advises.
 ADVICE_AFTER_S = 1.0
-#: The share of a code's area burnt white, dark modules and all, from which its trouble is a glare. A code has a
-#: dark module in every few modules' width: where none shows, a lamp's reflection has burnt them out (a code
-#: merely overexposed keeps its dark modules). On development frames the pipeline did not read, codes under
-#: glare had 7-36 % of their area so, codes under every other condition none.
-_GLARE_SHARE = 0.04
+#: No advice for this long (s) after a read: the ticket still in view is the one just decided.
+QUIET_AFTER_READ_S = 8.0
+#: No advice once a code has been in view unread this long (s): nobody holds a ticket up that long.
+ADVICE_AT_MOST_S = 20.0
+#: The share of the area around a code burnt white, dark modules and all, from which its trouble is a glare. A
+#: code has a dark module in every few modules' width: where none shows, a lamp's reflection has burnt them out (a
+#: code merely overexposed keeps its dark modules). On development frames the pipeline did not read, 25 of 27
+#: codes under glare had 1-24 % of that area so; a phone screen at full brightness up to 47 % (tilting it helps
+#: too); 3 of 20 creased tickets (the lamp on the paper beside them); blur, night, a thumb, a dark-mode screen none.
+_GLARE_SHARE = 0.01
 _DARK_EVERY = 3  # modules: a window this wide on a code holds a dark module
 _TICKET_MODULES = 37  # across the smallest symbol a ticket carries (version 5): a module's px from the side
+_AROUND = 2.0  # how much wider than the located place the area looked at for a glare is
 _BURNT = 250  # grey level from which a pixel is burnt white
 _LEAST_SIDE_PX = 8.0  # a located symbol smaller than this is no evidence (zxing's degenerate positions)
 
@@ -41,9 +49,19 @@ def located(symbols: list[np.ndarray]) -> list[np.ndarray]:
     return [corners for corners in symbols if _side_px(corners) >= _LEAST_SIDE_PX]
 
 
-def advice_for(gray: np.ndarray, corners: np.ndarray) -> Advice:
-    """The advice for the unread code whose outer corners (4 x 2) in the grey frame are `corners`."""
-    points = np.round(np.asarray(corners, np.float64).reshape(4, 2)).astype(np.int32)
+def advice_for(gray: np.ndarray, symbols: list[np.ndarray]) -> Advice:
+    """The advice for the unread code located at `symbols` (each its outer corners, 4 x 2, in the grey frame;
+    two finder patterns place it on either side of them, so any of the places may be the code's)."""
+    return Advice.GLARE if any(_burnt_share(gray, corners) >= _GLARE_SHARE for corners in symbols) else Advice.UNCLEAR
+
+
+def _burnt_share(gray: np.ndarray, corners: np.ndarray) -> float:
+    """The share of the area around `corners` with no dark pixel within `_DARK_EVERY` modules: the place grown to
+    twice its side about its centre, which takes in the code wherever the place is off by a code's width (a glare
+    over the code hides the fixed patterns that would have placed it right)."""
+    quad = np.asarray(corners, np.float64).reshape(4, 2)
+    centre = quad.mean(axis=0)
+    points = np.round(centre + _AROUND * (quad - centre)).astype(np.int32)
     height, width = gray.shape[:2]
     left, top = np.clip(points.min(axis=0), 0, [width, height])
     right, bottom = np.clip(points.max(axis=0) + 1, 0, [width, height])
@@ -52,9 +70,7 @@ def advice_for(gray: np.ndarray, corners: np.ndarray) -> Advice:
     cv2.fillConvexPoly(mask, points - [left, top], 1)
     window = max(3, round(_DARK_EVERY * _side_px(corners) / _TICKET_MODULES))
     darkest_near = cv2.erode(box, np.ones((window, window), np.uint8))[mask > 0]
-    if darkest_near.size and float(np.mean(darkest_near >= _BURNT)) >= _GLARE_SHARE:
-        return Advice.GLARE
-    return Advice.UNCLEAR
+    return float(np.mean(darkest_near >= _BURNT)) if darkest_near.size else 0.0
 
 
 def _side_px(corners: np.ndarray) -> float:

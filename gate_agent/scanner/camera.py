@@ -34,7 +34,7 @@ DEFAULT_FILE_FPS = 25.0
 _NETWORK_TIMEOUT_MS = 5000
 _SLOT_WAIT_S = 0.2
 _DEVICE_PATH = re.compile(r"^/dev/video\d+$")
-#: Advice that lasts is passed on again this often (s): a screen shows it a few seconds, then asks again.
+#: Advice that lasts is passed on again this often (s), and no more often: a screen shows it a few seconds.
 ADVICE_REPEAT_S = 2.0
 #: Called with the pipeline's advice (gate_agent.scanner.advice) and the camera's name.
 OnAdvice = Callable[[str, str], None]
@@ -130,7 +130,8 @@ class CameraSource:
     every frame that reads it; put a `Deduplicator` in front of the decision.
 
     `on_advice`, when set before `start`, is called from the decode thread with the pipeline's advice while
-    a code in view goes unread: when the advice changes, and again every `ADVICE_REPEAT_S` while it lasts.
+    a code in view goes unread: when it starts, then every `ADVICE_REPEAT_S` while it lasts (the advice of
+    that moment, so it changes at most that often).
     """
 
     def __init__(
@@ -383,7 +384,7 @@ class CameraSource:
         advised = self._advised
         if advice is None:
             self._advised = None
-        elif advised is None or advised[0] != advice or now - advised[1] >= ADVICE_REPEAT_S:
+        elif advised is None or now - advised[1] >= ADVICE_REPEAT_S:  # a change waits its turn too: no flicker
             self._advised = (advice, now)
             try:
                 on_advice(advice, self.name)

@@ -42,6 +42,9 @@ class FrameContext:
     # Corners of symbols the grid reader found (their fixed patterns fit) but could not decode: with `quads`,
     # the evidence that a code is in view though unread (gate_agent.scanner.advice).
     symbols: list[np.ndarray] = field(default_factory=list)
+    # Whether any pass read any text in the frame, verified or not: the code in view is readable (a foreign
+    # one, a forged ticket), so there is no advice to give.
+    read_text: bool = False
     # The grid reader's readings in this sighting's earlier frames (the pipeline keeps them; a sighting may
     # show more than one symbol), and those of this frame, which it adds to them.
     sighting: list[np.ndarray] = field(default_factory=list)
@@ -337,6 +340,7 @@ def grid_reader() -> Pass:
                 unverified.append(text)  # another code in view: the ticket may be at the next place
             elif reading is not None and reading.fits >= _GRID_KEPT:
                 context.grids.append(reading.darkness)
+            if text is None and reading is not None and reading.fits >= _TICKET_IN_VIEW:
                 context.symbols.append(quad)
         return unverified
 
@@ -376,6 +380,11 @@ _GRID_QUAD_MS = 8.0  # about what reading one place costs on one core of a 2020s
 #: A frame's reading joins the sighting's only if it read this share of the fixed modules right (else it
 #: is likely of something else, or misplaced).
 _GRID_KEPT = 0.85
+#: A place whose reading fits a ticket symbol's fixed patterns this well has a ticket's code in it, read or not
+#: (the advice to the driver, gate_agent.scanner.advice): a glare brings real codes down to 0.7-0.8; a place
+#: without a code fits about half its fixed modules, as a coin toss does (and on 360 empty scenes of
+#: bench.photos no place was read at all).
+_TICKET_IN_VIEW = 0.65
 _FINDER_QUADS = 2
 _SETTLED = 3  # the best-fitting placements whose guessed corners are settled (two finders suggest eight)
 _FINDER_WIDTH = 640  # px: finder patterns are looked for on a copy at most this wide

@@ -105,6 +105,7 @@ class FramePipeline:
         # a code has been in view unread, and when it was last.
         self.advice: Advice | None = None
         self._in_view: tuple[float, float] | None = None
+        self._quiet_until = float("-inf")  # no advice before then: a ticket was just read
         # Diagnostics: frames decoded, and how many each pass read (the first pass is "zxing").
         self.frames = 0
         self.reads_by_pass: dict[str, int] = {}
@@ -144,7 +145,7 @@ class FramePipeline:
             self._cursor = 0
             self._held = None
             self._grids = []
-            self._in_view, self.advice = None, None
+            self._in_view, self.advice, self._quiet_until = None, None, float("-inf")
         self._grids = [(seen_at, grid) for seen_at, grid in self._grids if now - seen_at < SIGHTING_GRID_S]
         context = passes.FrameContext(gray, sighting=[grid for _seen_at, grid in self._grids], verify=self.verify)
         if self.budget_ms is not None:
@@ -163,20 +164,25 @@ class FramePipeline:
         return codes, context.unverified
 
     def _advise(self, context: passes.FrameContext, read: bool, now: float) -> None:
-        """Follow how long a code has been in view unread (frames between that locate none keep the count: not
-        every frame looks for one), and advise once it is `advice.ADVICE_AFTER_S`."""
+        """Follow how long a ticket's code has been in view unread (frames between that locate none keep the
+        count: not every frame looks for one), and advise once it is `advice.ADVICE_AFTER_S`."""
         if read:
             self._in_view, self.advice = None, None
+            self._quiet_until = now + advice.QUIET_AFTER_READ_S
             return
-        symbols = advice.located([*context.quads, *context.symbols])
         if self._in_view is not None and now - self._in_view[1] > _OUT_OF_VIEW_S:
             self._in_view, self.advice = None, None  # taken away: the next ticket starts afresh
-        if not symbols:
+        if self._in_view is not None and now - self._in_view[0] > advice.ADVICE_AT_MOST_S:
+            self.advice = None  # nobody holds a ticket up that long, until it is taken away
+        symbols = [] if context.read_text else advice.located(context.symbols)
+        if not symbols or now < self._quiet_until:
             return
         since = now if self._in_view is None else self._in_view[0]
         self._in_view = (since, now)
-        if now - since >= advice.ADVICE_AFTER_S:
-            self.advice = advice.advice_for(context.gray, symbols[0])
+        if advice.ADVICE_AFTER_S <= now - since <= advice.ADVICE_AT_MOST_S:
+            self.advice = advice.advice_for(context.gray, symbols)
+        else:
+            self.advice = None
 
     def _held_back(self, unverified: list[str], now: float) -> list[str]:
         """The held unverified code once it has waited `unverified_after_s` in this sighting, else nothing."""
@@ -247,6 +253,7 @@ class FramePipeline:
     def _run(self, name: str, run: passes.Pass, context: passes.FrameContext) -> list[str]:
         started = self._clock()
         texts = run(context)
+        context.read_text = context.read_text or bool(texts)
         self._learn_cost(name, (self._clock() - started) * 1000, context)
         codes = [text for text in texts if self.verify(text)]
         context.unverified.extend(text for text in texts if text not in codes and well_formed_code(text))

@@ -83,7 +83,8 @@ function showAdvice(a) {
   const box = $("verdict");
   if (box.dataset.state !== "idle") return;  // a verdict on screen is what the driver reads
   box.dataset.advice = a.advice;
-  $("verdict-reason").textContent = a.text;
+  // Rewritten only when it changes: the verdict area is a live region, and a screen reader would repeat it.
+  if ($("verdict-reason").textContent !== a.text) $("verdict-reason").textContent = a.text;
   clearTimeout(adviceTimer);
   adviceTimer = setTimeout(() => { if (box.dataset.state === "idle") showIdle(); }, ADVICE_SHOWN_MS);
 }
