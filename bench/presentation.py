@@ -12,7 +12,9 @@ newest frame, so while a frame is being decoded the frames that arrive meanwhile
 clock is the video's, advanced by each decode's CPU time in this thread (OpenCV kept to this thread), as on a
 core of its own: on a shared box wall-clock time would count the waits for a core. A verdict is the first read
 the kiosk verifies (the signature with the ticket's key, or its known short code). Time runs from the first
-frame with the whole code in view. The decoder is the agent's live pipeline
+frame with the whole code in view. Of the sequences not read within the second, the report counts those where
+the lane screen advised the driver (gate_agent.scanner.advice: tilt the ticket, hold it flat and still) before the
+two seconds ended. The decoder is the agent's live pipeline
 (``gate_agent.scanner.pipeline.FramePipeline``, which combines consecutive frames) or, where that does not
 exist, ``default_decoder()`` frame by frame.
 """
@@ -45,15 +47,16 @@ DEADLINE_S = 1.0
 Feed = Callable[[np.ndarray, float], list[str]]
 
 
-def live_decoder(verify: Callable[[str], bool]) -> tuple[str, Feed]:
-    """The agent's live decoding loop: its frame-combining pipeline when it has one, else the frame decoder."""
+def live_decoder(verify: Callable[[str], bool]) -> tuple[str, Feed, Callable[[], str | None]]:
+    """The agent's live decoding loop (its frame-combining pipeline when it has one, else the frame decoder), and
+    what the lane screen would advise the driver after the last frame (gate_agent.scanner.advice), if anything."""
     try:
         from gate_agent.scanner.pipeline import FramePipeline
     except ImportError:
         from gate_agent.scanner.decoders import default_decoder
 
         decoder = default_decoder(formats=("qrcode",))
-        return decoder.name, lambda frame, _now: decoder.decode(frame)
+        return decoder.name, lambda frame, _now: decoder.decode(frame), lambda: None
     # Budgeted on this thread's CPU time, as the clock below advances: see the module docstring.
     pipeline = FramePipeline(verify=verify, clock=time.thread_time)
 
@@ -61,7 +64,7 @@ def live_decoder(verify: Callable[[str], bool]) -> tuple[str, Feed]:
         code = pipeline.feed(frame, now)
         return [code] if code else []
 
-    return "FramePipeline", feed
+    return "FramePipeline", feed, lambda: getattr(pipeline, "advice", None)
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,7 @@ def run_sequence(scene: Presentation, ticket: PrintedTicket, seed: int) -> dict:
     def verify(text: str) -> bool:
         return text == ticket.short_code or parse_code(text, keys).valid
 
-    _name, feed = live_decoder(verify)
+    _name, feed, advice = live_decoder(verify)
     # A person holds a big ticket (one to a page) further away, so its code fits in the frame where it settles.
     # A code held turned spans more of the frame than its side: a diagonal one 1.4 times.
     side = SCREEN_QR_MM if scene.shot.screen else ticket.qr_mm[2]
@@ -158,21 +161,35 @@ def run_sequence(scene: Presentation, ticket: PrintedTicket, seed: int) -> dict:
     scene = replace(scene, shot=replace(scene.shot, code_px=min(scene.shot.code_px, fitting)))
     frames = int(DURATION_S * scene.fps)
     presented = next((i for i in range(frames) if _code_in_view(scene, ticket, i)), frames) / scene.fps
-    clock, last, decoded, false_reads = 0.0, -1, 0, 0
+    clock, last, decoded, false_reads, advised = 0.0, -1, 0, 0, None
     while True:
         index = max(last + 1, int(math.floor(clock * scene.fps + 1e-9)))  # the newest frame captured by now
         if index >= frames:
-            return {"verdict_s": None, "decoded": decoded, "false_reads": false_reads, "presented_s": presented}
+            return {
+                "verdict_s": None,
+                "decoded": decoded,
+                "false_reads": false_reads,
+                "presented_s": presented,
+                "advised_s": advised,
+            }
         clock = max(clock, index / scene.fps)
         image = photograph(ticket, scene.shot_at(index / scene.fps), seed, frame_seed=seed * 1000 + index)
         started = time.thread_time()
         texts = [text for text in feed(image, clock) if verify(text)]
         clock += time.thread_time() - started
         last, decoded = index, decoded + 1
+        if advised is None and advice() is not None:
+            advised = max(0.0, clock - presented)  # the screen's advice to the driver, from then on
         false_reads += any(text not in ticket.readings for text in texts)
         if texts:
             verdict = max(0.0, clock - presented)
-            return {"verdict_s": verdict, "decoded": decoded, "false_reads": false_reads, "presented_s": presented}
+            return {
+                "verdict_s": verdict,
+                "decoded": decoded,
+                "false_reads": false_reads,
+                "presented_s": presented,
+                "advised_s": advised,
+            }
 
 
 def plan(sequences_per_cell: int) -> list[tuple[str, int, tuple[int, int]]]:
@@ -217,6 +234,9 @@ def format_report(rows: dict, decoder: str) -> str:
         lines.append(
             f"{condition:14}{severity:>4}{len(results):>4}{_within(results):>9.1f}{_median_ms(results):>11.0f}{false_reads:>7}"
         )
+    late = [r for r in every if r["verdict_s"] is None or r["verdict_s"] > DEADLINE_S]
+    advised = sum(r["advised_s"] is not None for r in late)
+    lines.append(f"not read within 1 s: {len(late)}, of which the lane screen advised the driver in {advised}")
     lines.append(f"presentation: {_within(every):.1f}% read within 1 s, median {_median_ms(every):.0f} ms")
     return "\n".join(lines)
 
