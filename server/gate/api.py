@@ -324,7 +324,8 @@ async def live(request: web.Request) -> web.WebSocketResponse:
     hub = request.app[LIVE]
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=64 * 1024)
     await ws.prepare(request)
-    await hub.hello(ws, kiosk.id)
+    if not await hub.hello(ws, kiosk.id):
+        return ws
     if kiosk.revoked:  # revoked between authentication and registration with the hub
         await hub.disconnect_kiosk(kiosk.id)
     try:

@@ -107,13 +107,19 @@ class LiveHub:
             self._pending.update(ticket_ids)
             self._wake.set()
 
-    async def hello(self, ws: web.WebSocketResponse, kiosk_id: int) -> None:
+    async def hello(self, ws: web.WebSocketResponse, kiosk_id: int) -> bool:
+        """Greet a kiosk's new socket and follow it; False when the kiosk is already gone (its link dropped
+        while the hello was being read: it connects again)."""
         seq, epoch = await self._db.read(sync_state)
         hello = {"type": LIVE_HELLO, "seq": seq, "epoch": epoch, "server_time": utc_iso(datetime.now(UTC))}
-        await ws.send_str(json.dumps(hello))
+        try:
+            await ws.send_str(json.dumps(hello))
+        except (ConnectionError, RuntimeError):  # aiohttp's "Cannot write to closing transport" is one
+            return False
         if self._cursor is None or self._cursor > seq:
             self._cursor = seq
         self._sockets[ws] = kiosk_id
+        return True
 
     def forget(self, ws: web.WebSocketResponse) -> None:
         self._sockets.pop(ws, None)
