@@ -64,7 +64,7 @@ def live_decoder(verify: Callable[[str], bool]) -> tuple[str, Feed, Callable[[],
         code = pipeline.feed(frame, now)
         return [code] if code else []
 
-    return "FramePipeline", feed, lambda: getattr(pipeline, "advice", None)
+    return "FramePipeline", feed, lambda: pipeline.advice
 
 
 @dataclass(frozen=True)
@@ -162,16 +162,20 @@ def run_sequence(scene: Presentation, ticket: PrintedTicket, seed: int) -> dict:
     frames = int(DURATION_S * scene.fps)
     presented = next((i for i in range(frames) if _code_in_view(scene, ticket, i)), frames) / scene.fps
     clock, last, decoded, false_reads, advised = 0.0, -1, 0, 0, None
+
+    def result(verdict_s: float | None) -> dict:
+        return {
+            "verdict_s": verdict_s,
+            "decoded": decoded,
+            "false_reads": false_reads,
+            "presented_s": presented,
+            "advised_s": advised,
+        }
+
     while True:
         index = max(last + 1, int(math.floor(clock * scene.fps + 1e-9)))  # the newest frame captured by now
         if index >= frames:
-            return {
-                "verdict_s": None,
-                "decoded": decoded,
-                "false_reads": false_reads,
-                "presented_s": presented,
-                "advised_s": advised,
-            }
+            return result(None)
         clock = max(clock, index / scene.fps)
         image = photograph(ticket, scene.shot_at(index / scene.fps), seed, frame_seed=seed * 1000 + index)
         started = time.thread_time()
@@ -182,14 +186,7 @@ def run_sequence(scene: Presentation, ticket: PrintedTicket, seed: int) -> dict:
             advised = max(0.0, clock - presented)  # the screen's advice to the driver, from then on
         false_reads += any(text not in ticket.readings for text in texts)
         if texts:
-            verdict = max(0.0, clock - presented)
-            return {
-                "verdict_s": verdict,
-                "decoded": decoded,
-                "false_reads": false_reads,
-                "presented_s": presented,
-                "advised_s": advised,
-            }
+            return result(max(0.0, clock - presented))
 
 
 def plan(sequences_per_cell: int) -> list[tuple[str, int, tuple[int, int]]]:

@@ -23,6 +23,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from gate_agent.scanner.qrgrid import TICKET_VERSIONS
+from gate_agent.scanner.qrsymbol import layout
 from gate_core.reasons import Advice
 
 #: How long (s) a code must be in view without a read before the screen advises.
@@ -38,15 +40,10 @@ ADVICE_AT_MOST_S = 20.0
 #: too); 3 of 20 creased tickets (the lamp on the paper beside them); blur, night, a thumb, a dark-mode screen none.
 _GLARE_SHARE = 0.01
 _DARK_EVERY = 3  # modules: a window this wide on a code holds a dark module
-_TICKET_MODULES = 37  # across the smallest symbol a ticket carries (version 5): a module's px from the side
+#: Modules across the smallest symbol a ticket carries: a module's px from the place's side.
+_TICKET_MODULES = layout(min(TICKET_VERSIONS)).size
 _AROUND = 2.0  # how much wider than the located place the area looked at for a glare is
 _BURNT = 250  # grey level from which a pixel is burnt white
-_LEAST_SIDE_PX = 8.0  # a located symbol smaller than this is no evidence (zxing's degenerate positions)
-
-
-def located(symbols: list[np.ndarray]) -> list[np.ndarray]:
-    """The symbols' corners (4 x 2) that span enough of the frame to say a code is there."""
-    return [corners for corners in symbols if _side_px(corners) >= _LEAST_SIDE_PX]
 
 
 def advice_for(gray: np.ndarray, symbols: list[np.ndarray]) -> Advice:

@@ -168,7 +168,7 @@ class CameraSource:
         self.decode_errors = 0
         self._problem = ""  # the capture problem last logged ("" while it works)
         self.on_advice: OnAdvice | None = None
-        self._advised: tuple[str, float] | None = None  # the advice last passed on, and when
+        self._advised_at: float | None = None  # when advice was last passed on (None: none since it ended)
 
         self._slot = LatestFrameSlot()
         self._stopping = threading.Event()
@@ -381,11 +381,10 @@ class CameraSource:
             self._pass_advice(self.on_advice, self.decoder.advice, captured_at)
 
     def _pass_advice(self, on_advice: OnAdvice, advice: str | None, now: float) -> None:
-        advised = self._advised
         if advice is None:
-            self._advised = None
-        elif advised is None or now - advised[1] >= ADVICE_REPEAT_S:  # a change waits its turn too: no flicker
-            self._advised = (advice, now)
+            self._advised_at = None
+        elif self._advised_at is None or now - self._advised_at >= ADVICE_REPEAT_S:  # a change waits its turn too
+            self._advised_at = now
             try:
                 on_advice(advice, self.name)
             except Exception:

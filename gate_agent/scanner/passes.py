@@ -39,8 +39,8 @@ class FrameContext:
     hints: list[Box] = field(default_factory=list)
     # ...and their corners (4 x 2, in order around the symbol), for the grid reader.
     quads: list[np.ndarray] = field(default_factory=list)
-    # Corners of symbols the grid reader found (their fixed patterns fit) but could not decode: with `quads`,
-    # the evidence that a code is in view though unread (gate_agent.scanner.advice).
+    # Corners of ticket symbols the grid reader found (their fixed patterns fit) but could not decode: the
+    # evidence that a ticket's code is in view though unread (gate_agent.scanner.advice).
     symbols: list[np.ndarray] = field(default_factory=list)
     # Whether any pass read any text in the frame, verified or not: the code in view is readable (a foreign
     # one, a forged ticket), so there is no advice to give.

@@ -174,7 +174,7 @@ class FramePipeline:
             self._in_view, self.advice = None, None  # taken away: the next ticket starts afresh
         if self._in_view is not None and now - self._in_view[0] > advice.ADVICE_AT_MOST_S:
             self.advice = None  # nobody holds a ticket up that long, until it is taken away
-        symbols = [] if context.read_text else advice.located(context.symbols)
+        symbols = [] if context.read_text else context.symbols
         if not symbols or now < self._quiet_until:
             return
         since = now if self._in_view is None else self._in_view[0]
