@@ -282,7 +282,8 @@ def test_a_ticket_the_camera_cannot_read_gets_advice_until_a_verdict_takes_its_p
     cv2.imwrite(str(picture), glare(on_paper(unreadable, style=QR_STYLE), (330, 230), radius=120))
     agent = lane_agent("Carril-4", scanners=[{"type": "camera", "source": str(picture), "loop": True}])
     panel = screens(agent, PANEL)
-    panel.wait_for_selector("#verdict[data-advice='glare']")
+    # The camera's decoding shares a busy test box (its budget is wall-clock time there): give it time to locate.
+    panel.wait_for_selector("#verdict[data-advice='glare']", timeout=60_000)
     assert panel.locator("#verdict").get_attribute("data-state") == "idle"
     assert panel.locator("#verdict-title").inner_text() == "Presente su ticket"
     assert panel.locator("#verdict-reason").inner_text() == advice_text("glare", "es")

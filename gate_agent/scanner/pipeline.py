@@ -198,12 +198,13 @@ class FramePipeline:
     def _second_passes(self, context: passes.FrameContext, started: float) -> list[str]:
         """Second passes from the cursor on, in turn, each that its cost still fits in the frame's budget (the
         first it skips goes first in the next frame, and the cursor waits there); once the grid
-        reader has a reading of this sighting's symbol, it goes first every other frame (another frame may
+        reader has a reading of this sighting's symbol, or has located a ticket's symbol it could not read (so the
+        advice to the driver keeps track of it), it goes first every other frame (another frame may
         complete the reading; the frames between keep the other passes' turns, WeChat's among them, which
         only runs first in a frame)."""
         count, start = len(self._second), self._cursor
         order = [(start + offset) % count for offset in range(count)]
-        ahead = self._grid_index if self._grids and self.frames % 2 else None
+        ahead = self._grid_index if (self._grids or self._in_view) and self.frames % 2 else None
         if ahead is not None:
             order.remove(ahead)
             order.insert(0, ahead)
