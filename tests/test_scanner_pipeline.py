@@ -151,6 +151,26 @@ def test_a_ticket_held_up_with_a_glare_beside_its_finder_patterns_gets_a_verdict
     assert result["false_reads"] == 0
 
 
+# Development presentations at 640x480 (seed, sequence seed) that got no verdict within a second while the
+# texture locator boxed the wrong place: the lines of the ticket's printed text beside a small far code (nothing
+# read in 2 s), and the grain of a dark phone screen around its code (read after 1.6 s).
+LOCATOR_SEQUENCES = [
+    ("distance", 2, 2, 2_000_508),
+    ("phone dark", 2, 4, 4_000_518),
+]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("condition", "severity", "seed", "sequence_seed"), LOCATOR_SEQUENCES)
+def test_a_far_code_beside_the_tickets_text_and_a_dark_screen_get_a_verdict_within_a_second(
+    condition, severity, seed, sequence_seed
+):
+    ticket = ticket_pool(seed, 4)[2]
+    result = run_sequence(presentation(condition, severity, (640, 480), sequence_seed), ticket, sequence_seed)
+    assert result["verdict_s"] is not None and result["verdict_s"] <= DEADLINE_S
+    assert result["false_reads"] == 0
+
+
 # Development frames that only the grid reader reads, and only since its grid is aligned on every module and
 # read as given when the fit to the fixed patterns drifts: a thumb over a finder pattern on a ticket seen at an
 # angle (the corner the two other finders guess is a module or more off), glare burning out part of them.

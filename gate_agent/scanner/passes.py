@@ -23,6 +23,16 @@ Box = tuple[int, int, int, int]
 
 # The texture locator works on a copy this wide: enough to see a 40-px code's texture.
 _LOCATOR_WIDTH = 320
+#: The locator's edges count in full where the grey around them spans this much (of 255), less in proportion
+#: below: a code's modules span more under every condition of bench.camera_decode but the worst fading (about 28),
+#: the grain of a dark screen or of a camera's gain in a dim hall much less.
+_FULL_EDGE_RANGE = 48.0
+#: ...and their density is taken over this many px of its copy, about a small code's width there: a code's even
+#: texture then outweighs a few lines of printed text beside it.
+_DENSITY_WINDOW = 15
+#: The locator's box is around what has at least this share of the peak density (a code's texture is denser in
+#: some places than others: a higher share boxes only part of it).
+_LOCATE_SHARE = 0.6
 # Crops are brought to about this many px on their long side before a crop pass reads them.
 _CROP_SIDE = 400
 # unskewed(): the patch is what has at least half the peak density of edges, and the code spans half the output.
@@ -74,12 +84,13 @@ class FrameContext:
 def locate_texture(gray: np.ndarray) -> Box:
     """The box around the densest patch of sharp, local edges (a code's modules), with a margin.
 
-    Edges are measured against the local range of brightness, so a faded or underexposed code
-    counts as much as a crisp one, and a smooth background or a single line does not. This only
-    says where targeted passes look first; it never decides that a frame holds no code.
+    Edges are measured against the local range of brightness, so an underexposed code counts as much as a
+    crisp one, and a smooth background or a single line does not; and weighed by that range up to
+    `_FULL_EDGE_RANGE`, so the grain of a dark phone screen or of a dim hall does not outweigh the code. This
+    only says where targeted passes look first; it never decides that a frame holds no code.
     """
     height, width = gray.shape
-    patch, factor = _dense_patch(gray, 0.7)
+    patch, factor = _dense_patch(gray, _LOCATE_SHARE)
     x, y, box_w, box_h = cv2.boundingRect(patch)
     centre_x, centre_y = (x + box_w / 2) / factor, (y + box_h / 2) / factor
     side = max(box_w, box_h) / factor * 1.3 + 24
@@ -95,8 +106,8 @@ def _dense_patch(gray: np.ndarray, share: float) -> tuple[np.ndarray, float]:
     gradient = cv2.morphologyEx(small, cv2.MORPH_GRADIENT, kernel).astype(np.float32)
     window = np.ones((9, 9), np.uint8)
     local_range = cv2.dilate(small, window).astype(np.float32) - cv2.erode(small, window)
-    edges = (gradient > 0.5 * np.maximum(local_range, 8)).astype(np.float32)
-    density = cv2.blur(edges, (11, 11))
+    edges = (gradient > 0.5 * np.maximum(local_range, 8)) * np.minimum(1.0, local_range / _FULL_EDGE_RANGE)
+    density = cv2.blur(edges, (_DENSITY_WINDOW, _DENSITY_WINDOW))
     _low, peak, _at_low, (peak_x, peak_y) = cv2.minMaxLoc(density)
     mask = (density > share * peak).astype(np.uint8)
     _count, labels = cv2.connectedComponents(mask)
