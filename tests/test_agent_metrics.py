@@ -106,8 +106,11 @@ async def test_a_lane_whose_camera_cannot_read_a_ticket_under_a_glare_counts_its
     a_ticket = issue_code(SigningKey.from_private_bytes(1, bytes(range(32))), 5, 1)  # a full code: never read here
     agent_config = camera_config(tmp_path, nobody, a_ticket, picture=under_glare, metrics_port=port)
     async with started_agent(agent_config, "pgk_token", sources=build_sources(agent_config)):
+        # The advice needs the ticket in view for a second, frames at most a second apart: on a box busy with other
+        # tests a frame can take longer than that to decode (12 frames in 20 s on a clean-clone run), so wait
+        # out the busy spell.
         samples = await scrape_until(
-            port, lambda s: value(s, "portgate_agent_advice_total", source="camera0", advice="glare")
+            port, lambda s: value(s, "portgate_agent_advice_total", source="camera0", advice="glare"), seconds=60
         )
 
     assert value(samples, "portgate_agent_advice_total", source="camera0", advice="glare") >= 1

@@ -396,6 +396,9 @@ async def test_a_human_check_token_works_once_whichever_node_checks_it(site):
 async def test_a_scheduled_job_runs_on_one_node_at_a_time_and_passes_on_when_that_node_dies(site):
     node_a, node_b = JobLocks(site.database_url), JobLocks(site.database_url)
     running, finish = asyncio.Event(), asyncio.Event()
+    # Job names of this test alone: the site's own nodes take the locks of their jobs (the mail outbox among
+    # them) on their schedule, and one of them holding it would look like node A still delivering.
+    job, other_job = f"test_outbox_{uuid.uuid4().hex}", f"test_other_{uuid.uuid4().hex}"
 
     async def long_pass() -> str:
         running.set()
@@ -406,24 +409,24 @@ async def test_a_scheduled_job_runs_on_one_node_at_a_time_and_passes_on_when_tha
         return "b delivered"
 
     try:
-        first = asyncio.create_task(node_a.run("mail_outbox", long_pass))
+        first = asyncio.create_task(node_a.run(job, long_pass))
         await running.wait()
-        assert await node_b.run("mail_outbox", quick_pass) is SKIPPED  # node A is delivering
-        assert await node_b.run("another_job", quick_pass) == "b delivered"  # one lock per job
+        assert await node_b.run(job, quick_pass) is SKIPPED  # node A is delivering
+        assert await node_b.run(other_job, quick_pass) == "b delivered"  # one lock per job
         finish.set()
         assert await first == "a delivered"
-        assert await node_b.run("mail_outbox", quick_pass) == "b delivered"  # A's turn ended
+        assert await node_b.run(job, quick_pass) == "b delivered"  # A's turn ended
 
         # A node that dies mid-pass (its connection gone) leaves the job to the others.
         running.clear()
         finish.clear()
-        stuck = asyncio.create_task(node_a.run("mail_outbox", long_pass))
+        stuck = asyncio.create_task(node_a.run(job, long_pass))
         await running.wait()
-        assert await node_b.run("mail_outbox", quick_pass) is SKIPPED
+        assert await node_b.run(job, quick_pass) is SKIPPED
         await node_a.close()  # as the node's process ending closes its connection
         # Its server process lets the lock go as it exits, a moment after the connection closed.
         deadline = time.monotonic() + 5
-        while (outcome := await node_b.run("mail_outbox", quick_pass)) is SKIPPED and time.monotonic() < deadline:
+        while (outcome := await node_b.run(job, quick_pass)) is SKIPPED and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         assert outcome == "b delivered"
         finish.set()
