@@ -73,10 +73,12 @@ def test_modules_nobody_can_read_are_corrected_as_erasures():
 
 def test_a_block_with_more_unsure_codewords_than_it_can_erase_and_one_surely_wrong_is_corrected():
     """What a glare leaves: of a block's 24 check codewords, 22 may be erased (two are kept to catch a wrong
-    correction). Here 24 codewords read unsure, 14 of them wrong, and one more reads surely wrong. Erasing the 22
-    least sure leaves no room for that one; erasing two fewer leaves room for it, and the block corrects."""
+    correction). Here 24 codewords read unsure, the 20 least sure of them wrong, and one more reads surely wrong.
+    Erasing 22 leaves no room for that one; erasing 16 or 18 leaves wrong unsure ones unerased, too many to
+    correct; erasing 20, two fewer than it may, leaves room for it, and the block corrects."""
     symbol = qr_symbol(CODE)
-    assert symbol.version == 5  # two blocks of 67 codewords (43 data), interleaved: block 0 is every even one
+    # Version 5 at level M: two blocks of 67 codewords (43 data), interleaved, so block 0 is every even one.
+    assert (symbol.version, symbol.error) == (5, "M")
     truth = np.array(symbol.matrix, float)
     shape = layout(symbol.version)
     darkness = truth.copy()
@@ -85,10 +87,10 @@ def test_a_block_with_more_unsure_codewords_than_it_can_erase_and_one_surely_wro
         bits = slice(8 * 2 * index, 8 * 2 * index + 8)  # block 0's codeword `index` in the placed stream
         return shape.data_rows[bits], shape.data_cols[bits]
 
-    for index in range(5, 19):  # wrong, and the least sure: just past undecided
+    for index in range(5, 25):  # wrong, and the least sure: just past undecided
         rows, cols = codeword(index)
         darkness[rows, cols] = np.where(truth[rows, cols] > 0.5, 0.48, 0.52)
-    for index in range(19, 29):  # right, but unsure
+    for index in range(25, 29):  # right, but unsure
         rows, cols = codeword(index)
         darkness[rows, cols] = np.where(truth[rows, cols] > 0.5, 0.6, 0.4)
     rows, cols = codeword(29)  # surely wrong

@@ -84,9 +84,9 @@ class FrameContext:
 def locate_texture(gray: np.ndarray) -> Box:
     """The box around the densest patch of sharp, local edges (a code's modules), with a margin.
 
-    Edges are measured against the local range of brightness, so an underexposed code counts as much as a
-    crisp one, and a smooth background or a single line does not; and weighed by that range up to
-    `_FULL_EDGE_RANGE`, so the grain of a dark phone screen or of a dim hall does not outweigh the code. This
+    Edges are measured against the local range of brightness, so a smooth background or a single line does
+    not count, and weighed by that range up to `_FULL_EDGE_RANGE`: an underexposed code whose modules still span
+    that much counts as much as a crisp one, the grain of a dark phone screen or of a dim hall much less. This
     only says where targeted passes look first; it never decides that a frame holds no code.
     """
     height, width = gray.shape

@@ -31,8 +31,9 @@ _UNSURE = 0.15
 #: ...and with one closer than this, doubtful: erased too when erasing the unsure ones is not enough.
 #: A codeword read surely is never erased, so a crisp but wrong reading is not guessed right.
 _DOUBTFUL = 0.3
-#: How many fewer than the unsure (or doubtful) codewords a block is also tried with erased: on development glare
-#: frames the blocks that only this reads read with 2-6 fewer erased than the 22 a version-5 block can take.
+#: How many fewer than its unsure (or doubtful) codewords, as many of them as it may erase, a block is also tried
+#: with erased: on development glare frames the blocks only this reads read with 16-20 erased, where a version-5
+#: block may erase 22.
 _FEWER_ERASED = (0, 2, 4, 6)
 _ALPHANUMERIC = consts.ALPHANUMERIC_CHARS.decode("ascii")
 #: Reed-Solomon blocks per version and error level: (count, codewords, data codewords) groups.
@@ -219,11 +220,11 @@ def _correct_blocks(codewords: np.ndarray, certainty: np.ndarray, groups) -> byt
 
 
 def _correct(block: bytes, certainty: np.ndarray, check: int) -> bytes | None:
-    """The block corrected, in the way of generalized minimum distance decoding (Forney): as read, then with its
-    unsure codewords erased, then its doubtful ones too, and each time also with two, four and six fewer of them
-    (each erasure costs half what an error does), never more than leave `_SPARE` check symbols. A glare or a
-    blur leaves codewords anywhere from sure to doubtful: erasing all the unsure ones can leave no room for the
-    errors among the rest, where erasing all but the surest few of them does."""
+    """The block corrected, in the way of generalized minimum distance decoding (Forney): tried as read, with its
+    unsure codewords erased (the least sure first, as many as leave `_SPARE` check symbols), with its doubtful
+    ones erased too, and with two, four and six fewer erased than each of those; fewest erasures first. Each
+    erasure costs half what an error does: a glare leaves more codewords unsure than a block may erase, and
+    erasing as many as it may can leave no room for an error among the rest, where erasing a few fewer does."""
     codec = _codec(check)
     least_sure = np.argsort(certainty, kind="stable")
     most = check - _SPARE
