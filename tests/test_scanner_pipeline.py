@@ -18,7 +18,7 @@ from bench.presentation import DEADLINE_S, presentation, run_sequence
 from bench.ticket_prints import ticket_pool
 from gate_agent.scanner.camera import CameraSource
 from gate_agent.scanner.passes import SECOND_PASSES
-from gate_agent.scanner.pipeline import FramePipeline, signed_code_verifier
+from gate_agent.scanner.pipeline import LIVE_BUDGET_MS, RETIME_TOO_SLOW_AFTER, FramePipeline, signed_code_verifier
 from gate_core.codes import SigningKey, decimal_form, issue_code, keyring
 from server.tickets.pdf import QR_STYLE, QrStyle
 from tests.scanner_fixtures import wait_until
@@ -430,3 +430,38 @@ def test_the_camera_decodes_each_frame_once_and_reports_each_ticket_when_it_veri
     # One check per frame decoded: each frame went through the pipeline once, and its first pass read it.
     assert pipeline.frames == source.frames_decoded == len(checked)
     assert source.frames_decoded + source.frames_dropped == source.frames_captured == len(frames)
+
+
+class BusyClock:
+    """A clock on a box that is busy for a spell: while `busy`, every reading is 40 ms later than the last, so
+    every pass seems to take that long or more."""
+
+    def __init__(self) -> None:
+        self.busy = True
+        self._late = 0.0
+
+    def __call__(self) -> float:
+        if self.busy:
+            self._late += 0.04
+        return time.perf_counter() + self._late
+
+
+@pytest.mark.timeout(120)
+def test_a_pass_that_looked_too_slow_in_a_busy_spell_is_timed_again_once_the_box_is_quiet(printed_before):
+    """A busy spell (a full sync, another process) made every second pass look too slow for any frame; the
+    grid reader, the only pass that reads this glare, must not stay shut out once the box is quiet again."""
+    printed = printed_before[0]
+    clock = BusyClock()
+    verify = signed_code_verifier(lambda: keyring([printed.verify_key]))
+    pipeline = FramePipeline(verify=verify, clock=clock)
+    empty = cv2.cvtColor(make_empty_photo((1280, 720), 3, "easy"), cv2.COLOR_BGR2GRAY)
+    for index in range(60):
+        pipeline.feed(empty, index / 15)
+    estimates = pipeline.cost_estimates_ms()
+    assert estimates["zxing"] + estimates["grid"] > LIVE_BUDGET_MS  # judged too slow for any frame
+
+    clock.busy = False
+    glared = photograph(printed, draw_shot("glare", 2, (1280, 720), 8), 8)  # GRID_ONLY_SHOTS: only the grid reads it
+    reads = [pipeline.feed(glared, (60 + index) / 15) for index in range(RETIME_TOO_SLOW_AFTER + 60)]
+    assert printed.readings & set(filter(None, reads))
+    assert pipeline.reads_by_pass.get("grid", 0) >= 1

@@ -62,6 +62,9 @@ SIGHTING_GRID_S = 1.0
 _SIGHTING_GRIDS = 12  # and at most this many
 #: A code not located for this long (s) has been taken away: the advice for it ends.
 _OUT_OF_VIEW_S = 1.5
+#: A pass judged too slow for any frame is timed afresh after this many frames (10 s at 15 fps): a busy spell
+#: does not shut it out for good, and a pass truly too slow for this core costs one late frame in as many.
+RETIME_TOO_SLOW_AFTER = 150
 #: A frame smaller than this (px, either side) gets the first pass only.
 _SMALLEST_FRAME = 16
 
@@ -94,6 +97,7 @@ class FramePipeline:
         self._grid_index = names.index("grid") if "grid" in names else None
         self._clock = clock
         self._cost_ms: dict[str, float] = {}
+        self._skipped_too_slow: dict[str, int] = {}  # frames each pass was skipped as too slow, since last timed
         self._cursor = 0
         self._last_frame_at: float | None = None
         # None: unverified text is never reported; else how long it waits for a verified code.
@@ -231,9 +235,18 @@ class FramePipeline:
         return []
 
     def _too_slow(self, name: str, context: passes.FrameContext) -> bool:
+        """Whether the pass's cost leaves no frame room for it. A busy spell on the box (a full sync, another
+        process) can make a pass look that slow: every `RETIME_TOO_SLOW_AFTER` frames it is skipped, its timings
+        are forgotten, so it runs again in its turn and is timed afresh."""
         if self.budget_ms is None:
             return False
-        return self._cost("zxing", context) + self._cost(name, context) > self.budget_ms
+        if self._cost("zxing", context) + self._cost(name, context) <= self.budget_ms:
+            return False
+        skipped = self._skipped_too_slow.get(name, 0) + 1
+        self._skipped_too_slow[name] = skipped % RETIME_TOO_SLOW_AFTER
+        if skipped >= RETIME_TOO_SLOW_AFTER:
+            self._cost_ms.pop(name, None)
+        return True
 
     def _cost(self, name: str, context: passes.FrameContext) -> float:
         """The pass's expected ms on this frame: as measured, or its prior until it has run."""
@@ -264,7 +277,8 @@ class FramePipeline:
 
     def _learn_cost(self, name: str, elapsed_ms: float, context: passes.FrameContext) -> None:
         """Follow the pass's timings, but let one slow frame (the box busy with something else) at
-        most double the estimate: a pass judged too slow for any frame is never timed again."""
+        most double the estimate (a pass judged too slow for any frame is timed again only when `_too_slow` forgets
+        its timings)."""
         previous = self._cost_ms.get(name)
         if previous is None:
             # Priors are for a fast x86 core; a Pi-class core may be several times slower.
