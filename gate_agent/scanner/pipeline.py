@@ -63,8 +63,8 @@ _SIGHTING_GRIDS = 12  # and at most this many
 #: A code not located for this long (s) has been taken away: the advice for it ends.
 _OUT_OF_VIEW_S = 1.5
 #: A pass judged too slow for any frame is timed afresh after this many frames (10 s at 15 fps): a busy spell
-#: does not shut it out for good, and a pass truly too slow for this core costs a few late frames in as many (its
-#: first timings are capped, see `_learn_cost`, so it takes two or three runs to be judged too slow again).
+#: does not shut it out for good, and a pass truly too slow for this core costs a late frame in as many (a few when
+#: its prior is far below what it costs here: `_learn_cost` caps its first timing at four times the prior).
 RETIME_TOO_SLOW_AFTER = 150
 #: A frame smaller than this (px, either side) gets the first pass only.
 _SMALLEST_FRAME = 16
