@@ -228,7 +228,7 @@ def _correct(block: bytes, certainty: np.ndarray, check: int) -> bytes | None:
     codec = _codec(check)
     least_sure = np.argsort(certainty, kind="stable")
     most = check - _SPARE
-    tops = (min(most, int((certainty < level).sum())) for level in (_UNSURE, _DOUBTFUL))
+    tops = [min(most, int((certainty < level).sum())) for level in (_UNSURE, _DOUBTFUL)]
     tries = {0, *(top - fewer for top in tops for fewer in _FEWER_ERASED if top >= fewer)}
     for erased in sorted(tries):
         erase = sorted(int(k) for k in least_sure[:erased])
